@@ -1,0 +1,1 @@
+//! Config model (being written).
