@@ -16,5 +16,7 @@
 pub mod config;
 pub mod kernel;
 pub mod route;
+pub mod sys;
 pub mod time;
 pub mod uci;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! Raw ICMP probe sockets (being written).

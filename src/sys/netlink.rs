@@ -1,0 +1,1 @@
+//! NETLINK_ROUTE adapter (being written).

@@ -1,0 +1,1 @@
+//! ICMP echo wire format (being written).
