@@ -237,3 +237,30 @@ mod tests {
         assert!(!rule.is_ours(5000..=5099));
     }
 }
+
+/// One change to the kernel's routing state. `Display` is the equivalent `ip` command.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `ip route add` (fails with EEXIST if the slot is taken).
+    AddRoute(Route),
+    /// `ip route replace`: atomic swap of the route in the same slot (table, dst, metric).
+    ReplaceRoute(Route),
+    /// `ip route del`.
+    DelRoute(Route),
+    /// `ip rule add`.
+    AddRule(Rule),
+    /// `ip rule del`.
+    DelRule(Rule),
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::AddRoute(r) => write!(f, "route add {r}"),
+            Op::ReplaceRoute(r) => write!(f, "route replace {r}"),
+            Op::DelRoute(r) => write!(f, "route del {r}"),
+            Op::AddRule(r) => write!(f, "rule add {r}"),
+            Op::DelRule(r) => write!(f, "rule del {r}"),
+        }
+    }
+}
