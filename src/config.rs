@@ -1,1 +1,899 @@
-//! Config model (being written).
+//! The configuration model of `/etc/config/dualwan`: defaults, types, ranges and the
+//! cross-checks between interfaces.
+//!
+//! Input is a parsed [`uci::Package`]; output is a [`Config`] with fixed capacities, or every
+//! error found (not just the first), each with the line it points at. Unknown section types
+//! and unknown options are warnings, so a config written for a newer dualwan still loads.
+
+use crate::kernel::IfName;
+use crate::time::Duration;
+use crate::uci::{self, OptionRef, Package, SectionRef};
+use core::fmt;
+use core::net::Ipv4Addr;
+use std::string::String;
+use std::vec::Vec;
+
+/// Most WAN interfaces one config may define (enabled or not).
+pub const MAX_WANS: usize = 8;
+/// Most `track_ip` targets per interface.
+pub const MAX_TARGETS: usize = 8;
+/// Longest interface (section) name; it appears in status, logs and hotplug variables.
+pub const NAME_MAX: usize = 32;
+/// Largest config file read, in bytes: a real one is a few KiB.
+pub const FILE_MAX: usize = 64 * 1024;
+/// How many priorities of `ip rule` belong to dualwan, starting at `rule_priority`.
+pub const RULE_SPAN: u32 = 100;
+/// How many routing tables belong to dualwan, starting at `table_base`.
+pub const TABLE_SPAN: u32 = 17;
+
+/// Name of a WAN: the UCI section name.
+pub type WanName = heapless::String<NAME_MAX>;
+
+/// How traffic is spread over the WANs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Everything on the best working WAN.
+    Failover,
+}
+
+/// Syslog severity threshold, in syslog's names.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Errors only.
+    Err,
+    /// Errors and warnings.
+    Warning,
+    /// Plus every transition and traffic move.
+    Notice,
+    /// Plus start, stop and reloads.
+    Info,
+    /// Everything, including per-round results.
+    Debug,
+}
+
+/// What happens to traffic when no WAN is up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LastResort {
+    /// Leave the main table (the DHCP default routes) in charge.
+    Main,
+    /// Fail fast: `unreachable default` in our active table.
+    Unreachable,
+}
+
+/// Where a WAN's next hop comes from.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Gateway {
+    /// The kernel's default route via this WAN's device (from DHCP/PPP/netifd).
+    Auto,
+    /// A fixed address.
+    Fixed(Ipv4Addr),
+}
+
+/// `config globals`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Globals {
+    /// Master switch: when off, dualwan keeps no rules or routes.
+    pub enabled: bool,
+    /// Traffic distribution.
+    pub mode: Mode,
+    /// Log threshold.
+    pub log_level: LogLevel,
+    /// First priority of our `ip rule`s; we use `rule_priority .. rule_priority + 99`.
+    pub rule_priority: u32,
+    /// First of our routing tables; we use `table_base .. table_base + 16`.
+    pub table_base: u32,
+    /// Behaviour with no WAN up.
+    pub last_resort: LastResort,
+}
+
+impl Default for Globals {
+    fn default() -> Self {
+        Globals {
+            enabled: true,
+            mode: Mode::Failover,
+            log_level: LogLevel::Info,
+            rule_priority: 5000,
+            table_base: 100,
+            last_resort: LastResort::Main,
+        }
+    }
+}
+
+impl Globals {
+    /// The rule priorities that belong to dualwan.
+    pub fn rule_range(&self) -> core::ops::RangeInclusive<u32> {
+        self.rule_priority..=self.rule_priority + (RULE_SPAN - 1)
+    }
+
+    /// The routing tables that belong to dualwan.
+    pub fn table_range(&self) -> core::ops::RangeInclusive<u32> {
+        self.table_base..=self.table_base + (TABLE_SPAN - 1)
+    }
+}
+
+/// `config interface NAME`: one WAN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wan {
+    /// Section name.
+    pub name: WanName,
+    /// Line of its `config` command, for messages about the section as a whole.
+    pub line: u32,
+    /// Probed and used at all.
+    pub enabled: bool,
+    /// Kernel device.
+    pub device: IfName,
+    /// Next hop.
+    pub gateway: Gateway,
+    /// Preference: lower wins.
+    pub metric: u32,
+    /// Probe the gateway too, to tell a dead gateway from a dead upstream.
+    pub check_gateway: bool,
+    /// Internet hosts whose answers decide whether the WAN works.
+    pub track_ip: heapless::Vec<Ipv4Addr, MAX_TARGETS>,
+    /// Targets that must answer for a round to count as good.
+    pub reliability: u8,
+    /// Time between the starts of two rounds.
+    pub interval: Duration,
+    /// How long a probe may take.
+    pub timeout: Duration,
+    /// Failed rounds in a row before the WAN is down.
+    pub down: u8,
+    /// Good rounds in a row before it is up again.
+    pub up: u8,
+    /// How long a recovered WAN must stay up before traffic returns to it.
+    pub recovery_wait: Duration,
+}
+
+impl Wan {
+    /// An interface with every default and the given name and device.
+    pub fn with_defaults(name: &str, device: &str) -> Wan {
+        Wan {
+            name: truncated(name),
+            line: 0,
+            enabled: true,
+            device: truncated(device),
+            gateway: Gateway::Auto,
+            metric: 0,
+            check_gateway: true,
+            track_ip: heapless::Vec::new(),
+            reliability: 1,
+            interval: Duration::from_millis(300),
+            timeout: Duration::from_millis(500),
+            down: 3,
+            up: 3,
+            recovery_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `config globals`.
+    pub globals: Globals,
+    /// Interfaces in file order; the index is the WAN's slot (its table is `table_base + 1 + slot`).
+    pub wans: heapless::Vec<Wan, MAX_WANS>,
+}
+
+impl Config {
+    /// The WAN called `name`, with its slot.
+    pub fn wan(&self, name: &str) -> Option<(usize, &Wan)> {
+        self.wans.iter().enumerate().find(|(_, w)| w.name == name)
+    }
+}
+
+/// What a config message is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The file is not valid UCI.
+    Parse(uci::ParseError),
+    /// The file could not be read.
+    Read(String),
+    /// The file is larger than [`FILE_MAX`].
+    TooLarge(usize),
+    /// An option's value has the wrong type or range: `(section, option, value, why)`.
+    Value {
+        section: String,
+        option: &'static str,
+        value: String,
+        why: String,
+    },
+    /// A section-level problem: `(section, what)`.
+    Section { section: String, what: String },
+    /// More interfaces than [`MAX_WANS`].
+    TooManyWans,
+    /// No interface is enabled.
+    NoEnabledWan,
+    /// A section type this version does not know (warning).
+    UnknownSection { ty: String },
+    /// An option this version does not know (warning).
+    UnknownOption { section: String, option: String },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Parse(e) => write!(f, "{}", e),
+            Problem::Read(e) => write!(f, "cannot read: {e}"),
+            Problem::TooLarge(n) => {
+                write!(f, "file is {n} bytes, more than the {FILE_MAX} allowed")
+            }
+            Problem::Value {
+                section,
+                option,
+                value,
+                why,
+            } => {
+                write!(f, "option '{option}' in {section}: '{value}' {why}")
+            }
+            Problem::Section { section, what } => write!(f, "{section}: {what}"),
+            Problem::TooManyWans => write!(f, "more than {MAX_WANS} interface sections"),
+            Problem::NoEnabledWan => {
+                write!(f, "no enabled interface: nothing to fail over between")
+            }
+            Problem::UnknownSection { ty } => write!(f, "unknown section type '{ty}' ignored"),
+            Problem::UnknownOption { section, option } => {
+                write!(f, "unknown option '{option}' in {section} ignored")
+            }
+        }
+    }
+}
+
+/// One error or warning, with the line it points at (0: the file as a whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// 1-based line in the config file.
+    pub line: u32,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl ConfigError {
+    /// `FILE:LINE: what is wrong`, the form every config message takes.
+    pub fn display_in<'a>(&'a self, file: &'a str) -> impl fmt::Display + 'a {
+        struct In<'a>(&'a str, &'a ConfigError);
+        impl fmt::Display for In<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.1.line == 0 {
+                    write!(f, "{}: {}", self.0, self.1.problem)
+                } else {
+                    write!(f, "{}:{}: {}", self.0, self.1.line, self.1.problem)
+                }
+            }
+        }
+        In(file, self)
+    }
+}
+
+/// The result of loading: the config (if there were no errors) and all messages.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Errors: any makes the config unusable.
+    pub errors: Vec<ConfigError>,
+    /// Warnings: reported, the config is still used.
+    pub warnings: Vec<ConfigError>,
+}
+
+/// Reads, parses and validates a config file. The file is opened without following a
+/// symlink at its last component and read up to [`FILE_MAX`] bytes.
+pub fn load_file(path: &str) -> (Option<Config>, Report) {
+    let mut report = Report::default();
+    match read_bounded(path) {
+        Ok(text) => load_str(&text),
+        Err(problem) => {
+            report.errors.push(ConfigError { line: 0, problem });
+            (None, report)
+        }
+    }
+}
+
+fn read_bounded(path: &str) -> Result<String, Problem> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Problem::Read(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| Problem::Read(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(Problem::Read("not a regular file".into()));
+    }
+    let mut bytes = Vec::with_capacity((meta.len() as usize).min(FILE_MAX) + 1);
+    file.take(FILE_MAX as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Problem::Read(e.to_string()))?;
+    if bytes.len() > FILE_MAX {
+        return Err(Problem::TooLarge(bytes.len()));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        Problem::Read(format!("line {line}: not valid UTF-8"))
+    })
+}
+
+/// Parses and validates config text.
+pub fn load_str(text: &str) -> (Option<Config>, Report) {
+    let mut report = Report::default();
+    match uci::parse(text) {
+        Ok(package) => {
+            let config = from_package(&package, &mut report);
+            let config = if report.errors.is_empty() {
+                config
+            } else {
+                None
+            };
+            (config, report)
+        }
+        Err(e) => {
+            report.errors.push(ConfigError {
+                line: e.line,
+                problem: Problem::Parse(e),
+            });
+            (None, report)
+        }
+    }
+}
+
+/// Builds a [`Config`] from parsed UCI, collecting every problem into `report`.
+pub fn from_package(package: &Package, report: &mut Report) -> Option<Config> {
+    let mut globals = Globals::default();
+    let mut globals_seen: Option<u32> = None;
+    let mut wans: heapless::Vec<Wan, MAX_WANS> = heapless::Vec::new();
+    let mut too_many_reported = false;
+
+    for section in package.sections() {
+        match section.ty() {
+            "globals" => {
+                if let Some(first) = globals_seen {
+                    report.errors.push(ConfigError {
+                        line: section.line(),
+                        problem: Problem::Section {
+                            section: label(&section),
+                            what: format!("second globals section (the first is on line {first})"),
+                        },
+                    });
+                    continue;
+                }
+                globals_seen = Some(section.line());
+                read_globals(&section, &mut globals, report);
+            }
+            "interface" => {
+                let wan = read_wan(&section, report);
+                if wans.push(wan).is_err() && !too_many_reported {
+                    too_many_reported = true;
+                    report.errors.push(ConfigError {
+                        line: section.line(),
+                        problem: Problem::TooManyWans,
+                    });
+                }
+            }
+            other => report.warnings.push(ConfigError {
+                line: section.line(),
+                problem: Problem::UnknownSection { ty: other.into() },
+            }),
+        }
+    }
+
+    check_wans(&wans, report);
+    if report.errors.is_empty() {
+        Some(Config { globals, wans })
+    } else {
+        None
+    }
+}
+
+/// `interface 'wan'`, `globals 'globals'`, or `@globals[0]` for an anonymous section.
+fn label(section: &SectionRef<'_>) -> String {
+    match section.name() {
+        Some(name) => format!("{} '{}'", section.ty(), name),
+        None => format!("anonymous {} section", section.ty()),
+    }
+}
+
+/// Reads one option's single value; a list where an option is expected is an error.
+struct Reader<'r, 'a> {
+    section: &'r SectionRef<'a>,
+    label: String,
+    report: &'r mut Report,
+}
+
+impl<'a> Reader<'_, 'a> {
+    fn bad(&mut self, option: &OptionRef<'a>, name: &'static str, value: &str, why: String) {
+        self.report.errors.push(ConfigError {
+            line: option.line(),
+            problem: Problem::Value {
+                section: self.label.clone(),
+                option: name,
+                value: value.into(),
+                why,
+            },
+        });
+    }
+
+    /// The single value of `name`, or `None` if unset (errors if given as a list).
+    fn single(&mut self, name: &'static str) -> Option<(OptionRef<'a>, &'a str)> {
+        let option = self.section.option(name)?;
+        let mut values = option.values();
+        let (first, _) = values.next()?;
+        if option.is_list() {
+            self.bad(
+                &option,
+                name,
+                first,
+                "is a list; this option takes one value".into(),
+            );
+            return None;
+        }
+        Some((option, first))
+    }
+
+    fn boolean(&mut self, name: &'static str, into: &mut bool) {
+        if let Some((option, v)) = self.single(name) {
+            match parse_bool(v) {
+                Some(b) => *into = b,
+                None => self.bad(
+                    &option,
+                    name,
+                    v,
+                    "is not a boolean (use 1/0, yes/no, on/off, true/false)".into(),
+                ),
+            }
+        }
+    }
+
+    fn number(&mut self, name: &'static str, min: u32, max: u32, into: &mut u32) {
+        if let Some((option, v)) = self.single(name) {
+            match v.parse::<u32>() {
+                Ok(n) if n < min => self.bad(&option, name, v, format!("is below {min}")),
+                Ok(n) if n > max => self.bad(&option, name, v, format!("is above {max}")),
+                Ok(n) => *into = n,
+                Err(_) => self.bad(&option, name, v, "is not a whole number".into()),
+            }
+        }
+    }
+
+    fn small(&mut self, name: &'static str, min: u8, max: u8, into: &mut u8) {
+        let mut n = u32::from(*into);
+        self.number(name, u32::from(min), u32::from(max), &mut n);
+        *into = n as u8; // in range by the check above
+    }
+
+    fn seconds(&mut self, name: &'static str, min: Duration, max: Duration, into: &mut Duration) {
+        if let Some((option, v)) = self.single(name) {
+            match parse_seconds(v) {
+                Some(d) if d < min => self.bad(&option, name, v, format!("is below {min}")),
+                Some(d) if d > max => self.bad(&option, name, v, format!("is above {max}")),
+                Some(d) => *into = d,
+                None => self.bad(
+                    &option,
+                    name,
+                    v,
+                    "is not a number of seconds (e.g. 0.5, up to 3 decimals)".into(),
+                ),
+            }
+        }
+    }
+
+    fn choice<T: Copy>(&mut self, name: &'static str, choices: &[(&str, T)], into: &mut T) {
+        if let Some((option, v)) = self.single(name) {
+            match choices.iter().find(|(word, _)| *word == v) {
+                Some((_, value)) => *into = *value,
+                None => {
+                    let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
+                    self.bad(
+                        &option,
+                        name,
+                        v,
+                        format!("is not one of: {}", words.join(", ")),
+                    );
+                }
+            }
+        }
+    }
+
+    fn warn_unknown(&mut self, known: &[&str]) {
+        for option in self.section.options() {
+            if !known.contains(&option.name()) {
+                self.report.warnings.push(ConfigError {
+                    line: option.line(),
+                    problem: Problem::UnknownOption {
+                        section: self.label.clone(),
+                        option: option.name().into(),
+                    },
+                });
+            }
+        }
+    }
+}
+
+const GLOBAL_OPTIONS: &[&str] = &[
+    "enabled",
+    "mode",
+    "log_level",
+    "rule_priority",
+    "table_base",
+    "last_resort",
+];
+
+fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) {
+    let mut r = Reader {
+        section,
+        label: label(section),
+        report,
+    };
+    r.boolean("enabled", &mut g.enabled);
+    r.choice("mode", &[("failover", Mode::Failover)], &mut g.mode);
+    r.choice(
+        "log_level",
+        &[
+            ("err", LogLevel::Err),
+            ("warning", LogLevel::Warning),
+            ("notice", LogLevel::Notice),
+            ("info", LogLevel::Info),
+            ("debug", LogLevel::Debug),
+        ],
+        &mut g.log_level,
+    );
+    // Priority 0 is the local table's rule and 32766/32767 are main/default: stay clear.
+    r.number("rule_priority", 1, 32765 - RULE_SPAN, &mut g.rule_priority);
+    r.number("table_base", 1, u32::MAX - TABLE_SPAN, &mut g.table_base);
+    r.choice(
+        "last_resort",
+        &[
+            ("main", LastResort::Main),
+            ("unreachable", LastResort::Unreachable),
+        ],
+        &mut g.last_resort,
+    );
+    // Tables 253..=255 are the kernel's default, main and local tables.
+    let tables = g.table_range();
+    if tables.start() <= &255 && tables.end() >= &253 {
+        if let Some(option) = section.option("table_base") {
+            let value = option.values().next().map(|(v, _)| v).unwrap_or("");
+            r.bad(
+                &option,
+                "table_base",
+                value,
+                format!(
+                    "makes our tables {}..{} overlap the kernel's tables 253-255",
+                    tables.start(),
+                    tables.end()
+                ),
+            );
+        }
+    }
+    r.warn_unknown(GLOBAL_OPTIONS);
+}
+
+const WAN_OPTIONS: &[&str] = &[
+    "enabled",
+    "device",
+    "gateway",
+    "metric",
+    "check_gateway",
+    "track_ip",
+    "reliability",
+    "interval",
+    "timeout",
+    "down",
+    "up",
+    "recovery_wait",
+];
+
+fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
+    let name = section.name().unwrap_or("");
+    let mut wan = Wan::with_defaults(name, "");
+    wan.line = section.line();
+    let mut r = Reader {
+        section,
+        label: label(section),
+        report,
+    };
+    if section.name().is_none() {
+        r.report.errors.push(ConfigError {
+            line: section.line(),
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: "interface sections need a name (config interface 'wan')".into(),
+            },
+        });
+    } else if name.len() > NAME_MAX {
+        r.report.errors.push(ConfigError {
+            line: section.line(),
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: format!("name is longer than {NAME_MAX} characters"),
+            },
+        });
+    }
+
+    r.boolean("enabled", &mut wan.enabled);
+    match r.single("device") {
+        Some((option, v)) => {
+            if v.is_empty()
+                || v.len() > crate::kernel::IFNAME_MAX
+                || v.contains(['/', ' ', '\t', ':'])
+            {
+                r.bad(
+                    &option,
+                    "device",
+                    v,
+                    "is not a valid device name (1-15 characters, no '/', ':' or spaces)".into(),
+                );
+            } else {
+                wan.device = truncated(v);
+            }
+        }
+        None => r.report.errors.push(ConfigError {
+            line: section.line(),
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: "option 'device' is missing".into(),
+            },
+        }),
+    }
+    if let Some((option, v)) = r.single("gateway") {
+        if v == "auto" {
+            wan.gateway = Gateway::Auto;
+        } else {
+            match v.parse::<Ipv4Addr>() {
+                Ok(ip) if usable_unicast(ip) => wan.gateway = Gateway::Fixed(ip),
+                Ok(_) => r.bad(&option, "gateway", v, "is not a unicast address".into()),
+                Err(_) => r.bad(
+                    &option,
+                    "gateway",
+                    v,
+                    "is neither 'auto' nor an IPv4 address".into(),
+                ),
+            }
+        }
+    }
+    r.number("metric", 0, 65535, &mut wan.metric);
+    r.boolean("check_gateway", &mut wan.check_gateway);
+
+    if let Some(option) = section.option("track_ip") {
+        for (v, line) in option.values() {
+            let why = match v.parse::<Ipv4Addr>() {
+                Ok(ip) if !usable_unicast(ip) => Some("is not a unicast address".to_string()),
+                Ok(ip) if wan.track_ip.contains(&ip) => Some("is listed twice".to_string()),
+                Ok(ip) => match wan.track_ip.push(ip) {
+                    Ok(()) => None,
+                    Err(_) => Some(format!(
+                        "is one more than the {MAX_TARGETS} targets allowed"
+                    )),
+                },
+                Err(_) if v.chars().any(|c| c.is_ascii_alphabetic()) => Some(
+                    "is not an IPv4 address (host names are not resolved: use an address)".into(),
+                ),
+                Err(_) => Some("is not an IPv4 address".into()),
+            };
+            if let Some(why) = why {
+                r.report.errors.push(ConfigError {
+                    line,
+                    problem: Problem::Value {
+                        section: r.label.clone(),
+                        option: "track_ip",
+                        value: v.into(),
+                        why,
+                    },
+                });
+            }
+        }
+    }
+    if wan.track_ip.is_empty() && section.option("track_ip").is_none() {
+        r.report.errors.push(ConfigError {
+            line: section.line(),
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: "no 'list track_ip': at least one Internet host to probe is needed".into(),
+            },
+        });
+    }
+
+    r.small("reliability", 1, MAX_TARGETS as u8, &mut wan.reliability);
+    r.seconds(
+        "interval",
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        &mut wan.interval,
+    );
+    r.seconds(
+        "timeout",
+        Duration::from_millis(100),
+        Duration::from_secs(30),
+        &mut wan.timeout,
+    );
+    r.small("down", 1, 100, &mut wan.down);
+    r.small("up", 1, 100, &mut wan.up);
+    r.seconds(
+        "recovery_wait",
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        &mut wan.recovery_wait,
+    );
+
+    if usize::from(wan.reliability) > wan.track_ip.len() && !wan.track_ip.is_empty() {
+        let line = section
+            .option("reliability")
+            .map(|o| o.line())
+            .unwrap_or(section.line());
+        r.report.errors.push(ConfigError {
+            line,
+            problem: Problem::Value {
+                section: r.label.clone(),
+                option: "reliability",
+                value: wan.reliability.to_string(),
+                why: format!("is more than the {} track_ip targets", wan.track_ip.len()),
+            },
+        });
+    }
+    r.warn_unknown(WAN_OPTIONS);
+    wan
+}
+
+/// Checks that concern several interfaces at once.
+fn check_wans(wans: &[Wan], report: &mut Report) {
+    let enabled: Vec<&Wan> = wans
+        .iter()
+        .filter(|w| w.enabled && !w.device.is_empty())
+        .collect();
+    for (i, w) in enabled.iter().enumerate() {
+        for earlier in &enabled[..i] {
+            if earlier.device == w.device {
+                report.errors.push(ConfigError {
+                    line: w.line,
+                    problem: Problem::Section {
+                        section: format!("interface '{}'", w.name),
+                        what: format!(
+                            "device '{}' is already used by interface '{}'",
+                            w.device, earlier.name
+                        ),
+                    },
+                });
+            }
+            if earlier.metric == w.metric {
+                report.errors.push(ConfigError {
+                    line: w.line,
+                    problem: Problem::Section {
+                        section: format!("interface '{}'", w.name),
+                        what: format!(
+                            "metric {} is already used by interface '{}' (metrics of enabled interfaces must differ)",
+                            w.metric, earlier.name
+                        ),
+                    },
+                });
+            }
+        }
+    }
+    if !wans.is_empty() && !wans.iter().any(|w| w.enabled) {
+        report.errors.push(ConfigError {
+            line: wans[0].line,
+            problem: Problem::NoEnabledWan,
+        });
+    } else if wans.is_empty() {
+        report.errors.push(ConfigError {
+            line: 0,
+            problem: Problem::NoEnabledWan,
+        });
+    }
+}
+
+fn usable_unicast(ip: Ipv4Addr) -> bool {
+    !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback())
+}
+
+/// UCI booleans, as `uci_get_bool` and OpenWrt's shell helpers accept them.
+pub fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "yes" | "on" | "true" | "enabled" => Some(true),
+        "0" | "no" | "off" | "false" | "disabled" => Some(false),
+        _ => None,
+    }
+}
+
+/// Seconds with up to three decimals: `10`, `0.5`, `0.25`, `1.125`.
+pub fn parse_seconds(v: &str) -> Option<Duration> {
+    let (whole, frac) = match v.split_once('.') {
+        Some((w, f)) => (w, f),
+        None => (v, ""),
+    };
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 6 || !digits(whole) || frac.len() > 3 || !digits(frac) {
+        return None;
+    }
+    if v.ends_with('.') {
+        return None;
+    }
+    let whole: u64 = whole.parse().ok()?;
+    let mut ms = 0u64;
+    for (i, b) in frac.bytes().enumerate() {
+        ms += u64::from(b - b'0') * [100, 10, 1][i];
+    }
+    Some(Duration::from_millis(whole * 1000 + ms))
+}
+
+fn truncated<const N: usize>(s: &str) -> heapless::String<N> {
+    let mut out = heapless::String::new();
+    for c in s.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// Writes the effective configuration, every value included, in UCI syntax (what
+/// `dualwan check` prints).
+pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result {
+    let g = &config.globals;
+    let on = |b: bool| if b { "1" } else { "0" };
+    writeln!(out, "config globals 'globals'")?;
+    writeln!(out, "\toption enabled '{}'", on(g.enabled))?;
+    writeln!(out, "\toption mode 'failover'")?;
+    let level = match g.log_level {
+        LogLevel::Err => "err",
+        LogLevel::Warning => "warning",
+        LogLevel::Notice => "notice",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    };
+    writeln!(out, "\toption log_level '{level}'")?;
+    writeln!(out, "\toption rule_priority '{}'", g.rule_priority)?;
+    writeln!(out, "\toption table_base '{}'", g.table_base)?;
+    let last = match g.last_resort {
+        LastResort::Main => "main",
+        LastResort::Unreachable => "unreachable",
+    };
+    writeln!(out, "\toption last_resort '{last}'")?;
+    for w in &config.wans {
+        writeln!(out)?;
+        writeln!(out, "config interface '{}'", w.name)?;
+        writeln!(out, "\toption enabled '{}'", on(w.enabled))?;
+        writeln!(out, "\toption device '{}'", w.device)?;
+        match w.gateway {
+            Gateway::Auto => writeln!(out, "\toption gateway 'auto'")?,
+            Gateway::Fixed(ip) => writeln!(out, "\toption gateway '{ip}'")?,
+        }
+        writeln!(out, "\toption metric '{}'", w.metric)?;
+        writeln!(out, "\toption check_gateway '{}'", on(w.check_gateway))?;
+        for ip in &w.track_ip {
+            writeln!(out, "\tlist track_ip '{ip}'")?;
+        }
+        writeln!(out, "\toption reliability '{}'", w.reliability)?;
+        writeln!(out, "\toption interval '{}'", w.interval)?;
+        writeln!(out, "\toption timeout '{}'", w.timeout)?;
+        writeln!(out, "\toption down '{}'", w.down)?;
+        writeln!(out, "\toption up '{}'", w.up)?;
+        writeln!(out, "\toption recovery_wait '{}'", w.recovery_wait)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accept_decimals_and_reject_the_rest() {
+        assert_eq!(parse_seconds("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_seconds("10"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_seconds("1.125"), Some(Duration::from_millis(1125)));
+        assert_eq!(parse_seconds("0.05"), Some(Duration::from_millis(50)));
+        for bad in [
+            "", ".5", "5.", "-1", "1e3", "0.0001", "1,5", "abc", "9999999",
+        ] {
+            assert_eq!(parse_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn booleans_follow_uci() {
+        assert_eq!(parse_bool("on"), Some(true));
+        assert_eq!(parse_bool("disabled"), Some(false));
+        assert_eq!(parse_bool("2"), None);
+    }
+}

@@ -14,7 +14,10 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod health;
 pub mod kernel;
+pub mod plan;
+pub mod reconcile;
 pub mod route;
 pub mod sys;
 pub mod time;

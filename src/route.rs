@@ -26,7 +26,10 @@ pub struct Prefix {
 
 impl Prefix {
     /// `0.0.0.0/0`.
-    pub const DEFAULT: Prefix = Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
+    pub const DEFAULT: Prefix = Prefix {
+        addr: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+    };
 
     /// A single host, `/32`.
     pub const fn host(addr: Ipv4Addr) -> Prefix {
@@ -209,7 +212,10 @@ mod tests {
             metric: 0,
             protocol: PROTO_DUALWAN,
         };
-        assert_eq!(r.to_string(), "default via 192.0.2.1 dev #3 table 101 proto dualwan");
+        assert_eq!(
+            r.to_string(),
+            "default via 192.0.2.1 dev #3 table 101 proto dualwan"
+        );
         let rule = Rule {
             priority: 5000,
             src: None,
@@ -218,7 +224,10 @@ mod tests {
             protocol: PROTO_DUALWAN,
             other_selectors: false,
         };
-        assert_eq!(rule.to_string(), "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan");
+        assert_eq!(
+            rule.to_string(),
+            "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan"
+        );
     }
 
     #[test]

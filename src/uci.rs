@@ -17,7 +17,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Parse error ({}) at line {}, byte {}", self.reason, self.line, self.byte)
+        write!(
+            f,
+            "Parse error ({}) at line {}, byte {}",
+            self.reason, self.line, self.byte
+        )
     }
 }
 

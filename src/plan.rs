@@ -1,0 +1,288 @@
+//! The planner: (config, health, what we know of each WAN's link) → which WAN carries
+//! traffic, and the rules and routes that make it so.
+//!
+//! Layout, with `P = rule_priority` and `T = table_base`:
+//! ```text
+//! P+0          from all lookup main suppress_prefixlength 0   LAN, connected and static routes
+//!                                                               win; main's defaults don't
+//! P+1+slot     from <WAN address> lookup T+1+slot             probes and replies of a WAN
+//!                                                               always leave by that WAN
+//! P+90         from all lookup T                               everything else: the active WAN
+//! table T+1+slot:  default via <gateway> dev <device>
+//! table T:         default via <active gateway> dev <active device>
+//!                  (none with last_resort main: main's DHCP defaults take over;
+//!                   `unreachable default` with last_resort unreachable)
+//! ```
+//! Switching WAN is one route replace in table T. The main table is never touched.
+
+use crate::config::{Config, LastResort, MAX_WANS};
+use crate::health::WanHealth;
+use crate::route::{Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use crate::time::Instant;
+use core::net::Ipv4Addr;
+
+/// Offset of the `lookup main suppress_prefixlength 0` rule.
+pub const RULE_MAIN: u32 = 0;
+/// Offset of the first per-WAN source rule (plus the WAN's slot).
+pub const RULE_WAN: u32 = 1;
+/// Offset of the rule that sends traffic to the active table.
+pub const RULE_ACTIVE: u32 = 90;
+
+/// Most rules the plan can hold: one per WAN plus the two fixed ones.
+pub const MAX_RULES: usize = MAX_WANS + 2;
+/// Most routes the plan can hold: one per WAN plus the active one.
+pub const MAX_ROUTES: usize = MAX_WANS + 1;
+
+/// What the planner needs to know of one WAN's link.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkView {
+    /// Device index, when the device exists.
+    pub ifindex: Option<u32>,
+    /// The WAN's IPv4 address.
+    pub addr: Option<Ipv4Addr>,
+    /// Its next hop (fixed, or learnt from main's default route).
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// The rules and routes dualwan wants in the kernel.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Rules, all within our priority range.
+    pub rules: heapless::Vec<Rule, MAX_RULES>,
+    /// Routes, all within our tables.
+    pub routes: heapless::Vec<Route, MAX_ROUTES>,
+}
+
+/// The routing table of WAN `slot`.
+pub fn wan_table(config: &Config, slot: usize) -> u32 {
+    config.globals.table_base + 1 + slot as u32
+}
+
+/// The table holding the active WAN's default route.
+pub fn active_table(config: &Config) -> u32 {
+    config.globals.table_base
+}
+
+/// Picks the WAN that should carry traffic: the lowest metric among WANs that are up and
+/// whose recovery wait is over. A WAN still in its recovery wait is used only when no
+/// settled WAN is up; the current one is kept while nothing better is eligible.
+pub fn choose_active(
+    config: &Config,
+    health: &[WanHealth],
+    links: &[LinkView],
+    now: Instant,
+) -> Option<usize> {
+    let usable = |i: usize| {
+        config.wans[i].enabled
+            && health[i].is_up()
+            && links[i].ifindex.is_some()
+            && links[i].gateway.is_some()
+    };
+    let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
+    let settled = (0..config.wans.len())
+        .filter(|&i| usable(i) && health[i].eligible_at() <= now)
+        .min_by(by_metric);
+    settled.or_else(|| {
+        (0..config.wans.len())
+            .filter(|&i| usable(i))
+            .min_by(by_metric)
+    })
+}
+
+/// The rules and routes for this config, these links and this active WAN.
+pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desired {
+    let mut desired = Desired::default();
+    let g = &config.globals;
+    if !g.enabled {
+        return desired;
+    }
+    let rule = |offset: u32, src: Option<Prefix>, action: RuleAction, suppress: Option<u8>| Rule {
+        priority: g.rule_priority + offset,
+        src,
+        action,
+        suppress_prefixlen: suppress,
+        protocol: PROTO_DUALWAN,
+        other_selectors: false,
+    };
+    let default_via = |table: u32, gateway: Ipv4Addr, oif: u32| Route {
+        table,
+        dst: Prefix::DEFAULT,
+        kind: RouteType::Unicast,
+        gateway: Some(gateway),
+        oif,
+        metric: 0,
+        protocol: PROTO_DUALWAN,
+    };
+    // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
+    let _ = desired.rules.push(rule(
+        RULE_MAIN,
+        None,
+        RuleAction::Lookup(TABLE_MAIN),
+        Some(0),
+    ));
+    for (slot, wan) in config.wans.iter().enumerate() {
+        let link = links.get(slot).copied().unwrap_or_default();
+        if !wan.enabled {
+            continue;
+        }
+        if let Some(addr) = link.addr {
+            let action = RuleAction::Lookup(wan_table(config, slot));
+            let _ = desired.rules.push(rule(
+                RULE_WAN + slot as u32,
+                Some(Prefix::host(addr)),
+                action,
+                None,
+            ));
+        }
+        if let (Some(ifindex), Some(gw)) = (link.ifindex, link.gateway) {
+            let _ = desired
+                .routes
+                .push(default_via(wan_table(config, slot), gw, ifindex));
+        }
+    }
+    let _ = desired.rules.push(rule(
+        RULE_ACTIVE,
+        None,
+        RuleAction::Lookup(active_table(config)),
+        None,
+    ));
+    let active_route = active.and_then(|slot| {
+        let link = links.get(slot)?;
+        Some(default_via(
+            active_table(config),
+            link.gateway?,
+            link.ifindex?,
+        ))
+    });
+    match (active_route, g.last_resort) {
+        (Some(route), _) => {
+            let _ = desired.routes.push(route);
+        }
+        (None, LastResort::Unreachable) => {
+            let _ = desired.routes.push(Route {
+                kind: RouteType::Unreachable,
+                gateway: None,
+                oif: 0,
+                ..default_via(active_table(config), Ipv4Addr::UNSPECIFIED, 0)
+            });
+        }
+        (None, LastResort::Main) => {}
+    }
+    desired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{load_str, Wan};
+    use crate::time::Duration;
+
+    fn config() -> Config {
+        let text = "config interface 'wan'\n option device 'wan1'\n option metric 10\n list track_ip 203.0.113.1\n\
+                    config interface 'wanb'\n option device 'wan2'\n option metric 20\n list track_ip 203.0.113.1\n";
+        load_str(text).0.expect("valid")
+    }
+
+    fn links() -> [LinkView; 2] {
+        [
+            LinkView {
+                ifindex: Some(2),
+                addr: Some([192, 0, 2, 2].into()),
+                gateway: Some([192, 0, 2, 1].into()),
+            },
+            LinkView {
+                ifindex: Some(3),
+                addr: Some([192, 0, 2, 10].into()),
+                gateway: Some([192, 0, 2, 9].into()),
+            },
+        ]
+    }
+
+    fn show(d: &Desired) -> String {
+        let mut s = String::new();
+        for r in &d.rules {
+            s += &format!("{r}\n");
+        }
+        for r in &d.routes {
+            s += &format!("{r}\n");
+        }
+        s
+    }
+
+    #[test]
+    fn plan_reads_like_the_documented_layout() {
+        let d = plan(&config(), &links(), Some(1));
+        assert_eq!(
+            show(&d),
+            "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan\n\
+             5001:\tfrom 192.0.2.2 lookup 101 proto dualwan\n\
+             5002:\tfrom 192.0.2.10 lookup 102 proto dualwan\n\
+             5090:\tfrom all lookup 100 proto dualwan\n\
+             default via 192.0.2.1 dev #2 table 101 proto dualwan\n\
+             default via 192.0.2.9 dev #3 table 102 proto dualwan\n\
+             default via 192.0.2.9 dev #3 table 100 proto dualwan\n"
+        );
+    }
+
+    #[test]
+    fn last_resort_decides_the_active_table_without_a_wan() {
+        let mut c = config();
+        assert!(!show(&plan(&c, &links(), None)).contains("table 100"));
+        c.globals.last_resort = LastResort::Unreachable;
+        assert!(show(&plan(&c, &links(), None)).contains("unreachable default table 100"));
+        c.globals.enabled = false;
+        assert_eq!(plan(&c, &links(), Some(0)), Desired::default());
+    }
+
+    #[test]
+    fn a_recovering_primary_waits_unless_nothing_else_is_up() {
+        let c = config();
+        let wan: &Wan = &c.wans[0];
+        let mut h = [
+            WanHealth::new(Instant::ZERO, true),
+            WanHealth::new(Instant::ZERO, true),
+        ];
+        let l = links();
+        // Bring both up through real rounds: the primary recovers at ~t, eligible at t + wait.
+        for (i, hh) in h.iter_mut().enumerate() {
+            hh.link_usable(Instant::ZERO);
+            if i == 0 {
+                hh.link_lost(Instant::ZERO, crate::health::Reason::CarrierLost);
+                hh.link_usable(Instant::ZERO);
+            }
+            let mut t = Instant::ZERO;
+            for _ in 0..wan.up {
+                let mut sent = Vec::new();
+                hh.start_round(
+                    t,
+                    &c.wans[i],
+                    l[i].gateway,
+                    &mut |d, s| sent.push((d, s)),
+                    &mut |_| {},
+                );
+                for (d, s) in sent {
+                    hh.handle_reply(t, d, s);
+                }
+                hh.handle_timeout(t, &c.wans[i], l[i].gateway, &mut |_| {});
+                t = t + wan.interval;
+            }
+        }
+        assert!(h[0].is_up() && h[1].is_up());
+        let now = Instant::from_millis(1000);
+        assert_eq!(
+            choose_active(&c, &h, &l, now),
+            Some(1),
+            "primary still in recovery wait"
+        );
+        assert_eq!(
+            choose_active(&c, &h, &l, now + Duration::from_secs(11)),
+            Some(0)
+        );
+        let only_primary = [l[0], LinkView::default()];
+        assert_eq!(
+            choose_active(&c, &h, &only_primary, now),
+            Some(0),
+            "better than nothing"
+        );
+    }
+}
