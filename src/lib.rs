@@ -14,6 +14,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod config;
+pub mod daemon;
 pub mod health;
 pub mod kernel;
 pub mod plan;

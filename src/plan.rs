@@ -16,7 +16,6 @@
 //! Switching WAN is one route replace in table T. The main table is never touched.
 
 use crate::config::{Config, LastResort, MAX_WANS};
-use crate::health::WanHealth;
 use crate::route::{Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
 use crate::time::Instant;
 use core::net::Ipv4Addr;
@@ -63,24 +62,33 @@ pub fn active_table(config: &Config) -> u32 {
     config.globals.table_base
 }
 
+/// What [`choose_active`] needs of a WAN's health.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// The WAN is up.
+    pub up: bool,
+    /// Traffic may go to it from this instant on.
+    pub eligible_at: Instant,
+}
+
 /// Picks the WAN that should carry traffic: the lowest metric among WANs that are up and
 /// whose recovery wait is over. A WAN still in its recovery wait is used only when no
 /// settled WAN is up; the current one is kept while nothing better is eligible.
 pub fn choose_active(
     config: &Config,
-    health: &[WanHealth],
+    ready: &[Readiness],
     links: &[LinkView],
     now: Instant,
 ) -> Option<usize> {
     let usable = |i: usize| {
         config.wans[i].enabled
-            && health[i].is_up()
+            && ready[i].up
             && links[i].ifindex.is_some()
             && links[i].gateway.is_some()
     };
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len())
-        .filter(|&i| usable(i) && health[i].eligible_at() <= now)
+        .filter(|&i| usable(i) && ready[i].eligible_at <= now)
         .min_by(by_metric);
     settled.or_else(|| {
         (0..config.wans.len())
@@ -175,6 +183,7 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
 mod tests {
     use super::*;
     use crate::config::{load_str, Wan};
+    use crate::health::WanHealth;
     use crate::time::Duration;
 
     fn config() -> Config {
@@ -268,6 +277,8 @@ mod tests {
             }
         }
         assert!(h[0].is_up() && h[1].is_up());
+        let ready: Vec<Readiness> = h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
+        let h = ready;
         let now = Instant::from_millis(1000);
         assert_eq!(
             choose_active(&c, &h, &l, now),

@@ -1,0 +1,647 @@
+//! The pure core of `dualwan run`: inputs go in through `handle_*` with the current time,
+//! outputs come out of [`Daemon::poll_action`], and [`Daemon::poll_timeout`] says when to
+//! call [`Daemon::handle_timeout`] next. No I/O, no clock, no allocation after start-up
+//! (queues and tables have fixed capacities).
+//!
+//! Nothing is written to the kernel before the first full dump of links, addresses,
+//! routes and rules has arrived: without it we would not know what is already ours.
+
+use crate::config::{Config, Gateway, LogLevel, MAX_WANS};
+use crate::health::{Reason, ReplyOutcome, Status, Transition, WanHealth};
+use crate::kernel::{Change, DumpKind, IfName, KernelEvent};
+use crate::plan::{self, LinkView};
+use crate::reconcile::{self, Installed, Ownership};
+use crate::route::{Op, RouteType, TABLE_MAIN};
+use crate::time::{Duration, Instant};
+use core::fmt::Write;
+use core::net::Ipv4Addr;
+
+/// Queued actions; a round of 8 WANs × 9 probes fits with room for ops and logs.
+pub const ACTIONS_MAX: usize = 128;
+/// A log line's capacity; longer lines are cut.
+pub const LOG_LINE_MAX: usize = 200;
+/// Full re-read of our rules and routes even without notifications.
+pub const RESYNC_EVERY: Duration = Duration::from_secs(60);
+/// Wait after a failed kernel write before re-reading and retrying.
+pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Addresses remembered per WAN device (the first is used).
+const ADDRS_MAX: usize = 4;
+/// Default routes in main remembered per WAN device (the lowest metric is used).
+const DEFAULTS_MAX: usize = 4;
+
+/// One log line, built without allocating.
+pub type LogLine = heapless::String<LOG_LINE_MAX>;
+
+/// Something the adapters must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ask the kernel for a full dump of this kind (answers arrive via `handle_kernel`).
+    Dump(DumpKind),
+    /// Open (or re-open) WAN `wan`'s probe socket, bound to `device` and `src`.
+    OpenProbe {
+        /// WAN slot.
+        wan: usize,
+        /// Device to bind to.
+        device: IfName,
+        /// Source address to bind to.
+        src: Ipv4Addr,
+        /// ICMP identifier of its probes.
+        ident: u16,
+    },
+    /// Close WAN `wan`'s probe socket.
+    CloseProbe {
+        /// WAN slot.
+        wan: usize,
+    },
+    /// Send one echo request on WAN `wan`'s socket.
+    SendProbe {
+        /// WAN slot.
+        wan: usize,
+        /// Target.
+        dst: Ipv4Addr,
+        /// ICMP sequence number.
+        seq: u16,
+    },
+    /// Change the kernel's routing; report the result with `handle_op_result`.
+    Apply(Op),
+    /// Write a log line.
+    Log(LogLevel, LogLine),
+}
+
+/// What the core knows of one WAN.
+#[derive(Clone, Debug)]
+struct WanRuntime {
+    health: WanHealth,
+    ifindex: Option<u32>,
+    admin_up: bool,
+    lower_up: bool,
+    addrs: heapless::Vec<Ipv4Addr, ADDRS_MAX>,
+    main_defaults: heapless::Vec<(Ipv4Addr, u32), DEFAULTS_MAX>,
+    /// The (ifindex, address) its probe socket was opened for.
+    socket: Option<(u32, Ipv4Addr)>,
+}
+
+impl WanRuntime {
+    fn new(now: Instant, enabled: bool) -> Self {
+        WanRuntime {
+            health: WanHealth::new(now, enabled),
+            ifindex: None,
+            admin_up: false,
+            lower_up: false,
+            addrs: heapless::Vec::new(),
+            main_defaults: heapless::Vec::new(),
+            socket: None,
+        }
+    }
+}
+
+/// Counters for status and benchmarks.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Probes sent.
+    pub probes: u64,
+    /// Replies matched to a probe.
+    pub replies: u64,
+    /// Replies ignored (foreign, late, duplicate, wrong source or identifier).
+    pub ignored: u64,
+    /// Kernel writes issued.
+    pub ops: u64,
+    /// Kernel writes that failed.
+    pub op_errors: u64,
+    /// Actions dropped because the queue was full.
+    pub dropped_actions: u64,
+}
+
+/// The daemon's core.
+pub struct Daemon {
+    config: Config,
+    ident_base: u16,
+    wans: heapless::Vec<WanRuntime, MAX_WANS>,
+    installed: Installed,
+    active: Option<usize>,
+    actions: heapless::Deque<Action, ACTIONS_MAX>,
+    /// Dumps still outstanding before the kernel view is complete.
+    pending_dumps: heapless::Vec<DumpKind, 4>,
+    synced: bool,
+    dirty: bool,
+    stopping: bool,
+    next_resync: Instant,
+    /// `now` of the previous `handle_timeout`.
+    last_timeout: Instant,
+    counters: Counters,
+}
+
+impl Daemon {
+    /// A core for `config`; its first actions ask for the kernel dumps. `ident_base` makes the
+    /// ICMP identifiers of this process distinct from other pingers (use the pid).
+    pub fn new(now: Instant, config: Config, ident_base: u16) -> Daemon {
+        let mut wans = heapless::Vec::new();
+        for w in &config.wans {
+            let _ = wans.push(WanRuntime::new(now, w.enabled)); // same capacity as config.wans
+        }
+        let mut d = Daemon {
+            config,
+            ident_base,
+            wans,
+            installed: Installed::default(),
+            active: None,
+            actions: heapless::Deque::new(),
+            pending_dumps: heapless::Vec::new(),
+            synced: false,
+            dirty: false,
+            stopping: false,
+            next_resync: now + RESYNC_EVERY,
+            last_timeout: now,
+            counters: Counters::default(),
+        };
+        d.request_dumps(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules]);
+        d
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The WAN carrying traffic, if any.
+    pub fn active(&self) -> Option<usize> {
+        self.active
+    }
+
+    /// Health of WAN `slot`.
+    pub fn health(&self, slot: usize) -> &WanHealth {
+        &self.wans[slot].health
+    }
+
+    /// What is known of WAN `slot`'s link.
+    pub fn link(&self, slot: usize) -> LinkView {
+        self.link_view(slot)
+    }
+
+    /// Our rules and routes as the kernel holds them.
+    pub fn installed(&self) -> &Installed {
+        &self.installed
+    }
+
+    /// Counters since start.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// ICMP identifier of WAN `slot`'s probes.
+    pub fn ident(&self, slot: usize) -> u16 {
+        self.ident_base.wrapping_add(slot as u16)
+    }
+
+    /// True once a stop was requested and every entry of ours is gone (or could not be).
+    pub fn is_stopped(&self) -> bool {
+        self.stopping && self.actions.is_empty() && self.installed.rules().is_empty() && self.installed.routes().is_empty()
+    }
+
+    fn ownership(&self) -> Ownership {
+        Ownership { rules: self.config.globals.rule_range(), tables: self.config.globals.table_range() }
+    }
+
+    fn push(&mut self, action: Action) {
+        if self.actions.push_back(action).is_err() {
+            self.counters.dropped_actions += 1;
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, args: core::fmt::Arguments<'_>) {
+        if level > self.config.globals.log_level {
+            return;
+        }
+        let mut line = LogLine::new();
+        let _ = line.write_fmt(args); // cut at capacity
+        self.push(Action::Log(level, line));
+    }
+
+    fn request_dumps(&mut self, kinds: &[DumpKind]) {
+        for &kind in kinds {
+            if !self.pending_dumps.contains(&kind) {
+                let _ = self.pending_dumps.push(kind);
+                self.push(Action::Dump(kind));
+            }
+        }
+    }
+
+    fn link_view(&self, slot: usize) -> LinkView {
+        let w = &self.wans[slot];
+        let gateway = match self.config.wans[slot].gateway {
+            Gateway::Fixed(ip) => Some(ip),
+            Gateway::Auto => w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw),
+        };
+        LinkView { ifindex: w.ifindex, addr: w.addrs.first().copied(), gateway }
+    }
+
+    /// Why WAN `slot` cannot be probed, or `None` if it can.
+    fn link_problem(&self, slot: usize) -> Option<Reason> {
+        let w = &self.wans[slot];
+        let view = self.link_view(slot);
+        if w.ifindex.is_none() {
+            Some(Reason::DeviceMissing)
+        } else if !w.admin_up {
+            Some(Reason::LinkDown)
+        } else if !w.lower_up {
+            Some(Reason::CarrierLost)
+        } else if view.addr.is_none() {
+            Some(Reason::AddressRemoved)
+        } else if view.gateway.is_none() {
+            Some(Reason::NoGateway)
+        } else {
+            None
+        }
+    }
+
+    /// A netlink notification or dump entry.
+    pub fn handle_kernel(&mut self, now: Instant, event: &KernelEvent) {
+        match event {
+            KernelEvent::Link(change, link) => {
+                for slot in 0..self.wans.len() {
+                    let w = &mut self.wans[slot];
+                    let named = self.config.wans[slot].device == link.name;
+                    let same = w.ifindex == Some(link.ifindex);
+                    match change {
+                        Change::New if named => {
+                            if !same {
+                                // A new device (USB modem replugged): its addresses are new too.
+                                w.addrs.clear();
+                                w.main_defaults.clear();
+                            }
+                            w.ifindex = Some(link.ifindex);
+                            w.admin_up = link.up;
+                            w.lower_up = link.lower_up;
+                        }
+                        // Renamed away from our device name, or deleted.
+                        Change::New | Change::Del if same => {
+                            w.ifindex = None;
+                            w.admin_up = false;
+                            w.lower_up = false;
+                            w.addrs.clear();
+                            w.main_defaults.clear();
+                        }
+                        _ => continue,
+                    }
+                    self.dirty = true;
+                }
+            }
+            KernelEvent::Addr(change, addr) => {
+                for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(addr.ifindex)) {
+                    let pos = w.addrs.iter().position(|a| *a == addr.addr);
+                    match (change, pos) {
+                        (Change::New, None) => {
+                            let _ = w.addrs.push(addr.addr); // extra addresses are not needed
+                        }
+                        (Change::Del, Some(i)) => {
+                            w.addrs.remove(i);
+                        }
+                        _ => continue,
+                    }
+                    self.dirty = true;
+                }
+            }
+            KernelEvent::Route(change, route) => {
+                if route.table == TABLE_MAIN && route.dst.is_default() && route.kind == RouteType::Unicast {
+                    if let Some(gw) = route.gateway {
+                        for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
+                            let pos = w.main_defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
+                            match (change, pos) {
+                                (Change::New, None) => {
+                                    let _ = w.main_defaults.push((gw, route.metric));
+                                }
+                                (Change::Del, Some(i)) => {
+                                    w.main_defaults.remove(i);
+                                }
+                                _ => continue,
+                            }
+                            self.dirty = true;
+                        }
+                    }
+                }
+                let own = self.ownership();
+                if self.installed.handle_event(event, &own) {
+                    self.dirty = true;
+                }
+            }
+            KernelEvent::Rule(..) => {
+                let own = self.ownership();
+                if self.installed.handle_event(event, &own) {
+                    self.dirty = true;
+                }
+            }
+            KernelEvent::Overrun => {
+                self.log(LogLevel::Warning, format_args!("netlink notifications lost, re-reading kernel state"));
+                self.resync();
+            }
+            KernelEvent::DumpDone(kind) => {
+                if let Some(i) = self.pending_dumps.iter().position(|k| k == kind) {
+                    self.pending_dumps.swap_remove(i);
+                }
+                if self.pending_dumps.is_empty() && !self.synced {
+                    self.synced = true;
+                    self.log(LogLevel::Info, format_args!("kernel state read, {} WANs configured", self.wans.len()));
+                }
+                self.dirty = true;
+            }
+        }
+        self.update(now);
+    }
+
+    /// Forgets the kernel view and asks for it again (after ENOBUFS or a failed write).
+    fn resync(&mut self) {
+        self.installed.clear();
+        for w in self.wans.iter_mut() {
+            w.ifindex = None;
+            w.addrs.clear();
+            w.main_defaults.clear();
+        }
+        self.synced = false;
+        self.pending_dumps.clear();
+        self.request_dumps(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules]);
+    }
+
+    /// An ICMP echo reply arrived on WAN `slot`'s socket.
+    pub fn handle_reply(&mut self, now: Instant, slot: usize, src: Ipv4Addr, ident: u16, seq: u16) {
+        if slot >= self.wans.len() || ident != self.ident(slot) {
+            self.counters.ignored += 1;
+            return;
+        }
+        match self.wans[slot].health.handle_reply(now, src, seq) {
+            ReplyOutcome::Matched(_) => self.counters.replies += 1,
+            _ => self.counters.ignored += 1,
+        }
+        // A complete round is judged at once rather than at its deadline.
+        self.judge(now, slot);
+        self.update(now);
+    }
+
+    /// A probe socket could not be opened or used.
+    pub fn handle_probe_error(&mut self, now: Instant, slot: usize, error: &dyn core::fmt::Display) {
+        if slot < self.wans.len() {
+            let name = self.config.wans[slot].name.clone();
+            self.log(LogLevel::Warning, format_args!("{name}: probe socket: {error}"));
+            // Forget the socket so the next link change or round opens it again.
+            self.wans[slot].socket = None;
+        }
+        self.update(now);
+    }
+
+    /// The result of an [`Action::Apply`]: `Err(text)` when the kernel refused it.
+    pub fn handle_op_result(&mut self, now: Instant, op: &Op, result: Result<(), &dyn core::fmt::Display>) {
+        if let Err(e) = result {
+            self.counters.op_errors += 1;
+            self.log(LogLevel::Warning, format_args!("{op}: {e}; re-reading kernel state"));
+            // Our mirror assumed success: re-read soon, not at once, so a persistent error
+            // cannot spin the loop.
+            self.next_resync = self.next_resync.min(now + RETRY_AFTER);
+        }
+    }
+
+    /// Time passed: start and judge probe rounds, apply recovery waits, resync.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_resync {
+            self.next_resync = now + RESYNC_EVERY;
+            self.installed.clear();
+            self.synced = false;
+            self.request_dumps(&[DumpKind::Routes, DumpKind::Rules]);
+        }
+        for slot in 0..self.wans.len() {
+            self.judge(now, slot);
+            let wan = &self.config.wans[slot];
+            let gateway = self.link_view(slot).gateway;
+            let ident_ok = self.wans[slot].socket.is_some();
+            let mut sends: heapless::Vec<(Ipv4Addr, u16), 9> = heapless::Vec::new();
+            let mut transitions: heapless::Vec<Transition, 2> = heapless::Vec::new();
+            self.wans[slot].health.start_round(
+                now,
+                wan,
+                gateway,
+                &mut |dst, seq| {
+                    let _ = sends.push((dst, seq));
+                },
+                &mut |t| {
+                    let _ = transitions.push(t);
+                },
+            );
+            for t in transitions {
+                self.report(now, slot, t);
+            }
+            if ident_ok {
+                for (dst, seq) in sends {
+                    self.counters.probes += 1;
+                    self.push(Action::SendProbe { wan: slot, dst, seq });
+                }
+            }
+        }
+        // A recovery wait that ended since the last call may move traffic back.
+        let last = core::mem::replace(&mut self.last_timeout, now);
+        if self.wans.iter().any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now) {
+            self.dirty = true;
+        }
+        self.update(now);
+    }
+
+    fn judge(&mut self, now: Instant, slot: usize) {
+        let gateway = self.link_view(slot).gateway;
+        let mut transitions: heapless::Vec<Transition, 8> = heapless::Vec::new();
+        let wan = &self.config.wans[slot];
+        self.wans[slot].health.handle_timeout(now, wan, gateway, &mut |t| {
+            let _ = transitions.push(t);
+        });
+        for t in transitions {
+            self.report(now, slot, t);
+        }
+    }
+
+    fn report(&mut self, _now: Instant, slot: usize, t: Transition) {
+        self.dirty = true;
+        let name = self.config.wans[slot].name.clone();
+        // Going up or down is a notice; progress within a state (connecting) is info.
+        let level = if matches!(t.to, Status::Online | Status::Offline | Status::NoLink) {
+            LogLevel::Notice
+        } else {
+            LogLevel::Info
+        };
+        self.log(level, format_args!("{name}: {} -> {} ({})", t.from, t.to, t.reason));
+    }
+
+    /// When [`Daemon::handle_timeout`] must run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = Some(self.next_resync);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        for w in &self.wans {
+            consider(w.health.next_deadline());
+            // A better WAN in its recovery wait: wake when the wait ends.
+            if w.health.is_up() && !self.stopping && w.health.eligible_at() > self.last_timeout {
+                consider(Some(w.health.eligible_at()));
+            }
+        }
+        next
+    }
+
+    /// The next thing for the adapters to do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// SIGHUP with a valid new config. Interfaces whose settings are unchanged keep their
+    /// health and sockets; changed or new ones start afresh.
+    pub fn reload(&mut self, now: Instant, config: Config) {
+        let old_own = self.ownership();
+        let mut wans: heapless::Vec<WanRuntime, MAX_WANS> = heapless::Vec::new();
+        for (slot, w) in config.wans.iter().enumerate() {
+            let keep = self.config.wans.get(slot).filter(|old| *old == w).map(|_| self.wans[slot].clone());
+            let rt = match keep {
+                Some(rt) => rt,
+                None => {
+                    if self.wans.get(slot).is_some_and(|o| o.socket.is_some()) {
+                        self.push(Action::CloseProbe { wan: slot });
+                    }
+                    WanRuntime::new(now, w.enabled)
+                }
+            };
+            let _ = wans.push(rt);
+        }
+        for slot in config.wans.len()..self.wans.len() {
+            if self.wans[slot].socket.is_some() {
+                self.push(Action::CloseProbe { wan: slot });
+            }
+        }
+        let ranges_changed = config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
+        if ranges_changed {
+            // Entries under the old ranges would become invisible: remove them now.
+            for r in self.installed.rules().to_vec() {
+                self.push(Action::Apply(Op::DelRule(r)));
+            }
+            for r in self.installed.routes().to_vec() {
+                self.push(Action::Apply(Op::DelRoute(r)));
+            }
+            self.installed.clear();
+        }
+        self.config = config;
+        self.wans = wans;
+        self.active = self.active.filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
+        self.log(LogLevel::Info, format_args!("configuration reloaded"));
+        // Links, addresses and routes must be known again for the new slots.
+        self.resync();
+        self.update(now);
+    }
+
+    /// SIGTERM: remove everything of ours. Poll actions until [`Daemon::is_stopped`].
+    pub fn shutdown(&mut self, now: Instant) {
+        self.stopping = true;
+        for slot in 0..self.wans.len() {
+            if self.wans[slot].socket.take().is_some() {
+                self.push(Action::CloseProbe { wan: slot });
+            }
+        }
+        self.dirty = true;
+        self.update(now);
+    }
+
+    /// Brings links, sockets, the active WAN and the kernel in line with what is known.
+    fn update(&mut self, now: Instant) {
+        if !self.dirty || !self.synced {
+            return;
+        }
+        self.dirty = false;
+        if !self.stopping {
+            self.update_links(now);
+        }
+        let links: heapless::Vec<LinkView, MAX_WANS> = (0..self.wans.len()).map(|i| self.link_view(i)).collect();
+        let active = if self.stopping || !self.config.globals.enabled {
+            None
+        } else {
+            let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
+                .wans
+                .iter()
+                .map(|w| plan::Readiness { up: w.health.is_up(), eligible_at: w.health.eligible_at() })
+                .collect();
+            let candidate = plan::choose_active(&self.config, &ready, &links, now);
+            // Keep the current WAN while it works and the candidate is not better.
+            match (self.active, candidate) {
+                (Some(cur), Some(cand))
+                    if ready[cur].up && self.config.wans[cur].metric <= self.config.wans[cand].metric =>
+                {
+                    Some(cur)
+                }
+                _ => candidate,
+            }
+        };
+        if active != self.active {
+            self.log_move(self.active, active);
+            self.active = active;
+        }
+        let desired = if self.stopping { plan::Desired::default() } else { plan::plan(&self.config, &links, active) };
+        let mut ops: heapless::Vec<Op, 32> = heapless::Vec::new();
+        reconcile::diff(&desired, &self.installed, &mut |op| {
+            let _ = ops.push(op);
+        });
+        for op in ops {
+            self.installed.handle_op(&op);
+            self.counters.ops += 1;
+            self.log(LogLevel::Debug, format_args!("{op}"));
+            self.push(Action::Apply(op));
+        }
+    }
+
+    fn log_move(&mut self, from: Option<usize>, to: Option<usize>) {
+        let name = |slot: Option<usize>| slot.map(|s| self.config.wans[s].name.clone());
+        let why = from.map(|s| (self.config.wans[s].name.clone(), self.wans[s].health.status(), self.wans[s].health.reason()));
+        match (name(to), why) {
+            (Some(to), Some((from, status, reason))) if status != Status::Online => {
+                self.log(LogLevel::Notice, format_args!("traffic moved to {to} ({from} {status}: {reason})"))
+            }
+            (Some(to), Some((from, ..))) => {
+                self.log(LogLevel::Notice, format_args!("traffic moved to {to} (back from {from})"))
+            }
+            (Some(to), None) => self.log(LogLevel::Notice, format_args!("traffic on {to}")),
+            (None, _) => {
+                let how = match self.config.globals.last_resort {
+                    crate::config::LastResort::Main => "main routing table in charge",
+                    crate::config::LastResort::Unreachable => "traffic rejected",
+                };
+                if !self.stopping {
+                    self.log(LogLevel::Notice, format_args!("no WAN up: {how}"));
+                }
+            }
+        }
+    }
+
+    fn update_links(&mut self, now: Instant) {
+        for slot in 0..self.wans.len() {
+            if !self.config.wans[slot].enabled {
+                continue;
+            }
+            let problem = self.link_problem(slot);
+            let view = self.link_view(slot);
+            let transition = match problem {
+                Some(reason) => self.wans[slot].health.link_lost(now, reason),
+                None => self.wans[slot].health.link_usable(now),
+            };
+            if let Some(t) = transition {
+                self.report(now, slot, t);
+            }
+            let want_socket = match (problem, view.ifindex, view.addr) {
+                (None, Some(ifindex), Some(addr)) => Some((ifindex, addr)),
+                _ => None,
+            };
+            if want_socket != self.wans[slot].socket {
+                match want_socket {
+                    Some((_, src)) => {
+                        let device = self.config.wans[slot].device.clone();
+                        let ident = self.ident(slot);
+                        self.push(Action::OpenProbe { wan: slot, device, src, ident });
+                    }
+                    None => self.push(Action::CloseProbe { wan: slot }),
+                }
+                self.wans[slot].socket = want_socket;
+            }
+        }
+    }
+}

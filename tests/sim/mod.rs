@@ -1,0 +1,328 @@
+//! A simulated router for timeline tests of the core: a fake kernel that applies the
+//! daemon's operations and echoes notifications back, and a fake network that answers
+//! probes according to which parts of each ISP work. Time is simulated; nothing sleeps.
+#![allow(dead_code)]
+
+use dualwan::config::{Config, Gateway, Globals, Wan};
+use dualwan::daemon::{Action, Daemon};
+use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
+use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
+use dualwan::time::{Duration, Instant};
+use std::net::Ipv4Addr;
+
+pub const TARGETS: [[u8; 4]; 3] = [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]];
+
+/// One simulated ISP line.
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub ifindex: u32,
+    pub name: &'static str,
+    pub addr: Ipv4Addr,
+    pub gateway: Ipv4Addr,
+    pub carrier: bool,
+    pub gateway_answers: bool,
+    pub upstream_works: bool,
+    pub rtt: Duration,
+}
+
+pub struct Sim {
+    pub d: Daemon,
+    pub now: Instant,
+    pub lines: Vec<Line>,
+    pub rules: Vec<Rule>,
+    pub routes: Vec<Route>,
+    pub logs: Vec<String>,
+    pub ops: Vec<Op>,
+    sockets: Vec<bool>,
+    in_flight: Vec<(Instant, usize, Ipv4Addr, u16, u16)>,
+    /// Fail the next kernel write with this error text.
+    pub fail_next_op: Option<&'static str>,
+}
+
+pub fn config() -> Config {
+    let mut wans = heapless::Vec::new();
+    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
+        let mut w = Wan::with_defaults(name, dev);
+        w.metric = metric;
+        w.gateway = Gateway::Auto;
+        for t in TARGETS {
+            w.track_ip.push(Ipv4Addr::from(t)).unwrap();
+        }
+        wans.push(w).unwrap();
+    }
+    Config { globals: Globals::default(), wans }
+}
+
+/// Foreign state a real router has: DHCP defaults in main, a static route elsewhere, rules
+/// of other software.
+pub fn foreign_routes() -> Vec<Route> {
+    let dflt = |gw: [u8; 4], oif, metric| Route {
+        table: TABLE_MAIN,
+        dst: Prefix::DEFAULT,
+        kind: RouteType::Unicast,
+        gateway: Some(Ipv4Addr::from(gw)),
+        oif,
+        metric,
+        protocol: 16, // dhcp
+    };
+    vec![
+        dflt([192, 0, 2, 1], 2, 10),
+        dflt([192, 0, 2, 9], 3, 20),
+        Route {
+            table: 200,
+            dst: Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 },
+            kind: RouteType::Unicast,
+            gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            oif: 2,
+            metric: 0,
+            protocol: 4, // static
+        },
+    ]
+}
+
+pub fn foreign_rules() -> Vec<Rule> {
+    vec![Rule {
+        priority: 4000,
+        src: None,
+        action: RuleAction::Lookup(200),
+        suppress_prefixlen: None,
+        protocol: 0,
+        other_selectors: true,
+    }]
+}
+
+impl Sim {
+    /// A router with two working lines, the daemon started and settled.
+    pub fn new(config: Config) -> Sim {
+        let lines = vec![
+            Line {
+                ifindex: 2,
+                name: "wan1",
+                addr: Ipv4Addr::new(192, 0, 2, 2),
+                gateway: Ipv4Addr::new(192, 0, 2, 1),
+                carrier: true,
+                gateway_answers: true,
+                upstream_works: true,
+                rtt: Duration::from_millis(8),
+            },
+            Line {
+                ifindex: 3,
+                name: "wan2",
+                addr: Ipv4Addr::new(192, 0, 2, 10),
+                gateway: Ipv4Addr::new(192, 0, 2, 9),
+                carrier: true,
+                gateway_answers: true,
+                upstream_works: true,
+                rtt: Duration::from_millis(30),
+            },
+        ];
+        let n = config.wans.len();
+        let now = Instant::from_millis(1_000);
+        let mut sim = Sim {
+            d: Daemon::new(now, config, 0x4000),
+            now,
+            lines,
+            rules: foreign_rules(),
+            routes: foreign_routes(),
+            logs: Vec::new(),
+            ops: Vec::new(),
+            sockets: vec![false; n],
+            in_flight: Vec::new(),
+            fail_next_op: None,
+        };
+        sim.drain();
+        sim
+    }
+
+    fn link(&self, i: usize) -> Link {
+        let l = &self.lines[i];
+        Link { ifindex: l.ifindex, name: l.name.try_into().unwrap(), up: true, lower_up: l.carrier }
+    }
+
+    fn deliver(&mut self, e: KernelEvent) {
+        self.d.handle_kernel(self.now, &e);
+    }
+
+    fn dump(&mut self, kind: DumpKind) {
+        let mut events = Vec::new();
+        match kind {
+            DumpKind::Links => {
+                for i in 0..self.lines.len() {
+                    events.push(KernelEvent::Link(Change::New, self.link(i)));
+                }
+            }
+            DumpKind::Addrs => {
+                for l in &self.lines {
+                    events.push(KernelEvent::Addr(Change::New, Addr { ifindex: l.ifindex, addr: l.addr, prefix_len: 29 }));
+                }
+            }
+            DumpKind::Routes => events.extend(self.routes.iter().map(|r| KernelEvent::Route(Change::New, *r))),
+            DumpKind::Rules => events.extend(self.rules.iter().map(|r| KernelEvent::Rule(Change::New, *r))),
+        }
+        events.push(KernelEvent::DumpDone(kind));
+        for e in events {
+            self.deliver(e);
+        }
+    }
+
+    /// Applies an op like the kernel would, with its notification.
+    fn apply(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
+        Ok(match op {
+            Op::AddRoute(r) => {
+                if self.routes.iter().any(|x| x.same_slot(&r)) {
+                    return Err("File exists");
+                }
+                self.routes.push(r);
+                KernelEvent::Route(Change::New, r)
+            }
+            Op::ReplaceRoute(r) => {
+                self.routes.retain(|x| !x.same_slot(&r));
+                self.routes.push(r);
+                KernelEvent::Route(Change::New, r)
+            }
+            Op::DelRoute(r) => {
+                let before = self.routes.len();
+                self.routes.retain(|x| *x != r);
+                if before == self.routes.len() {
+                    return Err("No such process");
+                }
+                KernelEvent::Route(Change::Del, r)
+            }
+            Op::AddRule(r) => {
+                if self.rules.contains(&r) {
+                    return Err("File exists");
+                }
+                self.rules.push(r);
+                KernelEvent::Rule(Change::New, r)
+            }
+            Op::DelRule(r) => {
+                let pos = self.rules.iter().position(|x| *x == r).ok_or("No such file or directory")?;
+                self.rules.remove(pos);
+                KernelEvent::Rule(Change::Del, r)
+            }
+        })
+    }
+
+    /// Carries out every queued action, feeding results back, until the queue is empty.
+    pub fn drain(&mut self) {
+        let mut notifications = Vec::new();
+        loop {
+            while let Some(action) = self.d.poll_action() {
+                match action {
+                    Action::Dump(kind) => self.dump(kind),
+                    Action::OpenProbe { wan, .. } => self.sockets[wan] = true,
+                    Action::CloseProbe { wan } => self.sockets[wan] = false,
+                    Action::SendProbe { wan, dst, seq } => {
+                        assert!(self.sockets[wan], "probe on a closed socket");
+                        let l = &self.lines[wan];
+                        let answers = l.carrier
+                            && if dst == l.gateway { l.gateway_answers } else { l.upstream_works && l.gateway_answers };
+                        if answers {
+                            let ident = self.d.ident(wan);
+                            self.in_flight.push((self.now + l.rtt, wan, dst, ident, seq));
+                        }
+                    }
+                    Action::Apply(op) => {
+                        self.ops.push(op);
+                        let result = match self.fail_next_op.take() {
+                            Some(e) => Err(e),
+                            None => self.apply(op),
+                        };
+                        match result {
+                            Ok(e) => {
+                                self.d.handle_op_result(self.now, &op, Ok(()));
+                                notifications.push(e);
+                            }
+                            Err(e) => self.d.handle_op_result(self.now, &op, Err(&e)),
+                        }
+                    }
+                    Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
+                }
+            }
+            if notifications.is_empty() {
+                break;
+            }
+            for e in std::mem::take(&mut notifications) {
+                self.deliver(e);
+            }
+        }
+    }
+
+    /// Runs the loop until `until`, waking at the core's deadlines and reply arrivals.
+    pub fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_reply = self.in_flight.iter().map(|r| r.0).min();
+            let next = [self.d.poll_timeout(), next_reply].into_iter().flatten().min();
+            let Some(next) = next.filter(|&t| t <= until) else { break };
+            self.now = self.now.max(next);
+            let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|r| r.0 <= self.now);
+            self.in_flight = later;
+            for (_, wan, src, ident, seq) in due {
+                self.d.handle_reply(self.now, wan, src, ident, seq);
+            }
+            self.d.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = until;
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Runs until `cond` holds (checked at every wake-up); returns the time it took.
+    pub fn run_until_cond(&mut self, limit: Duration, cond: impl Fn(&Sim) -> bool) -> Option<Duration> {
+        let start = self.now;
+        let step = Duration::from_millis(1);
+        while self.now.saturating_since(start) < limit {
+            if cond(self) {
+                return Some(self.now.saturating_since(start));
+            }
+            let t = self.now + step;
+            self.run_until(t);
+        }
+        cond(self).then(|| self.now.saturating_since(start))
+    }
+
+    /// The device the router's traffic uses now: our active table's route if our rule
+    /// sends traffic there, else main's lowest-metric default (what `ip route get` shows).
+    pub fn egress(&self) -> Option<&'static str> {
+        let ours = self.routes.iter().find(|r| r.table == 100 && r.dst.is_default());
+        let route = match ours {
+            Some(r) if r.kind == RouteType::Unicast => Some(r),
+            Some(_) => None,
+            None => self
+                .routes
+                .iter()
+                .filter(|r| r.table == TABLE_MAIN && r.dst.is_default())
+                .filter(|r| self.lines.iter().any(|l| l.ifindex == r.oif && l.carrier))
+                .min_by_key(|r| r.metric),
+        }?;
+        self.lines.iter().find(|l| l.ifindex == route.oif).map(|l| l.name)
+    }
+
+    /// Sets a line's carrier and tells the daemon, as the kernel would.
+    pub fn set_carrier(&mut self, i: usize, up: bool) {
+        self.lines[i].carrier = up;
+        let link = self.link(i);
+        self.deliver(KernelEvent::Link(Change::New, link));
+        self.drain();
+    }
+
+    /// Removes a rule behind the daemon's back, with the notification.
+    pub fn delete_rule_externally(&mut self, priority: u32) {
+        let pos = self.rules.iter().position(|r| r.priority == priority).expect("rule present");
+        let r = self.rules.remove(pos);
+        self.deliver(KernelEvent::Rule(Change::Del, r));
+        self.drain();
+    }
+
+    pub fn ours(&self) -> (Vec<String>, Vec<String>) {
+        let rules = self.rules.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
+        let routes = self.routes.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
+        let (mut rules, routes): (Vec<String>, Vec<String>) = (rules.collect(), routes.collect());
+        rules.sort(); // the kernel orders rules by priority
+        (rules, routes)
+    }
+}

@@ -1,0 +1,158 @@
+//! Timelines of the core with simulated time: every health and routing decision of
+//! `dualwan run`, without a kernel or a clock.
+
+mod sim;
+
+use dualwan::config::LastResort;
+use dualwan::health::Status;
+use dualwan::time::Duration;
+use sim::{config, foreign_routes, foreign_rules, Sim};
+
+fn settle() -> Sim {
+    let mut s = Sim::new(config());
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0).status(), Status::Online, "{:#?}", s.logs);
+    assert_eq!(s.d.health(1).status(), Status::Online);
+    assert_eq!(s.egress(), Some("wan1"));
+    s
+}
+
+#[test]
+fn start_installs_the_documented_layout_and_leaves_foreign_state_alone() {
+    let s = settle();
+    let (rules, routes) = s.ours();
+    assert_eq!(
+        rules,
+        [
+            "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan",
+            "5001:\tfrom 192.0.2.2 lookup 101 proto dualwan",
+            "5002:\tfrom 192.0.2.10 lookup 102 proto dualwan",
+            "5090:\tfrom all lookup 100 proto dualwan",
+        ]
+    );
+    assert_eq!(
+        routes,
+        [
+            "default via 192.0.2.1 dev #2 table 101 proto dualwan",
+            "default via 192.0.2.9 dev #3 table 102 proto dualwan",
+            "default via 192.0.2.1 dev #2 table 100 proto dualwan",
+        ]
+    );
+    for r in foreign_routes() {
+        assert!(s.routes.contains(&r), "{r} gone");
+    }
+    for r in foreign_rules() {
+        assert!(s.rules.contains(&r), "{r} gone");
+    }
+}
+
+#[test]
+fn silent_upstream_failure_moves_traffic_within_the_detection_bound() {
+    let mut s = settle();
+    s.lines[0].upstream_works = false; // the gateway still answers
+    let took = s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    let w = &s.d.config().wans[0];
+    let bound = w.interval.as_micros() * u64::from(w.down) + w.timeout.as_micros();
+    assert!(took.as_micros() <= bound, "took {took:?}, bound {bound} us");
+    assert_eq!(s.d.health(0).status(), Status::Offline);
+    assert_eq!(
+        s.d.health(0).reason().to_string(),
+        "gateway answers, targets unreachable (0/3 answered, need 1)"
+    );
+    assert!(
+        s.logs.iter().any(|l| l.contains("traffic moved to wanb (wan offline: gateway answers")),
+        "{:#?}",
+        s.logs
+    );
+    // Back only after `up` good rounds plus the recovery wait.
+    s.lines[0].upstream_works = true;
+    let back = s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1")).expect("failback");
+    let w = &s.d.config().wans[0];
+    assert!(back >= w.recovery_wait, "returned after {back:?}");
+    assert!(back <= w.recovery_wait + Duration::from_secs(2), "returned after {back:?}");
+}
+
+#[test]
+fn carrier_loss_moves_traffic_at_once() {
+    let mut s = settle();
+    s.set_carrier(0, false);
+    assert_eq!(s.egress(), Some("wan2"));
+    assert_eq!(s.d.health(0).status(), Status::NoLink);
+    assert_eq!(s.d.health(0).reason().to_string(), "carrier lost");
+}
+
+#[test]
+fn a_dead_gateway_is_named() {
+    let mut s = settle();
+    s.lines[0].gateway_answers = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    assert_eq!(s.d.health(0).reason().to_string(), "gateway 192.0.2.1 unreachable");
+}
+
+#[test]
+fn with_both_down_last_resort_applies_and_the_first_to_recover_is_used() {
+    for last_resort in [LastResort::Main, LastResort::Unreachable] {
+        let mut c = config();
+        c.globals.last_resort = last_resort;
+        let mut s = Sim::new(c);
+        s.run_for(Duration::from_secs(2));
+        s.lines[0].upstream_works = false;
+        s.lines[1].upstream_works = false;
+        s.run_for(Duration::from_secs(3));
+        assert_eq!(s.d.active(), None);
+        let active_table: Vec<_> = s.routes.iter().filter(|r| r.table == 100).collect();
+        match last_resort {
+            LastResort::Main => assert!(active_table.is_empty(), "{active_table:?}"),
+            LastResort::Unreachable => assert_eq!(active_table[0].to_string(), "unreachable default table 100 proto dualwan"),
+        }
+        s.lines[1].upstream_works = true;
+        s.run_until_cond(Duration::from_secs(5), |s| s.d.active() == Some(1)).expect("backup used");
+        assert_eq!(s.egress(), Some("wan2"));
+    }
+}
+
+#[test]
+fn rules_deleted_behind_our_back_are_restored() {
+    let mut s = settle();
+    let before = s.ours();
+    s.delete_rule_externally(5090);
+    s.delete_rule_externally(5000);
+    assert_eq!(s.ours(), before);
+}
+
+#[test]
+fn a_failed_write_is_retried_after_a_re_read() {
+    let mut s = settle();
+    s.fail_next_op = Some("Operation not permitted");
+    s.set_carrier(0, false);
+    assert_eq!(s.egress(), Some("wan1"), "the replace failed");
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.egress(), Some("wan2"), "{:#?}", s.logs);
+}
+
+#[test]
+fn shutdown_removes_exactly_what_is_ours() {
+    let mut s = settle();
+    s.d.shutdown(s.now);
+    s.drain();
+    assert!(s.d.is_stopped());
+    assert_eq!(s.routes, foreign_routes());
+    assert_eq!(s.rules, foreign_rules());
+}
+
+#[test]
+fn many_failovers_leave_foreign_state_untouched() {
+    let mut s = settle();
+    for _ in 0..50 {
+        s.set_carrier(0, false);
+        s.run_for(Duration::from_millis(500));
+        s.set_carrier(0, true);
+        s.run_for(Duration::from_secs(12));
+    }
+    assert_eq!(s.egress(), Some("wan1"));
+    assert!(s.d.health(0).transitions() >= 100);
+    for r in foreign_routes() {
+        assert!(s.routes.contains(&r));
+    }
+    assert_eq!(s.rules.iter().filter(|r| r.protocol != dualwan::route::PROTO_DUALWAN).count(), 1);
+}
