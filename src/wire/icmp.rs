@@ -16,13 +16,16 @@
 use core::fmt;
 use core::net::Ipv4Addr;
 
-// ICMP types from RFC 792.
-const ECHO_REPLY: u8 = 0;
-const DEST_UNREACHABLE: u8 = 3;
+/// ICMP type of an echo reply (RFC 792).
+pub const ECHO_REPLY: u8 = 0;
+/// ICMP type of destination unreachable (RFC 792).
+pub const DEST_UNREACHABLE: u8 = 3;
 const SOURCE_QUENCH: u8 = 4;
 const REDIRECT: u8 = 5;
-const ECHO_REQUEST: u8 = 8;
-const TIME_EXCEEDED: u8 = 11;
+/// ICMP type of an echo request (RFC 792).
+pub const ECHO_REQUEST: u8 = 8;
+/// ICMP type of time exceeded (RFC 792).
+pub const TIME_EXCEEDED: u8 = 11;
 const PARAMETER_PROBLEM: u8 = 12;
 
 /// IPv4 protocol number of ICMP.
