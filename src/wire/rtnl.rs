@@ -30,6 +30,10 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLM_F_MULTI: u16 = 0x2;
 /// `NLM_F_DUMP_INTR`: the dump was interrupted by a change and may be inconsistent.
 pub const NLM_F_DUMP_INTR: u16 = 0x10;
+/// `NLM_F_CAPPED` on `NLMSG_ERROR`: only the request's header is echoed.
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS` on `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
 
 /// `RTM_NEWLINK`.
 pub const RTM_NEWLINK: u16 = 16;
@@ -78,7 +82,8 @@ pub const FR_ACT_PROHIBIT: u8 = 8;
 /// `FIB_RULE_INVERT` in `fib_rule_hdr.flags` (`ip rule add not ...`).
 pub const FIB_RULE_INVERT: u32 = 0x2;
 
-// Attribute types (include/uapi/linux/{if_link,if_addr,rtnetlink,fib_rules}.h).
+// Attribute types (include/uapi/linux/{netlink,if_link,if_addr,rtnetlink,fib_rules}.h).
+const NLMSGERR_ATTR_MSG: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -196,29 +201,46 @@ pub enum Parsed {
 /// Parse one message. Never panics; see the module contract.
 pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
     let p = msg.payload;
-    let change = |del| if del { Change::Del } else { Change::New };
-    let event = |e: Option<KernelEvent>| Ok(e.map_or(Parsed::Ignored, Parsed::Event));
-    match msg.ty {
+    let change = match msg.ty {
+        RTM_DELLINK | RTM_DELADDR | RTM_DELROUTE | RTM_DELRULE => Change::Del,
+        _ => Change::New,
+    };
+    let event = match msg.ty {
         NLMSG_ERROR => {
-            let code = i32_at(p, 0).ok_or(Malformed("short NLMSG_ERROR"))?;
-            match code {
+            return match i32_at(p, 0).ok_or(Malformed("short NLMSG_ERROR"))? {
                 0 => Ok(Parsed::Ack),
                 c if c < 0 => Ok(Parsed::Error(c.saturating_neg())),
                 _ => Err(Malformed("positive error in NLMSG_ERROR")),
-            }
+            };
         }
-        // Older kernels may send DONE without the error word; that means success.
-        NLMSG_DONE => Ok(Parsed::Done {
-            error: i32_at(p, 0).unwrap_or(0),
-        }),
-        RTM_NEWLINK | RTM_DELLINK => event(parse_link(p)?.map(|l| KernelEvent::Link(change(msg.ty == RTM_DELLINK), l))),
-        RTM_NEWADDR | RTM_DELADDR => event(parse_addr(p)?.map(|a| KernelEvent::Addr(change(msg.ty == RTM_DELADDR), a))),
-        RTM_NEWROUTE | RTM_DELROUTE => {
-            event(parse_route(p)?.map(|r| KernelEvent::Route(change(msg.ty == RTM_DELROUTE), r)))
-        }
-        RTM_NEWRULE | RTM_DELRULE => event(parse_rule(p)?.map(|r| KernelEvent::Rule(change(msg.ty == RTM_DELRULE), r))),
-        _ => Ok(Parsed::Ignored),
+        // Older kernels send DONE without the error word; that means success.
+        NLMSG_DONE => return Ok(Parsed::Done { error: i32_at(p, 0).unwrap_or(0) }),
+        RTM_NEWLINK | RTM_DELLINK => parse_link(p)?.map(|l| KernelEvent::Link(change, l)),
+        RTM_NEWADDR | RTM_DELADDR => parse_addr(p)?.map(|a| KernelEvent::Addr(change, a)),
+        RTM_NEWROUTE | RTM_DELROUTE => parse_route(p)?.map(|r| KernelEvent::Route(change, r)),
+        RTM_NEWRULE | RTM_DELRULE => parse_rule(p)?.map(|r| KernelEvent::Rule(change, r)),
+        _ => None,
+    };
+    Ok(event.map_or(Parsed::Ignored, Parsed::Event))
+}
+
+/// The kernel's explanation attached to an `NLMSG_ERROR` (extended ACK, Linux 4.12+, when
+/// the socket enabled `NETLINK_EXT_ACK`), e.g. "Nexthop has invalid gateway".
+pub fn ext_ack_msg<'a>(msg: &Message<'a>) -> Option<&'a str> {
+    if msg.ty != NLMSG_ERROR || msg.flags & NLM_F_ACK_TLVS == 0 {
+        return None;
     }
+    // error code, then the request's header, then the request's payload unless capped.
+    let echoed = if msg.flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        align4(u32_at(msg.payload.get(4..8)?, 0) as usize)
+    };
+    let tlvs = msg.payload.get(4 + echoed..)?;
+    Attrs::new(tlvs).map_while(Result::ok).find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG).and_then(|(_, text)| {
+        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        core::str::from_utf8(&text[..end]).ok()
+    })
 }
 
 /// `struct ifinfomsg` + `IFLA_*`. `None` for families other than `AF_UNSPEC`.
@@ -659,7 +681,7 @@ mod tests {
             let bytes = capture(name);
             let walk = |buf: &[u8]| {
                 for msg in Messages::new(buf).flatten() {
-                    let _ = parse(&msg);
+                    let _ = (parse(&msg), ext_ack_msg(&msg));
                 }
             };
             for end in 0..=bytes.len() {
@@ -721,6 +743,30 @@ mod tests {
         let msg = Messages::new(&msg).next().unwrap().unwrap();
         assert!(parse(&msg).is_err());
         assert_eq!(only(&message(NLMSG_NOOP, 0, &[])), Parsed::Ignored);
+    }
+
+    #[test]
+    fn extended_ack_message() {
+        let mut err = (-22i32).to_ne_bytes().to_vec();
+        let request = message(RTM_NEWROUTE, 0x5, &[0; 12]);
+        err.extend_from_slice(&request);
+        err.extend(attr(NLMSGERR_ATTR_MSG, b"Nexthop has invalid gateway\0"));
+        let full = message(NLMSG_ERROR, NLM_F_ACK_TLVS, &err);
+        let msg = Messages::new(&full).next().unwrap().unwrap();
+        assert_eq!(parse(&msg), Ok(Parsed::Error(22)));
+        assert_eq!(ext_ack_msg(&msg), Some("Nexthop has invalid gateway"));
+
+        let mut capped = (-22i32).to_ne_bytes().to_vec();
+        capped.extend_from_slice(&request[..NLMSG_HDRLEN]);
+        capped.extend(attr(NLMSGERR_ATTR_MSG, b"Invalid prefix\0"));
+        let capped = message(NLMSG_ERROR, NLM_F_ACK_TLVS | NLM_F_CAPPED, &capped);
+        let msg = Messages::new(&capped).next().unwrap().unwrap();
+        assert_eq!(ext_ack_msg(&msg), Some("Invalid prefix"));
+
+        let plain = message(NLMSG_ERROR, 0, &err);
+        assert_eq!(ext_ack_msg(&Messages::new(&plain).next().unwrap().unwrap()), None);
+        let short = message(NLMSG_ERROR, NLM_F_ACK_TLVS, &err[..6]);
+        assert_eq!(ext_ack_msg(&Messages::new(&short).next().unwrap().unwrap()), None);
     }
 
     #[test]
