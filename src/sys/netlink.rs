@@ -318,6 +318,7 @@ impl Netlink {
     }
 
     fn send(&mut self, op: NlOp) -> Result<(), NetlinkError> {
+        self.discard_stale();
         loop {
             match self.requests.send(self.out.get_ref(), Msg::empty()) {
                 Ok(_) => return Ok(()),
@@ -327,8 +328,22 @@ impl Netlink {
         }
     }
 
-    /// Receive one reply datagram on the request socket; `Ok(None)` never happens, the
-    /// length is checked against the buffer.
+    /// Read and drop whatever an earlier request left on the request socket (a reply that
+    /// came after its timeout, the rest of a dump abandoned on an error). Reading is also
+    /// what moves an unfinished dump along (`netlink_recvmsg` continues it), and the kernel
+    /// refuses a new dump with EBUSY while one is still running on the socket.
+    fn discard_stale(&mut self) {
+        let flags = MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT;
+        loop {
+            match recv(self.requests.as_raw_fd(), &mut self.buf, flags) {
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Receive one reply datagram on the request socket; returns its length, which fits
+    /// the buffer.
     fn recv_reply(&mut self, op: NlOp) -> Result<usize, NetlinkError> {
         match recv_datagram(self.requests.as_raw_fd(), &mut self.buf) {
             Ok(len) if len <= self.buf.len() => Ok(len),
@@ -843,6 +858,41 @@ mod tests {
             assert_eq!((msg.ty, msg.flags, msg.seq), (ty, 0x1 | 0x300, 9), "{kind:?}");
             assert_eq!(msg.payload[0], family, "{kind:?}");
         }
+    }
+
+    // The two tests below open real netlink sockets but only read (dumps) in the current
+    // namespace; they need no privileges and change nothing.
+
+    #[test]
+    fn an_abandoned_dump_does_not_block_the_next_one() {
+        let mut nl = Netlink::open().unwrap();
+        let mut clean = 0;
+        nl.dump(DumpKind::Rules, &mut |_| clean += 1).unwrap();
+        // A dump whose reply nobody reads, as if it had timed out. Without the drain before
+        // the next request the kernel would refuse that one with EBUSY.
+        let stale = nl.next_seq();
+        encode_dump(&mut nl.out, DumpKind::Links, stale).unwrap();
+        nl.send(NlOp::Dump(DumpKind::Links)).unwrap();
+        let mut events = Vec::new();
+        nl.dump(DumpKind::Rules, &mut |e| events.push(e)).unwrap();
+        assert_eq!(events.len(), clean, "{events:?}");
+        assert!(events
+            .iter()
+            .all(|e| matches!(e, KernelEvent::Rule(..) | KernelEvent::DumpDone(_))));
+    }
+
+    #[test]
+    fn replies_to_other_requests_are_skipped_and_a_missing_reply_times_out() {
+        let mut nl = Netlink::open().unwrap();
+        // Another request's reply (a whole dump, with its NLMSG_DONE) arrives while we wait
+        // for the answer to request 12345, which never comes.
+        let other = nl.next_seq();
+        encode_dump(&mut nl.out, DumpKind::Rules, other).unwrap();
+        nl.requests.send(nl.out.get_ref(), Msg::empty()).unwrap();
+        let start = std::time::Instant::now();
+        let err = nl.read_ack(NlOp::Apply(ApplyKind::RuleAdd), 12345).unwrap_err();
+        assert_eq!(err.cause, NlCause::Timeout);
+        assert!(start.elapsed() < std::time::Duration::from_secs(3));
     }
 
     #[test]
