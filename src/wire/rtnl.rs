@@ -213,8 +213,11 @@ pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
                 _ => Err(Malformed("positive error in NLMSG_ERROR")),
             };
         }
-        // Older kernels send DONE without the error word; that means success.
-        NLMSG_DONE => return Ok(Parsed::Done { error: i32_at(p, 0).unwrap_or(0) }),
+        NLMSG_DONE => {
+            // Older kernels send DONE without the error word; that means success.
+            let error = i32_at(p, 0).unwrap_or(0);
+            return Ok(Parsed::Done { error });
+        }
         RTM_NEWLINK | RTM_DELLINK => parse_link(p)?.map(|l| KernelEvent::Link(change, l)),
         RTM_NEWADDR | RTM_DELADDR => parse_addr(p)?.map(|a| KernelEvent::Addr(change, a)),
         RTM_NEWROUTE | RTM_DELROUTE => parse_route(p)?.map(|r| KernelEvent::Route(change, r)),
@@ -237,10 +240,13 @@ pub fn ext_ack_msg<'a>(msg: &Message<'a>) -> Option<&'a str> {
         align4(u32_at(msg.payload.get(4..8)?, 0) as usize)
     };
     let tlvs = msg.payload.get(4 + echoed..)?;
-    Attrs::new(tlvs).map_while(Result::ok).find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG).and_then(|(_, text)| {
-        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-        core::str::from_utf8(&text[..end]).ok()
-    })
+    Attrs::new(tlvs)
+        .map_while(Result::ok)
+        .find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG)
+        .and_then(|(_, text)| {
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            core::str::from_utf8(&text[..end]).ok()
+        })
 }
 
 /// `struct ifinfomsg` + `IFLA_*`. `None` for families other than `AF_UNSPEC`.
