@@ -1,0 +1,911 @@
+//! rtnetlink (`NETLINK_ROUTE`) messages as the kernel sends them: link, IPv4 address,
+//! IPv4 route and IPv4 rule entries (notifications and dump entries share one layout),
+//! ACKs, errors and the end of a dump.
+//!
+//! Contract: [`Messages`] walks one received datagram and [`parse`] turns one message into
+//! a [`Parsed`] value. Neither allocates nor panics: every length is checked before it is
+//! read, and a message that fails a check is reported as [`Malformed`] so the caller can
+//! skip and count it. Families and message types this crate does not model come back as
+//! [`Parsed::Ignored`]; unknown attribute types inside a modelled message are skipped.
+//! Numbers are host-endian except addresses, which are in network order (rtnetlink(7)).
+//!
+//! Requests are encoded in `sys::netlink` with neli's types; this module only parses, so
+//! that notifications and dump entries go through the same allocation-free code.
+
+use crate::kernel::{Addr, Change, IfName, KernelEvent, Link};
+use crate::route::{Prefix, Route, RouteType, Rule, RuleAction};
+use core::net::Ipv4Addr;
+
+/// Size of `struct nlmsghdr`.
+pub const NLMSG_HDRLEN: usize = 16;
+
+/// `NLMSG_NOOP`.
+pub const NLMSG_NOOP: u16 = 1;
+/// `NLMSG_ERROR`: an ACK (error 0) or a refused request.
+pub const NLMSG_ERROR: u16 = 2;
+/// `NLMSG_DONE`: the end of a multipart (dump) reply.
+pub const NLMSG_DONE: u16 = 3;
+
+/// `NLM_F_MULTI`: part of a multipart reply.
+pub const NLM_F_MULTI: u16 = 0x2;
+/// `NLM_F_DUMP_INTR`: the dump was interrupted by a change and may be inconsistent.
+pub const NLM_F_DUMP_INTR: u16 = 0x10;
+/// `NLM_F_CAPPED` on `NLMSG_ERROR`: only the request's header is echoed.
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// `NLM_F_ACK_TLVS` on `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+
+/// `RTM_NEWLINK`.
+pub const RTM_NEWLINK: u16 = 16;
+/// `RTM_DELLINK`.
+pub const RTM_DELLINK: u16 = 17;
+/// `RTM_NEWADDR`.
+pub const RTM_NEWADDR: u16 = 20;
+/// `RTM_DELADDR`.
+pub const RTM_DELADDR: u16 = 21;
+/// `RTM_NEWROUTE`.
+pub const RTM_NEWROUTE: u16 = 24;
+/// `RTM_DELROUTE`.
+pub const RTM_DELROUTE: u16 = 25;
+/// `RTM_NEWRULE`.
+pub const RTM_NEWRULE: u16 = 32;
+/// `RTM_DELRULE`.
+pub const RTM_DELRULE: u16 = 33;
+
+/// `AF_UNSPEC`: the family of ordinary link messages.
+pub const AF_UNSPEC: u8 = 0;
+/// `AF_INET`.
+pub const AF_INET: u8 = 2;
+
+/// `IFF_UP`.
+pub const IFF_UP: u32 = 0x1;
+/// `IFF_LOWER_UP`: carrier present.
+pub const IFF_LOWER_UP: u32 = 0x1_0000;
+
+/// `RTN_UNICAST`.
+pub const RTN_UNICAST: u8 = 1;
+/// `RTN_BLACKHOLE`.
+pub const RTN_BLACKHOLE: u8 = 6;
+/// `RTN_UNREACHABLE`.
+pub const RTN_UNREACHABLE: u8 = 7;
+/// `RTN_PROHIBIT`.
+pub const RTN_PROHIBIT: u8 = 8;
+
+/// `FR_ACT_TO_TBL`: look the packet up in a table.
+pub const FR_ACT_TO_TBL: u8 = 1;
+/// `FR_ACT_BLACKHOLE`.
+pub const FR_ACT_BLACKHOLE: u8 = 6;
+/// `FR_ACT_UNREACHABLE`.
+pub const FR_ACT_UNREACHABLE: u8 = 7;
+/// `FR_ACT_PROHIBIT`.
+pub const FR_ACT_PROHIBIT: u8 = 8;
+/// `FIB_RULE_INVERT` in `fib_rule_hdr.flags` (`ip rule add not ...`).
+pub const FIB_RULE_INVERT: u32 = 0x2;
+
+// Attribute types (include/uapi/linux/{netlink,if_link,if_addr,rtnetlink,fib_rules}.h).
+const NLMSGERR_ATTR_MSG: u16 = 1;
+const IFLA_IFNAME: u16 = 3;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+const FRA_DST: u16 = 1;
+const FRA_SRC: u16 = 2;
+const FRA_PRIORITY: u16 = 6;
+const FRA_SUPPRESS_IFGROUP: u16 = 13;
+const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
+const FRA_TABLE: u16 = 15;
+const FRA_L3MDEV: u16 = 19;
+const FRA_PROTOCOL: u16 = 21;
+/// Rule attributes that select packets on something `Rule` does not model: iifname (3),
+/// fwmark (10), flow/realm (11), tun_id (12), fwmask (16), oifname (17), uid range (20),
+/// ip_proto (22), sport/dport range (23, 24), dscp (25), flowlabel and its mask (26, 27),
+/// sport/dport mask (28, 29), dscp mask (30). The kernel emits each only when it is set
+/// (`fib_nl_fill_rule`), so presence alone means "selects on it".
+const FRA_OTHER_SELECTORS: &[u16] = &[3, 10, 11, 12, 16, 17, 20, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+
+/// The kernel reports an unset `suppress_prefixlength` / `suppress_ifgroup` as -1.
+const FRA_UNSET: u32 = u32::MAX;
+
+/// Size of `struct ifinfomsg`.
+const IFINFOMSG_LEN: usize = 16;
+/// Size of `struct ifaddrmsg`.
+const IFADDRMSG_LEN: usize = 8;
+/// Size of `struct rtmsg`.
+const RTMSG_LEN: usize = 12;
+/// Size of `struct fib_rule_hdr`.
+const FIB_RULE_HDR_LEN: usize = 12;
+
+/// A message or attribute failed a length or value check; the text says which.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Malformed(pub &'static str);
+
+/// One netlink message inside a received datagram.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// `nlmsg_type`.
+    pub ty: u16,
+    /// `nlmsg_flags`.
+    pub flags: u16,
+    /// `nlmsg_seq`: the request it answers (0 for most notifications).
+    pub seq: u32,
+    /// `nlmsg_pid`.
+    pub pid: u32,
+    /// Everything after the header, without trailing padding.
+    pub payload: &'a [u8],
+}
+
+/// Iterator over the messages of one datagram. A header that does not fit ends the walk
+/// with one `Err`: nothing after it can be located.
+#[derive(Clone, Debug)]
+pub struct Messages<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Messages<'a> {
+    /// Walk `datagram`, the bytes one `recv` returned.
+    pub fn new(datagram: &'a [u8]) -> Self {
+        Messages { rest: datagram }
+    }
+}
+
+impl<'a> Iterator for Messages<'a> {
+    type Item = Result<Message<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = core::mem::take(&mut self.rest);
+        if rest.len() < NLMSG_HDRLEN {
+            return Some(Err(Malformed("datagram ends inside a message header")));
+        }
+        let len = u32_at(rest, 0) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            return Some(Err(Malformed("nlmsg_len outside the datagram")));
+        }
+        let msg = Message {
+            ty: u16_at(rest, 4),
+            flags: u16_at(rest, 6),
+            seq: u32_at(rest, 8),
+            pid: u32_at(rest, 12),
+            payload: &rest[NLMSG_HDRLEN..len],
+        };
+        // Messages are 4-byte aligned (NLMSG_ALIGN); the last one may lack its padding.
+        self.rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some(Ok(msg))
+    }
+}
+
+/// What one message means to dualwan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A link, IPv4 address, IPv4 route or IPv4 rule, added/updated or removed.
+    Event(KernelEvent),
+    /// `NLMSG_ERROR` with error 0: the request succeeded.
+    Ack,
+    /// `NLMSG_ERROR` with a negative error: the kernel refused the request with this errno.
+    Error(i32),
+    /// `NLMSG_DONE`; `error` is the dump's own result (0, or a negative errno).
+    Done {
+        /// 0 when the dump completed, else a negative errno.
+        error: i32,
+    },
+    /// A family, type or entry dualwan does not model (IPv6, neighbours, bridge ports...).
+    Ignored,
+}
+
+/// Parse one message. Never panics; see the module contract.
+pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
+    let p = msg.payload;
+    let change = match msg.ty {
+        RTM_DELLINK | RTM_DELADDR | RTM_DELROUTE | RTM_DELRULE => Change::Del,
+        _ => Change::New,
+    };
+    let event = match msg.ty {
+        NLMSG_ERROR => {
+            return match i32_at(p, 0).ok_or(Malformed("short NLMSG_ERROR"))? {
+                0 => Ok(Parsed::Ack),
+                c if c < 0 => Ok(Parsed::Error(c.saturating_neg())),
+                _ => Err(Malformed("positive error in NLMSG_ERROR")),
+            };
+        }
+        NLMSG_DONE => {
+            // Older kernels send DONE without the error word; that means success.
+            let error = i32_at(p, 0).unwrap_or(0);
+            return Ok(Parsed::Done { error });
+        }
+        RTM_NEWLINK | RTM_DELLINK => parse_link(p)?.map(|l| KernelEvent::Link(change, l)),
+        RTM_NEWADDR | RTM_DELADDR => parse_addr(p)?.map(|a| KernelEvent::Addr(change, a)),
+        RTM_NEWROUTE | RTM_DELROUTE => parse_route(p)?.map(|r| KernelEvent::Route(change, r)),
+        RTM_NEWRULE | RTM_DELRULE => parse_rule(p)?.map(|r| KernelEvent::Rule(change, r)),
+        _ => None,
+    };
+    Ok(event.map_or(Parsed::Ignored, Parsed::Event))
+}
+
+/// The kernel's explanation attached to an `NLMSG_ERROR` (extended ACK, Linux 4.12+, when
+/// the socket enabled `NETLINK_EXT_ACK`), e.g. "Nexthop has invalid gateway".
+pub fn ext_ack_msg<'a>(msg: &Message<'a>) -> Option<&'a str> {
+    if msg.ty != NLMSG_ERROR || msg.flags & NLM_F_ACK_TLVS == 0 {
+        return None;
+    }
+    // error code, then the request's header, then the request's payload unless capped.
+    let echoed = if msg.flags & NLM_F_CAPPED != 0 {
+        NLMSG_HDRLEN
+    } else {
+        align4(u32_at(msg.payload.get(4..8)?, 0) as usize)
+    };
+    let tlvs = msg.payload.get(4 + echoed..)?;
+    Attrs::new(tlvs)
+        .map_while(Result::ok)
+        .find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG)
+        .and_then(|(_, text)| {
+            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+            core::str::from_utf8(&text[..end]).ok()
+        })
+}
+
+/// `struct ifinfomsg` + `IFLA_*`. `None` for families other than `AF_UNSPEC`.
+pub fn parse_link(p: &[u8]) -> Result<Option<Link>, Malformed> {
+    if p.len() < IFINFOMSG_LEN {
+        return Err(Malformed("short ifinfomsg"));
+    }
+    // The bridge driver sends AF_BRIDGE link messages to the same group, and RTM_DELLINK
+    // with AF_BRIDGE only means "left the bridge" (br_ifinfo_notify); the device itself is
+    // always reported with AF_UNSPEC (rtnl_fill_ifinfo).
+    if p[0] != AF_UNSPEC {
+        return Ok(None);
+    }
+    let ifindex = i32_at(p, 4).unwrap_or(0);
+    if ifindex <= 0 {
+        return Err(Malformed("ifinfomsg without an ifindex"));
+    }
+    let flags = u32_at(p, 8);
+    let mut name = None;
+    for attr in Attrs::new(&p[IFINFOMSG_LEN..]) {
+        let (ty, data) = attr?;
+        if ty == IFLA_IFNAME {
+            name = Some(parse_ifname(data)?);
+        }
+    }
+    Ok(Some(Link {
+        ifindex: ifindex as u32,
+        name: name.ok_or(Malformed("link without IFLA_IFNAME"))?,
+        up: flags & IFF_UP != 0,
+        lower_up: flags & IFF_LOWER_UP != 0,
+    }))
+}
+
+/// `struct ifaddrmsg` + `IFA_*`. `None` for families other than `AF_INET`.
+pub fn parse_addr(p: &[u8]) -> Result<Option<Addr>, Malformed> {
+    if p.len() < IFADDRMSG_LEN {
+        return Err(Malformed("short ifaddrmsg"));
+    }
+    if p[0] != AF_INET {
+        return Ok(None);
+    }
+    let prefix_len = p[1];
+    if prefix_len > 32 {
+        return Err(Malformed("IPv4 prefix longer than 32"));
+    }
+    let (mut local, mut address) = (None, None);
+    for attr in Attrs::new(&p[IFADDRMSG_LEN..]) {
+        match attr? {
+            (IFA_LOCAL, data) => local = Some(ipv4(data)?),
+            (IFA_ADDRESS, data) => address = Some(ipv4(data)?),
+            _ => {}
+        }
+    }
+    // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is always our own
+    // address when present (rtnetlink(7)).
+    let addr = local
+        .or(address)
+        .ok_or(Malformed("address without IFA_LOCAL/IFA_ADDRESS"))?;
+    Ok(Some(Addr {
+        ifindex: u32_at(p, 4),
+        addr,
+        prefix_len,
+    }))
+}
+
+/// `struct rtmsg` + `RTA_*`. `None` for families other than `AF_INET`.
+///
+/// Multipath routes (`RTA_MULTIPATH`) are reported without gateway and device: dualwan
+/// never creates them and leaves them alone.
+pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
+    if p.len() < RTMSG_LEN {
+        return Err(Malformed("short rtmsg"));
+    }
+    if p[0] != AF_INET {
+        return Ok(None);
+    }
+    let dst_len = p[1];
+    if dst_len > 32 {
+        return Err(Malformed("IPv4 prefix longer than 32"));
+    }
+    let mut route = Route {
+        table: u32::from(p[4]),
+        dst: Prefix {
+            addr: Ipv4Addr::UNSPECIFIED,
+            len: dst_len,
+        },
+        kind: match p[7] {
+            RTN_UNICAST => RouteType::Unicast,
+            RTN_UNREACHABLE => RouteType::Unreachable,
+            RTN_BLACKHOLE => RouteType::Blackhole,
+            RTN_PROHIBIT => RouteType::Prohibit,
+            n => RouteType::Other(n),
+        },
+        gateway: None,
+        oif: 0,
+        metric: 0,
+        protocol: p[5],
+    };
+    let mut dst = None;
+    for attr in Attrs::new(&p[RTMSG_LEN..]) {
+        match attr? {
+            (RTA_DST, data) => dst = Some(ipv4(data)?),
+            (RTA_GATEWAY, data) => route.gateway = Some(ipv4(data)?),
+            (RTA_OIF, data) => route.oif = attr_u32(data)?,
+            (RTA_PRIORITY, data) => route.metric = attr_u32(data)?,
+            // rtm_table is only 8 bits; tables >= 256 are only in RTA_TABLE.
+            (RTA_TABLE, data) => route.table = attr_u32(data)?,
+            _ => {}
+        }
+    }
+    match (dst, dst_len) {
+        (Some(addr), _) => route.dst.addr = addr,
+        (None, 0) => {}
+        (None, _) => return Err(Malformed("route prefix without RTA_DST")),
+    }
+    Ok(Some(route))
+}
+
+/// `struct fib_rule_hdr` + `FRA_*`. `None` for families other than `AF_INET`.
+pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
+    if p.len() < FIB_RULE_HDR_LEN {
+        return Err(Malformed("short fib_rule_hdr"));
+    }
+    if p[0] != AF_INET {
+        return Ok(None);
+    }
+    let (dst_len, src_len, tos, table, action) = (p[1], p[2], p[3], p[4], p[7]);
+    if dst_len > 32 || src_len > 32 {
+        return Err(Malformed("IPv4 prefix longer than 32"));
+    }
+    let flags = u32_at(p, 8);
+    let mut other = dst_len != 0 || tos != 0 || flags & FIB_RULE_INVERT != 0;
+    let (mut priority, mut src, mut suppress, mut protocol) = (0, None, None, 0);
+    let mut table = u32::from(table);
+    for attr in Attrs::new(&p[FIB_RULE_HDR_LEN..]) {
+        let (ty, data) = attr?;
+        match ty {
+            // The kernel omits FRA_PRIORITY for priority 0 (the `local` rule).
+            FRA_PRIORITY => priority = attr_u32(data)?,
+            FRA_SRC => src = Some(ipv4(data)?),
+            FRA_DST => other = true,
+            FRA_TABLE => table = attr_u32(data)?,
+            FRA_PROTOCOL => protocol = *data.first().ok_or(Malformed("empty FRA_PROTOCOL"))?,
+            FRA_SUPPRESS_PREFIXLEN => match attr_u32(data)? {
+                FRA_UNSET => {}
+                n => match u8::try_from(n) {
+                    Ok(n) => suppress = Some(n),
+                    Err(_) => other = true,
+                },
+            },
+            // Always present since Linux 3.12; -1 when unset.
+            FRA_SUPPRESS_IFGROUP => other |= attr_u32(data)? != FRA_UNSET,
+            FRA_L3MDEV => other |= data.first().is_some_and(|&v| v != 0),
+            t if FRA_OTHER_SELECTORS.contains(&t) => other = true,
+            _ => {}
+        }
+    }
+    let src = match (src, src_len) {
+        (_, 0) => None,
+        (Some(addr), len) => Some(Prefix { addr, len }),
+        (None, _) => return Err(Malformed("rule source length without FRA_SRC")),
+    };
+    let action = match action {
+        FR_ACT_TO_TBL => RuleAction::Lookup(table),
+        FR_ACT_UNREACHABLE => RuleAction::Unreachable,
+        FR_ACT_BLACKHOLE => RuleAction::Blackhole,
+        FR_ACT_PROHIBIT => RuleAction::Prohibit,
+        n => RuleAction::Other(n),
+    };
+    Ok(Some(Rule {
+        priority,
+        src,
+        action,
+        suppress_prefixlen: suppress,
+        protocol,
+        other_selectors: other,
+    }))
+}
+
+/// Iterator over `struct rtattr`s: `(type, payload)`, the type without the
+/// `NLA_F_NESTED` / `NLA_F_NET_BYTEORDER` bits. A bad length ends the walk with one `Err`.
+#[derive(Clone, Debug)]
+pub struct Attrs<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    /// Walk the attributes in `buf` (what follows a family header).
+    pub fn new(buf: &'a [u8]) -> Self {
+        Attrs { rest: buf }
+    }
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Result<(u16, &'a [u8]), Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = core::mem::take(&mut self.rest);
+        if rest.len() < 4 {
+            return Some(Err(Malformed("message ends inside an attribute header")));
+        }
+        let len = usize::from(u16_at(rest, 0));
+        if len < 4 || len > rest.len() {
+            return Some(Err(Malformed("attribute length outside the message")));
+        }
+        self.rest = rest.get(align4(len)..).unwrap_or(&[]);
+        Some(Ok((u16_at(rest, 2) & 0x3fff, &rest[4..len])))
+    }
+}
+
+fn parse_ifname(data: &[u8]) -> Result<IfName, Malformed> {
+    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let text = core::str::from_utf8(&data[..end]).map_err(|_| Malformed("interface name not UTF-8"))?;
+    let mut name = IfName::new();
+    name.push_str(text)
+        .map_err(|_| Malformed("interface name longer than IFNAMSIZ"))?;
+    if name.is_empty() {
+        return Err(Malformed("empty interface name"));
+    }
+    Ok(name)
+}
+
+fn ipv4(data: &[u8]) -> Result<Ipv4Addr, Malformed> {
+    let octets: [u8; 4] = data.try_into().map_err(|_| Malformed("IPv4 address not 4 bytes"))?;
+    Ok(Ipv4Addr::from(octets))
+}
+
+fn attr_u32(data: &[u8]) -> Result<u32, Malformed> {
+    let bytes: [u8; 4] = data.try_into().map_err(|_| Malformed("u32 attribute not 4 bytes"))?;
+    Ok(u32::from_ne_bytes(bytes))
+}
+
+const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+/// Callers check `buf.len() >= at + 2` first.
+fn u16_at(buf: &[u8], at: usize) -> u16 {
+    u16::from_ne_bytes([buf[at], buf[at + 1]])
+}
+
+/// Callers check `buf.len() >= at + 4` first.
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+}
+
+fn i32_at(buf: &[u8], at: usize) -> Option<i32> {
+    let bytes = buf.get(at..at + 4)?;
+    Some(i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::{PROTO_DUALWAN, TABLE_MAIN};
+
+    /// One captured message (see `tests/vectors/rtnl/README.md`).
+    fn capture(name: &str) -> Vec<u8> {
+        let path = format!("{}/tests/vectors/rtnl/{name}.hex", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let text = text.trim();
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    fn only(datagram: &[u8]) -> Parsed {
+        let mut msgs = Messages::new(datagram);
+        let msg = msgs.next().expect("one message").expect("well-formed header");
+        assert!(msgs.next().is_none());
+        parse(&msg).expect("well-formed message")
+    }
+
+    fn rule(name: &str) -> Rule {
+        match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Rule(Change::New, r)) => r,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    const ALL: &[&str] = &[
+        "addr-dw0",
+        "event-deladdr-dw0",
+        "event-delrule-5099",
+        "event-newlink-dw0-nocarrier",
+        "link-dw0-up",
+        "route-table1000",
+        "route-table101",
+        "rule-0-plain",
+        "rule-32766-plain",
+        "rule-32767-plain",
+        "rule-5000-plain",
+        "rule-5001-fwmark",
+        "rule-5001-plain",
+        "rule-5099-plain",
+        "rule-6000-plain",
+    ];
+
+    #[test]
+    fn rules_from_a_real_dump() {
+        assert_eq!(
+            rule("rule-5000-plain"),
+            Rule {
+                priority: 5000,
+                src: None,
+                action: RuleAction::Lookup(TABLE_MAIN),
+                suppress_prefixlen: Some(0),
+                protocol: PROTO_DUALWAN,
+                other_selectors: false,
+            }
+        );
+        assert_eq!(
+            rule("rule-5001-plain"),
+            Rule {
+                priority: 5001,
+                src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+                action: RuleAction::Lookup(101),
+                suppress_prefixlen: None,
+                protocol: PROTO_DUALWAN,
+                other_selectors: false,
+            }
+        );
+        assert_eq!(
+            rule("rule-5099-plain"),
+            Rule {
+                priority: 5099,
+                src: None,
+                action: RuleAction::Unreachable,
+                suppress_prefixlen: None,
+                protocol: PROTO_DUALWAN,
+                other_selectors: false,
+            }
+        );
+        // The foreign rule at our priority: fwmark makes it a different rule.
+        let fw = rule("rule-5001-fwmark");
+        assert_eq!(
+            (fw.priority, fw.action, fw.protocol),
+            (5001, RuleAction::Lookup(200), 0)
+        );
+        assert!(fw.other_selectors);
+        // `not from ...`: FIB_RULE_INVERT; the table is only in FRA_TABLE (hdr says 252).
+        let not = rule("rule-6000-plain");
+        assert_eq!(
+            not.src,
+            Some(Prefix {
+                addr: Ipv4Addr::new(198, 51, 100, 0),
+                len: 24
+            })
+        );
+        assert_eq!(not.action, RuleAction::Lookup(1000));
+        assert!(not.other_selectors);
+        // The kernel's own rules: local (priority 0, no FRA_PRIORITY), main, default.
+        assert_eq!(rule("rule-0-plain").priority, 0);
+        assert_eq!(rule("rule-0-plain").action, RuleAction::Lookup(255));
+        assert_eq!(rule("rule-32766-plain").action, RuleAction::Lookup(TABLE_MAIN));
+        assert_eq!(rule("rule-32767-plain").action, RuleAction::Lookup(253));
+        for name in ["rule-0-plain", "rule-32766-plain", "rule-32767-plain"] {
+            assert!(!rule(name).other_selectors, "{name}");
+            assert_eq!(rule(name).protocol, 2, "{name}: RTPROT_KERNEL");
+        }
+    }
+
+    #[test]
+    fn rule_deletion_notification() {
+        let Parsed::Event(KernelEvent::Rule(Change::Del, r)) = only(&capture("event-delrule-5099")) else {
+            panic!("not a rule deletion");
+        };
+        assert_eq!((r.priority, r.action, r.protocol), (5099, RuleAction::Unreachable, 201));
+    }
+
+    #[test]
+    fn routes_from_a_real_dump() {
+        let Parsed::Event(KernelEvent::Route(Change::New, r)) = only(&capture("route-table101")) else {
+            panic!("not a route");
+        };
+        assert_eq!(r.table, 101);
+        assert_eq!(r.dst, Prefix::DEFAULT);
+        assert_eq!(r.kind, RouteType::Unicast);
+        assert_eq!(r.gateway, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_ne!(r.oif, 0);
+        assert_eq!((r.metric, r.protocol), (10, PROTO_DUALWAN));
+
+        let Parsed::Event(KernelEvent::Route(Change::New, r)) = only(&capture("route-table1000")) else {
+            panic!("not a route");
+        };
+        let want = Route {
+            table: 1000,
+            dst: Prefix {
+                addr: Ipv4Addr::new(203, 0, 113, 0),
+                len: 24,
+            },
+            kind: RouteType::Unreachable,
+            gateway: None,
+            oif: 0,
+            metric: 0,
+            protocol: PROTO_DUALWAN,
+        };
+        assert_eq!(r, want);
+    }
+
+    #[test]
+    fn links_and_addresses_from_real_messages() {
+        let Parsed::Event(KernelEvent::Link(Change::New, up)) = only(&capture("link-dw0-up")) else {
+            panic!("not a link");
+        };
+        assert_eq!(up.name.as_str(), "dw0");
+        assert!(up.up && up.lower_up);
+        let Parsed::Event(KernelEvent::Link(Change::New, down)) = only(&capture("event-newlink-dw0-nocarrier")) else {
+            panic!("not a link");
+        };
+        assert_eq!(down.ifindex, up.ifindex);
+        assert!(down.up && !down.lower_up);
+
+        let want = Addr {
+            ifindex: up.ifindex,
+            addr: Ipv4Addr::new(192, 0, 2, 2),
+            prefix_len: 24,
+        };
+        assert_eq!(
+            only(&capture("addr-dw0")),
+            Parsed::Event(KernelEvent::Addr(Change::New, want))
+        );
+        assert_eq!(
+            only(&capture("event-deladdr-dw0")),
+            Parsed::Event(KernelEvent::Addr(Change::Del, want))
+        );
+    }
+
+    /// Every prefix of every capture, and every capture with one byte flipped, must parse
+    /// or be rejected without a panic.
+    #[test]
+    fn truncated_and_corrupted_messages_never_panic() {
+        for name in ALL {
+            let bytes = capture(name);
+            let walk = |buf: &[u8]| {
+                for msg in Messages::new(buf).flatten() {
+                    let _ = (parse(&msg), ext_ack_msg(&msg));
+                }
+            };
+            for end in 0..=bytes.len() {
+                walk(&bytes[..end]);
+                // A truncated payload behind an intact-looking header.
+                let mut cut = bytes[..end].to_vec();
+                if end >= NLMSG_HDRLEN {
+                    cut[..4].copy_from_slice(&(end as u32).to_ne_bytes());
+                    walk(&cut);
+                }
+            }
+            for at in 0..bytes.len() {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut bad = bytes.clone();
+                    bad[at] ^= flip;
+                    walk(&bad);
+                }
+            }
+        }
+    }
+
+    fn message(ty: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+        let mut m = Vec::new();
+        m.extend_from_slice(&((NLMSG_HDRLEN + payload.len()) as u32).to_ne_bytes());
+        m.extend_from_slice(&ty.to_ne_bytes());
+        m.extend_from_slice(&flags.to_ne_bytes());
+        m.extend_from_slice(&7u32.to_ne_bytes());
+        m.extend_from_slice(&0u32.to_ne_bytes());
+        m.extend_from_slice(payload);
+        m
+    }
+
+    fn attr(ty: u16, data: &[u8]) -> Vec<u8> {
+        let mut a = Vec::new();
+        a.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        a.extend_from_slice(&ty.to_ne_bytes());
+        a.extend_from_slice(data);
+        a.resize(align4(a.len()), 0);
+        a
+    }
+
+    #[test]
+    fn acks_errors_and_done() {
+        let mut err = (-17i32).to_ne_bytes().to_vec();
+        err.extend_from_slice(&[0; 16]); // the echoed request header
+        assert_eq!(only(&message(NLMSG_ERROR, 0, &err)), Parsed::Error(17));
+        assert_eq!(only(&message(NLMSG_ERROR, 0, &[0; 20])), Parsed::Ack);
+        assert_eq!(
+            only(&message(NLMSG_DONE, NLM_F_MULTI, &[0; 4])),
+            Parsed::Done { error: 0 }
+        );
+        assert_eq!(only(&message(NLMSG_DONE, NLM_F_MULTI, &[])), Parsed::Done { error: 0 });
+        let intr = (-4i32).to_ne_bytes();
+        assert_eq!(
+            only(&message(NLMSG_DONE, NLM_F_MULTI, &intr)),
+            Parsed::Done { error: -4 }
+        );
+        let msg = message(NLMSG_ERROR, 0, &[0; 2]);
+        let msg = Messages::new(&msg).next().unwrap().unwrap();
+        assert!(parse(&msg).is_err());
+        assert_eq!(only(&message(NLMSG_NOOP, 0, &[])), Parsed::Ignored);
+    }
+
+    #[test]
+    fn extended_ack_message() {
+        let mut err = (-22i32).to_ne_bytes().to_vec();
+        let request = message(RTM_NEWROUTE, 0x5, &[0; 12]);
+        err.extend_from_slice(&request);
+        err.extend(attr(NLMSGERR_ATTR_MSG, b"Nexthop has invalid gateway\0"));
+        let full = message(NLMSG_ERROR, NLM_F_ACK_TLVS, &err);
+        let msg = Messages::new(&full).next().unwrap().unwrap();
+        assert_eq!(parse(&msg), Ok(Parsed::Error(22)));
+        assert_eq!(ext_ack_msg(&msg), Some("Nexthop has invalid gateway"));
+
+        let mut capped = (-22i32).to_ne_bytes().to_vec();
+        capped.extend_from_slice(&request[..NLMSG_HDRLEN]);
+        capped.extend(attr(NLMSGERR_ATTR_MSG, b"Invalid prefix\0"));
+        let capped = message(NLMSG_ERROR, NLM_F_ACK_TLVS | NLM_F_CAPPED, &capped);
+        let msg = Messages::new(&capped).next().unwrap().unwrap();
+        assert_eq!(ext_ack_msg(&msg), Some("Invalid prefix"));
+
+        let plain = message(NLMSG_ERROR, 0, &err);
+        assert_eq!(ext_ack_msg(&Messages::new(&plain).next().unwrap().unwrap()), None);
+        let short = message(NLMSG_ERROR, NLM_F_ACK_TLVS, &err[..6]);
+        assert_eq!(ext_ack_msg(&Messages::new(&short).next().unwrap().unwrap()), None);
+    }
+
+    #[test]
+    fn several_messages_in_one_datagram() {
+        let mut dgram = message(RTM_NEWRULE, NLM_F_MULTI, &capture("rule-5000-plain")[16..]);
+        dgram.extend(message(NLMSG_DONE, NLM_F_MULTI | NLM_F_DUMP_INTR, &[0; 4]));
+        let msgs: Vec<_> = Messages::new(&dgram).collect::<Result<_, _>>().unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[1].flags & NLM_F_DUMP_INTR, NLM_F_DUMP_INTR);
+        assert!(matches!(parse(&msgs[0]), Ok(Parsed::Event(KernelEvent::Rule(..)))));
+        assert_eq!(parse(&msgs[1]), Ok(Parsed::Done { error: 0 }));
+    }
+
+    #[test]
+    fn families_we_do_not_model_are_ignored() {
+        // AF_BRIDGE RTM_DELLINK means "left the bridge", not "device gone".
+        let mut ifi = vec![7, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+        ifi.extend(attr(IFLA_IFNAME, b"lan1\0"));
+        assert_eq!(only(&message(RTM_DELLINK, 0, &ifi)), Parsed::Ignored);
+        // The same message with AF_UNSPEC is a real removal.
+        ifi[0] = AF_UNSPEC;
+        let Parsed::Event(KernelEvent::Link(Change::Del, link)) = only(&message(RTM_DELLINK, 0, &ifi)) else {
+            panic!("not a link removal");
+        };
+        assert_eq!((link.ifindex, link.name.as_str(), link.up), (3, "lan1", true));
+        // AF_INET6 routes, rules and addresses.
+        for ty in [RTM_NEWROUTE, RTM_NEWRULE] {
+            assert_eq!(
+                only(&message(ty, 0, &[10, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0])),
+                Parsed::Ignored
+            );
+        }
+        assert_eq!(
+            only(&message(RTM_NEWADDR, 0, &[10, 64, 0, 0, 1, 0, 0, 0])),
+            Parsed::Ignored
+        );
+        // Neighbour messages.
+        assert_eq!(only(&message(28, 0, &[2, 0, 0, 0])), Parsed::Ignored);
+    }
+
+    #[test]
+    fn bad_lengths_and_values_are_malformed() {
+        let route = |attrs: &[u8]| {
+            let mut p = vec![AF_INET, 24, 0, 0, 101, 201, 0, RTN_UNICAST, 0, 0, 0, 0];
+            p.extend_from_slice(attrs);
+            parse_route(&p)
+        };
+        assert!(route(&attr(RTA_DST, &[192, 0, 2])).is_err(), "3-byte address");
+        assert!(route(&[]).is_err(), "/24 without RTA_DST");
+        assert!(route(&[8, 0, 1, 0, 192]).is_err(), "attribute past the end");
+        assert!(route(&[2, 0, 1, 0]).is_err(), "attribute shorter than its header");
+        assert!(
+            parse_route(&[AF_INET, 33, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).is_err(),
+            "/33"
+        );
+        assert!(parse_route(&[AF_INET; 11]).is_err(), "short rtmsg");
+        let ok = route(&attr(RTA_DST, &[192, 0, 2, 0])).unwrap().unwrap();
+        assert_eq!(
+            ok.dst,
+            Prefix {
+                addr: Ipv4Addr::new(192, 0, 2, 0),
+                len: 24
+            }
+        );
+
+        let link = |name: &[u8]| {
+            let mut p = vec![0, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+            p.extend(attr(IFLA_IFNAME, name));
+            parse_link(&p)
+        };
+        assert!(link(b"a-name-of-16-chr\0").is_err());
+        assert!(link(b"\xff\xfe\0").is_err());
+        assert!(link(b"\0").is_err());
+        assert_eq!(
+            link(b"a-name-of-15-ch\0").unwrap().unwrap().name.as_str(),
+            "a-name-of-15-ch"
+        );
+
+        let rule = |hdr_src_len: u8, attrs: &[u8]| {
+            let mut p = vec![AF_INET, 0, hdr_src_len, 0, 0, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
+            p.extend_from_slice(attrs);
+            parse_rule(&p)
+        };
+        assert!(rule(32, &[]).is_err(), "source length without FRA_SRC");
+        assert!(rule(0, &attr(FRA_PROTOCOL, &[])).is_err(), "empty FRA_PROTOCOL");
+        let r = rule(
+            0,
+            &[
+                attr(FRA_TABLE, &5000u32.to_ne_bytes()),
+                attr(FRA_SUPPRESS_PREFIXLEN, &7u32.to_ne_bytes()),
+            ]
+            .concat(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (r.action, r.suppress_prefixlen, r.protocol),
+            (RuleAction::Lookup(5000), Some(7), 0)
+        );
+        assert!(!r.other_selectors);
+        // Selectors this crate does not model.
+        for a in [
+            attr(3, b"eth0\0"),
+            attr(10, &7u32.to_ne_bytes()),
+            attr(20, &[0; 8]),
+            attr(FRA_SUPPRESS_IFGROUP, &3u32.to_ne_bytes()),
+            attr(FRA_L3MDEV, &[1]),
+            attr(FRA_SUPPRESS_PREFIXLEN, &300u32.to_ne_bytes()),
+        ] {
+            assert!(rule(0, &a).unwrap().unwrap().other_selectors, "{a:?}");
+        }
+        assert!(
+            !rule(0, &attr(FRA_SUPPRESS_IFGROUP, &u32::MAX.to_ne_bytes()))
+                .unwrap()
+                .unwrap()
+                .other_selectors
+        );
+        assert!(!rule(0, &attr(FRA_L3MDEV, &[0])).unwrap().unwrap().other_selectors);
+        // Unknown attribute types are skipped.
+        assert!(!rule(0, &attr(99, &[1, 2, 3, 4])).unwrap().unwrap().other_selectors);
+    }
+
+    #[test]
+    fn headers_that_do_not_fit_end_the_walk() {
+        let mut dgram = message(NLMSG_NOOP, 0, &[]);
+        dgram.extend_from_slice(&[0xff; 10]);
+        let items: Vec<_> = Messages::new(&dgram).collect();
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok() && items[1].is_err());
+        let mut long = message(NLMSG_NOOP, 0, &[]);
+        long[..4].copy_from_slice(&100u32.to_ne_bytes());
+        assert!(Messages::new(&long).next().unwrap().is_err());
+        long[..4].copy_from_slice(&8u32.to_ne_bytes());
+        assert!(Messages::new(&long).next().unwrap().is_err());
+    }
+}

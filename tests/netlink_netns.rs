@@ -1,0 +1,495 @@
+//! Lab tests of `sys::netlink` against the running kernel, each in its own throw-away network
+//! namespace with a veth pair (documentation addresses only: 192.0.2.0/24, 198.51.100.0/24,
+//! 203.0.113.0/24).
+//!
+//! Needs root (creating namespaces, changing routes). Without it the tests fail with a clear
+//! message, unless `DUALWAN_SKIP_NETNS=1`, which turns each into a printed skip.
+//!
+//! Each test body runs on a thread of its own that joins the namespace with setns(2) before
+//! opening any socket: setns moves only the calling thread, and a socket stays in the
+//! namespace it was created in. The namespace is deleted by a guard, also when the body panics.
+
+use dualwan::kernel::{Change, DumpKind, KernelEvent};
+use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use dualwan::sys::netlink::{Netlink, NlCause};
+use nix::errno::Errno;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Counts heap allocations made by the current thread, to prove the event path makes none.
+struct CountingAlloc;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; the counter is a
+// const-initialised thread-local without destructor, so touching it never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// A network namespace named `dwnl<pid>-<n>`, deleted on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn create() -> Netns {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!("dwnl{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        run("ip", &["netns", "add", &name]);
+        Netns { name }
+    }
+
+    /// Run `ip ARGS` inside the namespace; panics with its stderr if it fails.
+    fn ip(&self, args: &str) -> String {
+        let mut argv = vec!["netns", "exec", &self.name, "ip"];
+        argv.extend(args.split_whitespace());
+        run("ip", &argv)
+    }
+
+    /// Like `ip`, but returns the error text instead of panicking.
+    fn try_ip(&self, args: &str) -> Result<String, String> {
+        let mut argv = vec!["netns", "exec", &self.name, "ip"];
+        argv.extend(args.split_whitespace());
+        try_run("ip", &argv)
+    }
+
+    /// Move the calling thread into the namespace.
+    fn enter(&self) {
+        let file = std::fs::File::open(format!("/var/run/netns/{}", self.name)).expect("open netns file");
+        // SAFETY: plain system call on a descriptor we own for the duration of the call.
+        // (nix's `sched::setns` would do, but nix's "sched" feature is not enabled.)
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = try_run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+fn try_run(cmd: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .map_err(|e| format!("{cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "{cmd} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    try_run(cmd, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Run `body` on its own thread inside a fresh namespace holding `dw0 <-> dw1`, both up,
+/// 192.0.2.2/24 on dw0. Returns without running it when skipping is allowed.
+fn in_netns(body: impl FnOnce(&Netns) + Send + 'static) {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var_os("DUALWAN_SKIP_NETNS").is_some_and(|v| v == "1") {
+            eprintln!("skipped: netns lab tests need root (DUALWAN_SKIP_NETNS=1)");
+            return;
+        }
+        panic!("netns lab tests need root (namespaces, routes); run as root or set DUALWAN_SKIP_NETNS=1 to skip");
+    }
+    let ns = std::sync::Arc::new(Netns::create());
+    ns.ip("link add dw0 type veth peer name dw1");
+    ns.ip("addr add 192.0.2.2/24 dev dw0");
+    ns.ip("link set dw0 up");
+    ns.ip("link set dw1 up");
+    let inner = ns.clone();
+    let result = std::thread::spawn(move || {
+        inner.enter();
+        body(&inner);
+    })
+    .join();
+    drop(ns); // deletes the namespace before a panic is passed on
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+fn collect(nl: &mut Netlink, kind: DumpKind) -> Vec<KernelEvent> {
+    let mut got = Vec::new();
+    nl.dump(kind, &mut |e| got.push(e)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.pop(), Some(KernelEvent::DumpDone(kind)), "dump ends with DumpDone");
+    assert!(got.iter().all(|e| !matches!(e, KernelEvent::DumpDone(_))));
+    got
+}
+
+fn ifindex(nl: &mut Netlink, name: &str) -> u32 {
+    collect(nl, DumpKind::Links)
+        .into_iter()
+        .find_map(|e| match e {
+            KernelEvent::Link(Change::New, l) if l.name == name => Some(l.ifindex),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{name} not in the link dump"))
+}
+
+fn routes(nl: &mut Netlink) -> Vec<Route> {
+    collect(nl, DumpKind::Routes)
+        .into_iter()
+        .map(|e| match e {
+            KernelEvent::Route(Change::New, r) => r,
+            other => panic!("route dump gave {other:?}"),
+        })
+        .collect()
+}
+
+fn rules(nl: &mut Netlink) -> Vec<Rule> {
+    collect(nl, DumpKind::Rules)
+        .into_iter()
+        .map(|e| match e {
+            KernelEvent::Rule(Change::New, r) => r,
+            other => panic!("rule dump gave {other:?}"),
+        })
+        .collect()
+}
+
+fn default_via(gw: [u8; 4], oif: u32, table: u32) -> Route {
+    Route {
+        table,
+        dst: Prefix::DEFAULT,
+        kind: RouteType::Unicast,
+        gateway: Some(Ipv4Addr::from(gw)),
+        oif,
+        metric: 0,
+        protocol: PROTO_DUALWAN,
+    }
+}
+
+fn kernel_errno(result: Result<(), dualwan::sys::netlink::NetlinkError>) -> (Errno, String) {
+    let err = result.expect_err("the kernel should refuse this");
+    assert!(matches!(err.cause, NlCause::Kernel(..)), "{err:?}");
+    (err.errno().unwrap(), err.to_string())
+}
+
+#[test]
+fn route_add_replace_delete() {
+    in_netns(|ns| {
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        let dw0 = ifindex(&mut nl, "dw0");
+
+        let first = default_via([192, 0, 2, 1], dw0, 101);
+        nl.apply(&Op::AddRoute(first)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ns.ip("-4 route show table 101").trim(),
+            "default via 192.0.2.1 dev dw0 proto 201"
+        );
+        let table101: Vec<_> = routes(&mut nl).into_iter().filter(|r| r.table == 101).collect();
+        assert_eq!(table101, [first]);
+
+        // The slot (table 101, default, metric 0) is taken: EEXIST, as an error.
+        let (errno, text) = kernel_errno(nl.apply(&Op::AddRoute(default_via([192, 0, 2, 3], dw0, 101))));
+        assert_eq!(errno, Errno::EEXIST);
+        assert_eq!(text, "netlink route add: File exists");
+
+        // Replace swaps the route in the slot in one step.
+        let second = default_via([192, 0, 2, 3], dw0, 101);
+        nl.apply(&Op::ReplaceRoute(second)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            ns.ip("-4 route show table 101").trim(),
+            "default via 192.0.2.3 dev dw0 proto 201"
+        );
+        let table101: Vec<_> = routes(&mut nl).into_iter().filter(|r| r.table == 101).collect();
+        assert_eq!(table101, [second]);
+
+        // Delete names the gateway: deleting the old one finds nothing (ESRCH for routes).
+        let (errno, _) = kernel_errno(nl.apply(&Op::DelRoute(first)));
+        assert_eq!(errno, Errno::ESRCH);
+        nl.apply(&Op::DelRoute(second)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ns.ip("-4 route show table 101").trim(), "");
+        assert!(routes(&mut nl).iter().all(|r| r.table != 101));
+    });
+}
+
+#[test]
+fn routes_in_large_tables_and_reject_routes() {
+    in_netns(|ns| {
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        let dw0 = ifindex(&mut nl, "dw0");
+        let big = Route {
+            metric: 20,
+            ..default_via([192, 0, 2, 1], dw0, 1000)
+        };
+        let unreachable = Route {
+            table: 1000,
+            dst: Prefix {
+                addr: Ipv4Addr::new(203, 0, 113, 0),
+                len: 24,
+            },
+            kind: RouteType::Unreachable,
+            gateway: None,
+            oif: 0,
+            metric: 0,
+            protocol: PROTO_DUALWAN,
+        };
+        let blackhole = Route {
+            kind: RouteType::Blackhole,
+            table: 102,
+            ..unreachable
+        };
+        for r in [big, unreachable, blackhole] {
+            nl.apply(&Op::AddRoute(r)).unwrap_or_else(|e| panic!("{r}: {e}"));
+        }
+        let shown = ns.ip("-4 route show table 1000");
+        assert!(
+            shown.contains("default via 192.0.2.1 dev dw0 proto 201 metric 20"),
+            "{shown}"
+        );
+        assert!(shown.contains("unreachable 203.0.113.0/24 proto 201"), "{shown}");
+        let all = routes(&mut nl);
+        for r in [big, unreachable, blackhole] {
+            assert!(all.contains(&r), "{r} missing from {all:?}");
+        }
+        // The kernel's own routes come through too, with their types kept.
+        assert!(
+            all.iter().any(|r| r.table == 255 && r.kind == RouteType::Other(2)),
+            "local routes"
+        );
+        for r in [big, unreachable, blackhole] {
+            nl.apply(&Op::DelRoute(r)).unwrap_or_else(|e| panic!("{r}: {e}"));
+        }
+        assert_eq!(ns.ip("-4 route show table 1000").trim(), "");
+    });
+}
+
+fn our_rules() -> [Rule; 3] {
+    let base = Rule {
+        priority: 5000,
+        src: None,
+        action: RuleAction::Lookup(TABLE_MAIN),
+        suppress_prefixlen: Some(0),
+        protocol: PROTO_DUALWAN,
+        other_selectors: false,
+    };
+    [
+        base,
+        Rule {
+            priority: 5001,
+            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+            action: RuleAction::Lookup(101),
+            suppress_prefixlen: None,
+            ..base
+        },
+        Rule {
+            priority: 5099,
+            action: RuleAction::Unreachable,
+            suppress_prefixlen: None,
+            ..base
+        },
+    ]
+}
+
+#[test]
+fn rules_add_and_precise_delete() {
+    in_netns(|ns| {
+        // Foreign rules at our priorities, added first so they come before ours in the
+        // kernel's list, where a loose delete would hit them first. The kernel's rule_find
+        // treats every field a delete leaves out as a wildcard: the fwmark rules differ from
+        // ours only in selectors we do not send; 5099's twin differs from ours in nothing we
+        // send but the protocol.
+        ns.ip("rule add pref 5001 fwmark 7 lookup 200");
+        ns.ip("rule add pref 5001 fwmark 7 lookup 101");
+        ns.ip("rule add pref 5099 fwmark 7 unreachable");
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        for rule in our_rules() {
+            nl.apply(&Op::AddRule(rule)).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        }
+        let shown = ns.ip("rule show");
+        for line in [
+            "5000:\tfrom all lookup main suppress_prefixlength 0 proto 201",
+            "5001:\tfrom 192.0.2.2 lookup 101 proto 201",
+            "5099:\tfrom all unreachable proto 201",
+            "5001:\tfrom all fwmark 0x7 lookup 200",
+            "5001:\tfrom all fwmark 0x7 lookup 101",
+            "5099:\tfrom all fwmark 0x7 unreachable",
+        ] {
+            assert!(shown.lines().any(|l| l == line), "{line:?} not in\n{shown}");
+        }
+
+        let dumped = rules(&mut nl);
+        for rule in our_rules() {
+            assert!(dumped.contains(&rule), "{rule} not in {dumped:?}");
+        }
+        let foreign: Vec<_> = dumped
+            .iter()
+            .filter(|r| r.priority == 5001 && r.protocol != PROTO_DUALWAN)
+            .collect();
+        assert_eq!(foreign.len(), 2);
+        assert!(
+            foreign.iter().all(|r| r.other_selectors),
+            "fwmark is an unmodelled selector"
+        );
+
+        let (errno, text) = kernel_errno(nl.apply(&Op::AddRule(our_rules()[1])));
+        assert_eq!(errno, Errno::EEXIST);
+        assert_eq!(text, "netlink rule add: File exists");
+
+        nl.apply(&Op::DelRule(our_rules()[1])).unwrap_or_else(|e| panic!("{e}"));
+        let shown = ns.ip("rule show");
+        assert!(!shown.contains("from 192.0.2.2"), "{shown}");
+        assert!(shown.contains("5001:\tfrom all fwmark 0x7 lookup 200"), "{shown}");
+        assert!(shown.contains("5001:\tfrom all fwmark 0x7 lookup 101"), "{shown}");
+
+        // Deleting it again: ENOENT (routes say ESRCH).
+        let (errno, _) = kernel_errno(nl.apply(&Op::DelRule(our_rules()[1])));
+        assert_eq!(errno, Errno::ENOENT);
+        for rule in [our_rules()[0], our_rules()[2]] {
+            nl.apply(&Op::DelRule(rule)).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        }
+        assert!(rules(&mut nl).iter().all(|r| r.protocol != PROTO_DUALWAN));
+        let shown = ns.ip("rule show");
+        assert!(shown.contains("5099:\tfrom all fwmark 0x7 unreachable"), "{shown}");
+        assert_eq!(
+            ns.try_ip("rule show pref 5000").map(|s| s.trim().to_owned()),
+            Ok(String::new())
+        );
+    });
+}
+
+#[test]
+fn events_for_links_addresses_routes_and_rules() {
+    in_netns(|ns| {
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        let dw0 = ifindex(&mut nl, "dw0");
+        let mut events = Vec::with_capacity(256);
+        nl.drain_events(&mut |e| events.push(e)).unwrap();
+        events.clear();
+
+        ns.ip("link set dw1 down");
+        ns.ip("addr del 192.0.2.2/24 dev dw0");
+        ns.ip("addr add 198.51.100.2/24 dev dw0");
+        let route = Route {
+            table: 101,
+            dst: Prefix {
+                addr: Ipv4Addr::new(203, 0, 113, 0),
+                len: 24,
+            },
+            kind: RouteType::Unreachable,
+            gateway: None,
+            oif: 0,
+            metric: 0,
+            protocol: PROTO_DUALWAN,
+        };
+        nl.apply(&Op::AddRoute(route)).unwrap();
+        let rule = our_rules()[2];
+        nl.apply(&Op::AddRule(rule)).unwrap();
+        ns.ip("rule flush");
+
+        // Draining what is queued allocates nothing (events is pre-sized).
+        let before = allocations();
+        nl.drain_events(&mut |e| events.push(e)).unwrap();
+        assert_eq!(allocations() - before, 0, "drain_events allocated");
+        assert!(events.len() < events.capacity());
+
+        let has = |want: &dyn Fn(&KernelEvent) -> bool| events.iter().any(want);
+        assert!(
+            has(&|e| matches!(e, KernelEvent::Link(Change::New, l) if l.ifindex == dw0 && l.up && !l.lower_up)),
+            "no carrier-loss event for dw0 in {events:?}"
+        );
+        assert!(
+            has(&|e| matches!(e, KernelEvent::Addr(Change::Del, a)
+                if a.ifindex == dw0 && a.addr == Ipv4Addr::new(192, 0, 2, 2) && a.prefix_len == 24)),
+            "no address removal in {events:?}"
+        );
+        assert!(
+            has(&|e| matches!(e, KernelEvent::Addr(Change::New, a) if a.addr == Ipv4Addr::new(198, 51, 100, 2))),
+            "no address addition in {events:?}"
+        );
+        assert!(
+            has(&|e| *e == KernelEvent::Route(Change::New, route)),
+            "no route event in {events:?}"
+        );
+        assert!(
+            has(&|e| *e == KernelEvent::Rule(Change::New, rule)),
+            "no rule addition in {events:?}"
+        );
+        assert!(
+            has(&|e| *e == KernelEvent::Rule(Change::Del, rule)),
+            "no rule removal in {events:?}"
+        );
+        assert_eq!(nl.malformed(), 0);
+
+        // Nothing left: a second drain returns at once with nothing.
+        let mut more = 0;
+        nl.drain_events(&mut |_| more += 1).unwrap();
+        assert_eq!(more, 0);
+    });
+}
+
+#[test]
+fn overflow_is_reported_as_overrun() {
+    in_netns(|ns| {
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        // Thousands of route notifications without reading: more than the 512 KiB queue.
+        let batch: String = (0..4000u32)
+            .map(|i| {
+                format!(
+                    "route add unreachable 203.0.113.{}/32 table {} proto 201\n",
+                    i % 256,
+                    2000 + i / 256
+                )
+            })
+            .collect();
+        let path = std::env::temp_dir().join(format!("{}.batch", ns.name));
+        std::fs::write(&path, batch).unwrap();
+        ns.ip(&format!("-batch {}", path.display()));
+        let _ = std::fs::remove_file(&path);
+
+        let (mut overruns, mut routes) = (0, 0);
+        nl.drain_events(&mut |e| match e {
+            KernelEvent::Overrun => overruns += 1,
+            KernelEvent::Route(..) => routes += 1,
+            _ => {}
+        })
+        .unwrap();
+        assert!(
+            overruns >= 1,
+            "no Overrun after 4000 unread notifications ({routes} routes read)"
+        );
+        assert!(routes < 4000);
+        // The socket keeps working after the overrun.
+        nl.apply(&Op::AddRule(our_rules()[0])).unwrap();
+        let mut rules = 0;
+        nl.drain_events(&mut |e| rules += matches!(e, KernelEvent::Rule(Change::New, _)) as u32)
+            .unwrap();
+        assert_eq!(rules, 1);
+    });
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Capture real rtnetlink messages for the parser tests in src/wire/rtnl.rs.
+
+Run as root: python3 capture.py OUTDIR. The script creates a throw-away network namespace,
+re-runs itself inside it, builds a veth pair with routes and rules there (documentation
+addresses only), and writes one message per .hex file, byte for byte as the kernel sent it.
+"""
+import socket
+import struct
+import subprocess
+import sys
+import os
+
+RTM_NEWLINK, RTM_DELADDR, RTM_DELRULE = 16, 21, 33
+RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE = 18, 22, 26, 34
+NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
+NLMSG_DONE = 3
+SETUP = """
+ip link add dw0 type veth peer name dw1
+ip link set dw0 up
+ip link set dw1 up
+ip addr add 192.0.2.2/24 dev dw0
+ip route add default via 192.0.2.1 dev dw0 table 101 proto 201 metric 10
+ip route add unreachable 203.0.113.0/24 table 1000 proto 201
+ip rule add pref 5000 lookup main suppress_prefixlength 0 proto 201
+ip rule add pref 5001 from 192.0.2.2 lookup 101 proto 201
+ip rule add pref 5001 fwmark 7 lookup 200
+ip rule add pref 5099 unreachable proto 201
+ip rule add pref 6000 not from 198.51.100.0/24 lookup 1000
+"""
+
+
+def messages(data):
+    off = 0
+    while off + 16 <= len(data):
+        ln, ty = struct.unpack_from("=IH", data, off)
+        yield ty, data[off:off + ln]
+        off += (ln + 3) & ~3
+
+
+def attr(msg, hdrlen, want):
+    off = 16 + hdrlen
+    while off + 4 <= len(msg):
+        ln, ty = struct.unpack_from("=HH", msg, off)
+        if ty == want:
+            return msg[off + 4:off + ln]
+        off += (ln + 3) & ~3
+    return None
+
+
+def dump(sock, ty, body):
+    sock.send(struct.pack("=IHHII", 16 + len(body), ty, NLM_F_REQUEST | NLM_F_DUMP, ty, 0) + body)
+    while True:
+        for mty, msg in messages(sock.recv(65536)):
+            if mty == NLMSG_DONE:
+                return
+            yield msg
+
+
+def wait_for(sock, ty, needle):
+    while True:
+        for mty, msg in messages(sock.recv(65536)):
+            if mty == ty and needle in msg:
+                return msg
+
+
+def save(outdir, name, msg):
+    with open(os.path.join(outdir, name + ".hex"), "w") as f:
+        f.write(msg.hex() + "\n")
+
+
+def inside(outdir):
+    for line in SETUP.strip().splitlines():
+        subprocess.run(line.split(), check=True)
+    ev = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    ev.bind((0, (1 << 0) | (1 << 4) | (1 << 7)))  # RTNLGRP_LINK, _IPV4_IFADDR, _IPV4_RULE
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+    s.bind((0, 0))
+    for msg in dump(s, RTM_GETRULE, struct.pack("=8BI", 2, 0, 0, 0, 0, 0, 0, 0, 0)):
+        prio = attr(msg, 12, 6)
+        prio = struct.unpack("=I", prio)[0] if prio else 0
+        kind = "fwmark" if attr(msg, 12, 10) else "plain"
+        save(outdir, "rule-%d-%s" % (prio, kind), msg)
+    for msg in dump(s, RTM_GETROUTE, struct.pack("=8BI", 2, 0, 0, 0, 0, 0, 0, 0, 0)):
+        table = struct.unpack("=I", attr(msg, 12, 15))[0]
+        if table in (101, 1000):
+            save(outdir, "route-table%d" % table, msg)
+    for msg in dump(s, RTM_GETADDR, struct.pack("=4BI", 2, 0, 0, 0, 0)):
+        if attr(msg, 8, 3) == b"dw0\0":
+            save(outdir, "addr-dw0", msg)
+    for msg in dump(s, RTM_GETLINK, struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)):
+        if attr(msg, 16, 3) == b"dw0\0":
+            save(outdir, "link-dw0-up", msg)
+    subprocess.run("ip link set dw1 down".split(), check=True)
+    save(outdir, "event-newlink-dw0-nocarrier", wait_for(ev, RTM_NEWLINK, b"dw0\0"))
+    subprocess.run("ip rule del pref 5099".split(), check=True)
+    save(outdir, "event-delrule-5099", wait_for(ev, RTM_DELRULE, b""))
+    subprocess.run("ip addr del 192.0.2.2/24 dev dw0".split(), check=True)
+    save(outdir, "event-deladdr-dw0", wait_for(ev, RTM_DELADDR, b""))
+
+
+def main():
+    if sys.argv[1] == "--inside":
+        inside(sys.argv[2])
+        return
+    ns = "dwcap%d" % os.getpid()
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "netns", "exec", ns, sys.executable, os.path.abspath(__file__),
+                        "--inside", os.path.abspath(sys.argv[1])], check=True)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+
+
+main()
