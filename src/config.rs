@@ -321,11 +321,7 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
     match uci::parse(text) {
         Ok(package) => {
             let config = from_package(&package, &mut report);
-            let config = if report.errors.is_empty() {
-                config
-            } else {
-                None
-            };
+            let config = if report.errors.is_empty() { config } else { None };
             (config, report)
         }
         Err(e) => {
@@ -420,12 +416,7 @@ impl<'a> Reader<'_, 'a> {
         let mut values = option.values();
         let (first, _) = values.next()?;
         if option.is_list() {
-            self.bad(
-                &option,
-                name,
-                first,
-                "is a list; this option takes one value".into(),
-            );
+            self.bad(&option, name, first, "is a list; this option takes one value".into());
             return None;
         }
         Some((option, first))
@@ -484,12 +475,7 @@ impl<'a> Reader<'_, 'a> {
                 Some((_, value)) => *into = *value,
                 None => {
                     let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-                    self.bad(
-                        &option,
-                        name,
-                        v,
-                        format!("is not one of: {}", words.join(", ")),
-                    );
+                    self.bad(&option, name, v, format!("is not one of: {}", words.join(", ")));
                 }
             }
         }
@@ -543,10 +529,7 @@ fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) 
     r.number("table_base", 1, u32::MAX - TABLE_SPAN, &mut g.table_base);
     r.choice(
         "last_resort",
-        &[
-            ("main", LastResort::Main),
-            ("unreachable", LastResort::Unreachable),
-        ],
+        &[("main", LastResort::Main), ("unreachable", LastResort::Unreachable)],
         &mut g.last_resort,
     );
     // Tables 253..=255 are the kernel's default, main and local tables.
@@ -614,10 +597,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     r.boolean("enabled", &mut wan.enabled);
     match r.single("device") {
         Some((option, v)) => {
-            if v.is_empty()
-                || v.len() > crate::kernel::IFNAME_MAX
-                || v.contains(['/', ' ', '\t', ':'])
-            {
+            if v.is_empty() || v.len() > crate::kernel::IFNAME_MAX || v.contains(['/', ' ', '\t', ':']) {
                 r.bad(
                     &option,
                     "device",
@@ -643,12 +623,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
             match v.parse::<Ipv4Addr>() {
                 Ok(ip) if usable_unicast(ip) => wan.gateway = Gateway::Fixed(ip),
                 Ok(_) => r.bad(&option, "gateway", v, "is not a unicast address".into()),
-                Err(_) => r.bad(
-                    &option,
-                    "gateway",
-                    v,
-                    "is neither 'auto' nor an IPv4 address".into(),
-                ),
+                Err(_) => r.bad(&option, "gateway", v, "is neither 'auto' nor an IPv4 address".into()),
             }
         }
     }
@@ -662,13 +637,11 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
                 Ok(ip) if wan.track_ip.contains(&ip) => Some("is listed twice".to_string()),
                 Ok(ip) => match wan.track_ip.push(ip) {
                     Ok(()) => None,
-                    Err(_) => Some(format!(
-                        "is one more than the {MAX_TARGETS} targets allowed"
-                    )),
+                    Err(_) => Some(format!("is one more than the {MAX_TARGETS} targets allowed")),
                 },
-                Err(_) if v.chars().any(|c| c.is_ascii_alphabetic()) => Some(
-                    "is not an IPv4 address (host names are not resolved: use an address)".into(),
-                ),
+                Err(_) if v.chars().any(|c| c.is_ascii_alphabetic()) => {
+                    Some("is not an IPv4 address (host names are not resolved: use an address)".into())
+                }
                 Err(_) => Some("is not an IPv4 address".into()),
             };
             if let Some(why) = why {
@@ -737,10 +710,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
 
 /// Checks that concern several interfaces at once.
 fn check_wans(wans: &[Wan], report: &mut Report) {
-    let enabled: Vec<&Wan> = wans
-        .iter()
-        .filter(|w| w.enabled && !w.device.is_empty())
-        .collect();
+    let enabled: Vec<&Wan> = wans.iter().filter(|w| w.enabled && !w.device.is_empty()).collect();
     for (i, w) in enabled.iter().enumerate() {
         for earlier in &enabled[..i] {
             if earlier.device == w.device {
@@ -748,10 +718,7 @@ fn check_wans(wans: &[Wan], report: &mut Report) {
                     line: w.line,
                     problem: Problem::Section {
                         section: format!("interface '{}'", w.name),
-                        what: format!(
-                            "device '{}' is already used by interface '{}'",
-                            w.device, earlier.name
-                        ),
+                        what: format!("device '{}' is already used by interface '{}'", w.device, earlier.name),
                     },
                 });
             }
@@ -883,9 +850,7 @@ mod tests {
         assert_eq!(parse_seconds("10"), Some(Duration::from_secs(10)));
         assert_eq!(parse_seconds("1.125"), Some(Duration::from_millis(1125)));
         assert_eq!(parse_seconds("0.05"), Some(Duration::from_millis(50)));
-        for bad in [
-            "", ".5", "5.", "-1", "1e3", "0.0001", "1,5", "abc", "9999999",
-        ] {
+        for bad in ["", ".5", "5.", "-1", "1e3", "0.0001", "1,5", "abc", "9999999"] {
             assert_eq!(parse_seconds(bad), None, "{bad}");
         }
     }

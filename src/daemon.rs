@@ -24,6 +24,8 @@ pub const LOG_LINE_MAX: usize = 200;
 pub const RESYNC_EVERY: Duration = Duration::from_secs(60);
 /// Wait after a failed kernel write before re-reading and retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Every dump, in the order they must be read (links before their addresses and routes).
+const ALL_DUMPS: [DumpKind; 4] = [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules];
 /// Addresses remembered per WAN device (the first is used).
 const ADDRS_MAX: usize = 4;
 /// Default routes in main remembered per WAN device (the lowest metric is used).
@@ -154,7 +156,7 @@ impl Daemon {
             last_timeout: now,
             counters: Counters::default(),
         };
-        d.request_dumps(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules]);
+        d.request_dumps(&ALL_DUMPS);
         d
     }
 
@@ -195,11 +197,17 @@ impl Daemon {
 
     /// True once a stop was requested and every entry of ours is gone (or could not be).
     pub fn is_stopped(&self) -> bool {
-        self.stopping && self.actions.is_empty() && self.installed.rules().is_empty() && self.installed.routes().is_empty()
+        self.stopping
+            && self.actions.is_empty()
+            && self.installed.rules().is_empty()
+            && self.installed.routes().is_empty()
     }
 
     fn ownership(&self) -> Ownership {
-        Ownership { rules: self.config.globals.rule_range(), tables: self.config.globals.table_range() }
+        Ownership {
+            rules: self.config.globals.rule_range(),
+            tables: self.config.globals.table_range(),
+        }
     }
 
     fn push(&mut self, action: Action) {
@@ -230,9 +238,17 @@ impl Daemon {
         let w = &self.wans[slot];
         let gateway = match self.config.wans[slot].gateway {
             Gateway::Fixed(ip) => Some(ip),
-            Gateway::Auto => w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw),
+            Gateway::Auto => w
+                .main_defaults
+                .iter()
+                .min_by_key(|(_, metric)| *metric)
+                .map(|(gw, _)| *gw),
         };
-        LinkView { ifindex: w.ifindex, addr: w.addrs.first().copied(), gateway }
+        LinkView {
+            ifindex: w.ifindex,
+            addr: w.addrs.first().copied(),
+            gateway,
+        }
     }
 
     /// Why WAN `slot` cannot be probed, or `None` if it can.
@@ -258,6 +274,7 @@ impl Daemon {
     pub fn handle_kernel(&mut self, now: Instant, event: &KernelEvent) {
         match event {
             KernelEvent::Link(change, link) => {
+                let mut routes_gone = false;
                 for slot in 0..self.wans.len() {
                     let w = &mut self.wans[slot];
                     let named = self.config.wans[slot].device == link.name;
@@ -273,8 +290,10 @@ impl Daemon {
                             w.admin_up = link.up;
                             w.lower_up = link.lower_up;
                         }
-                        // Renamed away from our device name, or deleted.
+                        // Renamed away from our device name, or deleted (with its routes,
+                        // which the kernel removes without notifying).
                         Change::New | Change::Del if same => {
+                            routes_gone = true;
                             w.ifindex = None;
                             w.admin_up = false;
                             w.lower_up = false;
@@ -285,8 +304,13 @@ impl Daemon {
                     }
                     self.dirty = true;
                 }
+                if routes_gone && self.synced {
+                    self.resync(&[DumpKind::Routes]);
+                }
             }
             KernelEvent::Addr(change, addr) => {
+                // Removing an address silently removes the routes through it.
+                let mut routes_gone = false;
                 for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(addr.ifindex)) {
                     let pos = w.addrs.iter().position(|a| *a == addr.addr);
                     match (change, pos) {
@@ -295,10 +319,14 @@ impl Daemon {
                         }
                         (Change::Del, Some(i)) => {
                             w.addrs.remove(i);
+                            routes_gone = true;
                         }
                         _ => continue,
                     }
                     self.dirty = true;
+                }
+                if routes_gone && self.synced {
+                    self.resync(&[DumpKind::Routes]);
                 }
             }
             KernelEvent::Route(change, route) => {
@@ -331,8 +359,11 @@ impl Daemon {
                 }
             }
             KernelEvent::Overrun => {
-                self.log(LogLevel::Warning, format_args!("netlink notifications lost, re-reading kernel state"));
-                self.resync();
+                self.log(
+                    LogLevel::Warning,
+                    format_args!("netlink notifications lost, re-reading kernel state"),
+                );
+                self.resync(&ALL_DUMPS);
             }
             KernelEvent::DumpDone(kind) => {
                 if let Some(i) = self.pending_dumps.iter().position(|k| k == kind) {
@@ -340,7 +371,10 @@ impl Daemon {
                 }
                 if self.pending_dumps.is_empty() && !self.synced {
                     self.synced = true;
-                    self.log(LogLevel::Info, format_args!("kernel state read, {} WANs configured", self.wans.len()));
+                    self.log(
+                        LogLevel::Info,
+                        format_args!("kernel state read, {} WANs configured", self.wans.len()),
+                    );
                 }
                 self.dirty = true;
             }
@@ -348,17 +382,42 @@ impl Daemon {
         self.update(now);
     }
 
-    /// Forgets the kernel view and asks for it again (after ENOBUFS or a failed write).
-    fn resync(&mut self) {
-        self.installed.clear();
-        for w in self.wans.iter_mut() {
-            w.ifindex = None;
-            w.addrs.clear();
-            w.main_defaults.clear();
+    /// Forgets what the given dumps will report again, and asks for them. Until they are
+    /// done nothing is written to the kernel.
+    fn resync(&mut self, kinds: &[DumpKind]) {
+        for kind in kinds {
+            match kind {
+                DumpKind::Links => {
+                    for w in self.wans.iter_mut() {
+                        w.ifindex = None;
+                        w.admin_up = false;
+                        w.lower_up = false;
+                        w.addrs.clear();
+                        w.main_defaults.clear();
+                    }
+                }
+                DumpKind::Addrs => self.wans.iter_mut().for_each(|w| w.addrs.clear()),
+                DumpKind::Routes => {
+                    self.installed.clear_routes();
+                    self.wans.iter_mut().for_each(|w| w.main_defaults.clear());
+                }
+                DumpKind::Rules => self.installed.clear_rules(),
+            }
         }
         self.synced = false;
-        self.pending_dumps.clear();
-        self.request_dumps(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules]);
+        self.request_dumps(kinds);
+    }
+
+    /// A dump could not be read: try everything again a little later.
+    pub fn handle_dump_error(&mut self, now: Instant, kind: DumpKind, error: &dyn core::fmt::Display) {
+        self.log(
+            LogLevel::Warning,
+            format_args!("reading kernel state ({kind:?}): {error}"),
+        );
+        if let Some(i) = self.pending_dumps.iter().position(|k| *k == kind) {
+            self.pending_dumps.swap_remove(i);
+        }
+        self.next_resync = self.next_resync.min(now + RETRY_AFTER);
     }
 
     /// An ICMP echo reply arrived on WAN `slot`'s socket.
@@ -402,9 +461,7 @@ impl Daemon {
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_resync {
             self.next_resync = now + RESYNC_EVERY;
-            self.installed.clear();
-            self.synced = false;
-            self.request_dumps(&[DumpKind::Routes, DumpKind::Rules]);
+            self.resync(&ALL_DUMPS);
         }
         for slot in 0..self.wans.len() {
             self.judge(now, slot);
@@ -436,7 +493,11 @@ impl Daemon {
         }
         // A recovery wait that ended since the last call may move traffic back.
         let last = core::mem::replace(&mut self.last_timeout, now);
-        if self.wans.iter().any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now) {
+        if self
+            .wans
+            .iter()
+            .any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now)
+        {
             self.dirty = true;
         }
         self.update(now);
@@ -495,7 +556,12 @@ impl Daemon {
         let old_own = self.ownership();
         let mut wans: heapless::Vec<WanRuntime, MAX_WANS> = heapless::Vec::new();
         for (slot, w) in config.wans.iter().enumerate() {
-            let keep = self.config.wans.get(slot).filter(|old| *old == w).map(|_| self.wans[slot].clone());
+            let keep = self
+                .config
+                .wans
+                .get(slot)
+                .filter(|old| *old == w)
+                .map(|_| self.wans[slot].clone());
             let rt = match keep {
                 Some(rt) => rt,
                 None => {
@@ -512,7 +578,8 @@ impl Daemon {
                 self.push(Action::CloseProbe { wan: slot });
             }
         }
-        let ranges_changed = config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
+        let ranges_changed =
+            config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
         if ranges_changed {
             // Entries under the old ranges would become invisible: remove them now.
             for r in self.installed.rules().to_vec() {
@@ -525,10 +592,12 @@ impl Daemon {
         }
         self.config = config;
         self.wans = wans;
-        self.active = self.active.filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
+        self.active = self
+            .active
+            .filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new slots.
-        self.resync();
+        self.resync(&ALL_DUMPS);
         self.update(now);
     }
 
@@ -560,7 +629,10 @@ impl Daemon {
             let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
                 .wans
                 .iter()
-                .map(|w| plan::Readiness { up: w.health.is_up(), eligible_at: w.health.eligible_at() })
+                .map(|w| plan::Readiness {
+                    up: w.health.is_up(),
+                    eligible_at: w.health.eligible_at(),
+                })
                 .collect();
             let candidate = plan::choose_active(&self.config, &ready, &links, now);
             // Keep the current WAN while it works and the candidate is not better.
@@ -577,7 +649,11 @@ impl Daemon {
             self.log_move(self.active, active);
             self.active = active;
         }
-        let desired = if self.stopping { plan::Desired::default() } else { plan::plan(&self.config, &links, active) };
+        let desired = if self.stopping {
+            plan::Desired::default()
+        } else {
+            plan::plan(&self.config, &links, active)
+        };
         let mut ops: heapless::Vec<Op, 32> = heapless::Vec::new();
         reconcile::diff(&desired, &self.installed, &mut |op| {
             let _ = ops.push(op);
@@ -592,14 +668,22 @@ impl Daemon {
 
     fn log_move(&mut self, from: Option<usize>, to: Option<usize>) {
         let name = |slot: Option<usize>| slot.map(|s| self.config.wans[s].name.clone());
-        let why = from.map(|s| (self.config.wans[s].name.clone(), self.wans[s].health.status(), self.wans[s].health.reason()));
+        let why = from.map(|s| {
+            (
+                self.config.wans[s].name.clone(),
+                self.wans[s].health.status(),
+                self.wans[s].health.reason(),
+            )
+        });
         match (name(to), why) {
-            (Some(to), Some((from, status, reason))) if status != Status::Online => {
-                self.log(LogLevel::Notice, format_args!("traffic moved to {to} ({from} {status}: {reason})"))
-            }
-            (Some(to), Some((from, ..))) => {
-                self.log(LogLevel::Notice, format_args!("traffic moved to {to} (back from {from})"))
-            }
+            (Some(to), Some((from, status, reason))) if status != Status::Online => self.log(
+                LogLevel::Notice,
+                format_args!("traffic moved to {to} ({from} {status}: {reason})"),
+            ),
+            (Some(to), Some((from, ..))) => self.log(
+                LogLevel::Notice,
+                format_args!("traffic moved to {to} (back from {from})"),
+            ),
             (Some(to), None) => self.log(LogLevel::Notice, format_args!("traffic on {to}")),
             (None, _) => {
                 let how = match self.config.globals.last_resort {
@@ -636,7 +720,12 @@ impl Daemon {
                     Some((_, src)) => {
                         let device = self.config.wans[slot].device.clone();
                         let ident = self.ident(slot);
-                        self.push(Action::OpenProbe { wan: slot, device, src, ident });
+                        self.push(Action::OpenProbe {
+                            wan: slot,
+                            device,
+                            src,
+                            ident,
+                        });
                     }
                     None => self.push(Action::CloseProbe { wan: slot }),
                 }

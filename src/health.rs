@@ -223,10 +223,7 @@ impl fmt::Display for Reason {
                 if gateway == Some(true) {
                     f.write_str("gateway answers, ")?;
                 }
-                write!(
-                    f,
-                    "targets unreachable ({answered}/{total} answered, need {need})"
-                )
+                write!(f, "targets unreachable ({answered}/{total} answered, need {need})")
             }
             Reason::Disabled => f.write_str("disabled"),
         }
@@ -301,17 +298,9 @@ impl WanHealth {
     /// A WAN that has not been judged yet; `enabled` false makes it `Disabled`.
     pub fn new(now: Instant, enabled: bool) -> WanHealth {
         WanHealth {
-            state: if enabled {
-                State::NoLink
-            } else {
-                State::Disabled
-            },
+            state: if enabled { State::NoLink } else { State::Disabled },
             since: now,
-            reason: if enabled {
-                Reason::Starting
-            } else {
-                Reason::Disabled
-            },
+            reason: if enabled { Reason::Starting } else { Reason::Disabled },
             transitions: 0,
             eligible_at: now,
             targets: Default::default(),
@@ -493,11 +482,7 @@ impl WanHealth {
         let _ = self.rounds.push_back(round); // room was made above
                                               // Keep a steady cadence; after a long stall (suspend, debugger) do not burst.
         let next = due + wan.interval;
-        self.next_round = Some(if next <= now {
-            now + wan.interval
-        } else {
-            next
-        });
+        self.next_round = Some(if next <= now { now + wan.interval } else { next });
     }
 
     /// An echo reply from `src` with sequence `seq` arrived at `now`.
@@ -540,13 +525,7 @@ impl WanHealth {
         }
     }
 
-    fn judge_oldest(
-        &mut self,
-        now: Instant,
-        wan: &Wan,
-        gateway: Option<Ipv4Addr>,
-        judged: &mut dyn FnMut(Transition),
-    ) {
+    fn judge_oldest(&mut self, now: Instant, wan: &Wan, gateway: Option<Ipv4Addr>, judged: &mut dyn FnMut(Transition)) {
         let Some(r) = self.rounds.pop_front() else {
             return;
         };
@@ -623,22 +602,13 @@ mod tests {
 
     /// Runs one round at `t` ms in which `answer(dst)` decides who replies (after 5 ms), and
     /// judges it at its deadline. Returns the transitions it caused.
-    fn round(
-        h: &mut WanHealth,
-        w: &Wan,
-        t: u64,
-        answer: &dyn Fn(Ipv4Addr) -> bool,
-    ) -> Vec<Transition> {
+    fn round(h: &mut WanHealth, w: &Wan, t: u64, answer: &dyn Fn(Ipv4Addr) -> bool) -> Vec<Transition> {
         let now = Instant::from_millis(t);
         let mut out = Vec::new();
         let mut sent = Vec::new();
-        h.start_round(
-            now,
-            w,
-            Some(GW),
-            &mut |dst, seq| sent.push((dst, seq)),
-            &mut |tr| out.push(tr),
-        );
+        h.start_round(now, w, Some(GW), &mut |dst, seq| sent.push((dst, seq)), &mut |tr| {
+            out.push(tr)
+        });
         for (dst, seq) in sent {
             if answer(dst) {
                 assert!(matches!(
@@ -713,13 +683,7 @@ mod tests {
         let mut h = WanHealth::new(Instant::ZERO, true);
         h.link_usable(Instant::ZERO);
         let mut sent = Vec::new();
-        h.start_round(
-            Instant::ZERO,
-            &w,
-            Some(GW),
-            &mut |d, s| sent.push((d, s)),
-            &mut |_| {},
-        );
+        h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
         let (dst, seq) = sent[0];
         let t = Instant::from_millis(1);
         assert_eq!(
@@ -727,10 +691,7 @@ mod tests {
             ReplyOutcome::WrongSource
         );
         assert_eq!(h.handle_reply(t, dst, seq ^ 0x100), ReplyOutcome::Unknown);
-        assert!(matches!(
-            h.handle_reply(t, dst, seq),
-            ReplyOutcome::Matched(_)
-        ));
+        assert!(matches!(h.handle_reply(t, dst, seq), ReplyOutcome::Matched(_)));
         assert_eq!(h.handle_reply(t, dst, seq), ReplyOutcome::Duplicate);
         let (dst2, seq2) = sent[1];
         assert_eq!(
@@ -782,18 +743,13 @@ mod tests {
         let mut h = WanHealth::new(Instant::ZERO, true);
         h.link_usable(Instant::ZERO);
         round(&mut h, &w, 0, &|_| true);
-        let t = h
-            .link_lost(Instant::from_millis(700), Reason::CarrierLost)
-            .unwrap();
+        let t = h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
         assert_eq!(
             (t.from, t.to, t.reason),
             (Status::Online, Status::NoLink, Reason::CarrierLost)
         );
         assert!(!h.is_probing());
-        assert_eq!(
-            h.link_lost(Instant::from_millis(800), Reason::AddressRemoved),
-            None
-        );
+        assert_eq!(h.link_lost(Instant::from_millis(800), Reason::AddressRemoved), None);
         h.link_usable(Instant::from_millis(900));
         assert_eq!(h.state(), State::Down { good_rounds: 0 });
     }

@@ -74,27 +74,14 @@ pub struct Readiness {
 /// Picks the WAN that should carry traffic: the lowest metric among WANs that are up and
 /// whose recovery wait is over. A WAN still in its recovery wait is used only when no
 /// settled WAN is up; the current one is kept while nothing better is eligible.
-pub fn choose_active(
-    config: &Config,
-    ready: &[Readiness],
-    links: &[LinkView],
-    now: Instant,
-) -> Option<usize> {
-    let usable = |i: usize| {
-        config.wans[i].enabled
-            && ready[i].up
-            && links[i].ifindex.is_some()
-            && links[i].gateway.is_some()
-    };
+pub fn choose_active(config: &Config, ready: &[Readiness], links: &[LinkView], now: Instant) -> Option<usize> {
+    let usable =
+        |i: usize| config.wans[i].enabled && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some();
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len())
         .filter(|&i| usable(i) && ready[i].eligible_at <= now)
         .min_by(by_metric);
-    settled.or_else(|| {
-        (0..config.wans.len())
-            .filter(|&i| usable(i))
-            .min_by(by_metric)
-    })
+    settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric))
 }
 
 /// The rules and routes for this config, these links and this active WAN.
@@ -122,12 +109,9 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
         protocol: PROTO_DUALWAN,
     };
     // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
-    let _ = desired.rules.push(rule(
-        RULE_MAIN,
-        None,
-        RuleAction::Lookup(TABLE_MAIN),
-        Some(0),
-    ));
+    let _ = desired
+        .rules
+        .push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
     for (slot, wan) in config.wans.iter().enumerate() {
         let link = links.get(slot).copied().unwrap_or_default();
         if !wan.enabled {
@@ -135,32 +119,20 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
         }
         if let Some(addr) = link.addr {
             let action = RuleAction::Lookup(wan_table(config, slot));
-            let _ = desired.rules.push(rule(
-                RULE_WAN + slot as u32,
-                Some(Prefix::host(addr)),
-                action,
-                None,
-            ));
+            let _ = desired
+                .rules
+                .push(rule(RULE_WAN + slot as u32, Some(Prefix::host(addr)), action, None));
         }
         if let (Some(ifindex), Some(gw)) = (link.ifindex, link.gateway) {
-            let _ = desired
-                .routes
-                .push(default_via(wan_table(config, slot), gw, ifindex));
+            let _ = desired.routes.push(default_via(wan_table(config, slot), gw, ifindex));
         }
     }
-    let _ = desired.rules.push(rule(
-        RULE_ACTIVE,
-        None,
-        RuleAction::Lookup(active_table(config)),
-        None,
-    ));
+    let _ = desired
+        .rules
+        .push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
     let active_route = active.and_then(|slot| {
         let link = links.get(slot)?;
-        Some(default_via(
-            active_table(config),
-            link.gateway?,
-            link.ifindex?,
-        ))
+        Some(default_via(active_table(config), link.gateway?, link.ifindex?))
     });
     match (active_route, g.last_resort) {
         (Some(route), _) => {
@@ -247,10 +219,7 @@ mod tests {
     fn a_recovering_primary_waits_unless_nothing_else_is_up() {
         let c = config();
         let wan: &Wan = &c.wans[0];
-        let mut h = [
-            WanHealth::new(Instant::ZERO, true),
-            WanHealth::new(Instant::ZERO, true),
-        ];
+        let mut h = [WanHealth::new(Instant::ZERO, true), WanHealth::new(Instant::ZERO, true)];
         let l = links();
         // Bring both up through real rounds: the primary recovers at ~t, eligible at t + wait.
         for (i, hh) in h.iter_mut().enumerate() {
@@ -262,13 +231,7 @@ mod tests {
             let mut t = Instant::ZERO;
             for _ in 0..wan.up {
                 let mut sent = Vec::new();
-                hh.start_round(
-                    t,
-                    &c.wans[i],
-                    l[i].gateway,
-                    &mut |d, s| sent.push((d, s)),
-                    &mut |_| {},
-                );
+                hh.start_round(t, &c.wans[i], l[i].gateway, &mut |d, s| sent.push((d, s)), &mut |_| {});
                 for (d, s) in sent {
                     hh.handle_reply(t, d, s);
                 }
@@ -277,7 +240,13 @@ mod tests {
             }
         }
         assert!(h[0].is_up() && h[1].is_up());
-        let ready: Vec<Readiness> = h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
+        let ready: Vec<Readiness> = h
+            .iter()
+            .map(|h| Readiness {
+                up: h.is_up(),
+                eligible_at: h.eligible_at(),
+            })
+            .collect();
         let h = ready;
         let now = Instant::from_millis(1000);
         assert_eq!(
@@ -285,10 +254,7 @@ mod tests {
             Some(1),
             "primary still in recovery wait"
         );
-        assert_eq!(
-            choose_active(&c, &h, &l, now + Duration::from_secs(11)),
-            Some(0)
-        );
+        assert_eq!(choose_active(&c, &h, &l, now + Duration::from_secs(11)), Some(0));
         let only_primary = [l[0], LinkView::default()];
         assert_eq!(
             choose_active(&c, &h, &only_primary, now),

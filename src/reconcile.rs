@@ -53,15 +53,21 @@ impl Installed {
         self.routes.clear();
     }
 
+    /// Forgets the rules (before a rule dump).
+    pub fn clear_rules(&mut self) {
+        self.rules.clear();
+    }
+
+    /// Forgets the routes (before a route dump).
+    pub fn clear_routes(&mut self) {
+        self.routes.clear();
+    }
+
     /// Applies a notification or dump entry; returns true if the mirror changed.
     pub fn handle_event(&mut self, event: &KernelEvent, own: &Ownership) -> bool {
         match event {
-            KernelEvent::Rule(change, rule) if rule.is_ours(own.rules.clone()) => {
-                self.set_rule(*change, rule)
-            }
-            KernelEvent::Route(change, route) if route.is_ours(own.tables.clone()) => {
-                self.set_route(*change, route)
-            }
+            KernelEvent::Rule(change, rule) if rule.is_ours(own.rules.clone()) => self.set_rule(*change, rule),
+            KernelEvent::Route(change, route) if route.is_ours(own.tables.clone()) => self.set_route(*change, route),
             _ => false,
         }
     }
@@ -222,15 +228,9 @@ mod tests {
             &KernelEvent::Route(Change::New, route(100, [192, 0, 2, 1], PROTO_DUALWAN)),
             &own(),
         );
-        inst.handle_event(
-            &KernelEvent::Rule(Change::New, rule(5050, PROTO_DUALWAN)),
-            &own(),
-        );
+        inst.handle_event(&KernelEvent::Rule(Change::New, rule(5050, PROTO_DUALWAN)), &own());
         let mut desired = Desired::default();
-        desired
-            .routes
-            .push(route(100, [192, 0, 2, 9], PROTO_DUALWAN))
-            .unwrap();
+        desired.routes.push(route(100, [192, 0, 2, 9], PROTO_DUALWAN)).unwrap();
         desired.rules.push(rule(5000, PROTO_DUALWAN)).unwrap();
         assert_eq!(
             ops(&desired, &inst),

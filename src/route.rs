@@ -212,10 +212,7 @@ mod tests {
             metric: 0,
             protocol: PROTO_DUALWAN,
         };
-        assert_eq!(
-            r.to_string(),
-            "default via 192.0.2.1 dev #3 table 101 proto dualwan"
-        );
+        assert_eq!(r.to_string(), "default via 192.0.2.1 dev #3 table 101 proto dualwan");
         let rule = Rule {
             priority: 5000,
             src: None,

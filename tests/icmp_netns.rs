@@ -68,14 +68,7 @@ impl Lab {
         ip(&["-n", a, "addr", "add", "198.51.100.1/24", "dev", "wan1"]);
         ip(&["-n", b, "addr", "add", "192.0.2.2/24", "dev", "lan0"]);
         ip(&["-n", b, "addr", "add", "198.51.100.2/24", "dev", "lan1"]);
-        for (ns, dev) in [
-            (a, "lo"),
-            (a, "wan0"),
-            (a, "wan1"),
-            (b, "lo"),
-            (b, "lan0"),
-            (b, "lan1"),
-        ] {
+        for (ns, dev) in [(a, "lo"), (a, "wan0"), (a, "wan1"), (b, "lo"), (b, "lan0"), (b, "lan1")] {
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
         ip(&[
@@ -196,10 +189,7 @@ fn reply_reaches_only_the_socket_that_sent_the_probe() {
         assert_silent(&mut probe, "the probe socket, after its one reply,");
         // The reply was queued to every matching raw socket when it arrived; these never match.
         assert_silent(&mut other_ident, "a socket with another ident (BPF)");
-        assert_silent(
-            &mut other_device,
-            "a socket bound to wan1 (SO_BINDTODEVICE)",
-        );
+        assert_silent(&mut other_device, "a socket bound to wan1 (SO_BINDTODEVICE)");
         assert_silent(&mut other_addr, "a socket bound to 198.51.100.1 (bind)");
     });
 }
@@ -219,10 +209,7 @@ fn echo_to_an_absent_host_gets_no_reply() {
         // The socket still works.
         probe.send_echo(PEER, 2).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
-        assert!(
-            matches!(reply, Some(Ok(Icmp::EchoReply { seq: 2, .. }))),
-            "{reply:?}"
-        );
+        assert!(matches!(reply, Some(Ok(Icmp::EchoReply { seq: 2, .. }))), "{reply:?}");
     });
 }
 
@@ -242,10 +229,7 @@ fn net_unreachable_from_the_next_hop_names_our_probe() {
                 src: PEER,
                 kind: ErrorKind::DestUnreachable(0),
                 orig_dst: BEYOND,
-                echo: Some(EchoId {
-                    ident: IDENT,
-                    seq: 9
-                }),
+                echo: Some(EchoId { ident: IDENT, seq: 9 }),
             }))
         );
         assert_silent(
@@ -268,10 +252,7 @@ fn ping_from_the_namespace_does_not_reach_the_socket() {
         // First prove the socket is live, so the silence below means something.
         probe.send_echo(PEER, 3).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
-        assert!(
-            matches!(reply, Some(Ok(Icmp::EchoReply { seq: 3, .. }))),
-            "{reply:?}"
-        );
+        assert!(matches!(reply, Some(Ok(Icmp::EchoReply { seq: 3, .. }))), "{reply:?}");
 
         if !has_ping {
             println!("note: ping (iputils-ping) not installed; the ping checks were not run");
@@ -280,22 +261,10 @@ fn ping_from_the_namespace_does_not_reach_the_socket() {
         // A child process starts in the namespace of the thread that forks it: ns a. Its
         // identifier is its pid (iputils, raw socket as root) or the kernel's choice.
         run_ok(Command::new("ping").args(["-c1", "-W2", "-q", "192.0.2.2"]));
-        assert_silent(
-            &mut probe,
-            "the probe socket, after another program's ping,",
-        );
+        assert_silent(&mut probe, "the probe socket, after another program's ping,");
 
         // The peer pinging our address: the kernel answers it, our socket never sees it.
-        run_ok(Command::new("ip").args([
-            "netns",
-            "exec",
-            &peer_ns,
-            "ping",
-            "-c1",
-            "-W2",
-            "-q",
-            "192.0.2.1",
-        ]));
+        run_ok(Command::new("ip").args(["netns", "exec", &peer_ns, "ping", "-c1", "-W2", "-q", "192.0.2.1"]));
         assert_silent(&mut probe, "the probe socket, after the peer's ping,");
     });
 }
@@ -328,9 +297,7 @@ fn open_and_send_report_what_the_kernel_refused() {
         // SO_BINDTODEVICE holds an ifindex: a device re-created under the same name (as PPP
         // does on every reconnect) is another device, and the socket must be reopened.
         ip(&["link", "del", "wan0"]);
-        ip(&[
-            "link", "add", "wan0", "type", "veth", "peer", "name", "wan0p",
-        ]);
+        ip(&["link", "add", "wan0", "type", "veth", "peer", "name", "wan0p"]);
         ip(&["addr", "add", "192.0.2.1/24", "dev", "wan0"]);
         ip(&["link", "set", "wan0", "up"]);
         let err = probe.send_echo(PEER, 3).unwrap_err();

@@ -20,9 +20,7 @@ use core::fmt;
 use core::mem;
 use core::net::{Ipv4Addr, SocketAddrV4};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    self, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
-};
+use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
@@ -96,9 +94,7 @@ impl fmt::Display for IcmpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ICMP {}: {}", self.op, self.errno)?;
         let hint = match (self.op, self.errno) {
-            (IcmpOp::Socket | IcmpOp::BindDevice, Errno::EPERM | Errno::EACCES) => {
-                "needs CAP_NET_RAW"
-            }
+            (IcmpOp::Socket | IcmpOp::BindDevice, Errno::EPERM | Errno::EACCES) => "needs CAP_NET_RAW",
             (IcmpOp::BindDevice, Errno::ENODEV) => "no such device",
             (IcmpOp::Bind, Errno::EADDRNOTAVAIL) => "address not assigned to this host",
             _ => return Ok(()),
@@ -140,8 +136,7 @@ impl ProbeSocket {
         // A set bit drops that type; types above 31 always pass this filter (net/ipv4/raw.c
         // `icmp_filter`) and are left to the BPF program.
         let icmp_filter: u32 = !pass;
-        set_opt(fd.as_fd(), libc::SOL_RAW, ICMP_FILTER, &icmp_filter)
-            .map_err(IcmpError::new(IcmpOp::TypeFilter))?;
+        set_opt(fd.as_fd(), libc::SOL_RAW, ICMP_FILTER, &icmp_filter).map_err(IcmpError::new(IcmpOp::TypeFilter))?;
         attach_probe_filter(fd.as_fd(), ident).map_err(IcmpError::new(IcmpOp::Filter))?;
 
         socket::setsockopt(&fd, sockopt::BindToDevice, &OsString::from(device))
@@ -221,17 +216,11 @@ impl fmt::Debug for ProbeSocket {
 }
 
 /// `setsockopt(2)` with a plain value, for the options nix has no wrapper for.
-fn set_opt<T>(
-    fd: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    val: &T,
-) -> Result<(), Errno> {
+fn set_opt<T>(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, val: &T) -> Result<(), Errno> {
     let len = mem::size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` points to `len` readable bytes for the whole call and `fd` is an open
     // socket borrowed for it; the kernel copies what it needs and keeps no pointer.
-    let rc =
-        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (val as *const T).cast(), len) };
+    let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (val as *const T).cast(), len) };
     Errno::result(rc).map(drop)
 }
 
@@ -263,8 +252,8 @@ const fn insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
 /// identifier `ident`; it drops everything else, including packets too short for a load.
 fn probe_filter(ident: u16) -> [libc::sock_filter; 18] {
     use libc::{
-        BPF_ADD, BPF_ALU, BPF_AND, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX,
-        BPF_LSH, BPF_MISC, BPF_MSH, BPF_RET, BPF_TAX, BPF_X,
+        BPF_ADD, BPF_ALU, BPF_AND, BPF_B, BPF_H, BPF_IND, BPF_JEQ, BPF_JMP, BPF_K, BPF_LD, BPF_LDX, BPF_LSH, BPF_MISC,
+        BPF_MSH, BPF_RET, BPF_TAX, BPF_X,
     };
     let ident = u32::from(ident);
     // Jump offsets count instructions after the jump: index of the target minus (index + 1).
@@ -334,28 +323,7 @@ mod tests {
 
     /// An IPv4 header of `ihl` 32-bit words (options are NOPs) followed by `rest`.
     fn ipv4(ihl: u8, rest: &[u8]) -> Vec<u8> {
-        let mut p = vec![
-            0x40 | ihl,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            64,
-            1,
-            0,
-            0,
-            192,
-            0,
-            2,
-            2,
-            192,
-            0,
-            2,
-            1,
-        ];
+        let mut p = vec![0x40 | ihl, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1];
         p.resize(usize::from(ihl) * 4, 1);
         let total = (p.len() + rest.len()) as u16;
         p[2..4].copy_from_slice(&total.to_be_bytes());
@@ -380,22 +348,13 @@ mod tests {
     fn filter_passes_only_our_echo_replies() {
         let ours = filtered_pair(0x1234);
         for ihl in [5, 6, 15] {
-            assert!(
-                passes(&ours, &ipv4(ihl, &echo(0, 0x1234, 7))),
-                "reply, IHL {ihl}"
-            );
+            assert!(passes(&ours, &ipv4(ihl, &echo(0, 0x1234, 7))), "reply, IHL {ihl}");
             assert!(
                 !passes(&ours, &ipv4(ihl, &echo(0, 0x1235, 7))),
                 "other ident, IHL {ihl}"
             );
-            assert!(
-                !passes(&ours, &ipv4(ihl, &echo(0, 0x3412, 7))),
-                "byte-swapped ident"
-            );
-            assert!(
-                !passes(&ours, &ipv4(ihl, &echo(8, 0x1234, 7))),
-                "echo request"
-            );
+            assert!(!passes(&ours, &ipv4(ihl, &echo(0, 0x3412, 7))), "byte-swapped ident");
+            assert!(!passes(&ours, &ipv4(ihl, &echo(8, 0x1234, 7))), "echo request");
         }
         // Too short to hold the identifier: the load fails and the packet is dropped.
         assert!(!passes(&ours, &ipv4(5, &[0, 0, 0, 0, 0x12])));
@@ -424,15 +383,9 @@ mod tests {
                 !passes(&ours, &error(12, 0, outer, quoted, &request)),
                 "parameter problem"
             );
-            assert!(
-                !passes(&ours, &error(5, 1, outer, quoted, &request)),
-                "redirect"
-            );
+            assert!(!passes(&ours, &error(5, 1, outer, quoted, &request)), "redirect");
             // Quoting an echo reply that carries our identifier: not a probe of ours.
-            assert!(!passes(
-                &ours,
-                &error(3, 3, outer, quoted, &echo(0, 0xbeef, 1))
-            ));
+            assert!(!passes(&ours, &error(3, 3, outer, quoted, &echo(0, 0xbeef, 1))));
             // Quote cut before the identifier.
             assert!(!passes(&ours, &error(3, 1, outer, quoted, &request[..5])));
         }
@@ -462,11 +415,7 @@ mod tests {
         // Checked before any system call, so this needs no privilege.
         for name in ["", "a-name-of-16-chr", "eth\0"] {
             let err = ProbeSocket::open(name, Ipv4Addr::LOCALHOST, 1).unwrap_err();
-            assert_eq!(
-                (err.op, err.errno),
-                (IcmpOp::BindDevice, Errno::ENODEV),
-                "{name:?}"
-            );
+            assert_eq!((err.op, err.errno), (IcmpOp::BindDevice, Errno::ENODEV), "{name:?}");
         }
     }
 }

@@ -1,4 +1,7 @@
 //! Adapters: the only code that holds file descriptors, calls libc or uses `unsafe`.
 
+pub mod clock;
 pub mod icmp;
+pub mod log;
 pub mod netlink;
+pub mod signals;

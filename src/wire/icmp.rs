@@ -242,13 +242,7 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
         DEST_UNREACHABLE => ErrorKind::DestUnreachable(code),
         TIME_EXCEEDED => ErrorKind::TimeExceeded,
         SOURCE_QUENCH | REDIRECT | PARAMETER_PROBLEM => ErrorKind::Other(ty),
-        _ => {
-            return Ok(Icmp::Other {
-                src: ip.src,
-                ty,
-                code,
-            })
-        }
+        _ => return Ok(Icmp::Other { src: ip.src, ty, code }),
     };
     // Errors quote the IPv4 header of the offending datagram and at least its first 64 bits
     // of data (RFC 792), which for an echo request are type, code, checksum, ident and seq.
@@ -257,14 +251,10 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
     // Only the first fragment starts with the ICMP header; its total length is the original
     // datagram's, not the quote's, so it is not checked against what was quoted.
     let echo = match quoted.get(orig.header_len..orig.header_len + ICMP_HEADER_LEN) {
-        Some(inner)
-            if orig.proto == PROTO_ICMP && orig.frag_offset == 0 && inner[0] == ECHO_REQUEST =>
-        {
-            Some(EchoId {
-                ident: u16::from_be_bytes([inner[4], inner[5]]),
-                seq: u16::from_be_bytes([inner[6], inner[7]]),
-            })
-        }
+        Some(inner) if orig.proto == PROTO_ICMP && orig.frag_offset == 0 && inner[0] == ECHO_REQUEST => Some(EchoId {
+            ident: u16::from_be_bytes([inner[4], inner[5]]),
+            seq: u16::from_be_bytes([inner[6], inner[7]]),
+        }),
         _ => None,
     };
     Ok(Icmp::Error {
@@ -355,10 +345,7 @@ mod tests {
     #[test]
     fn checksum_matches_rfc_1071_example() {
         // RFC 1071 section 3: these bytes sum to 0xddf2, whose complement is the checksum.
-        assert_eq!(
-            checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
-            !0xddf2
-        );
+        assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
     }
 
     #[test]
@@ -380,10 +367,7 @@ mod tests {
         assert_eq!(n, ECHO_REQUEST_LEN);
         assert_eq!(&buf[..n], &capture[48..]);
         assert_eq!(&buf[..4], &[8, 0, 0x7f, 0x25]);
-        assert!(
-            buf[n..].iter().all(|&b| b == 0xaa),
-            "bytes after the message untouched"
-        );
+        assert!(buf[n..].iter().all(|&b| b == 0xaa), "bytes after the message untouched");
         assert_eq!(checksum(&buf[..n]), 0);
     }
 
@@ -394,10 +378,7 @@ mod tests {
             assert_eq!(emit_echo_request(&mut buf, 1, 1), Err(Full), "len {len}");
         }
         let mut exact = [0; ECHO_REQUEST_LEN];
-        assert_eq!(
-            emit_echo_request(&mut exact, u16::MAX, u16::MAX),
-            Ok(ECHO_REQUEST_LEN)
-        );
+        assert_eq!(emit_echo_request(&mut exact, u16::MAX, u16::MAX), Ok(ECHO_REQUEST_LEN));
         assert_eq!(checksum(&exact), 0);
     }
 
@@ -431,10 +412,7 @@ mod tests {
                 src: Ipv4Addr::new(192, 0, 2, 2),
                 kind: ErrorKind::DestUnreachable(0),
                 orig_dst: Ipv4Addr::new(203, 0, 113, 5),
-                echo: Some(EchoId {
-                    ident: 0x1234,
-                    seq: 2
-                }),
+                echo: Some(EchoId { ident: 0x1234, seq: 2 }),
             })
         );
     }
@@ -449,10 +427,7 @@ mod tests {
         assert!(matches!(
             parse(&err),
             Ok(Icmp::Error {
-                echo: Some(EchoId {
-                    ident: 0x1234,
-                    seq: 2
-                }),
+                echo: Some(EchoId { ident: 0x1234, seq: 2 }),
                 ..
             })
         ));
@@ -496,12 +471,7 @@ mod tests {
     fn quoted_echo_request_after_ip_options_is_found() {
         // Outer header and quoted header both carry 4 bytes of options (IHL 6): a record of
         // NOPs ended by End of Options List (RFC 791).
-        let mut p = ipv4_header(
-            24 + 8 + 24 + 8,
-            PROTO_ICMP,
-            [198, 51, 100, 9],
-            [192, 0, 2, 1],
-        );
+        let mut p = ipv4_header(24 + 8 + 24 + 8, PROTO_ICMP, [198, 51, 100, 9], [192, 0, 2, 1]);
         p[0] = 0x46;
         p.extend_from_slice(&[1, 1, 1, 0]);
         p.extend_from_slice(&[3, 1, 0, 0, 0, 0, 0, 0]);
@@ -517,10 +487,7 @@ mod tests {
                 src: Ipv4Addr::new(198, 51, 100, 9),
                 kind: ErrorKind::DestUnreachable(1),
                 orig_dst: Ipv4Addr::new(203, 0, 113, 7),
-                echo: Some(EchoId {
-                    ident: 0xbeef,
-                    seq: 7
-                }),
+                echo: Some(EchoId { ident: 0xbeef, seq: 7 }),
             })
         );
     }
@@ -582,12 +549,7 @@ mod tests {
                 } else {
                     Malformed::Truncated
                 };
-                assert_eq!(
-                    parse(&full[..len]),
-                    Err(want),
-                    "length {len} of {}",
-                    full.len()
-                );
+                assert_eq!(parse(&full[..len]), Err(want), "length {len} of {}", full.len());
             }
         }
     }
@@ -658,10 +620,7 @@ mod tests {
             Malformed::Truncated.to_string(),
             "IPv4 total length exceeds the bytes received"
         );
-        assert_eq!(
-            Full.to_string(),
-            "buffer too small for an ICMP echo request (24 bytes)"
-        );
+        assert_eq!(Full.to_string(), "buffer too small for an ICMP echo request (24 bytes)");
         assert_eq!(
             ErrorKind::DestUnreachable(1).to_string(),
             "destination unreachable (code 1)"

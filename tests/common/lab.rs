@@ -118,7 +118,10 @@ impl PingStats {
         let mut nums = line
             .split(',')
             .map(|part| part.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
-        Some(PingStats { sent: nums.next()??, received: nums.next()?? })
+        Some(PingStats {
+            sent: nums.next()??,
+            received: nums.next()??,
+        })
     }
 }
 
@@ -139,9 +142,7 @@ impl Lab {
              run the tests as root or set {SKIP_ENV}=1 to skip them"
         );
         assert!(
-            !tag.is_empty()
-                && tag.len() <= 16
-                && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            !tag.is_empty() && tag.len() <= 16 && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
             "lab tag must be 1..=16 chars of [A-Za-z0-9_], got {tag:?}"
         );
         reap_stale_labs();
@@ -150,7 +151,11 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("dualwan-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab temp dir");
-        let lab = Lab { prefix, dir, spawned: Mutex::new(Vec::new()) };
+        let lab = Lab {
+            prefix,
+            dir,
+            spawned: Mutex::new(Vec::new()),
+        };
         lab.up();
         lab
     }
@@ -257,7 +262,10 @@ impl Lab {
         let out = self.exec(role, &a);
         let stdout = String::from_utf8_lossy(&out.stdout);
         PingStats::parse(&stdout).unwrap_or_else(|| {
-            panic!("no ping statistics in: {stdout}{}", String::from_utf8_lossy(&out.stderr))
+            panic!(
+                "no ping statistics in: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
         })
     }
 
@@ -334,8 +342,7 @@ impl Drop for Lab {
             .args([self.prefix.as_str(), "down"])
             .stdin(Stdio::null())
             .status();
-        let keep =
-            std::thread::panicking() || std::env::var(KEEP_ENV).map(|v| v == "1").unwrap_or(false);
+        let keep = std::thread::panicking() || std::env::var(KEEP_ENV).map(|v| v == "1").unwrap_or(false);
         if std::thread::panicking() {
             // Show what the programs under test said; the test output is where people look.
             for (pid, _, err) in self.spawned.lock().map(|s| s.clone()).unwrap_or_default() {
@@ -378,7 +385,9 @@ fn run_script(prefix: &str, args: &[&str]) -> String {
 /// with a dead pid. (Dirs kept after a failed test have no namespaces left,
 /// so they stay.)
 fn reap_stale_labs() {
-    let Ok(entries) = fs::read_dir("/run/netns") else { return };
+    let Ok(entries) = fs::read_dir("/run/netns") else {
+        return;
+    };
     let mut stale: Vec<String> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -392,7 +401,9 @@ fn reap_stale_labs() {
         let (Some(n), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        let (Ok(_), Ok(pid)) = (n.parse::<usize>(), pid.parse::<u32>()) else { continue };
+        let (Ok(_), Ok(pid)) = (n.parse::<usize>(), pid.parse::<u32>()) else {
+            continue;
+        };
         if pid != std::process::id()
             && !Path::new(&format!("/proc/{pid}")).exists()
             && !stale.iter().any(|s| s == prefix)
@@ -401,7 +412,10 @@ fn reap_stale_labs() {
         }
     }
     for p in stale {
-        let _ = Command::new(script()).args([p.as_str(), "down"]).stdin(Stdio::null()).status();
+        let _ = Command::new(script())
+            .args([p.as_str(), "down"])
+            .stdin(Stdio::null())
+            .status();
         let _ = fs::remove_dir_all(std::env::temp_dir().join(format!("dualwan-lab-{p}")));
     }
 }
