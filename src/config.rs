@@ -192,12 +192,7 @@ pub enum Problem {
     /// The file is larger than [`FILE_MAX`].
     TooLarge(usize),
     /// An option's value has the wrong type or range: `(section, option, value, why)`.
-    Value {
-        section: String,
-        option: &'static str,
-        value: String,
-        why: String,
-    },
+    Value { section: String, option: &'static str, value: String, why: String },
     /// A section-level problem: `(section, what)`.
     Section { section: String, what: String },
     /// More interfaces than [`MAX_WANS`].
@@ -218,12 +213,7 @@ impl fmt::Display for Problem {
             Problem::TooLarge(n) => {
                 write!(f, "file is {n} bytes, more than the {FILE_MAX} allowed")
             }
-            Problem::Value {
-                section,
-                option,
-                value,
-                why,
-            } => {
+            Problem::Value { section, option, value, why } => {
                 write!(f, "option '{option}' in {section}: '{value}' {why}")
             }
             Problem::Section { section, what } => write!(f, "{section}: {what}"),
@@ -300,17 +290,12 @@ fn read_bounded(path: &str) -> Result<String, Problem> {
         return Err(Problem::Read("not a regular file".into()));
     }
     let mut bytes = Vec::with_capacity((meta.len() as usize).min(FILE_MAX) + 1);
-    file.take(FILE_MAX as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Problem::Read(e.to_string()))?;
+    file.take(FILE_MAX as u64 + 1).read_to_end(&mut bytes).map_err(|e| Problem::Read(e.to_string()))?;
     if bytes.len() > FILE_MAX {
         return Err(Problem::TooLarge(bytes.len()));
     }
     String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         Problem::Read(format!("line {line}: not valid UTF-8"))
     })
 }
@@ -322,13 +307,12 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
         Ok(package) => {
             let config = from_package(&package, &mut report);
             let config = if report.errors.is_empty() { config } else { None };
+            report.errors.sort_by_key(|e| e.line);
+            report.warnings.sort_by_key(|e| e.line);
             (config, report)
         }
         Err(e) => {
-            report.errors.push(ConfigError {
-                line: e.line,
-                problem: Problem::Parse(e),
-            });
+            report.errors.push(ConfigError { line: e.line, problem: Problem::Parse(e) });
             (None, report)
         }
     }
@@ -361,16 +345,12 @@ pub fn from_package(package: &Package, report: &mut Report) -> Option<Config> {
                 let wan = read_wan(&section, report);
                 if wans.push(wan).is_err() && !too_many_reported {
                     too_many_reported = true;
-                    report.errors.push(ConfigError {
-                        line: section.line(),
-                        problem: Problem::TooManyWans,
-                    });
+                    report.errors.push(ConfigError { line: section.line(), problem: Problem::TooManyWans });
                 }
             }
-            other => report.warnings.push(ConfigError {
-                line: section.line(),
-                problem: Problem::UnknownSection { ty: other.into() },
-            }),
+            other => report
+                .warnings
+                .push(ConfigError { line: section.line(), problem: Problem::UnknownSection { ty: other.into() } }),
         }
     }
 
@@ -401,12 +381,7 @@ impl<'a> Reader<'_, 'a> {
     fn bad(&mut self, option: &OptionRef<'a>, name: &'static str, value: &str, why: String) {
         self.report.errors.push(ConfigError {
             line: option.line(),
-            problem: Problem::Value {
-                section: self.label.clone(),
-                option: name,
-                value: value.into(),
-                why,
-            },
+            problem: Problem::Value { section: self.label.clone(), option: name, value: value.into(), why },
         });
     }
 
@@ -426,12 +401,7 @@ impl<'a> Reader<'_, 'a> {
         if let Some((option, v)) = self.single(name) {
             match parse_bool(v) {
                 Some(b) => *into = b,
-                None => self.bad(
-                    &option,
-                    name,
-                    v,
-                    "is not a boolean (use 1/0, yes/no, on/off, true/false)".into(),
-                ),
+                None => self.bad(&option, name, v, "is not a boolean (use 1/0, yes/no, on/off, true/false)".into()),
             }
         }
     }
@@ -459,12 +429,7 @@ impl<'a> Reader<'_, 'a> {
                 Some(d) if d < min => self.bad(&option, name, v, format!("is below {min}")),
                 Some(d) if d > max => self.bad(&option, name, v, format!("is above {max}")),
                 Some(d) => *into = d,
-                None => self.bad(
-                    &option,
-                    name,
-                    v,
-                    "is not a number of seconds (e.g. 0.5, up to 3 decimals)".into(),
-                ),
+                None => self.bad(&option, name, v, "is not a number of seconds (e.g. 0.5, up to 3 decimals)".into()),
             }
         }
     }
@@ -486,31 +451,17 @@ impl<'a> Reader<'_, 'a> {
             if !known.contains(&option.name()) {
                 self.report.warnings.push(ConfigError {
                     line: option.line(),
-                    problem: Problem::UnknownOption {
-                        section: self.label.clone(),
-                        option: option.name().into(),
-                    },
+                    problem: Problem::UnknownOption { section: self.label.clone(), option: option.name().into() },
                 });
             }
         }
     }
 }
 
-const GLOBAL_OPTIONS: &[&str] = &[
-    "enabled",
-    "mode",
-    "log_level",
-    "rule_priority",
-    "table_base",
-    "last_resort",
-];
+const GLOBAL_OPTIONS: &[&str] = &["enabled", "mode", "log_level", "rule_priority", "table_base", "last_resort"];
 
 fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) {
-    let mut r = Reader {
-        section,
-        label: label(section),
-        report,
-    };
+    let mut r = Reader { section, label: label(section), report };
     r.boolean("enabled", &mut g.enabled);
     r.choice("mode", &[("failover", Mode::Failover)], &mut g.mode);
     r.choice(
@@ -541,11 +492,7 @@ fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) 
                 &option,
                 "table_base",
                 value,
-                format!(
-                    "makes our tables {}..{} overlap the kernel's tables 253-255",
-                    tables.start(),
-                    tables.end()
-                ),
+                format!("makes our tables {}..{} overlap the kernel's tables 253-255", tables.start(), tables.end()),
             );
         }
     }
@@ -571,11 +518,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     let name = section.name().unwrap_or("");
     let mut wan = Wan::with_defaults(name, "");
     wan.line = section.line();
-    let mut r = Reader {
-        section,
-        label: label(section),
-        report,
-    };
+    let mut r = Reader { section, label: label(section), report };
     if section.name().is_none() {
         r.report.errors.push(ConfigError {
             line: section.line(),
@@ -610,10 +553,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
         }
         None => r.report.errors.push(ConfigError {
             line: section.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: "option 'device' is missing".into(),
-            },
+            problem: Problem::Section { section: r.label.clone(), what: "option 'device' is missing".into() },
         }),
     }
     if let Some((option, v)) = r.single("gateway") {
@@ -647,12 +587,7 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
             if let Some(why) = why {
                 r.report.errors.push(ConfigError {
                     line,
-                    problem: Problem::Value {
-                        section: r.label.clone(),
-                        option: "track_ip",
-                        value: v.into(),
-                        why,
-                    },
+                    problem: Problem::Value { section: r.label.clone(), option: "track_ip", value: v.into(), why },
                 });
             }
         }
@@ -668,32 +603,14 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     }
 
     r.small("reliability", 1, MAX_TARGETS as u8, &mut wan.reliability);
-    r.seconds(
-        "interval",
-        Duration::from_millis(100),
-        Duration::from_secs(60),
-        &mut wan.interval,
-    );
-    r.seconds(
-        "timeout",
-        Duration::from_millis(100),
-        Duration::from_secs(30),
-        &mut wan.timeout,
-    );
+    r.seconds("interval", Duration::from_millis(100), Duration::from_secs(60), &mut wan.interval);
+    r.seconds("timeout", Duration::from_millis(100), Duration::from_secs(30), &mut wan.timeout);
     r.small("down", 1, 100, &mut wan.down);
     r.small("up", 1, 100, &mut wan.up);
-    r.seconds(
-        "recovery_wait",
-        Duration::ZERO,
-        Duration::from_secs(3600),
-        &mut wan.recovery_wait,
-    );
+    r.seconds("recovery_wait", Duration::ZERO, Duration::from_secs(3600), &mut wan.recovery_wait);
 
     if usize::from(wan.reliability) > wan.track_ip.len() && !wan.track_ip.is_empty() {
-        let line = section
-            .option("reliability")
-            .map(|o| o.line())
-            .unwrap_or(section.line());
+        let line = section.option("reliability").map(|o| o.line()).unwrap_or(section.line());
         r.report.errors.push(ConfigError {
             line,
             problem: Problem::Value {
@@ -737,15 +654,9 @@ fn check_wans(wans: &[Wan], report: &mut Report) {
         }
     }
     if !wans.is_empty() && !wans.iter().any(|w| w.enabled) {
-        report.errors.push(ConfigError {
-            line: wans[0].line,
-            problem: Problem::NoEnabledWan,
-        });
+        report.errors.push(ConfigError { line: wans[0].line, problem: Problem::NoEnabledWan });
     } else if wans.is_empty() {
-        report.errors.push(ConfigError {
-            line: 0,
-            problem: Problem::NoEnabledWan,
-        });
+        report.errors.push(ConfigError { line: 0, problem: Problem::NoEnabledWan });
     }
 }
 

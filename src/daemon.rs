@@ -204,10 +204,7 @@ impl Daemon {
     }
 
     fn ownership(&self) -> Ownership {
-        Ownership {
-            rules: self.config.globals.rule_range(),
-            tables: self.config.globals.table_range(),
-        }
+        Ownership { rules: self.config.globals.rule_range(), tables: self.config.globals.table_range() }
     }
 
     fn push(&mut self, action: Action) {
@@ -238,17 +235,9 @@ impl Daemon {
         let w = &self.wans[slot];
         let gateway = match self.config.wans[slot].gateway {
             Gateway::Fixed(ip) => Some(ip),
-            Gateway::Auto => w
-                .main_defaults
-                .iter()
-                .min_by_key(|(_, metric)| *metric)
-                .map(|(gw, _)| *gw),
+            Gateway::Auto => w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw),
         };
-        LinkView {
-            ifindex: w.ifindex,
-            addr: w.addrs.first().copied(),
-            gateway,
-        }
+        LinkView { ifindex: w.ifindex, addr: w.addrs.first().copied(), gateway }
     }
 
     /// Why WAN `slot` cannot be probed, or `None` if it can.
@@ -359,10 +348,7 @@ impl Daemon {
                 }
             }
             KernelEvent::Overrun => {
-                self.log(
-                    LogLevel::Warning,
-                    format_args!("netlink notifications lost, re-reading kernel state"),
-                );
+                self.log(LogLevel::Warning, format_args!("netlink notifications lost, re-reading kernel state"));
                 self.resync(&ALL_DUMPS);
             }
             KernelEvent::DumpDone(kind) => {
@@ -371,10 +357,7 @@ impl Daemon {
                 }
                 if self.pending_dumps.is_empty() && !self.synced {
                     self.synced = true;
-                    self.log(
-                        LogLevel::Info,
-                        format_args!("kernel state read, {} WANs configured", self.wans.len()),
-                    );
+                    self.log(LogLevel::Info, format_args!("kernel state read, {} WANs configured", self.wans.len()));
                 }
                 self.dirty = true;
             }
@@ -410,10 +393,7 @@ impl Daemon {
 
     /// A dump could not be read: try everything again a little later.
     pub fn handle_dump_error(&mut self, now: Instant, kind: DumpKind, error: &dyn core::fmt::Display) {
-        self.log(
-            LogLevel::Warning,
-            format_args!("reading kernel state ({kind:?}): {error}"),
-        );
+        self.log(LogLevel::Warning, format_args!("reading kernel state ({kind:?}): {error}"));
         if let Some(i) = self.pending_dumps.iter().position(|k| *k == kind) {
             self.pending_dumps.swap_remove(i);
         }
@@ -493,10 +473,7 @@ impl Daemon {
         }
         // A recovery wait that ended since the last call may move traffic back.
         let last = core::mem::replace(&mut self.last_timeout, now);
-        if self
-            .wans
-            .iter()
-            .any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now)
+        if self.wans.iter().any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now)
         {
             self.dirty = true;
         }
@@ -556,12 +533,7 @@ impl Daemon {
         let old_own = self.ownership();
         let mut wans: heapless::Vec<WanRuntime, MAX_WANS> = heapless::Vec::new();
         for (slot, w) in config.wans.iter().enumerate() {
-            let keep = self
-                .config
-                .wans
-                .get(slot)
-                .filter(|old| *old == w)
-                .map(|_| self.wans[slot].clone());
+            let keep = self.config.wans.get(slot).filter(|old| *old == w).map(|_| self.wans[slot].clone());
             let rt = match keep {
                 Some(rt) => rt,
                 None => {
@@ -592,9 +564,7 @@ impl Daemon {
         }
         self.config = config;
         self.wans = wans;
-        self.active = self
-            .active
-            .filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
+        self.active = self.active.filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new slots.
         self.resync(&ALL_DUMPS);
@@ -629,10 +599,7 @@ impl Daemon {
             let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
                 .wans
                 .iter()
-                .map(|w| plan::Readiness {
-                    up: w.health.is_up(),
-                    eligible_at: w.health.eligible_at(),
-                })
+                .map(|w| plan::Readiness { up: w.health.is_up(), eligible_at: w.health.eligible_at() })
                 .collect();
             let candidate = plan::choose_active(&self.config, &ready, &links, now);
             // Keep the current WAN while it works and the candidate is not better.
@@ -649,11 +616,7 @@ impl Daemon {
             self.log_move(self.active, active);
             self.active = active;
         }
-        let desired = if self.stopping {
-            plan::Desired::default()
-        } else {
-            plan::plan(&self.config, &links, active)
-        };
+        let desired = if self.stopping { plan::Desired::default() } else { plan::plan(&self.config, &links, active) };
         let mut ops: heapless::Vec<Op, 32> = heapless::Vec::new();
         reconcile::diff(&desired, &self.installed, &mut |op| {
             let _ = ops.push(op);
@@ -668,22 +631,15 @@ impl Daemon {
 
     fn log_move(&mut self, from: Option<usize>, to: Option<usize>) {
         let name = |slot: Option<usize>| slot.map(|s| self.config.wans[s].name.clone());
-        let why = from.map(|s| {
-            (
-                self.config.wans[s].name.clone(),
-                self.wans[s].health.status(),
-                self.wans[s].health.reason(),
-            )
-        });
+        let why = from
+            .map(|s| (self.config.wans[s].name.clone(), self.wans[s].health.status(), self.wans[s].health.reason()));
         match (name(to), why) {
-            (Some(to), Some((from, status, reason))) if status != Status::Online => self.log(
-                LogLevel::Notice,
-                format_args!("traffic moved to {to} ({from} {status}: {reason})"),
-            ),
-            (Some(to), Some((from, ..))) => self.log(
-                LogLevel::Notice,
-                format_args!("traffic moved to {to} (back from {from})"),
-            ),
+            (Some(to), Some((from, status, reason))) if status != Status::Online => {
+                self.log(LogLevel::Notice, format_args!("traffic moved to {to} ({from} {status}: {reason})"))
+            }
+            (Some(to), Some((from, ..))) => {
+                self.log(LogLevel::Notice, format_args!("traffic moved to {to} (back from {from})"))
+            }
             (Some(to), None) => self.log(LogLevel::Notice, format_args!("traffic on {to}")),
             (None, _) => {
                 let how = match self.config.globals.last_resort {
@@ -720,12 +676,7 @@ impl Daemon {
                     Some((_, src)) => {
                         let device = self.config.wans[slot].device.clone();
                         let ident = self.ident(slot);
-                        self.push(Action::OpenProbe {
-                            wan: slot,
-                            device,
-                            src,
-                            ident,
-                        });
+                        self.push(Action::OpenProbe { wan: slot, device, src, ident });
                     }
                     None => self.push(Action::CloseProbe { wan: slot }),
                 }

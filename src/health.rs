@@ -34,11 +34,7 @@ pub struct TargetStats {
 
 impl Default for TargetStats {
     fn default() -> Self {
-        TargetStats {
-            samples: [LOST; HISTORY],
-            next: 0,
-            filled: 0,
-        }
+        TargetStats { samples: [LOST; HISTORY], next: 0, filled: 0 }
     }
 }
 
@@ -64,10 +60,7 @@ impl TargetStats {
 
     /// RTT of the newest probe, if it was answered.
     pub fn last_rtt(&self) -> Option<Duration> {
-        self.iter()
-            .last()
-            .filter(|&s| s != LOST)
-            .map(|s| Duration::from_micros(u64::from(s)))
+        self.iter().last().filter(|&s| s != LOST).map(|s| Duration::from_micros(u64::from(s)))
     }
 
     /// True if the newest probe was answered.
@@ -86,10 +79,7 @@ impl TargetStats {
 
     /// Mean RTT of the answered probes in the history.
     pub fn avg_rtt(&self) -> Option<Duration> {
-        let (sum, n) = self
-            .iter()
-            .filter(|&s| s != LOST)
-            .fold((0u64, 0u64), |(s, n), x| (s + u64::from(x), n + 1));
+        let (sum, n) = self.iter().filter(|&s| s != LOST).fold((0u64, 0u64), |(s, n), x| (s + u64::from(x), n + 1));
         (n > 0).then(|| Duration::from_micros(sum / n))
     }
 
@@ -214,12 +204,7 @@ impl fmt::Display for Reason {
             Reason::AddressRemoved => f.write_str("address removed"),
             Reason::NoGateway => f.write_str("no default route via the device"),
             Reason::GatewayUnreachable(gw) => write!(f, "gateway {gw} unreachable"),
-            Reason::TargetsUnreachable {
-                answered,
-                total,
-                need,
-                gateway,
-            } => {
+            Reason::TargetsUnreachable { answered, total, need, gateway } => {
                 if gateway == Some(true) {
                     f.write_str("gateway answers, ")?;
                 }
@@ -405,11 +390,7 @@ impl WanHealth {
         }
         self.state = state;
         let after = self.status();
-        (before != after).then_some(Transition {
-            from: before,
-            to: after,
-            reason: self.reason,
-        })
+        (before != after).then_some(Transition { from: before, to: after, reason })
     }
 
     /// The link became usable (device present, carrier, address, gateway): probing starts.
@@ -420,11 +401,7 @@ impl WanHealth {
         }
         self.next_round = Some(now);
         let fresh = self.transitions == 0 && self.reason == Reason::Starting;
-        let state = if fresh {
-            State::Init
-        } else {
-            State::Down { good_rounds: 0 }
-        };
+        let state = if fresh { State::Init } else { State::Down { good_rounds: 0 } };
         let reason = self.reason;
         self.set_state(now, state, reason)
     }
@@ -539,8 +516,7 @@ impl WanHealth {
         let gw_probed = r.sent & (1 << GATEWAY_SLOT) != 0;
         let gw_ok = r.answered & (1 << GATEWAY_SLOT) != 0;
         if gw_probed {
-            self.gateway
-                .record(gw_ok.then(|| Duration::from_micros(u64::from(r.rtt[GATEWAY_SLOT]))));
+            self.gateway.record(gw_ok.then(|| Duration::from_micros(u64::from(r.rtt[GATEWAY_SLOT]))));
         }
         let good = answered >= wan.reliability;
         let failure = if gw_probed && !gw_ok && answered == 0 {
@@ -556,28 +532,21 @@ impl WanHealth {
         let (state, reason) = match (self.state, good) {
             (State::Init, true) => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
             (State::Init, false) => (State::Down { good_rounds: 0 }, failure),
-            (State::Up { .. }, true) => (State::Up { bad_rounds: 0 }, self.reason),
+            (State::Up { .. }, true) => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
             (State::Up { bad_rounds }, false) if bad_rounds + 1 >= wan.down => {
                 (State::Down { good_rounds: 0 }, failure)
             }
-            (State::Up { bad_rounds }, false) => (
-                State::Up {
-                    bad_rounds: bad_rounds + 1,
-                },
-                self.reason,
-            ),
+            (State::Up { bad_rounds }, false) => (State::Up { bad_rounds: bad_rounds + 1 }, failure),
             (State::Down { good_rounds }, true) if good_rounds + 1 >= wan.up => {
                 self.eligible_at = now + wan.recovery_wait;
                 (State::Up { bad_rounds: 0 }, Reason::Recovered)
             }
-            (State::Down { good_rounds }, true) => (
-                State::Down {
-                    good_rounds: good_rounds + 1,
-                },
-                self.reason,
-            ),
-            // While down, keep the reason of the failure that took it down.
-            (State::Down { .. }, false) => (State::Down { good_rounds: 0 }, self.reason),
+            (State::Down { good_rounds }, true) => {
+                (State::Down { good_rounds: good_rounds + 1 }, Reason::ProbesAnswered)
+            }
+            // Within a state only the transition names this round's cause; the state keeps
+            // the reason it was entered with (see set_state).
+            (State::Down { .. }, false) => (State::Down { good_rounds: 0 }, failure),
             (s @ (State::NoLink | State::Disabled), _) => (s, self.reason),
         };
         if let Some(t) = self.set_state(now, state, reason) {
@@ -606,15 +575,10 @@ mod tests {
         let now = Instant::from_millis(t);
         let mut out = Vec::new();
         let mut sent = Vec::new();
-        h.start_round(now, w, Some(GW), &mut |dst, seq| sent.push((dst, seq)), &mut |tr| {
-            out.push(tr)
-        });
+        h.start_round(now, w, Some(GW), &mut |dst, seq| sent.push((dst, seq)), &mut |tr| out.push(tr));
         for (dst, seq) in sent {
             if answer(dst) {
-                assert!(matches!(
-                    h.handle_reply(now + Duration::from_millis(5), dst, seq),
-                    ReplyOutcome::Matched(_)
-                ));
+                assert!(matches!(h.handle_reply(now + Duration::from_millis(5), dst, seq), ReplyOutcome::Matched(_)));
             }
         }
         h.handle_timeout(now + w.timeout, w, Some(GW), &mut |tr| out.push(tr));
@@ -641,10 +605,7 @@ mod tests {
         let t = round(&mut h, &w, 1800, &gateway_only);
         assert_eq!(t.len(), 1);
         assert_eq!(t[0].to, Status::Offline);
-        assert_eq!(
-            h.reason().to_string(),
-            "gateway answers, targets unreachable (0/3 answered, need 1)"
-        );
+        assert_eq!(h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
         // Recovery needs `up` good rounds and then waits `recovery_wait` for traffic.
         round(&mut h, &w, 2100, &all);
         round(&mut h, &w, 2400, &all);
@@ -652,10 +613,7 @@ mod tests {
         let t = round(&mut h, &w, 2700, &all);
         assert_eq!(t[0].to, Status::Online);
         assert_eq!(h.reason(), Reason::Recovered);
-        assert_eq!(
-            h.eligible_at(),
-            Instant::from_millis(2700) + w.timeout + w.recovery_wait
-        );
+        assert_eq!(h.eligible_at(), Instant::from_millis(2700) + w.timeout + w.recovery_wait);
         assert_eq!(h.transitions(), 3);
     }
 
@@ -686,19 +644,12 @@ mod tests {
         h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
         let (dst, seq) = sent[0];
         let t = Instant::from_millis(1);
-        assert_eq!(
-            h.handle_reply(t, Ipv4Addr::new(198, 51, 100, 9), seq),
-            ReplyOutcome::WrongSource
-        );
+        assert_eq!(h.handle_reply(t, Ipv4Addr::new(198, 51, 100, 9), seq), ReplyOutcome::WrongSource);
         assert_eq!(h.handle_reply(t, dst, seq ^ 0x100), ReplyOutcome::Unknown);
         assert!(matches!(h.handle_reply(t, dst, seq), ReplyOutcome::Matched(_)));
         assert_eq!(h.handle_reply(t, dst, seq), ReplyOutcome::Duplicate);
         let (dst2, seq2) = sent[1];
-        assert_eq!(
-            h.handle_reply(Instant::from_millis(501), dst2, seq2),
-            ReplyOutcome::Unknown,
-            "late"
-        );
+        assert_eq!(h.handle_reply(Instant::from_millis(501), dst2, seq2), ReplyOutcome::Unknown, "late");
         assert_eq!(h.ignored(), 4);
     }
 
@@ -711,13 +662,7 @@ mod tests {
         h.link_usable(Instant::ZERO);
         h.start_round(Instant::ZERO, &w, None, &mut |_, _| {}, &mut |_| {});
         let mut second = Vec::new();
-        h.start_round(
-            Instant::from_millis(300),
-            &w,
-            None,
-            &mut |d, s| second.push((d, s)),
-            &mut |_| {},
-        );
+        h.start_round(Instant::from_millis(300), &w, None, &mut |d, s| second.push((d, s)), &mut |_| {});
         for (d, s) in second {
             h.handle_reply(Instant::from_millis(310), d, s);
         }
@@ -726,15 +671,8 @@ mod tests {
         h.handle_timeout(Instant::from_millis(320), &w, None, &mut |t| seen.push(t));
         assert!(seen.is_empty());
         h.handle_timeout(Instant::from_millis(1000), &w, None, &mut |t| seen.push(t));
-        assert_eq!(
-            seen.iter().map(|t| t.to).collect::<Vec<_>>(),
-            [Status::Offline, Status::Connecting]
-        );
-        assert_eq!(
-            h.status(),
-            Status::Connecting,
-            "the good second round counts after the bad first"
-        );
+        assert_eq!(seen.iter().map(|t| t.to).collect::<Vec<_>>(), [Status::Offline, Status::Connecting]);
+        assert_eq!(h.status(), Status::Connecting, "the good second round counts after the bad first");
     }
 
     #[test]
@@ -744,10 +682,7 @@ mod tests {
         h.link_usable(Instant::ZERO);
         round(&mut h, &w, 0, &|_| true);
         let t = h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
-        assert_eq!(
-            (t.from, t.to, t.reason),
-            (Status::Online, Status::NoLink, Reason::CarrierLost)
-        );
+        assert_eq!((t.from, t.to, t.reason), (Status::Online, Status::NoLink, Reason::CarrierLost));
         assert!(!h.is_probing());
         assert_eq!(h.link_lost(Instant::from_millis(800), Reason::AddressRemoved), None);
         h.link_usable(Instant::from_millis(900));

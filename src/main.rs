@@ -146,10 +146,7 @@ fn run(args: &RunArgs) -> ExitCode {
     };
     let log = Log::open(target);
     let Some(config) = load_for_run(&args.config, &log) else {
-        log.write(
-            LogLevel::Err,
-            &format!("{}: invalid configuration, not starting", args.config),
-        );
+        log.write(LogLevel::Err, &format!("{}: invalid configuration, not starting", args.config));
         return ExitCode::from(1);
     };
     let mut signals = match Signals::open() {
@@ -168,10 +165,7 @@ fn run(args: &RunArgs) -> ExitCode {
     };
     let mut sockets: [Option<ProbeSocket>; MAX_WANS] = Default::default();
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
-    log.write(
-        LogLevel::Info,
-        &format!("dualwan {} started", env!("CARGO_PKG_VERSION")),
-    );
+    log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
 
     let mut stop_requested = false;
     loop {
@@ -280,12 +274,7 @@ fn carry_out(
                     core.handle_dump_error(now, kind, &e);
                 }
             }
-            Action::OpenProbe {
-                wan,
-                device,
-                src,
-                ident,
-            } => match ProbeSocket::open(&device, src, ident) {
+            Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src, ident) {
                 Ok(s) => sockets[wan] = Some(s),
                 Err(e) => {
                     sockets[wan] = None;

@@ -78,9 +78,7 @@ pub fn choose_active(config: &Config, ready: &[Readiness], links: &[LinkView], n
     let usable =
         |i: usize| config.wans[i].enabled && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some();
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
-    let settled = (0..config.wans.len())
-        .filter(|&i| usable(i) && ready[i].eligible_at <= now)
-        .min_by(by_metric);
+    let settled = (0..config.wans.len()).filter(|&i| usable(i) && ready[i].eligible_at <= now).min_by(by_metric);
     settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric))
 }
 
@@ -109,9 +107,7 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
         protocol: PROTO_DUALWAN,
     };
     // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
-    let _ = desired
-        .rules
-        .push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
+    let _ = desired.rules.push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
     for (slot, wan) in config.wans.iter().enumerate() {
         let link = links.get(slot).copied().unwrap_or_default();
         if !wan.enabled {
@@ -119,17 +115,13 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
         }
         if let Some(addr) = link.addr {
             let action = RuleAction::Lookup(wan_table(config, slot));
-            let _ = desired
-                .rules
-                .push(rule(RULE_WAN + slot as u32, Some(Prefix::host(addr)), action, None));
+            let _ = desired.rules.push(rule(RULE_WAN + slot as u32, Some(Prefix::host(addr)), action, None));
         }
         if let (Some(ifindex), Some(gw)) = (link.ifindex, link.gateway) {
             let _ = desired.routes.push(default_via(wan_table(config, slot), gw, ifindex));
         }
     }
-    let _ = desired
-        .rules
-        .push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
+    let _ = desired.rules.push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
     let active_route = active.and_then(|slot| {
         let link = links.get(slot)?;
         Some(default_via(active_table(config), link.gateway?, link.ifindex?))
@@ -166,16 +158,8 @@ mod tests {
 
     fn links() -> [LinkView; 2] {
         [
-            LinkView {
-                ifindex: Some(2),
-                addr: Some([192, 0, 2, 2].into()),
-                gateway: Some([192, 0, 2, 1].into()),
-            },
-            LinkView {
-                ifindex: Some(3),
-                addr: Some([192, 0, 2, 10].into()),
-                gateway: Some([192, 0, 2, 9].into()),
-            },
+            LinkView { ifindex: Some(2), addr: Some([192, 0, 2, 2].into()), gateway: Some([192, 0, 2, 1].into()) },
+            LinkView { ifindex: Some(3), addr: Some([192, 0, 2, 10].into()), gateway: Some([192, 0, 2, 9].into()) },
         ]
     }
 
@@ -240,26 +224,13 @@ mod tests {
             }
         }
         assert!(h[0].is_up() && h[1].is_up());
-        let ready: Vec<Readiness> = h
-            .iter()
-            .map(|h| Readiness {
-                up: h.is_up(),
-                eligible_at: h.eligible_at(),
-            })
-            .collect();
+        let ready: Vec<Readiness> =
+            h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
         let h = ready;
         let now = Instant::from_millis(1000);
-        assert_eq!(
-            choose_active(&c, &h, &l, now),
-            Some(1),
-            "primary still in recovery wait"
-        );
+        assert_eq!(choose_active(&c, &h, &l, now), Some(1), "primary still in recovery wait");
         assert_eq!(choose_active(&c, &h, &l, now + Duration::from_secs(11)), Some(0));
         let only_primary = [l[0], LinkView::default()];
-        assert_eq!(
-            choose_active(&c, &h, &only_primary, now),
-            Some(0),
-            "better than nothing"
-        );
+        assert_eq!(choose_active(&c, &h, &only_primary, now), Some(0), "better than nothing");
     }
 }

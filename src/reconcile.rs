@@ -170,10 +170,7 @@ mod tests {
     use core::net::Ipv4Addr;
 
     fn own() -> Ownership {
-        Ownership {
-            rules: 5000..=5099,
-            tables: 100..=116,
-        }
+        Ownership { rules: 5000..=5099, tables: 100..=116 }
     }
 
     fn route(table: u32, gw: [u8; 4], proto: u8) -> Route {
@@ -224,10 +221,7 @@ mod tests {
     #[test]
     fn switching_is_one_replace_and_stale_entries_go_last() {
         let mut inst = Installed::default();
-        inst.handle_event(
-            &KernelEvent::Route(Change::New, route(100, [192, 0, 2, 1], PROTO_DUALWAN)),
-            &own(),
-        );
+        inst.handle_event(&KernelEvent::Route(Change::New, route(100, [192, 0, 2, 1], PROTO_DUALWAN)), &own());
         inst.handle_event(&KernelEvent::Rule(Change::New, rule(5050, PROTO_DUALWAN)), &own());
         let mut desired = Desired::default();
         desired.routes.push(route(100, [192, 0, 2, 9], PROTO_DUALWAN)).unwrap();

@@ -26,10 +26,7 @@ pub struct Prefix {
 
 impl Prefix {
     /// `0.0.0.0/0`.
-    pub const DEFAULT: Prefix = Prefix {
-        addr: Ipv4Addr::UNSPECIFIED,
-        len: 0,
-    };
+    pub const DEFAULT: Prefix = Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
 
     /// A single host, `/32`.
     pub const fn host(addr: Ipv4Addr) -> Prefix {
@@ -221,10 +218,7 @@ mod tests {
             protocol: PROTO_DUALWAN,
             other_selectors: false,
         };
-        assert_eq!(
-            rule.to_string(),
-            "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan"
-        );
+        assert_eq!(rule.to_string(), "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan");
     }
 
     #[test]

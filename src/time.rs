@@ -122,10 +122,7 @@ mod tests {
     fn arithmetic_saturates_instead_of_wrapping() {
         let t = Instant::from_millis(5);
         assert_eq!(t.saturating_since(Instant::from_millis(9)), Duration::ZERO);
-        assert_eq!(
-            Instant::from_micros(u64::MAX) + Duration::from_secs(1),
-            Instant::from_micros(u64::MAX)
-        );
+        assert_eq!(Instant::from_micros(u64::MAX) + Duration::from_secs(1), Instant::from_micros(u64::MAX));
         assert_eq!((t + Duration::from_millis(3)).as_micros(), 8000);
     }
 

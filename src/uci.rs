@@ -44,11 +44,7 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Parse error ({}) at line {}, byte {}",
-            self.reason, self.line, self.byte
-        )
+        write!(f, "Parse error ({}) at line {}, byte {}", self.reason, self.line, self.byte)
     }
 }
 
@@ -129,15 +125,7 @@ pub fn parse(text: &str) -> Result<Package, ParseError> {
     // option and one value; decoded text never outgrows the bytes it came from.
     let commands = 1 + src.iter().filter(|&&b| b == b'\n' || b == b';').count();
     let mut parser = Parser {
-        rd: Reader {
-            src,
-            next: 0,
-            buf: Vec::with_capacity(src.len() + 1),
-            filled: 0,
-            pos: 0,
-            line: 0,
-            physical: 0,
-        },
+        rd: Reader { src, next: 0, buf: Vec::with_capacity(src.len() + 1), filled: 0, pos: 0, line: 0, physical: 0 },
         pkg: Package {
             text: String::with_capacity(src.len()),
             sections: Vec::with_capacity(commands),
@@ -243,11 +231,7 @@ impl Reader<'_> {
     }
 
     fn error(&self, reason: &'static str) -> ParseError {
-        ParseError {
-            line: self.line,
-            byte: self.pos,
-            reason,
-        }
+        ParseError { line: self.line, byte: self.pos, reason }
     }
 
     /// `parse_single_quote`: no escapes; a line end is kept and the next line appended.
@@ -437,9 +421,7 @@ fn anonymous_name_is(index: usize, ty: &[u8], name: &[u8]) -> bool {
     };
     let (count, hash) = rest.split_at(split);
     // Types are ASCII, so C's signed `char` adds the same values.
-    let djb = ty
-        .iter()
-        .fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)));
+    let djb = ty.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(u32::from(c)));
     hex_is(count, (index as u64).saturating_add(1), 2) && hex_is(hash, u64::from(djb & 0xffff), 4)
 }
 
@@ -528,10 +510,7 @@ impl Parser<'_> {
         let s = core::str::from_utf8(bytes).map_err(|_| self.rd.error("invalid UTF-8"))?;
         let start = self.pkg.text.len();
         self.pkg.text.push_str(s);
-        Ok(Span {
-            start,
-            end: self.pkg.text.len(),
-        })
+        Ok(Span { start, end: self.pkg.text.len() })
     }
 
     fn arg(&self, range: (usize, usize)) -> &[u8] {
@@ -549,9 +528,7 @@ impl Parser<'_> {
             });
             if let Some((i, s)) = found {
                 if self.pkg.span(s.ty).as_bytes() != self.arg(ty) {
-                    return Err(self
-                        .rd
-                        .error("section of different type overwrites prior section with same name"));
+                    return Err(self.rd.error("section of different type overwrites prior section with same name"));
                 }
                 self.section = Some(i);
                 return Ok(());
@@ -561,21 +538,10 @@ impl Parser<'_> {
             None
         };
         let wanted = self.arg(ty);
-        let type_index = self
-            .pkg
-            .sections
-            .iter()
-            .filter(|s| self.pkg.span(s.ty).as_bytes() == wanted)
-            .count();
+        let type_index = self.pkg.sections.iter().filter(|s| self.pkg.span(s.ty).as_bytes() == wanted).count();
         let ty = self.store(ty)?;
         self.section = Some(self.pkg.sections.len());
-        self.pkg.sections.push(Section {
-            ty,
-            name: new_name,
-            line,
-            type_index,
-            options: None,
-        });
+        self.pkg.sections.push(Section { ty, name: new_name, line, type_index, options: None });
         Ok(())
     }
 
@@ -595,18 +561,10 @@ impl Parser<'_> {
         }
         let wanted = self.arg(name);
         let pkg = &self.pkg;
-        let existing = pkg
-            .sections
-            .get(section)
-            .and_then(|s| s.options)
-            .map(|(first, _)| first)
-            .and_then(|first| {
-                core::iter::successors(Some(first), |&o| pkg.options.get(o)?.next).find(|&o| {
-                    pkg.options
-                        .get(o)
-                        .is_some_and(|o| pkg.span(o.name).as_bytes() == wanted)
-                })
-            });
+        let existing = pkg.sections.get(section).and_then(|s| s.options).map(|(first, _)| first).and_then(|first| {
+            core::iter::successors(Some(first), |&o| pkg.options.get(o)?.next)
+                .find(|&o| pkg.options.get(o).is_some_and(|o| pkg.span(o.name).as_bytes() == wanted))
+        });
         if let Some(o) = existing {
             let old = self.pkg.options.get(o).map(|o| (o.list, o.first, o.last));
             let Some((was_list, first, last)) = old else {
@@ -639,13 +597,7 @@ impl Parser<'_> {
         let name = self.store(name)?;
         let v = self.push_value(value, line)?;
         let o = self.pkg.options.len();
-        self.pkg.options.push(Opt {
-            name,
-            list,
-            first: v,
-            last: v,
-            next: None,
-        });
+        self.pkg.options.push(Opt { name, list, first: v, last: v, next: None });
         if let Some(s) = self.pkg.sections.get_mut(section) {
             match &mut s.options {
                 Some((_, last)) => {
@@ -864,21 +816,12 @@ mod tests {
     fn semicolons() {
         // Unquoted, the value ends at the `;`, which the end-of-string NUL then overwrites:
         // the rest of the line is gone.
-        assert_eq!(
-            show("config t s\n\toption a 1;option b 2\n"),
-            "dualwan.s=t\ndualwan.s.a='1'\n"
-        );
+        assert_eq!(show("config t s\n\toption a 1;option b 2\n"), "dualwan.s=t\ndualwan.s.a='1'\n");
         assert_eq!(show("config t s;option a 1\n"), "dualwan.s=t\n");
         // Quoted, the decoded text lags behind and the `;` survives to separate commands.
-        assert_eq!(
-            show("config t s\n\toption a '1';option b 2\n"),
-            "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b='2'\n"
-        );
+        assert_eq!(show("config t s\n\toption a '1';option b 2\n"), "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b='2'\n");
         assert_eq!(show("config t 's';option a 1\n"), "dualwan.s=t\ndualwan.s.a='1'\n");
-        assert_eq!(
-            show("config t s ;option a 1 ;list b ''\n"),
-            "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b=''\n"
-        );
+        assert_eq!(show("config t s ;option a 1 ;list b ''\n"), "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b=''\n");
         assert_eq!(fails(";;;;\n"), ("invalid command", 1, 0));
         assert_eq!(fails("config t s ; ; option a 1\n"), ("invalid command", 1, 12));
         assert_eq!(fails("config rule ; option use 'wan'\n"), ("too many arguments", 1, 21));
@@ -893,10 +836,7 @@ mod tests {
         // The next line is appended to the same buffer: bytes keep counting.
         let text = "config t s\n\toption x 'one\ntwo' extra\n";
         assert_eq!(fails(text), ("too many arguments", 3, 26));
-        assert_eq!(
-            fails("config t s\n\toption a 'never closed\n\toption b 'x'\n"),
-            ("EOF with unterminated '", 3, 38)
-        );
+        assert_eq!(fails("config t s\n\toption a 'never closed\n\toption b 'x'\n"), ("EOF with unterminated '", 3, 38));
         // No final newline: the line counter has not moved past the previous line.
         assert_eq!(fails("config a \"b"), ("EOF with unterminated \"", 0, 11));
     }
@@ -908,15 +848,9 @@ mod tests {
         assert_eq!(values(&pkg, "s", "y"), [("ab", 4)]);
         assert_eq!(values(&pkg, "s", "z"), [("cd", 6)]);
         // The joined line's indent ends the unquoted value; `bar` is one argument too many.
-        assert_eq!(
-            fails("config t s\n\toption x foo\\\n\tbar\n"),
-            ("too many arguments", 3, 19)
-        );
+        assert_eq!(fails("config t s\n\toption x foo\\\n\tbar\n"), ("too many arguments", 3, 19));
         // In double quotes a backslash keeps the next byte as it is.
-        assert_eq!(
-            show("config t s\n\toption x \"a\\nb\\\\c\\\"\"\n"),
-            "dualwan.s=t\ndualwan.s.x='anb\\c\"'\n"
-        );
+        assert_eq!(show("config t s\n\toption x \"a\\nb\\\\c\\\"\"\n"), "dualwan.s=t\ndualwan.s.x='anb\\c\"'\n");
     }
 
     #[test]
@@ -956,25 +890,12 @@ mod tests {
     fn sections_merge_by_name() {
         let text = "config t a\n\toption x 1\nconfig u b\nconfig t a\n\toption y 2\nconfig t\n";
         let pkg = parse(text).unwrap();
-        let sections: Vec<_> = pkg
-            .sections()
-            .map(|s| (s.ty(), s.name(), s.line(), s.type_index()))
-            .collect();
-        assert_eq!(
-            sections,
-            [("t", Some("a"), 1, 0), ("u", Some("b"), 3, 0), ("t", None, 6, 1)]
-        );
-        assert_eq!(
-            show(text),
-            "dualwan.a=t\ndualwan.a.x='1'\ndualwan.a.y='2'\ndualwan.b=u\ndualwan.@t[1]=t\n"
-        );
+        let sections: Vec<_> = pkg.sections().map(|s| (s.ty(), s.name(), s.line(), s.type_index())).collect();
+        assert_eq!(sections, [("t", Some("a"), 1, 0), ("u", Some("b"), 3, 0), ("t", None, 6, 1)]);
+        assert_eq!(show(text), "dualwan.a=t\ndualwan.a.x='1'\ndualwan.a.y='2'\ndualwan.b=u\ndualwan.@t[1]=t\n");
         assert_eq!(
             fails("config t a\nconfig u a\n"),
-            (
-                "section of different type overwrites prior section with same name",
-                2,
-                11
-            )
+            ("section of different type overwrites prior section with same name", 2, 11)
         );
     }
 
@@ -982,17 +903,10 @@ mod tests {
     fn anonymous_sections_answer_to_their_generated_name() {
         // The first section, anonymous, of type `rule` is cfg01 + djb("rule") = cfg0192bd.
         let text = "config rule\nconfig rule cfg0192bd\n\toption x 1\nconfig rule cfg0292bd\n";
-        assert_eq!(
-            show(text),
-            "dualwan.@rule[0]=rule\ndualwan.@rule[0].x='1'\ndualwan.cfg0292bd=rule\n"
-        );
+        assert_eq!(show(text), "dualwan.@rule[0]=rule\ndualwan.@rule[0].x='1'\ndualwan.cfg0292bd=rule\n");
         assert_eq!(
             fails("config rule\nconfig other cfg0192bd\n"),
-            (
-                "section of different type overwrites prior section with same name",
-                2,
-                23
-            )
+            ("section of different type overwrites prior section with same name", 2, 23)
         );
         assert!(!anonymous_name_is(0, b"rule", b"cfg00192bd"));
         assert!(!anonymous_name_is(0, b"rule", b"cfg192bd"));
@@ -1001,10 +915,7 @@ mod tests {
 
     #[test]
     fn error_positions() {
-        assert_eq!(
-            fails("option enabled '1'\n"),
-            ("option/list command found before the first section", 1, 0)
-        );
+        assert_eq!(fails("option enabled '1'\n"), ("option/list command found before the first section", 1, 0));
         assert_eq!(fails("config"), ("config without name", 0, 0));
         assert_eq!(fails("config t s\noption"), ("option without name", 1, 0));
         assert_eq!(fails("package"), ("package without name", 0, 0));
@@ -1021,10 +932,7 @@ mod tests {
     #[test]
     fn accepted_oddities() {
         assert_eq!(show("package my-pkg\nconfig a.b@c-d s\n"), "dualwan.s=a.b@c-d\n");
-        assert_eq!(
-            show("c t s\no a 1\nl b 2\np x\n"),
-            "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b='2'\n"
-        );
+        assert_eq!(show("c t s\no a 1\nl b 2\np x\n"), "dualwan.s=t\ndualwan.s.a='1'\ndualwan.s.b='2'\n");
         assert_eq!(show("config t s # comment\n\t# option a 1\n"), "dualwan.s=t\n");
         assert_eq!(show(""), "");
     }
@@ -1034,10 +942,7 @@ mod tests {
         let pkg = parse("config \"t's\" s\n\tlist l 'a'\\''b'\n\tlist l ''\n\toption o \"x\"\n").unwrap();
         let mut out = String::new();
         pkg.export("dualwan", &mut out).unwrap();
-        assert_eq!(
-            out,
-            "package dualwan\n\nconfig t'\\''s 's'\n\tlist l 'a'\\''b'\n\tlist l ''\n\toption o 'x'\n\n"
-        );
+        assert_eq!(out, "package dualwan\n\nconfig t'\\''s 's'\n\tlist l 'a'\\''b'\n\tlist l ''\n\toption o 'x'\n\n");
     }
 
     #[test]

@@ -45,25 +45,15 @@ impl Lab {
         }
         // SAFETY: geteuid(2) takes nothing and cannot fail.
         let euid = unsafe { libc::geteuid() };
-        assert!(
-            euid == 0,
-            "{test}: netns tests need root (CI runs them as root); set DUALWAN_SKIP_NETNS=1 to skip"
-        );
+        assert!(euid == 0, "{test}: netns tests need root (CI runs them as root); set DUALWAN_SKIP_NETNS=1 to skip");
         let id = std::process::id();
         // Made before the first command so that Drop removes whatever part got created.
-        let lab = Lab {
-            a: format!("dwicmp{id}{test}a"),
-            b: format!("dwicmp{id}{test}b"),
-        };
+        let lab = Lab { a: format!("dwicmp{id}{test}a"), b: format!("dwicmp{id}{test}b") };
         let (a, b) = (lab.a.as_str(), lab.b.as_str());
         ip(&["netns", "add", a]);
         ip(&["netns", "add", b]);
-        ip(&[
-            "-n", a, "link", "add", "wan0", "type", "veth", "peer", "name", "lan0", "netns", b,
-        ]);
-        ip(&[
-            "-n", a, "link", "add", "wan1", "type", "veth", "peer", "name", "lan1", "netns", b,
-        ]);
+        ip(&["-n", a, "link", "add", "wan0", "type", "veth", "peer", "name", "lan0", "netns", b]);
+        ip(&["-n", a, "link", "add", "wan1", "type", "veth", "peer", "name", "lan1", "netns", b]);
         ip(&["-n", a, "addr", "add", "192.0.2.1/24", "dev", "wan0"]);
         ip(&["-n", a, "addr", "add", "198.51.100.1/24", "dev", "wan1"]);
         ip(&["-n", b, "addr", "add", "192.0.2.2/24", "dev", "lan0"]);
@@ -71,17 +61,7 @@ impl Lab {
         for (ns, dev) in [(a, "lo"), (a, "wan0"), (a, "wan1"), (b, "lo"), (b, "lan0"), (b, "lan1")] {
             ip(&["-n", ns, "link", "set", dev, "up"]);
         }
-        ip(&[
-            "-n",
-            a,
-            "route",
-            "add",
-            "203.0.113.0/24",
-            "via",
-            "192.0.2.2",
-            "dev",
-            "wan0",
-        ]);
+        ip(&["-n", a, "route", "add", "203.0.113.0/24", "via", "192.0.2.2", "dev", "wan0"]);
         // A host that does not forward drops transit packets silently; a router answers
         // "net unreachable" when it has no route (net/ipv4/route.c `ip_error`).
         ip(&["netns", "exec", b, "sysctl", "-qw", "net.ipv4.ip_forward=1"]);
@@ -177,15 +157,7 @@ fn reply_reaches_only_the_socket_that_sent_the_probe() {
 
         probe.send_echo(PEER, 7).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
-        assert_eq!(
-            reply,
-            Some(Ok(Icmp::EchoReply {
-                src: PEER,
-                dst: WAN0_ADDR,
-                ident: IDENT,
-                seq: 7
-            }))
-        );
+        assert_eq!(reply, Some(Ok(Icmp::EchoReply { src: PEER, dst: WAN0_ADDR, ident: IDENT, seq: 7 })));
         assert_silent(&mut probe, "the probe socket, after its one reply,");
         // The reply was queued to every matching raw socket when it arrived; these never match.
         assert_silent(&mut other_ident, "a socket with another ident (BPF)");
@@ -232,20 +204,14 @@ fn net_unreachable_from_the_next_hop_names_our_probe() {
                 echo: Some(EchoId { ident: IDENT, seq: 9 }),
             }))
         );
-        assert_silent(
-            &mut other_ident,
-            "a socket with another ident, for an error about our probe,",
-        );
+        assert_silent(&mut other_ident, "a socket with another ident, for an error about our probe,");
     });
 }
 
 #[test]
 fn ping_from_the_namespace_does_not_reach_the_socket() {
     let Some(lab) = Lab::new("ping") else { return };
-    let has_ping = Command::new("ping")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let has_ping = Command::new("ping").arg("-V").output().is_ok_and(|o| o.status.success());
     let peer_ns = lab.b.clone();
     lab.in_a(|| {
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
@@ -284,13 +250,7 @@ fn open_and_send_report_what_the_kernel_refused() {
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
         ip(&["link", "set", "wan0", "down"]);
         let err = probe.send_echo(PEER, 1).unwrap_err();
-        assert_eq!(
-            err,
-            IcmpError {
-                op: IcmpOp::Send,
-                errno: Errno::ENETUNREACH
-            }
-        );
+        assert_eq!(err, IcmpError { op: IcmpOp::Send, errno: Errno::ENETUNREACH });
         ip(&["link", "set", "wan0", "up"]);
         probe.send_echo(PEER, 2).unwrap();
 
@@ -301,13 +261,7 @@ fn open_and_send_report_what_the_kernel_refused() {
         ip(&["addr", "add", "192.0.2.1/24", "dev", "wan0"]);
         ip(&["link", "set", "wan0", "up"]);
         let err = probe.send_echo(PEER, 3).unwrap_err();
-        assert_eq!(
-            err,
-            IcmpError {
-                op: IcmpOp::Send,
-                errno: Errno::ENODEV
-            }
-        );
+        assert_eq!(err, IcmpError { op: IcmpOp::Send, errno: Errno::ENODEV });
         let mut reopened = open("wan0", WAN0_ADDR, IDENT);
         reopened.send_echo(PEER, 4).unwrap();
     });

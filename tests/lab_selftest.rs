@@ -35,10 +35,7 @@ fn lower_up(lab: &Lab, n: u8) -> bool {
 
 fn set_forwarding(lab: &Lab, on: bool) {
     let v = if on { "1" } else { "0" };
-    let out = lab.exec(
-        "rtr",
-        ["sh", "-c", &format!("echo {v} > /proc/sys/net/ipv4/ip_forward")],
-    );
+    let out = lab.exec("rtr", ["sh", "-c", &format!("echo {v} > /proc/sys/net/ipv4/ip_forward")]);
     assert!(out.status.success());
 }
 
@@ -55,10 +52,7 @@ fn inet_in_echos(lab: &Lab) -> u64 {
 fn rule_count(lab: &Lab, isp: u8, chain: &str) -> usize {
     let out = lab.exec(&format!("isp{isp}"), ["nft", "list", "chain", "inet", "dwlab", chain]);
     assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| l.trim_end().ends_with("drop"))
-        .count()
+    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.trim_end().ends_with("drop")).count()
 }
 
 #[test]
@@ -147,10 +141,7 @@ fn gw_blackhole_silences_gateway() {
     assert!(via(&lab, 2, TARGETS[1]));
     lab.gw_restore(1);
     lab.gw_restore(1);
-    assert!(
-        wait_until(Duration::from_secs(3), || via(&lab, 1, GW[0])).is_some(),
-        "192.0.2.1 answers after gw-restore"
-    );
+    assert!(wait_until(Duration::from_secs(3), || via(&lab, 1, GW[0])).is_some(), "192.0.2.1 answers after gw-restore");
     assert!(via(&lab, 1, TARGETS[1]));
 }
 
@@ -169,12 +160,7 @@ fn loss_drops_about_pct_inet_to_router_only() {
     // One direction: at 100% every echo request still reaches inet, no reply comes back.
     lab.loss(1, 100);
     let before = inet_in_echos(&lab);
-    let out = lab.exec(
-        "rtr",
-        [
-            "ping", "-n", "-q", "-c3", "-i", "0.01", "-W", "0.3", "-I", "wan1", TARGETS[0],
-        ],
-    );
+    let out = lab.exec("rtr", ["ping", "-n", "-q", "-c3", "-i", "0.01", "-W", "0.3", "-I", "wan1", TARGETS[0]]);
     assert!(!out.status.success(), "no reply at 100% loss");
     assert!(inet_in_echos(&lab) >= before + 3, "requests got through router -> inet");
 
@@ -195,10 +181,7 @@ fn down_is_complete_and_idempotent() {
         "stderr captured: {:?}",
         lab.stderr_of(&child)
     );
-    let out = Command::new(script())
-        .args([lab.prefix(), "exec", "rtr", "true"])
-        .status()
-        .unwrap();
+    let out = Command::new(script()).args([lab.prefix(), "exec", "rtr", "true"]).status().unwrap();
     assert!(out.success(), "lab.sh exec");
 
     lab.down();
@@ -215,10 +198,7 @@ fn down_is_complete_and_idempotent() {
     lab.down();
     lab.down();
     // A prefix that never existed.
-    let st = Command::new(script())
-        .args([&format!("{}-never", lab.prefix()), "down"])
-        .status()
-        .unwrap();
+    let st = Command::new(script()).args([&format!("{}-never", lab.prefix()), "down"]).status().unwrap();
     assert!(st.success());
 }
 
@@ -226,14 +206,8 @@ fn down_is_complete_and_idempotent() {
 fn snapshot_is_stable() {
     let Some(lab) = lab_or_skip("snap") else { return };
     let s1 = lab.snapshot();
-    assert!(
-        s1.contains("default via 192.0.2.1 dev wan1 proto dhcp metric 10"),
-        "{s1}"
-    );
-    assert!(
-        s1.contains("default via 192.0.2.9 dev wan2 proto dhcp metric 20"),
-        "{s1}"
-    );
+    assert!(s1.contains("default via 192.0.2.1 dev wan1 proto dhcp metric 10"), "{s1}");
+    assert!(s1.contains("default via 192.0.2.9 dev wan2 proto dhcp metric 20"), "{s1}");
     assert!(s1.contains("32766:\tfrom all lookup main"), "{s1}");
 
     // Faults and their undo leave rtr's routing state as it was.

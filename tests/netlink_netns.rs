@@ -97,18 +97,11 @@ impl Drop for Netns {
 }
 
 fn try_run(cmd: &str, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{cmd}: {e}"))?;
+    let out = Command::new(cmd).args(args).output().map_err(|e| format!("{cmd}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!(
-            "{cmd} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("{cmd} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -208,10 +201,7 @@ fn route_add_replace_delete() {
 
         let first = default_via([192, 0, 2, 1], dw0, 101);
         nl.apply(&Op::AddRoute(first)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            ns.ip("-4 route show table 101").trim(),
-            "default via 192.0.2.1 dev dw0 proto 201"
-        );
+        assert_eq!(ns.ip("-4 route show table 101").trim(), "default via 192.0.2.1 dev dw0 proto 201");
         let table101: Vec<_> = routes(&mut nl).into_iter().filter(|r| r.table == 101).collect();
         assert_eq!(table101, [first]);
 
@@ -223,10 +213,7 @@ fn route_add_replace_delete() {
         // Replace swaps the route in the slot in one step.
         let second = default_via([192, 0, 2, 3], dw0, 101);
         nl.apply(&Op::ReplaceRoute(second)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            ns.ip("-4 route show table 101").trim(),
-            "default via 192.0.2.3 dev dw0 proto 201"
-        );
+        assert_eq!(ns.ip("-4 route show table 101").trim(), "default via 192.0.2.3 dev dw0 proto 201");
         let table101: Vec<_> = routes(&mut nl).into_iter().filter(|r| r.table == 101).collect();
         assert_eq!(table101, [second]);
 
@@ -244,45 +231,29 @@ fn routes_in_large_tables_and_reject_routes() {
     in_netns(|ns| {
         let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
         let dw0 = ifindex(&mut nl, "dw0");
-        let big = Route {
-            metric: 20,
-            ..default_via([192, 0, 2, 1], dw0, 1000)
-        };
+        let big = Route { metric: 20, ..default_via([192, 0, 2, 1], dw0, 1000) };
         let unreachable = Route {
             table: 1000,
-            dst: Prefix {
-                addr: Ipv4Addr::new(203, 0, 113, 0),
-                len: 24,
-            },
+            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
         };
-        let blackhole = Route {
-            kind: RouteType::Blackhole,
-            table: 102,
-            ..unreachable
-        };
+        let blackhole = Route { kind: RouteType::Blackhole, table: 102, ..unreachable };
         for r in [big, unreachable, blackhole] {
             nl.apply(&Op::AddRoute(r)).unwrap_or_else(|e| panic!("{r}: {e}"));
         }
         let shown = ns.ip("-4 route show table 1000");
-        assert!(
-            shown.contains("default via 192.0.2.1 dev dw0 proto 201 metric 20"),
-            "{shown}"
-        );
+        assert!(shown.contains("default via 192.0.2.1 dev dw0 proto 201 metric 20"), "{shown}");
         assert!(shown.contains("unreachable 203.0.113.0/24 proto 201"), "{shown}");
         let all = routes(&mut nl);
         for r in [big, unreachable, blackhole] {
             assert!(all.contains(&r), "{r} missing from {all:?}");
         }
         // The kernel's own routes come through too, with their types kept.
-        assert!(
-            all.iter().any(|r| r.table == 255 && r.kind == RouteType::Other(2)),
-            "local routes"
-        );
+        assert!(all.iter().any(|r| r.table == 255 && r.kind == RouteType::Other(2)), "local routes");
         for r in [big, unreachable, blackhole] {
             nl.apply(&Op::DelRoute(r)).unwrap_or_else(|e| panic!("{r}: {e}"));
         }
@@ -308,12 +279,7 @@ fn our_rules() -> [Rule; 3] {
             suppress_prefixlen: None,
             ..base
         },
-        Rule {
-            priority: 5099,
-            action: RuleAction::Unreachable,
-            suppress_prefixlen: None,
-            ..base
-        },
+        Rule { priority: 5099, action: RuleAction::Unreachable, suppress_prefixlen: None, ..base },
     ]
 }
 
@@ -348,15 +314,9 @@ fn rules_add_and_precise_delete() {
         for rule in our_rules() {
             assert!(dumped.contains(&rule), "{rule} not in {dumped:?}");
         }
-        let foreign: Vec<_> = dumped
-            .iter()
-            .filter(|r| r.priority == 5001 && r.protocol != PROTO_DUALWAN)
-            .collect();
+        let foreign: Vec<_> = dumped.iter().filter(|r| r.priority == 5001 && r.protocol != PROTO_DUALWAN).collect();
         assert_eq!(foreign.len(), 2);
-        assert!(
-            foreign.iter().all(|r| r.other_selectors),
-            "fwmark is an unmodelled selector"
-        );
+        assert!(foreign.iter().all(|r| r.other_selectors), "fwmark is an unmodelled selector");
 
         let (errno, text) = kernel_errno(nl.apply(&Op::AddRule(our_rules()[1])));
         assert_eq!(errno, Errno::EEXIST);
@@ -377,10 +337,7 @@ fn rules_add_and_precise_delete() {
         assert!(rules(&mut nl).iter().all(|r| r.protocol != PROTO_DUALWAN));
         let shown = ns.ip("rule show");
         assert!(shown.contains("5099:\tfrom all fwmark 0x7 unreachable"), "{shown}");
-        assert_eq!(
-            ns.try_ip("rule show pref 5000").map(|s| s.trim().to_owned()),
-            Ok(String::new())
-        );
+        assert_eq!(ns.try_ip("rule show pref 5000").map(|s| s.trim().to_owned()), Ok(String::new()));
     });
 }
 
@@ -398,10 +355,7 @@ fn events_for_links_addresses_routes_and_rules() {
         ns.ip("addr add 198.51.100.2/24 dev dw0");
         let route = Route {
             table: 101,
-            dst: Prefix {
-                addr: Ipv4Addr::new(203, 0, 113, 0),
-                len: 24,
-            },
+            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,
@@ -433,18 +387,9 @@ fn events_for_links_addresses_routes_and_rules() {
             has(&|e| matches!(e, KernelEvent::Addr(Change::New, a) if a.addr == Ipv4Addr::new(198, 51, 100, 2))),
             "no address addition in {events:?}"
         );
-        assert!(
-            has(&|e| *e == KernelEvent::Route(Change::New, route)),
-            "no route event in {events:?}"
-        );
-        assert!(
-            has(&|e| *e == KernelEvent::Rule(Change::New, rule)),
-            "no rule addition in {events:?}"
-        );
-        assert!(
-            has(&|e| *e == KernelEvent::Rule(Change::Del, rule)),
-            "no rule removal in {events:?}"
-        );
+        assert!(has(&|e| *e == KernelEvent::Route(Change::New, route)), "no route event in {events:?}");
+        assert!(has(&|e| *e == KernelEvent::Rule(Change::New, rule)), "no rule addition in {events:?}");
+        assert!(has(&|e| *e == KernelEvent::Rule(Change::Del, rule)), "no rule removal in {events:?}");
         assert_eq!(nl.malformed(), 0);
 
         // Nothing left: a second drain returns at once with nothing.
@@ -460,13 +405,7 @@ fn overflow_is_reported_as_overrun() {
         let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
         // Thousands of route notifications without reading: more than the 512 KiB queue.
         let batch: String = (0..4000u32)
-            .map(|i| {
-                format!(
-                    "route add unreachable 203.0.113.{}/32 table {} proto 201\n",
-                    i % 256,
-                    2000 + i / 256
-                )
-            })
+            .map(|i| format!("route add unreachable 203.0.113.{}/32 table {} proto 201\n", i % 256, 2000 + i / 256))
             .collect();
         let path = std::env::temp_dir().join(format!("{}.batch", ns.name));
         std::fs::write(&path, batch).unwrap();
@@ -480,16 +419,12 @@ fn overflow_is_reported_as_overrun() {
             _ => {}
         })
         .unwrap();
-        assert!(
-            overruns >= 1,
-            "no Overrun after 4000 unread notifications ({routes} routes read)"
-        );
+        assert!(overruns >= 1, "no Overrun after 4000 unread notifications ({routes} routes read)");
         assert!(routes < 4000);
         // The socket keeps working after the overrun.
         nl.apply(&Op::AddRule(our_rules()[0])).unwrap();
         let mut rules = 0;
-        nl.drain_events(&mut |e| rules += matches!(e, KernelEvent::Rule(Change::New, _)) as u32)
-            .unwrap();
+        nl.drain_events(&mut |e| rules += matches!(e, KernelEvent::Rule(Change::New, _)) as u32).unwrap();
         assert_eq!(rules, 1);
     });
 }

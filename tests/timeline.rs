@@ -50,35 +50,19 @@ fn start_installs_the_documented_layout_and_leaves_foreign_state_alone() {
 fn silent_upstream_failure_moves_traffic_within_the_detection_bound() {
     let mut s = settle();
     s.lines[0].upstream_works = false; // the gateway still answers
-    let took = s
-        .run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2"))
-        .expect("failover");
+    let took = s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
     let w = &s.d.config().wans[0];
     let bound = w.interval.as_micros() * u64::from(w.down) + w.timeout.as_micros();
     assert!(took.as_micros() <= bound, "took {took:?}, bound {bound} us");
     assert_eq!(s.d.health(0).status(), Status::Offline);
-    assert_eq!(
-        s.d.health(0).reason().to_string(),
-        "gateway answers, targets unreachable (0/3 answered, need 1)"
-    );
-    assert!(
-        s.logs
-            .iter()
-            .any(|l| l.contains("traffic moved to wanb (wan offline: gateway answers")),
-        "{:#?}",
-        s.logs
-    );
+    assert_eq!(s.d.health(0).reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
+    assert!(s.logs.iter().any(|l| l.contains("traffic moved to wanb (wan offline: gateway answers")), "{:#?}", s.logs);
     // Back only after `up` good rounds plus the recovery wait.
     s.lines[0].upstream_works = true;
-    let back = s
-        .run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1"))
-        .expect("failback");
+    let back = s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1")).expect("failback");
     let w = &s.d.config().wans[0];
     assert!(back >= w.recovery_wait, "returned after {back:?}");
-    assert!(
-        back <= w.recovery_wait + Duration::from_secs(2),
-        "returned after {back:?}"
-    );
+    assert!(back <= w.recovery_wait + Duration::from_secs(2), "returned after {back:?}");
 }
 
 #[test]
@@ -94,8 +78,7 @@ fn carrier_loss_moves_traffic_at_once() {
 fn a_dead_gateway_is_named() {
     let mut s = settle();
     s.lines[0].gateway_answers = false;
-    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2"))
-        .expect("failover");
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
     assert_eq!(s.d.health(0).reason().to_string(), "gateway 192.0.2.1 unreachable");
 }
 
@@ -113,14 +96,12 @@ fn with_both_down_last_resort_applies_and_the_first_to_recover_is_used() {
         let active_table: Vec<_> = s.routes.iter().filter(|r| r.table == 100).collect();
         match last_resort {
             LastResort::Main => assert!(active_table.is_empty(), "{active_table:?}"),
-            LastResort::Unreachable => assert_eq!(
-                active_table[0].to_string(),
-                "unreachable default table 100 proto dualwan"
-            ),
+            LastResort::Unreachable => {
+                assert_eq!(active_table[0].to_string(), "unreachable default table 100 proto dualwan")
+            }
         }
         s.lines[1].upstream_works = true;
-        s.run_until_cond(Duration::from_secs(5), |s| s.d.active() == Some(1))
-            .expect("backup used");
+        s.run_until_cond(Duration::from_secs(5), |s| s.d.active() == Some(1)).expect("backup used");
         assert_eq!(s.egress(), Some("wan2"));
     }
 }
@@ -168,11 +149,5 @@ fn many_failovers_leave_foreign_state_untouched() {
     for r in foreign_routes() {
         assert!(s.routes.contains(&r));
     }
-    assert_eq!(
-        s.rules
-            .iter()
-            .filter(|r| r.protocol != dualwan::route::PROTO_DUALWAN)
-            .count(),
-        1
-    );
+    assert_eq!(s.rules.iter().filter(|r| r.protocol != dualwan::route::PROTO_DUALWAN).count(), 1);
 }

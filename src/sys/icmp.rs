@@ -144,11 +144,7 @@ impl ProbeSocket {
         socket::bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(src, 0)))
             .map_err(IcmpError::new(IcmpOp::Bind))?;
 
-        let mut probe = ProbeSocket {
-            fd,
-            ident,
-            buf: [0; RECV_BUF_LEN],
-        };
+        let mut probe = ProbeSocket { fd, ident, buf: [0; RECV_BUF_LEN] };
         while probe.recv()?.is_some() {}
         Ok(probe)
     }
@@ -208,10 +204,7 @@ impl AsRawFd for ProbeSocket {
 
 impl fmt::Debug for ProbeSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProbeSocket")
-            .field("fd", &self.fd.as_raw_fd())
-            .field("ident", &self.ident)
-            .finish()
+        f.debug_struct("ProbeSocket").field("fd", &self.fd.as_raw_fd()).field("ident", &self.ident).finish()
     }
 }
 
@@ -227,22 +220,14 @@ fn set_opt<T>(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int, val: &T
 /// Attaches `probe_filter(ident)` to `fd`.
 fn attach_probe_filter(fd: BorrowedFd<'_>, ident: u16) -> Result<(), Errno> {
     let mut program = probe_filter(ident);
-    let fprog = libc::sock_fprog {
-        len: program.len() as libc::c_ushort,
-        filter: program.as_mut_ptr(),
-    };
+    let fprog = libc::sock_fprog { len: program.len() as libc::c_ushort, filter: program.as_mut_ptr() };
     // `program` outlives the call; the kernel copies it (`sk_attach_filter`).
     set_opt(fd, libc::SOL_SOCKET, SO_ATTACH_FILTER, &fprog)
 }
 
 /// One classic BPF instruction (linux/filter.h).
 const fn insn(code: u32, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code: code as u16,
-        jt,
-        jf,
-        k,
-    }
+    libc::sock_filter { code: code as u16, jt, jf, k }
 }
 
 /// The classic BPF program of a probe socket. A raw socket's filter sees the packet from the
@@ -349,10 +334,7 @@ mod tests {
         let ours = filtered_pair(0x1234);
         for ihl in [5, 6, 15] {
             assert!(passes(&ours, &ipv4(ihl, &echo(0, 0x1234, 7))), "reply, IHL {ihl}");
-            assert!(
-                !passes(&ours, &ipv4(ihl, &echo(0, 0x1235, 7))),
-                "other ident, IHL {ihl}"
-            );
+            assert!(!passes(&ours, &ipv4(ihl, &echo(0, 0x1235, 7))), "other ident, IHL {ihl}");
             assert!(!passes(&ours, &ipv4(ihl, &echo(0, 0x3412, 7))), "byte-swapped ident");
             assert!(!passes(&ours, &ipv4(ihl, &echo(8, 0x1234, 7))), "echo request");
         }
@@ -365,24 +347,12 @@ mod tests {
         let ours = filtered_pair(0xbeef);
         for (outer, quoted) in [(5, 5), (6, 5), (5, 7), (15, 15)] {
             let request = echo(8, 0xbeef, 1);
-            assert!(
-                passes(&ours, &error(3, 1, outer, quoted, &request)),
-                "unreachable {outer}/{quoted}"
-            );
-            assert!(
-                passes(&ours, &error(11, 0, outer, quoted, &request)),
-                "time exceeded {outer}/{quoted}"
-            );
+            assert!(passes(&ours, &error(3, 1, outer, quoted, &request)), "unreachable {outer}/{quoted}");
+            assert!(passes(&ours, &error(11, 0, outer, quoted, &request)), "time exceeded {outer}/{quoted}");
             // Only the first 8 bytes of the quoted ICMP message are needed (RFC 792).
             assert!(passes(&ours, &error(3, 0, outer, quoted, &request[..8])));
-            assert!(
-                !passes(&ours, &error(3, 1, outer, quoted, &echo(8, 0xbeee, 1))),
-                "other ident"
-            );
-            assert!(
-                !passes(&ours, &error(12, 0, outer, quoted, &request)),
-                "parameter problem"
-            );
+            assert!(!passes(&ours, &error(3, 1, outer, quoted, &echo(8, 0xbeee, 1))), "other ident");
+            assert!(!passes(&ours, &error(12, 0, outer, quoted, &request)), "parameter problem");
             assert!(!passes(&ours, &error(5, 1, outer, quoted, &request)), "redirect");
             // Quoting an echo reply that carries our identifier: not a probe of ours.
             assert!(!passes(&ours, &error(3, 3, outer, quoted, &echo(0, 0xbeef, 1))));
@@ -404,10 +374,7 @@ mod tests {
             e(IcmpOp::BindDevice, Errno::ENODEV),
             "ICMP setsockopt(SO_BINDTODEVICE): ENODEV: No such device (no such device)"
         );
-        assert_eq!(
-            e(IcmpOp::Send, Errno::ENETUNREACH),
-            "ICMP sendto: ENETUNREACH: Network is unreachable"
-        );
+        assert_eq!(e(IcmpOp::Send, Errno::ENETUNREACH), "ICMP sendto: ENETUNREACH: Network is unreachable");
     }
 
     #[test]

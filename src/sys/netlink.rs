@@ -56,12 +56,8 @@ pub const EVENT_RCVBUF: usize = 512 * 1024;
 pub const REPLY_TIMEOUT_SECS: i64 = 1;
 
 /// Multicast groups of the event socket (`RTNLGRP_*` numbers, not bitmasks).
-const EVENT_GROUPS: [u32; 4] = [
-    libc::RTNLGRP_LINK,
-    libc::RTNLGRP_IPV4_IFADDR,
-    libc::RTNLGRP_IPV4_ROUTE,
-    libc::RTNLGRP_IPV4_RULE,
-];
+const EVENT_GROUPS: [u32; 4] =
+    [libc::RTNLGRP_LINK, libc::RTNLGRP_IPV4_IFADDR, libc::RTNLGRP_IPV4_ROUTE, libc::RTNLGRP_IPV4_RULE];
 
 /// Longest extended-ACK text kept in an error.
 pub const EXT_ACK_MAX: usize = 96;
@@ -215,9 +211,7 @@ impl Netlink {
     /// receive buffer above `net.core.rmem_max`, which otherwise caps it).
     pub fn open() -> Result<Netlink, NetlinkError> {
         let events = new_socket()?;
-        events
-            .add_mcast_membership(Groups::new_groups(&EVENT_GROUPS))
-            .map_err(io_err(NlOp::Subscribe))?;
+        events.add_mcast_membership(Groups::new_groups(&EVENT_GROUPS)).map_err(io_err(NlOp::Subscribe))?;
         events.nonblock().map_err(io_err(NlOp::Open))?;
         // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped.
         if setsockopt(&borrow(&events), sockopt::RcvBufForce, &EVENT_RCVBUF).is_err() {
@@ -347,10 +341,7 @@ impl Netlink {
     fn recv_reply(&mut self, op: NlOp) -> Result<usize, NetlinkError> {
         match recv_datagram(self.requests.as_raw_fd(), &mut self.buf) {
             Ok(len) if len <= self.buf.len() => Ok(len),
-            Ok(_) => Err(NetlinkError::new(
-                op,
-                NlCause::Malformed("reply larger than the receive buffer"),
-            )),
+            Ok(_) => Err(NetlinkError::new(op, NlCause::Malformed("reply larger than the receive buffer"))),
             // SO_RCVTIMEO expired.
             Err(Errno::EAGAIN) => Err(NetlinkError::new(op, NlCause::Timeout)),
             Err(e) => Err(NetlinkError::new(op, NlCause::Sys(e))),
@@ -455,11 +446,7 @@ where
     T: RtaType,
     P: Size + ToBytes,
 {
-    RtattrBuilder::default()
-        .rta_type(ty)
-        .rta_payload(payload)
-        .build()
-        .map_err(|_| BUILD_FAILED)
+    RtattrBuilder::default().rta_type(ty).rta_payload(payload).build().map_err(|_| BUILD_FAILED)
 }
 
 /// Write one request (header + payload) into `out`, replacing what was there.
@@ -509,13 +496,9 @@ fn encode_dump(out: &mut Cursor<Vec<u8>>, kind: DumpKind, seq: u32) -> Result<()
                 .map_err(|_| BUILD_FAILED)?;
             encode(out, Rtm::Getaddr, dump, seq, msg)
         }
-        DumpKind::Routes => encode(
-            out,
-            Rtm::Getroute,
-            dump,
-            seq,
-            rtmsg(0, RtTable::Unspec, 0, RT_SCOPE_UNIVERSE, 0, RtBuffer::new())?,
-        ),
+        DumpKind::Routes => {
+            encode(out, Rtm::Getroute, dump, seq, rtmsg(0, RtTable::Unspec, 0, RT_SCOPE_UNIVERSE, 0, RtBuffer::new())?)
+        }
         DumpKind::Rules => {
             let msg = fibmsg(0, 0, FrAct::Unspec, RtBuffer::new())?;
             encode(out, Rtm::Getrule, dump, seq, msg)
@@ -579,20 +562,10 @@ fn table_byte(table: u32) -> u8 {
 fn encode_op(out: &mut Cursor<Vec<u8>>, op: &Op, seq: u32) -> Result<(), NlCause> {
     let ack = NlmF::ACK;
     match op {
-        Op::AddRoute(r) => encode(
-            out,
-            Rtm::Newroute,
-            ack | NlmF::CREATE | NlmF::EXCL,
-            seq,
-            route_msg(r, false)?,
-        ),
-        Op::ReplaceRoute(r) => encode(
-            out,
-            Rtm::Newroute,
-            ack | NlmF::CREATE | NlmF::REPLACE,
-            seq,
-            route_msg(r, false)?,
-        ),
+        Op::AddRoute(r) => encode(out, Rtm::Newroute, ack | NlmF::CREATE | NlmF::EXCL, seq, route_msg(r, false)?),
+        Op::ReplaceRoute(r) => {
+            encode(out, Rtm::Newroute, ack | NlmF::CREATE | NlmF::REPLACE, seq, route_msg(r, false)?)
+        }
         Op::DelRoute(r) => encode(out, Rtm::Delroute, ack, seq, route_msg(r, true)?),
         Op::AddRule(r) => encode(out, Rtm::Newrule, ack | NlmF::CREATE | NlmF::EXCL, seq, rule_msg(r)?),
         Op::DelRule(r) => encode(out, Rtm::Delrule, ack, seq, rule_msg(r)?),
@@ -638,14 +611,7 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
         attrs.push(attr(Rta::Priority, route.metric)?);
     }
     let table = RtTable::from(table_byte(route.table));
-    rtmsg(
-        route.dst.len,
-        table,
-        route.protocol,
-        scope,
-        route_type(route.kind),
-        attrs,
-    )
+    rtmsg(route.dst.len, table, route.protocol, scope, route_type(route.kind), attrs)
 }
 
 /// `struct fib_rule_hdr` + attributes for `rule`.
@@ -656,9 +622,7 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
 /// does not model cannot be described, so it is refused rather than approximated.
 fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
     if rule.other_selectors {
-        return Err(NlCause::Unencodable(
-            "rule has selectors dualwan cannot encode; not sent",
-        ));
+        return Err(NlCause::Unencodable("rule has selectors dualwan cannot encode; not sent"));
     }
     let (action, table) = match rule.action {
         RuleAction::Lookup(t) => (rtnl::FR_ACT_TO_TBL, Some(t)),
@@ -727,10 +691,7 @@ mod tests {
             gw_route(1000, [198, 51, 100, 1], 20),
             Route {
                 table: 102,
-                dst: Prefix {
-                    addr: Ipv4Addr::new(203, 0, 113, 0),
-                    len: 24,
-                },
+                dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
                 kind: RouteType::Unreachable,
                 gateway: None,
                 oif: 0,
@@ -746,10 +707,7 @@ mod tests {
             assert_eq!(msg.payload[6], RT_SCOPE_UNIVERSE);
 
             let (msg, parsed) = roundtrip(&Op::ReplaceRoute(route));
-            assert_eq!(
-                (msg.ty, msg.flags),
-                (rtnl::RTM_NEWROUTE, REQUEST_ACK | CREATE | REPLACE)
-            );
+            assert_eq!((msg.ty, msg.flags), (rtnl::RTM_NEWROUTE, REQUEST_ACK | CREATE | REPLACE));
             assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::New, route)));
 
             let (msg, parsed) = roundtrip(&Op::DelRoute(route));
@@ -763,10 +721,7 @@ mod tests {
     fn device_routes_get_link_scope() {
         let mut route = gw_route(101, [0; 4], 0);
         route.gateway = None;
-        route.dst = Prefix {
-            addr: Ipv4Addr::new(192, 0, 2, 0),
-            len: 24,
-        };
+        route.dst = Prefix { addr: Ipv4Addr::new(192, 0, 2, 0), len: 24 };
         let (msg, _) = roundtrip(&Op::AddRoute(route));
         assert_eq!(msg.payload[6], RT_SCOPE_LINK);
     }
@@ -798,14 +753,8 @@ mod tests {
                 protocol: PROTO_DUALWAN,
                 other_selectors: false,
             },
-            Rule {
-                action: RuleAction::Blackhole,
-                ..rules_base()
-            },
-            Rule {
-                action: RuleAction::Prohibit,
-                ..rules_base()
-            },
+            Rule { action: RuleAction::Blackhole, ..rules_base() },
+            Rule { action: RuleAction::Prohibit, ..rules_base() },
         ];
         for rule in rules {
             let (msg, parsed) = roundtrip(&Op::AddRule(rule));
@@ -820,10 +769,7 @@ mod tests {
     fn rules_base() -> Rule {
         Rule {
             priority: 5098,
-            src: Some(Prefix {
-                addr: Ipv4Addr::new(198, 51, 100, 0),
-                len: 24,
-            }),
+            src: Some(Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 }),
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             protocol: PROTO_DUALWAN,
@@ -833,10 +779,7 @@ mod tests {
 
     #[test]
     fn rules_with_unmodelled_selectors_are_not_sent() {
-        let rule = Rule {
-            other_selectors: true,
-            ..rules_base()
-        };
+        let rule = Rule { other_selectors: true, ..rules_base() };
         let mut out = Cursor::new(Vec::new());
         for op in [Op::AddRule(rule), Op::DelRule(rule)] {
             assert!(matches!(encode_op(&mut out, &op, 1), Err(NlCause::Unencodable(_))));
@@ -876,9 +819,7 @@ mod tests {
         let mut events = Vec::new();
         nl.dump(DumpKind::Rules, &mut |e| events.push(e)).unwrap();
         assert_eq!(events.len(), clean, "{events:?}");
-        assert!(events
-            .iter()
-            .all(|e| matches!(e, KernelEvent::Rule(..) | KernelEvent::DumpDone(_))));
+        assert!(events.iter().all(|e| matches!(e, KernelEvent::Rule(..) | KernelEvent::DumpDone(_))));
     }
 
     #[test]
@@ -897,26 +838,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_call() {
-        let exists = NetlinkError::new(
-            NlOp::Apply(ApplyKind::RuleAdd),
-            NlCause::Kernel(Errno::EEXIST, ExtAck::new()),
-        );
+        let exists = NetlinkError::new(NlOp::Apply(ApplyKind::RuleAdd), NlCause::Kernel(Errno::EEXIST, ExtAck::new()));
         assert_eq!(exists.to_string(), "netlink rule add: File exists");
         assert_eq!(exists.errno(), Some(Errno::EEXIST));
-        let perm = NetlinkError::new(
-            NlOp::Apply(ApplyKind::RouteReplace),
-            NlCause::Kernel(Errno::EPERM, ExtAck::new()),
-        );
-        assert_eq!(
-            perm.to_string(),
-            "netlink route replace: Operation not permitted (needs CAP_NET_ADMIN)"
-        );
+        let perm =
+            NetlinkError::new(NlOp::Apply(ApplyKind::RouteReplace), NlCause::Kernel(Errno::EPERM, ExtAck::new()));
+        assert_eq!(perm.to_string(), "netlink route replace: Operation not permitted (needs CAP_NET_ADMIN)");
         let why = ExtAck::try_from("Nexthop has invalid gateway").unwrap();
         let inval = NetlinkError::new(NlOp::Apply(ApplyKind::RouteAdd), NlCause::Kernel(Errno::EINVAL, why));
-        assert_eq!(
-            inval.to_string(),
-            "netlink route add: Invalid argument (Nexthop has invalid gateway)"
-        );
+        assert_eq!(inval.to_string(), "netlink route add: Invalid argument (Nexthop has invalid gateway)");
         let timeout = NetlinkError::new(NlOp::Dump(DumpKind::Rules), NlCause::Timeout);
         assert_eq!(timeout.to_string(), "netlink dump rules: no reply within 1 s");
         assert_eq!(timeout.errno(), None);

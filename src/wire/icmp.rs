@@ -50,10 +50,7 @@ pub struct Full;
 
 impl fmt::Display for Full {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "buffer too small for an ICMP echo request ({ECHO_REQUEST_LEN} bytes)"
-        )
+        write!(f, "buffer too small for an ICMP echo request ({ECHO_REQUEST_LEN} bytes)")
     }
 }
 
@@ -218,27 +215,10 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
         return Err(Malformed::BadChecksum);
     }
     let (ty, code) = (msg[0], msg[1]);
-    let echo = EchoId {
-        ident: u16::from_be_bytes([msg[4], msg[5]]),
-        seq: u16::from_be_bytes([msg[6], msg[7]]),
-    };
+    let echo = EchoId { ident: u16::from_be_bytes([msg[4], msg[5]]), seq: u16::from_be_bytes([msg[6], msg[7]]) };
     let kind = match ty {
-        ECHO_REPLY => {
-            return Ok(Icmp::EchoReply {
-                src: ip.src,
-                dst: ip.dst,
-                ident: echo.ident,
-                seq: echo.seq,
-            })
-        }
-        ECHO_REQUEST => {
-            return Ok(Icmp::EchoRequest {
-                src: ip.src,
-                dst: ip.dst,
-                ident: echo.ident,
-                seq: echo.seq,
-            })
-        }
+        ECHO_REPLY => return Ok(Icmp::EchoReply { src: ip.src, dst: ip.dst, ident: echo.ident, seq: echo.seq }),
+        ECHO_REQUEST => return Ok(Icmp::EchoRequest { src: ip.src, dst: ip.dst, ident: echo.ident, seq: echo.seq }),
         DEST_UNREACHABLE => ErrorKind::DestUnreachable(code),
         TIME_EXCEEDED => ErrorKind::TimeExceeded,
         SOURCE_QUENCH | REDIRECT | PARAMETER_PROBLEM => ErrorKind::Other(ty),
@@ -257,12 +237,7 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
         }),
         _ => None,
     };
-    Ok(Icmp::Error {
-        src: ip.src,
-        kind,
-        orig_dst: orig.dst,
-        echo,
-    })
+    Ok(Icmp::Error { src: ip.src, kind, orig_dst: orig.dst, echo })
 }
 
 /// The fields of an IPv4 header this module needs.
@@ -278,10 +253,8 @@ impl Ipv4 {
     /// Checks the fixed header (length, version, IHL) and reads its fields. Does not look at the
     /// total length: a quoted header's describes bytes that were not quoted.
     fn parse(bytes: &[u8]) -> Result<Ipv4, Malformed> {
-        let h: &[u8; IPV4_HEADER_LEN] = bytes
-            .get(..IPV4_HEADER_LEN)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(Malformed::TooShort)?;
+        let h: &[u8; IPV4_HEADER_LEN] =
+            bytes.get(..IPV4_HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(Malformed::TooShort)?;
         if h[0] >> 4 != 4 {
             return Err(Malformed::NotIpv4);
         }
@@ -306,9 +279,7 @@ mod tests {
     /// Decodes a hex string (fixtures are written as the captures printed them).
     fn hex(s: &str) -> Vec<u8> {
         let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        s.chunks(2)
-            .map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
+        s.chunks(2).map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
     }
 
     // Captured on Linux 6.18 in two network namespaces joined by a veth pair: a raw ICMP
@@ -424,13 +395,7 @@ mod tests {
         err.truncate(20 + 8 + 20 + 8);
         err[2..4].copy_from_slice(&56u16.to_be_bytes());
         fix_checksum(&mut err, 20);
-        assert!(matches!(
-            parse(&err),
-            Ok(Icmp::Error {
-                echo: Some(EchoId { ident: 0x1234, seq: 2 }),
-                ..
-            })
-        ));
+        assert!(matches!(parse(&err), Ok(Icmp::Error { echo: Some(EchoId { ident: 0x1234, seq: 2 }), .. })));
 
         // With the quoted header alone the destination is known but not the probe.
         err.truncate(20 + 8 + 20);
@@ -503,12 +468,7 @@ mod tests {
 
     #[test]
     fn echo_request_round_trips() {
-        let mut p = ipv4_header(
-            20 + ECHO_REQUEST_LEN as u16,
-            PROTO_ICMP,
-            [203, 0, 113, 50],
-            [192, 0, 2, 1],
-        );
+        let mut p = ipv4_header(20 + ECHO_REQUEST_LEN as u16, PROTO_ICMP, [203, 0, 113, 50], [192, 0, 2, 1]);
         let mut msg = [0; ECHO_REQUEST_LEN];
         emit_echo_request(&mut msg, 0xfeed, 0xffff).unwrap();
         p.extend_from_slice(&msg);
@@ -529,14 +489,7 @@ mod tests {
         let mut p = ipv4_header(28, PROTO_ICMP, [192, 0, 2, 2], [192, 0, 2, 1]);
         p.extend_from_slice(&[13, 0, 0, 0, 0, 1, 0, 1]);
         fix_checksum(&mut p, 20);
-        assert_eq!(
-            parse(&p),
-            Ok(Icmp::Other {
-                src: Ipv4Addr::new(192, 0, 2, 2),
-                ty: 13,
-                code: 0
-            })
-        );
+        assert_eq!(parse(&p), Ok(Icmp::Other { src: Ipv4Addr::new(192, 0, 2, 2), ty: 13, code: 0 }));
     }
 
     #[test]
@@ -544,11 +497,7 @@ mod tests {
         for capture in [REPLY, NET_UNREACHABLE] {
             let full = hex(capture);
             for len in 0..full.len() {
-                let want = if len < IPV4_HEADER_LEN {
-                    Malformed::TooShort
-                } else {
-                    Malformed::Truncated
-                };
+                let want = if len < IPV4_HEADER_LEN { Malformed::TooShort } else { Malformed::Truncated };
                 assert_eq!(parse(&full[..len]), Err(want), "length {len} of {}", full.len());
             }
         }
@@ -616,14 +565,8 @@ mod tests {
     #[test]
     fn errors_display_what_failed() {
         assert_eq!(Malformed::BadChecksum.to_string(), "ICMP checksum mismatch");
-        assert_eq!(
-            Malformed::Truncated.to_string(),
-            "IPv4 total length exceeds the bytes received"
-        );
+        assert_eq!(Malformed::Truncated.to_string(), "IPv4 total length exceeds the bytes received");
         assert_eq!(Full.to_string(), "buffer too small for an ICMP echo request (24 bytes)");
-        assert_eq!(
-            ErrorKind::DestUnreachable(1).to_string(),
-            "destination unreachable (code 1)"
-        );
+        assert_eq!(ErrorKind::DestUnreachable(1).to_string(), "destination unreachable (code 1)");
     }
 }

@@ -234,19 +234,13 @@ pub fn ext_ack_msg<'a>(msg: &Message<'a>) -> Option<&'a str> {
         return None;
     }
     // error code, then the request's header, then the request's payload unless capped.
-    let echoed = if msg.flags & NLM_F_CAPPED != 0 {
-        NLMSG_HDRLEN
-    } else {
-        align4(u32_at(msg.payload.get(4..8)?, 0) as usize)
-    };
+    let echoed =
+        if msg.flags & NLM_F_CAPPED != 0 { NLMSG_HDRLEN } else { align4(u32_at(msg.payload.get(4..8)?, 0) as usize) };
     let tlvs = msg.payload.get(4 + echoed..)?;
-    Attrs::new(tlvs)
-        .map_while(Result::ok)
-        .find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG)
-        .and_then(|(_, text)| {
-            let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-            core::str::from_utf8(&text[..end]).ok()
-        })
+    Attrs::new(tlvs).map_while(Result::ok).find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG).and_then(|(_, text)| {
+        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        core::str::from_utf8(&text[..end]).ok()
+    })
 }
 
 /// `struct ifinfomsg` + `IFLA_*`. `None` for families other than `AF_UNSPEC`.
@@ -302,14 +296,8 @@ pub fn parse_addr(p: &[u8]) -> Result<Option<Addr>, Malformed> {
     }
     // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is always our own
     // address when present (rtnetlink(7)).
-    let addr = local
-        .or(address)
-        .ok_or(Malformed("address without IFA_LOCAL/IFA_ADDRESS"))?;
-    Ok(Some(Addr {
-        ifindex: u32_at(p, 4),
-        addr,
-        prefix_len,
-    }))
+    let addr = local.or(address).ok_or(Malformed("address without IFA_LOCAL/IFA_ADDRESS"))?;
+    Ok(Some(Addr { ifindex: u32_at(p, 4), addr, prefix_len }))
 }
 
 /// `struct rtmsg` + `RTA_*`. `None` for families other than `AF_INET`.
@@ -329,10 +317,7 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
     }
     let mut route = Route {
         table: u32::from(p[4]),
-        dst: Prefix {
-            addr: Ipv4Addr::UNSPECIFIED,
-            len: dst_len,
-        },
+        dst: Prefix { addr: Ipv4Addr::UNSPECIFIED, len: dst_len },
         kind: match p[7] {
             RTN_UNICAST => RouteType::Unicast,
             RTN_UNREACHABLE => RouteType::Unreachable,
@@ -416,14 +401,7 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
         FR_ACT_PROHIBIT => RuleAction::Prohibit,
         n => RuleAction::Other(n),
     };
-    Ok(Some(Rule {
-        priority,
-        src,
-        action,
-        suppress_prefixlen: suppress,
-        protocol,
-        other_selectors: other,
-    }))
+    Ok(Some(Rule { priority, src, action, suppress_prefixlen: suppress, protocol, other_selectors: other }))
 }
 
 /// Iterator over `struct rtattr`s: `(type, payload)`, the type without the
@@ -464,8 +442,7 @@ fn parse_ifname(data: &[u8]) -> Result<IfName, Malformed> {
     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
     let text = core::str::from_utf8(&data[..end]).map_err(|_| Malformed("interface name not UTF-8"))?;
     let mut name = IfName::new();
-    name.push_str(text)
-        .map_err(|_| Malformed("interface name longer than IFNAMSIZ"))?;
+    name.push_str(text).map_err(|_| Malformed("interface name longer than IFNAMSIZ"))?;
     if name.is_empty() {
         return Err(Malformed("empty interface name"));
     }
@@ -511,10 +488,7 @@ mod tests {
         let path = format!("{}/tests/vectors/rtnl/{name}.hex", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let text = text.trim();
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
     }
 
     fn only(datagram: &[u8]) -> Parsed {
@@ -586,20 +560,11 @@ mod tests {
         );
         // The foreign rule at our priority: fwmark makes it a different rule.
         let fw = rule("rule-5001-fwmark");
-        assert_eq!(
-            (fw.priority, fw.action, fw.protocol),
-            (5001, RuleAction::Lookup(200), 0)
-        );
+        assert_eq!((fw.priority, fw.action, fw.protocol), (5001, RuleAction::Lookup(200), 0));
         assert!(fw.other_selectors);
         // `not from ...`: FIB_RULE_INVERT; the table is only in FRA_TABLE (hdr says 252).
         let not = rule("rule-6000-plain");
-        assert_eq!(
-            not.src,
-            Some(Prefix {
-                addr: Ipv4Addr::new(198, 51, 100, 0),
-                len: 24
-            })
-        );
+        assert_eq!(not.src, Some(Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 }));
         assert_eq!(not.action, RuleAction::Lookup(1000));
         assert!(not.other_selectors);
         // The kernel's own rules: local (priority 0, no FRA_PRIORITY), main, default.
@@ -638,10 +603,7 @@ mod tests {
         };
         let want = Route {
             table: 1000,
-            dst: Prefix {
-                addr: Ipv4Addr::new(203, 0, 113, 0),
-                len: 24,
-            },
+            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,
@@ -664,19 +626,9 @@ mod tests {
         assert_eq!(down.ifindex, up.ifindex);
         assert!(down.up && !down.lower_up);
 
-        let want = Addr {
-            ifindex: up.ifindex,
-            addr: Ipv4Addr::new(192, 0, 2, 2),
-            prefix_len: 24,
-        };
-        assert_eq!(
-            only(&capture("addr-dw0")),
-            Parsed::Event(KernelEvent::Addr(Change::New, want))
-        );
-        assert_eq!(
-            only(&capture("event-deladdr-dw0")),
-            Parsed::Event(KernelEvent::Addr(Change::Del, want))
-        );
+        let want = Addr { ifindex: up.ifindex, addr: Ipv4Addr::new(192, 0, 2, 2), prefix_len: 24 };
+        assert_eq!(only(&capture("addr-dw0")), Parsed::Event(KernelEvent::Addr(Change::New, want)));
+        assert_eq!(only(&capture("event-deladdr-dw0")), Parsed::Event(KernelEvent::Addr(Change::Del, want)));
     }
 
     /// Every prefix of every capture, and every capture with one byte flipped, must parse
@@ -735,16 +687,10 @@ mod tests {
         err.extend_from_slice(&[0; 16]); // the echoed request header
         assert_eq!(only(&message(NLMSG_ERROR, 0, &err)), Parsed::Error(17));
         assert_eq!(only(&message(NLMSG_ERROR, 0, &[0; 20])), Parsed::Ack);
-        assert_eq!(
-            only(&message(NLMSG_DONE, NLM_F_MULTI, &[0; 4])),
-            Parsed::Done { error: 0 }
-        );
+        assert_eq!(only(&message(NLMSG_DONE, NLM_F_MULTI, &[0; 4])), Parsed::Done { error: 0 });
         assert_eq!(only(&message(NLMSG_DONE, NLM_F_MULTI, &[])), Parsed::Done { error: 0 });
         let intr = (-4i32).to_ne_bytes();
-        assert_eq!(
-            only(&message(NLMSG_DONE, NLM_F_MULTI, &intr)),
-            Parsed::Done { error: -4 }
-        );
+        assert_eq!(only(&message(NLMSG_DONE, NLM_F_MULTI, &intr)), Parsed::Done { error: -4 });
         let msg = message(NLMSG_ERROR, 0, &[0; 2]);
         let msg = Messages::new(&msg).next().unwrap().unwrap();
         assert!(parse(&msg).is_err());
@@ -800,15 +746,9 @@ mod tests {
         assert_eq!((link.ifindex, link.name.as_str(), link.up), (3, "lan1", true));
         // AF_INET6 routes, rules and addresses.
         for ty in [RTM_NEWROUTE, RTM_NEWRULE] {
-            assert_eq!(
-                only(&message(ty, 0, &[10, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0])),
-                Parsed::Ignored
-            );
+            assert_eq!(only(&message(ty, 0, &[10, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0])), Parsed::Ignored);
         }
-        assert_eq!(
-            only(&message(RTM_NEWADDR, 0, &[10, 64, 0, 0, 1, 0, 0, 0])),
-            Parsed::Ignored
-        );
+        assert_eq!(only(&message(RTM_NEWADDR, 0, &[10, 64, 0, 0, 1, 0, 0, 0])), Parsed::Ignored);
         // Neighbour messages.
         assert_eq!(only(&message(28, 0, &[2, 0, 0, 0])), Parsed::Ignored);
     }
@@ -824,19 +764,10 @@ mod tests {
         assert!(route(&[]).is_err(), "/24 without RTA_DST");
         assert!(route(&[8, 0, 1, 0, 192]).is_err(), "attribute past the end");
         assert!(route(&[2, 0, 1, 0]).is_err(), "attribute shorter than its header");
-        assert!(
-            parse_route(&[AF_INET, 33, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).is_err(),
-            "/33"
-        );
+        assert!(parse_route(&[AF_INET, 33, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).is_err(), "/33");
         assert!(parse_route(&[AF_INET; 11]).is_err(), "short rtmsg");
         let ok = route(&attr(RTA_DST, &[192, 0, 2, 0])).unwrap().unwrap();
-        assert_eq!(
-            ok.dst,
-            Prefix {
-                addr: Ipv4Addr::new(192, 0, 2, 0),
-                len: 24
-            }
-        );
+        assert_eq!(ok.dst, Prefix { addr: Ipv4Addr::new(192, 0, 2, 0), len: 24 });
 
         let link = |name: &[u8]| {
             let mut p = vec![0, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
@@ -846,10 +777,7 @@ mod tests {
         assert!(link(b"a-name-of-16-chr\0").is_err());
         assert!(link(b"\xff\xfe\0").is_err());
         assert!(link(b"\0").is_err());
-        assert_eq!(
-            link(b"a-name-of-15-ch\0").unwrap().unwrap().name.as_str(),
-            "a-name-of-15-ch"
-        );
+        assert_eq!(link(b"a-name-of-15-ch\0").unwrap().unwrap().name.as_str(), "a-name-of-15-ch");
 
         let rule = |hdr_src_len: u8, attrs: &[u8]| {
             let mut p = vec![AF_INET, 0, hdr_src_len, 0, 0, 0, 0, FR_ACT_TO_TBL, 0, 0, 0, 0];
@@ -860,18 +788,11 @@ mod tests {
         assert!(rule(0, &attr(FRA_PROTOCOL, &[])).is_err(), "empty FRA_PROTOCOL");
         let r = rule(
             0,
-            &[
-                attr(FRA_TABLE, &5000u32.to_ne_bytes()),
-                attr(FRA_SUPPRESS_PREFIXLEN, &7u32.to_ne_bytes()),
-            ]
-            .concat(),
+            &[attr(FRA_TABLE, &5000u32.to_ne_bytes()), attr(FRA_SUPPRESS_PREFIXLEN, &7u32.to_ne_bytes())].concat(),
         )
         .unwrap()
         .unwrap();
-        assert_eq!(
-            (r.action, r.suppress_prefixlen, r.protocol),
-            (RuleAction::Lookup(5000), Some(7), 0)
-        );
+        assert_eq!((r.action, r.suppress_prefixlen, r.protocol), (RuleAction::Lookup(5000), Some(7), 0));
         assert!(!r.other_selectors);
         // Selectors this crate does not model.
         for a in [
@@ -884,12 +805,7 @@ mod tests {
         ] {
             assert!(rule(0, &a).unwrap().unwrap().other_selectors, "{a:?}");
         }
-        assert!(
-            !rule(0, &attr(FRA_SUPPRESS_IFGROUP, &u32::MAX.to_ne_bytes()))
-                .unwrap()
-                .unwrap()
-                .other_selectors
-        );
+        assert!(!rule(0, &attr(FRA_SUPPRESS_IFGROUP, &u32::MAX.to_ne_bytes())).unwrap().unwrap().other_selectors);
         assert!(!rule(0, &attr(FRA_L3MDEV, &[0])).unwrap().unwrap().other_selectors);
         // Unknown attribute types are skipped.
         assert!(!rule(0, &attr(99, &[1, 2, 3, 4])).unwrap().unwrap().other_selectors);

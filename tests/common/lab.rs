@@ -61,9 +61,7 @@ pub fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
         })
         .unwrap_or(false)
 }
@@ -115,13 +113,8 @@ impl PingStats {
     /// Parses iputils' "N packets transmitted, M received" line.
     pub fn parse(stdout: &str) -> Option<PingStats> {
         let line = stdout.lines().find(|l| l.contains("packets transmitted"))?;
-        let mut nums = line
-            .split(',')
-            .map(|part| part.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
-        Some(PingStats {
-            sent: nums.next()??,
-            received: nums.next()??,
-        })
+        let mut nums = line.split(',').map(|part| part.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()));
+        Some(PingStats { sent: nums.next()??, received: nums.next()?? })
     }
 }
 
@@ -151,11 +144,7 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("dualwan-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab temp dir");
-        let lab = Lab {
-            prefix,
-            dir,
-            spawned: Mutex::new(Vec::new()),
-        };
+        let lab = Lab { prefix, dir, spawned: Mutex::new(Vec::new()) };
         lab.up();
         lab
     }
@@ -261,12 +250,8 @@ impl Lab {
         a.extend_from_slice(args);
         let out = self.exec(role, &a);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        PingStats::parse(&stdout).unwrap_or_else(|| {
-            panic!(
-                "no ping statistics in: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
+        PingStats::parse(&stdout)
+            .unwrap_or_else(|| panic!("no ping statistics in: {stdout}{}", String::from_utf8_lossy(&out.stderr)))
     }
 
     /// Starts `program args` inside a namespace role (via `ip netns exec`,
@@ -274,10 +259,8 @@ impl Lab {
     /// stderr go to files in this lab's temp dir: see `stderr_of`.
     pub fn spawn_in(&self, role: &str, program: impl AsRef<OsStr>, args: &[&str]) -> Child {
         let program = program.as_ref();
-        let base = Path::new(program)
-            .file_name()
-            .map(|b| b.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "prog".into());
+        let base =
+            Path::new(program).file_name().map(|b| b.to_string_lossy().into_owned()).unwrap_or_else(|| "prog".into());
         let k = self.spawned.lock().unwrap().len();
         let err = self.dir.join(format!("{role}-{base}-{k}.stderr"));
         let out = self.dir.join(format!("{role}-{base}-{k}.stdout"));
@@ -338,10 +321,7 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        let _ = Command::new(script())
-            .args([self.prefix.as_str(), "down"])
-            .stdin(Stdio::null())
-            .status();
+        let _ = Command::new(script()).args([self.prefix.as_str(), "down"]).stdin(Stdio::null()).status();
         let keep = std::thread::panicking() || std::env::var(KEEP_ENV).map(|v| v == "1").unwrap_or(false);
         if std::thread::panicking() {
             // Show what the programs under test said; the test output is where people look.
@@ -412,10 +392,7 @@ fn reap_stale_labs() {
         }
     }
     for p in stale {
-        let _ = Command::new(script())
-            .args([p.as_str(), "down"])
-            .stdin(Stdio::null())
-            .status();
+        let _ = Command::new(script()).args([p.as_str(), "down"]).stdin(Stdio::null()).status();
         let _ = fs::remove_dir_all(std::env::temp_dir().join(format!("dualwan-lab-{p}")));
     }
 }

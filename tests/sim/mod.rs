@@ -50,10 +50,7 @@ pub fn config() -> Config {
         }
         wans.push(w).unwrap();
     }
-    Config {
-        globals: Globals::default(),
-        wans,
-    }
+    Config { globals: Globals::default(), wans }
 }
 
 /// Foreign state a real router has: DHCP defaults in main, a static route elsewhere, rules
@@ -73,10 +70,7 @@ pub fn foreign_routes() -> Vec<Route> {
         dflt([192, 0, 2, 9], 3, 20),
         Route {
             table: 200,
-            dst: Prefix {
-                addr: Ipv4Addr::new(198, 51, 100, 0),
-                len: 24,
-            },
+            dst: Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 },
             kind: RouteType::Unicast,
             gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
             oif: 2,
@@ -142,12 +136,7 @@ impl Sim {
 
     fn link(&self, i: usize) -> Link {
         let l = &self.lines[i];
-        Link {
-            ifindex: l.ifindex,
-            name: l.name.try_into().unwrap(),
-            up: true,
-            lower_up: l.carrier,
-        }
+        Link { ifindex: l.ifindex, name: l.name.try_into().unwrap(), up: true, lower_up: l.carrier }
     }
 
     fn deliver(&mut self, e: KernelEvent) {
@@ -166,11 +155,7 @@ impl Sim {
                 for l in &self.lines {
                     events.push(KernelEvent::Addr(
                         Change::New,
-                        Addr {
-                            ifindex: l.ifindex,
-                            addr: l.addr,
-                            prefix_len: 29,
-                        },
+                        Addr { ifindex: l.ifindex, addr: l.addr, prefix_len: 29 },
                     ));
                 }
             }
@@ -214,11 +199,7 @@ impl Sim {
                 KernelEvent::Rule(Change::New, r)
             }
             Op::DelRule(r) => {
-                let pos = self
-                    .rules
-                    .iter()
-                    .position(|x| *x == r)
-                    .ok_or("No such file or directory")?;
+                let pos = self.rules.iter().position(|x| *x == r).ok_or("No such file or directory")?;
                 self.rules.remove(pos);
                 KernelEvent::Rule(Change::Del, r)
             }
@@ -238,11 +219,7 @@ impl Sim {
                         assert!(self.sockets[wan], "probe on a closed socket");
                         let l = &self.lines[wan];
                         let answers = l.carrier
-                            && if dst == l.gateway {
-                                l.gateway_answers
-                            } else {
-                                l.upstream_works && l.gateway_answers
-                            };
+                            && if dst == l.gateway { l.gateway_answers } else { l.upstream_works && l.gateway_answers };
                         if answers {
                             let ident = self.d.ident(wan);
                             self.in_flight.push((self.now + l.rtt, wan, dst, ident, seq));
@@ -340,27 +317,15 @@ impl Sim {
 
     /// Removes a rule behind the daemon's back, with the notification.
     pub fn delete_rule_externally(&mut self, priority: u32) {
-        let pos = self
-            .rules
-            .iter()
-            .position(|r| r.priority == priority)
-            .expect("rule present");
+        let pos = self.rules.iter().position(|r| r.priority == priority).expect("rule present");
         let r = self.rules.remove(pos);
         self.deliver(KernelEvent::Rule(Change::Del, r));
         self.drain();
     }
 
     pub fn ours(&self) -> (Vec<String>, Vec<String>) {
-        let rules = self
-            .rules
-            .iter()
-            .filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN)
-            .map(|r| r.to_string());
-        let routes = self
-            .routes
-            .iter()
-            .filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN)
-            .map(|r| r.to_string());
+        let rules = self.rules.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
+        let routes = self.routes.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
         let (mut rules, routes): (Vec<String>, Vec<String>) = (rules.collect(), routes.collect());
         rules.sort(); // the kernel orders rules by priority
         (rules, routes)
