@@ -37,6 +37,10 @@ pub struct Sim {
     in_flight: Vec<(Instant, usize, Ipv4Addr, u16, u16)>,
     /// Fail the next kernel write with this error text.
     pub fail_next_op: Option<&'static str>,
+    /// Reads a global allocation counter (the allocation test installs one).
+    pub alloc_meter: fn() -> u64,
+    /// Allocations made inside the daemon's own calls.
+    pub core_allocs: u64,
 }
 
 pub fn config() -> Config {
@@ -129,6 +133,8 @@ impl Sim {
             sockets: vec![false; n],
             in_flight: Vec::new(),
             fail_next_op: None,
+            alloc_meter: || 0,
+            core_allocs: 0,
         };
         sim.drain();
         sim
@@ -139,8 +145,16 @@ impl Sim {
         Link { ifindex: l.ifindex, name: l.name.try_into().unwrap(), up: true, lower_up: l.carrier }
     }
 
+    /// Calls into the daemon, counting the allocations made inside the call.
+    pub fn core<R>(&mut self, f: impl FnOnce(&mut Daemon, Instant) -> R) -> R {
+        let before = (self.alloc_meter)();
+        let r = f(&mut self.d, self.now);
+        self.core_allocs += (self.alloc_meter)() - before;
+        r
+    }
+
     fn deliver(&mut self, e: KernelEvent) {
-        self.d.handle_kernel(self.now, &e);
+        self.core(|d, now| d.handle_kernel(now, &e));
     }
 
     fn dump(&mut self, kind: DumpKind) {
@@ -210,7 +224,7 @@ impl Sim {
     pub fn drain(&mut self) {
         let mut notifications = Vec::new();
         loop {
-            while let Some(action) = self.d.poll_action() {
+            while let Some(action) = self.core(|d, _| d.poll_action()) {
                 match action {
                     Action::Dump(kind) => self.dump(kind),
                     Action::OpenProbe { wan, .. } => self.sockets[wan] = true,
@@ -233,10 +247,10 @@ impl Sim {
                         };
                         match result {
                             Ok(e) => {
-                                self.d.handle_op_result(self.now, &op, Ok(()));
+                                self.core(|d, now| d.handle_op_result(now, &op, Ok(())));
                                 notifications.push(e);
                             }
-                            Err(e) => self.d.handle_op_result(self.now, &op, Err(&e)),
+                            Err(e) => self.core(|d, now| d.handle_op_result(now, &op, Err(&e))),
                         }
                     }
                     Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
@@ -255,7 +269,7 @@ impl Sim {
     pub fn run_until(&mut self, until: Instant) {
         loop {
             let next_reply = self.in_flight.iter().map(|r| r.0).min();
-            let next = [self.d.poll_timeout(), next_reply].into_iter().flatten().min();
+            let next = [self.core(|d, _| d.poll_timeout()), next_reply].into_iter().flatten().min();
             let Some(next) = next.filter(|&t| t <= until) else {
                 break;
             };
@@ -263,9 +277,9 @@ impl Sim {
             let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|r| r.0 <= self.now);
             self.in_flight = later;
             for (_, wan, src, ident, seq) in due {
-                self.d.handle_reply(self.now, wan, src, ident, seq);
+                self.core(|d, now| d.handle_reply(now, wan, src, ident, seq));
             }
-            self.d.handle_timeout(self.now);
+            self.core(|d, now| d.handle_timeout(now));
             self.drain();
         }
         self.now = until;
