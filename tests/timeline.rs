@@ -151,3 +151,70 @@ fn many_failovers_leave_foreign_state_untouched() {
     }
     assert_eq!(s.rules.iter().filter(|r| r.protocol != dualwan::route::PROTO_DUALWAN).count(), 1);
 }
+
+#[test]
+fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
+    use dualwan::route::{Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN};
+    use std::net::Ipv4Addr;
+    // Entries a crashed run would leave: our protocol, our range, stale values.
+    let mut s = Sim::new(config());
+    let stale_rule = Rule {
+        priority: 5007,
+        src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 99))),
+        action: RuleAction::Lookup(107),
+        suppress_prefixlen: None,
+        protocol: PROTO_DUALWAN,
+        other_selectors: false,
+    };
+    let stale_route = Route {
+        table: 107,
+        dst: Prefix::DEFAULT,
+        kind: RouteType::Unicast,
+        gateway: Some(Ipv4Addr::new(192, 0, 2, 97)),
+        oif: 2,
+        metric: 0,
+        protocol: PROTO_DUALWAN,
+    };
+    s.run_for(Duration::from_secs(2));
+    let good = s.ours();
+    s.rules.push(stale_rule);
+    s.routes.push(stale_route);
+    // The process dies without cleaning up; a new one starts on the same kernel.
+    s.d = dualwan::daemon::Daemon::new(s.now, config(), 0x4000);
+    s.drain();
+    s.run_for(Duration::from_secs(2));
+    assert!(!s.rules.contains(&stale_rule));
+    assert!(!s.routes.contains(&stale_route));
+    assert_eq!(s.ours(), good, "no duplicates, nothing missing");
+}
+
+#[test]
+fn reload_keeps_unchanged_wans_and_moves_our_ranges_cleanly() {
+    let mut s = settle();
+    let transitions = s.d.health(0).transitions();
+    let since = s.d.health(0).since();
+    // Same WANs, another rule range and table base.
+    let mut c = config();
+    c.globals.rule_priority = 7000;
+    c.globals.table_base = 200;
+    s.core(|d, now| d.reload(now, c));
+    s.drain();
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.d.health(0).transitions(), transitions, "health kept");
+    assert_eq!(s.d.health(0).since(), since);
+    let (rules, routes) = s.ours();
+    assert!(rules.iter().all(|r| r.starts_with("70")), "{rules:?}");
+    assert!(routes.iter().all(|r| r.contains("table 20")), "{routes:?}");
+    assert_eq!(rules.len(), 4);
+    assert_eq!(s.egress_in(200), Some("wan1"));
+    // A changed WAN starts afresh; the other one keeps its state.
+    let mut c = s.d.config().clone();
+    c.wans[1].timeout = Duration::from_millis(700);
+    let kept = s.d.health(0).transitions();
+    s.core(|d, now| d.reload(now, c));
+    s.drain();
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0).transitions(), kept);
+    assert_eq!(s.d.health(1).status(), Status::Online);
+    assert_eq!(s.d.health(1).transitions(), 1, "wanb started afresh");
+}

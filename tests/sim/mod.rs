@@ -307,7 +307,12 @@ impl Sim {
     /// The device the router's traffic uses now: our active table's route if our rule
     /// sends traffic there, else main's lowest-metric default (what `ip route get` shows).
     pub fn egress(&self) -> Option<&'static str> {
-        let ours = self.routes.iter().find(|r| r.table == 100 && r.dst.is_default());
+        self.egress_in(100)
+    }
+
+    /// [`Sim::egress`] with the active table at `table`.
+    pub fn egress_in(&self, table: u32) -> Option<&'static str> {
+        let ours = self.routes.iter().find(|r| r.table == table && r.dst.is_default());
         let route = match ours {
             Some(r) if r.kind == RouteType::Unicast => Some(r),
             Some(_) => None,
