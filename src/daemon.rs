@@ -68,6 +68,8 @@ pub enum Action {
     Apply(Op),
     /// Write a log line.
     Log(LogLevel, LogLine),
+    /// Tell observers.
+    Event(Event),
 }
 
 /// What the core knows of one WAN.
@@ -131,6 +133,41 @@ pub struct Daemon {
     /// `now` of the previous `handle_timeout`.
     last_timeout: Instant,
     counters: Counters,
+    started: Instant,
+    history: heapless::Deque<HistoryEntry, HISTORY_MAX>,
+}
+
+/// Transitions remembered for status, newest last.
+pub const HISTORY_MAX: usize = 16;
+
+/// One remembered transition of a WAN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// When it happened.
+    pub at: Instant,
+    /// The WAN's name.
+    pub wan: crate::config::WanName,
+    /// The transition.
+    pub transition: Transition,
+}
+
+/// Something observers (ubus listeners, hotplug scripts) are told about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// WAN `wan`'s status changed.
+    Interface {
+        /// WAN slot.
+        wan: usize,
+        /// The change.
+        transition: Transition,
+    },
+    /// Traffic moved from one WAN to another (or to none).
+    Active {
+        /// The WAN traffic left, if any.
+        from: Option<usize>,
+        /// The WAN now carrying traffic, if any.
+        to: Option<usize>,
+    },
 }
 
 impl Daemon {
@@ -154,6 +191,8 @@ impl Daemon {
             stopping: false,
             next_resync: now + RESYNC_EVERY,
             last_timeout: now,
+            started: now,
+            history: heapless::Deque::new(),
             counters: Counters::default(),
         };
         d.request_dumps(&ALL_DUMPS);
@@ -183,6 +222,16 @@ impl Daemon {
     /// Our rules and routes as the kernel holds them.
     pub fn installed(&self) -> &Installed {
         &self.installed
+    }
+
+    /// When the daemon started.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// The last transitions, oldest first.
+    pub fn history(&self) -> impl DoubleEndedIterator<Item = &HistoryEntry> {
+        self.history.iter()
     }
 
     /// Counters since start.
@@ -492,9 +541,14 @@ impl Daemon {
         }
     }
 
-    fn report(&mut self, _now: Instant, slot: usize, t: Transition) {
+    fn report(&mut self, now: Instant, slot: usize, t: Transition) {
         self.dirty = true;
         let name = self.config.wans[slot].name.clone();
+        if self.history.is_full() {
+            self.history.pop_front();
+        }
+        let _ = self.history.push_back(HistoryEntry { at: now, wan: name.clone(), transition: t });
+        self.push(Action::Event(Event::Interface { wan: slot, transition: t }));
         // Going up or down is a notice; progress within a state (connecting) is info.
         let level = if matches!(t.to, Status::Online | Status::Offline | Status::NoLink) {
             LogLevel::Notice
@@ -614,6 +668,7 @@ impl Daemon {
         };
         if active != self.active {
             self.log_move(self.active, active);
+            self.push(Action::Event(Event::Active { from: self.active, to: active }));
             self.active = active;
         }
         let desired = if self.stopping { plan::Desired::default() } else { plan::plan(&self.config, &links, active) };

@@ -20,6 +20,7 @@ pub mod kernel;
 pub mod plan;
 pub mod reconcile;
 pub mod route;
+pub mod status;
 pub mod sys;
 pub mod time;
 pub mod uci;

@@ -293,6 +293,8 @@ fn carry_out(
                 Err(e) => core.handle_op_result(now, &op, Err(&e)),
             },
             Action::Log(level, line) => log.write(level, &line),
+            // Observers (ubus events, hotplug scripts) come with the ubus work.
+            Action::Event(_) => {}
         }
     }
 }

@@ -32,6 +32,7 @@ pub struct Sim {
     pub rules: Vec<Rule>,
     pub routes: Vec<Route>,
     pub logs: Vec<String>,
+    pub events: Vec<dualwan::daemon::Event>,
     pub ops: Vec<Op>,
     sockets: Vec<bool>,
     in_flight: Vec<(Instant, usize, Ipv4Addr, u16, u16)>,
@@ -129,6 +130,7 @@ impl Sim {
             rules: foreign_rules(),
             routes: foreign_routes(),
             logs: Vec::new(),
+            events: Vec::new(),
             ops: Vec::new(),
             sockets: vec![false; n],
             in_flight: Vec::new(),
@@ -253,6 +255,7 @@ impl Sim {
                             Err(e) => self.core(|d, now| d.handle_op_result(now, &op, Err(&e))),
                         }
                     }
+                    Action::Event(e) => self.events.push(e),
                     Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
                 }
             }

@@ -1,0 +1,242 @@
+//! The status view that `ubus call dualwan status`, the CLI and LuCI see.
+//!
+//! Written through [`Sink`], so the same walk produces blobmsg for ubus and JSON for the
+//! command line and tests, in a fixed key order, without allocating. mwan3's key names are
+//! used where mwan3 has one (`status`, `online`, `offline`, `latency`, `packetloss`).
+
+use crate::daemon::Daemon;
+use crate::health::{Status, TargetStats};
+use crate::time::{Duration, Instant};
+use core::fmt::{self, Write};
+use core::net::Ipv4Addr;
+
+/// The output buffer is full.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Why no status was written.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum StatusError {
+    /// No interface has the requested name (ubus: NOT_FOUND).
+    NotFound,
+    /// The reply does not fit the buffer.
+    Full,
+}
+
+impl From<Full> for StatusError {
+    fn from(_: Full) -> Self {
+        StatusError::Full
+    }
+}
+
+/// A structured writer: tables and arrays of named values (names are ignored in arrays).
+pub trait Sink {
+    /// Opens a table (`{`).
+    fn begin_table(&mut self, name: &str) -> Result<(), Full>;
+    /// Opens an array (`[`).
+    fn begin_array(&mut self, name: &str) -> Result<(), Full>;
+    /// Closes the innermost table or array.
+    fn end(&mut self) -> Result<(), Full>;
+    /// A string value.
+    fn string(&mut self, name: &str, value: fmt::Arguments<'_>) -> Result<(), Full>;
+    /// An unsigned integer value.
+    fn u64(&mut self, name: &str, value: u64) -> Result<(), Full>;
+    /// A boolean value.
+    fn bool(&mut self, name: &str, value: bool) -> Result<(), Full>;
+    /// A number with a fraction (milliseconds of RTT).
+    fn double(&mut self, name: &str, value: f64) -> Result<(), Full>;
+}
+
+fn ms(d: Duration) -> f64 {
+    // One decimal is what a person reads; more is noise for ping times.
+    (d.as_micros() as f64 / 100.0).round() / 10.0
+}
+
+fn probe_stats(out: &mut dyn Sink, ip: Ipv4Addr, stats: &TargetStats) -> Result<(), Full> {
+    out.string("ip", format_args!("{ip}"))?;
+    let status = if stats.probes() == 0 {
+        "unknown"
+    } else if stats.is_up() {
+        "up"
+    } else {
+        "down"
+    };
+    out.string("status", format_args!("{status}"))?;
+    if let Some(avg) = stats.avg_rtt() {
+        out.double("latency", ms(avg))?;
+    }
+    if let Some(j) = stats.jitter() {
+        out.double("jitter", ms(j))?;
+    }
+    out.u64("packetloss", u64::from(stats.loss_percent()))?;
+    if let Some(last) = stats.last_rtt() {
+        out.double("last_rtt", ms(last))?;
+    }
+    Ok(())
+}
+
+/// Writes the whole status (or, with `only`, just that interface) as one table.
+pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn Sink) -> Result<(), StatusError> {
+    let config = d.config();
+    if let Some(name) = only {
+        if config.wan(name).is_none() {
+            return Err(StatusError::NotFound);
+        }
+    }
+    out.string("version", format_args!("{}", env!("CARGO_PKG_VERSION")))?;
+    out.u64("uptime", now.saturating_since(d.started()).as_secs())?;
+    out.string("mode", format_args!("failover"))?;
+    match d.active() {
+        Some(a) => out.string("active", format_args!("{}", config.wans[a].name))?,
+        None => out.string("active", format_args!(""))?,
+    }
+    out.begin_table("interfaces")?;
+    for (slot, wan) in config.wans.iter().enumerate() {
+        if only.is_some_and(|n| n != wan.name.as_str()) {
+            continue;
+        }
+        let h = d.health(slot);
+        let link = d.link(slot);
+        out.begin_table(&wan.name)?;
+        out.bool("enabled", wan.enabled)?;
+        out.string("device", format_args!("{}", wan.device))?;
+        if let Some(a) = link.addr {
+            out.string("address", format_args!("{a}"))?;
+        }
+        if let Some(g) = link.gateway {
+            out.string("gateway", format_args!("{g}"))?;
+        }
+        out.u64("metric", u64::from(wan.metric))?;
+        out.bool("active", d.active() == Some(slot))?;
+        out.string("status", format_args!("{}", h.status()))?;
+        let in_state = now.saturating_since(h.since()).as_secs();
+        let online = matches!(h.status(), Status::Online | Status::Disconnecting);
+        out.u64("online", if online { in_state } else { 0 })?;
+        out.u64("offline", if online { 0 } else { in_state })?;
+        out.string("reason", format_args!("{}", h.reason()))?;
+        out.u64("transitions", u64::from(h.transitions()))?;
+        out.begin_array("track_ip")?;
+        for (i, ip) in wan.track_ip.iter().enumerate() {
+            out.begin_table("")?;
+            probe_stats(out, *ip, h.target(i))?;
+            out.end()?;
+        }
+        out.end()?;
+        if let (true, Some(gw)) = (wan.check_gateway, link.gateway) {
+            out.begin_table("gateway_probe")?;
+            probe_stats(out, gw, h.gateway())?;
+            out.end()?;
+        }
+        out.end()?;
+    }
+    out.end()?;
+    out.begin_array("history")?;
+    for e in d.history().rev() {
+        if only.is_some_and(|n| n != e.wan.as_str()) {
+            continue;
+        }
+        out.begin_table("")?;
+        out.u64("age", now.saturating_since(e.at).as_secs())?;
+        out.string("interface", format_args!("{}", e.wan))?;
+        out.string("from", format_args!("{}", e.transition.from))?;
+        out.string("to", format_args!("{}", e.transition.to))?;
+        out.string("reason", format_args!("{}", e.transition.reason))?;
+        out.end()?;
+    }
+    out.end()?;
+    Ok(())
+}
+
+/// A [`Sink`] writing compact JSON into any `fmt::Write` (a fixed `heapless::String` in the
+/// daemon, a `String` in tools and tests). The top-level table is implicit: call
+/// [`Json::finish`] after writing.
+pub struct Json<'w> {
+    out: &'w mut dyn Write,
+    /// Per open level: (is array, has members).
+    stack: heapless::Vec<(bool, bool), 8>,
+}
+
+impl<'w> Json<'w> {
+    /// Starts the top-level object.
+    pub fn new(out: &'w mut dyn Write) -> Result<Self, Full> {
+        out.write_char('{').map_err(|_| Full)?;
+        let mut stack = heapless::Vec::new();
+        let _ = stack.push((false, false));
+        Ok(Json { out, stack })
+    }
+
+    /// Closes the top-level object.
+    pub fn finish(self) -> Result<(), Full> {
+        self.out.write_char('}').map_err(|_| Full)
+    }
+
+    fn key(&mut self, name: &str) -> Result<(), Full> {
+        let (in_array, has) = self.stack.last().copied().unwrap_or((false, false));
+        if has {
+            self.out.write_char(',').map_err(|_| Full)?;
+        }
+        if let Some(top) = self.stack.last_mut() {
+            top.1 = true;
+        }
+        if !in_array {
+            self.quoted(format_args!("{name}"))?;
+            self.out.write_char(':').map_err(|_| Full)?;
+        }
+        Ok(())
+    }
+
+    fn quoted(&mut self, value: fmt::Arguments<'_>) -> Result<(), Full> {
+        struct Escape<'a>(&'a mut dyn Write);
+        impl Write for Escape<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                for c in s.chars() {
+                    match c {
+                        '"' => self.0.write_str("\\\"")?,
+                        '\\' => self.0.write_str("\\\\")?,
+                        c if (c as u32) < 0x20 => write!(self.0, "\\u{:04x}", c as u32)?,
+                        c => self.0.write_char(c)?,
+                    }
+                }
+                Ok(())
+            }
+        }
+        self.out.write_char('"').map_err(|_| Full)?;
+        Escape(self.out).write_fmt(value).map_err(|_| Full)?;
+        self.out.write_char('"').map_err(|_| Full)
+    }
+
+    fn open(&mut self, name: &str, array: bool) -> Result<(), Full> {
+        self.key(name)?;
+        self.out.write_char(if array { '[' } else { '{' }).map_err(|_| Full)?;
+        self.stack.push((array, false)).map_err(|_| Full)
+    }
+}
+
+impl Sink for Json<'_> {
+    fn begin_table(&mut self, name: &str) -> Result<(), Full> {
+        self.open(name, false)
+    }
+    fn begin_array(&mut self, name: &str) -> Result<(), Full> {
+        self.open(name, true)
+    }
+    fn end(&mut self) -> Result<(), Full> {
+        let (array, _) = self.stack.pop().ok_or(Full)?;
+        self.out.write_char(if array { ']' } else { '}' }).map_err(|_| Full)
+    }
+    fn string(&mut self, name: &str, value: fmt::Arguments<'_>) -> Result<(), Full> {
+        self.key(name)?;
+        self.quoted(value)
+    }
+    fn u64(&mut self, name: &str, value: u64) -> Result<(), Full> {
+        self.key(name)?;
+        write!(self.out, "{value}").map_err(|_| Full)
+    }
+    fn bool(&mut self, name: &str, value: bool) -> Result<(), Full> {
+        self.key(name)?;
+        self.out.write_str(if value { "true" } else { "false" }).map_err(|_| Full)
+    }
+    fn double(&mut self, name: &str, value: f64) -> Result<(), Full> {
+        self.key(name)?;
+        write!(self.out, "{value}").map_err(|_| Full)
+    }
+}

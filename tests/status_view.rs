@@ -1,0 +1,66 @@
+//! The status view after real transitions in the simulated router: keys, values and
+//! history as `ubus call dualwan status` will show them.
+
+mod sim;
+
+use dualwan::status::{write_status, Json, StatusError};
+use dualwan::time::Duration;
+use serde_json::Value;
+
+fn status(s: &sim::Sim, only: Option<&str>) -> Result<Value, StatusError> {
+    let mut text = String::new();
+    let mut json = Json::new(&mut text).unwrap();
+    write_status(&s.d, s.now, only, &mut json)?;
+    json.finish().unwrap();
+    Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+#[test]
+fn status_shows_state_reason_targets_and_history() {
+    let mut s = sim::Sim::new(sim::config());
+    s.run_for(Duration::from_secs(5));
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let v = status(&s, None).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["version", "uptime", "mode", "active", "interfaces", "history"]);
+    assert_eq!(v["active"], "wanb");
+    assert_eq!(v["uptime"], 8);
+    let wan = &v["interfaces"]["wan"];
+    assert_eq!(wan["status"], "offline");
+    assert_eq!(wan["active"], false);
+    assert_eq!(wan["address"], "192.0.2.2");
+    assert_eq!(wan["gateway"], "192.0.2.1");
+    assert_eq!(wan["reason"], "gateway answers, targets unreachable (0/3 answered, need 1)");
+    assert!(wan["offline"].as_u64().unwrap() >= 1);
+    assert_eq!(wan["online"], 0);
+    assert_eq!(wan["track_ip"][0]["ip"], "203.0.113.1");
+    assert_eq!(wan["track_ip"][0]["status"], "down");
+    assert!(wan["track_ip"][0]["packetloss"].as_u64().unwrap() > 0);
+    assert_eq!(wan["gateway_probe"]["status"], "up");
+    let wanb = &v["interfaces"]["wanb"];
+    assert_eq!(wanb["status"], "online");
+    assert_eq!(wanb["track_ip"][1]["latency"], 30.0, "the simulated line's RTT");
+    assert_eq!(wanb["track_ip"][1]["packetloss"], 0);
+    let newest = &v["history"][0];
+    assert_eq!((newest["interface"].as_str(), newest["to"].as_str()), (Some("wan"), Some("offline")));
+}
+
+#[test]
+fn one_interface_or_not_found() {
+    let mut s = sim::Sim::new(sim::config());
+    s.run_for(Duration::from_secs(2));
+    let v = status(&s, Some("wanb")).unwrap();
+    let names: Vec<&String> = v["interfaces"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["wanb"]);
+    assert_eq!(status(&s, Some("nosuch")).unwrap_err(), StatusError::NotFound);
+}
+
+#[test]
+fn a_small_buffer_is_full_not_a_panic() {
+    let mut s = sim::Sim::new(sim::config());
+    s.run_for(Duration::from_secs(2));
+    let mut small: heapless::String<256> = heapless::String::new();
+    let mut json = Json::new(&mut small).unwrap();
+    assert_eq!(write_status(&s.d, s.now, None, &mut json), Err(StatusError::Full));
+}
