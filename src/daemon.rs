@@ -22,6 +22,8 @@ pub const ACTIONS_MAX: usize = 128;
 pub const LOG_LINE_MAX: usize = 200;
 /// Full re-read of our rules and routes even without notifications.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(60);
+/// Wait after a probe socket error before opening a new one.
+pub const PROBE_RETRY: Duration = Duration::from_secs(5);
 /// Wait after a failed kernel write before re-reading and retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Every dump, in the order they must be read (links before their addresses and routes).
@@ -83,6 +85,8 @@ struct WanRuntime {
     main_defaults: heapless::Vec<(Ipv4Addr, u32), DEFAULTS_MAX>,
     /// The (ifindex, address) its probe socket was opened for.
     socket: Option<(u32, Ipv4Addr)>,
+    /// After a socket error, no new socket before this instant.
+    socket_retry_at: Instant,
 }
 
 impl WanRuntime {
@@ -95,6 +99,7 @@ impl WanRuntime {
             addrs: heapless::Vec::new(),
             main_defaults: heapless::Vec::new(),
             socket: None,
+            socket_retry_at: now,
         }
     }
 }
@@ -469,8 +474,11 @@ impl Daemon {
         if slot < self.wans.len() {
             let name = self.config.wans[slot].name.clone();
             self.log(LogLevel::Warning, format_args!("{name}: probe socket: {error}"));
-            // Forget the socket so the next link change or round opens it again.
+            // Forget the socket; a new one is tried after a pause, so a persistent error
+            // (missing capability) costs one attempt per PROBE_RETRY, not one per round.
             self.wans[slot].socket = None;
+            self.wans[slot].socket_retry_at = now + PROBE_RETRY;
+            self.dirty = true;
         }
         self.update(now);
     }
@@ -520,10 +528,11 @@ impl Daemon {
                 }
             }
         }
-        // A recovery wait that ended since the last call may move traffic back.
+        // A recovery wait that ended since the last call may move traffic back; a socket
+        // retry pause that ended may open a probe socket.
         let last = core::mem::replace(&mut self.last_timeout, now);
-        if self.wans.iter().any(|w| w.health.is_up() && w.health.eligible_at() > last && w.health.eligible_at() <= now)
-        {
+        let passed = |t: Instant| t > last && t <= now;
+        if self.wans.iter().any(|w| (w.health.is_up() && passed(w.health.eligible_at())) || passed(w.socket_retry_at)) {
             self.dirty = true;
         }
         self.update(now);
@@ -571,6 +580,9 @@ impl Daemon {
             // A better WAN in its recovery wait: wake when the wait ends.
             if w.health.is_up() && !self.stopping && w.health.eligible_at() > self.last_timeout {
                 consider(Some(w.health.eligible_at()));
+            }
+            if w.socket.is_none() && w.socket_retry_at > self.last_timeout {
+                consider(Some(w.socket_retry_at));
             }
         }
         next
@@ -726,6 +738,9 @@ impl Daemon {
                 (None, Some(ifindex), Some(addr)) => Some((ifindex, addr)),
                 _ => None,
             };
+            if want_socket.is_some() && self.wans[slot].socket.is_none() && now < self.wans[slot].socket_retry_at {
+                continue;
+            }
             if want_socket != self.wans[slot].socket {
                 match want_socket {
                     Some((_, src)) => {

@@ -218,3 +218,16 @@ fn reload_keeps_unchanged_wans_and_moves_our_ranges_cleanly() {
     assert_eq!(s.d.health(1).status(), Status::Online);
     assert_eq!(s.d.health(1).transitions(), 1, "wanb started afresh");
 }
+
+#[test]
+fn a_probe_socket_error_is_retried_after_a_pause_not_every_round() {
+    let mut s = settle();
+    let opens_before = s.opens;
+    s.core(|d, now| d.handle_probe_error(now, 0, &"Operation not permitted (needs CAP_NET_RAW)"));
+    s.drain();
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.opens, opens_before, "no new socket during the pause");
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.opens, opens_before + 1, "one new socket after the pause");
+    assert!(s.logs.iter().any(|l| l.contains("wan: probe socket: Operation not permitted")));
+}

@@ -33,6 +33,8 @@ pub struct Sim {
     pub routes: Vec<Route>,
     pub logs: Vec<String>,
     pub events: Vec<dualwan::daemon::Event>,
+    /// Probe sockets opened so far.
+    pub opens: usize,
     pub ops: Vec<Op>,
     sockets: Vec<bool>,
     in_flight: Vec<(Instant, usize, Ipv4Addr, u16, u16)>,
@@ -131,6 +133,7 @@ impl Sim {
             routes: foreign_routes(),
             logs: Vec::new(),
             events: Vec::new(),
+            opens: 0,
             ops: Vec::new(),
             sockets: vec![false; n],
             in_flight: Vec::new(),
@@ -229,7 +232,10 @@ impl Sim {
             while let Some(action) = self.core(|d, _| d.poll_action()) {
                 match action {
                     Action::Dump(kind) => self.dump(kind),
-                    Action::OpenProbe { wan, .. } => self.sockets[wan] = true,
+                    Action::OpenProbe { wan, .. } => {
+                        self.sockets[wan] = true;
+                        self.opens += 1;
+                    }
                     Action::CloseProbe { wan } => self.sockets[wan] = false,
                     Action::SendProbe { wan, dst, seq } => {
                         assert!(self.sockets[wan], "probe on a closed socket");
