@@ -1,0 +1,136 @@
+//! `dualwan check` on good and bad configs: exit codes, `FILE:LINE:` messages, and the
+//! effective config with defaults.
+
+use std::io::Write;
+use std::process::Command;
+
+fn check(text: &str) -> (i32, String, String) {
+    let dir = std::env::temp_dir().join(format!("dualwan-check-{}-{}", std::process::id(), fastrand()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("dualwan");
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dualwan")).args(["check", "-c"]).arg(&path).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr).replace(path.to_str().unwrap(), "FILE");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+fn fastrand() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+const GOOD: &str = "config globals 'globals'\n\toption log_level 'notice'\n\n\
+config interface 'wan'\n\toption device 'eth1'\n\toption metric '10'\n\tlist track_ip '1.1.1.1'\n\tlist track_ip '8.8.8.8'\n\n\
+config interface 'wanb'\n\toption device 'wwan0'\n\toption metric '20'\n\tlist track_ip '9.9.9.9'\n";
+
+/// Replaces line `n` (1-based) of GOOD.
+fn with_line(n: usize, line: &str) -> String {
+    let mut lines: Vec<&str> = GOOD.lines().collect();
+    lines[n - 1] = line;
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn the_shipped_default_config_and_a_typical_one_are_accepted() {
+    let shipped = include_str!("../openwrt/files/dualwan.config");
+    let (code, out, err) = check(shipped);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("config interface 'wanb'\n\toption enabled '1'\n\toption device 'wwan0'"), "{out}");
+    let (code, out, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""));
+    // Every default is printed.
+    for line in [
+        "\toption last_resort 'main'",
+        "\toption interval '0.3'",
+        "\toption timeout '0.5'",
+        "\toption down '3'",
+        "\toption up '3'",
+        "\toption recovery_wait '10'",
+        "\toption reliability '1'",
+        "\toption gateway 'auto'",
+        "\toption log_level 'notice'",
+    ] {
+        assert!(out.contains(line), "{line} missing in\n{out}");
+    }
+}
+
+#[test]
+fn each_class_of_error_names_its_line() {
+    let cases: &[(String, &str)] = &[
+        (with_line(6, "\toption metric 'ten'"), "FILE:6: option 'metric' in interface 'wan': 'ten' is not a whole number"),
+        (
+            GOOD.replace("\toption metric '10'", "\toption metric '10'\n\toption interval '0'"),
+            "FILE:7: option 'interval' in interface 'wan': '0' is below 0.1",
+        ),
+        (
+            with_line(7, "\tlist track_ip 'dns.google'"),
+            "FILE:7: option 'track_ip' in interface 'wan': 'dns.google' is not an IPv4 address (host names are not resolved: use an address)",
+        ),
+        (
+            GOOD.replace("\tlist track_ip '9.9.9.9'", "\tlist track_ip '9.9.9.9'\n\toption reliability '2'"),
+            "FILE:14: option 'reliability' in interface 'wanb': '2' is more than the 1 track_ip targets",
+        ),
+        (with_line(11, "\toption device 'eth1'"), "FILE:10: interface 'wanb': device 'eth1' is already used by interface 'wan'"),
+        (
+            with_line(12, "\toption metric '10'"),
+            "FILE:10: interface 'wanb': metric 10 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
+        ),
+        (
+            GOOD.replace("\toption device 'eth1'", "\toption device 'eth1'\n\toption enabled '0'")
+                .replace("\toption device 'wwan0'", "\toption device 'wwan0'\n\toption enabled 'off'"),
+            "FILE:4: no enabled interface: nothing to fail over between",
+        ),
+        (with_line(2, "\toption last_resort 'blackhole'"), "FILE:2: option 'last_resort' in globals 'globals': 'blackhole' is not one of: main, unreachable"),
+        (with_line(5, "\toption devcie 'eth1'"), "FILE:4: interface 'wan': option 'device' is missing"),
+        (with_line(5, "\toptoin device 'eth1'"), "FILE:5: Parse error (invalid command) at line 5, byte 1"),
+        (
+            with_line(2, "\toption table_base '250'"),
+            "FILE:2: option 'table_base' in globals 'globals': '250' makes our tables 250..266 overlap the kernel's tables 253-255",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (code, out, err) = check(text);
+        assert_eq!(code, 1, "{expected}\n{err}");
+        assert!(out.is_empty());
+        assert!(err.lines().any(|l| l == *expected), "expected {expected:?} in\n{err}");
+    }
+}
+
+#[test]
+fn too_many_interfaces_and_warnings() {
+    let mut text = String::new();
+    for i in 0..9 {
+        text += &format!(
+            "config interface 'w{i}'\n\toption device 'eth{i}'\n\toption metric '{i}'\n\tlist track_ip '1.1.1.1'\n"
+        );
+    }
+    let (code, _, err) = check(&text);
+    assert_eq!(code, 1);
+    assert!(err.contains("FILE:33: more than 8 interface sections"), "{err}");
+
+    let text = GOOD.to_string() + "\nconfig rule\n\toption use 'wan'\n" + "config globals\n";
+    let (code, _, err) =
+        check(&text.replace("\toption log_level 'notice'", "\toption log_level 'notice'\n\toption colour 'red'"));
+    assert_eq!(code, 1, "a second globals section is an error");
+    assert!(err.contains("FILE:3: unknown option 'colour' in globals 'globals' ignored (warning)"), "{err}");
+    assert!(err.contains("FILE:16: unknown section type 'rule' ignored (warning)"), "{err}");
+    assert!(
+        err.contains("FILE:18: anonymous globals section: second globals section (the first is on line 1)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn command_line_errors_exit_2() {
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_dualwan")).args(args).output().unwrap();
+    assert_eq!(run(&["--bogus"]).status.code(), Some(2));
+    assert_eq!(run(&["check", "--nope"]).status.code(), Some(2));
+    assert_eq!(run(&[]).status.code(), Some(2));
+    let v = run(&["--version"]);
+    assert_eq!(String::from_utf8_lossy(&v.stdout), format!("{}\n", env!("CARGO_PKG_VERSION")));
+    let missing = run(&["check", "-c", "/nonexistent/dualwan"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).starts_with("/nonexistent/dualwan: cannot read"));
+}
