@@ -226,6 +226,20 @@ pub struct Transition {
     pub reason: Reason,
 }
 
+impl Transition {
+    /// The WAN became usable (hotplug `ACTION=connected`).
+    pub fn went_up(&self) -> bool {
+        let up = |s: Status| matches!(s, Status::Online | Status::Disconnecting);
+        up(self.to) && !up(self.from)
+    }
+
+    /// The WAN stopped being usable (hotplug `ACTION=disconnected`).
+    pub fn went_down(&self) -> bool {
+        let up = |s: Status| matches!(s, Status::Online | Status::Disconnecting);
+        up(self.from) && !up(self.to)
+    }
+}
+
 /// What became of one received echo reply.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ReplyOutcome {

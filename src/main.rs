@@ -3,8 +3,9 @@
 
 use argh::FromArgs;
 use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
-use dualwan::daemon::{Action, Daemon};
+use dualwan::daemon::{Action, Daemon, Event};
 use dualwan::sys::clock;
+use dualwan::sys::hotplug::{Hotplug, HOTPLUG_DIR, RUN_LIMIT};
 use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
 use dualwan::sys::netlink::Netlink;
@@ -167,17 +168,23 @@ fn run(args: &RunArgs) -> ExitCode {
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
     log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
 
+    let mut hotplug = Hotplug::new(HOTPLUG_DIR, RUN_LIMIT);
     let mut stop_requested = false;
     loop {
         let now = clock::now();
-        carry_out(&mut core, now, &mut netlink, &mut sockets, &log);
+        carry_out(&mut core, now, &mut netlink, &mut sockets, &mut hotplug, &log);
+        hotplug.reap(now);
         if core.is_stopped() {
             log.write(LogLevel::Info, "stopped; our rules and routes are removed");
             return ExitCode::SUCCESS;
         }
 
         // Wait until the core's next deadline, or for input.
-        let timeout = match core.poll_timeout() {
+        let deadline = match (core.poll_timeout(), hotplug.next_deadline(now)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = match deadline {
             Some(deadline) => {
                 let us = deadline.saturating_since(clock::now()).as_micros();
                 PollTimeout::try_from(us.div_ceil(1000).min(60_000) as i32).unwrap_or(PollTimeout::MAX)
@@ -265,6 +272,7 @@ fn carry_out(
     now: Instant,
     netlink: &mut Netlink,
     sockets: &mut [Option<ProbeSocket>; MAX_WANS],
+    hotplug: &mut Hotplug,
     log: &Log,
 ) {
     while let Some(action) = core.poll_action() {
@@ -293,8 +301,21 @@ fn carry_out(
                 Err(e) => core.handle_op_result(now, &op, Err(&e)),
             },
             Action::Log(level, line) => log.write(level, &line),
-            // Observers (ubus events, hotplug scripts) come with the ubus work.
-            Action::Event(_) => {}
+            Action::Event(Event::Interface { wan, transition }) => {
+                let action = if transition.went_up() {
+                    "connected"
+                } else if transition.went_down() {
+                    "disconnected"
+                } else {
+                    continue;
+                };
+                let w = &core.config().wans[wan];
+                if let Err(e) = hotplug.run(now, action, &w.name, &w.device) {
+                    log.write(LogLevel::Warning, &format!("{}: hotplug scripts: {e}", w.name));
+                }
+            }
+            // ubus events come with the ubus connection.
+            Action::Event(Event::Active { .. }) => {}
         }
     }
 }

@@ -1,0 +1,89 @@
+//! Hotplug scripts run with the documented environment, in name order, without blocking,
+//! and are killed at their time limit.
+
+use dualwan::sys::hotplug::Hotplug;
+use dualwan::time::{Duration, Instant};
+use std::path::PathBuf;
+
+fn dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dualwan-hotplug-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("hotplug.d")).unwrap();
+    d
+}
+
+fn wait_for(path: &std::path::Path) -> String {
+    for _ in 0..300 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with("end\n") {
+                return s;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("{} never completed", path.display());
+}
+
+#[test]
+fn scripts_see_action_interface_device_in_name_order() {
+    let d = dir("env");
+    let out = d.join("out");
+    let script = |body: &str| format!("echo \"{body}\" >> {}\n", out.display());
+    std::fs::write(d.join("hotplug.d/10-first"), script("first $ACTION $INTERFACE $DEVICE")).unwrap();
+    // Not executable on purpose: hotplug-call sources scripts.
+    std::fs::write(d.join("hotplug.d/20-second"), script("second $ACTION") + &script("end")).unwrap();
+    std::fs::create_dir(d.join("hotplug.d/30-a-directory")).unwrap();
+    let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    h.run(Instant::ZERO, "disconnected", "wan", "eth1").unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(200), "run() must not wait for the scripts");
+    assert_eq!(wait_for(&out), "first disconnected wan eth1\nsecond disconnected\nend\n");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    h.reap(Instant::from_millis(1000));
+    assert_eq!(h.running(), 0, "reaped");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_script_past_its_limit_is_killed_with_its_children() {
+    let d = dir("kill");
+    let pidfile = d.join("pid");
+    // The script's own child must die too (process group).
+    std::fs::write(d.join("hotplug.d/10-slow"), format!("sleep 30 & echo $! > {}\nwait\n", pidfile.display())).unwrap();
+    let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_millis(200));
+    h.run(Instant::ZERO, "connected", "wanb", "wwan0").unwrap();
+    let mut pid = String::new();
+    for _ in 0..200 {
+        pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        if pid.ends_with('\n') {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
+    assert!(proc_dir.exists(), "the script's sleep runs");
+    h.reap(Instant::from_millis(100));
+    assert_eq!(h.running(), 1);
+    assert_eq!(h.next_deadline(Instant::from_millis(100)), Some(Instant::from_millis(200)));
+    h.reap(Instant::from_millis(250));
+    assert_eq!((h.running(), h.killed()), (0, 1));
+    let mut gone = false;
+    for _ in 0..100 {
+        // Killed and reaped by init, or at least a zombie no longer running.
+        let state = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+        if state.is_empty() || state.contains(") Z ") {
+            gone = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gone, "the script's child survived the kill");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn no_directory_means_nothing_runs() {
+    let mut h = Hotplug::new("/nonexistent/hotplug.d/dualwan", Duration::from_secs(30));
+    h.run(Instant::ZERO, "connected", "wan", "eth1").unwrap();
+    assert_eq!(h.running(), 0);
+}
