@@ -99,7 +99,7 @@ fn assert_logged(log: &str, message: &str) {
 /// The last status transition of interface `name` (`wan: a -> b (why)`).
 fn last_transition(log: &str, name: &str) -> Option<String> {
     let prefix = format!("{name}: ");
-    messages(log).into_iter().filter(|m| m.starts_with(&prefix) && m.contains(" -> ")).last()
+    messages(log).into_iter().rev().find(|m| m.starts_with(&prefix) && m.contains(" -> "))
 }
 
 fn sh(lab: &Lab, role: &str, args: &[&str]) -> String {
@@ -142,7 +142,7 @@ fn route_table(lab: &Lab, table: u32) -> String {
     sh(lab, "rtr", &["ip", "-4", "route", "show", "table", &table.to_string()])
 }
 
-/// 1. The primary's upstream dies silently (its gateway still answers).
+/// Scenario 1: the primary's upstream dies silently (its gateway still answers).
 #[test]
 fn silent_upstream_failure_moves_traffic_and_back() {
     let Some(lab) = lab_or_skip("up") else { return };
@@ -171,7 +171,7 @@ fn silent_upstream_failure_moves_traffic_and_back() {
     stop(&lab, &mut d, &before);
 }
 
-/// 2. Carrier loss is a netlink event: no probe round is waited for.
+/// Scenario 2: carrier loss is a netlink event: no probe round is waited for.
 #[test]
 fn carrier_loss_moves_traffic_at_once() {
     let Some(lab) = lab_or_skip("carrier") else { return };
@@ -196,7 +196,7 @@ fn carrier_loss_moves_traffic_at_once() {
     stop(&lab, &mut d, &before);
 }
 
-/// 3. The primary's gateway stops answering altogether (IP and ARP).
+/// Scenario 3: the primary's gateway stops answering altogether (IP and ARP).
 #[test]
 fn blackholed_gateway_moves_traffic() {
     let Some(lab) = lab_or_skip("gwbh") else { return };
@@ -220,7 +220,7 @@ fn blackholed_gateway_moves_traffic() {
     stop(&lab, &mut d, &before);
 }
 
-/// 4. Both upstreams dead: `last_resort` decides; then the backup recovers first.
+/// Scenario 4: both upstreams dead: `last_resort` decides; then the backup recovers first.
 fn both_dead(tag: &str, last_resort: &str) {
     let Some(lab) = lab_or_skip(tag) else { return };
     // Default recovery_wait (10 s): a recovered backup is used at once when nothing else is up.
@@ -265,8 +265,8 @@ fn both_dead_last_resort_unreachable() {
     both_dead("deadunr", "unreachable");
 }
 
-/// 5. 30 % loss on the way back through ISP 1 for two minutes: rounds need one answer of
-/// three, and three bad rounds in a row, so the daemon must not flap.
+/// Scenario 5: 30 % loss on the way back through ISP 1 for two minutes: rounds need one
+/// answer of three, and three bad rounds in a row, so the daemon must not flap.
 #[test]
 fn thirty_percent_loss_does_not_flap() {
     let Some(lab) = lab_or_skip("loss") else { return };
@@ -298,8 +298,8 @@ fn thirty_percent_loss_does_not_flap() {
     stop(&lab, &mut d, &before);
 }
 
-/// 6. Routes and rules that are not ours survive 50 failovers, a restart after SIGKILL does
-/// not duplicate our rules, and SIGTERM leaves the kernel as it was.
+/// Scenario 6: routes and rules that are not ours survive 50 failovers, a restart after
+/// SIGKILL does not duplicate our rules, and SIGTERM leaves the kernel as it was.
 #[test]
 fn foreign_state_survives_fifty_failovers_and_a_kill() {
     let Some(lab) = lab_or_skip("foreign") else { return };
@@ -358,7 +358,7 @@ fn foreign_state_survives_fifty_failovers_and_a_kill() {
     stop(&lab, &mut d, &before);
 }
 
-/// 7. Our rules and the active route removed behind the daemon's back come back.
+/// Scenario 7: our rules and the active route removed behind the daemon's back come back.
 #[test]
 fn deleted_rules_are_restored() {
     let Some(lab) = lab_or_skip("ruledel") else { return };
@@ -397,7 +397,7 @@ fn deleted_rules_are_restored() {
     stop(&lab, &mut d, &before);
 }
 
-/// 8. A new DHCP lease on the primary: new address, new gateway.
+/// Scenario 8: a new DHCP lease on the primary: new address, new gateway.
 #[test]
 fn address_and_gateway_change_are_followed() {
     let Some(lab) = lab_or_skip("readdr") else { return };
@@ -457,7 +457,8 @@ fn ifindex(lab: &Lab, dev: &str) -> u32 {
     sh(lab, "rtr", &["cat", &format!("/sys/class/net/{dev}/ifindex")]).trim().parse().unwrap()
 }
 
-/// 9. The primary's device disappears and comes back with a new ifindex (USB modem replug).
+/// Scenario 9: the primary's device disappears and comes back with a new ifindex (USB modem
+/// replug).
 #[test]
 fn device_replug_is_followed() {
     let Some(lab) = lab_or_skip("replug") else { return };
@@ -544,7 +545,7 @@ fn in_echo_reps(lab: &Lab) -> u64 {
     vals.split_whitespace().nth(i).unwrap().parse().unwrap()
 }
 
-/// 10. Echo replies from hosts that were not probed do not keep a dead WAN up.
+/// Scenario 10: echo replies from hosts that were not probed do not keep a dead WAN up.
 #[test]
 fn forged_replies_do_not_keep_a_dead_wan_up() {
     let Some(lab) = lab_or_skip("forged") else { return };
