@@ -428,7 +428,9 @@ impl WanHealth {
         self.next_round = None;
         self.rounds.clear();
         if self.state == State::NoLink {
-            // Still no link, maybe for another reason: keep the first reason.
+            // Still no link; the newest cause is the one to show (a device that is deleted
+            // is first reported down, then missing).
+            self.reason = reason;
             return None;
         }
         self.set_state(now, State::NoLink, reason)
@@ -698,7 +700,8 @@ mod tests {
         let t = h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
         assert_eq!((t.from, t.to, t.reason), (Status::Online, Status::NoLink, Reason::CarrierLost));
         assert!(!h.is_probing());
-        assert_eq!(h.link_lost(Instant::from_millis(800), Reason::AddressRemoved), None);
+        assert_eq!(h.link_lost(Instant::from_millis(800), Reason::DeviceMissing), None);
+        assert_eq!(h.reason(), Reason::DeviceMissing, "the newest cause is shown");
         h.link_usable(Instant::from_millis(900));
         assert_eq!(h.state(), State::Down { good_rounds: 0 });
     }

@@ -476,8 +476,8 @@ fn device_replug_is_followed() {
         .unwrap_or_else(|| panic!("no failover:\n{}", lab.stderr_of(&d)));
     eprintln!("timing: wan1 deleted -> traffic on wan2 in {took:?}");
     // The kernel takes a device down (RTM_NEWLINK without IFF_UP) before deleting it
-    // (RTM_DELLINK), and the daemon keeps the first reason of a no_link spell: it logs
-    // "link down" rather than "device missing" (reported; see the e2e commit message).
+    // (RTM_DELLINK): the transition is logged with the first cause ("link down"); the
+    // status then shows the newest one ("device missing").
     let log = lab.stderr_of(&d);
     let reason = ["device missing", "link down"]
         .into_iter()
