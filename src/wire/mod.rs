@@ -3,5 +3,6 @@
 pub mod blob;
 pub mod icmp;
 pub mod rtnl;
+pub mod ubus;
 #[cfg(test)]
 pub(crate) mod vectors;
