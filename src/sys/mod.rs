@@ -5,3 +5,4 @@ pub mod icmp;
 pub mod log;
 pub mod netlink;
 pub mod signals;
+pub mod ubus;
