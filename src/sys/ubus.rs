@@ -633,6 +633,7 @@ impl Ubus {
         let Some(objid) = msg.objid() else { return };
         let (seq, peer) = (msg.seq, msg.peer);
         let method = msg.method().and_then(|m| self.object.methods.iter().find(|x| x.name.as_bytes() == m));
+        let mut handled = false;
         let status = if objid != object {
             wire::STATUS_NOT_FOUND
         } else if msg.method().is_none() {
@@ -640,6 +641,7 @@ impl Ubus {
         } else if let Some(method) = method {
             match msg.data() {
                 Some(data) if blob::check_table(data).is_ok() => {
+                    handled = true;
                     self.reply_data(seq, peer, objid, method.name, data, provider)
                 }
                 _ => wire::STATUS_INVALID_ARGUMENT,
@@ -648,7 +650,8 @@ impl Ubus {
             wire::STATUS_METHOD_NOT_FOUND
         };
         self.calls += 1;
-        if msg.no_reply() == Some(true) {
+        // As in libubus, NO_REPLY only silences the STATUS of a call that was handled.
+        if handled && msg.no_reply() == Some(true) {
             return;
         }
         // Cannot fail: handle_messages only gets here with REPLY_RESERVE free, and the DATA
