@@ -6,3 +6,4 @@ pub mod icmp;
 pub mod log;
 pub mod netlink;
 pub mod signals;
+pub mod ubus;

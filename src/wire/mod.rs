@@ -1,4 +1,8 @@
 //! Byte formats: parse and emit, no I/O. Parsers check lengths once and never panic.
 
+pub mod blob;
 pub mod icmp;
 pub mod rtnl;
+pub mod ubus;
+#[cfg(test)]
+pub(crate) mod vectors;
