@@ -4,14 +4,19 @@
 use argh::FromArgs;
 use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
+use dualwan::health::Reason;
+use dualwan::status::{self, StatusError};
 use dualwan::sys::clock;
 use dualwan::sys::hotplug::{Hotplug, HOTPLUG_DIR, RUN_LIMIT};
 use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
 use dualwan::sys::netlink::Netlink;
 use dualwan::sys::signals::{Request, Signals};
+use dualwan::sys::ubus::{Provider, Ubus, DUALWAN};
 use dualwan::time::Instant;
+use dualwan::wire::blob::{Attrs, Writer};
 use dualwan::wire::icmp::Icmp;
+use dualwan::wire::ubus;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
 use std::process::ExitCode;
@@ -47,7 +52,6 @@ struct RunArgs {
     log: String,
     /// ubusd socket (default /var/run/ubus/ubus.sock)
     #[argh(option, default = "String::from(\"/var/run/ubus/ubus.sock\")")]
-    #[allow(dead_code)] // the ubus connection comes with the ubus issue
     ubus_socket: String,
 }
 
@@ -157,33 +161,41 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut netlink = match Netlink::open() {
+    let netlink = match Netlink::open() {
         Ok(n) => n,
         Err(e) => {
             log.write(LogLevel::Err, &e.to_string());
             return ExitCode::from(1);
         }
     };
-    let mut sockets: [Option<ProbeSocket>; MAX_WANS] = Default::default();
+    let mut ubus = match Ubus::new(&args.ubus_socket, DUALWAN) {
+        Ok(u) => u,
+        Err(e) => {
+            log.write(LogLevel::Err, &e.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    let mut io = Io { netlink, sockets: Default::default(), hotplug: Hotplug::new(HOTPLUG_DIR, RUN_LIMIT), log };
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
-    log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
+    io.log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
 
-    let mut hotplug = Hotplug::new(HOTPLUG_DIR, RUN_LIMIT);
     let mut stop_requested = false;
     loop {
         let now = clock::now();
-        carry_out(&mut core, now, &mut netlink, &mut sockets, &mut hotplug, &log);
-        hotplug.reap(now);
+        ubus.handle_timeout(now);
+        io.carry_out(&mut core, &mut ubus, now);
+        io.hotplug.reap(now);
+        while let Some(notice) = ubus.poll_notice() {
+            io.log.write(LogLevel::Notice, &notice.to_string());
+        }
         if core.is_stopped() {
-            log.write(LogLevel::Info, "stopped; our rules and routes are removed");
+            io.log.write(LogLevel::Info, "stopped; our rules and routes are removed");
             return ExitCode::SUCCESS;
         }
 
-        // Wait until the core's next deadline, or for input.
-        let deadline = match (core.poll_timeout(), hotplug.next_deadline(now)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        // Wait until the earliest deadline, or for input.
+        let deadline =
+            [core.poll_timeout(), io.hotplug.next_deadline(now), ubus.poll_timeout()].into_iter().flatten().min();
         let timeout = match deadline {
             Some(deadline) => {
                 let us = deadline.saturating_since(clock::now()).as_micros();
@@ -191,42 +203,48 @@ fn run(args: &RunArgs) -> ExitCode {
             }
             None => PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX),
         };
-        let mut fds: heapless::Vec<PollFd, { MAX_WANS + 2 }> = heapless::Vec::new();
+        // Fixed slots: signals, netlink, ubus, then one per open probe socket.
+        let mut fds: heapless::Vec<PollFd, { MAX_WANS + 3 }> = heapless::Vec::new();
         let _ = fds.push(PollFd::new(signals.fd(), PollFlags::POLLIN));
-        let _ = fds.push(PollFd::new(netlink.event_fd(), PollFlags::POLLIN));
+        let _ = fds.push(PollFd::new(io.netlink.event_fd(), PollFlags::POLLIN));
+        let _ = fds.push(match ubus.fd() {
+            Some(fd) => PollFd::new(fd, ubus.interest()),
+            // Nothing to watch: a closed slot that poll(2) ignores.
+            None => PollFd::new(signals.fd(), PollFlags::empty()),
+        });
         let mut slots: heapless::Vec<usize, MAX_WANS> = heapless::Vec::new();
-        for (slot, s) in sockets.iter().enumerate() {
+        for (slot, s) in io.sockets.iter().enumerate() {
             if let Some(s) = s {
                 let _ = fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
                 let _ = slots.push(slot);
             }
         }
-        let ready = match poll(&mut fds, timeout) {
-            Ok(_) => fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect(),
-            Err(nix::errno::Errno::EINTR) => heapless::Vec::<bool, { MAX_WANS + 2 }>::new(),
+        let revents: heapless::Vec<PollFlags, { MAX_WANS + 3 }> = match poll(&mut fds, timeout) {
+            Ok(_) => fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect(),
+            Err(nix::errno::Errno::EINTR) => heapless::Vec::new(),
             Err(e) => {
-                log.write(LogLevel::Err, &format!("poll: {e}"));
+                io.log.write(LogLevel::Err, &format!("poll: {e}"));
                 return ExitCode::from(1);
             }
         };
         drop(fds);
         let now = clock::now();
-        let is_ready = |i: usize| ready.get(i).copied().unwrap_or(false);
+        let ready = |i: usize| revents.get(i).copied().unwrap_or(PollFlags::empty());
 
-        if is_ready(0) {
+        if !ready(0).is_empty() {
             while let Some(request) = signals.read() {
                 match request {
                     Request::Stop if stop_requested => {
-                        log.write(LogLevel::Warning, "second stop request: exiting without cleanup");
+                        io.log.write(LogLevel::Warning, "second stop request: exiting without cleanup");
                         return ExitCode::from(1);
                     }
                     Request::Stop => {
                         stop_requested = true;
                         core.shutdown(now);
                     }
-                    Request::Reload if !stop_requested => match load_for_run(&args.config, &log) {
+                    Request::Reload if !stop_requested => match load_for_run(&args.config, &io.log) {
                         Some(c) => core.reload(now, c),
-                        None => log.write(
+                        None => io.log.write(
                             LogLevel::Err,
                             &format!("{}: invalid configuration, keeping the running one", args.config),
                         ),
@@ -235,16 +253,19 @@ fn run(args: &RunArgs) -> ExitCode {
                 }
             }
         }
-        if is_ready(1) {
-            if let Err(e) = netlink.drain_events(&mut |event| core.handle_kernel(now, &event)) {
-                log.write(LogLevel::Warning, &e.to_string());
+        if !ready(1).is_empty() {
+            if let Err(e) = io.netlink.drain_events(&mut |event| core.handle_kernel(now, &event)) {
+                io.log.write(LogLevel::Warning, &e.to_string());
             }
         }
+        if !ready(2).is_empty() {
+            ubus.handle_ready(now, ready(2), &mut StatusProvider { core: &core, now });
+        }
         for (i, &slot) in slots.iter().enumerate() {
-            if !is_ready(2 + i) {
+            if ready(3 + i).is_empty() {
                 continue;
             }
-            let Some(socket) = sockets[slot].as_mut() else { continue };
+            let Some(socket) = io.sockets[slot].as_mut() else { continue };
             loop {
                 match socket.recv() {
                     Ok(None) => break,
@@ -256,7 +277,7 @@ fn run(args: &RunArgs) -> ExitCode {
                     Ok(Some(_)) => {}
                     Err(e) => {
                         core.handle_probe_error(now, slot, &e);
-                        sockets[slot] = None;
+                        io.sockets[slot] = None;
                         break;
                     }
                 }
@@ -266,56 +287,115 @@ fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
-/// Carries out every queued action; results go straight back into the core.
-fn carry_out(
-    core: &mut Daemon,
+/// Answers `ubus call dualwan status ['{"interface": NAME}']` from the core's state.
+struct StatusProvider<'a> {
+    core: &'a Daemon,
     now: Instant,
-    netlink: &mut Netlink,
-    sockets: &mut [Option<ProbeSocket>; MAX_WANS],
-    hotplug: &mut Hotplug,
-    log: &Log,
-) {
-    while let Some(action) = core.poll_action() {
-        match action {
-            Action::Dump(kind) => {
-                if let Err(e) = netlink.dump(kind, &mut |event| core.handle_kernel(now, &event)) {
-                    core.handle_dump_error(now, kind, &e);
+}
+
+impl Provider for StatusProvider<'_> {
+    fn call(&mut self, method: &str, args: Attrs<'_>, reply: &mut Writer<'_>) -> u32 {
+        if method != "status" {
+            return ubus::STATUS_METHOD_NOT_FOUND;
+        }
+        let mut only = None;
+        for attr in args.flatten() {
+            if attr.name == "interface" {
+                match attr.as_str() {
+                    Some(name) => only = Some(name),
+                    None => return ubus::STATUS_INVALID_ARGUMENT,
                 }
             }
-            Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src, ident) {
-                Ok(s) => sockets[wan] = Some(s),
-                Err(e) => {
-                    sockets[wan] = None;
-                    core.handle_probe_error(now, wan, &e);
-                }
-            },
-            Action::CloseProbe { wan } => sockets[wan] = None,
-            Action::SendProbe { wan, dst, seq } => {
-                // A failed send (link just went down, firewall) is a lost probe.
-                if let Some(s) = sockets[wan].as_mut() {
-                    let _ = s.send_echo(dst, seq);
-                }
-            }
-            Action::Apply(op) => match netlink.apply(&op) {
-                Ok(()) => core.handle_op_result(now, &op, Ok(())),
-                Err(e) => core.handle_op_result(now, &op, Err(&e)),
-            },
-            Action::Log(level, line) => log.write(level, &line),
-            Action::Event(Event::Interface { wan, transition }) => {
-                let action = if transition.went_up() {
-                    "connected"
-                } else if transition.went_down() {
-                    "disconnected"
-                } else {
-                    continue;
-                };
-                let w = &core.config().wans[wan];
-                if let Err(e) = hotplug.run(now, action, &w.name, &w.device) {
-                    log.write(LogLevel::Warning, &format!("{}: hotplug scripts: {e}", w.name));
-                }
-            }
-            // ubus events come with the ubus connection.
-            Action::Event(Event::Active { .. }) => {}
+        }
+        match status::write_status(self.core, self.now, only, &mut status::Blob::new(reply)) {
+            Ok(()) => ubus::STATUS_OK,
+            Err(StatusError::NotFound) => ubus::STATUS_NOT_FOUND,
+            Err(StatusError::Full) => ubus::STATUS_UNKNOWN_ERROR,
         }
     }
+}
+
+/// The adapters the core's actions are carried out on.
+struct Io {
+    netlink: Netlink,
+    sockets: [Option<ProbeSocket>; MAX_WANS],
+    hotplug: Hotplug,
+    log: Log,
+}
+
+/// Carries out every queued action; results go straight back into the core.
+impl Io {
+    fn carry_out(&mut self, core: &mut Daemon, ubus: &mut Ubus, now: Instant) {
+        let Io { netlink, sockets, hotplug, log } = self;
+        while let Some(action) = core.poll_action() {
+            match action {
+                Action::Dump(kind) => {
+                    if let Err(e) = netlink.dump(kind, &mut |event| core.handle_kernel(now, &event)) {
+                        core.handle_dump_error(now, kind, &e);
+                    }
+                }
+                Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src, ident) {
+                    Ok(s) => sockets[wan] = Some(s),
+                    Err(e) => {
+                        sockets[wan] = None;
+                        core.handle_probe_error(now, wan, &e);
+                    }
+                },
+                Action::CloseProbe { wan } => sockets[wan] = None,
+                Action::SendProbe { wan, dst, seq } => {
+                    // A failed send (link just went down, firewall) is a lost probe.
+                    if let Some(s) = sockets[wan].as_mut() {
+                        let _ = s.send_echo(dst, seq);
+                    }
+                }
+                Action::Apply(op) => match netlink.apply(&op) {
+                    Ok(()) => core.handle_op_result(now, &op, Ok(())),
+                    Err(e) => core.handle_op_result(now, &op, Err(&e)),
+                },
+                Action::Log(level, line) => log.write(level, &line),
+                Action::Event(Event::Interface { wan, transition }) => {
+                    let w = &core.config().wans[wan];
+                    ubus.send_event("dualwan.interface", &|out| {
+                        out.string("interface", &w.name)?;
+                        out.string("device", &w.device)?;
+                        out.string("status", transition.to.as_str())?;
+                        out.string("previous", transition.from.as_str())?;
+                        out.string("reason", &fmt_small(format_args!("{}", transition.reason)))
+                    });
+                    let action = if transition.went_up() {
+                        "connected"
+                    } else if transition.went_down() {
+                        "disconnected"
+                    } else {
+                        continue;
+                    };
+                    if let Err(e) = hotplug.run(now, action, &w.name, &w.device) {
+                        log.write(LogLevel::Warning, &format!("{}: hotplug scripts: {e}", w.name));
+                    }
+                }
+                Action::Event(Event::Active { from, to }) => {
+                    let name =
+                        |slot: Option<usize>| slot.map(|s| core.config().wans[s].name.clone()).unwrap_or_default();
+                    let (active, previous) = (name(to), name(from));
+                    let reason = match from {
+                        Some(f) if !core.health(f).is_up() => core.health(f).reason(),
+                        Some(_) => Reason::Recovered,
+                        None => core.health(to.unwrap_or(0)).reason(),
+                    };
+                    ubus.send_event("dualwan.active", &|w| {
+                        w.string("active", &active)?;
+                        w.string("previous", &previous)?;
+                        w.string("reason", &fmt_small(format_args!("{reason}")))
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Formats a short value (a reason) without allocating.
+fn fmt_small(args: std::fmt::Arguments<'_>) -> heapless::String<128> {
+    let mut s = heapless::String::new();
+    let _ = std::fmt::Write::write_fmt(&mut s, args);
+    s
 }

@@ -240,3 +240,52 @@ impl Sink for Json<'_> {
         write!(self.out, "{value}").map_err(|_| Full)
     }
 }
+
+/// A [`Sink`] writing blobmsg (the ubus reply) through [`crate::wire::blob::Writer`].
+pub struct Blob<'b, 'w> {
+    out: &'b mut crate::wire::blob::Writer<'w>,
+    open: heapless::Vec<crate::wire::blob::Nest, 8>,
+}
+
+impl<'b, 'w> Blob<'b, 'w> {
+    /// Writes members into `out`'s current table.
+    pub fn new(out: &'b mut crate::wire::blob::Writer<'w>) -> Self {
+        Blob { out, open: heapless::Vec::new() }
+    }
+}
+
+impl Sink for Blob<'_, '_> {
+    fn begin_table(&mut self, name: &str) -> Result<(), Full> {
+        let nest = self.out.begin_table(name).map_err(|_| Full)?;
+        self.open.push(nest).map_err(|_| Full)
+    }
+    fn begin_array(&mut self, name: &str) -> Result<(), Full> {
+        let nest = self.out.begin_array(name).map_err(|_| Full)?;
+        self.open.push(nest).map_err(|_| Full)
+    }
+    fn end(&mut self) -> Result<(), Full> {
+        let nest = self.open.pop().ok_or(Full)?;
+        self.out.end(nest);
+        Ok(())
+    }
+    fn string(&mut self, name: &str, value: fmt::Arguments<'_>) -> Result<(), Full> {
+        // Every status string is short (names, addresses, reasons).
+        let mut s: heapless::String<128> = heapless::String::new();
+        s.write_fmt(value).map_err(|_| Full)?;
+        self.out.string(name, &s).map_err(|_| Full)
+    }
+    fn u64(&mut self, name: &str, value: u64) -> Result<(), Full> {
+        // ubus prints INT32 as a plain number; counters and seconds fit it in practice.
+        match u32::try_from(value) {
+            Ok(v) => self.out.u32(name, v),
+            Err(_) => self.out.u64(name, value),
+        }
+        .map_err(|_| Full)
+    }
+    fn bool(&mut self, name: &str, value: bool) -> Result<(), Full> {
+        self.out.bool(name, value).map_err(|_| Full)
+    }
+    fn double(&mut self, name: &str, value: f64) -> Result<(), Full> {
+        self.out.double(name, value).map_err(|_| Full)
+    }
+}
