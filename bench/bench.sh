@@ -185,7 +185,11 @@ if [ -n "$ns0" ] && [ -n "$ns1" ] && [ "$ns1" -gt 0 ]; then
     sched_tenths=$(((ns1 - ns0) * 600 / wall_us))
     sched_note="schedstat (ns) gives $((sched_tenths / 10)).$((sched_tenths % 10)) ms per minute"
 fi
-log_quiet=$(awk -v a="$c0" -v b="$c1" '$1 >= a && $1 <= b' "$WORK/cpu.log" | wc -l)
+quiet_lines=$(awk -v a="$c0" -v b="$c1" '$1 >= a && $1 <= b { $1 = $2 = $3 = ""; sub(/^ +/, ""); print }' "$WORK/cpu.log")
+log_quiet="no log lines in that run"
+if [ -n "$quiet_lines" ]; then
+    log_quiet="$(printf '%s\n' "$quiet_lines" | wc -l | tr -d ' ') log line(s) in that run, e.g. \"$(printf '%s\n' "$quiet_lines" | head -n1)\""
+fi
 daemon_stop
 "$LAB" "$P" down
 [ "$DAEMON_RC" = 0 ] || say "note: dualwan exited with $DAEMON_RC on SIGTERM after the CPU run"
@@ -302,7 +306,7 @@ for kind in carrier upstream blackhole; do
 done
 [ -z "$polled" ] || echo "Cross-check, kernel route polled every 10 ms, medians: $polled."
 echo "Recovery times run from the restore command to \"traffic moved\" back: up 3 rounds + recovery_wait $RECOVERY_WAIT s are in them."
-echo "CPU: utime+stime from /proc/PID/stat over $((wall_us / 1000000)) s (user $((ut1 - ut0)), system $((st1 - st0)) ticks; CLK_TCK $clk_tck, one tick = $((1000 / clk_tck)) ms)${sched_note:+; $sched_note}; $log_quiet log lines in that run."
+echo "CPU: utime+stime from /proc/PID/stat over $((wall_us / 1000000)) s (user $((ut1 - ut0)), system $((st1 - st0)) ticks; CLK_TCK $clk_tck, one tick = $((1000 / clk_tck)) ms)${sched_note:+; $sched_note}; $log_quiet."
 echo "  System time includes the kernel's work on each probe: in the lab a ping's whole path (veth, the ISP's and inet's forwarding and nftables) may run in the daemon's sendto()."
 echo "RSS at the end of that run: $rss_split (file pages are mostly the shared libc and the binary)."
 [ -z "$alloc_note" ] || echo "Allocations: $alloc_note."

@@ -54,7 +54,8 @@ write_config() {
 
 # daemon_start BIN CFG LOG [PREFIX_FOR_TERMINAL]
 # Runs `BIN run -c CFG --log stderr` in $P-rtr.  Every stderr line goes to LOG
-# as "RECEIVED_US LINE"; with a prefix it is echoed to our stderr as well.
+# as "RECEIVED_US LINE"; with a prefix it is echoed as well, to stderr or to
+# the fd in DAEMON_ECHO_FD.
 # Sets DAEMON_PID (the daemon itself: lab.sh and ip netns exec both exec).
 daemon_start() {
     local bin=$1 cfg=$2 echo_prefix=${4:-}
@@ -67,7 +68,7 @@ daemon_start() {
         local line
         while IFS= read -r line; do
             printf '%s %s\n' "${EPOCHREALTIME//[!0-9]/}" "$line" >>"$DAEMON_LOG"
-            [ -z "$echo_prefix" ] || printf '%s%s\n' "$echo_prefix" "$line" >&2
+            [ -z "$echo_prefix" ] || printf '%s%s\n' "$echo_prefix" "$line" >&"${DAEMON_ECHO_FD:-2}"
         done
     ) <"$WORK/stderr.fifo" &
     READER_PID=$!
@@ -99,21 +100,25 @@ wait_ready() {
         wait_log 'wan1: .*-> online' "$1" && wait_log 'wan2: .*-> online' "$1"
 }
 
-# log_event_us ERE: when the first matching line was written, in our clock
-# (microseconds), or nothing.  The daemon's first field is milliseconds
-# (truncated) since its start on its monotonic clock; every line was received
-# here (and stamped) a little after it was written, so the smallest
-# "received - logged" over all lines is the offset between the two clocks, to
-# about +-1 ms (the truncation plus the quickest pipe hop, some microseconds).
+# log_event_us ERE [SINCE_US]: when the first matching line (written at or
+# after SINCE_US) was written, in our clock (microseconds), or nothing.  The
+# daemon's first field is milliseconds (truncated) since its start on its
+# monotonic clock; every line was received here (and stamped) a little after it
+# was written, so the smallest "received - logged" over all lines is the offset
+# between the two clocks, to about +-1 ms (the truncation plus the quickest
+# pipe hop, some microseconds).
 log_event_us() {
-    awk -v re="$1" '
+    awk -v re="$1" -v since="${2:-0}" '
         function logged(s,   p) { p = index(s, "."); return substr(s, 1, p - 1) * 1000000 + substr(s, p + 1) * 1000 }
         $2 ~ /^[0-9]+\.[0-9][0-9][0-9]$/ {
             d = $1 - logged($2)
             if (!seen || d < off) { off = d; seen = 1 }
-            if (!hit && $0 ~ re) { hit = 1; at = logged($2) }
+            if ($0 ~ re) { at[++n] = logged($2) }
         }
-        END { if (hit) printf "%.0f\n", at + off }
+        END {
+            # A line is stamped up to 1 ms early (truncation): allow for it.
+            for (i = 1; i <= n; i++) if (at[i] + off + 1000 >= since) { printf "%.0f\n", at[i] + off; exit }
+        }
     ' "$DAEMON_LOG"
 }
 
