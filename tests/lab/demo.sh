@@ -43,6 +43,7 @@ heading() { printf '\n%s▸ %s%s\n' "$B" "$*" "$N"; }
 info() { printf '  %s\n' "$*"; }
 s3() { printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000)); } # us -> s.mmm
 SUMMARY=()
+FAILED=0
 
 # measure DEV WHAT TIMEOUT_S SUMMARY_LABEL: polls `lab.sh active` every 20 ms until it says DEV (from
 # T0, the moment before the fault command), prints and records the time.
@@ -54,6 +55,8 @@ measure() {
         [ "$d" != "$dev" ] || break
         if [ $((NOW - T0)) -gt $((timeout * 1000000)) ]; then
             printf '  %s%-24s still %s after %d s%s\n' "$R" "$what" "$d" "$timeout" "$N"
+            kill -0 "$DAEMON_PID" 2>/dev/null || printf '  %sdualwan is not running any more%s\n' "$R" "$N"
+            FAILED=1
             SUMMARY+=("$(printf '%-34s %9s' "$label" failed)")
             return 1
         fi
@@ -148,4 +151,4 @@ for line in "${SUMMARY[@]}"; do
 done
 info "(times from the fault command until \`lab.sh active\` showed the move; polled every 20 ms)"
 info "demo took $((SECONDS - T_START)) s"
-[ "$restored" = 1 ] && [ "$DAEMON_RC" = 0 ]
+[ "$FAILED" = 0 ] && [ "$restored" = 1 ] && [ "$DAEMON_RC" = 0 ]
