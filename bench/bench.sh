@@ -1,0 +1,313 @@
+#!/usr/bin/env bash
+# bench/bench.sh [BINARY]: measure dualwan in the netns lab and print one table.
+#
+#   BINARY        the dualwan to measure (default target/release/dualwan); built
+#                 by the caller (make bench), never here
+#   TRIALS        trials per fault kind (default 5)
+#   CPU_SECONDS   length of the CPU/RSS run (default 60)
+#   RECOVERY_WAIT recovery_wait of the fault trials, seconds (default 10, the
+#                 daemon's default)
+#
+# Needs root (network namespaces).  Progress goes to stderr, the table to stdout.
+#
+# How failover times are measured.  Each trial gets a fresh lab and a fresh
+# daemon with default settings, waits until both WANs are online and traffic
+# is on wan1, then 1 s plus a random 0-300 ms so faults land at every phase of
+# the 0.3 s probe round.  The clock starts right before the lab.sh fault
+# command (so the command's own 5-20 ms are included; its median is printed
+# below the table) and stops at the daemon's own "traffic moved" log line.
+# That line is stamped on the daemon's monotonic clock in ms since its start;
+# harness.sh maps it onto our clock through the smallest (received - logged)
+# difference over the trial's lines, which is good to about +-1 ms.  The line
+# is written just before the route changes go out over netlink (same loop
+# iteration, microseconds apart).  Polling `ip route get` every 10 ms instead
+# would cost 10-15 ms of resolution, so it only cross-checks: every trial also
+# polls the LAN forwarding lookup until the kernel really routes via the other
+# WAN, and a trial fails if that never happens.  Polled medians are printed
+# below the table.
+set -euo pipefail
+export LC_ALL=C
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB=$ROOT/tests/lab/lab.sh
+# shellcheck source=tests/lab/harness.sh
+. "$ROOT/tests/lab/harness.sh"
+
+BIN=${1:-target/release/dualwan}
+TRIALS=${TRIALS:-5}
+CPU_SECONDS=${CPU_SECONDS:-60}
+RECOVERY_WAIT=${RECOVERY_WAIT:-10}
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { echo "[bench] $*" >&2; }
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+[ -x "$BIN" ] || die "no executable $BIN (build first: cargo build --release)"
+case $TRIALS in '' | *[!0-9]* | 0) die "TRIALS must be a positive integer" ;; esac
+case $CPU_SECONDS in '' | *[!0-9]* | 0) die "CPU_SECONDS must be a positive integer" ;; esac
+case $RECOVERY_WAIT in '' | *[!0-9]*) die "RECOVERY_WAIT must be whole seconds" ;; esac
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+WORK=$(mktemp -d /tmp/dwbench.XXXXXX)
+P=dwbench-$$
+trap harness_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+START=$SECONDS
+
+# --- statistics and formatting ----------------------------------------------
+
+# median and max of integers: "MEDIAN MAX" (the median of an even count is the
+# mean of the middle two).
+stats() {
+    printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.0f %.0f\n", m, v[NR] }'
+}
+
+ms() { printf '%s ms' "$(us_to_ms "$1")"; }                            # from us
+secs() { printf '%d.%02d s' $(($1 / 1000000)) $((($1 % 1000000) / 10000)); } # from us
+
+# --- the fault trials --------------------------------------------------------
+
+CFG=$WORK/trial.conf
+write_config "$CFG" "$RECOVERY_WAIT"
+
+declare -A MOVE BACK MOVE_POLL BACK_POLL FAILS CMD_US
+
+# trial KIND N: one fault and its recovery; appends to the arrays above.
+trial() {
+    local kind=$1 n=$2 fail restore t0 t1 t2 ev poll bpoll move back why=
+    case $kind in
+        carrier) fail=carrier-down restore=carrier-up ;;
+        upstream) fail=upstream-fail restore=upstream-restore ;;
+        blackhole) fail=gw-blackhole restore=gw-restore ;;
+    esac
+    "$LAB" "$P" up
+    daemon_start "$BIN" "$CFG" "$WORK/$kind.$n.log"
+    if ! wait_ready 5; then
+        why="daemon not ready within 5 s"
+    else
+        nap "1.$(printf %03d $((RANDOM % 300)))"
+        now; t0=$NOW
+        "$LAB" "$P" "$fail" 1
+        now; t1=$NOW
+        if ! wait_dev wan2 10 0.01; then
+            why="traffic still on $(lan_dev) 10 s after $fail"
+        else
+            poll=$((NOW - t0))
+            if ! wait_log 'traffic moved to wan2' 2 || ! ev=$(log_event_us 'traffic moved to wan2') || [ -z "$ev" ]; then
+                why="kernel moved traffic but no 'traffic moved to wan2' line"
+            else
+                move=$((ev - t0))
+                now; t2=$NOW
+                "$LAB" "$P" "$restore" 1
+                if ! wait_dev wan1 $((RECOVERY_WAIT + 20)) 0.01; then
+                    why="traffic still on $(lan_dev) $((RECOVERY_WAIT + 20)) s after $restore"
+                else
+                    bpoll=$((NOW - t2))
+                    if ! wait_log 'traffic moved to wan1' 2 || ! ev=$(log_event_us 'traffic moved to wan1') || [ -z "$ev" ]; then
+                        why="kernel moved traffic back but no 'traffic moved to wan1' line"
+                    else
+                        back=$((ev - t2))
+                    fi
+                fi
+            fi
+        fi
+    fi
+    daemon_stop
+    [ -n "$why" ] || [ "$DAEMON_RC" = 0 ] || why="dualwan exited with $DAEMON_RC on SIGTERM"
+    "$LAB" "$P" down
+    if [ -n "$why" ]; then
+        FAILS[$kind]=$((${FAILS[$kind]:-0} + 1))
+        say "$kind $n/$TRIALS: FAILED: $why (log kept: $WORK/$kind.$n.log, until exit)"
+        sed 's/^[0-9]* /    /' "$WORK/$kind.$n.log" | tail -n 15 >&2
+        return 0
+    fi
+    MOVE[$kind]+=" $move" MOVE_POLL[$kind]+=" $poll" BACK[$kind]+=" $back" BACK_POLL[$kind]+=" $bpoll"
+    CMD_US[$kind]+=" $((t1 - t0))"
+    if [ $((move - poll)) -gt 2000 ]; then
+        say "$kind $n/$TRIALS: note: the log line came $(ms $((move - poll))) after the kernel route changed"
+    fi
+    say "$(printf '%-9s %d/%d: moved %10s (polled %10s), back %8s (polled %8s)' "$kind" "$n" "$TRIALS" \
+        "$(ms "$move")" "$(ms "$poll")" "$(secs "$back")" "$(secs "$bpoll")")"
+}
+
+# --- heap allocations per round (a test someone else writes) -----------------
+
+ALLOCS=n/a
+alloc_note=
+if command -v cargo >/dev/null 2>&1; then
+    say "allocations: cargo test --release --test alloc_steady"
+    out=$(cd "$ROOT" && cargo test --release --test alloc_steady -- --nocapture 2>&1) || true
+    n=$(printf '%s\n' "$out" | sed -n 's/.*allocations per round: *\([0-9][0-9.]*\).*/\1/p' | head -n1)
+    if [ -n "$n" ]; then
+        ALLOCS=$n
+    else
+        alloc_note="no 'allocations per round' line from the alloc_steady test (not written yet, or it failed)"
+        say "$alloc_note"
+        printf '%s\n' "$out" | grep -m1 -E '^error|panicked|FAILED' | sed 's/^/    /' >&2 || true
+    fi
+else
+    alloc_note="cargo not found: allocation count not measured"
+fi
+
+# --- CPU and memory at default settings ----------------------------------------
+
+say "CPU: $CPU_SECONDS s of 2 WANs x 3 targets, default settings"
+write_config "$WORK/cpu.conf"
+"$LAB" "$P" up
+daemon_start "$BIN" "$WORK/cpu.conf" "$WORK/cpu.log"
+wait_ready 5 || die "daemon not ready within 5 s: $(cut -d' ' -f2- "$WORK/cpu.log" | tail -n 5)"
+[ "$(cat "/proc/$DAEMON_PID/comm")" = dualwan ] || die "pid $DAEMON_PID is not dualwan"
+nap 2
+clk_tck=$(getconf CLK_TCK)
+# utime and stime are fields 14 and 15; the command name (field 2) has no
+# spaces here.
+cpu_ticks() { awk '{ print $14 + $15, $14, $15 }' "/proc/$DAEMON_PID/stat"; }
+# Nanoseconds on the CPU, where the kernel keeps schedstat (CONFIG_SCHED_INFO).
+sched_ns() { awk '{ print $1 }' "/proc/$DAEMON_PID/schedstat" 2>/dev/null || true; }
+read -r ticks0 ut0 st0 < <(cpu_ticks)
+ns0=$(sched_ns)
+now; c0=$NOW
+nap "$CPU_SECONDS"
+read -r ticks1 ut1 st1 < <(cpu_ticks)
+ns1=$(sched_ns)
+now; c1=$NOW
+hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$DAEMON_PID/status")
+rss_split=$(awk '/^Rss(Anon|File):/ { printf "%s%s %s KiB", sep, $1, $2; sep = ", " }' "/proc/$DAEMON_PID/status")
+wall_us=$((c1 - c0))
+# CPU ms per minute, in tenths: ticks * 1000/CLK_TCK ms over wall_us.
+cpu_tenths=$(((ticks1 - ticks0) * 1000 * 10 * 60000000 / clk_tck / wall_us))
+sched_note=
+if [ -n "$ns0" ] && [ -n "$ns1" ] && [ "$ns1" -gt 0 ]; then
+    sched_tenths=$(((ns1 - ns0) * 600 / wall_us))
+    sched_note="schedstat (ns) gives $((sched_tenths / 10)).$((sched_tenths % 10)) ms per minute"
+fi
+quiet_lines=$(awk -v a="$c0" -v b="$c1" '$1 >= a && $1 <= b { $1 = $2 = $3 = ""; sub(/^ +/, ""); print }' "$WORK/cpu.log")
+log_quiet="no log lines in that run"
+if [ -n "$quiet_lines" ]; then
+    log_quiet="$(printf '%s\n' "$quiet_lines" | wc -l | tr -d ' ') log line(s) in that run, e.g. \"$(printf '%s\n' "$quiet_lines" | head -n1)\""
+fi
+daemon_stop
+"$LAB" "$P" down
+[ "$DAEMON_RC" = 0 ] || say "note: dualwan exited with $DAEMON_RC on SIGTERM after the CPU run"
+
+# --- failover trials -----------------------------------------------------------
+
+for kind in carrier upstream blackhole; do
+    for n in $(seq "$TRIALS"); do
+        trial "$kind" "$n"
+    done
+done
+
+# --- the table -------------------------------------------------------------------
+
+# Columns are padded by characters (the table has arrows and check marks), so
+# UTF-8 continuation bytes do not count.
+pad() { # WIDTH TEXT [r]: left-aligned, or right-aligned with r
+    local w=$1 s=$2 t
+    t=${s//[$'\x80'-$'\xbf']/}
+    local fill=$((w - ${#t}))
+    [ "$fill" -gt 0 ] || fill=0
+    if [ "${3:-}" = r ]; then printf '%*s%s' "$fill" '' "$s"; else printf '%s%*s' "$s" "$fill" ''; fi
+}
+ROWS=()
+row() { ROWS+=("$1|$2|$3|$4|$5"); } # label median max target ok
+mark() { if [ "$1" = 1 ]; then echo ✓; else echo ✗; fi; }
+
+fault_row() { # kind label target_us target_text
+    local kind=$1 med max ok
+    if [ -z "${MOVE[$kind]:-}" ]; then
+        row "$2" "fail" "fail" "$4" ✗
+        return
+    fi
+    # shellcheck disable=SC2086 # word splitting of the value list is wanted
+    read -r med max < <(stats ${MOVE[$kind]})
+    ok=$(mark $((max <= $3 && ${FAILS[$kind]:-0} == 0)))
+    local label=$2
+    [ -z "${FAILS[$kind]:-}" ] || label+=" (${FAILS[$kind]} of $TRIALS failed)"
+    row "$label" "$(ms "$med")" "$(ms "$max")" "$4" "$ok"
+}
+back_row() { # kind label
+    local kind=$1 med max
+    if [ -z "${BACK[$kind]:-}" ]; then
+        row "$2" "fail" "fail" "—" ✗
+        return
+    fi
+    # shellcheck disable=SC2086
+    read -r med max < <(stats ${BACK[$kind]})
+    row "$2" "$(secs "$med")" "$(secs "$max")" "—" ""
+}
+
+fault_row carrier "carrier loss → traffic moved" 100000 "≤ 100 ms"
+fault_row upstream "silent upstream loss → traffic moved" 1500000 "≤ 1.5 s"
+fault_row blackhole "gateway blackhole → traffic moved" 1500000 "≤ 1.5 s"
+back_row carrier "carrier back → traffic back"
+back_row upstream "upstream back → traffic back"
+back_row blackhole "gateway back → traffic back"
+row "CPU per minute (2 WANs × 3 targets)" "$((cpu_tenths / 10)).$((cpu_tenths % 10)) ms" "—" "≤ 20 ms" \
+    "$(mark $((cpu_tenths <= 200)))"
+# 2 MB read strictly: 2,000,000 bytes = 1953 KiB.
+row "peak RSS (VmHWM) after that run" "$hwm_kb KiB" "—" "≤ 2 MB" "$(mark $((hwm_kb * 1024 <= 2000000)))"
+bins=("$BIN")
+for b in "$ROOT"/target/*/release/dualwan; do
+    [ -f "$b" ] && [ "$b" != "$BIN" ] && bins+=("$b")
+done
+for b in "${bins[@]}"; do
+    size=$(stat -c %s "$b")
+    label="binary size ${b#"$ROOT"/}"
+    grep -q '\.symtab' "$b" && label+=" (NOT stripped)"
+    row "$label" "$((size / 1024)).$(((size % 1024) * 10 / 1024)) KiB" "—" "—" ""
+done
+if [ "$ALLOCS" = n/a ]; then
+    row "heap allocations per probe round" "n/a" "—" "0" ""
+else
+    row "heap allocations per probe round" "$ALLOCS" "—" "0" "$(mark "$(awk -v a="$ALLOCS" 'BEGIN { print (a == 0) }')")"
+fi
+
+widths=(11 6 3 6 2)
+headers=(measurement median max target ok)
+for r in "${ROWS[@]}"; do
+    IFS='|' read -r -a cells <<<"$r"
+    for i in 0 1 2 3 4; do
+        c=${cells[i]:-}
+        t=${c//[$'\x80'-$'\xbf']/}
+        [ "${#t}" -le "${widths[i]}" ] || widths[i]=${#t}
+    done
+done
+line() { # cells...; numbers right-aligned
+    printf '| %s | %s | %s | %s | %s |\n' "$(pad "${widths[0]}" "$1")" "$(pad "${widths[1]}" "$2" r)" \
+        "$(pad "${widths[2]}" "$3" r)" "$(pad "${widths[3]}" "$4")" "$(pad "${widths[4]}" "$5")"
+}
+dashes() { printf '%*s' "$1" '' | tr ' ' -; }
+
+echo
+echo "dualwan bench: $TRIALS trials per fault, recovery_wait $RECOVERY_WAIT s, defaults otherwise (interval 0.3 s, timeout 0.5 s, down 3, up 3)"
+echo
+line "${headers[@]}"
+printf '|-%s-|-%s:|-%s:|-%s-|-%s-|\n' "$(dashes "${widths[0]}")" "$(dashes "${widths[1]}")" \
+    "$(dashes "${widths[2]}")" "$(dashes "${widths[3]}")" "$(dashes "${widths[4]}")"
+for r in "${ROWS[@]}"; do
+    IFS='|' read -r -a cells <<<"$r"
+    line "${cells[0]}" "${cells[1]}" "${cells[2]}" "${cells[3]}" "${cells[4]:-}"
+done
+echo
+echo "Fault times run from just before the lab.sh fault command to the daemon's \"traffic moved\" log line (±1 ms); ✓ means every trial met the target."
+polled=
+for kind in carrier upstream blackhole; do
+    [ -n "${MOVE_POLL[$kind]:-}" ] || continue
+    # shellcheck disable=SC2086
+    read -r med _ < <(stats ${MOVE_POLL[$kind]})
+    # shellcheck disable=SC2086
+    read -r cmd _ < <(stats ${CMD_US[$kind]})
+    polled+="${polled:+; }$kind $(ms "$med") (fault command $(ms "$cmd"))"
+done
+[ -z "$polled" ] || echo "Cross-check, kernel route polled every 10 ms, medians: $polled."
+echo "Recovery times run from the restore command to \"traffic moved\" back: up 3 rounds + recovery_wait $RECOVERY_WAIT s are in them."
+echo "CPU: utime+stime from /proc/PID/stat over $((wall_us / 1000000)) s (user $((ut1 - ut0)), system $((st1 - st0)) ticks; CLK_TCK $clk_tck, one tick = $((1000 / clk_tck)) ms)${sched_note:+; $sched_note}; $log_quiet."
+echo "  System time includes the kernel's work on each probe: in the lab a ping's whole path (veth, the ISP's and inet's forwarding and nftables) may run in the daemon's sendto()."
+echo "RSS at the end of that run: $rss_split (file pages are mostly the shared libc and the binary)."
+[ -z "$alloc_note" ] || echo "Allocations: $alloc_note."
+echo "Total bench time: $((SECONDS - START)) s on $(nproc) CPU(s), $(uname -r)."

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# tests/lab/demo.sh [BINARY]: dualwan failing over and back in the netns lab,
+# narrated.  What `make demo` runs, as root; BINARY (default
+# target/release/dualwan) is built by the caller, never here.  ~20 s.
+#
+# Builds the lab (lab.sh installs iproute2, nftables and ping if missing),
+# runs dualwan in the router namespace with its log shown as [dualwan] lines,
+# breaks ISP1's upstream, restores it, pulls ISP1's cable and plugs it back,
+# timing each move by polling `lab.sh active` every 20 ms, then stops dualwan
+# with SIGTERM and checks that the router's rules and routes are as before.
+# The lab is always torn down.  NO_COLOR=1 turns colours off.
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+LAB=$HERE/lab.sh
+# shellcheck source=tests/lab/harness.sh
+. "$HERE/harness.sh"
+
+BIN=${1:-target/release/dualwan}
+RECOVERY_WAIT=5
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+    B=$'\e[1m' D=$'\e[2m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'
+else
+    B='' D='' G='' R='' N=''
+fi
+
+die() { echo "demo: $*" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces): sudo $0 $*"
+[ -x "$BIN" ] || die "no executable $BIN (build first: cargo build --release)"
+BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
+
+WORK=$(mktemp -d /tmp/dwdemo.XXXXXX)
+P=dwdemo
+trap harness_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+T_START=$SECONDS
+heading() { printf '\n%s▸ %s%s\n' "$B" "$*" "$N"; }
+info() { printf '  %s\n' "$*"; }
+s3() { printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000)); } # us -> s.mmm
+SUMMARY=()
+FAILED=0
+
+# measure DEV WHAT TIMEOUT_S SUMMARY_LABEL: polls `lab.sh active` every 20 ms until it says DEV (from
+# T0, the moment before the fault command), prints and records the time.
+measure() {
+    local dev=$1 what=$2 timeout=$3 label=$4 d ev logged=''
+    while :; do
+        d=$("$LAB" "$P" active)
+        now
+        [ "$d" != "$dev" ] || break
+        if [ $((NOW - T0)) -gt $((timeout * 1000000)) ]; then
+            printf '  %s%-24s still %s after %d s%s\n' "$R" "$what" "$d" "$timeout" "$N"
+            kill -0 "$DAEMON_PID" 2>/dev/null || printf '  %sdualwan is not running any more%s\n' "$R" "$N"
+            FAILED=1
+            SUMMARY+=("$(printf '%-34s %9s' "$label" failed)")
+            return 1
+        fi
+        nap 0.02
+    done
+    local took=$((NOW - T0))
+    # The daemon's own log says when it moved traffic (to about a millisecond).
+    for _ in $(seq 50); do
+        ev=$(log_event_us "traffic moved to $dev" "$T0")
+        [ -z "$ev" ] || { logged=$(printf '(dualwan logged the move at %s s)' "$(s3 $((ev - T0)))"); break; }
+        nap 0.02
+    done
+    printf '  %-24s %s%7s s%s  %s\n' "$what" "$G" "$(s3 "$took")" "$N" "$logged"
+    SUMMARY+=("$(printf '%-34s %7s s' "$label" "$(s3 "$took")")")
+}
+
+fault() { # lab.sh command, quietly, with T0 taken just before
+    now
+    T0=$NOW
+    "$LAB" "$P" "$@"
+}
+
+printf '%sdualwan demo%s: failover between two WANs in a network-namespace lab\n' "$B" "$N"
+info "binary  ${BIN#"$ROOT"/} ($(($(stat -c %s "$BIN") / 1024)) KiB)"
+
+heading "Building the lab"
+now; t=$NOW
+"$LAB" "$P" up
+now
+info "router $P-rtr: wan1 to ISP1 (primary, metric 10), wan2 to ISP2 (metric 20), lan0 to a LAN client"
+info "probe targets 203.0.113.1-3 behind both ISPs; built in $(s3 $((NOW - t))) s"
+BEFORE=$("$LAB" "$P" snapshot)
+
+heading "Starting dualwan in the router (recovery_wait $RECOVERY_WAIT s, other settings default)"
+write_config "$WORK/dualwan.conf" "$RECOVERY_WAIT"
+DAEMON_ECHO_FD=1
+daemon_start "$BIN" "$WORK/dualwan.conf" "$WORK/dualwan.log" "  ${D}[dualwan]$N "
+wait_ready 5 || die "dualwan did not bring both WANs online within 5 s"
+nap 0.2
+
+heading "The router's policy routing, as dualwan set it up"
+rules=$("$LAB" "$P" exec rtr ip -4 rule show)
+# "PRIO:<tab>selector": aligned priorities, no tabs.
+printf '%s\n' "$rules" | awk -F '\t' '{ printf "    %-7s %s\n", $1, $2 }' | sed 's/[[:space:]]*$//'
+mapfile -t tables < <(printf '%s\n' "$rules" | sed -n 's/.*lookup \([0-9][0-9]*\).*/\1/p' | sort -un)
+for t in "${tables[@]}"; do
+    "$LAB" "$P" exec rtr ip -4 route show table "$t" | sed "s/^/    table $t: /; s/[[:space:]]*$//"
+done
+info "traffic uses $("$LAB" "$P" active); LAN traffic uses $("$LAB" "$P" lan-active)"
+
+lan_check() {
+    local ping=failed
+    "$LAB" "$P" exec lan ping -c1 -W1 -q 203.0.113.50 >/dev/null 2>&1 && ping=ok
+    info "LAN traffic uses $("$LAB" "$P" lan-active); LAN ping to 203.0.113.50: $ping"
+}
+
+heading "1. Breaking ISP1's upstream (its gateway still answers)"
+fault upstream-fail 1
+measure wan2 "traffic on wan2 after" 10 "upstream loss -> traffic on wan2" || true
+lan_check
+
+heading "2. Restoring ISP1's upstream (back after 3 good rounds + recovery_wait $RECOVERY_WAIT s)"
+fault upstream-restore 1
+measure wan1 "traffic on wan1 after" 30 "upstream back -> traffic on wan1" || true
+lan_check
+
+heading "3. Pulling ISP1's cable (carrier loss)"
+fault carrier-down 1
+measure wan2 "traffic on wan2 after" 10 "carrier loss  -> traffic on wan2" || true
+lan_check
+
+heading "4. Plugging the cable back in"
+fault carrier-up 1
+measure wan1 "traffic on wan1 after" 30 "carrier back  -> traffic on wan1" || true
+
+heading "5. Stopping dualwan (SIGTERM)"
+daemon_stop
+AFTER=$("$LAB" "$P" snapshot)
+info "dualwan exited with status $DAEMON_RC"
+if [ "$BEFORE" = "$AFTER" ]; then
+    info "kernel state restored: ${G}yes$N (ip rule and every routing table as before dualwan started)"
+    restored=1
+else
+    info "kernel state restored: ${R}no$N; before (-) and after (+):"
+    diff <(printf '%s\n' "$BEFORE") <(printf '%s\n' "$AFTER") | sed -n 's/^[<>] /    &/p' | sed 's/    < /    - /; s/    > /    + /'
+    restored=0
+fi
+
+heading "Summary"
+for line in "${SUMMARY[@]}"; do
+    info "$line"
+done
+info "(times from the fault command until \`lab.sh active\` showed the move; polled every 20 ms)"
+info "demo took $((SECONDS - T_START)) s"
+[ "$FAILED" = 0 ] && [ "$restored" = 1 ] && [ "$DAEMON_RC" = 0 ]
