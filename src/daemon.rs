@@ -132,6 +132,8 @@ pub struct Daemon {
     /// Dumps still outstanding before the kernel view is complete.
     pending_dumps: heapless::Vec<DumpKind, 4>,
     synced: bool,
+    /// The kernel state has been read completely at least once.
+    read_once: bool,
     dirty: bool,
     stopping: bool,
     next_resync: Instant,
@@ -192,6 +194,7 @@ impl Daemon {
             actions: heapless::Deque::new(),
             pending_dumps: heapless::Vec::new(),
             synced: false,
+            read_once: false,
             dirty: false,
             stopping: false,
             next_resync: now + RESYNC_EVERY,
@@ -411,7 +414,10 @@ impl Daemon {
                 }
                 if self.pending_dumps.is_empty() && !self.synced {
                     self.synced = true;
-                    self.log(LogLevel::Info, format_args!("kernel state read, {} WANs configured", self.wans.len()));
+                    // The first read is worth a line; the periodic re-reads are not.
+                    let level = if self.read_once { LogLevel::Debug } else { LogLevel::Info };
+                    self.read_once = true;
+                    self.log(level, format_args!("kernel state read, {} WANs configured", self.wans.len()));
                 }
                 self.dirty = true;
             }

@@ -167,6 +167,8 @@ pub enum Reason {
     Recovered,
     /// The device lost `IFF_LOWER_UP`.
     CarrierLost,
+    /// Device, carrier, address and gateway are back: probing again.
+    LinkRestored,
     /// The device is administratively down.
     LinkDown,
     /// The device does not exist (unplugged USB modem, not yet created).
@@ -199,6 +201,7 @@ impl fmt::Display for Reason {
             Reason::ProbesAnswered => f.write_str("probes answered"),
             Reason::Recovered => f.write_str("recovered"),
             Reason::CarrierLost => f.write_str("carrier lost"),
+            Reason::LinkRestored => f.write_str("link restored"),
             Reason::LinkDown => f.write_str("link down"),
             Reason::DeviceMissing => f.write_str("device missing"),
             Reason::AddressRemoved => f.write_str("address removed"),
@@ -415,8 +418,11 @@ impl WanHealth {
         }
         self.next_round = Some(now);
         let fresh = self.transitions == 0 && self.reason == Reason::Starting;
-        let state = if fresh { State::Init } else { State::Down { good_rounds: 0 } };
-        let reason = self.reason;
+        let (state, reason) = if fresh {
+            (State::Init, Reason::Starting)
+        } else {
+            (State::Down { good_rounds: 0 }, Reason::LinkRestored)
+        };
         self.set_state(now, state, reason)
     }
 
