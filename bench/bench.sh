@@ -13,7 +13,7 @@
 # How failover times are measured.  Each trial gets a fresh lab and a fresh
 # daemon with default settings, waits until both WANs are online and traffic
 # is on wan1, then 1 s plus a random 0-300 ms so faults land at every phase of
-# the 0.3 s probe round.  The clock starts right before the lab.sh fault
+# the 0.2 s probe round.  The clock starts right before the lab.sh fault
 # command (so the command's own 5-20 ms are included; its median is printed
 # below the table) and stops at the daemon's own "traffic moved" log line.
 # That line is stamped on the daemon's monotonic clock in ms since its start;
@@ -284,7 +284,7 @@ line() { # cells...; numbers right-aligned
 dashes() { printf '%*s' "$1" '' | tr ' ' -; }
 
 echo
-echo "dualwan bench: $TRIALS trials per fault, recovery_wait $RECOVERY_WAIT s, defaults otherwise (interval 0.3 s, timeout 0.5 s, down 3, up 3)"
+echo "dualwan bench: $TRIALS trials per fault, recovery_wait $RECOVERY_WAIT s, defaults otherwise (interval 0.2 s, timeout 0.5 s, down 4, up 3)"
 echo
 line "${headers[@]}"
 printf '|-%s-|-%s:|-%s:|-%s-|-%s-|\n' "$(dashes "${widths[0]}")" "$(dashes "${widths[1]}")" \

@@ -157,9 +157,9 @@ impl Wan {
             check_gateway: true,
             track_ip: heapless::Vec::new(),
             reliability: 1,
-            interval: Duration::from_millis(300),
+            interval: Duration::from_millis(200),
             timeout: Duration::from_millis(500),
-            down: 3,
+            down: 4,
             up: 3,
             recovery_wait: Duration::from_secs(10),
         }

@@ -18,6 +18,8 @@ pub const HISTORY: usize = 16;
 /// Rounds that may be waiting for replies at once; when a new round would exceed this, the
 /// oldest is judged early (only with timeout > 8 × interval).
 pub const ROUNDS_IN_FLIGHT: usize = 8;
+/// A healthy WAN's gateway is probed every this many rounds (every round otherwise).
+pub const GATEWAY_EVERY: u16 = 4;
 /// Probe slot of the gateway; `track_ip[i]` uses slot `i`.
 pub const GATEWAY_SLOT: usize = MAX_TARGETS;
 const SLOTS: usize = MAX_TARGETS + 1;
@@ -473,7 +475,12 @@ impl WanHealth {
             round.dst[slot] = ip;
             send(ip, sequence(round.number, slot));
         }
-        if let (true, Some(gw)) = (wan.check_gateway, gateway) {
+        // While the WAN is healthy the gateway is asked every GATEWAY_EVERY rounds only: its
+        // answer names a failure's cause but never decides health. Once a round fails it is
+        // asked every round, so the round that takes the WAN down knows the cause.
+        let healthy = self.state == State::Up { bad_rounds: 0 };
+        let gateway_due = !healthy || self.round_number % GATEWAY_EVERY == 0;
+        if let (true, true, Some(gw)) = (wan.check_gateway, gateway_due, gateway) {
             round.sent |= 1 << GATEWAY_SLOT;
             round.dst[GATEWAY_SLOT] = gw;
             send(gw, sequence(round.number, GATEWAY_SLOT));
@@ -583,6 +590,7 @@ mod tests {
 
     fn wan() -> Wan {
         let mut w = Wan::with_defaults("wan", "eth1");
+        w.down = 3; // the timelines below count rounds; keep them independent of defaults
         for ip in [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]] {
             w.track_ip.push(Ipv4Addr::from(ip)).unwrap();
         }
@@ -655,6 +663,30 @@ mod tests {
             round(&mut h, &w, i * 300, &nothing);
         }
         assert_eq!(h.reason().to_string(), "gateway 192.0.2.1 unreachable");
+    }
+
+    #[test]
+    fn a_healthy_gateway_is_asked_every_fourth_round_a_failing_one_every_round() {
+        let w = wan();
+        let mut h = WanHealth::new(Instant::ZERO, true);
+        h.link_usable(Instant::ZERO);
+        let gw_probes = |h: &mut WanHealth, t: u64, answer: bool| {
+            let now = Instant::from_millis(t);
+            let mut sent = Vec::new();
+            h.start_round(now, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
+            for &(d, s) in &sent {
+                if answer {
+                    h.handle_reply(now, d, s);
+                }
+            }
+            h.handle_timeout(now + w.timeout, &w, Some(GW), &mut |_| {});
+            sent.iter().filter(|(d, _)| *d == GW).count()
+        };
+        let asked: usize = (0..12).map(|i| gw_probes(&mut h, i * 300, true)).sum();
+        assert_eq!(asked, 1 + 3, "Init round, then every 4th of 11 healthy rounds");
+        let asked: usize = (12..14).map(|i| gw_probes(&mut h, i * 300, false)).sum();
+        assert!(asked >= 1, "asked again once a round failed");
+        assert_eq!(gw_probes(&mut h, 14 * 300, false), 1);
     }
 
     #[test]

@@ -43,9 +43,9 @@ fn the_shipped_default_config_and_a_typical_one_are_accepted() {
     // Every default is printed.
     for line in [
         "\toption last_resort 'main'",
-        "\toption interval '0.3'",
+        "\toption interval '0.2'",
         "\toption timeout '0.5'",
-        "\toption down '3'",
+        "\toption down '4'",
         "\toption up '3'",
         "\toption recovery_wait '10'",
         "\toption reliability '1'",
