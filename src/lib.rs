@@ -21,6 +21,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod route;
 pub mod status;
+pub mod summary;
 pub mod sys;
 pub mod time;
 pub mod uci;

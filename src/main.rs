@@ -6,15 +6,18 @@ use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
 use dualwan::health::Reason;
 use dualwan::status::{self, StatusError};
+use dualwan::summary;
 use dualwan::sys::clock;
 use dualwan::sys::hotplug::{Hotplug, HOTPLUG_DIR, RUN_LIMIT};
 use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
 use dualwan::sys::netlink::Netlink;
 use dualwan::sys::signals::{Request, Signals};
-use dualwan::sys::ubus::{Provider, Ubus, DUALWAN};
+use dualwan::sys::ubus::{status_name, Provider, Ubus, DUALWAN};
+use dualwan::sys::ubus_client::{Client, CALL_TIMEOUT};
 use dualwan::time::Instant;
-use dualwan::wire::blob::{Attrs, Writer};
+use dualwan::wire::blob::{self, Attrs, Writer};
+use dualwan::wire::blob_json;
 use dualwan::wire::icmp::Icmp;
 use dualwan::wire::ubus;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -38,6 +41,7 @@ struct Args {
 enum Command {
     Run(RunArgs),
     Check(CheckArgs),
+    Status(StatusArgs),
 }
 
 /// Run the daemon in the foreground (as procd starts it).
@@ -53,6 +57,24 @@ struct RunArgs {
     /// ubusd socket (default /var/run/ubus/ubus.sock)
     #[argh(option, default = "String::from(\"/var/run/ubus/ubus.sock\")")]
     ubus_socket: String,
+    /// hotplug scripts directory (tests only; default /etc/hotplug.d/dualwan)
+    #[argh(option, default = "HOTPLUG_DIR.to_string()", hidden_help)]
+    hotplug_dir: String,
+}
+
+/// Show the running daemon's status (asks it over ubus).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "status")]
+struct StatusArgs {
+    /// print the reply as `ubus call dualwan status` prints it
+    #[argh(switch)]
+    json: bool,
+    /// ubusd socket (default /var/run/ubus/ubus.sock)
+    #[argh(option, default = "String::from(\"/var/run/ubus/ubus.sock\")")]
+    ubus_socket: String,
+    /// only this interface
+    #[argh(positional)]
+    interface: Option<String>,
 }
 
 /// Validate the config and print it with every default; changes nothing.
@@ -92,8 +114,9 @@ fn main() -> ExitCode {
     match args.command {
         Some(Command::Check(c)) => check(&c.config),
         Some(Command::Run(r)) => run(&r),
+        Some(Command::Status(s)) => show_status(&s),
         None => {
-            eprintln!("dualwan: a command is needed: run, check (see dualwan --help)");
+            eprintln!("dualwan: a command is needed: run, check, status (see dualwan --help)");
             ExitCode::from(2)
         }
     }
@@ -127,6 +150,57 @@ fn check(file: &str) -> ExitCode {
         }
         None => ExitCode::from(1),
     }
+}
+
+/// `dualwan status`: one call to the daemon's ubus object; exit 1 when it cannot answer.
+fn show_status(args: &StatusArgs) -> ExitCode {
+    let fail = |message: &dyn std::fmt::Display| {
+        eprintln!("dualwan: {message}");
+        ExitCode::from(1)
+    };
+    let path = std::path::Path::new(&args.ubus_socket);
+    let mut client = match Client::connect(path, CALL_TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let object = match client.lookup(DUALWAN.path) {
+        Ok(Some(id)) => id,
+        Ok(None) => return fail(&"dualwan is not running (no 'dualwan' object on ubus)"),
+        Err(e) => return fail(&e),
+    };
+    let only = args.interface.as_deref();
+    let mut replies: Vec<Vec<u8>> = Vec::new();
+    let status = client.invoke(
+        object,
+        "status",
+        |w| match only {
+            Some(name) => w.string("interface", name),
+            None => Ok(()),
+        },
+        &mut |data| replies.push(data.to_vec()),
+    );
+    match status {
+        Ok(ubus::STATUS_OK) => {}
+        Ok(ubus::STATUS_NOT_FOUND) if only.is_some() => {
+            return fail(&format_args!("no interface '{}'", only.unwrap_or_default()))
+        }
+        Ok(s) => return fail(&format_args!("ubus call dualwan status: {} (status {s})", status_name(s))),
+        Err(e) => return fail(&e),
+    }
+    for data in &replies {
+        if let Err(e) = blob::check_table(data) {
+            return fail(&format_args!("ubus: malformed status reply ({e})"));
+        }
+        let mut text = String::new();
+        if args.json {
+            let _ = blob_json::write_table(data, true, &mut text);
+            text.push('\n');
+        } else {
+            let _ = summary::write_summary(data, &mut text);
+        }
+        print!("{text}");
+    }
+    ExitCode::SUCCESS
 }
 
 fn load_for_run(file: &str, log: &Log) -> Option<Config> {
@@ -175,7 +249,7 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut io = Io { netlink, sockets: Default::default(), hotplug: Hotplug::new(HOTPLUG_DIR, RUN_LIMIT), log };
+    let mut io = Io { netlink, sockets: Default::default(), hotplug: Hotplug::new(&args.hotplug_dir, RUN_LIMIT), log };
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
     io.log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
 

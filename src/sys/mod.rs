@@ -7,3 +7,4 @@ pub mod log;
 pub mod netlink;
 pub mod signals;
 pub mod ubus;
+pub mod ubus_client;

@@ -1,6 +1,7 @@
 //! Byte formats: parse and emit, no I/O. Parsers check lengths once and never panic.
 
 pub mod blob;
+pub mod blob_json;
 pub mod icmp;
 pub mod rtnl;
 pub mod ubus;

@@ -1,0 +1,290 @@
+//! The human summary `dualwan status` prints, read from the status reply (the blobmsg
+//! table [`crate::status::write_status`] wrote and ubus carried). Pure: bytes in, text out.
+//!
+//! ```text
+//! dualwan 0.1.0, up 1h02m, traffic on wan
+//! wan   (eth1)   online 58m12s      * active  recovered
+//!     gateway 192.0.2.1       up      rtt   0.4 ms  jitter   0.1 ms  loss   0%
+//!     1.1.1.1                 up      rtt  12.4 ms  jitter   0.6 ms  loss   0%
+//! wanb  (wwan0)  online 1h02m                 started
+//!     ...
+//! recent:
+//!     2m05s ago  wan   offline -> online (recovered)
+//! ```
+//! One block per interface in the reply's (= the config's) order; lines stay within 80
+//! columns except a long reason in the history. Keys the reply lacks are left out, and keys
+//! it adds are ignored, so an older or newer daemon still reads.
+
+use crate::wire::blob::{Attr, Attrs, Kind};
+use core::fmt::{self, Write};
+
+/// History entries shown (newest first).
+pub const RECENT: usize = 5;
+
+/// Writes the summary of a status reply (the members of its DATA table).
+pub fn write_summary(reply: &[u8], out: &mut dyn Write) -> fmt::Result {
+    let top = Table::of(Attrs::new(reply));
+    let version = top.str("version").unwrap_or("?");
+    write!(out, "dualwan {version}, up {}", Age(top.num("uptime").unwrap_or(0)))?;
+    match top.str("active") {
+        Some(active) if !active.is_empty() => writeln!(out, ", traffic on {active}")?,
+        _ => writeln!(out, ", no WAN carries traffic")?,
+    }
+    let interfaces: Vec<(&str, Table<'_>)> =
+        top.get("interfaces").and_then(|a| a.as_table()).map(Table::named).unwrap_or_default();
+    let name_w = interfaces.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let dev_w = interfaces.iter().map(|(_, t)| t.str("device").unwrap_or("").len() + 2).max().unwrap_or(0);
+    for (name, wan) in &interfaces {
+        interface(out, name, wan, name_w, dev_w)?;
+    }
+    let history = top.get("history").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default();
+    if !history.is_empty() {
+        writeln!(out, "recent:")?;
+        for e in history.iter().take(RECENT) {
+            let (iface, from, to) = (e.str("interface").unwrap_or(""), e.str("from").unwrap_or(""), e.str("to"));
+            let age = Age(e.num("age").unwrap_or(0)).to_string();
+            write!(out, "    {age:>6} ago  {iface:<name_w$}  {from} -> {}", to.unwrap_or(""))?;
+            match e.str("reason") {
+                Some(r) if !r.is_empty() => writeln!(out, " ({r})")?,
+                _ => writeln!(out)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn interface(out: &mut dyn Write, name: &str, wan: &Table<'_>, name_w: usize, dev_w: usize) -> fmt::Result {
+    let device = format!("({})", wan.str("device").unwrap_or(""));
+    let status = wan.str("status").unwrap_or("?");
+    // One of `online` and `offline` is the time in the current state, the other 0.
+    let state = match wan.num("online").max(wan.num("offline")) {
+        _ if wan.bool("enabled") == Some(false) => "disabled".to_string(),
+        Some(secs) => format!("{status} {}", Age(secs)),
+        None => status.to_string(),
+    };
+    let mark = if wan.bool("active") == Some(true) { "* active" } else { "" };
+    let mut line = format!("{name:<name_w$}  {device:<dev_w$}  {state:<18}  {mark:<8}");
+    let reason = wan.str("reason").unwrap_or("");
+    if line.trim_end().len() + 2 + reason.len() <= 80 {
+        line.push_str("  ");
+        line.push_str(reason);
+        writeln!(out, "{}", line.trim_end())?;
+    } else {
+        writeln!(out, "{}", line.trim_end())?;
+        writeln!(out, "    {reason}")?;
+    }
+    if let Some(gw) = wan.get("gateway_probe").and_then(|a| a.as_table()) {
+        let gw = Table::of(gw);
+        target(out, &format!("gateway {}", gw.str("ip").unwrap_or("")), &gw)?;
+    }
+    for t in wan.get("track_ip").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default() {
+        target(out, t.str("ip").unwrap_or(""), &t)?;
+    }
+    Ok(())
+}
+
+fn target(out: &mut dyn Write, label: &str, t: &Table<'_>) -> fmt::Result {
+    let ms = |key| t.double(key).map_or_else(|| "-".to_string(), |v| format!("{v:.1} ms"));
+    let loss = t.num("packetloss").map_or_else(|| "-".to_string(), |l| format!("{l}%"));
+    let status = t.str("status").unwrap_or("");
+    writeln!(out, "    {label:<24}{status:<8}rtt {:>8}  jitter {:>8}  loss {loss:>4}", ms("latency"), ms("jitter"))
+}
+
+/// Seconds as a short age: `42s`, `12m05s`, `1h02m`, `3d04h`.
+pub struct Age(pub u64);
+
+impl fmt::Display for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        match s {
+            0..60 => write!(f, "{s}s"),
+            60..3600 => write!(f, "{}m{:02}s", s / 60, s % 60),
+            3600..86_400 => write!(f, "{}h{:02}m", s / 3600, s % 3600 / 60),
+            _ => write!(f, "{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+        }
+    }
+}
+
+/// The members of one table, looked up by name.
+#[derive(Default)]
+struct Table<'a> {
+    members: Vec<Attr<'a>>,
+}
+
+impl<'a> Table<'a> {
+    fn of(attrs: Attrs<'a>) -> Table<'a> {
+        Table { members: attrs.map_while(Result::ok).collect() }
+    }
+
+    /// A table of tables, by member name, in order.
+    fn named(attrs: Attrs<'a>) -> Vec<(&'a str, Table<'a>)> {
+        attrs.map_while(Result::ok).filter_map(|a| Some((a.name, Table::of(a.as_table()?)))).collect()
+    }
+
+    /// An array of tables.
+    fn list(attrs: Attrs<'a>) -> Vec<Table<'a>> {
+        attrs.map_while(Result::ok).filter_map(|a| a.as_table().map(Table::of)).collect()
+    }
+
+    fn get(&self, name: &str) -> Option<&Attr<'a>> {
+        self.members.iter().find(|a| a.name == name)
+    }
+
+    fn str(&self, name: &str) -> Option<&'a str> {
+        self.get(name).and_then(Attr::as_str)
+    }
+
+    fn bool(&self, name: &str) -> Option<bool> {
+        self.get(name).and_then(Attr::as_bool)
+    }
+
+    fn double(&self, name: &str) -> Option<f64> {
+        self.get(name).and_then(Attr::as_f64)
+    }
+
+    /// Any integer type (the daemon writes INT32, or INT64 when a value needs it).
+    fn num(&self, name: &str) -> Option<u64> {
+        let a = self.get(name)?;
+        match a.kind {
+            Kind::Int64 => a.as_u64(),
+            Kind::Int32 => a.as_u32().map(u64::from),
+            Kind::Int16 => a.as_u16().map(u64::from),
+            Kind::Int8 => a.value.first().map(|&b| u64::from(b)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::blob::{Full, Writer};
+
+    fn reply(f: impl FnOnce(&mut Writer<'_>) -> Result<(), Full>) -> Vec<u8> {
+        let mut buf = vec![0u8; 4096];
+        let mut w = Writer::new(&mut buf);
+        f(&mut w).expect("fits");
+        w.written().to_vec()
+    }
+
+    fn probe(
+        w: &mut Writer<'_>,
+        name: &str,
+        ip: &str,
+        status: &str,
+        rtt: Option<(f64, f64)>,
+        loss: u32,
+    ) -> Result<(), Full> {
+        let t = w.begin_table(name)?;
+        w.string("ip", ip)?;
+        w.string("status", status)?;
+        if let Some((latency, jitter)) = rtt {
+            w.double("latency", latency)?;
+            w.double("jitter", jitter)?;
+        }
+        w.u32("packetloss", loss)?;
+        w.end(t);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn wan(
+        w: &mut Writer<'_>,
+        name: &str,
+        dev: &str,
+        status: &str,
+        active: bool,
+        on: u32,
+        off: u32,
+        reason: &str,
+    ) -> Result<(), Full> {
+        let t = w.begin_table(name)?;
+        w.bool("enabled", true)?;
+        w.string("device", dev)?;
+        w.string("gateway", "192.0.2.1")?;
+        w.u32("metric", 10)?;
+        w.bool("active", active)?;
+        w.string("status", status)?;
+        w.u32("online", on)?;
+        w.u32("offline", off)?;
+        w.string("reason", reason)?;
+        w.u32("transitions", 2)?;
+        let a = w.begin_array("track_ip")?;
+        probe(w, "", "1.1.1.1", "up", Some((12.4, 0.6)), 0)?;
+        probe(w, "", "8.8.8.8", if active { "up" } else { "down" }, None, 100)?;
+        w.end(a);
+        probe(w, "gateway_probe", "192.0.2.1", "up", Some((0.4, 0.1)), 0)?;
+        w.end(t);
+        Ok(())
+    }
+
+    #[test]
+    fn two_wans_and_history() {
+        let data = reply(|w| {
+            w.string("version", "0.1.0")?;
+            w.u32("uptime", 3725)?;
+            w.string("mode", "failover")?;
+            w.string("active", "wanb")?;
+            let i = w.begin_table("interfaces")?;
+            wan(
+                w,
+                "wan",
+                "eth1",
+                "offline",
+                false,
+                0,
+                125,
+                "gateway answers, targets unreachable (0/3 answered, need 1)",
+            )?;
+            wan(w, "wanb", "wwan0", "online", true, 3720, 0, "started")?;
+            w.end(i);
+            let h = w.begin_array("history")?;
+            let e = w.begin_table("")?;
+            w.u32("age", 125)?;
+            w.string("interface", "wan")?;
+            w.string("from", "disconnecting")?;
+            w.string("to", "offline")?;
+            w.string("reason", "gateway answers, targets unreachable (0/3 answered, need 1)")?;
+            w.end(e);
+            w.end(h);
+            Ok(())
+        });
+        let mut text = String::new();
+        write_summary(&data, &mut text).unwrap();
+        let want = "\
+dualwan 0.1.0, up 1h02m, traffic on wanb
+wan   (eth1)   offline 2m05s
+    gateway answers, targets unreachable (0/3 answered, need 1)
+    gateway 192.0.2.1       up      rtt   0.4 ms  jitter   0.1 ms  loss   0%
+    1.1.1.1                 up      rtt  12.4 ms  jitter   0.6 ms  loss   0%
+    8.8.8.8                 down    rtt        -  jitter        -  loss 100%
+wanb  (wwan0)  online 1h02m        * active  started
+    gateway 192.0.2.1       up      rtt   0.4 ms  jitter   0.1 ms  loss   0%
+    1.1.1.1                 up      rtt  12.4 ms  jitter   0.6 ms  loss   0%
+    8.8.8.8                 up      rtt        -  jitter        -  loss 100%
+recent:
+     2m05s ago  wan   disconnecting -> offline (gateway answers, targets unreachable (0/3 answered, need 1))
+";
+        assert_eq!(text, want);
+        for line in text.lines().filter(|l| !l.contains(" ago ")) {
+            assert!(line.len() <= 80, "{line}");
+        }
+    }
+
+    #[test]
+    fn an_empty_or_odd_reply_still_prints() {
+        let mut text = String::new();
+        write_summary(&[], &mut text).unwrap();
+        assert_eq!(text, "dualwan ?, up 0s, no WAN carries traffic\n");
+        let mut text = String::new();
+        write_summary(&[0x83, 0, 0, 0x40, 1, 2], &mut text).unwrap();
+        assert_eq!(text, "dualwan ?, up 0s, no WAN carries traffic\n");
+    }
+
+    #[test]
+    fn ages() {
+        let all: Vec<String> =
+            [0, 59, 60, 725, 3599, 3600, 3725, 86_399, 86_400, 200_000].map(|s| Age(s).to_string()).into();
+        assert_eq!(all, ["0s", "59s", "1m00s", "12m05s", "59m59s", "1h00m", "1h02m", "23h59m", "1d00h", "2d07h"]);
+    }
+}
