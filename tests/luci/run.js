@@ -7,7 +7,7 @@ const { run } = require('./lib/harness');
 // static checks land with the next step
 require('./unit');
 if (process.env.DUALWAN_SKIP_BROWSER !== '1')
-	/* browser test lands with the next step */;
+	require('./browser');
 
 run(process.argv[2]).then(({ passed, failed }) => {
 	console.log(`${passed} passed, ${failed} failed`);

@@ -155,7 +155,7 @@ test('no WAN up: nothing carries traffic, each WAN says why', async () => {
 	assert.equal(m.active, '');
 	assert.equal(m.headline.tone, 'bad');
 	assert.equal(m.headline.text, 'No WAN is carrying traffic.');
-	assert.equal(m.headline.detail, 'wan: carrier lost; wanb: probes answered');
+	assert.equal(m.headline.detail, 'wan: no link (carrier lost); wanb: connecting (probes answered)');
 	const [wan, wanb] = m.wans;
 	assert.deepEqual([wan.label, wan.tone, wan.since, wan.gateway, wan.targets.length], ['No link', 'bad', '41 s', 'unknown', 3]);
 	assert.deepEqual([wanb.label, wanb.tone, wanb.since], ['Connecting', 'warn', '2 s']);
@@ -215,7 +215,7 @@ test('sparkline path: scaled to a round top, broken at gaps, newest at the right
 	assert.equal((s.path.match(/M/g) || []).length, 2, s.path);
 	assert.equal((s.path.match(/L/g) || []).length, 1, s.path);
 	assert.equal(s.end[0], 238);               // the newest sample sits at the right edge
-	assert.ok(Math.abs(s.end[1] - (2 + 40 * (1 - 30 / 50))) < 1e-9);
+	assert.ok(Math.abs(s.end[1] - (4 + 37 * (1 - 30 / 50))) < 1e-9);
 	const empty = fmt.sparkline([], 240, 44);
 	assert.deepEqual([empty.path, empty.last, empty.count, empty.max], ['', '–', 0, 1]);
 	assert.equal(fmt.sparkline([0.4, 0.5], 240, 44).max, 1);

@@ -220,7 +220,8 @@ return baseclass.extend({
 
 		if (!active || !ifaces[active]) {
 			let why = names.map(function(n) {
-				return '%s: %s'.format(n, ifaces[n].reason || this.wanState(ifaces[n].status).label);
+				return '%s: %s (%s)'.format(n, this.wanState(ifaces[n].status).label.toLowerCase(),
+					ifaces[n].reason || '–');
 			}, this).join('; ');
 
 			return {
@@ -337,7 +338,8 @@ return baseclass.extend({
 	},
 
 	/**
-	 * Samples -> an SVG path over a w x h box (y grows downwards, 2 px margin).
+	 * Samples -> an SVG path over a w x h box (y grows downwards; 2 px margin at the
+	 * sides, 4 px at the top so the newest-sample dot is not cut).
 	 * Gaps (null) break the line. `max` is the scale top: at least 1 ms, rounded up.
 	 */
 	sparkline: function(samples, w, h) {
@@ -358,7 +360,7 @@ return baseclass.extend({
 				pen = false;
 				return;
 			}
-			let x = 2 + (off + i) * step, y = 2 + (h - 4) * (1 - v / top);
+			let x = 2 + (off + i) * step, y = 4 + (h - 7) * (1 - v / top);
 			d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
 			pen = true;
 			dots.push([x, y]);

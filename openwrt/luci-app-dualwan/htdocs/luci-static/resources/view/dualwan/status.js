@@ -90,7 +90,7 @@ return view.extend({
 				E('span', {}, _('RTT now %s').format(s.last)),
 				E('span', { 'class': 'dw-muted' }, s.count
 					? _('scale 0–%s').format(fmt.ms(s.max))
-					: _('collecting samples…'))
+					: (samples.length > 1 ? _('no answers') : _('collecting samples…')))
 			])
 		]);
 	},
