@@ -4,7 +4,7 @@
 'use strict';
 const { run } = require('./lib/harness');
 
-// static checks land with the next step
+require('./static');
 require('./unit');
 if (process.env.DUALWAN_SKIP_BROWSER !== '1')
 	require('./browser');

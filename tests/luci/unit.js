@@ -301,6 +301,11 @@ test('config: devices, section names, unique metric and device among enabled WAN
 	assert.equal(val.distinct({ name: 'wan', enabled: '0', metric: '20', device: 'eth1' }, wans), true, 'a disabled WAN may share');
 	assert.match(val.distinct({ name: 'new', enabled: '1', metric: '', device: 'eth9' }, wans.concat([{ name: 'z', enabled: '1', metric: '0', device: 'x' }])), /Metric 0 .* z/);
 	assert.match(val.distinct({ name: 'new', enabled: '1', metric: '5', device: 'wwan0' }, wans), /Device wwan0 is already used by wanb/);
+	assert.match(val.distinct({ name: 'wan', enabled: '1', metric: '20', device: 'wwan0' }, wans, 'device'), /Device wwan0/);
+	assert.match(val.distinct({ name: 'wan', enabled: '1', metric: '20', device: 'wwan0' }, wans, 'metric'), /Metric 20/);
+	assert.equal(val.nextMetric([]), 10);
+	assert.equal(val.nextMetric(['10', '', '25']), 35);
+	assert.equal(val.nextMetric(['65530']), 65535);
 	assert.equal(val.enabled('yes'), true);
 	assert.equal(val.enabled('off'), false);
 	assert.equal(val.DEFAULTS.interval, '0.3');

@@ -230,9 +230,10 @@ return baseclass.extend({
 	/**
 	 * Metric and device must differ between enabled interfaces. `self` and each of
 	 * `others` are { name, enabled, metric, device } with UCI text values (empty
-	 * metric is 0). Returns true or the message for `self`.
+	 * metric is 0). `which` ('metric' or 'device') limits the check to one of them.
+	 * Returns true or the message for `self`.
 	 */
-	distinct: function(self, others) {
+	distinct: function(self, others, which) {
 		if (!this.enabled(self.enabled))
 			return true;
 
@@ -244,16 +245,33 @@ return baseclass.extend({
 			if (o.name == self.name || !this.enabled(o.enabled))
 				continue;
 
-			if (parseWhole(empty(o.metric) ? DEFAULTS.metric : o.metric) === metric && metric != null)
+			if (which != 'device' && metric != null &&
+			    parseWhole(empty(o.metric) ? DEFAULTS.metric : o.metric) === metric)
 				return _('Metric %d is already used by %s (enabled interfaces need different metrics)')
 					.format(metric, o.name);
 
-			if (!empty(self.device) && o.device == self.device)
+			if (which != 'metric' && !empty(self.device) && o.device == self.device)
 				return _('Device %s is already used by %s').format(self.device, o.name);
 		}
 
 		return true;
 	},
+
+	/** A metric for a new WAN: 10 above the highest in use (10 for the first), at most 65535. */
+	nextMetric: function(metrics) {
+		let top = -1;
+
+		(metrics || []).forEach(function(m) {
+			let n = parseWhole(empty(m) ? DEFAULTS.metric : String(m));
+			if (n != null && n > top)
+				top = n;
+		});
+
+		return top < 0 ? 10 : Math.min(65535, top + 10);
+	},
+
+	/** The targets a new WAN starts with (as in the default /etc/config/dualwan). */
+	DEFAULT_TARGETS: [ '1.1.1.1', '8.8.8.8', '9.9.9.9' ],
 
 	/** A UCI boolean, with the daemon's words; empty is the default (enabled). */
 	enabled: function(v) {
