@@ -154,7 +154,8 @@ test('browser: successive polls draw an RTT sparkline per WAN; screenshot', asyn
 		const p = c.querySelector('.dw-spark-line');
 		return p ? (p.getAttribute('d').match(/[ML]/g) || []).length : 0;
 	}));
-	assert.deepEqual(spark, [0, 31, 0], 'wanb has a point per poll; wan and wanc have no answered probe');
+	assert.deepEqual(spark, [0, 31, 0], 'wanb has a point per poll; wan has no answered probe');
+	assert.equal(await page.$$eval('.dw-card[data-wan="wanc"] .dw-spark', els => els.length), 0, 'no sparkline for a disabled WAN');
 	const svgNs = await page.$eval('.dw-spark-svg', e => e.namespaceURI);
 	assert.equal(svgNs, 'http://www.w3.org/2000/svg');
 	assert.deepEqual(errors, []);

@@ -152,7 +152,7 @@ return view.extend({
 					fact(_('Metric'), String(w.metric), 'dw-metric'),
 					fact(_('Probes'), w.answered, 'dw-answered')
 				]),
-				this.renderSparkline(w.name)
+				w.enabled ? this.renderSparkline(w.name) : ''
 			]),
 			this.renderTargets(w),
 			E('div', { 'class': 'dw-card-foot dw-muted' }, [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
