@@ -1,0 +1,379 @@
+'use strict';
+'require baseclass';
+
+/*
+ * What the status page shows, computed from a `ubus call dualwan status` reply.
+ *
+ * Everything here is plain data in, plain data out (no DOM, no RPC), so that the
+ * tests in tests/luci/ can run it on recorded replies under Node. The view
+ * (view/dualwan/status.js) only turns these models into elements.
+ */
+
+/* WAN states as the daemon names them; `tone` picks the colour class `dw-tone-<tone>`. */
+const STATES = {
+	online: {
+		label: _('Online'), tone: 'ok',
+		hint: _('Its targets answer: usable for traffic.')
+	},
+	disconnecting: {
+		label: _('Disconnecting'), tone: 'warn',
+		hint: _('Probes are failing; it goes offline if they keep failing.')
+	},
+	connecting: {
+		label: _('Connecting'), tone: 'warn',
+		hint: _('Probes answer again; it comes back once they keep answering.')
+	},
+	offline: {
+		label: _('Offline'), tone: 'bad',
+		hint: _('Its targets do not answer: not used for traffic.')
+	},
+	no_link: {
+		label: _('No link'), tone: 'bad',
+		hint: _('No carrier, device, address or default route.')
+	},
+	disabled: {
+		label: _('Disabled'), tone: 'off',
+		hint: _('Disabled in the configuration.')
+	}
+};
+
+/* A target's own state. */
+const TARGET_STATES = {
+	up: { label: _('answers'), tone: 'ok' },
+	down: { label: _('no answer'), tone: 'bad' },
+	unknown: { label: _('not probed yet'), tone: 'off' }
+};
+
+function isNum(v) {
+	return typeof(v) == 'number' && isFinite(v);
+}
+
+function plural(n, one, many) {
+	return (n == 1 ? one : many).format(n);
+}
+
+return baseclass.extend({
+	STATES: STATES,
+
+	/* How many RTT samples a sparkline keeps (one per poll). */
+	SPARK_SAMPLES: 40,
+
+	/** State of a WAN -> { label, tone, hint }; unknown words are shown as they are. */
+	wanState: function(status) {
+		return STATES[status] || { label: String(status || _('Unknown')), tone: 'off', hint: '' };
+	},
+
+	/** State of a probe target -> { label, tone }. */
+	targetState: function(status) {
+		return TARGET_STATES[status] || TARGET_STATES.unknown;
+	},
+
+	/**
+	 * Seconds as a person reads them, two units at most:
+	 * 0 s, 42 s, 5 min 12 s, 2 h 05 min, 3 d 4 h.
+	 */
+	duration: function(secs) {
+		if (!isNum(secs) || secs < 0)
+			return '–';
+
+		let s = Math.floor(secs);
+
+		if (s < 60)
+			return '%d s'.format(s);
+
+		if (s < 3600)
+			return (s % 60) ? '%d min %d s'.format(Math.floor(s / 60), s % 60)
+			                : '%d min'.format(s / 60);
+
+		if (s < 86400) {
+			let h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+			return m ? '%d h %s min'.format(h, (m < 10 ? '0' : '') + m) : '%d h'.format(h);
+		}
+
+		let d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+		return h ? '%d d %d h'.format(d, h) : '%d d'.format(d);
+	},
+
+	/** An age in seconds -> "just now" / "5 min 12 s ago". */
+	ago: function(secs) {
+		if (!isNum(secs))
+			return '–';
+		if (secs < 2)
+			return _('just now');
+		return _('%s ago').format(this.duration(secs));
+	},
+
+	/** Milliseconds (absent while a target has no answered probe) -> "12.4 ms" / "–". */
+	ms: function(v) {
+		if (!isNum(v))
+			return '–';
+		if (v >= 100)
+			return '%d ms'.format(Math.round(v));
+		return '%s ms'.format(v.toFixed(1));
+	},
+
+	/** Packet loss percent -> "0 %". */
+	loss: function(p) {
+		return isNum(p) ? '%d %%'.format(p) : '–';
+	},
+
+	/** Loss as a tone: none is fine, some is a warning, most is bad. */
+	lossTone: function(p) {
+		if (!isNum(p))
+			return 'off';
+		return p == 0 ? 'ok' : (p < 50 ? 'warn' : 'bad');
+	},
+
+	/**
+	 * WAN names in priority order: enabled ones by metric (lower first), then the
+	 * disabled ones; ties by name.
+	 */
+	order: function(reply) {
+		let ifaces = (reply && reply.interfaces) || {};
+
+		return Object.keys(ifaces).sort(function(a, b) {
+			let x = ifaces[a], y = ifaces[b];
+			let xe = x.enabled !== false, ye = y.enabled !== false;
+
+			if (xe != ye)
+				return xe ? -1 : 1;
+			if ((x.metric || 0) != (y.metric || 0))
+				return (x.metric || 0) - (y.metric || 0);
+			return a < b ? -1 : (a > b ? 1 : 0);
+		});
+	},
+
+	/** One probe target (track_ip entry or gateway_probe) -> a table row. */
+	target: function(t, kind) {
+		let st = this.targetState(t.status);
+
+		return {
+			ip: t.ip,
+			kind: kind,
+			kindLabel: kind == 'gateway' ? _('gateway') : _('target'),
+			state: st.label,
+			tone: st.tone,
+			rtt: this.ms(t.latency),
+			jitter: this.ms(t.jitter),
+			last: this.ms(t.last_rtt),
+			loss: this.loss(t.packetloss),
+			lossTone: this.lossTone(t.packetloss)
+		};
+	},
+
+	/** One WAN -> everything its card shows. */
+	wan: function(name, w) {
+		let st = this.wanState(w.status);
+		let secs = (w.status == 'online' || w.status == 'disconnecting') ? w.online : w.offline;
+		let targets = (w.track_ip || []).map(function(t) { return this.target(t, 'target'); }, this);
+		let answered = (w.track_ip || []).filter(function(t) { return t.status == 'up'; }).length;
+
+		if (w.gateway_probe)
+			targets.push(this.target(w.gateway_probe, 'gateway'));
+
+		return {
+			name: name,
+			device: w.device || '',
+			enabled: w.enabled !== false,
+			active: !!w.active,
+			status: w.status,
+			label: st.label,
+			tone: st.tone,
+			hint: st.hint,
+			since: (w.status == 'disabled' || !isNum(secs)) ? '' : this.duration(secs),
+			reason: w.reason || '',
+			address: w.address || _('none'),
+			gateway: w.gateway || _('unknown'),
+			metric: w.metric,
+			transitions: plural(w.transitions || 0, _('%d change'), _('%d changes')),
+			answered: _('%d of %d targets answer').format(answered, (w.track_ip || []).length),
+			targets: targets
+		};
+	},
+
+	/** One history entry -> a timeline line. */
+	event: function(e) {
+		let from = this.wanState(e.from), to = this.wanState(e.to);
+
+		return {
+			age: this.ago(e.age),
+			iface: e.interface,
+			from: from.label,
+			to: to.label,
+			tone: to.tone,
+			reason: e.reason || '',
+			text: '%s: %s → %s'.format(e.interface, from.label, to.label)
+		};
+	},
+
+	/**
+	 * The line at the top: which WAN carries traffic, and why when it is not the
+	 * preferred one.
+	 */
+	headline: function(reply) {
+		let ifaces = reply.interfaces || {};
+		let names = this.order(reply).filter(function(n) { return ifaces[n].enabled !== false; });
+		let active = reply.active;
+
+		if (!names.length)
+			return { tone: 'bad', text: _('No WAN is enabled.'), detail: '' };
+
+		if (!active || !ifaces[active]) {
+			let why = names.map(function(n) {
+				return '%s: %s (%s)'.format(n, this.wanState(ifaces[n].status).label.toLowerCase(),
+					ifaces[n].reason || '–');
+			}, this).join('; ');
+
+			return {
+				tone: 'bad',
+				text: _('No WAN is carrying traffic.'),
+				detail: why
+			};
+		}
+
+		let preferred = names[0];
+		let dev = ifaces[active].device;
+
+		if (preferred == active)
+			return {
+				tone: 'ok',
+				text: _('Traffic leaves through %s (%s).').format(active, dev),
+				detail: ''
+			};
+
+		return {
+			tone: 'warn',
+			text: _('Failed over: traffic leaves through %s (%s).').format(active, dev),
+			detail: _('%s is %s: %s').format(preferred,
+				this.wanState(ifaces[preferred].status).label.toLowerCase(),
+				ifaces[preferred].reason || '–')
+		};
+	},
+
+	/** A usable reply has interfaces; anything else (an error code) is not one. */
+	isReply: function(reply) {
+		return reply != null && typeof(reply) == 'object' && reply.interfaces != null &&
+			typeof(reply.interfaces) == 'object';
+	},
+
+	/** A whole reply -> the page model. */
+	model: function(reply) {
+		if (!this.isReply(reply))
+			return this.errorModel(null);
+
+		return {
+			ok: true,
+			version: reply.version,
+			uptime: this.duration(reply.uptime),
+			mode: reply.mode,
+			active: reply.active || '',
+			headline: this.headline(reply),
+			wans: this.order(reply).map(function(n) { return this.wan(n, reply.interfaces[n]); }, this),
+			history: (reply.history || []).map(this.event, this)
+		};
+	},
+
+	/**
+	 * A failed call -> what to tell the user. The ubus object is missing when the
+	 * daemon does not run (rpcd answers "Object not found"); "Access denied" is the
+	 * ACL; a reply without interfaces is an unexpected answer.
+	 */
+	errorModel: function(err) {
+		let msg = err ? String(err.message || err) : _('The daemon sent no status (unexpected reply).');
+
+		if (err != null && /Object not found|Resource not found/i.test(msg))
+			return {
+				ok: false,
+				kind: 'not_running',
+				title: _('The dualwan daemon is not running.'),
+				detail: _('Without it no WAN is probed and traffic follows the main routing table. Start it with:'),
+				command: '/etc/init.d/dualwan start',
+				more: _('If it stops again, its log says why: %s').format('logread -e dualwan')
+			};
+
+		if (/Access denied|Permission denied/i.test(msg))
+			return {
+				ok: false,
+				kind: 'denied',
+				title: _('This login may not read the dualwan status.'),
+				detail: _('The ACL luci-app-dualwan grants it (ubus dualwan status).'),
+				command: '',
+				more: msg
+			};
+
+		return {
+			ok: false,
+			kind: 'error',
+			title: _('The dualwan status could not be read.'),
+			detail: msg,
+			command: '',
+			more: ''
+		};
+	},
+
+	/** The RTT of one poll for a WAN: mean of the newest answers, or null (a gap). */
+	rttSample: function(w) {
+		let v = (w.track_ip || []).filter(function(t) { return isNum(t.last_rtt); })
+			.map(function(t) { return t.last_rtt; });
+
+		if (!v.length)
+			return null;
+
+		return v.reduce(function(a, b) { return a + b; }, 0) / v.length;
+	},
+
+	/** Appends this poll's sample of each WAN to `series` (name -> array), keeping the newest. */
+	addSamples: function(series, reply) {
+		if (!this.isReply(reply))
+			return series;
+
+		for (let name in reply.interfaces) {
+			let list = series[name] || (series[name] = []);
+			list.push(this.rttSample(reply.interfaces[name]));
+			while (list.length > this.SPARK_SAMPLES)
+				list.shift();
+		}
+
+		return series;
+	},
+
+	/**
+	 * Samples -> an SVG path over a w x h box (y grows downwards; 2 px margin at the
+	 * sides, 4 px at the top so the newest-sample dot is not cut).
+	 * Gaps (null) break the line. `max` is the scale top: at least 1 ms, rounded up.
+	 */
+	sparkline: function(samples, w, h) {
+		let nums = samples.filter(isNum);
+		let top = Math.max(1, Math.max.apply(null, nums.concat([0])));
+		let scale = [1, 2, 5];
+
+		for (let e = 1; ; e *= 10) {
+			let s = scale.find(function(m) { return m * e >= top; });
+			if (s) { top = s * e; break; }
+		}
+
+		let n = this.SPARK_SAMPLES, step = (w - 4) / (n - 1), off = n - samples.length;
+		let d = '', pen = false, dots = [];
+
+		samples.forEach(function(v, i) {
+			if (!isNum(v)) {
+				pen = false;
+				return;
+			}
+			let x = 2 + (off + i) * step, y = 4 + (h - 7) * (1 - v / top);
+			d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
+			pen = true;
+			dots.push([x, y]);
+		});
+
+		let last = samples.length ? samples[samples.length - 1] : null;
+
+		return {
+			path: d,
+			max: top,
+			last: isNum(last) ? this.ms(last) : '–',
+			end: dots.length && isNum(last) ? dots[dots.length - 1] : null,
+			count: nums.length
+		};
+	}
+});

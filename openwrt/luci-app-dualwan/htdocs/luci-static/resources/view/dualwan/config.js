@@ -1,0 +1,248 @@
+'use strict';
+'require view';
+'require form';
+'require uci';
+'require ui';
+'require dom';
+'require tools.widgets as widgets';
+'require dualwan.validate as dwv';
+
+/*
+ * Network → Dual WAN: the globals and the WAN interfaces of /etc/config/dualwan, checked
+ * with the rules of `dualwan check` (dualwan/validate.js). Save & Apply commits the
+ * config; rpcd's apply sends procd the config.change event for 'dualwan', and the
+ * init script's reload trigger makes the daemon re-read it (SIGHUP). A config the
+ * daemon rejects is logged and the running one kept.
+ */
+
+const D = dwv.DEFAULTS;
+
+/* The value an option of a section has right now: the open form's, else the staged UCI one. */
+function current(section, sid, option) {
+	let v = null;
+
+	try {
+		v = section.formvalue(sid, option);
+	}
+	catch (e) {
+		v = null;
+	}
+
+	return (v != null) ? v : uci.get('dualwan', sid, option);
+}
+
+/* Every other interface section as dwv.distinct wants it. */
+function otherWans(sid) {
+	return uci.sections('dualwan', 'interface').filter(function(s) {
+		return s['.name'] != sid;
+	}).map(function(s) {
+		return { name: s['.name'], enabled: s.enabled, metric: s.metric, device: s.device };
+	});
+}
+
+function thisWan(section, sid, over) {
+	let w = {
+		name: sid,
+		enabled: current(section, sid, 'enabled'),
+		metric: current(section, sid, 'metric'),
+		device: current(section, sid, 'device')
+	};
+
+	for (let k in over)
+		w[k] = over[k];
+
+	return w;
+}
+
+function toList(v) {
+	if (v == null || v === '')
+		return [];
+	return Array.isArray(v) ? v : String(v).split(/\s+/);
+}
+
+return view.extend({
+	load: function() {
+		return uci.load('dualwan');
+	},
+
+	render: function() {
+		let m, s, o;
+
+		m = new form.Map('dualwan', _('Dual WAN'),
+			_('Multi-WAN failover: dualwan probes each WAN and moves traffic to the best working one. ' +
+			  'Save & Apply reloads the daemon with the new settings; if it rejects them (see <code>logread -e dualwan</code>) it keeps running with the old ones.'));
+
+		/* At most one globals section; every option has a default, so create it if absent. */
+		if (!uci.sections('dualwan', 'globals').length)
+			uci.add('dualwan', 'globals', 'globals');
+
+		s = m.section(form.TypedSection, 'globals', _('General settings'));
+		s.anonymous = true;
+		s.addremove = false;
+
+		s.tab('general', _('General'));
+		s.tab('advanced', _('Advanced'));
+
+		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'),
+			_('Off: dualwan keeps no routing rules or routes at all and the main routing table decides alone.'));
+		o.default = D.enabled;
+		o.rmempty = false;
+
+		o = s.taboption('general', form.ListValue, 'log_level', _('Log level'),
+			_('What goes to the system log (<code>logread -e dualwan</code>). <em>notice</em> logs every switch with its reason.'));
+		o.value('err', _('Errors'));
+		o.value('warning', _('Warnings'));
+		o.value('notice', _('Notices (every transition)'));
+		o.value('info', _('Informational'));
+		o.value('debug', _('Debug (every kernel change)'));
+		o.default = D.log_level;
+
+		o = s.taboption('general', form.ListValue, 'last_resort', _('When no WAN is up'),
+			_('<em>main</em> leaves the main routing table in charge (e.g. its DHCP default route); <em>unreachable</em> rejects Internet traffic until a WAN is back.'));
+		o.value('main', _('Use the main routing table'));
+		o.value('unreachable', _('Reject traffic (unreachable)'));
+		o.default = D.last_resort;
+
+		o = s.taboption('advanced', form.Value, 'rule_priority', _('Rule priority'),
+			_('dualwan\'s <code>ip rule</code>s use priorities from this value to this value + 99 (1 to 32665).'));
+		o.placeholder = D.rule_priority;
+		o.validate = function(sid, v) { return dwv.rulePriority(v); };
+
+		o = s.taboption('advanced', form.Value, 'table_base', _('First routing table'),
+			_('dualwan\'s routing tables are this number to this number + 16; they must avoid the kernel\'s tables 253-255.'));
+		o.placeholder = D.table_base;
+		o.validate = function(sid, v) { return dwv.tableBase(v); };
+
+		s = m.section(form.GridSection, 'interface', _('WAN interfaces'),
+			_('One row per WAN (1 to 8). Traffic uses the enabled, working WAN with the lowest metric. ' +
+			  'Empty fields take the default shown in grey.'));
+		s.addremove = true;
+		s.anonymous = false;
+		s.nodescriptions = true;
+		s.addbtntitle = _('Add WAN');
+		s.modaltitle = function(sid) { return _('Dual WAN') + ' » ' + sid; };
+
+		/* New WANs: a valid name, at most 8, and a free metric and the usual targets to start with. */
+		s.handleAdd = function(ev, name) {
+			let ok = dwv.sectionName(name);
+
+			if (ok === true && uci.get('dualwan', name) != null)
+				ok = _('A section named %s exists already').format(name);
+			if (ok === true && this.cfgsections().length >= 8)
+				ok = _('dualwan handles at most 8 WAN interfaces');
+			if (ok !== true) {
+				ui.addNotification(null, E('p', {}, ok), 'warning');
+				return Promise.resolve();
+			}
+
+			let metrics = uci.sections('dualwan', 'interface').map(function(x) { return x.metric; });
+			let sid = this.map.data.add('dualwan', 'interface', name);
+
+			this.map.data.set('dualwan', sid, 'enabled', '1');
+			this.map.data.set('dualwan', sid, 'metric', String(dwv.nextMetric(metrics)));
+			this.map.data.set('dualwan', sid, 'track_ip', dwv.DEFAULT_TARGETS.slice());
+
+			let mapNode = this.getPreviousModalMap(),
+			    prevMap = mapNode ? dom.findClassInstance(mapNode) : this.map;
+
+			prevMap.addedSection = sid;
+
+			return this.renderMoreOptionsModal(sid);
+		};
+
+		s.tab('general', _('General'));
+		s.tab('probing', _('Probing'));
+
+		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'),
+			_('Probe this WAN and use it for traffic.'));
+		o.default = D.iface_enabled;
+		o.rmempty = false;
+		o.editable = true;
+
+		o = s.taboption('general', widgets.DeviceSelect, 'device', _('Device'),
+			_('The kernel device of this WAN, e.g. <code>eth1</code>, <code>wwan0</code> or <code>pppoe-wan</code>. Two enabled WANs cannot share one.'));
+		o.noaliases = true;
+		o.rmempty = false;
+		o.validate = function(sid, v) {
+			let r = dwv.device(v);
+			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { device: v }), otherWans(sid), 'device');
+		};
+
+		o = s.taboption('general', form.Value, 'gateway', _('Gateway'),
+			_('<em>auto</em>: the default route via the device (from DHCP or PPP). Or a fixed IPv4 address.'));
+		o.value('auto', _('auto (from DHCP/PPP)'));
+		o.placeholder = D.gateway;
+		o.validate = function(sid, v) { return dwv.gateway(v); };
+
+		o = s.taboption('general', form.Value, 'metric', _('Metric'),
+			_('Priority: the lowest metric among working WANs carries traffic. Enabled WANs need different metrics (0 to 65535).'));
+		o.placeholder = D.metric;
+		o.validate = function(sid, v) {
+			let r = dwv.metric(v);
+			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { metric: v }), otherWans(sid), 'metric');
+		};
+
+		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
+			_('1 to 8 IPv4 addresses of Internet hosts to ping through this WAN (host names are not resolved). Different operators\' hosts tell a dead line from one dead host.'));
+		o.placeholder = '1.1.1.1';
+		o.rmempty = false;
+		o.validate = function(sid, v) {
+			let r = dwv.target(v, []);
+			if (r !== true)
+				return r;
+			/* The list as it stands, without the entry being typed. */
+			let list = toList(this.formvalue(sid)).slice();
+			let at = list.indexOf(v);
+			if (at >= 0)
+				list.splice(at, 1);
+			return list.length >= dwv.MAX_TARGETS ? _('At most %d targets').format(dwv.MAX_TARGETS) : true;
+		};
+		o.textvalue = function(sid) {
+			return toList(this.cfgvalue(sid)).join(', ') || '–';
+		};
+
+		o = s.taboption('probing', form.Value, 'reliability', _('Reliability'),
+			_('How many targets must answer for a probe round to count as good (1 to the number of targets).'));
+		o.placeholder = D.reliability;
+		o.modalonly = true;
+		o.validate = function(sid, v) {
+			let list = toList(current(this.section, sid, 'track_ip'));
+			let t = dwv.targets(list);
+			if (t !== true)
+				return _('Targets: %s').format(t);
+			return dwv.reliability(v, list.length);
+		};
+
+		o = s.taboption('probing', form.Flag, 'check_gateway', _('Check gateway'),
+			_('Also ping the gateway, to tell a dead gateway from a dead upstream. A gateway that ignores ping never takes the WAN down.'));
+		o.default = D.check_gateway;
+		o.rmempty = false;
+
+		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
+			_('Seconds between probe rounds: 0.1 to 60, up to 3 decimals.'));
+		o.placeholder = D.interval;
+		o.validate = function(sid, v) { return dwv.interval(v); };
+
+		o = s.taboption('probing', form.Value, 'timeout', _('Timeout (s)'),
+			_('Seconds a probe may take: 0.1 to 30. Raise it on high-latency lines (satellite, busy LTE).'));
+		o.placeholder = D.timeout;
+		o.validate = function(sid, v) { return dwv.timeout(v); };
+
+		o = s.taboption('probing', form.Value, 'down', _('Down after'),
+			_('Bad rounds in a row before the WAN counts as down (1 to 100). Detection takes about down × interval + timeout.'));
+		o.placeholder = D.down;
+		o.validate = function(sid, v) { return dwv.rounds(v); };
+
+		o = s.taboption('probing', form.Value, 'up', _('Up after'),
+			_('Good rounds in a row before a down WAN counts as up again (1 to 100).'));
+		o.placeholder = D.up;
+		o.validate = function(sid, v) { return dwv.rounds(v); };
+
+		o = s.taboption('probing', form.Value, 'recovery_wait', _('Recovery wait (s)'),
+			_('Seconds a recovered, preferred WAN must stay up before traffic returns to it (0 to 3600).'));
+		o.placeholder = D.recovery_wait;
+		o.validate = function(sid, v) { return dwv.recoveryWait(v); };
+
+		return m.render();
+	}
+});

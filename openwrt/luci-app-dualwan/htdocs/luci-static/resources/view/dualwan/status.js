@@ -1,0 +1,240 @@
+'use strict';
+'require view';
+'require rpc';
+'require poll';
+'require dom';
+'require dualwan.format as fmt';
+
+/*
+ * Status → Dual WAN: one card per WAN (priority order), the recent transitions,
+ * and an RTT sparkline per WAN from successive polls. The page logic lives in
+ * dualwan/format.js; this file only builds elements from its models.
+ */
+
+const POLL_SECONDS = 3;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const SPARK_W = 240, SPARK_H = 44;
+
+const callStatus = rpc.declare({
+	object: 'dualwan',
+	method: 'status',
+	params: [ 'interface' ],
+	expect: { '': {} }
+});
+
+document.querySelector('head').appendChild(E('link', {
+	'rel': 'stylesheet',
+	'type': 'text/css',
+	'href': L.resource('dualwan/dualwan.css')
+}));
+
+/* The reply, or the error, of one status call: never rejects. */
+function fetchStatus() {
+	return callStatus().then(function(reply) {
+		return { reply: reply };
+	}, function(err) {
+		return { error: err };
+	});
+}
+
+function svg(tag, attrs) {
+	let el = document.createElementNS(SVG_NS, tag);
+	for (let k in attrs)
+		el.setAttribute(k, attrs[k]);
+	return el;
+}
+
+function badge(tone, text, cls) {
+	return E('span', { 'class': 'dw-badge dw-tone-' + tone + (cls ? ' ' + cls : '') }, text);
+}
+
+function fact(label, value, cls) {
+	return E('div', { 'class': 'dw-fact' + (cls ? ' ' + cls : '') }, [
+		E('span', { 'class': 'dw-fact-label' }, label),
+		E('span', { 'class': 'dw-fact-value' }, value)
+	]);
+}
+
+return view.extend({
+	/* RTT samples per WAN, one per poll (see fmt.addSamples). */
+	series: null,
+	container: null,
+
+	load: function() {
+		this.series = {};
+		return fetchStatus();
+	},
+
+	renderSparkline: function(name) {
+		let samples = this.series[name] || [];
+		let s = fmt.sparkline(samples, SPARK_W, SPARK_H);
+		let box = svg('svg', {
+			'class': 'dw-spark-svg',
+			'viewBox': '0 0 %d %d'.format(SPARK_W, SPARK_H),
+			'width': SPARK_W, 'height': SPARK_H,
+			'role': 'img',
+			'aria-label': _('Round-trip time of the last %d polls').format(samples.length)
+		});
+
+		box.appendChild(svg('line', { 'class': 'dw-spark-axis', 'x1': 2, 'x2': SPARK_W - 2,
+			'y1': SPARK_H - 2, 'y2': SPARK_H - 2 }));
+		if (s.path)
+			box.appendChild(svg('path', { 'class': 'dw-spark-line', 'd': s.path }));
+		if (s.end)
+			box.appendChild(svg('circle', { 'class': 'dw-spark-dot', 'cx': s.end[0].toFixed(1),
+				'cy': s.end[1].toFixed(1), 'r': 2.5 }));
+
+		return E('div', { 'class': 'dw-spark' }, [
+			box,
+			E('div', { 'class': 'dw-spark-legend' }, [
+				E('span', {}, _('RTT now %s').format(s.last)),
+				E('span', { 'class': 'dw-muted' }, s.count
+					? _('scale 0–%s').format(fmt.ms(s.max))
+					: (samples.length > 1 ? _('no answers') : _('collecting samples…')))
+			])
+		]);
+	},
+
+	renderTargets: function(w) {
+		if (!w.targets.length)
+			return E('p', { 'class': 'dw-muted' }, _('No targets configured.'));
+
+		return E('table', { 'class': 'table dw-targets' }, [
+			E('tr', { 'class': 'tr table-titles' }, [
+				E('th', { 'class': 'th' }, _('Target')),
+				E('th', { 'class': 'th' }, _('State')),
+				E('th', { 'class': 'th dw-num' }, _('RTT')),
+				E('th', { 'class': 'th dw-num' }, _('Jitter')),
+				E('th', { 'class': 'th dw-num' }, _('Loss')),
+				E('th', { 'class': 'th dw-num' }, _('Last'))
+			]),
+			w.targets.map(function(t) {
+				return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind }, [
+					E('td', { 'class': 'td dw-ip' }, [
+						t.ip, ' ',
+						t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
+					]),
+					E('td', { 'class': 'td' }, [
+						E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
+					]),
+					E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
+					E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
+					E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
+					E('td', { 'class': 'td dw-num dw-last' }, t.last)
+				]);
+			})
+		]);
+	},
+
+	renderCard: function(w) {
+		return E('div', {
+			'class': 'dw-card dw-tone-' + w.tone + (w.active ? ' dw-active' : ''),
+			'data-wan': w.name,
+			'data-status': w.status
+		}, [
+			E('div', { 'class': 'dw-card-head' }, [
+				E('div', { 'class': 'dw-title' }, [
+					E('span', { 'class': 'dw-name' }, w.name),
+					E('span', { 'class': 'dw-device' }, w.device)
+				]),
+				E('div', { 'class': 'dw-badges' }, [
+					w.active ? badge('active', '⇄ ' + _('Carrying traffic'), 'dw-carrying') : '',
+					badge(w.tone, w.label, 'dw-state')
+				])
+			]),
+			E('div', { 'class': 'dw-card-body' }, [
+				E('div', { 'class': 'dw-facts' }, [
+					fact(w.since ? _('%s for').format(w.label) : _('State'),
+						w.since || w.label, 'dw-since'),
+					fact(_('Last reason'), w.reason || '–', 'dw-reason'),
+					fact(_('Address'), w.address, 'dw-address'),
+					fact(_('Gateway'), w.gateway, 'dw-gateway'),
+					fact(_('Metric'), String(w.metric), 'dw-metric'),
+					fact(_('Probes'), w.answered, 'dw-answered')
+				]),
+				w.enabled ? this.renderSparkline(w.name) : ''
+			]),
+			this.renderTargets(w),
+			E('div', { 'class': 'dw-card-foot dw-muted' }, [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
+		]);
+	},
+
+	renderHistory: function(m) {
+		if (!m.history.length)
+			return E('p', { 'class': 'dw-muted' }, _('No transitions yet.'));
+
+		return E('ol', { 'class': 'dw-timeline' }, m.history.map(function(e) {
+			return E('li', { 'class': 'dw-event dw-tone-' + e.tone, 'data-iface': e.iface }, [
+				E('span', { 'class': 'dw-event-age' }, e.age),
+				E('span', { 'class': 'dw-event-text' }, [
+					E('strong', {}, e.iface), ': ', e.from, ' → ',
+					E('span', { 'class': 'dw-text-' + e.tone }, e.to)
+				]),
+				E('span', { 'class': 'dw-event-reason' }, e.reason)
+			]);
+		}));
+	},
+
+	renderError: function(m) {
+		return E('div', { 'class': 'dw-down-banner', 'data-kind': m.kind }, [
+			E('h3', {}, m.title),
+			E('p', {}, m.detail),
+			m.command ? E('pre', { 'class': 'dw-command' }, m.command) : '',
+			m.more ? E('p', { 'class': 'dw-muted' }, m.more) : ''
+		]);
+	},
+
+	renderModel: function(m) {
+		if (!m.ok)
+			return this.renderError(m);
+
+		return E('div', { 'class': 'dw-status' }, [
+			E('div', { 'class': 'dw-headline dw-tone-' + m.headline.tone }, [
+				E('div', { 'class': 'dw-headline-text' }, m.headline.text),
+				m.headline.detail ? E('div', { 'class': 'dw-headline-detail' }, m.headline.detail) : '',
+				E('div', { 'class': 'dw-headline-meta' },
+					_('dualwan %s, running for %s, mode %s').format(m.version, m.uptime, m.mode))
+			]),
+			E('div', { 'class': 'dw-cards' }, m.wans.map(this.renderCard, this)),
+			E('h3', {}, _('Recent transitions')),
+			this.renderHistory(m)
+		]);
+	},
+
+	/* One poll's result -> the page content. */
+	update: function(res) {
+		let m;
+
+		if (res.error) {
+			m = fmt.errorModel(res.error);
+		}
+		else {
+			fmt.addSamples(this.series, res.reply);
+			m = fmt.model(res.reply);
+		}
+
+		dom.content(this.container, this.renderModel(m));
+	},
+
+	render: function(res) {
+		this.container = E('div', { 'class': 'cbi-section', 'id': 'dualwan-status' });
+		this.update(res);
+
+		let node = E('div', { 'class': 'cbi-map' }, [
+			E('h2', {}, _('Dual WAN')),
+			E('div', { 'class': 'cbi-map-descr' },
+				_('Which line carries traffic, why the last switch happened, and how each line is doing. Updated every %d seconds.').format(POLL_SECONDS)),
+			this.container
+		]);
+
+		poll.add(L.bind(function() {
+			return fetchStatus().then(L.bind(this.update, this));
+		}, this), POLL_SECONDS);
+
+		return node;
+	},
+
+	handleSaveApply: null,
+	handleSave: null,
+	handleReset: null
+});

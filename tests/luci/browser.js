@@ -1,0 +1,206 @@
+// The status page in headless Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core, which downloads no browser). LuCI's runtime is not available here:
+// the page test loads the app's real view through shim/luci-lite.js, which provides the
+// few calls the view uses (rpc.declare, poll.add, view.extend, dom.content, E, _), and
+// the rpc transport answers with a recorded reply from replies/.
+'use strict';
+const assert = require('assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { test } = require('./lib/harness');
+const { start } = require('./lib/server');
+const { out, replies } = require('./lib/paths');
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+	'--disable-background-networking', '--disable-component-update', '--disable-sync',
+	'--disable-default-apps', '--disable-extensions'];
+
+let env = null;
+
+async function setup() {
+	if (env)
+		return env;
+	const { chromium } = require('playwright-core');
+	const { server, base } = await start();
+	const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'dualwan-chromium-'));
+	const context = await chromium.launchPersistentContext(profile, {
+		executablePath: CHROMIUM,
+		headless: true,
+		args: FLAGS,
+		viewport: { width: 1280, height: 900 },
+		deviceScaleFactor: 1,
+		offline: false,
+	});
+	const outside = [];
+	// Only the local test server is reachable; anything else is refused and recorded.
+	await context.route('**/*', route => {
+		const url = route.request().url();
+		if (url.startsWith(base + '/'))
+			return route.continue();
+		outside.push(url);
+		return route.abort();
+	});
+	fs.mkdirSync(out, { recursive: true });
+	env = { server, base, context, profile, outside };
+	return env;
+}
+
+async function teardown() {
+	if (!env)
+		return;
+	await env.context.close();
+	env.server.close();
+	fs.rmSync(env.profile, { recursive: true, force: true });
+	env = null;
+}
+
+/* Opens the status page on a recorded reply; returns the page and its console errors. */
+async function open(reply) {
+	const { context, base } = await setup();
+	const page = await context.newPage();
+	const errors = [];
+	page.on('pageerror', e => errors.push(String(e)));
+	page.on('console', m => { if (m.type() === 'error') errors.push(m.text()); });
+	await page.goto(`${base}/?reply=${reply}`);
+	await page.waitForFunction(() => window.__viewReady || window.__viewError, null, { timeout: 15000 });
+	const viewError = await page.evaluate(() => window.__viewError || null);
+	assert.equal(viewError, null, 'the view failed to load');
+	// The view adds its stylesheet itself; colours are only right once it has loaded.
+	await page.waitForFunction(() => Array.from(document.styleSheets)
+		.some(s => s.href && s.href.endsWith('/dualwan/dualwan.css') && s.cssRules.length > 0), null, { timeout: 15000 });
+	return { page, errors };
+}
+
+/* What a user sees of each WAN card, read from the DOM. */
+function cards(page) {
+	return page.$$eval('.dw-card', els => els.map(c => ({
+		name: c.querySelector('.dw-name').textContent,
+		device: c.querySelector('.dw-device').textContent,
+		state: c.querySelector('.dw-state').textContent,
+		stateColour: getComputedStyle(c.querySelector('.dw-state')).backgroundColor,
+		carrying: c.querySelector('.dw-carrying') ? c.querySelector('.dw-carrying').textContent : null,
+		since: c.querySelector('.dw-since .dw-fact-value').textContent,
+		reason: c.querySelector('.dw-reason .dw-fact-value').textContent,
+		address: c.querySelector('.dw-address .dw-fact-value').textContent,
+		gateway: c.querySelector('.dw-gateway .dw-fact-value').textContent,
+		targets: Array.from(c.querySelectorAll('tr.dw-target')).map(r => [
+			r.getAttribute('data-ip'),
+			r.querySelector('.dw-rtt').textContent,
+			r.querySelector('.dw-jitter').textContent,
+			r.querySelector('.dw-loss').textContent,
+		]),
+		visible: c.getBoundingClientRect().width > 0,
+	})));
+}
+
+const RED = 'rgb(198, 40, 40)', GREEN = 'rgb(46, 125, 50)', AMBER = 'rgb(199, 119, 0)', GREY = 'rgb(120, 130, 140)';
+
+/* A variation of a reply for successive polls: RTTs move a little, as on a real line. */
+function wobble(reply, i) {
+	const r = JSON.parse(JSON.stringify(reply));
+	for (const w of Object.values(r.interfaces))
+		for (const t of w.track_ip)
+			if (typeof t.last_rtt === 'number')
+				t.last_rtt = Math.round(t.last_rtt * (1 + 0.25 * Math.sin(i * 0.7 + t.last_rtt)) * 10) / 10;
+	r.uptime += 3 * i;
+	return r;
+}
+
+test('browser: failover page shows states, marker, reason, targets and history', async () => {
+	const { page, errors } = await open('failover');
+	const c = await cards(page);
+	assert.deepEqual(c.map(x => x.name), ['wan', 'wanb', 'wanc'], 'cards in priority order');
+	assert.ok(c.every(x => x.visible));
+	const [wan, wanb, wanc] = c;
+	assert.deepEqual([wan.state, wan.stateColour, wan.carrying], ['Offline', RED, null]);
+	assert.equal(wan.reason, 'gateway answers, targets unreachable (0/3 answered, need 1)');
+	assert.equal(wan.since, '1 min 35 s');
+	assert.deepEqual(wan.targets, [
+		['1.1.1.1', '12.6 ms', '0.8 ms', '100 %'],
+		['8.8.8.8', '–', '–', '100 %'],
+		['9.9.9.9', '19.1 ms', '1.4 ms', '94 %'],
+		['192.0.2.1', '0.5 ms', '0.1 ms', '0 %'],
+	]);
+	assert.deepEqual([wanb.state, wanb.stateColour, wanb.carrying], ['Online', GREEN, '⇄ Carrying traffic']);
+	assert.deepEqual(wanb.targets[0], ['1.1.1.1', '43.2 ms', '6.1 ms', '0 %']);
+	assert.deepEqual([wanc.state, wanc.stateColour, wanc.carrying, wanc.address], ['Disabled', GREY, null, 'none']);
+	const headline = await page.textContent('.dw-headline');
+	assert.match(headline, /Failed over: traffic leaves through wanb \(wwan0\)\./);
+	assert.match(headline, /wan is offline: gateway answers, targets unreachable/);
+	const history = await page.$$eval('.dw-event', els => els.map(e => e.textContent));
+	assert.equal(history.length, 4);
+	assert.match(history[0], /1 min 35 s ago.*wan: Online → Offline.*gateway answers, targets unreachable/);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: successive polls draw an RTT sparkline per WAN; screenshot', async () => {
+	const { page, errors } = await open('failover');
+	const base = JSON.parse(fs.readFileSync(path.join(replies, 'failover.json'), 'utf8'));
+	const polls = await page.evaluate(() => ({
+		n: window.dualwanTest.runtime.poll.count(),
+		every: window.dualwanTest.runtime.poll.intervals(),
+	}));
+	assert.deepEqual(polls, { n: 1, every: [3] }, 'one poll function, every 3 s');
+	for (let i = 1; i <= 30; i++) {
+		await page.evaluate(r => { window.dualwanTest.setReply(r); return window.dualwanTest.runtime.poll.tick(); }, wobble(base, i));
+	}
+	const calls = await page.evaluate(() => window.dualwanTest.runtime.rpc.calls.map(c => `${c.object}.${c.method}`));
+	assert.equal(calls.length, 31);
+	assert.ok(calls.every(c => c === 'dualwan.status'));
+	const spark = await page.$$eval('.dw-card', els => els.map(c => {
+		const p = c.querySelector('.dw-spark-line');
+		return p ? (p.getAttribute('d').match(/[ML]/g) || []).length : 0;
+	}));
+	assert.deepEqual(spark, [0, 31, 0], 'wanb has a point per poll; wan has no answered probe');
+	assert.equal(await page.$$eval('.dw-card[data-wan="wanc"] .dw-spark', els => els.length), 0, 'no sparkline for a disabled WAN');
+	const svgNs = await page.$eval('.dw-spark-svg', e => e.namespaceURI);
+	assert.equal(svgNs, 'http://www.w3.org/2000/svg');
+	assert.deepEqual(errors, []);
+	await page.screenshot({ path: path.join(out, 'status.png'), fullPage: true });
+	await page.close();
+});
+
+test('browser: all online and no WAN up read differently at a glance', async () => {
+	let { page, errors } = await open('all-online');
+	let c = await cards(page);
+	assert.deepEqual(c.map(x => [x.name, x.state, x.carrying]), [['wan', 'Online', '⇄ Carrying traffic'], ['wanb', 'Online', null]]);
+	assert.match(await page.textContent('.dw-headline'), /Traffic leaves through wan \(eth1\)\./);
+	assert.deepEqual(errors, []);
+	await page.close();
+
+	({ page, errors } = await open('no-wan-up'));
+	c = await cards(page);
+	assert.deepEqual(c.map(x => [x.name, x.state, x.stateColour, x.carrying, x.reason]), [
+		['wan', 'No link', RED, null, 'carrier lost'],
+		['wanb', 'Connecting', AMBER, null, 'probes answered'],
+	]);
+	assert.equal(c[0].gateway, 'unknown');
+	assert.match(await page.textContent('.dw-headline'), /No WAN is carrying traffic\./);
+	await page.screenshot({ path: path.join(out, 'no-wan-up.png'), fullPage: true });
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: daemon not running says so, with the command; recovers when it answers', async () => {
+	const { page, errors } = await open('not-running');
+	assert.equal(await page.$$eval('.dw-card', els => els.length), 0);
+	const banner = await page.textContent('.dw-down-banner');
+	assert.match(banner, /The dualwan daemon is not running\./);
+	assert.equal(await page.textContent('.dw-command'), '/etc/init.d/dualwan start');
+	await page.screenshot({ path: path.join(out, 'not-running.png'), fullPage: true });
+	const reply = JSON.parse(fs.readFileSync(path.join(replies, 'all-online.json'), 'utf8'));
+	await page.evaluate(r => { window.dualwanTest.setReply(r); return window.dualwanTest.runtime.poll.tick(); }, reply);
+	assert.equal(await page.$$eval('.dw-down-banner', els => els.length), 0);
+	assert.deepEqual(await page.$$eval('.dw-card', els => els.map(e => e.getAttribute('data-status'))), ['online', 'online']);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: the page asked for nothing outside the local test server', async () => {
+	const e = await setup();
+	assert.deepEqual(e.outside, []);
+	await teardown();
+});

@@ -1,0 +1,19 @@
+// Runs every luci-app-dualwan test: static checks, page logic, and the headless
+// Chromium page test (skipped only with DUALWAN_SKIP_BROWSER=1). Prints one line per
+// test and closes with "N passed, N failed".
+'use strict';
+const { run } = require('./lib/harness');
+
+require('./static');
+require('./unit');
+if (process.env.DUALWAN_SKIP_BROWSER !== '1')
+	require('./browser');
+
+run(process.argv[2]).then(({ passed, failed }) => {
+	console.log(`${passed} passed, ${failed} failed`);
+	process.exit(failed ? 1 : 0);
+}, e => {
+	console.log(String(e && e.stack || e));
+	console.log('0 passed, 1 failed');
+	process.exit(1);
+});

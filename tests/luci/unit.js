@@ -1,0 +1,312 @@
+// The page logic on recorded replies, and the configuration rules, under Node.
+// The app's modules are loaded through the stand-in LuCI runtime (shim/luci-lite.js).
+'use strict';
+const assert = require('assert/strict');
+const { test } = require('./lib/harness');
+const { runtime, reply, replyNames } = require('./lib/load');
+const { checkReply } = require('./lib/schema');
+
+let mods = null;
+async function load() {
+	if (!mods) {
+		const rt = runtime();
+		mods = { fmt: await rt.require('dualwan.format'), val: await rt.require('dualwan.validate') };
+	}
+	return mods;
+}
+
+const STATUS_REPLIES = replyNames().filter(n => n !== 'not-running');
+
+// --- the recorded replies themselves ---
+
+for (const name of STATUS_REPLIES)
+	test(`reply ${name}.json fits the daemon's status schema`, () => {
+		assert.deepEqual(checkReply(reply(name)), []);
+	});
+
+test('reply not-running.json is the JSON-RPC error for a missing ubus object', () => {
+	const r = reply('not-running');
+	assert.equal(r.jsonrpc, '2.0');
+	assert.equal(r.error.code, -32000);
+	assert.equal(r.error.message, 'Object not found');
+});
+
+test('the schema check catches a wrong reply', () => {
+	const r = reply('failover');
+	r.interfaces.wan.online = 5;                         // offline WAN with online seconds
+	delete r.interfaces.wanb.track_ip[0].last_rtt;       // up target without last_rtt
+	r.history.reverse();                                 // oldest first
+	const problems = checkReply(r);
+	assert.ok(problems.some(p => p.includes('online/offline vs status')), problems.join('\n'));
+	assert.ok(problems.some(p => p.includes('up without last_rtt')), problems.join('\n'));
+	assert.ok(problems.some(p => p.includes('newest first')), problems.join('\n'));
+});
+
+// --- state, durations, numbers ---
+
+test('each WAN state has its label and colour', async () => {
+	const { fmt } = await load();
+	const seen = {};
+	for (const s of ['online', 'offline', 'connecting', 'disconnecting', 'no_link', 'disabled']) {
+		const st = fmt.wanState(s);
+		seen[s] = `${st.label}/${st.tone}`;
+		assert.ok(st.hint.length > 10, s);
+	}
+	assert.deepEqual(seen, {
+		online: 'Online/ok', offline: 'Offline/bad', connecting: 'Connecting/warn',
+		disconnecting: 'Disconnecting/warn', no_link: 'No link/bad', disabled: 'Disabled/off',
+	});
+	assert.equal(fmt.wanState('sleeping').label, 'sleeping');
+	assert.equal(fmt.wanState('sleeping').tone, 'off');
+});
+
+test('durations read as a person reads them', async () => {
+	const { fmt } = await load();
+	const cases = [[0, '0 s'], [42, '42 s'], [60, '1 min'], [95, '1 min 35 s'], [312, '5 min 12 s'],
+		[3600, '1 h'], [7500, '2 h 05 min'], [86120, '23 h 55 min'], [86400, '1 d'], [93784, '1 d 2 h'],
+		[undefined, '–'], [-1, '–']];
+	for (const [s, want] of cases)
+		assert.equal(fmt.duration(s), want, `duration(${s})`);
+	assert.equal(fmt.ago(0), 'just now');
+	assert.equal(fmt.ago(95), '1 min 35 s ago');
+});
+
+test('RTT, jitter and loss formatting', async () => {
+	const { fmt } = await load();
+	assert.equal(fmt.ms(12.4), '12.4 ms');
+	assert.equal(fmt.ms(0.4), '0.4 ms');
+	assert.equal(fmt.ms(44), '44.0 ms');
+	assert.equal(fmt.ms(131.7), '132 ms');
+	assert.equal(fmt.ms(undefined), '–');
+	assert.equal(fmt.loss(0), '0 %');
+	assert.equal(fmt.loss(100), '100 %');
+	assert.deepEqual([0, 6, 49, 50, 100, undefined].map(p => fmt.lossTone(p)), ['ok', 'warn', 'warn', 'bad', 'bad', 'off']);
+});
+
+test('WANs are shown in priority order: enabled by metric, then disabled', async () => {
+	const { fmt } = await load();
+	assert.deepEqual(fmt.order(reply('failover')), ['wan', 'wanb', 'wanc']);
+	const r = reply('failover');
+	r.interfaces.wan.metric = 40;            // now the worst enabled one
+	r.interfaces.wanc.metric = 1;            // disabled stays last whatever its metric
+	assert.deepEqual(fmt.order(r), ['wanb', 'wan', 'wanc']);
+});
+
+// --- whole replies -> what the user sees ---
+
+test('all online: wan carries traffic, every target answers', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('all-online'));
+	assert.equal(m.ok, true);
+	assert.equal(m.headline.tone, 'ok');
+	assert.equal(m.headline.text, 'Traffic leaves through wan (eth1).');
+	assert.equal(m.uptime, '1 d 2 h');
+	const [wan, wanb] = m.wans;
+	assert.equal(wan.name, 'wan');
+	assert.equal(wan.active, true);
+	assert.equal(wanb.active, false);
+	assert.equal(wan.label, 'Online');
+	assert.equal(wan.since, '23 h 55 min');
+	assert.equal(wan.reason, 'recovered');
+	assert.equal(wan.answered, '3 of 3 targets answer');
+	assert.equal(wan.transitions, '2 changes');
+	assert.equal(wanb.transitions, '1 change');
+	assert.deepEqual(wan.targets.map(t => [t.ip, t.kind, t.rtt, t.jitter, t.loss, t.last]), [
+		['1.1.1.1', 'target', '12.4 ms', '0.6 ms', '0 %', '12.1 ms'],
+		['8.8.8.8', 'target', '14.2 ms', '1.1 ms', '0 %', '13.8 ms'],
+		['9.9.9.9', 'target', '18.9 ms', '0.9 ms', '6 %', '19.3 ms'],
+		['192.0.2.1', 'gateway', '0.4 ms', '0.1 ms', '0 %', '0.4 ms'],
+	]);
+	assert.equal(m.history[0].text, 'wan: Offline → Online');
+	assert.equal(m.history[0].reason, 'recovered');
+	assert.equal(m.history[0].tone, 'ok');
+});
+
+test('failover: says why, and shows the dead targets plainly', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('failover'));
+	assert.equal(m.headline.tone, 'warn');
+	assert.equal(m.headline.text, 'Failed over: traffic leaves through wanb (wwan0).');
+	assert.equal(m.headline.detail, 'wan is offline: gateway answers, targets unreachable (0/3 answered, need 1)');
+	const [wan, wanb, wanc] = m.wans;
+	assert.deepEqual([wan.label, wan.tone, wan.active, wan.since], ['Offline', 'bad', false, '1 min 35 s']);
+	assert.equal(wan.reason, 'gateway answers, targets unreachable (0/3 answered, need 1)');
+	assert.equal(wan.answered, '0 of 3 targets answer');
+	const t8 = wan.targets.find(t => t.ip === '8.8.8.8');
+	assert.deepEqual([t8.state, t8.tone, t8.rtt, t8.jitter, t8.loss, t8.lossTone, t8.last],
+		['no answer', 'bad', '–', '–', '100 %', 'bad', '–']);
+	const gw = wan.targets.find(t => t.kind === 'gateway');
+	assert.deepEqual([gw.ip, gw.state, gw.rtt], ['192.0.2.1', 'answers', '0.5 ms']);
+	assert.deepEqual([wanb.label, wanb.active], ['Online', true]);
+	assert.deepEqual([wanc.label, wanc.tone, wanc.since, wanc.address, wanc.gateway], ['Disabled', 'off', '', 'none', 'unknown']);
+	assert.equal(wanc.targets[0].state, 'not probed yet');
+	assert.deepEqual(m.history.map(e => `${e.age} | ${e.text} | ${e.reason}`), [
+		'1 min 35 s ago | wan: Online → Offline | gateway answers, targets unreachable (0/3 answered, need 1)',
+		'1 h 59 min ago | wan: Offline → Online | recovered',
+		'2 h 01 min ago | wan: Online → Offline | link down',
+		'2 h 03 min ago | wanb: No link → Online | probes answered',
+	]);
+	assert.equal(m.history[0].tone, 'bad');
+});
+
+test('no WAN up: nothing carries traffic, each WAN says why', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('no-wan-up'));
+	assert.equal(m.active, '');
+	assert.equal(m.headline.tone, 'bad');
+	assert.equal(m.headline.text, 'No WAN is carrying traffic.');
+	assert.equal(m.headline.detail, 'wan: no link (carrier lost); wanb: connecting (probes answered)');
+	const [wan, wanb] = m.wans;
+	assert.deepEqual([wan.label, wan.tone, wan.since, wan.gateway, wan.targets.length], ['No link', 'bad', '41 s', 'unknown', 3]);
+	assert.deepEqual([wanb.label, wanb.tone, wanb.since], ['Connecting', 'warn', '2 s']);
+	assert.ok(m.wans.every(w => !w.active));
+	assert.equal(m.history[1].reason, 'gateway 198.51.100.1 unreachable');
+});
+
+test('degraded: a disconnecting WAN still carries traffic', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('degraded'));
+	const [wan, wanb] = m.wans;
+	assert.deepEqual([wan.label, wan.tone, wan.active, wan.since], ['Disconnecting', 'warn', true, '1 h 29 min']);
+	assert.equal(m.headline.tone, 'ok');
+	assert.deepEqual([wanb.label, wanb.reason, wanb.address], ['No link', 'device missing', 'none']);
+	assert.equal(wan.targets[1].last, '17.4 ms');
+	assert.equal(wan.targets[0].last, '–');
+});
+
+test('daemon not running / no permission / odd reply become plain messages', async () => {
+	const { fmt } = await load();
+	const e = fmt.errorModel(new Error('RPCError: RPC call to dualwan/status failed with error -32000: Object not found'));
+	assert.equal(e.ok, false);
+	assert.equal(e.kind, 'not_running');
+	assert.equal(e.title, 'The dualwan daemon is not running.');
+	assert.equal(e.command, '/etc/init.d/dualwan start');
+	assert.match(e.more, /logread -e dualwan/);
+	assert.equal(fmt.errorModel(new Error('RPC call to dualwan/status failed with error -32002: Access denied')).kind, 'denied');
+	assert.equal(fmt.errorModel(new Error('RPC call to dualwan/status failed with HTTP error 502: Bad Gateway')).kind, 'error');
+	// rpc.declare's `expect` turns a non-zero ubus code into {}: not a status.
+	assert.equal(fmt.model({}).ok, false);
+	assert.equal(fmt.model({}).kind, 'error');
+	assert.equal(fmt.model(4).ok, false);
+});
+
+// --- sparkline ---
+
+test('RTT samples per poll: mean of the newest answers, gaps where none', async () => {
+	const { fmt } = await load();
+	const r = reply('failover');
+	assert.equal(fmt.rttSample(r.interfaces.wan), null);
+	assert.equal(fmt.rttSample(r.interfaces.wanb).toFixed(1), '47.4');
+	const series = {};
+	for (let i = 0; i < 50; i++)
+		fmt.addSamples(series, r);
+	assert.deepEqual(Object.keys(series), ['wan', 'wanb', 'wanc']);
+	assert.equal(series.wanb.length, fmt.SPARK_SAMPLES);
+	fmt.addSamples(series, {});                 // an error reply adds nothing
+	assert.equal(series.wanb.length, fmt.SPARK_SAMPLES);
+});
+
+test('sparkline path: scaled to a round top, broken at gaps, newest at the right', async () => {
+	const { fmt } = await load();
+	const s = fmt.sparkline([10, null, 20, 30], 240, 44);
+	assert.equal(s.max, 50);
+	assert.equal(s.last, '30.0 ms');
+	assert.equal(s.count, 3);
+	assert.equal((s.path.match(/M/g) || []).length, 2, s.path);
+	assert.equal((s.path.match(/L/g) || []).length, 1, s.path);
+	assert.equal(s.end[0], 238);               // the newest sample sits at the right edge
+	assert.ok(Math.abs(s.end[1] - (4 + 37 * (1 - 30 / 50))) < 1e-9);
+	const empty = fmt.sparkline([], 240, 44);
+	assert.deepEqual([empty.path, empty.last, empty.count, empty.max], ['', '–', 0, 1]);
+	assert.equal(fmt.sparkline([0.4, 0.5], 240, 44).max, 1);
+	assert.equal(fmt.sparkline([120], 240, 44).max, 200);
+});
+
+// --- configuration rules (dualwan check) ---
+
+test('config: numbers and seconds use the daemon\'s ranges', async () => {
+	const { val } = await load();
+	const ok = (r) => r === true;
+	assert.ok(ok(val.metric('')) && ok(val.metric('0')) && ok(val.metric('65535')));
+	assert.match(val.metric('65536'), /above 65535/);
+	assert.match(val.metric('-1'), /whole number/);
+	assert.match(val.metric('1.5'), /whole number/);
+	assert.ok(ok(val.interval('0.1')) && ok(val.interval('60')) && ok(val.interval('0.125')) && ok(val.interval('10')));
+	assert.match(val.interval('0.05'), /below 0.1/);
+	assert.match(val.interval('60.001'), /above 60/);
+	assert.match(val.interval('0.1234'), /up to 3 decimals/);
+	assert.match(val.interval('1.'), /seconds/);
+	assert.match(val.interval('.5'), /seconds/);
+	assert.match(val.interval('1e2'), /seconds/);
+	assert.ok(ok(val.timeout('30')));
+	assert.match(val.timeout('30.5'), /above 30/);
+	assert.ok(ok(val.recoveryWait('0')) && ok(val.recoveryWait('3600')));
+	assert.match(val.recoveryWait('3601'), /above 3600/);
+	assert.ok(ok(val.rounds('1')) && ok(val.rounds('100')));
+	assert.match(val.rounds('0'), /below 1/);
+	assert.match(val.rounds('101'), /above 100/);
+	assert.equal(val.parseSeconds('0.3'), 300);
+	assert.equal(val.parseSeconds('1.05'), 1050);
+	assert.ok(ok(val.rulePriority('5000')));
+	assert.match(val.rulePriority('32666'), /above 32665/);
+	assert.match(val.rulePriority('0'), /below 1/);
+	assert.ok(ok(val.tableBase('100')) && ok(val.tableBase('256')) && ok(val.tableBase('236')));
+	assert.match(val.tableBase('237'), /overlap/);
+	assert.match(val.tableBase('250'), /overlap/);
+});
+
+test('config: addresses, targets and reliability', async () => {
+	const { val } = await load();
+	assert.equal(val.gateway('auto'), true);
+	assert.equal(val.gateway(''), true);
+	assert.equal(val.gateway('192.0.2.1'), true);
+	assert.match(val.gateway('gw.example'), /auto.*IPv4/);
+	assert.match(val.gateway('224.0.0.1'), /unicast/);
+	assert.match(val.gateway('127.0.0.1'), /unicast/);
+	assert.match(val.gateway('192.0.2.01'), /IPv4/);           // no leading zeros, as Rust parses
+	assert.equal(val.target('1.1.1.1', []), true);
+	assert.match(val.target('dns.google', []), /host names are not resolved/);
+	assert.match(val.target('1.1.1', []), /Not an IPv4 address/);
+	assert.match(val.target('1.1.1.1', ['1.1.1.1']), /twice/);
+	assert.match(val.target('0.0.0.0', []), /unicast/);
+	assert.match(val.target('255.255.255.255', []), /unicast/);
+	const eight = ['1.1.1.1', '1.0.0.1', '8.8.8.8', '8.8.4.4', '9.9.9.9', '149.112.112.112', '208.67.222.222', '208.67.220.220'];
+	assert.equal(val.targets(eight), true);
+	assert.match(val.target('4.2.2.1', eight), /At most 8/);
+	assert.match(val.targets([]), /At least one/);
+	assert.match(val.targets(['1.1.1.1', 'x.y']), /x\.y: .*host names/);
+	assert.equal(val.reliability('3', 3), true);
+	assert.match(val.reliability('4', 3), /More than the 3 targets/);
+	assert.match(val.reliability('0', 3), /below 1/);
+	assert.match(val.reliability('9', 0), /above 8/);
+});
+
+test('config: devices, section names, unique metric and device among enabled WANs', async () => {
+	const { val } = await load();
+	assert.equal(val.device('pppoe-wan'), true);
+	assert.match(val.device(''), /device is needed/);
+	assert.match(val.device('averyveryverylongname'), /1-15/);
+	assert.match(val.device('eth0:1'), /no/);
+	assert.equal(val.sectionName('wan_2'), true);
+	assert.match(val.sectionName('wan-2'), /letters, digits and _/);
+	assert.match(val.sectionName('a'.repeat(33)), /At most 32/);
+	const wans = [
+		{ name: 'wan', enabled: '1', metric: '10', device: 'eth1' },
+		{ name: 'wanb', enabled: '', metric: '20', device: 'wwan0' },
+		{ name: 'wanc', enabled: '0', metric: '30', device: 'eth2' },
+	];
+	assert.equal(val.distinct({ name: 'wan', enabled: '1', metric: '10', device: 'eth1' }, wans), true);
+	assert.match(val.distinct({ name: 'wan', enabled: '1', metric: '20', device: 'eth1' }, wans), /Metric 20 is already used by wanb/);
+	assert.equal(val.distinct({ name: 'wan', enabled: '1', metric: '30', device: 'eth1' }, wans), true, 'wanc is disabled');
+	assert.equal(val.distinct({ name: 'wan', enabled: '0', metric: '20', device: 'eth1' }, wans), true, 'a disabled WAN may share');
+	assert.match(val.distinct({ name: 'new', enabled: '1', metric: '', device: 'eth9' }, wans.concat([{ name: 'z', enabled: '1', metric: '0', device: 'x' }])), /Metric 0 .* z/);
+	assert.match(val.distinct({ name: 'new', enabled: '1', metric: '5', device: 'wwan0' }, wans), /Device wwan0 is already used by wanb/);
+	assert.match(val.distinct({ name: 'wan', enabled: '1', metric: '20', device: 'wwan0' }, wans, 'device'), /Device wwan0/);
+	assert.match(val.distinct({ name: 'wan', enabled: '1', metric: '20', device: 'wwan0' }, wans, 'metric'), /Metric 20/);
+	assert.equal(val.nextMetric([]), 10);
+	assert.equal(val.nextMetric(['10', '', '25']), 35);
+	assert.equal(val.nextMetric(['65530']), 65535);
+	assert.equal(val.enabled('yes'), true);
+	assert.equal(val.enabled('off'), false);
+	assert.equal(val.DEFAULTS.interval, '0.3');
+});
