@@ -25,10 +25,12 @@ toolchain:
 build:
 	$(CARGO) build --release --locked
 
-# Unit tests, timelines of the core, UCI vectors, and the real-kernel tests in network
-# namespaces (root needed; DUALWAN_SKIP_NETNS=1 skips those).
+# Unit tests, timelines of the core, UCI and ubus vectors, the real-kernel tests in network
+# namespaces (root needed; DUALWAN_SKIP_NETNS=1 skips those), then the LuCI app's tests
+# (static checks, page logic, headless Chromium; they close with "N passed, N failed").
 test: deps
-	$(CARGO) test --locked
+	$(CARGO) test --locked --all-targets
+	bash tests/luci/run.sh
 
 demo: deps build
 	bash tests/lab/demo.sh $(BIN)
