@@ -428,7 +428,8 @@ impl Io {
                 },
                 Action::Log(level, line) => log.write(level, &line),
                 Action::Event(Event::Interface { wan, transition }) => {
-                    let w = &core.config().wans[wan];
+                    // Slots are those of the config in force (a reload re-queues nothing).
+                    let Some(w) = core.config().wans.get(wan) else { continue };
                     ubus.send_event("dualwan.interface", &|out| {
                         out.string("interface", &w.name)?;
                         out.string("device", &w.device)?;
@@ -448,13 +449,17 @@ impl Io {
                     }
                 }
                 Action::Event(Event::Active { from, to }) => {
+                    let wans = core.config().wans.len();
+                    let (from, to) = (from.filter(|&s| s < wans), to.filter(|&s| s < wans));
                     let name =
                         |slot: Option<usize>| slot.map(|s| core.config().wans[s].name.clone()).unwrap_or_default();
                     let (active, previous) = (name(to), name(from));
-                    let reason = match from {
-                        Some(f) if !core.health(f).is_up() => core.health(f).reason(),
-                        Some(_) => Reason::Recovered,
-                        None => core.health(to.unwrap_or(0)).reason(),
+                    // Why traffic moved: the old WAN's failure, or a recovery.
+                    let reason = match (from, to) {
+                        (Some(f), _) if !core.health(f).is_up() => core.health(f).reason(),
+                        (Some(_), _) => Reason::Recovered,
+                        (None, Some(t)) => core.health(t).reason(),
+                        (None, None) => continue,
                     };
                     ubus.send_event("dualwan.active", &|w| {
                         w.string("active", &active)?;
