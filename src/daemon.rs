@@ -420,17 +420,28 @@ impl Daemon {
         }
         if let Some(s) = self.wans[slot].netifd.clone() {
             let name = self.config.wans[slot].name.clone();
-            let device = s.l3_device.unwrap_or_default();
-            let unknown = |a: Option<Ipv4Addr>| a.unwrap_or(Ipv4Addr::UNSPECIFIED);
-            self.log(
-                LogLevel::Info,
-                format_args!(
-                    "{name}: netifd: {}, device '{device}', address {}, gateway {}",
-                    if s.up { "up" } else { "down" },
-                    unknown(s.address),
-                    unknown(s.gateway)
-                ),
-            );
+            if s.up {
+                struct Or<T>(Option<T>);
+                impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
+                    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        match &self.0 {
+                            Some(v) => write!(f, "{v}"),
+                            None => f.write_str("none"),
+                        }
+                    }
+                }
+                self.log(
+                    LogLevel::Info,
+                    format_args!(
+                        "{name}: netifd: up, device {}, address {}, gateway {}",
+                        Or(s.l3_device),
+                        Or(s.address),
+                        Or(s.gateway)
+                    ),
+                );
+            } else {
+                self.log(LogLevel::Info, format_args!("{name}: netifd: down"));
+            }
         }
         self.dirty = true;
         self.update(now);

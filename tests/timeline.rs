@@ -248,7 +248,7 @@ fn settle_network() -> Sim {
 fn a_network_wan_follows_netifds_new_l3_device() {
     let mut s = settle_network();
     assert_eq!(s.d.device(0), "wan1");
-    assert!(s.logs.iter().any(|l| l.contains("wan: netifd: up, device 'wan1', address 192.0.2.2, gateway 192.0.2.1")));
+    assert!(s.logs.iter().any(|l| l.contains("wan: netifd: up, device wan1, address 192.0.2.2, gateway 192.0.2.1")));
     // The modem reconnects as a new device (wwan0 -> wwan0_4): the old one vanishes first.
     s.replace_device(0, "wan1_4", 4);
     assert_eq!(s.egress(), Some("wan2"), "{:#?}", s.logs);
