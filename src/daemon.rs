@@ -106,6 +106,8 @@ struct WanRuntime {
     socket_retry_at: Instant,
     /// netifd's last answer, for a WAN with `option network` (`None` before the first).
     netifd: Option<NetifdStatus>,
+    /// The last `l3_device` netifd named, kept while it names none (for status and hotplug).
+    last_device: IfName,
 }
 
 impl WanRuntime {
@@ -120,6 +122,7 @@ impl WanRuntime {
             socket: None,
             socket_retry_at: now,
             netifd: None,
+            last_device: IfName::new(),
         }
     }
 }
@@ -269,9 +272,10 @@ impl Daemon {
     }
 
     /// WAN `slot`'s kernel device: the configured one, or netifd's `l3_device` for
-    /// `option network` (empty while netifd has named none).
+    /// `option network` (the last one named while the interface is down; empty before
+    /// netifd named any).
     pub fn device(&self, slot: usize) -> &str {
-        self.device_name(slot).map_or("", IfName::as_str)
+        self.device_name(slot).or(self.wans.get(slot).map(|w| &w.last_device)).map_or("", IfName::as_str)
     }
 
     /// netifd's last answer about WAN `slot`'s interface, if it follows one.
@@ -396,6 +400,9 @@ impl Daemon {
     pub fn handle_netifd(&mut self, now: Instant, slot: usize, status: NetifdStatus) {
         if self.config.wans.get(slot).is_none_or(|w| w.network().is_none()) {
             return;
+        }
+        if let Some(device) = &status.l3_device {
+            self.wans[slot].last_device = device.clone();
         }
         let old = self.wans[slot].netifd.replace(status);
         let new = self.wans[slot].netifd.as_ref();

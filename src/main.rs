@@ -382,7 +382,12 @@ fn feed_ubus_inputs(core: &mut Daemon, ubus: &mut Ubus, now: Instant) {
     while let Some(input) = ubus.poll_input() {
         match input {
             Input::Ready => core.handle_ubus_ready(now),
-            Input::Netifd { wan, status } => core.handle_netifd(now, wan, status),
+            // An answer for the interface the slot follows now, not before a reload.
+            Input::Netifd { wan, network, status } => {
+                if core.config().wans.get(wan).and_then(|w| w.network()) == Some(&network) {
+                    core.handle_netifd(now, wan, status)
+                }
+            }
             Input::NetifdEvent { interface } => core.handle_netifd_event(now, &interface),
         }
     }

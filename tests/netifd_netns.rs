@@ -249,7 +249,7 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     let mut answers = Vec::new();
     for _ in 0..3 {
         answers.push(drive(&mut ubus, &mut notices, |i| match i {
-            Input::Netifd { wan, status } => Some((*wan, status.clone())),
+            Input::Netifd { wan, network, status } => Some((*wan, network.to_string(), status.clone())),
             _ => None,
         }));
     }
@@ -260,9 +260,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         address: Some(a.into()),
         gateway: Some(g.into()),
     };
-    assert_eq!(answers[0], (0, up("wan1", [192, 0, 2, 2], [192, 0, 2, 1])));
-    assert_eq!(answers[1], (1, up("wan2", [192, 0, 2, 10], [192, 0, 2, 9])));
-    assert_eq!(answers[2], (2, NetifdStatus::DOWN), "no such object: down");
+    assert_eq!(answers[0], (0, "wan".into(), up("wan1", [192, 0, 2, 2], [192, 0, 2, 1])));
+    assert_eq!(answers[1], (1, "wanb".into(), up("wan2", [192, 0, 2, 10], [192, 0, 2, 9])));
+    assert_eq!(answers[2], (2, "nosuch".into(), NetifdStatus::DOWN), "no such object: down");
     let missing = notices.iter().find(|n| matches!(n, Notice::NetifdMissing { .. })).expect("reported");
     assert_eq!(
         missing.to_string(),
@@ -282,7 +282,7 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     assert_eq!(ubusd.event_acks()[0].1, wire::STATUS_OK);
     assert!(ubus.ask_netifd(clock::now(), 0, "wan"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
-        Input::Netifd { wan: 0, status } => Some(status.clone()),
+        Input::Netifd { wan: 0, status, .. } => Some(status.clone()),
         _ => None,
     });
     assert_eq!(status, NetifdStatus::DOWN);

@@ -270,6 +270,7 @@ fn netifd_reporting_down_moves_traffic_at_once_and_up_brings_it_back() {
     let mut s = settle_network();
     s.netifd_says("wan", NetifdStatus::DOWN);
     assert_eq!(s.egress(), Some("wan2"), "at once, without waiting for probes");
+    assert_eq!(s.d.device(0), "wan1", "the last device netifd named, for status and hotplug");
     assert_eq!(s.d.health(0).status(), Status::NoLink);
     assert_eq!(s.d.health(0).reason().to_string(), "interface down (netifd)");
     assert!(s.logs.iter().any(|l| l.contains("traffic moved to wanb") && l.contains("interface down (netifd)")));

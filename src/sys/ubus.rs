@@ -109,6 +109,8 @@ pub enum Input {
     Netifd {
         /// The WAN slot the ask was for.
         wan: usize,
+        /// The interface asked about (a reload may have given the slot another since).
+        network: NetName,
         /// What netifd said ([`NetifdStatus::DOWN`] when it has no such interface).
         status: NetifdStatus,
     },
@@ -985,9 +987,9 @@ impl Ubus {
                     let ask = self.asks.swap_remove(i);
                     if ask.wan < 32 && self.missing & 1 << ask.wan == 0 {
                         self.missing |= 1 << ask.wan;
-                        self.notify(Notice::NetifdMissing { network: ask.network });
+                        self.notify(Notice::NetifdMissing { network: ask.network.clone() });
                     }
-                    self.input(Input::Netifd { wan: ask.wan, status: NetifdStatus::DOWN });
+                    self.input(Input::Netifd { wan: ask.wan, network: ask.network, status: NetifdStatus::DOWN });
                 }
                 (status, _) => {
                     let ask = self.asks.swap_remove(i);
@@ -1012,7 +1014,7 @@ impl Ubus {
                         if ask.wan < 32 {
                             self.missing &= !(1 << ask.wan);
                         }
-                        self.input(Input::Netifd { wan: ask.wan, status });
+                        self.input(Input::Netifd { wan: ask.wan, network: ask.network.clone(), status });
                     }
                     Err(error) => self.notify(Notice::NetifdFailed { network: ask.network.clone(), error }),
                 }
