@@ -29,6 +29,24 @@ pub const TABLE_SPAN: u32 = 17;
 /// Name of a WAN: the UCI section name.
 pub type WanName = heapless::String<NAME_MAX>;
 
+/// Longest netifd interface name accepted in `option network`. netifd itself takes any UCI
+/// section name (early versions kept it in `char name[IFNAMSIZ]`); LuCI limits new
+/// interfaces to 15 characters, since devices such as `pppoe-NAME` derive from it.
+pub const NETWORK_MAX: usize = 15;
+
+/// A netifd interface name (`network.interface.NAME` on ubus).
+pub type NetName = heapless::String<NETWORK_MAX>;
+
+/// Where a WAN's kernel device comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `option device`: a fixed kernel device.
+    Device(IfName),
+    /// `option network`: netifd's interface of that name; its `l3_device`, address and
+    /// gateway are asked over ubus and known only at run time.
+    Network(NetName),
+}
+
 /// How traffic is spread over the WANs.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -120,8 +138,8 @@ pub struct Wan {
     pub line: u32,
     /// Probed and used at all.
     pub enabled: bool,
-    /// Kernel device.
-    pub device: IfName,
+    /// The kernel device, or the netifd interface that names it at run time.
+    pub source: Source,
     /// Next hop.
     pub gateway: Gateway,
     /// Preference: lower wins.
@@ -151,7 +169,7 @@ impl Wan {
             name: truncated(name),
             line: 0,
             enabled: true,
-            device: truncated(device),
+            source: Source::Device(truncated(device)),
             gateway: Gateway::Auto,
             metric: 0,
             check_gateway: true,
@@ -162,6 +180,27 @@ impl Wan {
             down: 4,
             up: 3,
             recovery_wait: Duration::from_secs(10),
+        }
+    }
+
+    /// An interface with every default that follows netifd's interface `network`.
+    pub fn with_network(name: &str, network: &str) -> Wan {
+        Wan { source: Source::Network(truncated(network)), ..Wan::with_defaults(name, "") }
+    }
+
+    /// The configured kernel device (`None` for a netifd interface: see the daemon).
+    pub fn device(&self) -> Option<&IfName> {
+        match &self.source {
+            Source::Device(d) => Some(d),
+            Source::Network(_) => None,
+        }
+    }
+
+    /// The netifd interface it follows, if any.
+    pub fn network(&self) -> Option<&NetName> {
+        match &self.source {
+            Source::Network(n) => Some(n),
+            Source::Device(_) => None,
         }
     }
 }
@@ -502,6 +541,7 @@ fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) 
 const WAN_OPTIONS: &[&str] = &[
     "enabled",
     "device",
+    "network",
     "gateway",
     "metric",
     "check_gateway",
@@ -538,8 +578,10 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     }
 
     r.boolean("enabled", &mut wan.enabled);
-    match r.single("device") {
-        Some((option, v)) => {
+    let device = r.single("device");
+    let network = r.single("network");
+    match (device, network) {
+        (Some((option, v)), None) => {
             if v.is_empty() || v.len() > crate::kernel::IFNAME_MAX || v.contains(['/', ' ', '\t', ':']) {
                 r.bad(
                     &option,
@@ -548,12 +590,34 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
                     "is not a valid device name (1-15 characters, no '/', ':' or spaces)".into(),
                 );
             } else {
-                wan.device = truncated(v);
+                wan.source = Source::Device(truncated(v));
             }
         }
-        None => r.report.errors.push(ConfigError {
+        (None, Some((option, v))) => {
+            if v.is_empty() || v.len() > NETWORK_MAX || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                r.bad(
+                    &option,
+                    "network",
+                    v,
+                    format!("is not a netifd interface name (1-{NETWORK_MAX} characters of A-Z, a-z, 0-9, _)"),
+                );
+            } else {
+                wan.source = Source::Network(truncated(v));
+            }
+        }
+        (Some(_), Some((option, _))) => r.report.errors.push(ConfigError {
+            line: option.line(),
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: "options 'device' and 'network' exclude each other: give one".into(),
+            },
+        }),
+        (None, None) => r.report.errors.push(ConfigError {
             line: section.line(),
-            problem: Problem::Section { section: r.label.clone(), what: "option 'device' is missing".into() },
+            problem: Problem::Section {
+                section: r.label.clone(),
+                what: "option 'device' or 'network' is missing".into(),
+            },
         }),
     }
     if let Some((option, v)) = r.single("gateway") {
@@ -627,15 +691,20 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
 
 /// Checks that concern several interfaces at once.
 fn check_wans(wans: &[Wan], report: &mut Report) {
-    let enabled: Vec<&Wan> = wans.iter().filter(|w| w.enabled && !w.device.is_empty()).collect();
+    let enabled: Vec<&Wan> = wans.iter().filter(|w| w.enabled && !source_is_empty(&w.source)).collect();
     for (i, w) in enabled.iter().enumerate() {
         for earlier in &enabled[..i] {
-            if earlier.device == w.device {
+            let taken = match (&earlier.source, &w.source) {
+                (Source::Device(a), Source::Device(b)) if a == b => Some(format!("device '{b}'")),
+                (Source::Network(a), Source::Network(b)) if a == b => Some(format!("network '{b}'")),
+                _ => None,
+            };
+            if let Some(what) = taken {
                 report.errors.push(ConfigError {
                     line: w.line,
                     problem: Problem::Section {
                         section: format!("interface '{}'", w.name),
-                        what: format!("device '{}' is already used by interface '{}'", w.device, earlier.name),
+                        what: format!("{what} is already used by interface '{}'", earlier.name),
                     },
                 });
             }
@@ -657,6 +726,14 @@ fn check_wans(wans: &[Wan], report: &mut Report) {
         report.errors.push(ConfigError { line: wans[0].line, problem: Problem::NoEnabledWan });
     } else if wans.is_empty() {
         report.errors.push(ConfigError { line: 0, problem: Problem::NoEnabledWan });
+    }
+}
+
+/// An interface whose device or network was missing or invalid (already reported).
+fn source_is_empty(source: &Source) -> bool {
+    match source {
+        Source::Device(d) => d.is_empty(),
+        Source::Network(n) => n.is_empty(),
     }
 }
 
@@ -731,7 +808,10 @@ pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result
         writeln!(out)?;
         writeln!(out, "config interface '{}'", w.name)?;
         writeln!(out, "\toption enabled '{}'", on(w.enabled))?;
-        writeln!(out, "\toption device '{}'", w.device)?;
+        match &w.source {
+            Source::Device(d) => writeln!(out, "\toption device '{d}'")?,
+            Source::Network(n) => writeln!(out, "\toption network '{n}'")?,
+        }
         match w.gateway {
             Gateway::Auto => writeln!(out, "\toption gateway 'auto'")?,
             Gateway::Fixed(ip) => writeln!(out, "\toption gateway '{ip}'")?,

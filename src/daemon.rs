@@ -5,10 +5,19 @@
 //!
 //! Nothing is written to the kernel before the first full dump of links, addresses,
 //! routes and rules has arrived: without it we would not know what is already ours.
+//!
+//! A WAN with `option network` learns its device from netifd: [`Action::AskNetifd`] at
+//! start, after every ubus (re)registration ([`Daemon::handle_ubus_ready`]), on every
+//! netifd event about its interface ([`Daemon::handle_netifd_event`]) and with the 60 s
+//! resync; the answer comes back through [`Daemon::handle_netifd`]. Until the first answer
+//! such a WAN is left alone (starting, not probed); afterwards netifd's `up` gates it,
+//! its `l3_device` is the device netlink links are matched by, and its address and
+//! gateway are preferred over what the kernel shows.
 
-use crate::config::{Config, Gateway, LogLevel, MAX_WANS};
+use crate::config::{Config, Gateway, LogLevel, NetName, Source, MAX_WANS};
 use crate::health::{Reason, ReplyOutcome, Status, Transition, WanHealth};
 use crate::kernel::{Change, DumpKind, IfName, KernelEvent};
+use crate::netifd::NetifdStatus;
 use crate::plan::{self, LinkView};
 use crate::reconcile::{self, Installed, Ownership};
 use crate::route::{Op, RouteType, TABLE_MAIN};
@@ -72,6 +81,14 @@ pub enum Action {
     Log(LogLevel, LogLine),
     /// Tell observers.
     Event(Event),
+    /// Ask netifd for the status of interface `network` (`ubus call
+    /// network.interface.NAME status`); the answer goes to `handle_netifd`.
+    AskNetifd {
+        /// WAN slot.
+        wan: usize,
+        /// The netifd interface.
+        network: NetName,
+    },
 }
 
 /// What the core knows of one WAN.
@@ -87,6 +104,10 @@ struct WanRuntime {
     socket: Option<(u32, Ipv4Addr)>,
     /// After a socket error, no new socket before this instant.
     socket_retry_at: Instant,
+    /// netifd's last answer, for a WAN with `option network` (`None` before the first).
+    netifd: Option<NetifdStatus>,
+    /// The last `l3_device` netifd named, kept while it names none (for status and hotplug).
+    last_device: IfName,
 }
 
 impl WanRuntime {
@@ -100,6 +121,8 @@ impl WanRuntime {
             main_defaults: heapless::Vec::new(),
             socket: None,
             socket_retry_at: now,
+            netifd: None,
+            last_device: IfName::new(),
         }
     }
 }
@@ -204,6 +227,7 @@ impl Daemon {
             counters: Counters::default(),
         };
         d.request_dumps(&ALL_DUMPS);
+        d.ask_netifd();
         d
     }
 
@@ -245,6 +269,25 @@ impl Daemon {
     /// Counters since start.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// WAN `slot`'s kernel device: the configured one, or netifd's `l3_device` for
+    /// `option network` (the last one named while the interface is down; empty before
+    /// netifd named any).
+    pub fn device(&self, slot: usize) -> &str {
+        self.device_name(slot).or(self.wans.get(slot).map(|w| &w.last_device)).map_or("", IfName::as_str)
+    }
+
+    /// netifd's last answer about WAN `slot`'s interface, if it follows one.
+    pub fn netifd(&self, slot: usize) -> Option<&NetifdStatus> {
+        self.wans.get(slot)?.netifd.as_ref()
+    }
+
+    fn device_name(&self, slot: usize) -> Option<&IfName> {
+        match &self.config.wans.get(slot)?.source {
+            Source::Device(d) => Some(d),
+            Source::Network(_) => self.wans[slot].netifd.as_ref()?.l3_device.as_ref(),
+        }
     }
 
     /// ICMP identifier of WAN `slot`'s probes.
@@ -290,18 +333,26 @@ impl Daemon {
 
     fn link_view(&self, slot: usize) -> LinkView {
         let w = &self.wans[slot];
+        let netifd = w.netifd.as_ref().filter(|n| n.up);
         let gateway = match self.config.wans[slot].gateway {
             Gateway::Fixed(ip) => Some(ip),
-            Gateway::Auto => w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw),
+            Gateway::Auto => netifd
+                .and_then(|n| n.gateway)
+                .or_else(|| w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw)),
         };
-        LinkView { ifindex: w.ifindex, addr: w.addrs.first().copied(), gateway }
+        // netifd's address, once the kernel has it on the device (a probe socket cannot
+        // bind an address the device does not hold yet).
+        let addr = netifd.and_then(|n| n.address).filter(|a| w.addrs.contains(a)).or(w.addrs.first().copied());
+        LinkView { ifindex: w.ifindex, addr, gateway }
     }
 
     /// Why WAN `slot` cannot be probed, or `None` if it can.
     fn link_problem(&self, slot: usize) -> Option<Reason> {
         let w = &self.wans[slot];
         let view = self.link_view(slot);
-        if w.ifindex.is_none() {
+        if w.netifd.as_ref().is_some_and(|n| !n.up) {
+            Some(Reason::InterfaceDown)
+        } else if w.ifindex.is_none() {
             Some(Reason::DeviceMissing)
         } else if !w.admin_up {
             Some(Reason::LinkDown)
@@ -316,14 +367,101 @@ impl Daemon {
         }
     }
 
+    /// Queues an [`Action::AskNetifd`] for every enabled WAN that follows `only` (or any
+    /// netifd interface).
+    fn ask_netifd_for(&mut self, only: Option<&str>) {
+        for slot in 0..self.config.wans.len() {
+            let wan = &self.config.wans[slot];
+            let Source::Network(network) = &wan.source else { continue };
+            if !wan.enabled || only.is_some_and(|n| n != network.as_str()) {
+                continue;
+            }
+            let network = network.clone();
+            self.push(Action::AskNetifd { wan: slot, network });
+        }
+    }
+
+    fn ask_netifd(&mut self) {
+        self.ask_netifd_for(None);
+    }
+
+    /// The ubus connection is (again) registered: netifd may have changed meanwhile.
+    pub fn handle_ubus_ready(&mut self, _now: Instant) {
+        self.ask_netifd();
+    }
+
+    /// netifd sent a `network.interface` event about `interface` (`ifup`, `ifdown`).
+    pub fn handle_netifd_event(&mut self, _now: Instant, interface: &str) {
+        self.ask_netifd_for(Some(interface));
+    }
+
+    /// netifd's answer to an [`Action::AskNetifd`] for WAN `slot` (an interface netifd
+    /// does not have counts as down).
+    pub fn handle_netifd(&mut self, now: Instant, slot: usize, status: NetifdStatus) {
+        if self.config.wans.get(slot).is_none_or(|w| w.network().is_none()) {
+            return;
+        }
+        if let Some(device) = &status.l3_device {
+            self.wans[slot].last_device = device.clone();
+        }
+        let old = self.wans[slot].netifd.replace(status);
+        let new = self.wans[slot].netifd.as_ref();
+        if old.as_ref() == new {
+            return;
+        }
+        let (old_device, new_device) =
+            (old.as_ref().and_then(|s| s.l3_device.as_ref()), new.and_then(|s| s.l3_device.as_ref()));
+        if old_device != new_device {
+            // Another device (PPP reconnected, an LTE `_4` sub-interface): what we know of
+            // the old one does not apply; read links, addresses and routes again to find
+            // the new one's.
+            let w = &mut self.wans[slot];
+            w.ifindex = None;
+            w.admin_up = false;
+            w.lower_up = false;
+            w.addrs.clear();
+            w.main_defaults.clear();
+            if self.synced {
+                self.resync(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes]);
+            }
+        }
+        if let Some(s) = self.wans[slot].netifd.clone() {
+            let name = self.config.wans[slot].name.clone();
+            if s.up {
+                struct Or<T>(Option<T>);
+                impl<T: core::fmt::Display> core::fmt::Display for Or<T> {
+                    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                        match &self.0 {
+                            Some(v) => write!(f, "{v}"),
+                            None => f.write_str("none"),
+                        }
+                    }
+                }
+                self.log(
+                    LogLevel::Info,
+                    format_args!(
+                        "{name}: netifd: up, device {}, address {}, gateway {}",
+                        Or(s.l3_device),
+                        Or(s.address),
+                        Or(s.gateway)
+                    ),
+                );
+            } else {
+                self.log(LogLevel::Info, format_args!("{name}: netifd: down"));
+            }
+        }
+        self.dirty = true;
+        self.update(now);
+    }
+
     /// A netlink notification or dump entry.
     pub fn handle_kernel(&mut self, now: Instant, event: &KernelEvent) {
         match event {
             KernelEvent::Link(change, link) => {
                 let mut routes_gone = false;
                 for slot in 0..self.wans.len() {
+                    let named = self.device_name(slot) == Some(&link.name);
                     let w = &mut self.wans[slot];
-                    let named = self.config.wans[slot].device == link.name;
                     let same = w.ifindex == Some(link.ifindex);
                     match change {
                         Change::New if named => {
@@ -505,6 +643,7 @@ impl Daemon {
         if now >= self.next_resync {
             self.next_resync = now + RESYNC_EVERY;
             self.resync(&ALL_DUMPS);
+            self.ask_netifd();
         }
         for slot in 0..self.wans.len() {
             self.judge(now, slot);
@@ -640,6 +779,7 @@ impl Daemon {
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new slots.
         self.resync(&ALL_DUMPS);
+        self.ask_netifd();
         self.update(now);
     }
 
@@ -731,6 +871,10 @@ impl Daemon {
             if !self.config.wans[slot].enabled {
                 continue;
             }
+            // Until netifd has answered, nothing is known of the device: no verdict yet.
+            if self.config.wans[slot].network().is_some() && self.wans[slot].netifd.is_none() {
+                continue;
+            }
             let problem = self.link_problem(slot);
             let view = self.link_view(slot);
             let transition = match problem {
@@ -750,7 +894,7 @@ impl Daemon {
             if want_socket != self.wans[slot].socket {
                 match want_socket {
                     Some((_, src)) => {
-                        let device = self.config.wans[slot].device.clone();
+                        let device = self.device_name(slot).cloned().unwrap_or_default();
                         let ident = self.ident(slot);
                         self.push(Action::OpenProbe { wan: slot, device, src, ident });
                     }

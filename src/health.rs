@@ -175,6 +175,8 @@ pub enum Reason {
     LinkDown,
     /// The device does not exist (unplugged USB modem, not yet created).
     DeviceMissing,
+    /// netifd reports the interface of `option network` down.
+    InterfaceDown,
     /// The device has no IPv4 address.
     AddressRemoved,
     /// `gateway auto` and the kernel has no default route via the device.
@@ -206,6 +208,7 @@ impl fmt::Display for Reason {
             Reason::LinkRestored => f.write_str("link restored"),
             Reason::LinkDown => f.write_str("link down"),
             Reason::DeviceMissing => f.write_str("device missing"),
+            Reason::InterfaceDown => f.write_str("interface down (netifd)"),
             Reason::AddressRemoved => f.write_str("address removed"),
             Reason::NoGateway => f.write_str("no default route via the device"),
             Reason::GatewayUnreachable(gw) => write!(f, "gateway {gw} unreachable"),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod kernel;
+pub mod netifd;
 pub mod plan;
 pub mod reconcile;
 pub mod route;

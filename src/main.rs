@@ -5,6 +5,7 @@ use argh::FromArgs;
 use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
 use dualwan::health::Reason;
+use dualwan::netifd;
 use dualwan::status::{self, StatusError};
 use dualwan::summary;
 use dualwan::sys::clock;
@@ -13,7 +14,7 @@ use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
 use dualwan::sys::netlink::Netlink;
 use dualwan::sys::signals::{Request, Signals};
-use dualwan::sys::ubus::{status_name, Provider, Ubus, DUALWAN};
+use dualwan::sys::ubus::{status_name, Input, Provider, Ubus, DUALWAN};
 use dualwan::sys::ubus_client::{Client, CALL_TIMEOUT};
 use dualwan::time::Instant;
 use dualwan::wire::blob::{self, Attrs, Writer};
@@ -249,6 +250,9 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if follows_netifd(&config) {
+        ubus.listen(clock::now(), netifd::EVENT);
+    }
     let mut io = Io { netlink, sockets: Default::default(), hotplug: Hotplug::new(&args.hotplug_dir, RUN_LIMIT), log };
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
     io.log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
@@ -257,6 +261,7 @@ fn run(args: &RunArgs) -> ExitCode {
     loop {
         let now = clock::now();
         ubus.handle_timeout(now);
+        feed_ubus_inputs(&mut core, &mut ubus, now);
         io.carry_out(&mut core, &mut ubus, now);
         io.hotplug.reap(now);
         while let Some(notice) = ubus.poll_notice() {
@@ -317,7 +322,12 @@ fn run(args: &RunArgs) -> ExitCode {
                         core.shutdown(now);
                     }
                     Request::Reload if !stop_requested => match load_for_run(&args.config, &io.log) {
-                        Some(c) => core.reload(now, c),
+                        Some(c) => {
+                            if follows_netifd(&c) {
+                                ubus.listen(now, netifd::EVENT);
+                            }
+                            core.reload(now, c)
+                        }
                         None => io.log.write(
                             LogLevel::Err,
                             &format!("{}: invalid configuration, keeping the running one", args.config),
@@ -334,6 +344,7 @@ fn run(args: &RunArgs) -> ExitCode {
         }
         if !ready(2).is_empty() {
             ubus.handle_ready(now, ready(2), &mut StatusProvider { core: &core, now });
+            feed_ubus_inputs(&mut core, &mut ubus, now);
         }
         for (i, &slot) in slots.iter().enumerate() {
             if ready(3 + i).is_empty() {
@@ -358,6 +369,27 @@ fn run(args: &RunArgs) -> ExitCode {
             }
         }
         core.handle_timeout(now);
+    }
+}
+
+/// Some interface follows a netifd interface (`option network`): listen for its events.
+fn follows_netifd(config: &Config) -> bool {
+    config.wans.iter().any(|w| w.network().is_some())
+}
+
+/// Hands what ubus brought (registration, netifd answers and events) to the core.
+fn feed_ubus_inputs(core: &mut Daemon, ubus: &mut Ubus, now: Instant) {
+    while let Some(input) = ubus.poll_input() {
+        match input {
+            Input::Ready => core.handle_ubus_ready(now),
+            // An answer for the interface the slot follows now, not before a reload.
+            Input::Netifd { wan, network, status } => {
+                if core.config().wans.get(wan).and_then(|w| w.network()) == Some(&network) {
+                    core.handle_netifd(now, wan, status)
+                }
+            }
+            Input::NetifdEvent { interface } => core.handle_netifd_event(now, &interface),
+        }
     }
 }
 
@@ -427,12 +459,17 @@ impl Io {
                     Err(e) => core.handle_op_result(now, &op, Err(&e)),
                 },
                 Action::Log(level, line) => log.write(level, &line),
+                Action::AskNetifd { wan, network } => {
+                    // Not registered yet: the registration makes the core ask again.
+                    let _ = ubus.ask_netifd(now, wan, &network);
+                }
                 Action::Event(Event::Interface { wan, transition }) => {
                     // Slots are those of the config in force (a reload re-queues nothing).
                     let Some(w) = core.config().wans.get(wan) else { continue };
+                    let device = core.device(wan);
                     ubus.send_event("dualwan.interface", &|out| {
                         out.string("interface", &w.name)?;
-                        out.string("device", &w.device)?;
+                        out.string("device", device)?;
                         out.string("status", transition.to.as_str())?;
                         out.string("previous", transition.from.as_str())?;
                         out.string("reason", &fmt_small(format_args!("{}", transition.reason)))
@@ -444,7 +481,7 @@ impl Io {
                     } else {
                         continue;
                     };
-                    if let Err(e) = hotplug.run(now, action, &w.name, &w.device) {
+                    if let Err(e) = hotplug.run(now, action, &w.name, device) {
                         log.write(LogLevel::Warning, &format!("{}: hotplug scripts: {e}", w.name));
                     }
                 }

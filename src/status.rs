@@ -99,7 +99,10 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         let link = d.link(slot);
         out.begin_table(&wan.name)?;
         out.bool("enabled", wan.enabled)?;
-        out.string("device", format_args!("{}", wan.device))?;
+        out.string("device", format_args!("{}", d.device(slot)))?;
+        if let Some(network) = wan.network() {
+            out.string("network", format_args!("{network}"))?;
+        }
         if let Some(a) = link.addr {
             out.string("address", format_args!("{a}"))?;
         }

@@ -79,3 +79,21 @@ fn a_failover_and_back_allocates_nothing_either() {
     assert_eq!(s.d.active(), Some(0));
     assert_eq!(s.core_allocs, 0, "transitions, logs and route changes");
 }
+
+#[test]
+fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
+    let mut s = sim::Sim::new(sim::network_config());
+    s.alloc_meter = count;
+    s.run_for(Duration::from_secs(3));
+    s.core_allocs = 0;
+    // A resync asks netifd; events ask again; a down and an up answer move traffic.
+    s.run_for(Duration::from_secs(60));
+    s.netifd_says("wan", dualwan::netifd::NetifdStatus::DOWN);
+    assert_eq!(s.d.active(), Some(1));
+    let up = sim::netifd_up(&s.lines[0]);
+    s.netifd_says("wan", up);
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.d.active(), Some(0));
+    assert!(s.asks.len() >= 4, "{:?}", s.asks);
+    assert_eq!(s.core_allocs, 0);
+}

@@ -83,7 +83,7 @@ fn each_class_of_error_names_its_line() {
             "FILE:4: no enabled interface: nothing to fail over between",
         ),
         (with_line(2, "\toption last_resort 'blackhole'"), "FILE:2: option 'last_resort' in globals 'globals': 'blackhole' is not one of: main, unreachable"),
-        (with_line(5, "\toption devcie 'eth1'"), "FILE:4: interface 'wan': option 'device' is missing"),
+        (with_line(5, "\toption devcie 'eth1'"), "FILE:4: interface 'wan': option 'device' or 'network' is missing"),
         (with_line(5, "\toptoin device 'eth1'"), "FILE:5: Parse error (invalid command) at line 5, byte 1"),
         (
             with_line(2, "\toption table_base '250'"),
@@ -96,6 +96,55 @@ fn each_class_of_error_names_its_line() {
         assert!(out.is_empty());
         assert!(err.lines().any(|l| l == *expected), "expected {expected:?} in\n{err}");
     }
+}
+
+#[test]
+fn option_network_replaces_option_device() {
+    let text = GOOD.replace("\toption device 'eth1'", "\toption network 'wan'");
+    let (code, out, err) = check(&text);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(
+        out.contains("config interface 'wan'\n\toption enabled '1'\n\toption network 'wan'\n\toption gateway 'auto'"),
+        "{out}"
+    );
+    assert!(!out.contains("option device 'eth1'"), "{out}");
+    let text = text.replace("\toption device 'wwan0'", "\toption network 'wwan_4'");
+    let (code, out, _) = check(&text);
+    assert_eq!(code, 0);
+    assert!(out.contains("\toption network 'wwan_4'"), "{out}");
+
+    let cases: &[(String, &str)] = &[
+        (
+            GOOD.replace("\toption device 'eth1'", "\toption device 'eth1'\n\toption network 'wan'"),
+            "FILE:6: interface 'wan': options 'device' and 'network' exclude each other: give one",
+        ),
+        (
+            with_line(5, "\toption network 'wan-1'"),
+            "FILE:5: option 'network' in interface 'wan': 'wan-1' is not a netifd interface name (1-15 characters of A-Z, a-z, 0-9, _)",
+        ),
+        (
+            with_line(5, "\toption network 'a_very_long_name'"),
+            "FILE:5: option 'network' in interface 'wan': 'a_very_long_name' is not a netifd interface name (1-15 characters of A-Z, a-z, 0-9, _)",
+        ),
+        (
+            GOOD.replace("\toption device 'eth1'", "\toption network 'wan'")
+                .replace("\toption device 'wwan0'", "\toption network 'wan'"),
+            "FILE:10: interface 'wanb': network 'wan' is already used by interface 'wan'",
+        ),
+        (
+            GOOD.replace("\toption device 'eth1'", "\tlist network 'wan'"),
+            "FILE:5: option 'network' in interface 'wan': 'wan' is a list; this option takes one value",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (code, out, err) = check(text);
+        assert_eq!(code, 1, "{expected}\n{err}");
+        assert!(out.is_empty());
+        assert!(err.lines().any(|l| l == *expected), "expected {expected:?} in\n{err}");
+    }
+    // A device and a network may be the same device at run time: only netifd knows.
+    let text = GOOD.replace("\toption device 'eth1'", "\toption network 'eth1'");
+    assert_eq!(check(&text).0, 0);
 }
 
 #[test]

@@ -5,8 +5,9 @@ mod sim;
 
 use dualwan::config::LastResort;
 use dualwan::health::Status;
+use dualwan::netifd::NetifdStatus;
 use dualwan::time::Duration;
-use sim::{config, foreign_routes, foreign_rules, Sim};
+use sim::{config, foreign_routes, foreign_rules, netifd_up, network_config, Sim};
 
 fn settle() -> Sim {
     let mut s = Sim::new(config());
@@ -230,4 +231,95 @@ fn a_probe_socket_error_is_retried_after_a_pause_not_every_round() {
     s.run_for(Duration::from_secs(3));
     assert_eq!(s.opens, opens_before + 1, "one new socket after the pause");
     assert!(s.logs.iter().any(|l| l.contains("wan: probe socket: Operation not permitted")));
+}
+
+// --- option network: the device, address and gateway come from netifd -----------------
+
+fn settle_network() -> Sim {
+    let mut s = Sim::new(network_config());
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0).status(), Status::Online, "{:#?}", s.logs);
+    assert_eq!(s.d.health(1).status(), Status::Online);
+    assert_eq!(s.egress(), Some("wan1"));
+    s
+}
+
+#[test]
+fn a_network_wan_follows_netifds_new_l3_device() {
+    let mut s = settle_network();
+    assert_eq!(s.d.device(0), "wan1");
+    assert!(s.logs.iter().any(|l| l.contains("wan: netifd: up, device wan1, address 192.0.2.2, gateway 192.0.2.1")));
+    // The modem reconnects as a new device (wwan0 -> wwan0_4): the old one vanishes first.
+    s.replace_device(0, "wan1_4", 4);
+    assert_eq!(s.egress(), Some("wan2"), "{:#?}", s.logs);
+    assert_eq!(s.d.health(0).reason().to_string(), "device missing");
+    assert_eq!(s.d.device(0), "wan1", "not ours until netifd names it");
+    // netifd's ifup names the new l3_device: links, addresses and routes are read again.
+    let up = netifd_up(&s.lines[0]);
+    s.netifd_says("wan", up);
+    assert_eq!(s.d.device(0), "wan1_4");
+    let back = s.run_until_cond(Duration::from_secs(15), |s| s.egress() == Some("wan1_4"));
+    assert!(back.is_some(), "{:#?}", s.logs);
+    let (_, routes) = s.ours();
+    assert!(routes.contains(&"default via 192.0.2.1 dev #4 table 101 proto dualwan".to_string()), "{routes:?}");
+    assert!(routes.iter().all(|r| !r.contains("dev #2")), "{routes:?}");
+}
+
+#[test]
+fn netifd_reporting_down_moves_traffic_at_once_and_up_brings_it_back() {
+    let mut s = settle_network();
+    s.netifd_says("wan", NetifdStatus::DOWN);
+    assert_eq!(s.egress(), Some("wan2"), "at once, without waiting for probes");
+    assert_eq!(s.d.device(0), "wan1", "the last device netifd named, for status and hotplug");
+    assert_eq!(s.d.health(0).status(), Status::NoLink);
+    assert_eq!(s.d.health(0).reason().to_string(), "interface down (netifd)");
+    assert!(s.logs.iter().any(|l| l.contains("traffic moved to wanb") && l.contains("interface down (netifd)")));
+    // Another interface's event asks nothing about ours.
+    let asked = s.asks.len();
+    s.netifd_says("lan", NetifdStatus::DOWN);
+    assert_eq!(s.asks.len(), asked);
+    let up = netifd_up(&s.lines[0]);
+    s.netifd_says("wan", up);
+    let back = s.run_until_cond(Duration::from_secs(15), |s| s.egress() == Some("wan1")).expect("back");
+    let w = &s.d.config().wans[0];
+    assert!(back >= w.recovery_wait, "returned after {back:?}");
+    assert_eq!(s.d.health(0).reason().to_string(), "recovered");
+}
+
+#[test]
+fn netifd_is_asked_at_start_after_ubus_registers_on_its_events_and_every_resync() {
+    let mut s = Sim::new(network_config());
+    assert_eq!(s.asks, ["wan"], "at start");
+    s.run_for(Duration::from_secs(2));
+    s.core(|d, now| d.handle_ubus_ready(now));
+    s.drain();
+    assert_eq!(s.asks.len(), 2, "after a (re)registration");
+    s.core(|d, now| d.handle_netifd_event(now, "wan"));
+    s.drain();
+    assert_eq!(s.asks.len(), 3, "on an event");
+    s.run_for(Duration::from_secs(60));
+    assert_eq!(s.asks, ["wan"; 4], "with the resync");
+    assert_eq!(s.egress(), Some("wan1"), "an unchanged answer changes nothing");
+    // Interfaces with a device never ask.
+    let mut s = Sim::new(sim::config());
+    s.run_for(Duration::from_secs(61));
+    s.core(|d, now| d.handle_ubus_ready(now));
+    s.drain();
+    assert!(s.asks.is_empty());
+}
+
+#[test]
+fn a_network_wan_waits_for_netifds_first_answer() {
+    let mut c = network_config();
+    c.wans[0].source = dualwan::config::Source::Network("wwan".try_into().unwrap());
+    let mut s = Sim::new(c); // the fake netifd knows no `wwan`: no answer
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.health(0).status(), Status::NoLink, "{:#?}", s.logs);
+    assert_eq!(s.d.health(0).reason().to_string(), "starting");
+    assert_eq!(s.egress(), Some("wan2"));
+    let up = netifd_up(&s.lines[0]);
+    s.netifd.push(("wwan", up));
+    s.core(|d, now| d.handle_ubus_ready(now));
+    s.drain();
+    s.run_until_cond(Duration::from_secs(3), |s| s.d.health(0).status() == Status::Online).expect("online");
 }

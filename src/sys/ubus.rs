@@ -26,10 +26,28 @@
 //!   is lost, one when registered.
 //! - Events ([`Ubus::send_event`]) are sent only when `Ready` and dropped (and counted)
 //!   otherwise, or when the send queue has no room beside the space kept for a reply.
+//! - Caller side, on the same connection ([`Ubus::ask_netifd`]): LOOKUP
+//!   `network.interface.NAME`, then INVOKE `status` on the id found; the parsed answer
+//!   comes out of [`Ubus::poll_input`] as [`Input::Netifd`] (an interface ubusd does not
+//!   know is reported down). Outstanding requests live in a table of [`MAX_ASKS`] entries
+//!   keyed by `seq`, one per WAN: an ask while that WAN's LOOKUP is out is covered by it,
+//!   one while its `status` call is out is repeated when that call completes. A request
+//!   unanswered after [`REQUEST_TIMEOUT`] is dropped and reported. Asks and their follow-up
+//!   requests never take the queue space kept for a reply; one that does not fit is dropped
+//!   (the next ask repeats it).
+//! - Listener side ([`Ubus::listen`]): once registered, an anonymous object is added (a05,
+//!   a06) and subscribed to the event pattern with `register` on object 1, as libubus's
+//!   `ubus_register_event_handler` does. Events arrive as INVOKEs of that object; each is
+//!   answered STATUS 0 and a `network.interface` event comes out as
+//!   [`Input::NetifdEvent`]. [`Input::Ready`] follows every registration, after the
+//!   subscription when listening, so nothing netifd announced while we were away is missed:
+//!   the core then asks afresh.
 //! - Buffers are allocated once in [`Ubus::new`]: nothing is allocated per message. File
 //!   descriptors that a caller passes along with a call (SCM_RIGHTS) are not received: the
 //!   kernel closes them, as nothing here asks for control data.
 
+use crate::config::{NetName, MAX_WANS};
+use crate::netifd::{self, NetifdStatus};
 use crate::time::{Duration, Instant};
 use crate::wire::blob::{self, Attrs, Full, Kind, Writer};
 use crate::wire::ubus::{self as wire, Malformed, Message, Method, MsgType, MAX_MESSAGE};
@@ -71,6 +89,95 @@ const STATUS_LEN: usize = 28;
 
 /// Reads per `handle_ready`, so a flood of calls cannot hold the loop.
 const READS_PER_WAKE: usize = 16;
+
+/// Outstanding netifd asks: one per WAN.
+pub const MAX_ASKS: usize = MAX_WANS;
+
+/// How long ubusd and netifd may take to answer a request of ours.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Inputs for the core waiting to be polled: every WAN's answer and an event each, and
+/// more; when full the oldest are kept (a later ask repeats what was lost).
+const INPUTS_MAX: usize = 4 * MAX_WANS;
+
+/// What came from ubus for the core ([`Ubus::poll_input`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Registered (and subscribed, when listening): the core should ask netifd afresh.
+    Ready,
+    /// netifd's answer about WAN `wan`'s interface.
+    Netifd {
+        /// The WAN slot the ask was for.
+        wan: usize,
+        /// The interface asked about (a reload may have given the slot another since).
+        network: NetName,
+        /// What netifd said ([`NetifdStatus::DOWN`] when it has no such interface).
+        status: NetifdStatus,
+    },
+    /// netifd announced a change of `interface` (`network.interface`, `ifup`/`ifdown`).
+    NetifdEvent {
+        /// The netifd interface.
+        interface: NetName,
+    },
+}
+
+/// Why an ask got no answer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AskError {
+    /// ubusd or netifd answered with this status.
+    Status(u32),
+    /// The `status` reply failed a check.
+    Malformed(blob::Malformed),
+    /// `status` completed without a reply table.
+    NoData,
+    /// No answer within [`REQUEST_TIMEOUT`].
+    Timeout,
+}
+
+impl fmt::Display for AskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskError::Status(s) => write!(f, "status {s} ({})", status_name(*s)),
+            AskError::Malformed(m) => write!(f, "malformed reply ({m})"),
+            AskError::NoData => f.write_str("no reply data"),
+            AskError::Timeout => write!(f, "no answer within {} s", REQUEST_TIMEOUT.as_secs()),
+        }
+    }
+}
+
+/// Where one ask is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Stage {
+    /// LOOKUP sent; the object id once ubusd's DATA named it.
+    Lookup { objid: Option<u32> },
+    /// INVOKE `status` sent to `objid`; the parsed reply once its DATA came.
+    Status { objid: u32, result: Option<Result<NetifdStatus, blob::Malformed>> },
+}
+
+/// One outstanding ask, keyed by the `seq` of its current request.
+#[derive(Clone, Debug)]
+struct Ask {
+    seq: u16,
+    wan: usize,
+    network: NetName,
+    stage: Stage,
+    deadline: Instant,
+    /// Asked again while the `status` call was out: ask once more when it completes.
+    again: bool,
+}
+
+/// The event listener's registration.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Listener {
+    /// Not listening (or not yet registered).
+    Off,
+    /// Anonymous ADD_OBJECT sent as `seq`.
+    Adding { seq: u16, object: Option<u32>, deadline: Instant },
+    /// `register` sent as `seq` for `object`.
+    Subscribing { seq: u16, object: u32, deadline: Instant },
+    /// Events for the pattern arrive as INVOKEs of `object`.
+    Active { object: u32 },
+}
 
 /// The object registered with ubusd and its methods.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -193,7 +300,7 @@ impl fmt::Display for UbusError {
 impl std::error::Error for UbusError {}
 
 /// Something worth a log line.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notice {
     /// Registered; calls are served from now on.
     Registered {
@@ -219,6 +326,30 @@ pub enum Notice {
         /// The method called.
         method: &'static str,
     },
+    /// Subscribed to events matching `pattern`.
+    Listening {
+        /// The event pattern.
+        pattern: &'static str,
+    },
+    /// The subscription failed; events are missed, the periodic asks still run.
+    ListenFailed {
+        /// The event pattern.
+        pattern: &'static str,
+        /// Why.
+        error: AskError,
+    },
+    /// ubusd has no object for this netifd interface (reported once until it appears).
+    NetifdMissing {
+        /// The netifd interface.
+        network: NetName,
+    },
+    /// An ask about this netifd interface failed.
+    NetifdFailed {
+        /// The netifd interface.
+        network: NetName,
+        /// Why.
+        error: AskError,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -234,6 +365,20 @@ impl fmt::Display for Notice {
             }
             Notice::ReplyTooLarge { method } => {
                 write!(f, "ubus: reply to {method} exceeds {MAX_MESSAGE} bytes; answered UNKNOWN_ERROR")
+            }
+            Notice::Listening { pattern } => write!(f, "ubus: listening for {pattern} events"),
+            Notice::ListenFailed { pattern, error } => {
+                write!(f, "ubus: cannot listen for {pattern} events: {error}; asking every minute only")
+            }
+            Notice::NetifdMissing { network } => {
+                write!(
+                    f,
+                    "ubus: no {}: netifd has no interface '{network}' (taken as down)",
+                    netifd::object_path(network)
+                )
+            }
+            Notice::NetifdFailed { network, error } => {
+                write!(f, "ubus call {} status: {error}", netifd::object_path(network))
             }
         }
     }
@@ -279,6 +424,13 @@ pub struct Ubus {
     tx_start: usize,
     tx_end: usize,
     notices: heapless::Deque<Notice, 8>,
+    inputs: heapless::Deque<Input, INPUTS_MAX>,
+    /// The event pattern to listen for, once [`Ubus::listen`] asked for one.
+    listen: Option<&'static str>,
+    listener: Listener,
+    asks: heapless::Vec<Ask, MAX_ASKS>,
+    /// WAN slots whose interface was reported missing (bit per slot), so it is said once.
+    missing: u32,
     events_sent: u64,
     events_dropped: u64,
     calls: u64,
@@ -304,6 +456,11 @@ impl Ubus {
             tx_start: 0,
             tx_end: 0,
             notices: heapless::Deque::new(),
+            inputs: heapless::Deque::new(),
+            listen: None,
+            listener: Listener::Off,
+            asks: heapless::Vec::new(),
+            missing: 0,
             events_sent: 0,
             events_dropped: 0,
             calls: 0,
@@ -349,8 +506,70 @@ impl Ubus {
             State::Disconnected { retry_at } => Some(retry_at),
             State::Connecting { deadline } | State::WaitHello { deadline } => Some(deadline),
             State::Registering { deadline, .. } => Some(deadline),
-            State::Ready { .. } => None,
+            State::Ready { .. } => {
+                let listener = match self.listener {
+                    Listener::Adding { deadline, .. } | Listener::Subscribing { deadline, .. } => Some(deadline),
+                    _ => None,
+                };
+                self.asks.iter().map(|a| a.deadline).chain(listener).min()
+            }
         }
+    }
+
+    /// The next input for the core, oldest first.
+    pub fn poll_input(&mut self) -> Option<Input> {
+        self.inputs.pop_front()
+    }
+
+    /// Listens for events matching `pattern` from the next registration on (at once if
+    /// registered already). One pattern per connection; a second call changes nothing.
+    pub fn listen(&mut self, now: Instant, pattern: &'static str) {
+        if self.listen.is_some() {
+            return;
+        }
+        self.listen = Some(pattern);
+        if self.is_ready() && self.listener == Listener::Off {
+            self.start_listener(now);
+        }
+    }
+
+    /// Asks netifd for the status of `network` on behalf of WAN `wan`; the answer comes
+    /// out of [`Ubus::poll_input`]. Returns false when it cannot be sent now (not
+    /// registered, table or queue full): the core asks again after the next registration
+    /// or resync.
+    pub fn ask_netifd(&mut self, now: Instant, wan: usize, network: &str) -> bool {
+        if !self.is_ready() {
+            return false;
+        }
+        if let Some(ask) = self.asks.iter_mut().find(|a| a.wan == wan && a.network == network) {
+            // A LOOKUP still out leads to a fresh `status`; a `status` call already out
+            // may have been answered before the change that prompted this ask.
+            if matches!(ask.stage, Stage::Status { .. }) {
+                ask.again = true;
+            }
+            return true;
+        }
+        let Ok(network) = NetName::try_from(network) else { return false };
+        if self.asks.is_full() {
+            return false;
+        }
+        let seq = self.seq.wrapping_add(1);
+        let path = netifd::object_path(&network);
+        if !self.queue(REPLY_RESERVE, |buf| wire::emit_lookup(buf, seq, Some(&path))) {
+            return false;
+        }
+        self.seq = seq;
+        let ask = Ask {
+            seq,
+            wan,
+            network,
+            stage: Stage::Lookup { objid: None },
+            deadline: now + REQUEST_TIMEOUT,
+            again: false,
+        };
+        let _ = self.asks.push(ask); // not full, checked above
+        let _ = self.flush();
+        true
     }
 
     /// The next thing to log, oldest first.
@@ -382,7 +601,21 @@ impl Ubus {
             State::Registering { deadline, .. } if now >= deadline => {
                 self.fail(now, UbusOp::Register, Cause::Timeout);
             }
+            State::Ready { .. } => self.expire_requests(now),
             _ => {}
+        }
+    }
+
+    /// Gives up requests past their deadline.
+    fn expire_requests(&mut self, now: Instant) {
+        if let Listener::Adding { deadline, .. } | Listener::Subscribing { deadline, .. } = self.listener {
+            if now >= deadline {
+                self.listen_done(Err(AskError::Timeout));
+            }
+        }
+        while let Some(i) = self.asks.iter().position(|a| now >= a.deadline) {
+            let ask = self.asks.swap_remove(i);
+            self.notify(Notice::NetifdFailed { network: ask.network, error: AskError::Timeout });
         }
     }
 
@@ -468,6 +701,8 @@ impl Ubus {
         let error = UbusError { op, cause };
         let was_ready = self.is_ready();
         self.fd = None;
+        self.listener = Listener::Off;
+        self.asks.clear();
         self.rx_len = 0;
         (self.tx_start, self.tx_end) = (0, 0);
         self.state = State::Disconnected { retry_at: now + self.backoff };
@@ -591,12 +826,31 @@ impl Ubus {
                         self.reported = None;
                         let (path, client) = (self.object.path, self.client);
                         self.notify(Notice::Registered { path, object, client });
+                        if self.listen.is_some() {
+                            self.start_listener(now);
+                        } else {
+                            self.input(Input::Ready);
+                        }
                         Ok(())
                     }
                     (Some(wire::STATUS_OK), None) => protocol(UbusOp::Register, "ADD_OBJECT done without an object id"),
                     (Some(status), _) => Err(UbusError { op: UbusOp::Register, cause: Cause::Refused(status) }),
                     (None, _) => protocol(UbusOp::Register, "STATUS without a status"),
                 }
+            }
+            (State::Ready { .. }, MsgType::Data | MsgType::Status) if self.listener_seq() == Some(msg.seq) => {
+                self.handle_listener_reply(now, msg);
+                Ok(())
+            }
+            (State::Ready { .. }, MsgType::Data | MsgType::Status) if self.asks.iter().any(|a| a.seq == msg.seq) => {
+                self.handle_ask_reply(now, msg);
+                Ok(())
+            }
+            (State::Ready { .. }, MsgType::Invoke)
+                if self.listener_object().is_some_and(|o| msg.objid() == Some(o)) =>
+            {
+                self.handle_event(msg);
+                Ok(())
             }
             (State::Ready { object }, MsgType::Invoke) => {
                 self.serve(msg, object, provider);
@@ -613,6 +867,162 @@ impl Ubus {
             // NOTIFY (someone subscribed to us), answers to requests we no longer wait for,
             // types a provider never gets: nothing to do, and libubus does nothing either.
             _ => Ok(()),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        // Full means nobody polls; the newest are the ones to lose.
+        let _ = self.inputs.push_back(input);
+    }
+
+    // --- listener ------------------------------------------------------------------------
+
+    fn listener_seq(&self) -> Option<u16> {
+        match self.listener {
+            Listener::Adding { seq, .. } | Listener::Subscribing { seq, .. } => Some(seq),
+            _ => None,
+        }
+    }
+
+    fn listener_object(&self) -> Option<u32> {
+        match self.listener {
+            Listener::Adding { object, .. } => object,
+            Listener::Subscribing { object, .. } | Listener::Active { object } => Some(object),
+            Listener::Off => None,
+        }
+    }
+
+    /// Adds the anonymous listener object (a05).
+    fn start_listener(&mut self, now: Instant) {
+        let seq = self.seq.wrapping_add(1);
+        if !self.queue(REPLY_RESERVE, |buf| wire::emit_add_anonymous(buf, seq)) {
+            return self.listen_done(Err(AskError::Status(wire::STATUS_UNKNOWN_ERROR)));
+        }
+        self.seq = seq;
+        self.listener = Listener::Adding { seq, object: None, deadline: now + REQUEST_TIMEOUT };
+    }
+
+    /// The subscription is in place or has failed: either way the core may ask now.
+    fn listen_done(&mut self, result: Result<u32, AskError>) {
+        let pattern = self.listen.unwrap_or_default();
+        match result {
+            Ok(object) => {
+                self.listener = Listener::Active { object };
+                self.notify(Notice::Listening { pattern });
+            }
+            Err(error) => {
+                self.listener = Listener::Off;
+                self.notify(Notice::ListenFailed { pattern, error });
+            }
+        }
+        self.input(Input::Ready);
+    }
+
+    /// ubusd's DATA/STATUS for the listener's ADD_OBJECT or `register`.
+    fn handle_listener_reply(&mut self, now: Instant, msg: &Message<'_>) {
+        match (self.listener, msg.ty) {
+            (Listener::Adding { seq, deadline, .. }, MsgType::Data) => {
+                self.listener = Listener::Adding { seq, object: msg.objid(), deadline };
+            }
+            (Listener::Adding { object, .. }, MsgType::Status) => match (msg.status(), object) {
+                (Some(wire::STATUS_OK), Some(object)) => {
+                    let seq = self.seq.wrapping_add(1);
+                    let pattern = self.listen.unwrap_or_default();
+                    if !self.queue(REPLY_RESERVE, |buf| wire::emit_listen(buf, seq, object, pattern)) {
+                        return self.listen_done(Err(AskError::Status(wire::STATUS_UNKNOWN_ERROR)));
+                    }
+                    self.seq = seq;
+                    self.listener = Listener::Subscribing { seq, object, deadline: now + REQUEST_TIMEOUT };
+                }
+                (Some(wire::STATUS_OK), None) => self.listen_done(Err(AskError::NoData)),
+                (status, _) => self.listen_done(Err(AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR)))),
+            },
+            (Listener::Subscribing { object, .. }, MsgType::Status) => match msg.status() {
+                Some(wire::STATUS_OK) => self.listen_done(Ok(object)),
+                status => self.listen_done(Err(AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR)))),
+            },
+            _ => {}
+        }
+    }
+
+    /// An event delivered to the listener: answered STATUS 0 as libubus does
+    /// (`ubus_process_invoke` with the event method's handler returning 0).
+    fn handle_event(&mut self, msg: &Message<'_>) {
+        let Some(objid) = msg.objid() else { return };
+        if msg.method() == Some(netifd::EVENT.as_bytes()) {
+            if let Some(interface) = msg.data().and_then(netifd::parse_event) {
+                self.input(Input::NetifdEvent { interface });
+            }
+        }
+        if msg.no_reply() == Some(true) {
+            return;
+        }
+        // Room for it: handle_messages only gets here with REPLY_RESERVE free.
+        let _ = self.queue(0, |buf| wire::emit_status(buf, msg.seq, msg.peer, wire::STATUS_OK, objid));
+    }
+
+    // --- caller --------------------------------------------------------------------------
+
+    /// DATA or STATUS for an ask's LOOKUP or `status` call.
+    fn handle_ask_reply(&mut self, now: Instant, msg: &Message<'_>) {
+        let Some(i) = self.asks.iter().position(|a| a.seq == msg.seq) else { return };
+        let path = netifd::object_path(&self.asks[i].network);
+        match (self.asks[i].stage.clone(), msg.ty) {
+            (Stage::Lookup { objid: None }, MsgType::Data) if msg.objpath() == Some(path.as_bytes()) => {
+                self.asks[i].stage = Stage::Lookup { objid: msg.objid() };
+            }
+            (Stage::Lookup { objid }, MsgType::Status) => match (msg.status(), objid) {
+                (Some(wire::STATUS_OK), Some(objid)) => {
+                    let seq = self.seq.wrapping_add(1);
+                    if self.queue(REPLY_RESERVE, |buf| wire::emit_invoke(buf, seq, objid, "status", |_| Ok(()))) {
+                        self.seq = seq;
+                        let ask = &mut self.asks[i];
+                        (ask.seq, ask.stage, ask.deadline) =
+                            (seq, Stage::Status { objid, result: None }, now + REQUEST_TIMEOUT);
+                    } else {
+                        self.asks.swap_remove(i);
+                    }
+                }
+                (Some(wire::STATUS_NOT_FOUND), _) => {
+                    let ask = self.asks.swap_remove(i);
+                    if ask.wan < 32 && self.missing & 1 << ask.wan == 0 {
+                        self.missing |= 1 << ask.wan;
+                        self.notify(Notice::NetifdMissing { network: ask.network.clone() });
+                    }
+                    self.input(Input::Netifd { wan: ask.wan, network: ask.network, status: NetifdStatus::DOWN });
+                }
+                (status, _) => {
+                    let ask = self.asks.swap_remove(i);
+                    let error = AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR));
+                    self.notify(Notice::NetifdFailed { network: ask.network, error });
+                }
+            },
+            (Stage::Status { objid, result: None }, MsgType::Data) => {
+                let result = Some(netifd::parse_status(msg.data().unwrap_or_default()));
+                self.asks[i].stage = Stage::Status { objid, result };
+            }
+            (Stage::Status { result, .. }, MsgType::Status) => {
+                let ask = self.asks.swap_remove(i);
+                let outcome = match (msg.status(), result) {
+                    (Some(wire::STATUS_OK), Some(Ok(status))) => Ok(status),
+                    (Some(wire::STATUS_OK), Some(Err(m))) => Err(AskError::Malformed(m)),
+                    (Some(wire::STATUS_OK), None) => Err(AskError::NoData),
+                    (status, _) => Err(AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR))),
+                };
+                match outcome {
+                    Ok(status) => {
+                        if ask.wan < 32 {
+                            self.missing &= !(1 << ask.wan);
+                        }
+                        self.input(Input::Netifd { wan: ask.wan, network: ask.network.clone(), status });
+                    }
+                    Err(error) => self.notify(Notice::NetifdFailed { network: ask.network.clone(), error }),
+                }
+                if ask.again {
+                    self.ask_netifd(now, ask.wan, &ask.network);
+                }
+            }
+            _ => {}
         }
     }
 

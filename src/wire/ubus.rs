@@ -437,6 +437,25 @@ pub fn emit_add_object(buf: &mut [u8], seq: u16, path: &str, methods: &[Method<'
     })
 }
 
+/// ADD_OBJECT of an anonymous object (`ubus_register_event_handler`,
+/// `ubus_register_subscriber`): an empty container (a05). ubusd answers DATA with OBJID
+/// only (a06), then STATUS.
+pub fn emit_add_anonymous(buf: &mut [u8], seq: u16) -> Result<usize, Full> {
+    emit(buf, MsgType::AddObject, seq, 0, |_| Ok(()))
+}
+
+/// Registers anonymous object `object` as a listener for events matching `pattern`
+/// (`ubus_register_event_handler`): INVOKE of method `register` on object 1 with
+/// `DATA { "object": INT32, "pattern": STRING }`, in that order. A pattern ending in `*`
+/// matches as a prefix. Events then arrive as INVOKEs of that object, `peer` 0, the
+/// event's name as METHOD and its data table as DATA; libubus answers each with STATUS 0.
+pub fn emit_listen(buf: &mut [u8], seq: u16, object: u32, pattern: &str) -> Result<usize, Full> {
+    emit_invoke(buf, seq, SYSTEM_OBJECT_EVENT, "register", |w| {
+        w.u32("object", object)?;
+        w.string("pattern", pattern)
+    })
+}
+
 /// A DATA reply to an INVOKE (`ubus_send_reply`): `peer` and `seq` are the INVOKE's (the
 /// caller and its request), then OBJID and DATA; `data` writes the table's members.
 pub fn emit_data(
@@ -693,6 +712,46 @@ mod tests {
         let methods = [Method { name: "status", args: &[] }, Method { name: "fail", args: &[("code", Kind::Int32)] }];
         let len = emit_add_object(&mut buf, 1, "dualwan", &methods).unwrap();
         assert_eq!(&buf[..len], &b01[..]);
+    }
+
+    /// The listener's side of `ubus_register_event_handler`: the anonymous ADD_OBJECT is
+    /// a05 byte for byte, ubusd's answer a06 names the object, and the `register` call has
+    /// the layout of libubus (`blobmsg_add_u32 object`, `blobmsg_add_string pattern`).
+    #[test]
+    fn listener_registration() {
+        let mut buf = [0u8; 128];
+        let a05 = vector("a05");
+        let len = emit_add_anonymous(&mut buf, parsed(&a05).seq).unwrap();
+        assert_eq!(&buf[..len], &a05[..]);
+        let a06 = vector("a06");
+        let reply = parsed(&a06);
+        assert_eq!((reply.ty, reply.seq, reply.objid(), reply.objtype()), (MsgType::Data, 2, Some(0x0a2b_68aa), None));
+
+        let len = emit_listen(&mut buf, 3, 0x0a2b_68aa, "network.interface").unwrap();
+        #[rustfmt::skip]
+        let want = [
+            // INVOKE, seq 3, peer 1; container of 88 bytes
+            0x00, 0x05, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x58,
+            // OBJID 1, METHOD "register"
+            0x03, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01,
+            0x04, 0x00, 0x00, 0x0d, b'r', b'e', b'g', b'i', b's', b't', b'e', b'r', 0x00, 0x00, 0x00, 0x00,
+            // DATA (60)
+            0x07, 0x00, 0x00, 0x3c,
+            // "object": INT32 0x0a2b68aa (20)
+            0x85, 0x00, 0x00, 0x14, 0x00, 0x06, b'o', b'b', b'j', b'e', b'c', b't', 0x00, 0x00, 0x00, 0x00,
+            0x0a, 0x2b, 0x68, 0xaa,
+            // "pattern": STRING "network.interface" (raw 34, padded 36)
+            0x83, 0x00, 0x00, 0x22, 0x00, 0x07, b'p', b'a', b't', b't', b'e', b'r', b'n', 0x00, 0x00, 0x00,
+            b'n', b'e', b't', b'w', b'o', b'r', b'k', b'.', b'i', b'n', b't', b'e', b'r', b'f', b'a', b'c',
+            b'e', 0x00, 0x00, 0x00,
+        ];
+        assert_eq!(&buf[..len], &want[..]);
+        let msg = parsed(&want);
+        assert_eq!((msg.peer, msg.objid(), msg.method()), (1, Some(1), Some(&b"register"[..])));
+        check_table(msg.data().unwrap()).unwrap();
+        for cap in 0..want.len() {
+            assert_eq!(emit_listen(&mut buf[..cap], 3, 1, "network.interface"), Err(Full), "cap {cap}");
+        }
     }
 
     /// The layout of libubus `ubus_send_event` (libubus.c) as ubusd's `ubusd_forward_event`

@@ -23,8 +23,14 @@
 //!   without OBJID (or DATA/STATUS), for another client's object or an unknown caller are
 //!   dropped.
 //! - INVOKE `send` to object 1 (an event, `DATA {id: STRING, data: TABLE}`): recorded for
-//!   [`MiniUbusd::events`] and answered STATUS 0 (2 when malformed). Events are not
-//!   delivered to listeners: nothing here registers any.
+//!   [`MiniUbusd::events`], answered STATUS 0 (2 when malformed) and delivered to every
+//!   listener whose pattern matches (exactly, or as a prefix when it ended in `*`), once per
+//!   listening object and never to the sender's own objects: an INVOKE with `peer` 0, a
+//!   sequence number of the server's, OBJID = the listener, METHOD = the event's name and
+//!   DATA = its data table (`ubusd_event.c`). The listener's STATUS for it is recorded for
+//!   [`MiniUbusd::event_acks`].
+//! - INVOKE `register` to object 1 (`DATA {object: INT32, pattern: STRING}`): the object
+//!   must exist and belong to the caller (else STATUS 4 / 6); no pattern or object is 2.
 //! - A malformed message closes its connection; other message types get STATUS 1
 //!   (INVALID_COMMAND), except HELLO/PING/NOTIFY, which are ignored.
 //!
@@ -70,6 +76,10 @@ struct Shared {
     registrations: AtomicU32,
     /// The next id handed out (clients, objects, types alike), so a restart gives new ids.
     next_id: AtomicU32,
+    /// Event patterns registered now, as given (`network.interface`, `dualwan.*`).
+    patterns: Mutex<Vec<String>>,
+    /// Listeners' STATUS answers to delivered events: (listener object, status).
+    event_acks: Mutex<Vec<(u32, u32)>>,
 }
 
 /// The server. Stops (and removes its socket) when dropped.
@@ -145,6 +155,28 @@ impl MiniUbusd {
         self.shared.registrations.load(Ordering::Relaxed)
     }
 
+    /// Event patterns registered now.
+    pub fn patterns(&self) -> Vec<String> {
+        self.shared.patterns.lock().unwrap().clone()
+    }
+
+    /// Every STATUS a listener sent for an event delivered to it: (object, status).
+    pub fn event_acks(&self) -> Vec<(u32, u32)> {
+        self.shared.event_acks.lock().unwrap().clone()
+    }
+
+    /// Waits until a listener for `pattern` is registered.
+    pub fn wait_for_pattern(&self, pattern: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.patterns().iter().any(|p| p == pattern) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+
     /// Waits until an object `path` is registered.
     pub fn wait_for_object(&self, path: &str, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
@@ -186,16 +218,29 @@ struct Object {
     signature: Vec<u8>,
 }
 
+/// One `register`ed event pattern.
+struct Listener {
+    object: u32,
+    /// The pattern without a trailing `*`.
+    prefix: String,
+    partial: bool,
+    pattern: String,
+}
+
 struct State<'s> {
     shared: &'s Shared,
     conns: Vec<Conn>,
     objects: Vec<Object>,
+    listeners: Vec<Listener>,
+    /// Sequence numbers of delivered events (ubusd's `event_seq`).
+    event_seq: u16,
     /// Messages to queue: (client id, bytes).
     out: Vec<(u32, Vec<u8>)>,
 }
 
 fn serve(listener: UnixListener, stop: &AtomicBool, shared: &Shared) {
-    let mut s = State { shared, conns: Vec::new(), objects: Vec::new(), out: Vec::new() };
+    let mut s =
+        State { shared, conns: Vec::new(), objects: Vec::new(), listeners: Vec::new(), event_seq: 0, out: Vec::new() };
     while !stop.load(Ordering::Relaxed) {
         let mut busy = false;
         while let Ok((stream, _)) = listener.accept() {
@@ -220,6 +265,8 @@ fn serve(listener: UnixListener, stop: &AtomicBool, shared: &Shared) {
         if !gone.is_empty() {
             s.conns.retain(|c| !c.closed);
             s.objects.retain(|o| !gone.contains(&o.owner));
+            let objects: Vec<u32> = s.objects.iter().map(|o| o.id).collect();
+            s.listeners.retain(|l| objects.contains(&l.object));
             s.publish_objects();
         }
         if !busy {
@@ -227,6 +274,7 @@ fn serve(listener: UnixListener, stop: &AtomicBool, shared: &Shared) {
         }
     }
     s.objects.clear();
+    s.listeners.clear();
     s.publish_objects();
     // Dropping the connections and the listener is what clients see as ubusd exiting.
 }
@@ -257,6 +305,7 @@ impl State<'_> {
     fn publish_objects(&self) {
         let paths = self.objects.iter().filter(|o| !o.path.is_empty()).map(|o| o.path.clone()).collect();
         *self.shared.objects.lock().unwrap() = paths;
+        *self.shared.patterns.lock().unwrap() = self.listeners.iter().map(|l| l.pattern.clone()).collect();
     }
 
     /// Queues one message for client `to`.
@@ -390,7 +439,11 @@ impl State<'_> {
             return self.status(from, msg.seq, msg.peer, wire::STATUS_INVALID_ARGUMENT);
         };
         if objid == wire::SYSTEM_OBJECT_EVENT {
-            let status = if method == b"send" { self.event(msg) } else { wire::STATUS_INVALID_ARGUMENT };
+            let status = match method {
+                b"send" => self.event(from, msg),
+                b"register" => self.register(from, msg),
+                _ => wire::STATUS_INVALID_COMMAND,
+            };
             return self.status(from, msg.seq, msg.peer, status);
         }
         let Some(owner) = self.objects.iter().find(|o| o.id == objid).map(|o| o.owner) else {
@@ -415,8 +468,35 @@ impl State<'_> {
         });
     }
 
-    /// Records an event; the status for its sender (`ubusd_forward_event`'s checks).
-    fn event(&mut self, msg: &Message<'_>) -> u32 {
+    /// Registers a listener (`ubusd_alloc_event_pattern`'s checks); the status for it.
+    fn register(&mut self, from: u32, msg: &Message<'_>) -> u32 {
+        let Some(args) = msg.args() else { return wire::STATUS_INVALID_ARGUMENT };
+        let (mut object, mut pattern) = (None, None);
+        for attr in args.flatten() {
+            match attr.name {
+                "object" => object = attr.as_u32(),
+                "pattern" => pattern = attr.as_str().map(str::to_owned),
+                _ => {}
+            }
+        }
+        let (Some(object), Some(pattern)) = (object, pattern) else { return wire::STATUS_INVALID_ARGUMENT };
+        match self.objects.iter().find(|o| o.id == object) {
+            None => return wire::STATUS_NOT_FOUND,
+            Some(o) if o.owner != from => return wire::STATUS_PERMISSION_DENIED,
+            Some(_) => {}
+        }
+        let (prefix, partial) = match pattern.strip_suffix('*') {
+            Some(p) => (p.to_owned(), true),
+            None => (pattern.clone(), false),
+        };
+        self.listeners.push(Listener { object, prefix, partial, pattern });
+        self.publish_objects();
+        wire::STATUS_OK
+    }
+
+    /// Records an event and delivers it; the status for its sender (`ubusd_forward_event`'s
+    /// checks).
+    fn event(&mut self, from: u32, msg: &Message<'_>) -> u32 {
         let Some(args) = msg.args() else { return wire::STATUS_INVALID_ARGUMENT };
         let (mut id, mut data) = (None, None);
         for attr in args {
@@ -431,6 +511,28 @@ impl State<'_> {
         if dualwan::wire::blob::check_table(&data).is_err() || Attrs::new(&data).any(|a| a.is_err()) {
             return wire::STATUS_INVALID_ARGUMENT;
         }
+        let mut to: Vec<(u32, u32)> = Vec::new();
+        for l in &self.listeners {
+            let matches = if l.partial { id.starts_with(&l.prefix) } else { id == l.prefix };
+            let owner = self.objects.iter().find(|o| o.id == l.object).map(|o| o.owner);
+            if matches && owner.is_some_and(|o| o != from) && !to.iter().any(|(obj, _)| *obj == l.object) {
+                to.push((l.object, owner.unwrap_or_default()));
+            }
+        }
+        for (object, owner) in to {
+            self.event_seq = self.event_seq.wrapping_add(1);
+            let seq = self.event_seq;
+            self.send(owner, |buf| {
+                wire::emit_message(buf, MsgType::Invoke, seq, 0, |w| {
+                    w.blob_u32(wire::ATTR_OBJID, object)?;
+                    w.blob_string(wire::ATTR_METHOD, &id)?;
+                    let nest = w.begin_blob(wire::ATTR_DATA)?;
+                    w.encoded(&data)?;
+                    w.end(nest);
+                    Ok(())
+                })
+            });
+        }
         self.shared.events.lock().unwrap().push(Event { id, data });
         wire::STATUS_OK
     }
@@ -438,6 +540,13 @@ impl State<'_> {
     /// A provider's DATA or STATUS for a caller (`ubusd_handle_response`).
     fn response(&mut self, from: u32, msg: &Message<'_>, raw: &[u8]) {
         let Some(objid) = msg.objid() else { return };
+        // A listener's answer to an event (peer 0): nobody waits for it.
+        if msg.peer == 0 && msg.ty == MsgType::Status {
+            if let Some(status) = msg.status() {
+                self.shared.event_acks.lock().unwrap().push((objid, status));
+            }
+            return;
+        }
         let complete = match msg.ty {
             MsgType::Status => msg.status().is_some(),
             _ => msg.data().is_some(),

@@ -6,6 +6,7 @@
 use dualwan::config::{Config, Gateway, Globals, Wan};
 use dualwan::daemon::{Action, Daemon};
 use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
+use dualwan::netifd::NetifdStatus;
 use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
 use dualwan::time::{Duration, Instant};
 use std::net::Ipv4Addr;
@@ -44,6 +45,11 @@ pub struct Sim {
     pub alloc_meter: fn() -> u64,
     /// Allocations made inside the daemon's own calls.
     pub core_allocs: u64,
+    /// What the fake netifd answers, by interface; an interface not listed gets no answer
+    /// (as while ubus is away).
+    pub netifd: Vec<(&'static str, NetifdStatus)>,
+    /// Every netifd interface the daemon asked about, oldest first.
+    pub asks: Vec<String>,
 }
 
 pub fn config() -> Config {
@@ -58,6 +64,24 @@ pub fn config() -> Config {
         wans.push(w).unwrap();
     }
     Config { globals: Globals::default(), wans }
+}
+
+/// `wan` follows netifd's interface `wan` (on wan1), `wanb` is device wan2.
+pub fn network_config() -> Config {
+    let mut c = config();
+    let wan = Wan { source: dualwan::config::Source::Network("wan".try_into().unwrap()), ..c.wans[0].clone() };
+    c.wans[0] = wan;
+    c
+}
+
+/// netifd's status of an up interface on line `line`.
+pub fn netifd_up(line: &Line) -> NetifdStatus {
+    NetifdStatus {
+        up: true,
+        l3_device: Some(line.name.try_into().unwrap()),
+        address: Some(line.addr),
+        gateway: Some(line.gateway),
+    }
 }
 
 /// Foreign state a real router has: DHCP defaults in main, a static route elsewhere, rules
@@ -140,7 +164,10 @@ impl Sim {
             fail_next_op: None,
             alloc_meter: || 0,
             core_allocs: 0,
+            netifd: Vec::new(),
+            asks: Vec::new(),
         };
+        sim.netifd = vec![("wan", netifd_up(&sim.lines[0])), ("wanb", netifd_up(&sim.lines[1]))];
         sim.drain();
         sim
     }
@@ -262,6 +289,13 @@ impl Sim {
                         }
                     }
                     Action::Event(e) => self.events.push(e),
+                    Action::AskNetifd { wan, network } => {
+                        self.asks.push(network.to_string());
+                        let answer = self.netifd.iter().find(|(n, _)| *n == network.as_str()).map(|(_, s)| s.clone());
+                        if let Some(status) = answer {
+                            self.core(|d, now| d.handle_netifd(now, wan, status));
+                        }
+                    }
                     Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
                 }
             }
@@ -340,6 +374,40 @@ impl Sim {
         self.lines[i].carrier = up;
         let link = self.link(i);
         self.deliver(KernelEvent::Link(Change::New, link));
+        self.drain();
+    }
+
+    /// netifd's status of `interface` becomes `status`, and netifd says so with an event.
+    pub fn netifd_says(&mut self, interface: &'static str, status: NetifdStatus) {
+        match self.netifd.iter_mut().find(|(n, _)| *n == interface) {
+            Some(entry) => entry.1 = status,
+            None => self.netifd.push((interface, status)),
+        }
+        self.core(|d, now| d.handle_netifd_event(now, interface));
+        self.drain();
+    }
+
+    /// Line `i`'s device is replaced by a new one, `name` with `ifindex` (a modem that
+    /// reconnects as `wwan0_4`): the kernel deletes the old link with its routes (silently)
+    /// and creates the new one with the address and main's default route moved to it.
+    pub fn replace_device(&mut self, i: usize, name: &'static str, ifindex: u32) {
+        let old = self.lines[i].ifindex;
+        let gone = self.link(i);
+        self.routes.retain(|r| r.oif != old || r.table == TABLE_MAIN);
+        self.deliver(KernelEvent::Link(Change::Del, gone));
+        self.lines[i].name = name;
+        self.lines[i].ifindex = ifindex;
+        let l = self.lines[i].clone();
+        self.deliver(KernelEvent::Link(Change::New, self.link(i)));
+        self.deliver(KernelEvent::Addr(Change::New, Addr { ifindex, addr: l.addr, prefix_len: 29 }));
+        let moved: Vec<Route> = self.routes.iter().filter(|r| r.oif == old).copied().collect();
+        for r in moved {
+            self.routes.retain(|x| *x != r);
+            self.deliver(KernelEvent::Route(Change::Del, r));
+            let new = Route { oif: ifindex, ..r };
+            self.routes.push(new);
+            self.deliver(KernelEvent::Route(Change::New, new));
+        }
         self.drain();
     }
 

@@ -1,0 +1,377 @@
+//! `option network` end to end: a fake netifd (the crate's own ubus adapter serving
+//! `network.interface.wan` and `network.interface.wanb` in a thread of the test process)
+//! and the test ubusd (`common::mini_ubusd`). The first test drives the daemon's ubus
+//! adapter by hand (asks, a missing interface, events and their STATUS); the second runs
+//! `dualwan run` in the lab's `rtr` namespace and moves traffic with netifd's events. The
+//! lab test needs root; `DUALWAN_SKIP_NETNS=1` skips it.
+
+mod common;
+
+use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::mini_ubusd::MiniUbusd;
+use dualwan::netifd::{NetifdStatus, EVENT};
+use dualwan::sys::clock;
+use dualwan::sys::ubus::{Input, Notice, Object, Provider, Ubus, DUALWAN};
+use dualwan::wire::blob::{Attrs, Writer};
+use dualwan::wire::ubus::{self as wire, Method};
+use nix::poll::{poll, PollFd, PollTimeout};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
+
+const STATUS: &[Method<'static>] = &[Method { name: "status", args: &[] }];
+const WAN: Object = Object { path: "network.interface.wan", methods: STATUS };
+const WANB: Object = Object { path: "network.interface.wanb", methods: STATUS };
+
+/// What the fake netifd says of one interface.
+#[derive(Clone, Debug)]
+struct Iface {
+    up: bool,
+    device: &'static str,
+    address: &'static str,
+    gateway: &'static str,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// By interface name.
+    ifaces: Mutex<Vec<(&'static str, Iface)>>,
+    /// Events to send: (action, interface).
+    outbox: Mutex<Vec<(&'static str, &'static str)>>,
+    /// `status` calls answered.
+    calls: Mutex<u32>,
+}
+
+/// Answers `status` for one interface as netifd's `netifd_dump_status` would (abridged).
+struct StatusOf<'a> {
+    name: &'static str,
+    shared: &'a Shared,
+}
+
+impl Provider for StatusOf<'_> {
+    fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
+        if method != "status" {
+            return wire::STATUS_METHOD_NOT_FOUND;
+        }
+        *self.shared.calls.lock().unwrap() += 1;
+        let ifaces = self.shared.ifaces.lock().unwrap();
+        let Some((_, i)) = ifaces.iter().find(|(n, _)| *n == self.name) else { return wire::STATUS_NOT_FOUND };
+        let _ = (|| {
+            w.bool("up", i.up)?;
+            w.bool("pending", false)?;
+            w.bool("available", true)?;
+            if i.up {
+                w.u32("uptime", 12)?;
+                w.string("l3_device", i.device)?;
+            }
+            w.string("proto", "dhcp")?;
+            w.string("device", i.device)?;
+            if i.up {
+                let a = w.begin_array("ipv4-address")?;
+                let t = w.begin_table("")?;
+                w.string("address", i.address)?;
+                w.u32("mask", 29)?;
+                w.end(t);
+                w.end(a);
+                let a = w.begin_array("route")?;
+                let t = w.begin_table("")?;
+                w.string("target", "0.0.0.0")?;
+                w.u32("mask", 0)?;
+                w.string("nexthop", i.gateway)?;
+                w.string("source", "0.0.0.0/0")?;
+                w.end(t);
+                w.end(a);
+            }
+            Ok::<(), dualwan::wire::blob::Full>(())
+        })();
+        wire::STATUS_OK
+    }
+}
+
+/// A fake netifd on its own ubus connections (one per interface object).
+struct FakeNetifd {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeNetifd {
+    fn start(sock: &Path, ifaces: Vec<(&'static str, Iface)>) -> FakeNetifd {
+        let shared = Arc::new(Shared { ifaces: Mutex::new(ifaces), ..Default::default() });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st, sock) = (shared.clone(), stop.clone(), sock.to_path_buf());
+        let thread = std::thread::spawn(move || {
+            let mut conns = [("wan", Ubus::new(&sock, WAN).unwrap()), ("wanb", Ubus::new(&sock, WANB).unwrap())];
+            while !st.load(Ordering::Relaxed) {
+                let now = clock::now();
+                for (_, u) in conns.iter_mut() {
+                    u.handle_timeout(now);
+                }
+                let outbox: Vec<_> = std::mem::take(&mut *s.outbox.lock().unwrap());
+                for (action, name) in outbox {
+                    let u = &mut conns.iter_mut().find(|(n, _)| *n == name).expect("a fake interface").1;
+                    assert!(
+                        u.send_event(EVENT, &|w| {
+                            w.string("action", action)?;
+                            w.string("interface", name)
+                        }),
+                        "fake netifd not registered"
+                    );
+                }
+                {
+                    let mut fds: Vec<PollFd<'_>> = Vec::new();
+                    let mut which = Vec::new();
+                    for (i, (_, u)) in conns.iter().enumerate() {
+                        if let Some(fd) = u.fd() {
+                            fds.push(PollFd::new(fd, u.interest()));
+                            which.push(i);
+                        }
+                    }
+                    if fds.is_empty() {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                    let _ = poll(&mut fds, PollTimeout::from(5u8));
+                    let revents: Vec<_> =
+                        fds.iter().map(|f| f.revents().unwrap_or(nix::poll::PollFlags::empty())).collect();
+                    drop(fds);
+                    for (k, i) in which.into_iter().enumerate() {
+                        let (name, u) = &mut conns[i];
+                        if !revents[k].is_empty() {
+                            u.handle_ready(clock::now(), revents[k], &mut StatusOf { name, shared: &s });
+                        }
+                    }
+                }
+                for (_, u) in conns.iter_mut() {
+                    while u.poll_notice().is_some() {}
+                }
+            }
+        });
+        FakeNetifd { shared, stop, thread: Some(thread) }
+    }
+
+    fn set_up(&self, name: &str, up: bool) {
+        let mut ifaces = self.shared.ifaces.lock().unwrap();
+        ifaces.iter_mut().find(|(n, _)| *n == name).expect("known interface").1.up = up;
+    }
+
+    /// netifd's `network.interface` event (`netifd_ubus_interface_event`).
+    fn event(&self, action: &'static str, name: &'static str) {
+        self.shared.outbox.lock().unwrap().push((action, name));
+    }
+
+    fn calls(&self) -> u32 {
+        *self.shared.calls.lock().unwrap()
+    }
+}
+
+impl Drop for FakeNetifd {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The lab's two lines as netifd would describe them.
+fn lab_ifaces() -> Vec<(&'static str, Iface)> {
+    vec![
+        ("wan", Iface { up: true, device: "wan1", address: "192.0.2.2", gateway: "192.0.2.1" }),
+        ("wanb", Iface { up: true, device: "wan2", address: "192.0.2.10", gateway: "192.0.2.9" }),
+    ]
+}
+
+/// Serves nothing: the daemon's own object is not under test here.
+struct NoCalls;
+impl Provider for NoCalls {
+    fn call(&mut self, _: &str, _: Attrs<'_>, _: &mut Writer<'_>) -> u32 {
+        wire::STATUS_METHOD_NOT_FOUND
+    }
+}
+
+/// Drives `ubus` until `want` picks something out of its inputs (or 3 s pass).
+fn drive<T>(ubus: &mut Ubus, notices: &mut Vec<Notice>, mut want: impl FnMut(&Input) -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        let now = clock::now();
+        ubus.handle_timeout(now);
+        if let Some(fd) = ubus.fd() {
+            let mut fds = [PollFd::new(fd, ubus.interest())];
+            let _ = poll(&mut fds, PollTimeout::from(10u8));
+            let revents = fds[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+            if !revents.is_empty() {
+                ubus.handle_ready(clock::now(), revents, &mut NoCalls);
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        notices.extend(std::iter::from_fn(|| ubus.poll_notice()));
+        while let Some(input) = ubus.poll_input() {
+            if let Some(t) = want(&input) {
+                return t;
+            }
+        }
+    }
+    panic!("nothing wanted arrived within 3 s; notices {notices:?}");
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dualwan-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
+    let dir = temp_dir("netifd-adapter");
+    let sock = dir.join("ubus.sock");
+    let ubusd = MiniUbusd::start(&sock);
+    let netifd = FakeNetifd::start(&sock, lab_ifaces());
+    assert!(ubusd.wait_for_object("network.interface.wanb", Duration::from_secs(3)));
+
+    let mut ubus = Ubus::new(&sock, DUALWAN).unwrap();
+    let mut notices = Vec::new();
+    ubus.listen(clock::now(), EVENT);
+    drive(&mut ubus, &mut notices, |i| (*i == Input::Ready).then_some(()));
+    assert_eq!(ubusd.patterns(), [EVENT], "subscribed before Ready");
+    assert!(notices.contains(&Notice::Listening { pattern: EVENT }), "{notices:?}");
+
+    let now = clock::now();
+    assert!(ubus.ask_netifd(now, 0, "wan"));
+    assert!(ubus.ask_netifd(now, 1, "wanb"));
+    assert!(ubus.ask_netifd(now, 2, "nosuch"));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(drive(&mut ubus, &mut notices, |i| match i {
+            Input::Netifd { wan, network, status } => Some((*wan, network.to_string(), status.clone())),
+            _ => None,
+        }));
+    }
+    answers.sort_by_key(|a| a.0);
+    let up = |dev: &str, a: [u8; 4], g: [u8; 4]| NetifdStatus {
+        up: true,
+        l3_device: Some(dev.try_into().unwrap()),
+        address: Some(a.into()),
+        gateway: Some(g.into()),
+    };
+    assert_eq!(answers[0], (0, "wan".into(), up("wan1", [192, 0, 2, 2], [192, 0, 2, 1])));
+    assert_eq!(answers[1], (1, "wanb".into(), up("wan2", [192, 0, 2, 10], [192, 0, 2, 9])));
+    assert_eq!(answers[2], (2, "nosuch".into(), NetifdStatus::DOWN), "no such object: down");
+    let missing = notices.iter().find(|n| matches!(n, Notice::NetifdMissing { .. })).expect("reported");
+    assert_eq!(
+        missing.to_string(),
+        "ubus: no network.interface.nosuch: netifd has no interface 'nosuch' (taken as down)"
+    );
+    assert_eq!(netifd.calls(), 2);
+
+    // ifdown: the event names the interface; the listener answers STATUS 0.
+    netifd.set_up("wan", false);
+    netifd.event("ifdown", "wan");
+    let interface = drive(&mut ubus, &mut notices, |i| match i {
+        Input::NetifdEvent { interface } => Some(interface.clone()),
+        _ => None,
+    });
+    assert_eq!(interface.as_str(), "wan");
+    assert!(wait_until(Duration::from_secs(2), || ubusd.event_acks().len() == 1).is_some());
+    assert_eq!(ubusd.event_acks()[0].1, wire::STATUS_OK);
+    assert!(ubus.ask_netifd(clock::now(), 0, "wan"));
+    let status = drive(&mut ubus, &mut notices, |i| match i {
+        Input::Netifd { wan: 0, status, .. } => Some(status.clone()),
+        _ => None,
+    });
+    assert_eq!(status, NetifdStatus::DOWN);
+
+    // After a ubusd restart: registered, subscribed and Ready again.
+    let mut ubusd = ubusd;
+    ubusd.restart();
+    drive(&mut ubus, &mut notices, |i| (*i == Input::Ready).then_some(()));
+    assert_eq!(ubusd.patterns(), [EVENT]);
+    drop(netifd);
+    drop(ubusd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `wan` follows netifd's `wan` (metric 10), `wanb` netifd's `wanb` (metric 20).
+fn write_config(lab: &Lab) -> String {
+    let mut text = String::from("config globals 'globals'\n");
+    for (name, metric) in [("wan", 10), ("wanb", 20)] {
+        text += &format!(
+            "\nconfig interface '{name}'\n\toption network '{name}'\n\toption metric {metric}\n\toption recovery_wait 1\n"
+        );
+        for t in TARGETS {
+            text += &format!("\tlist track_ip {t}\n");
+        }
+    }
+    let path = lab.dir().join("dualwan.conf");
+    std::fs::write(&path, text).expect("write config");
+    path.to_string_lossy().into_owned()
+}
+
+fn status_json(sock: &Path) -> serde_json::Value {
+    let out = Command::new(BIN).args(["status", "--json", "--ubus-socket"]).arg(sock).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_daemon_follows_netifd_in_the_lab() {
+    let Some(lab) = lab_or_skip("netifd") else { return };
+    let cfg = write_config(&lab);
+    let sock = lab.dir().join("ubus.sock");
+    let ubusd = MiniUbusd::start(&sock);
+    let netifd = FakeNetifd::start(&sock, lab_ifaces());
+    assert!(ubusd.wait_for_object("network.interface.wanb", Duration::from_secs(3)));
+
+    let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
+    let mut d = lab.spawn_in("rtr", BIN, &args);
+    let up = wait_until(Duration::from_secs(5), || {
+        let log = lab.stderr_of(&d);
+        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
+    });
+    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    assert_eq!(lab.active(), "wan1");
+    let log = lab.stderr_of(&d);
+    assert!(log.contains("ubus: listening for network.interface events"), "{log}");
+    assert!(log.contains("wan: netifd: up, device wan1, address 192.0.2.2, gateway 192.0.2.1"), "{log}");
+    let v = status_json(&sock);
+    for (name, dev) in [("wan", "wan1"), ("wanb", "wan2")] {
+        let w = &v["interfaces"][name];
+        assert_eq!((w["device"].as_str(), w["network"].as_str()), (Some(dev), Some(name)), "{w}");
+        assert_eq!(w["status"], "online");
+    }
+
+    // netifd takes wan down: traffic moves at once, not after `down` failed rounds.
+    netifd.set_up("wan", false);
+    let t0 = Instant::now();
+    netifd.event("ifdown", "wan");
+    let moved = wait_until(Duration::from_secs(2), || lab.active() == "wan2");
+    assert!(moved.is_some(), "still on {}:\n{}", lab.active(), lab.stderr_of(&d));
+    let took = t0.elapsed();
+    eprintln!("timing: netifd ifdown -> traffic on wan2 in {took:?}");
+    assert!(took < Duration::from_millis(800), "took {took:?}: not at once");
+    let log = lab.stderr_of(&d);
+    assert!(log.contains("wan: online -> no_link (interface down (netifd))"), "{log}");
+    assert!(log.contains("traffic moved to wanb (wan no_link: interface down (netifd))"), "{log}");
+    let v = status_json(&sock);
+    assert_eq!(v["interfaces"]["wan"]["reason"], "interface down (netifd)");
+    assert_eq!(v["active"], "wanb");
+    let active = ubusd.events_named("dualwan.active");
+    assert_eq!(active.last().map(|e| e.json()["reason"].clone()), Some("interface down (netifd)".into()));
+    assert!(ubusd.event_acks().iter().all(|(_, s)| *s == wire::STATUS_OK));
+
+    // ifup brings it back after `up` good rounds and the recovery wait.
+    netifd.set_up("wan", true);
+    netifd.event("ifup", "wan");
+    let back = wait_until(Duration::from_secs(5), || lab.active() == "wan1");
+    assert!(back.is_some(), "not back:\n{}", lab.stderr_of(&d));
+    eprintln!("timing: netifd ifup -> traffic back on wan1 in {:?}", back.unwrap());
+
+    let exit = lab.terminate(&mut d);
+    assert!(exit.success(), "daemon exited with {exit}:\n{}", lab.stderr_of(&d));
+}
