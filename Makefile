@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3
 
-.PHONY: all build test demo bench lint deps toolchain cross ipk clean
+.PHONY: all build test demo bench lint deps toolchain cross ipk musl qemu clean
 
 all: build
 
@@ -28,7 +28,9 @@ build:
 # Unit tests, timelines of the core, UCI and ubus vectors, the real-kernel tests in network
 # namespaces (root needed; DUALWAN_SKIP_NETNS=1 skips those), then the LuCI app's tests
 # (static checks, page logic, headless Chromium; they close with "N passed, N failed").
-test: deps
+# The static x86_64 musl build comes first: tests/ipk.rs packages it and tests/qemu.rs
+# runs it in the lab (the other cross targets are tested when built: make cross).
+test: deps musl
 	$(CARGO) test --locked --all-targets
 	bash tests/luci/run.sh
 
@@ -42,9 +44,23 @@ lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Filled by the packaging work (cross builds for MIPS/ARM, .ipk files).
-cross ipk:
-	@echo "make $@: not implemented yet (see the packaging issue)"; exit 1
+# Static, stripped musl binaries for the routers: target/<triple>/release/dualwan for
+# x86_64, aarch64, armv7, mipsel and mips (installs its toolchains itself; see cross/).
+cross:
+	bash cross/build.sh all
+
+# The x86_64 one alone (stable toolchain, about 30 s cold).
+musl:
+	bash cross/build.sh x86_64-unknown-linux-musl
+
+# dist/dualwan_<version>-r<release>_<arch>.ipk for the five architectures, no SDK needed.
+ipk: cross
+	bash cross/ipk.sh all
+
+# qemu-user for tests/qemu.rs (Debian's qemu-user-static).
+qemu:
+	@dpkg -s qemu-user-static >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null; }
 
 clean:
 	$(CARGO) clean

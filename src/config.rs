@@ -497,7 +497,9 @@ impl<'a> Reader<'_, 'a> {
     }
 }
 
-const GLOBAL_OPTIONS: &[&str] = &["enabled", "mode", "log_level", "rule_priority", "table_base", "last_resort"];
+/// `user` is read by `/etc/init.d/dualwan` (the unprivileged user procd starts us as), not
+/// by the daemon: known here so that setting it is no warning.
+const GLOBAL_OPTIONS: &[&str] = &["enabled", "mode", "log_level", "rule_priority", "table_base", "last_resort", "user"];
 
 fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) {
     let mut r = Reader { section, label: label(section), report };

@@ -37,7 +37,10 @@ fn the_shipped_default_config_and_a_typical_one_are_accepted() {
     let shipped = include_str!("../openwrt/files/dualwan.config");
     let (code, out, err) = check(shipped);
     assert_eq!((code, err.as_str()), (0, ""));
-    assert!(out.contains("config interface 'wanb'\n\toption enabled '1'\n\toption device 'wwan0'"), "{out}");
+    assert!(out.contains("config interface 'wwan'\n\toption enabled '1'\n\toption device 'wwan0'"), "{out}");
+    // The init script's `user` option, uncommented, is no warning either.
+    let (code, _, err) = check(&shipped.replace("#option user", "option user"));
+    assert_eq!((code, err.as_str()), (0, ""));
     let (code, out, err) = check(GOOD);
     assert_eq!((code, err.as_str()), (0, ""));
     // Every default is printed.
