@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# cross/ipk.sh [TARGET...|all]: OpenWrt .ipk packages of the cross builds, without an SDK.
+# cross/ipk.sh [TARGET...|luci|all]: OpenWrt .ipk packages of the cross builds and of the
+# LuCI app, without an SDK.
 #
-#   TARGET   a Rust target triple (see cross/build.sh), or `all` (the default); its binary
-#            target/TARGET/release/dualwan must exist (cross/build.sh TARGET).
+#   TARGET   a Rust target triple (see cross/build.sh), `luci` (luci-app-dualwan, for every
+#            architecture), or `all` (the default: every target and luci); a target's
+#            binary target/TARGET/release/dualwan must exist (cross/build.sh TARGET).
 #   DIST     output directory (default dist/)
 #   SOURCE_DATE_EPOCH  timestamp of every file in the package (default: the time of the
 #            last commit), so that two builds of one commit give identical bytes
@@ -46,7 +48,7 @@ PKG_VERSION=$(feed_var PKG_VERSION)
 PKG_RELEASE=$(feed_var PKG_RELEASE)
 PKG_LICENSE=$(feed_var PKG_LICENSE)
 PKG_MAINTAINER=$(feed_var PKG_MAINTAINER)
-[ -n "$PKG_VERSION" ] && [ -n "$PKG_RELEASE" ] || die "no PKG_VERSION/PKG_RELEASE in $FEED_MAKEFILE"
+if [ -z "$PKG_VERSION" ] || [ -z "$PKG_RELEASE" ]; then die "no PKG_VERSION/PKG_RELEASE in $FEED_MAKEFILE"; fi
 CRATE_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
 [ "$PKG_VERSION" = "$CRATE_VERSION" ] ||
     die "PKG_VERSION $PKG_VERSION in $FEED_MAKEFILE differs from Cargo.toml's $CRATE_VERSION"
@@ -139,11 +141,34 @@ EOF
     echo "$out"
 }
 
+# luci-app-dualwan_<version>_all.ipk: the files and control that the app's stage.sh lays
+# out, packed the same way.
+package_luci() {
+    local work
+    work=$(mktemp -d "${TMPDIR:-/tmp}/dualwan-luci-ipk.XXXXXX")
+    # shellcheck disable=SC2064
+    trap "rm -rf '$work'" RETURN
+    VERSION=$PKG_VERSION sh "$ROOT/openwrt/luci-app-dualwan/stage.sh" "$work/data" "$work/CONTROL"
+    chmod 0755 "$work/data" "$work/CONTROL"
+    (cd "$work/data" && tar_gz .) >"$work/data.tar.gz"
+    (cd "$work/CONTROL" && tar_gz .) >"$work/control.tar.gz"
+    echo "2.0" >"$work/debian-binary"
+    chmod 0644 "$work/debian-binary" "$work/data.tar.gz" "$work/control.tar.gz"
+    mkdir -p "$DIST"
+    local out=$DIST/luci-app-dualwan_${PKG_VERSION}_all.ipk
+    (cd "$work" && tar_gz ./debian-binary ./data.tar.gz ./control.tar.gz) >"$out.tmp"
+    mv "$out.tmp" "$out"
+    echo "$out"
+}
+
 [ $# -gt 0 ] || set -- all
 for t in "$@"; do
-    if [ "$t" = all ]; then
-        for a in $ALL; do package "$a"; done
-    else
-        package "$t"
-    fi
+    case $t in
+        all)
+            for a in $ALL; do package "$a"; done
+            package_luci
+            ;;
+        luci) package_luci ;;
+        *) package "$t" ;;
+    esac
 done

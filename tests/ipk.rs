@@ -421,3 +421,46 @@ fn feed_makefile_follows_openwrt_packages_conventions() {
         assert!(root().join("openwrt/files").join(name).exists(), "openwrt/files/{name} missing");
     }
 }
+
+#[test]
+fn luci_app_ipk_holds_exactly_the_staged_files_and_is_reproducible() {
+    let dist = temp_dir("luci");
+    let build = || {
+        let out = Command::new("bash")
+            .arg(root().join("cross/ipk.sh"))
+            .arg("luci")
+            .env("DIST", &dist)
+            .output()
+            .expect("run cross/ipk.sh luci");
+        assert!(out.status.success(), "cross/ipk.sh luci: {}", String::from_utf8_lossy(&out.stderr));
+        let ipk = dist.join(format!("luci-app-dualwan_{}_all.ipk", env!("CARGO_PKG_VERSION")));
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ipk.to_string_lossy());
+        read(&ipk)
+    };
+    let first = build();
+    assert_eq!(first, build(), "two builds differ");
+    let outer = untar(&gunzip(&first));
+    let names: Vec<&str> = outer.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["./debian-binary", "./data.tar.gz", "./control.tar.gz"]);
+    let data = untar(&gunzip(&outer[1].data));
+    let mut files: Vec<String> =
+        data.iter().filter(|e| e.kind == b'0').map(|e| e.name.trim_start_matches('.').to_string()).collect();
+    files.sort();
+    let mut listed: Vec<String> = text(root().join("openwrt/luci-app-dualwan/ipk-files.txt"))
+        .lines()
+        .filter(|l| l.starts_with('/'))
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    assert_eq!(files, listed);
+    assert!(data.iter().all(|e| e.uid == 0 && e.gid == 0), "numeric root owners");
+    let control = untar(&gunzip(&outer[2].data));
+    let control_file = control.iter().find(|e| e.name == "./control").expect("control");
+    let fields = control_fields(&String::from_utf8_lossy(&control_file.data));
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(get("Package"), Some("luci-app-dualwan"));
+    assert_eq!(get("Architecture"), Some("all"));
+    assert_eq!(get("Version"), Some(env!("CARGO_PKG_VERSION")));
+    assert!(get("Depends").is_some_and(|d| d.contains("dualwan") && d.contains("luci-base")));
+    let _ = std::fs::remove_dir_all(&dist);
+}
