@@ -129,7 +129,7 @@ test('config.js edits only options dualwan check knows, each with help text', ()
 	const opts = s => [...s.matchAll(/s\.(?:tab)?option\((?:'\w+',\s*)?[\w.]+,\s*'(\w+)',\s*_\('[^']*'\),\s*\n?\s*_\(/g)].map(x => x[1]);
 	const g = opts(sections[0]), w = opts(sections[1]);
 	assert.deepEqual(g, ['enabled', 'log_level', 'last_resort', 'rule_priority', 'table_base']);
-	assert.deepEqual(w, ['enabled', 'device', 'gateway', 'metric', 'track_ip', 'reliability', 'check_gateway',
+	assert.deepEqual(w, ['enabled', 'device', 'network', 'gateway', 'metric', 'track_ip', 'reliability', 'check_gateway',
 		'interval', 'timeout', 'down', 'up', 'recovery_wait']);
 	for (const o of g) assert.ok(globals.includes(o), `globals: ${o}`);
 	for (const o of w) assert.ok(wan.includes(o), `interface: ${o}`);

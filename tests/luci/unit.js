@@ -287,6 +287,12 @@ test('config: devices, section names, unique metric and device among enabled WAN
 	assert.match(val.device(''), /device is needed/);
 	assert.match(val.device('averyveryverylongname'), /1-15/);
 	assert.match(val.device('eth0:1'), /no/);
+	assert.equal(val.network('wwan_4'), true);
+	assert.match(val.network('wan-b'), /Not a valid interface name/);
+	assert.equal(val.source('eth1', ''), true);
+	assert.equal(val.source('', 'wan'), true);
+	assert.match(val.source('', ''), /device or a network interface is needed/);
+	assert.match(val.source('eth1', 'wan'), /not both/);
 	assert.equal(val.sectionName('wan_2'), true);
 	assert.match(val.sectionName('wan-2'), /letters, digits and _/);
 	assert.match(val.sectionName('a'.repeat(33)), /At most 32/);

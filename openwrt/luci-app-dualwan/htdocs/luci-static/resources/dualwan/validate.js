@@ -156,6 +156,24 @@ return baseclass.extend({
 		return true;
 	},
 
+	/** interface.network: a netifd interface name ([A-Za-z0-9_], 1-15 characters). */
+	network: function(v) {
+		if (empty(v))
+			return true;
+		if (!/^[A-Za-z0-9_]{1,15}$/.test(v))
+			return _('Not a valid interface name (1-15 letters, digits or "_")');
+		return true;
+	},
+
+	/** interface.device / interface.network: exactly one of the two is set. */
+	source: function(device, network) {
+		if (empty(device) && empty(network))
+			return _('A device or a network interface is needed, e.g. eth1 or wan');
+		if (!empty(device) && !empty(network))
+			return _('Set either a device or a network interface, not both');
+		return true;
+	},
+
 	/** interface.gateway: "auto" or a unicast IPv4 address. */
 	gateway: function(v) {
 		if (empty(v) || v == 'auto')

@@ -160,12 +160,26 @@ return view.extend({
 		o.editable = true;
 
 		o = s.taboption('general', widgets.DeviceSelect, 'device', _('Device'),
-			_('The kernel device of this WAN, e.g. <code>eth1</code>, <code>wwan0</code> or <code>pppoe-wan</code>. Two enabled WANs cannot share one.'));
+			_('The kernel device of this WAN, e.g. <code>eth1</code>, <code>wwan0</code> or <code>pppoe-wan</code>. Two enabled WANs cannot share one. Leave empty to follow a network interface instead.'));
 		o.noaliases = true;
-		o.rmempty = false;
+		o.optional = true;
 		o.validate = function(sid, v) {
-			let r = dwv.device(v);
+			let r = dwv.source(v, current(this.section, sid, 'network'));
+			if (r !== true)
+				return r;
+			if (v == null || v === '')
+				return true;
+			r = dwv.device(v);
 			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { device: v }), otherWans(sid), 'device');
+		};
+
+		o = s.taboption('general', widgets.NetworkSelect, 'network', _('Network'),
+			_('Instead of a device: the netifd interface (e.g. <code>wan</code>, <code>wwan</code>) whose current device, address and gateway dualwan follows, through DHCP renewals, PPPoE reconnects and modem re-plugs.'));
+		o.nocreate = true;
+		o.optional = true;
+		o.validate = function(sid, v) {
+			let r = dwv.network(v);
+			return r !== true ? r : dwv.source(current(this.section, sid, 'device'), v);
 		};
 
 		o = s.taboption('general', form.Value, 'gateway', _('Gateway'),
