@@ -2,6 +2,7 @@
 
 pub mod blob;
 pub mod blob_json;
+pub mod ctnetlink;
 pub mod icmp;
 pub mod rtnl;
 pub mod ubus;
