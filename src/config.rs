@@ -87,6 +87,28 @@ pub enum Gateway {
     Fixed(Ipv4Addr),
 }
 
+/// Which conntrack entries are removed when traffic leaves a WAN (`option flush_conntrack`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FlushConntrack {
+    /// Never: connections NAT'd out of the WAN are left to time out.
+    None,
+    /// When traffic leaves the WAN because it went down.
+    OnDown,
+    /// Whenever traffic leaves the WAN, also when it is still up (failback from a backup).
+    OnSwitch,
+}
+
+impl FlushConntrack {
+    /// The option's value in UCI.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FlushConntrack::None => "none",
+            FlushConntrack::OnDown => "on_down",
+            FlushConntrack::OnSwitch => "on_switch",
+        }
+    }
+}
+
 /// `config globals`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Globals {
@@ -160,6 +182,8 @@ pub struct Wan {
     pub up: u8,
     /// How long a recovered WAN must stay up before traffic returns to it.
     pub recovery_wait: Duration,
+    /// When the conntrack entries NAT'd to this WAN's address are removed.
+    pub flush_conntrack: FlushConntrack,
 }
 
 impl Wan {
@@ -180,6 +204,7 @@ impl Wan {
             down: 4,
             up: 3,
             recovery_wait: Duration::from_secs(10),
+            flush_conntrack: FlushConntrack::OnDown,
         }
     }
 
@@ -554,6 +579,7 @@ const WAN_OPTIONS: &[&str] = &[
     "down",
     "up",
     "recovery_wait",
+    "flush_conntrack",
 ];
 
 fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
@@ -674,6 +700,9 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     r.small("down", 1, 100, &mut wan.down);
     r.small("up", 1, 100, &mut wan.up);
     r.seconds("recovery_wait", Duration::ZERO, Duration::from_secs(3600), &mut wan.recovery_wait);
+    let flush = [FlushConntrack::None, FlushConntrack::OnDown, FlushConntrack::OnSwitch];
+    let choices = flush.map(|f| (f.as_str(), f));
+    r.choice("flush_conntrack", &choices, &mut wan.flush_conntrack);
 
     if usize::from(wan.reliability) > wan.track_ip.len() && !wan.track_ip.is_empty() {
         let line = section.option("reliability").map(|o| o.line()).unwrap_or(section.line());
@@ -829,6 +858,7 @@ pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result
         writeln!(out, "\toption down '{}'", w.down)?;
         writeln!(out, "\toption up '{}'", w.up)?;
         writeln!(out, "\toption recovery_wait '{}'", w.recovery_wait)?;
+        writeln!(out, "\toption flush_conntrack '{}'", w.flush_conntrack.as_str())?;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@
 //! its `l3_device` is the device netlink links are matched by, and its address and
 //! gateway are preferred over what the kernel shows.
 
-use crate::config::{Config, Gateway, LogLevel, NetName, Source, MAX_WANS};
+use crate::config::{Config, FlushConntrack, Gateway, LogLevel, NetName, Source, MAX_WANS};
 use crate::health::{Reason, ReplyOutcome, Status, Transition, WanHealth};
 use crate::kernel::{Change, DumpKind, IfName, KernelEvent};
 use crate::netifd::NetifdStatus;
@@ -89,6 +89,16 @@ pub enum Action {
         /// The netifd interface.
         network: NetName,
     },
+    /// Delete the conntrack entries source-NAT'd to `addr`, WAN `wan`'s address, after
+    /// traffic left it (`option flush_conntrack`); the count goes to `handle_flush_result`.
+    /// Queued after the route changes of the same move, so that packets of the flushed
+    /// connections find the new route and get new entries, not the old NAT address.
+    FlushConntrack {
+        /// WAN slot.
+        wan: usize,
+        /// The WAN's address, the one its connections were masqueraded to.
+        addr: Ipv4Addr,
+    },
 }
 
 /// What the core knows of one WAN.
@@ -108,6 +118,11 @@ struct WanRuntime {
     netifd: Option<NetifdStatus>,
     /// The last `l3_device` netifd named, kept while it names none (for status and hotplug).
     last_device: IfName,
+    /// The last address the WAN had: its connections are NAT'd to it even after the
+    /// address is gone.
+    nat_addr: Option<Ipv4Addr>,
+    /// Conntrack entries deleted for this WAN since start.
+    flushed: u64,
 }
 
 impl WanRuntime {
@@ -123,6 +138,8 @@ impl WanRuntime {
             socket_retry_at: now,
             netifd: None,
             last_device: IfName::new(),
+            nat_addr: None,
+            flushed: 0,
         }
     }
 }
@@ -276,6 +293,11 @@ impl Daemon {
     /// netifd named any).
     pub fn device(&self, slot: usize) -> &str {
         self.device_name(slot).or(self.wans.get(slot).map(|w| &w.last_device)).map_or("", IfName::as_str)
+    }
+
+    /// Conntrack entries deleted for WAN `slot` since start (or since its config changed).
+    pub fn flushed(&self, slot: usize) -> u64 {
+        self.wans.get(slot).map_or(0, |w| w.flushed)
     }
 
     /// netifd's last answer about WAN `slot`'s interface, if it follows one.
@@ -638,6 +660,27 @@ impl Daemon {
         }
     }
 
+    /// The result of an [`Action::FlushConntrack`] for WAN `slot`: how many entries NAT'd to
+    /// `addr` the kernel deleted, or why it could not.
+    pub fn handle_flush_result(
+        &mut self,
+        _now: Instant,
+        slot: usize,
+        addr: Ipv4Addr,
+        result: Result<u32, &dyn core::fmt::Display>,
+    ) {
+        let Some(name) = self.config.wans.get(slot).map(|w| w.name.clone()) else { return };
+        match result {
+            Ok(n) => {
+                self.wans[slot].flushed += u64::from(n);
+                let level = if n > 0 { LogLevel::Notice } else { LogLevel::Info };
+                let s = if n == 1 { "" } else { "s" };
+                self.log(level, format_args!("{name}: flushed {n} connection{s} NAT'd to {addr}"));
+            }
+            Err(e) => self.log(LogLevel::Warning, format_args!("{name}: flushing connections NAT'd to {addr}: {e}")),
+        }
+    }
+
     /// Time passed: start and judge probe rounds, apply recovery waits, resync.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_resync {
@@ -805,6 +848,11 @@ impl Daemon {
             self.update_links(now);
         }
         let links: heapless::Vec<LinkView, MAX_WANS> = (0..self.wans.len()).map(|i| self.link_view(i)).collect();
+        for (w, link) in self.wans.iter_mut().zip(&links) {
+            if link.addr.is_some() {
+                w.nat_addr = link.addr;
+            }
+        }
         let active = if self.stopping || !self.config.globals.enabled {
             None
         } else {
@@ -824,6 +872,7 @@ impl Daemon {
                 _ => candidate,
             }
         };
+        let left = self.active.filter(|_| active != self.active && !self.stopping);
         if active != self.active {
             self.log_move(self.active, active);
             self.push(Action::Event(Event::Active { from: self.active, to: active }));
@@ -839,6 +888,28 @@ impl Daemon {
             self.counters.ops += 1;
             self.log(LogLevel::Debug, format_args!("{op}"));
             self.push(Action::Apply(op));
+        }
+        if let Some(slot) = left {
+            self.flush_left(slot);
+        }
+    }
+
+    /// Traffic left WAN `slot`: ask for its NAT'd connections to be flushed if its
+    /// `flush_conntrack` says so.
+    fn flush_left(&mut self, slot: usize) {
+        let (Some(wan), Some(w)) = (self.config.wans.get(slot), self.wans.get(slot)) else { return };
+        let wanted = match wan.flush_conntrack {
+            FlushConntrack::None => false,
+            FlushConntrack::OnDown => !w.health.is_up(),
+            FlushConntrack::OnSwitch => true,
+        };
+        match (wanted, w.nat_addr) {
+            (true, Some(addr)) => self.push(Action::FlushConntrack { wan: slot, addr }),
+            (true, None) => {
+                let name = wan.name.clone();
+                self.log(LogLevel::Debug, format_args!("{name}: no address known, no connections to flush"));
+            }
+            (false, _) => {}
         }
     }
 

@@ -9,6 +9,7 @@ use dualwan::netifd;
 use dualwan::status::{self, StatusError};
 use dualwan::summary;
 use dualwan::sys::clock;
+use dualwan::sys::conntrack::Conntrack;
 use dualwan::sys::hotplug::{Hotplug, HOTPLUG_DIR, RUN_LIMIT};
 use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
@@ -253,7 +254,20 @@ fn run(args: &RunArgs) -> ExitCode {
     if follows_netifd(&config) {
         ubus.listen(clock::now(), netifd::EVENT);
     }
-    let mut io = Io { netlink, sockets: Default::default(), hotplug: Hotplug::new(&args.hotplug_dir, RUN_LIMIT), log };
+    // Opened now so that its buffers are allocated at start and a kernel without ctnetlink
+    // is reported at once; a failed open is retried at the first flush.
+    let conntrack = if flushes_conntrack(&config) {
+        Conntrack::open().map_err(|e| log.write(LogLevel::Warning, &e.to_string())).ok()
+    } else {
+        None
+    };
+    let mut io = Io {
+        netlink,
+        sockets: Default::default(),
+        hotplug: Hotplug::new(&args.hotplug_dir, RUN_LIMIT),
+        log,
+        conntrack,
+    };
     let mut core = Daemon::new(clock::now(), config, std::process::id() as u16 & 0xfff0);
     io.log.write(LogLevel::Info, &format!("dualwan {} started", env!("CARGO_PKG_VERSION")));
 
@@ -377,6 +391,11 @@ fn follows_netifd(config: &Config) -> bool {
     config.wans.iter().any(|w| w.network().is_some())
 }
 
+/// Some interface's `flush_conntrack` is not `none`: the conntrack socket will be needed.
+fn flushes_conntrack(config: &Config) -> bool {
+    config.wans.iter().any(|w| w.enabled && w.flush_conntrack != config::FlushConntrack::None)
+}
+
 /// Hands what ubus brought (registration, netifd answers and events) to the core.
 fn feed_ubus_inputs(core: &mut Daemon, ubus: &mut Ubus, now: Instant) {
     while let Some(input) = ubus.poll_input() {
@@ -427,12 +446,14 @@ struct Io {
     sockets: [Option<ProbeSocket>; MAX_WANS],
     hotplug: Hotplug,
     log: Log,
+    /// The ctnetlink socket, once opened.
+    conntrack: Option<Conntrack>,
 }
 
 /// Carries out every queued action; results go straight back into the core.
 impl Io {
     fn carry_out(&mut self, core: &mut Daemon, ubus: &mut Ubus, now: Instant) {
-        let Io { netlink, sockets, hotplug, log } = self;
+        let Io { netlink, sockets, hotplug, log, conntrack } = self;
         while let Some(action) = core.poll_action() {
             match action {
                 Action::Dump(kind) => {
@@ -459,6 +480,16 @@ impl Io {
                     Err(e) => core.handle_op_result(now, &op, Err(&e)),
                 },
                 Action::Log(level, line) => log.write(level, &line),
+                Action::FlushConntrack { wan, addr } => {
+                    let result = match conntrack {
+                        Some(ct) => ct.flush_nat_to(addr.into()),
+                        None => Conntrack::open().and_then(|ct| conntrack.insert(ct).flush_nat_to(addr.into())),
+                    };
+                    match result {
+                        Ok(n) => core.handle_flush_result(now, wan, addr, Ok(n)),
+                        Err(e) => core.handle_flush_result(now, wan, addr, Err(&e)),
+                    }
+                }
                 Action::AskNetifd { wan, network } => {
                     // Not registered yet: the registration makes the core ask again.
                     let _ = ubus.ask_netifd(now, wan, &network);

@@ -118,6 +118,7 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         out.u64("offline", if online { 0 } else { in_state })?;
         out.string("reason", format_args!("{}", h.reason()))?;
         out.u64("transitions", u64::from(h.transitions()))?;
+        out.u64("flushed", d.flushed(slot))?;
         out.begin_array("track_ip")?;
         for (i, ip) in wan.track_ip.iter().enumerate() {
             out.begin_table("")?;

@@ -186,3 +186,22 @@ fn command_line_errors_exit_2() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).starts_with("/nonexistent/dualwan: cannot read"));
 }
+
+#[test]
+fn flush_conntrack_defaults_to_on_down_and_takes_three_words() {
+    let (code, out, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out.matches("\toption flush_conntrack 'on_down'\n").count(), 2, "{out}");
+    for word in ["none", "on_down", "on_switch"] {
+        let (code, out, err) = check(&with_line(6, &format!("\toption flush_conntrack '{word}'")));
+        assert_eq!((code, err.as_str()), (0, ""), "{word}");
+        assert!(out.contains(&format!("\toption flush_conntrack '{word}'\n")), "{out}");
+    }
+    let (code, out, err) = check(&with_line(6, "\toption flush_conntrack 'always'"));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert_eq!(
+        err,
+        "FILE:6: option 'flush_conntrack' in interface 'wan': 'always' is not one of: none, on_down, on_switch\n"
+    );
+}

@@ -64,3 +64,19 @@ fn a_small_buffer_is_full_not_a_panic() {
     let mut json = Json::new(&mut small).unwrap();
     assert_eq!(write_status(&s.d, s.now, None, &mut json), Err(StatusError::Full));
 }
+
+#[test]
+fn flushed_connections_are_counted_per_interface_after_transitions() {
+    let mut s = sim::Sim::new(sim::config());
+    s.run_for(Duration::from_secs(2));
+    s.conntrack = vec![("192.0.2.2".parse().unwrap(), 3)];
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let v = status(&s, None).unwrap();
+    let wan = v["interfaces"]["wan"].as_object().unwrap();
+    let keys: Vec<&str> = wan.keys().map(String::as_str).collect();
+    let at = keys.iter().position(|k| *k == "transitions").unwrap();
+    assert_eq!(keys[at + 1], "flushed", "{keys:?}");
+    assert_eq!(wan["flushed"], 3);
+    assert_eq!(v["interfaces"]["wanb"]["flushed"], 0);
+}

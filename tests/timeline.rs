@@ -323,3 +323,106 @@ fn a_network_wan_waits_for_netifds_first_answer() {
     s.drain();
     s.run_until_cond(Duration::from_secs(3), |s| s.d.health(0).status() == Status::Online).expect("online");
 }
+
+// --- option flush_conntrack: which connections are flushed when traffic moves ----------
+
+use dualwan::config::FlushConntrack;
+use std::net::Ipv4Addr;
+
+const WAN1_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const WAN2_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+
+/// Both lines up with the given policies, connections NAT'd to each WAN in the fake table.
+fn settle_flushing(wan: FlushConntrack, wanb: FlushConntrack) -> Sim {
+    let mut c = config();
+    c.wans[0].flush_conntrack = wan;
+    c.wans[1].flush_conntrack = wanb;
+    let mut s = Sim::new(c);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.egress(), Some("wan1"));
+    s.conntrack = vec![(WAN1_ADDR, 3), (WAN2_ADDR, 2)];
+    s
+}
+
+/// wan's upstream fails until traffic is on wanb, then recovers until traffic is back.
+fn fail_and_recover(s: &mut Sim) {
+    s.lines[0].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    s.run_for(Duration::from_secs(1));
+    s.lines[0].upstream_works = true;
+    s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1")).expect("failback");
+    s.run_for(Duration::from_secs(1));
+}
+
+#[test]
+fn on_down_flushes_the_failed_wans_connections_once_after_the_route_moved() {
+    let mut s = settle_flushing(FlushConntrack::OnDown, FlushConntrack::OnDown);
+    assert!(s.flushes.is_empty(), "nothing at start");
+    s.lines[0].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    // The route already pointed at wan2 when the flush ran: new packets of the flushed
+    // connections get entries NAT'd to wan2, not to the dead address again.
+    assert_eq!(s.flushes, [(0, WAN1_ADDR, Some("wan2"))]);
+    assert!(s.logs.iter().any(|l| l.ends_with("wan: flushed 3 connections NAT'd to 192.0.2.2")), "{:#?}", s.logs);
+    assert_eq!((s.d.flushed(0), s.d.flushed(1)), (3, 0));
+    // Staying down asks nothing more; the failback leaves wanb (still up) alone.
+    s.run_for(Duration::from_secs(5));
+    s.lines[0].upstream_works = true;
+    s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1")).expect("failback");
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.flushes.len(), 1, "{:?}", s.flushes);
+    assert_eq!(s.conntrack, [(WAN1_ADDR, 0), (WAN2_ADDR, 2)]);
+}
+
+#[test]
+fn none_never_flushes() {
+    let mut s = settle_flushing(FlushConntrack::None, FlushConntrack::None);
+    fail_and_recover(&mut s);
+    s.set_carrier(0, false);
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.egress(), Some("wan2"));
+    assert!(s.flushes.is_empty(), "{:?}", s.flushes);
+    assert_eq!(s.d.flushed(0), 0);
+}
+
+#[test]
+fn on_switch_also_flushes_the_backup_on_failback() {
+    let mut s = settle_flushing(FlushConntrack::OnDown, FlushConntrack::OnSwitch);
+    fail_and_recover(&mut s);
+    assert_eq!(s.flushes, [(0, WAN1_ADDR, Some("wan2")), (1, WAN2_ADDR, Some("wan1"))]);
+    assert!(s.logs.iter().any(|l| l.ends_with("wanb: flushed 2 connections NAT'd to 192.0.2.10")), "{:#?}", s.logs);
+    assert_eq!((s.d.flushed(0), s.d.flushed(1)), (3, 2));
+    // on_down on the backup: its failback flushes nothing.
+    let mut s = settle_flushing(FlushConntrack::OnSwitch, FlushConntrack::OnDown);
+    fail_and_recover(&mut s);
+    assert_eq!(s.flushes, [(0, WAN1_ADDR, Some("wan2"))]);
+}
+
+#[test]
+fn carrier_loss_flushes_at_once_and_a_failing_backup_that_carries_nothing_is_left_alone() {
+    let mut s = settle_flushing(FlushConntrack::OnDown, FlushConntrack::OnDown);
+    // The backup fails while traffic is on wan: no traffic leaves it.
+    s.lines[1].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.d.health(1).status() == Status::Offline).expect("wanb down");
+    assert!(s.flushes.is_empty());
+    s.set_carrier(0, false);
+    // No WAN up: the main table's defaults are in charge (here the one via wan2).
+    assert_eq!(s.flushes, [(0, WAN1_ADDR, Some("wan2"))]);
+    assert_eq!(s.d.active(), None);
+}
+
+#[test]
+fn a_failed_flush_is_a_warning_and_counts_nothing() {
+    let mut s = settle_flushing(FlushConntrack::OnDown, FlushConntrack::OnDown);
+    s.fail_next_flush = Some("conntrack dump: Operation not permitted (needs CAP_NET_ADMIN)");
+    s.set_carrier(0, false);
+    assert_eq!(s.flushes.len(), 1);
+    assert_eq!(s.d.flushed(0), 0);
+    assert!(
+        s.logs.iter().any(|l| l.ends_with(
+            "wan: flushing connections NAT'd to 192.0.2.2: conntrack dump: Operation not permitted (needs CAP_NET_ADMIN)"
+        )),
+        "{:#?}",
+        s.logs
+    );
+}

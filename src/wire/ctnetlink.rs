@@ -551,8 +551,18 @@ mod tests {
         let v6 = |s: &str| IpAddr::V6(s.parse().unwrap());
         for (orig, reply, zone, id) in [
             (
-                Tuple { src: v6("2001:db8::1"), dst: v6("2001:db8:1::2"), proto: 58, l4: L4::Icmpv6 { id: 7, ty: 128, code: 0 } },
-                Tuple { src: v6("2001:db8:1::2"), dst: v6("2001:db8::1"), proto: 58, l4: L4::Icmpv6 { id: 7, ty: 129, code: 0 } },
+                Tuple {
+                    src: v6("2001:db8::1"),
+                    dst: v6("2001:db8:1::2"),
+                    proto: 58,
+                    l4: L4::Icmpv6 { id: 7, ty: 128, code: 0 },
+                },
+                Tuple {
+                    src: v6("2001:db8:1::2"),
+                    dst: v6("2001:db8::1"),
+                    proto: 58,
+                    l4: L4::Icmpv6 { id: 7, ty: 129, code: 0 },
+                },
                 0,
                 Some(1),
             ),

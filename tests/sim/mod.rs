@@ -50,6 +50,14 @@ pub struct Sim {
     pub netifd: Vec<(&'static str, NetifdStatus)>,
     /// Every netifd interface the daemon asked about, oldest first.
     pub asks: Vec<String>,
+    /// Every conntrack flush asked for: (WAN slot, address, where traffic went when the
+    /// flush was carried out), oldest first.
+    pub flushes: Vec<(usize, Ipv4Addr, Option<&'static str>)>,
+    /// Connections the fake conntrack table holds NAT'd to each address; a flush empties
+    /// the address's count and reports it.
+    pub conntrack: Vec<(Ipv4Addr, u32)>,
+    /// Fail the next flush with this error text.
+    pub fail_next_flush: Option<&'static str>,
 }
 
 pub fn config() -> Config {
@@ -166,6 +174,9 @@ impl Sim {
             core_allocs: 0,
             netifd: Vec::new(),
             asks: Vec::new(),
+            flushes: Vec::new(),
+            conntrack: Vec::new(),
+            fail_next_flush: None,
         };
         sim.netifd = vec![("wan", netifd_up(&sim.lines[0])), ("wanb", netifd_up(&sim.lines[1]))];
         sim.drain();
@@ -297,6 +308,21 @@ impl Sim {
                         }
                     }
                     Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
+                    Action::FlushConntrack { wan, addr } => {
+                        let egress = self.egress();
+                        self.flushes.push((wan, addr, egress));
+                        match self.fail_next_flush.take() {
+                            Some(e) => self.core(|d, now| d.handle_flush_result(now, wan, addr, Err(&e))),
+                            None => {
+                                let n = self.conntrack.iter_mut().find(|(a, _)| *a == addr).map_or(0, |e| {
+                                    let n = e.1;
+                                    e.1 = 0;
+                                    n
+                                });
+                                self.core(|d, now| d.handle_flush_result(now, wan, addr, Ok(n)));
+                            }
+                        }
+                    }
                 }
             }
             if notifications.is_empty() {
