@@ -3,7 +3,7 @@
 
 CARGO   ?= cargo
 BIN     := target/release/dualwan
-DEBS    := iproute2 nftables iputils-ping procps python3
+DEBS    := iproute2 nftables iputils-ping procps python3 conntrack
 
 .PHONY: all build test demo bench lint deps toolchain cross ipk musl qemu clean
 

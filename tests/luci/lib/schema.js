@@ -42,7 +42,7 @@ function checkReply(r) {
 		const at = `interfaces.${name}`;
 		if (!/^[A-Za-z0-9_]{1,32}$/.test(name)) out.push(`${at}: bad section name`);
 		keysIn(w, ['enabled', 'device', 'address', 'gateway', 'metric', 'active', 'status', 'online', 'offline',
-			'reason', 'transitions', 'track_ip', 'gateway_probe'], ['address', 'gateway', 'gateway_probe'], at, out);
+			'reason', 'transitions', 'flushed', 'track_ip', 'gateway_probe'], ['address', 'gateway', 'gateway_probe'], at, out);
 		if (typeof w.enabled !== 'boolean') out.push(`${at}: enabled`);
 		if (typeof w.device !== 'string' || !w.device) out.push(`${at}: device`);
 		for (const k of ['address', 'gateway'])
@@ -56,6 +56,7 @@ function checkReply(r) {
 		if (w.online > r.uptime || w.offline > r.uptime) out.push(`${at}: longer than uptime`);
 		if (typeof w.reason !== 'string' || !w.reason) out.push(`${at}: reason`);
 		if (!isUint(w.transitions)) out.push(`${at}: transitions`);
+		if (!isUint(w.flushed)) out.push(`${at}: flushed`);
 		if ((w.enabled === false) !== (w.status === 'disabled')) out.push(`${at}: enabled vs disabled status`);
 		if (!Array.isArray(w.track_ip) || w.track_ip.length < 1 || w.track_ip.length > 8) out.push(`${at}: track_ip count`);
 		(w.track_ip || []).forEach((t, i) => checkProbe(t, `${at}.track_ip[${i}]`, out));

@@ -31,7 +31,8 @@ const DEFAULTS = {
 	timeout: '0.5',
 	down: '3',
 	up: '3',
-	recovery_wait: '10'
+	recovery_wait: '10',
+	flush_conntrack: 'on_down'
 };
 
 /* A dotted quad as Rust's Ipv4Addr parses it: four decimal octets, no leading zeros. */

@@ -257,6 +257,13 @@ return view.extend({
 		o.placeholder = D.recovery_wait;
 		o.validate = function(sid, v) { return dwv.recoveryWait(v); };
 
+		o = s.taboption('probing', form.ListValue, 'flush_conntrack', _('Flush connections'),
+			_('When traffic leaves this WAN, remove the conntrack entries NAT\'d to its address, so that those connections fail fast instead of hanging: <em>on_down</em> when it went down, <em>on_switch</em> also on failback, <em>none</em> never.'));
+		o.value('on_down', _('When the WAN went down'));
+		o.value('on_switch', _('Whenever traffic leaves it'));
+		o.value('none', _('Never'));
+		o.default = D.flush_conntrack;
+
 		return m.render();
 	}
 });
