@@ -98,7 +98,7 @@ package() {
     {
         echo "Package: dualwan"
         echo "Version: $VERSION"
-        echo "Depends: libc"
+        echo "Depends: libc, kmod-nf-conntrack-netlink"
         echo "Source: feeds/dualwan/net/dualwan"
         echo "SourceName: dualwan"
         echo "License: $PKG_LICENSE"

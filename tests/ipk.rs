@@ -230,7 +230,7 @@ fn ipk_is_in_openwrt_format_reproducible_and_complete() {
     );
     assert_eq!(field("Package"), "dualwan");
     assert_eq!(field("Version"), version());
-    assert_eq!(field("Depends"), "libc");
+    assert_eq!(field("Depends"), "libc, kmod-nf-conntrack-netlink", "ctnetlink for the per-WAN conntrack flush");
     assert_eq!(field("SourceName"), "dualwan");
     assert_eq!(field("License"), env!("CARGO_PKG_LICENSE"));
     assert_eq!(field("Section"), "net");
@@ -408,7 +408,7 @@ fn feed_makefile_follows_openwrt_packages_conventions() {
         "PKG_BUILD_DEPENDS:=rust/host",
         "include $(INCLUDE_DIR)/package.mk",
         "include $(TOPDIR)/feeds/packages/lang/rust/rust-package.mk",
-        "  DEPENDS:=$(RUST_ARCH_DEPENDS)",
+        "  DEPENDS:=$(RUST_ARCH_DEPENDS) +kmod-nf-conntrack-netlink",
         "define Package/dualwan/conffiles\n/etc/config/dualwan\nendef",
         "$(INSTALL_BIN) $(PKG_INSTALL_DIR)/bin/dualwan $(1)/usr/sbin/dualwan",
         "$(eval $(call BuildPackage,dualwan))",

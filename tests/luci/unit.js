@@ -2,6 +2,9 @@
 // The app's modules are loaded through the stand-in LuCI runtime (shim/luci-lite.js).
 'use strict';
 const assert = require('assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const { test } = require('./lib/harness');
 const { runtime, reply, replyNames } = require('./lib/load');
 const { checkReply } = require('./lib/schema');
@@ -314,5 +317,21 @@ test('config: devices, section names, unique metric and device among enabled WAN
 	assert.equal(val.nextMetric(['65530']), 65535);
 	assert.equal(val.enabled('yes'), true);
 	assert.equal(val.enabled('off'), false);
-	assert.equal(val.DEFAULTS.interval, '0.3');
+});
+
+test('config page defaults are the daemon\'s (dualwan check prints every default)', async () => {
+	const bin = path.join(__dirname, '../../target/debug/dualwan');
+	if (!fs.existsSync(bin)) {
+		console.log('     skipped: no target/debug/dualwan (cargo build; make test builds it first)');
+		return;
+	}
+	const { val } = await load();
+	const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dualwan-defaults-'));
+	const conf = path.join(tmp, 'dualwan');
+	fs.writeFileSync(conf, "config interface 'wan'\n\toption device 'eth1'\n\tlist track_ip '1.1.1.1'\n");
+	const out = require('child_process').execFileSync(bin, ['check', '-c', conf], { encoding: 'utf8' });
+	fs.rmSync(tmp, { recursive: true });
+	const printed = name => (new RegExp(`option ${name} '([^']*)'`).exec(out.split("config interface")[1]) || [])[1];
+	for (const k of ['gateway', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack'])
+		assert.equal(val.DEFAULTS[k], printed(k), `default of ${k}`);
 });

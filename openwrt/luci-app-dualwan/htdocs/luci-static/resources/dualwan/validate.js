@@ -27,9 +27,9 @@ const DEFAULTS = {
 	metric: '0',
 	check_gateway: '1',
 	reliability: '1',
-	interval: '0.3',
+	interval: '0.2',
 	timeout: '0.5',
-	down: '3',
+	down: '4',
 	up: '3',
 	recovery_wait: '10',
 	flush_conntrack: 'on_down'
