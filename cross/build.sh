@@ -127,7 +127,7 @@ build_zig() {
     # location-detail=none: panic messages carry no file paths (and the binary shrinks).
     # linker-messages: lld notes that the (empty) prebuilt-std directory is missing.
     local flags
-    flags="$(remap_flags "$sysroot") -C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none"
+    flags="$(remap_flags "$sysroot") -C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=none"
     flags="$flags -A linker-messages"
     say "$target: cargo zigbuild ($NIGHTLY, build-std, zig $ZIGLANG_VERSION)"
     RUSTFLAGS="$flags" cargo +"$NIGHTLY" zigbuild --release --locked --target "$target" "${BUILD_STD[@]}"

@@ -613,7 +613,7 @@ impl Daemon {
 
     /// A dump could not be read: try everything again a little later.
     pub fn handle_dump_error(&mut self, now: Instant, kind: DumpKind, error: &dyn core::fmt::Display) {
-        self.log(LogLevel::Warning, format_args!("reading kernel state ({kind:?}): {error}"));
+        self.log(LogLevel::Warning, format_args!("reading kernel state ({kind}): {error}"));
         if let Some(i) = self.pending_dumps.iter().position(|k| *k == kind) {
             self.pending_dumps.swap_remove(i);
         }

@@ -73,3 +73,14 @@ pub enum DumpKind {
     /// `RTM_GETRULE` (IPv4).
     Rules,
 }
+
+impl core::fmt::Display for DumpKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            DumpKind::Links => "links",
+            DumpKind::Addrs => "addresses",
+            DumpKind::Routes => "routes",
+            DumpKind::Rules => "rules",
+        })
+    }
+}
