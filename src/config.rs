@@ -351,7 +351,8 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
             (config, report)
         }
         Err(e) => {
-            report.errors.push(ConfigError { line: e.line, problem: Problem::Parse(e) });
+            // libuci's own count can point before the error (see `uci::ParseError`).
+            report.errors.push(ConfigError { line: e.physical, problem: Problem::Parse(e) });
             (None, report)
         }
     }

@@ -85,6 +85,13 @@ fn each_class_of_error_names_its_line() {
         (with_line(2, "\toption last_resort 'blackhole'"), "FILE:2: option 'last_resort' in globals 'globals': 'blackhole' is not one of: main, unreachable"),
         (with_line(5, "\toption devcie 'eth1'"), "FILE:4: interface 'wan': option 'device' or 'network' is missing"),
         (with_line(5, "\toptoin device 'eth1'"), "FILE:5: Parse error (invalid command) at line 5, byte 1"),
+        // The uci text keeps libuci's count (0 here: the error is on a last line without a
+        // newline); FILE:LINE names the line itself.
+        (
+            GOOD.trim_end().to_string() + "\n\toptoin x",
+            "FILE:14: Parse error (invalid command) at line 13, byte 1",
+        ),
+        ("confitoption a 'b'".to_string(), "FILE:1: Parse error (invalid command) at line 0, byte 0"),
         (
             with_line(2, "\toption table_base '250'"),
             "FILE:2: option 'table_base' in globals 'globals': '250' makes our tables 250..266 overlap the kernel's tables 253-255",
