@@ -304,7 +304,8 @@ pub struct Report {
 }
 
 /// Reads, parses and validates a config file. The file is opened without following a
-/// symlink at its last component and read up to [`FILE_MAX`] bytes.
+/// symlink at its last component and without blocking, must be a regular file, and is
+/// read up to [`FILE_MAX`] bytes.
 pub fn load_file(path: &str) -> (Option<Config>, Report) {
     let mut report = Report::default();
     match read_bounded(path) {
@@ -321,7 +322,9 @@ fn read_bounded(path: &str) -> Result<String, Problem> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO put in the file's place must not hang the daemon in open(2)
+        // until someone writes to it; it is refused as not a regular file just below.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| Problem::Read(e.to_string()))?;
     let meta = file.metadata().map_err(|e| Problem::Read(e.to_string()))?;

@@ -190,3 +190,43 @@ fn command_line_errors_exit_2() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).starts_with("/nonexistent/dualwan: cannot read"));
 }
+
+/// Found in the bounds audit: a FIFO in the config's place blocked `open(2)` (and with it
+/// the daemon's loop on SIGHUP) until something wrote to it. A symlink and a directory are
+/// refused too.
+#[test]
+fn only_a_regular_file_is_read() {
+    let dir = std::env::temp_dir().join(format!("dualwan-check-special-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = dir.join("real");
+    std::fs::write(&real, GOOD).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (path, why) in
+        [(&fifo, "not a regular file"), (&dir, "not a regular file"), (&link, "Too many levels of symbolic links")]
+    {
+        let started = std::time::Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dualwan"))
+            .args(["check", "-c"])
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(3) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            panic!("dualwan check hangs on {}", path.display());
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert!(err.starts_with(&format!("{}: ", path.display())) && err.contains(why), "{}: {err}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
