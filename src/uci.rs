@@ -632,7 +632,9 @@ fn write_escaped(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     Ok(())
 }
 
-fn write_quoted(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+/// Writes `s` as one single-quoted UCI value, `'` written as `'\''` (libuci's
+/// `uci_escape`): reads back as exactly `s`.
+pub fn write_quoted(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     out.write_char('\'')?;
     write_escaped(out, s)?;
     out.write_char('\'')
