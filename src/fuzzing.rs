@@ -115,20 +115,17 @@ pub fn rtnl(data: &[u8]) {
     for msg in rtnl::Messages::new(data) {
         let Ok(msg) = msg else { continue };
         let _ = rtnl::ext_ack_msg(&msg);
-        match rtnl::parse(&msg) {
-            Ok(rtnl::Parsed::Event(event)) => {
-                match &event {
-                    KernelEvent::Route(_, route) => {
-                        let _ = route.to_string();
-                    }
-                    KernelEvent::Rule(_, rule) => {
-                        let _ = rule.to_string();
-                    }
-                    _ => {}
+        if let Ok(rtnl::Parsed::Event(event)) = rtnl::parse(&msg) {
+            match &event {
+                KernelEvent::Route(_, route) => {
+                    let _ = route.to_string();
                 }
-                events.push(event);
+                KernelEvent::Rule(_, rule) => {
+                    let _ = rule.to_string();
+                }
+                _ => {}
             }
-            Ok(_) | Err(_) => {}
+            events.push(event);
         }
     }
 

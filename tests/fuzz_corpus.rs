@@ -5,7 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-const TARGETS: [(&str, fn(&[u8])); 4] = [
+/// A fuzz target's harness.
+type Harness = fn(&[u8]);
+
+const TARGETS: [(&str, Harness); 4] = [
     ("uci_config", dualwan::fuzzing::uci_config),
     ("icmp", dualwan::fuzzing::icmp),
     ("rtnl", dualwan::fuzzing::rtnl),
@@ -23,7 +26,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn replay(target: &str, run: fn(&[u8])) -> usize {
+fn replay(target: &str, run: Harness) -> usize {
     let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let seeds = inputs(&fuzz.join("seeds").join(target));
     assert!(!seeds.is_empty(), "fuzz/seeds/{target}/ is empty");
