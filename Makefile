@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3 conntrack
 
-.PHONY: all build test demo bench lint deps toolchain cross ipk musl qemu clean
+.PHONY: all build test demo bench lint deps toolchain fuzz cross ipk musl qemu clean
 
 all: build
 
@@ -61,6 +61,21 @@ ipk: cross
 qemu:
 	@dpkg -s qemu-user-static >/dev/null 2>&1 || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static >/dev/null; }
+
+# Fuzz every input parser with cargo-fuzz (nightly), FUZZ_SECONDS each (default 10 min),
+# starting from the committed seeds and regressions; new corpus entries go to
+# fuzz/corpus/TARGET (not committed), crashes to fuzz/artifacts/TARGET. A crash stops the
+# run: add its input to fuzz/regressions/TARGET/ once fixed. `cargo test` replays both.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= uci_config icmp rtnl ubus
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t && \
+		$(CARGO) +nightly fuzz run $$t fuzz/corpus/$$t fuzz/seeds/$$t fuzz/regressions/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -329,7 +329,8 @@ pub struct Report {
 }
 
 /// Reads, parses and validates a config file. The file is opened without following a
-/// symlink at its last component and read up to [`FILE_MAX`] bytes.
+/// symlink at its last component and without blocking, must be a regular file, and is
+/// read up to [`FILE_MAX`] bytes.
 pub fn load_file(path: &str) -> (Option<Config>, Report) {
     let mut report = Report::default();
     match read_bounded(path) {
@@ -346,7 +347,9 @@ fn read_bounded(path: &str) -> Result<String, Problem> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        // O_NONBLOCK: a FIFO put in the file's place must not hang the daemon in open(2)
+        // until someone writes to it; it is refused as not a regular file just below.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| Problem::Read(e.to_string()))?;
     let meta = file.metadata().map_err(|e| Problem::Read(e.to_string()))?;
@@ -376,7 +379,8 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
             (config, report)
         }
         Err(e) => {
-            report.errors.push(ConfigError { line: e.line, problem: Problem::Parse(e) });
+            // libuci's own count can point before the error (see `uci::ParseError`).
+            report.errors.push(ConfigError { line: e.physical, problem: Problem::Parse(e) });
             (None, report)
         }
     }
@@ -839,10 +843,12 @@ pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result
         writeln!(out)?;
         writeln!(out, "config interface '{}'", w.name)?;
         writeln!(out, "\toption enabled '{}'", on(w.enabled))?;
+        // A kernel device name may hold a quote: write it as UCI reads it back.
         match &w.source {
-            Source::Device(d) => writeln!(out, "\toption device '{d}'")?,
-            Source::Network(n) => writeln!(out, "\toption network '{n}'")?,
+            Source::Device(d) => out.write_str("\toption device ").and_then(|()| uci::write_quoted(out, d))?,
+            Source::Network(n) => out.write_str("\toption network ").and_then(|()| uci::write_quoted(out, n))?,
         }
+        writeln!(out)?;
         match w.gateway {
             Gateway::Auto => writeln!(out, "\toption gateway 'auto'")?,
             Gateway::Fixed(ip) => writeln!(out, "\toption gateway '{ip}'")?,
@@ -876,6 +882,18 @@ mod tests {
         for bad in ["", ".5", "5.", "-1", "1e3", "0.0001", "1,5", "abc", "9999999"] {
             assert_eq!(parse_seconds(bad), None, "{bad}");
         }
+    }
+
+    /// Found by fuzzing: `dualwan check` printed `option device 'ww'n0'`, which does not
+    /// parse; Linux allows a quote in a device name.
+    #[test]
+    fn effective_config_quotes_a_device_name() {
+        let text = "config interface 'wan'\n\toption device \"ww'n0\"\n\tlist track_ip '1.1.1.1'\n";
+        let config = load_str(text).0.unwrap();
+        let mut out = String::new();
+        write_effective(&config, &mut out).unwrap();
+        assert!(out.contains("\toption device 'ww'\\''n0'\n"), "{out}");
+        assert_eq!(load_str(&out).0.unwrap().wans[0].device().map(|d| d.as_str()), Some("ww'n0"));
     }
 
     #[test]

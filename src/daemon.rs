@@ -180,6 +180,8 @@ pub struct Daemon {
     /// `now` of the previous `handle_timeout`.
     last_timeout: Instant,
     counters: Counters,
+    /// Actions dropped since the last warning about it.
+    dropped_unlogged: u64,
     started: Instant,
     history: heapless::Deque<HistoryEntry, HISTORY_MAX>,
 }
@@ -242,6 +244,7 @@ impl Daemon {
             started: now,
             history: heapless::Deque::new(),
             counters: Counters::default(),
+            dropped_unlogged: 0,
         };
         d.request_dumps(&ALL_DUMPS);
         d.ask_netifd();
@@ -330,8 +333,15 @@ impl Daemon {
     }
 
     fn push(&mut self, action: Action) {
-        if self.actions.push_back(action).is_err() {
+        if let Err(action) = self.actions.push_back(action) {
             self.counters.dropped_actions += 1;
+            self.dropped_unlogged += 1;
+            // A dropped dump would stay pending forever (and the kernel view never complete),
+            // a dropped op leaves the mirror wrong: read everything again at the next timeout.
+            if let Action::Dump(kind) = action {
+                self.pending_dumps.retain(|k| *k != kind);
+            }
+            self.next_resync = self.next_resync.min(self.last_timeout);
         }
     }
 
@@ -777,8 +787,18 @@ impl Daemon {
     }
 
     /// The next thing for the adapters to do.
+    /// Once the queue is empty after it overflowed, one warning says how many were dropped.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front();
+        if action.is_none() && self.dropped_unlogged > 0 {
+            let n = core::mem::take(&mut self.dropped_unlogged);
+            if LogLevel::Warning <= self.config.globals.log_level {
+                let mut line = LogLine::new();
+                let _ = write!(line, "{n} actions dropped (queue of {ACTIONS_MAX} full); re-reading kernel state");
+                return Some(Action::Log(LogLevel::Warning, line));
+            }
+        }
+        action
     }
 
     /// SIGHUP with a valid new config. Interfaces whose settings are unchanged keep their

@@ -15,6 +15,8 @@
 
 pub mod config;
 pub mod daemon;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod health;
 pub mod kernel;
 pub mod netifd;

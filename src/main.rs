@@ -237,13 +237,25 @@ fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let netlink = match Netlink::open() {
+    let mut netlink = match Netlink::open() {
         Ok(n) => n,
         Err(e) => {
             log.write(LogLevel::Err, &e.to_string());
             return ExitCode::from(1);
         }
     };
+    // A missing capability never fixes itself: say which one at start and exit non-zero,
+    // rather than run without routing or probing. procd logs each attempt and stops
+    // respawning after its retry limit, and `service dualwan status` shows it is not running.
+    let never = config.globals.rule_priority + dualwan::plan::RULE_NEVER;
+    if let Err(e) = netlink.check_admin(never) {
+        log.write(LogLevel::Err, &format!("{e}: cannot change routing rules, not starting"));
+        return ExitCode::from(1);
+    }
+    if let Err(e) = ProbeSocket::check_raw() {
+        log.write(LogLevel::Err, &format!("{e}: cannot probe, not starting"));
+        return ExitCode::from(1);
+    }
     let mut ubus = match Ubus::new(&args.ubus_socket, DUALWAN) {
         Ok(u) => u,
         Err(e) => {

@@ -26,6 +26,9 @@ pub const RULE_MAIN: u32 = 0;
 pub const RULE_WAN: u32 = 1;
 /// Offset of the rule that sends traffic to the active table.
 pub const RULE_ACTIVE: u32 = 90;
+/// Offset of a priority the plan never uses: the start-up check of CAP_NET_ADMIN asks the
+/// kernel to delete a rule there (`sys::netlink::Netlink::check_admin`).
+pub const RULE_NEVER: u32 = crate::config::RULE_SPAN - 1;
 
 /// Most rules the plan can hold: one per WAN plus the two fixed ones.
 pub const MAX_RULES: usize = MAX_WANS + 2;

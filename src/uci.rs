@@ -34,8 +34,12 @@ use core::fmt;
 /// A parse error as libuci reports it: `Parse error (REASON) at line N, byte M`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
-    /// 1-based line number, counted the way libuci counts it.
+    /// 1-based line number, counted the way libuci counts it (it can be 0, or the line
+    /// before, when the error is on a last line without a newline).
     pub line: u32,
+    /// 1-based physical line the parser was reading when it failed: where the error is in
+    /// an editor, and the `FILE:LINE:` of dualwan's own messages.
+    pub physical: u32,
     /// libuci's byte offset within its current line buffer.
     pub byte: usize,
     /// libuci's reason text, e.g. `invalid command`.
@@ -115,11 +119,8 @@ pub fn parse(text: &str) -> Result<Package, ParseError> {
         let before = src.get(..at).unwrap_or_default();
         let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let newlines = before.iter().filter(|&&b| b == b'\n').count();
-        return Err(ParseError {
-            line: u32::try_from(newlines).unwrap_or(u32::MAX).saturating_add(1),
-            byte: at - line_start,
-            reason: "NUL byte in file",
-        });
+        let line = u32::try_from(newlines).unwrap_or(u32::MAX).saturating_add(1);
+        return Err(ParseError { line, physical: line, byte: at - line_start, reason: "NUL byte in file" });
     }
     // Every command starts a line or follows a `;`, and creates at most one section, one
     // option and one value; decoded text never outgrows the bytes it came from.
@@ -231,7 +232,7 @@ impl Reader<'_> {
     }
 
     fn error(&self, reason: &'static str) -> ParseError {
-        ParseError { line: self.line, byte: self.pos, reason }
+        ParseError { line: self.line, physical: self.physical.max(1), byte: self.pos, reason }
     }
 
     /// `parse_single_quote`: no escapes; a line end is kept and the next line appended.
@@ -631,7 +632,9 @@ fn write_escaped(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     Ok(())
 }
 
-fn write_quoted(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
+/// Writes `s` as one single-quoted UCI value, `'` written as `'\''` (libuci's
+/// `uci_escape`): reads back as exactly `s`.
+pub fn write_quoted(out: &mut dyn fmt::Write, s: &str) -> fmt::Result {
     out.write_char('\'')?;
     write_escaped(out, s)?;
     out.write_char('\'')
@@ -801,6 +804,19 @@ mod tests {
 
     fn values<'a>(pkg: &'a Package, section: &str, option: &str) -> Vec<(&'a str, u32)> {
         pkg.section(section).unwrap().option(option).unwrap().values().collect()
+    }
+
+    /// Found by fuzzing: libuci's count says line 0 (or the line before) for an error on a
+    /// last line without a newline; `physical` still names the line the error is on.
+    #[test]
+    fn errors_on_a_last_line_without_newline_know_their_physical_line() {
+        let e = parse("confitoption a 'b'").unwrap_err();
+        assert_eq!((e.reason, e.line, e.physical), ("invalid command", 0, 1));
+        let e = parse("config a\n\toption b \"c").unwrap_err();
+        assert_eq!((e.line, e.physical), (1, 2));
+        let e = parse("config a\n\toption b 'c\n\n").unwrap_err();
+        assert_eq!((e.reason, e.line, e.physical), ("EOF with unterminated '", 3, 3));
+        assert_eq!(parse("config a\n\toption\n").unwrap_err().physical, 2);
     }
 
     #[test]

@@ -88,6 +88,13 @@ fn each_class_of_error_names_its_line() {
         (with_line(2, "\toption last_resort 'blackhole'"), "FILE:2: option 'last_resort' in globals 'globals': 'blackhole' is not one of: main, unreachable"),
         (with_line(5, "\toption devcie 'eth1'"), "FILE:4: interface 'wan': option 'device' or 'network' is missing"),
         (with_line(5, "\toptoin device 'eth1'"), "FILE:5: Parse error (invalid command) at line 5, byte 1"),
+        // The uci text keeps libuci's count (0 here: the error is on a last line without a
+        // newline); FILE:LINE names the line itself.
+        (
+            GOOD.trim_end().to_string() + "\n\toptoin x",
+            "FILE:14: Parse error (invalid command) at line 13, byte 1",
+        ),
+        ("confitoption a 'b'".to_string(), "FILE:1: Parse error (invalid command) at line 0, byte 0"),
         (
             with_line(2, "\toption table_base '250'"),
             "FILE:2: option 'table_base' in globals 'globals': '250' makes our tables 250..266 overlap the kernel's tables 253-255",
@@ -204,4 +211,44 @@ fn flush_conntrack_defaults_to_on_down_and_takes_three_words() {
         err,
         "FILE:6: option 'flush_conntrack' in interface 'wan': 'always' is not one of: none, on_down, on_switch\n"
     );
+}
+
+/// Found in the bounds audit: a FIFO in the config's place blocked `open(2)` (and with it
+/// the daemon's loop on SIGHUP) until something wrote to it. A symlink and a directory are
+/// refused too.
+#[test]
+fn only_a_regular_file_is_read() {
+    let dir = std::env::temp_dir().join(format!("dualwan-check-special-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let real = dir.join("real");
+    std::fs::write(&real, GOOD).unwrap();
+    let fifo = dir.join("fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let link = dir.join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (path, why) in
+        [(&fifo, "not a regular file"), (&dir, "not a regular file"), (&link, "Too many levels of symbolic links")]
+    {
+        let started = std::time::Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dualwan"))
+            .args(["check", "-c"])
+            .arg(path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(3) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if child.try_wait().unwrap().is_none() {
+            let _ = child.kill();
+            panic!("dualwan check hangs on {}", path.display());
+        }
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", path.display());
+        assert!(err.starts_with(&format!("{}: ", path.display())) && err.contains(why), "{}: {err}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

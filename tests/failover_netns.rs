@@ -585,3 +585,47 @@ fn forged_replies_do_not_keep_a_dead_wan_up() {
     sh(&lab, "inet", &["nft", "delete table ip dwtest"]);
     stop(&lab, &mut d, &before);
 }
+
+/// SIGHUP with a config that fails validation, then with one that cannot be read (a FIFO in
+/// its place): each is logged as `FILE:LINE:` / `FILE:` with the reason, the running
+/// configuration stays in force and rtr's rules and routes are not touched.
+#[test]
+fn reload_with_an_invalid_config_keeps_everything() {
+    let Some(lab) = lab_or_skip("hup") else { return };
+    let cfg = write_config(&lab, &[], &[]);
+    let before = lab.snapshot();
+    let mut d = start(&lab, &cfg);
+    let (rules0, routes0) = (rules(&lab), routes(&lab));
+    assert!(!ours(rules0.clone()).is_empty() && !ours(routes0.clone()).is_empty());
+    let hup = || assert!(Command::new("kill").args(["-HUP", &d.id().to_string()]).status().unwrap().success());
+    let kept = format!("{cfg}: invalid configuration, keeping the running one");
+
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    let bad = good.replacen("\toption metric 20\n", "\toption metric twenty\n", 1);
+    let line = bad.lines().position(|l| l == "\toption metric twenty").unwrap() + 1;
+    std::fs::write(&cfg, &bad).unwrap();
+    hup();
+    let logged = wait_until(Duration::from_secs(2), || count(&lab.stderr_of(&d), &kept) == 1);
+    assert!(logged.is_some(), "no reload refusal:\n{}", lab.stderr_of(&d));
+    assert_logged(
+        &lab.stderr_of(&d),
+        &format!("{cfg}:{line}: option 'metric' in interface 'wanb': 'twenty' is not a whole number"),
+    );
+
+    std::fs::remove_file(&cfg).unwrap();
+    assert!(Command::new("mkfifo").arg(&cfg).status().unwrap().success());
+    hup();
+    let logged = wait_until(Duration::from_secs(2), || count(&lab.stderr_of(&d), &kept) == 2);
+    assert!(logged.is_some(), "the daemon hangs on a FIFO config:\n{}", lab.stderr_of(&d));
+    assert_logged(&lab.stderr_of(&d), &format!("{cfg}: cannot read: not a regular file"));
+
+    // Nothing moved, and the old config still works: it fails over as before.
+    assert_eq!(rules(&lab), rules0, "rules changed after a refused reload");
+    assert_eq!(routes(&lab), routes0, "routes changed after a refused reload");
+    assert!(on(&lab, "wan1"));
+    let took = after(|| lab.upstream_fail(1), Duration::from_secs(4), || on(&lab, "wan2"));
+    assert!(took.is_some(), "no failover after a refused reload:\n{}", lab.stderr_of(&d));
+    let log = lab.stderr_of(&d);
+    assert!(!log.contains("reloaded"), "{log}");
+    stop(&lab, &mut d, &before);
+}

@@ -87,3 +87,22 @@ fn no_directory_means_nothing_runs() {
     h.run(Instant::ZERO, "connected", "wan", "eth1").unwrap();
     assert_eq!(h.running(), 0);
 }
+
+/// Bounds audit: at most RUNS_MAX runs at once; one more is skipped with an error the
+/// daemon logs (it was skipped silently before).
+#[test]
+fn runs_beyond_the_limit_are_refused_with_a_reason() {
+    use dualwan::sys::hotplug::RUNS_MAX;
+    let d = dir("full");
+    std::fs::write(d.join("hotplug.d/10-slow"), "sleep 30\n").unwrap();
+    let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_millis(500));
+    for _ in 0..RUNS_MAX {
+        h.run(Instant::ZERO, "connected", "wan", "eth1").unwrap();
+    }
+    let e = h.run(Instant::ZERO, "disconnected", "wanb", "wwan0").unwrap_err();
+    assert_eq!(e.to_string(), "8 runs still going; disconnected of wanb skipped");
+    assert_eq!((h.running(), h.skipped()), (RUNS_MAX, 1));
+    h.reap(Instant::from_millis(600));
+    assert_eq!(h.running(), 0, "all killed at their limit");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -426,3 +426,41 @@ fn a_failed_flush_is_a_warning_and_counts_nothing() {
         s.logs
     );
 }
+
+/// Bounds audit: a burst that overflows the action queue (here: notifications of overruns
+/// arriving faster than the adapters run) drops actions, says so in one warning once the
+/// queue is empty, and re-reads the kernel at the next timeout, even where the dropped
+/// actions were the dumps themselves (before, such a dump stayed pending for good).
+#[test]
+fn an_overflowing_action_queue_is_logged_and_resynced() {
+    use dualwan::daemon::{Action, Daemon, ACTIONS_MAX};
+    use dualwan::kernel::{DumpKind, KernelEvent};
+    use dualwan::time::Instant;
+    let all = [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules];
+    let now = Instant::ZERO;
+    let mut core = Daemon::new(now, config(), 0x1230);
+    for _ in 0..ACTIONS_MAX {
+        for kind in all {
+            core.handle_kernel(now, &KernelEvent::DumpDone(kind));
+        }
+        core.handle_kernel(now, &KernelEvent::Overrun);
+    }
+    let mut actions = Vec::new();
+    while let Some(a) = core.poll_action() {
+        actions.push(a);
+    }
+    assert_eq!(actions.len(), ACTIONS_MAX + 1, "the queue holds its capacity, then one warning");
+    let Some(Action::Log(_, line)) = actions.last() else { panic!("no warning last: {actions:?}") };
+    assert!(line.ends_with("actions dropped (queue of 128 full); re-reading kernel state"), "{line}");
+    assert!(core.counters().dropped_actions > 0);
+    assert_eq!(core.poll_action(), None, "the warning comes once");
+
+    core.handle_timeout(now + Duration::from_millis(1));
+    let mut dumps = Vec::new();
+    while let Some(a) = core.poll_action() {
+        if let Action::Dump(kind) = a {
+            dumps.push(kind);
+        }
+    }
+    assert_eq!(dumps, all, "no full re-read after the drop");
+}

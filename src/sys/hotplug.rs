@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 pub const HOTPLUG_DIR: &str = "/etc/hotplug.d/dualwan";
 /// How long a run of the scripts may take before it is killed.
 pub const RUN_LIMIT: Duration = Duration::from_secs(30);
-/// Runs at once; a transition beyond that is skipped (and counted).
+/// Runs at once; a transition beyond that is skipped, counted and reported as an error for
+/// the caller to log.
 pub const RUNS_MAX: usize = 8;
 
 /// Shell loop equivalent to `hotplug-call`: every regular file, sourced in a subshell.
@@ -36,7 +37,8 @@ impl Hotplug {
     }
 
     /// Starts the scripts for one transition. Nothing happens when the directory does not
-    /// exist. Returns the spawn error, if any, for the caller to log.
+    /// exist. Returns the spawn error, or that [`RUNS_MAX`] runs are still going, for the
+    /// caller to log.
     pub fn run(&mut self, now: Instant, action: &str, interface: &str, device: &str) -> std::io::Result<()> {
         self.reap(now);
         if !std::path::Path::new(&self.dir).is_dir() {
@@ -44,7 +46,8 @@ impl Hotplug {
         }
         if self.runs.is_full() {
             self.skipped += 1;
-            return Ok(());
+            let why = format!("{RUNS_MAX} runs still going; {action} of {interface} skipped");
+            return Err(std::io::Error::other(why));
         }
         let child = Command::new("/bin/sh")
             .arg("-c")

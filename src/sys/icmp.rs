@@ -113,6 +113,16 @@ pub struct ProbeSocket {
 }
 
 impl ProbeSocket {
+    /// Checks that this process may open probe sockets (CAP_NET_RAW) by opening a raw ICMP
+    /// socket and closing it at once. Probe sockets are opened later, per WAN, once its
+    /// device has an address; this makes a missing capability a start-up error instead.
+    pub fn check_raw() -> Result<(), IcmpError> {
+        let fd = socket::socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
+            .map_err(IcmpError::new(IcmpOp::Socket))?;
+        drop(fd);
+        Ok(())
+    }
+
     /// Opens a probe socket leaving through `device` from `src`, whose echo requests carry
     /// `ident`. Needs CAP_NET_RAW. Fails with `EADDRNOTAVAIL` (op `Bind`) while `src` is not
     /// assigned, and with `ENODEV` (op `BindDevice`) for a name no device can have.

@@ -306,6 +306,31 @@ impl Netlink {
         self.read_ack(nl_op, seq)
     }
 
+    /// Checks that this process may change routing: CAP_NET_ADMIN in the user namespace
+    /// that owns the network namespace. Asks the kernel to delete a rule of ours that the
+    /// plan never makes (`priority` is the caller's [`crate::plan::RULE_NEVER`] slot):
+    /// rtnetlink checks the capability before it looks for the rule
+    /// (`rtnetlink_rcv_msg`), so `EPERM` means the capability is missing and `ENOENT` that
+    /// it is there. Nothing that is not ours can match: the request carries protocol 201.
+    pub fn check_admin(&mut self, priority: u32) -> Result<(), NetlinkError> {
+        let never = Rule {
+            priority,
+            src: None,
+            action: RuleAction::Unreachable,
+            suppress_prefixlen: None,
+            protocol: crate::route::PROTO_DUALWAN,
+            other_selectors: false,
+        };
+        match self.apply(&Op::DelRule(never)) {
+            // A leftover of ours was there; it would have been removed anyway.
+            Ok(()) => Ok(()),
+            Err(e) if e.errno() == Some(Errno::EPERM) => Err(e),
+            // The kernel looked for the rule: the request was allowed.
+            Err(NetlinkError { cause: NlCause::Kernel(..), .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq

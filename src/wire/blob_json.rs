@@ -19,9 +19,11 @@
 //! Where libubox is undefined or raw, this printer picks something safe and says so: an
 //! unknown type prints `null` (C prints whatever its stack buffer held), bytes that are not
 //! UTF-8 become U+FFFD (C copies them), and a malformed attribute ends its list (C skips
-//! it). Check a payload with [`crate::wire::blob::check_table`] first to never meet these.
+//! it), and a table or array nested deeper than [`crate::wire::blob::MAX_DEPTH`] prints
+//! `null` (C recurses on; here a 64 KiB message could nest 8192 deep and exhaust the
+//! stack). Check a payload with [`crate::wire::blob::check_table`] first to never meet these.
 
-use crate::wire::blob::{Attr, Attrs, Kind};
+use crate::wire::blob::{self, Attr, Attrs, Kind};
 use core::fmt::{self, Write};
 
 /// libubox indents at most this deep.
@@ -86,6 +88,8 @@ impl Printer<'_> {
         }
         let v = attr.value;
         match attr.kind {
+            // `check_table` refuses this depth; stop before the stack does.
+            Kind::Table | Kind::Array if self.level > blob::MAX_DEPTH => self.out.write_str("null"),
             Kind::Table => self.list(Attrs::new(v), false),
             Kind::Array => self.list(Attrs::new(v), true),
             Kind::String => string(self.out, v),
@@ -247,6 +251,27 @@ mod tests {
         // Up to the first NUL; invalid UTF-8 replaced.
         let raw = [0x83, 0, 0, 0x0e, 0, 1, b's', 0, b'a', 0xff, b'b', 0, b'c', 0, 0, 0];
         assert_eq!(table_to_string(&raw, false), "{\"s\":\"a\u{fffd}b\"}");
+    }
+
+    /// The deepest nesting a 64 KiB ubus message can hold (8 bytes a level), unchecked.
+    #[test]
+    fn the_deepest_message_prints_within_a_test_thread_stack() {
+        let levels = crate::wire::ubus::MAX_MESSAGE / 8;
+        let mut data = vec![0u8; levels * 8];
+        for (i, level) in data.chunks_exact_mut(8).enumerate() {
+            let len = ((levels - i) * 8) as u32 | 0x8000_0000 | (2 << 24); // extended TABLE
+            level[..4].copy_from_slice(&len.to_be_bytes());
+            level[4..8].copy_from_slice(&[0, 1, b'x', 0]); // name "x"
+        }
+        let text = table_to_string(&data, false);
+        let depth = crate::wire::blob::MAX_DEPTH;
+        let open = "{".to_string() + &r#""x":{"#.repeat(depth);
+        assert_eq!(text, open.clone() + r#""x":null"# + &"}".repeat(depth + 1));
+        // The deepest table `check_table` accepts still prints whole.
+        let deepest_ok = &data[data.len() - depth * 8..];
+        assert!(crate::wire::blob::check_table(deepest_ok).is_ok());
+        assert!(crate::wire::blob::check_table(&data[data.len() - (depth + 1) * 8..]).is_err());
+        assert_eq!(table_to_string(deepest_ok, false), open + &"}".repeat(depth + 1));
     }
 
     #[test]
