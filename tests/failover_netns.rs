@@ -337,7 +337,9 @@ fn foreign_state_survives_fifty_failovers_and_a_kill() {
     eprintln!("50 failovers and returns in {:?}", t0.elapsed());
     assert!(on(&lab, "wan1"));
     let log = lab.stderr_of(&d);
-    assert_eq!(count(&log, "traffic moved to wanb (wan no_link: carrier lost)"), 50, "{log}");
+    // Usually "(wan no_link: carrier lost)"; under load the kernel may report the device
+    // down first ("link down"): either way, 50 moves.
+    assert_eq!(count(&log, "traffic moved to wanb (wan no_link: "), 50, "{log}");
     assert_eq!(count(&log, "traffic moved to wan (back from wanb)"), 50, "{log}");
     assert_eq!(foreign(rules(&lab)), foreign_rules, "foreign rules changed");
     assert_eq!(foreign(routes(&lab)), foreign_routes, "foreign or main routes changed");
