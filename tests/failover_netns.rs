@@ -337,9 +337,10 @@ fn foreign_state_survives_fifty_failovers_and_a_kill() {
     eprintln!("50 failovers and returns in {:?}", t0.elapsed());
     assert!(on(&lab, "wan1"));
     let log = lab.stderr_of(&d);
-    // Usually "(wan no_link: carrier lost)"; under load the kernel may report the device
-    // down first ("link down"): either way, 50 moves.
-    assert_eq!(count(&log, "traffic moved to wanb (wan no_link: "), 50, "{log}");
+    // Each move names its cause (usually "wan no_link: carrier lost"; under load a failed
+    // round may come first): what counts here is 50 moves and 50 returns.
+    assert_eq!(count(&log, "traffic moved to wanb (wan "), 50, "{log}");
+    assert!(count(&log, "traffic moved to wanb (wan no_link: carrier lost)") >= 45, "{log}");
     assert_eq!(count(&log, "traffic moved to wan (back from wanb)"), 50, "{log}");
     assert_eq!(foreign(rules(&lab)), foreign_rules, "foreign rules changed");
     assert_eq!(foreign(routes(&lab)), foreign_routes, "foreign or main routes changed");
