@@ -1,5 +1,5 @@
 //! An ICMP junk flood at the router changes no health decision: `dualwan run` in the lab with
-//! default settings, then 5 s of 10,000 packets per second from `inet` to both WAN addresses
+//! default settings, then 10 s of 10,000 packets per second from `inet` to both WAN addresses
 //! (`tests/lab/flood.py`: other hosts' echo replies, replies with the daemon's identifier but
 //! the wrong source or sequence number, ICMP errors quoting its probes, bad checksums,
 //! truncated and random ICMP). No status transition may be logged, traffic stays on wan1,
@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
-const FLOOD_SECONDS: u64 = 5;
+const FLOOD_SECONDS: u64 = 10;
 const FLOOD_RATE: u32 = 10_000;
 
 fn write_config(lab: &Lab) -> String {
