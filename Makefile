@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3 conntrack
 
-.PHONY: all build test demo bench lint deps toolchain fuzz cross ipk musl qemu clean
+.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk musl qemu clean
 
 all: build
 
@@ -33,6 +33,12 @@ build:
 test: deps musl
 	$(CARGO) test --locked --all-targets
 	bash tests/luci/run.sh
+
+# The fault soak of tests/soak_netns.rs for SOAK_SECONDS (default an hour; `make test` runs
+# it for 5 minutes). DUALWAN_SOAK_SEED=N replays a run's fault sequence. Root needed.
+SOAK_SECONDS ?= 3600
+soak: deps
+	DUALWAN_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --locked --test soak_netns -- --nocapture
 
 demo: deps build
 	bash tests/lab/demo.sh $(BIN)
