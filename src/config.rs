@@ -187,6 +187,18 @@ pub struct Wan {
 }
 
 impl Wan {
+    /// True if `other` probes the same link the same way (name, enabled, device or network,
+    /// gateway, targets, gateway probing): its health so far still holds. Timing, hysteresis,
+    /// metric and flush settings may differ; they apply from the next round on.
+    pub fn same_probing(&self, other: &Wan) -> bool {
+        self.name == other.name
+            && self.enabled == other.enabled
+            && self.source == other.source
+            && self.gateway == other.gateway
+            && self.track_ip == other.track_ip
+            && self.check_gateway == other.check_gateway
+    }
+
     /// An interface with every default and the given name and device.
     pub fn with_defaults(name: &str, device: &str) -> Wan {
         Wan {

@@ -801,13 +801,14 @@ impl Daemon {
         action
     }
 
-    /// SIGHUP with a valid new config. Interfaces whose settings are unchanged keep their
-    /// health and sockets; changed or new ones start afresh.
+    /// SIGHUP with a valid new config. Interfaces that probe the same link the same way keep
+    /// their health and sockets (a LuCI save that changes a timer must not drop traffic);
+    /// new ones, and ones whose device, gateway or targets changed, start afresh.
     pub fn reload(&mut self, now: Instant, config: Config) {
         let old_own = self.ownership();
         let mut wans: heapless::Vec<WanRuntime, MAX_WANS> = heapless::Vec::new();
         for (slot, w) in config.wans.iter().enumerate() {
-            let keep = self.config.wans.get(slot).filter(|old| *old == w).map(|_| self.wans[slot].clone());
+            let keep = self.config.wans.get(slot).filter(|old| old.same_probing(w)).map(|_| self.wans[slot].clone());
             let rt = match keep {
                 Some(rt) => rt,
                 None => {

@@ -208,16 +208,31 @@ fn reload_keeps_unchanged_wans_and_moves_our_ranges_cleanly() {
     assert!(routes.iter().all(|r| r.contains("table 20")), "{routes:?}");
     assert_eq!(rules.len(), 4);
     assert_eq!(s.egress_in(200), Some("wan1"));
-    // A changed WAN starts afresh; the other one keeps its state.
+    // Timers, hysteresis and metrics changed (a LuCI save): health, routes and observers
+    // see nothing, and the new timing applies.
     let mut c = s.d.config().clone();
     c.wans[1].timeout = Duration::from_millis(700);
-    let kept = s.d.health(0).transitions();
+    c.wans[0].recovery_wait = Duration::from_secs(3);
+    c.wans[1].down = 5;
+    let kept = (s.d.health(0).transitions(), s.d.health(1).transitions(), s.d.health(1).since());
+    let (events, ops) = (s.events.len(), s.ops.len());
+    s.core(|d, now| d.reload(now, c));
+    s.drain();
+    s.run_for(Duration::from_secs(2));
+    assert_eq!((s.d.health(0).transitions(), s.d.health(1).transitions(), s.d.health(1).since()), kept);
+    assert_eq!(s.events.len(), events, "no status change reported: {:?}", &s.events[events..]);
+    assert_eq!(s.ops.len(), ops, "no kernel write: {:?}", &s.ops[ops..]);
+    assert_eq!(s.egress_in(200), Some("wan1"));
+    // New targets: wanb is measured afresh; wan keeps its state.
+    let mut c = s.d.config().clone();
+    c.wans[1].track_ip.reverse();
+    let (kept, wanb_since) = (s.d.health(0).transitions(), s.d.health(1).since());
     s.core(|d, now| d.reload(now, c));
     s.drain();
     s.run_for(Duration::from_secs(2));
     assert_eq!(s.d.health(0).transitions(), kept);
     assert_eq!(s.d.health(1).status(), Status::Online);
-    assert_eq!(s.d.health(1).transitions(), 1, "wanb started afresh");
+    assert!(s.d.health(1).since() > wanb_since, "wanb started afresh");
 }
 
 #[test]
