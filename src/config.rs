@@ -6,16 +6,17 @@
 //! and unknown options are warnings, so a config written for a newer dualwan still loads.
 
 use crate::kernel::IfName;
+use crate::route::Family;
 use crate::time::Duration;
 use crate::uci::{self, OptionRef, Package, SectionRef};
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::string::String;
 use std::vec::Vec;
 
 /// Most WAN interfaces one config may define (enabled or not).
 pub const MAX_WANS: usize = 8;
-/// Most `track_ip` targets per interface.
+/// Most `track_ip` targets per interface, both families together.
 pub const MAX_TARGETS: usize = 8;
 /// Longest interface (section) name; it appears in status, logs and hotplug variables.
 pub const NAME_MAX: usize = 32;
@@ -78,13 +79,14 @@ pub enum LastResort {
     Unreachable,
 }
 
-/// Where a WAN's next hop comes from.
+/// Where a WAN's next hop of one family comes from (`option gateway`, `option gateway6`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Gateway {
-    /// The kernel's default route via this WAN's device (from DHCP/PPP/netifd).
+    /// The kernel's default route via this WAN's device (from DHCP, PPP, router
+    /// advertisements or netifd); for IPv6 usually a link-local router address.
     Auto,
-    /// A fixed address.
-    Fixed(Ipv4Addr),
+    /// A fixed address of the option's family.
+    Fixed(IpAddr),
 }
 
 /// Which conntrack entries are removed when traffic leaves a WAN (`option flush_conntrack`).
@@ -162,15 +164,19 @@ pub struct Wan {
     pub enabled: bool,
     /// The kernel device, or the netifd interface that names it at run time.
     pub source: Source,
-    /// Next hop.
+    /// IPv4 next hop.
     pub gateway: Gateway,
+    /// IPv6 next hop (used only when some `track_ip` is IPv6).
+    pub gateway6: Gateway,
     /// Preference: lower wins.
     pub metric: u32,
     /// Probe the gateway too, to tell a dead gateway from a dead upstream.
     pub check_gateway: bool,
-    /// Internet hosts whose answers decide whether the WAN works.
-    pub track_ip: heapless::Vec<Ipv4Addr, MAX_TARGETS>,
-    /// Targets that must answer for a round to count as good.
+    /// Internet hosts whose answers decide whether the WAN works, IPv4 and IPv6 mixed;
+    /// each family's targets decide that family's health.
+    pub track_ip: heapless::Vec<IpAddr, MAX_TARGETS>,
+    /// Targets that must answer for a round to count as good, per family (capped at the
+    /// number of targets of the family: see [`Wan::need`]).
     pub reliability: u8,
     /// Time between the starts of two rounds.
     pub interval: Duration,
@@ -195,6 +201,7 @@ impl Wan {
             && self.enabled == other.enabled
             && self.source == other.source
             && self.gateway == other.gateway
+            && self.gateway6 == other.gateway6
             && self.track_ip == other.track_ip
             && self.check_gateway == other.check_gateway
     }
@@ -207,6 +214,7 @@ impl Wan {
             enabled: true,
             source: Source::Device(truncated(device)),
             gateway: Gateway::Auto,
+            gateway6: Gateway::Auto,
             metric: 0,
             check_gateway: true,
             track_ip: heapless::Vec::new(),
@@ -217,6 +225,32 @@ impl Wan {
             up: 3,
             recovery_wait: Duration::from_secs(10),
             flush_conntrack: FlushConntrack::OnDown,
+        }
+    }
+
+    /// True if some `track_ip` is of `family`: only then is the family probed, judged and
+    /// routed for this WAN.
+    pub fn tracks(&self, family: Family) -> bool {
+        self.track_ip.iter().any(|ip| Family::of(ip) == family)
+    }
+
+    /// The `track_ip` targets of `family` with their index in `track_ip`.
+    pub fn targets(&self, family: Family) -> impl Iterator<Item = (usize, IpAddr)> + '_ {
+        self.track_ip.iter().enumerate().filter(move |(_, ip)| Family::of(ip) == family).map(|(i, ip)| (i, *ip))
+    }
+
+    /// Targets of `family` that must answer for a round of that family to be good:
+    /// `reliability`, but never more than the family has.
+    pub fn need(&self, family: Family) -> u8 {
+        let n = self.targets(family).count() as u8;
+        self.reliability.min(n)
+    }
+
+    /// The gateway option of `family`.
+    pub fn gateway_of(&self, family: Family) -> Gateway {
+        match family {
+            Family::V4 => self.gateway,
+            Family::V6 => self.gateway6,
         }
     }
 
@@ -255,6 +289,12 @@ impl Config {
     /// The WAN called `name`, with its slot.
     pub fn wan(&self, name: &str) -> Option<(usize, &Wan)> {
         self.wans.iter().enumerate().find(|(_, w)| w.name == name)
+    }
+
+    /// True if some enabled WAN tracks `family`: only then does dualwan route that family.
+    /// An IPv4-only config leaves IPv6 routing entirely alone, and the other way round.
+    pub fn tracks(&self, family: Family) -> bool {
+        self.wans.iter().any(|w| w.enabled && w.tracks(family))
     }
 }
 
@@ -586,6 +626,7 @@ const WAN_OPTIONS: &[&str] = &[
     "device",
     "network",
     "gateway",
+    "gateway6",
     "metric",
     "check_gateway",
     "track_ip",
@@ -669,9 +710,23 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
             wan.gateway = Gateway::Auto;
         } else {
             match v.parse::<Ipv4Addr>() {
-                Ok(ip) if usable_unicast(ip) => wan.gateway = Gateway::Fixed(ip),
+                Ok(ip) if usable_unicast(ip) => wan.gateway = Gateway::Fixed(ip.into()),
                 Ok(_) => r.bad(&option, "gateway", v, "is not a unicast address".into()),
                 Err(_) => r.bad(&option, "gateway", v, "is neither 'auto' nor an IPv4 address".into()),
+            }
+        }
+    }
+    if let Some((option, v)) = r.single("gateway6") {
+        if v == "auto" {
+            wan.gateway6 = Gateway::Auto;
+        } else {
+            // A link-local router address (fe80::1) is the usual IPv6 next hop: allowed.
+            match v.parse::<Ipv6Addr>() {
+                Ok(ip) if !(ip.is_unspecified() || ip.is_multicast() || ip.is_loopback()) => {
+                    wan.gateway6 = Gateway::Fixed(ip.into())
+                }
+                Ok(_) => r.bad(&option, "gateway6", v, "is not a unicast address".into()),
+                Err(_) => r.bad(&option, "gateway6", v, "is neither 'auto' nor an IPv6 address".into()),
             }
         }
     }
@@ -680,17 +735,27 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
 
     if let Some(option) = section.option("track_ip") {
         for (v, line) in option.values() {
-            let why = match v.parse::<Ipv4Addr>() {
-                Ok(ip) if !usable_unicast(ip) => Some("is not a unicast address".to_string()),
+            let why = match v.parse::<IpAddr>() {
+                Ok(ip) if !usable_target(ip) => Some(
+                    if ip.is_ipv6() && !usable_unicast6(ip) {
+                        "is not a unicast address"
+                    } else if ip.is_ipv6() {
+                        "is a link-local address, not an Internet host"
+                    } else {
+                        "is not a unicast address"
+                    }
+                    .to_string(),
+                ),
                 Ok(ip) if wan.track_ip.contains(&ip) => Some("is listed twice".to_string()),
                 Ok(ip) => match wan.track_ip.push(ip) {
                     Ok(()) => None,
                     Err(_) => Some(format!("is one more than the {MAX_TARGETS} targets allowed")),
                 },
+                Err(_) if v.contains(':') => Some("is not an IPv6 address".into()),
                 Err(_) if v.chars().any(|c| c.is_ascii_alphabetic()) => {
-                    Some("is not an IPv4 address (host names are not resolved: use an address)".into())
+                    Some("is not an IP address (host names are not resolved: use an address)".into())
                 }
-                Err(_) => Some("is not an IPv4 address".into()),
+                Err(_) => Some("is not an IPv4 or IPv6 address".into()),
             };
             if let Some(why) = why {
                 r.report.errors.push(ConfigError {
@@ -788,6 +853,19 @@ fn usable_unicast(ip: Ipv4Addr) -> bool {
     !(ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || ip.is_loopback())
 }
 
+fn usable_unicast6(ip: IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_multicast() || ip.is_loopback())
+}
+
+/// An Internet host to probe: unicast, and for IPv6 not link-local (fe80::/10 names a host
+/// on one link only; the gateway is probed through `gateway6`).
+fn usable_target(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => usable_unicast(v4),
+        IpAddr::V6(v6) => usable_unicast6(ip) && (v6.segments()[0] & 0xffc0) != 0xfe80,
+    }
+}
+
 /// UCI booleans, as `uci_get_bool` and OpenWrt's shell helpers accept them.
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v {
@@ -861,9 +939,11 @@ pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result
             Source::Network(n) => out.write_str("\toption network ").and_then(|()| uci::write_quoted(out, n))?,
         }
         writeln!(out)?;
-        match w.gateway {
-            Gateway::Auto => writeln!(out, "\toption gateway 'auto'")?,
-            Gateway::Fixed(ip) => writeln!(out, "\toption gateway '{ip}'")?,
+        for (option, gateway) in [("gateway", w.gateway), ("gateway6", w.gateway6)] {
+            match gateway {
+                Gateway::Auto => writeln!(out, "\toption {option} 'auto'")?,
+                Gateway::Fixed(ip) => writeln!(out, "\toption {option} '{ip}'")?,
+            }
         }
         writeln!(out, "\toption metric '{}'", w.metric)?;
         writeln!(out, "\toption check_gateway '{}'", on(w.check_gateway))?;

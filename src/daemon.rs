@@ -12,7 +12,12 @@
 //! resync; the answer comes back through [`Daemon::handle_netifd`]. Until the first answer
 //! such a WAN is left alone (starting, not probed); afterwards netifd's `up` gates it,
 //! its `l3_device` is the device netlink links are matched by, and its address and
-//! gateway are preferred over what the kernel shows.
+//! gateway are preferred over what the kernel shows (IPv4; IPv6 always comes from the
+//! kernel: on OpenWrt it usually belongs to a second interface such as `wan6`).
+//!
+//! Each WAN has a health per family it tracks; each family has its own active WAN, its own
+//! probe socket per WAN and its own rules and routes. Link facts (device, carrier) are
+//! shared: a pulled cable takes both families down at once.
 
 use crate::config::{Config, FlushConntrack, Gateway, LogLevel, NetName, Source, MAX_WANS};
 use crate::health::{Reason, ReplyOutcome, Status, Transition, WanHealth};
@@ -20,13 +25,14 @@ use crate::kernel::{Change, DumpKind, IfName, KernelEvent};
 use crate::netifd::NetifdStatus;
 use crate::plan::{self, LinkView};
 use crate::reconcile::{self, Installed, Ownership};
-use crate::route::{Op, RouteType, TABLE_MAIN};
+use crate::route::{Family, Op, RouteType, TABLE_MAIN};
 use crate::time::{Duration, Instant};
 use core::fmt::Write;
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
-/// Queued actions; a round of 8 WANs × 9 probes fits with room for ops and logs.
-pub const ACTIONS_MAX: usize = 128;
+/// Queued actions; a round of 8 WANs × 9 probes (the targets of both families together
+/// plus two gateways) fits with room for ops and logs.
+pub const ACTIONS_MAX: usize = 160;
 /// A log line's capacity; longer lines are cut.
 pub const LOG_LINE_MAX: usize = 200;
 /// Full re-read of our rules and routes even without notifications.
@@ -37,9 +43,10 @@ pub const PROBE_RETRY: Duration = Duration::from_secs(5);
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Every dump, in the order they must be read (links before their addresses and routes).
 const ALL_DUMPS: [DumpKind; 4] = [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules];
-/// Addresses remembered per WAN device (the first is used).
-const ADDRS_MAX: usize = 4;
-/// Default routes in main remembered per WAN device (the lowest metric is used).
+/// Addresses remembered per WAN device and family (IPv6 devices often hold several: a
+/// DHCPv6 one, SLAAC ones, deprecated ones of an old prefix).
+const ADDRS_MAX: usize = 6;
+/// Default routes in main remembered per WAN device and family (the lowest metric is used).
 const DEFAULTS_MAX: usize = 4;
 
 /// One log line, built without allocating.
@@ -50,28 +57,31 @@ pub type LogLine = heapless::String<LOG_LINE_MAX>;
 pub enum Action {
     /// Ask the kernel for a full dump of this kind (answers arrive via `handle_kernel`).
     Dump(DumpKind),
-    /// Open (or re-open) WAN `wan`'s probe socket, bound to `device` and `src`.
+    /// Open (or re-open) WAN `wan`'s probe socket of `src`'s family, bound to `device` and
+    /// `src`.
     OpenProbe {
         /// WAN slot.
         wan: usize,
         /// Device to bind to.
         device: IfName,
-        /// Source address to bind to.
-        src: Ipv4Addr,
+        /// Source address to bind to; its family is the socket's.
+        src: IpAddr,
         /// ICMP identifier of its probes.
         ident: u16,
     },
-    /// Close WAN `wan`'s probe socket.
+    /// Close WAN `wan`'s probe socket of `family`.
     CloseProbe {
         /// WAN slot.
         wan: usize,
+        /// Which of its two sockets.
+        family: Family,
     },
-    /// Send one echo request on WAN `wan`'s socket.
+    /// Send one echo request on WAN `wan`'s socket of `dst`'s family.
     SendProbe {
         /// WAN slot.
         wan: usize,
-        /// Target.
-        dst: Ipv4Addr,
+        /// Target (for IPv6 possibly a link-local gateway, on the WAN's device).
+        dst: IpAddr,
         /// ICMP sequence number.
         seq: u16,
     },
@@ -96,51 +106,89 @@ pub enum Action {
     FlushConntrack {
         /// WAN slot.
         wan: usize,
-        /// The WAN's address, the one its connections were masqueraded to.
-        addr: Ipv4Addr,
+        /// The WAN's address of the family that moved, the one its connections were
+        /// masqueraded to.
+        addr: IpAddr,
     },
+}
+
+/// One address of a WAN device as the core keeps it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct KnownAddr {
+    addr: IpAddr,
+    /// Not deprecated: chosen over deprecated ones.
+    preferred: bool,
+}
+
+/// What the core knows of one family of one WAN.
+#[derive(Clone, Debug)]
+struct FamilyRuntime {
+    health: WanHealth,
+    /// Addresses of the family that probes may leave from (IPv6: global, past DAD).
+    addrs: heapless::Vec<KnownAddr, ADDRS_MAX>,
+    main_defaults: heapless::Vec<(IpAddr, u32), DEFAULTS_MAX>,
+    /// The (ifindex, address) its probe socket was opened for.
+    socket: Option<(u32, IpAddr)>,
+    /// After a socket error, no new socket before this instant.
+    socket_retry_at: Instant,
+    /// The last address the WAN had: its connections are NAT'd to it even after the
+    /// address is gone.
+    nat_addr: Option<IpAddr>,
+}
+
+impl FamilyRuntime {
+    fn new(now: Instant, wan: &crate::config::Wan, family: Family) -> Self {
+        FamilyRuntime {
+            health: WanHealth::new(now, wan, family),
+            addrs: heapless::Vec::new(),
+            main_defaults: heapless::Vec::new(),
+            socket: None,
+            socket_retry_at: now,
+            nat_addr: None,
+        }
+    }
+
+    /// Forgets what the kernel reported of the device's addresses and routes.
+    fn forget_kernel(&mut self) {
+        self.addrs.clear();
+        self.main_defaults.clear();
+    }
 }
 
 /// What the core knows of one WAN.
 #[derive(Clone, Debug)]
 struct WanRuntime {
-    health: WanHealth,
+    /// Indexed by [`Family::index`].
+    fam: [FamilyRuntime; 2],
     ifindex: Option<u32>,
     admin_up: bool,
     lower_up: bool,
-    addrs: heapless::Vec<Ipv4Addr, ADDRS_MAX>,
-    main_defaults: heapless::Vec<(Ipv4Addr, u32), DEFAULTS_MAX>,
-    /// The (ifindex, address) its probe socket was opened for.
-    socket: Option<(u32, Ipv4Addr)>,
-    /// After a socket error, no new socket before this instant.
-    socket_retry_at: Instant,
     /// netifd's last answer, for a WAN with `option network` (`None` before the first).
     netifd: Option<NetifdStatus>,
     /// The last `l3_device` netifd named, kept while it names none (for status and hotplug).
     last_device: IfName,
-    /// The last address the WAN had: its connections are NAT'd to it even after the
-    /// address is gone.
-    nat_addr: Option<Ipv4Addr>,
     /// Conntrack entries deleted for this WAN since start.
     flushed: u64,
 }
 
 impl WanRuntime {
-    fn new(now: Instant, enabled: bool) -> Self {
+    fn new(now: Instant, wan: &crate::config::Wan) -> Self {
         WanRuntime {
-            health: WanHealth::new(now, enabled),
+            fam: Family::ALL.map(|f| FamilyRuntime::new(now, wan, f)),
             ifindex: None,
             admin_up: false,
             lower_up: false,
-            addrs: heapless::Vec::new(),
-            main_defaults: heapless::Vec::new(),
-            socket: None,
-            socket_retry_at: now,
             netifd: None,
             last_device: IfName::new(),
-            nat_addr: None,
             flushed: 0,
         }
+    }
+
+    fn forget_link(&mut self) {
+        self.ifindex = None;
+        self.admin_up = false;
+        self.lower_up = false;
+        self.fam.iter_mut().for_each(FamilyRuntime::forget_kernel);
     }
 }
 
@@ -167,7 +215,8 @@ pub struct Daemon {
     ident_base: u16,
     wans: heapless::Vec<WanRuntime, MAX_WANS>,
     installed: Installed,
-    active: Option<usize>,
+    /// The WAN carrying each family's traffic, by [`Family::index`].
+    active: [Option<usize>; 2],
     actions: heapless::Deque<Action, ACTIONS_MAX>,
     /// Dumps still outstanding before the kernel view is complete.
     pending_dumps: heapless::Vec<DumpKind, 4>,
@@ -196,6 +245,8 @@ pub struct HistoryEntry {
     pub at: Instant,
     /// The WAN's name.
     pub wan: crate::config::WanName,
+    /// The family whose health changed.
+    pub family: Family,
     /// The transition.
     pub transition: Transition,
 }
@@ -203,15 +254,19 @@ pub struct HistoryEntry {
 /// Something observers (ubus listeners, hotplug scripts) are told about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// WAN `wan`'s status changed.
+    /// WAN `wan`'s status for `family` changed.
     Interface {
         /// WAN slot.
         wan: usize,
+        /// The family whose health changed.
+        family: Family,
         /// The change.
         transition: Transition,
     },
-    /// Traffic moved from one WAN to another (or to none).
+    /// `family`'s traffic moved from one WAN to another (or to none).
     Active {
+        /// Which traffic moved.
+        family: Family,
         /// The WAN traffic left, if any.
         from: Option<usize>,
         /// The WAN now carrying traffic, if any.
@@ -225,14 +280,14 @@ impl Daemon {
     pub fn new(now: Instant, config: Config, ident_base: u16) -> Daemon {
         let mut wans = heapless::Vec::new();
         for w in &config.wans {
-            let _ = wans.push(WanRuntime::new(now, w.enabled)); // same capacity as config.wans
+            let _ = wans.push(WanRuntime::new(now, w)); // same capacity as config.wans
         }
         let mut d = Daemon {
             config,
             ident_base,
             wans,
             installed: Installed::default(),
-            active: None,
+            active: [None; 2],
             actions: heapless::Deque::new(),
             pending_dumps: heapless::Vec::new(),
             synced: false,
@@ -256,19 +311,34 @@ impl Daemon {
         &self.config
     }
 
-    /// The WAN carrying traffic, if any.
+    /// The WAN carrying IPv4 traffic, if any.
     pub fn active(&self) -> Option<usize> {
-        self.active
+        self.active[0]
     }
 
-    /// Health of WAN `slot`.
+    /// The WAN carrying `family`'s traffic, if any.
+    pub fn active_of(&self, family: Family) -> Option<usize> {
+        self.active[family.index()]
+    }
+
+    /// IPv4 health of WAN `slot`.
     pub fn health(&self, slot: usize) -> &WanHealth {
-        &self.wans[slot].health
+        self.health_of(slot, Family::V4)
     }
 
-    /// What is known of WAN `slot`'s link.
+    /// `family` health of WAN `slot`.
+    pub fn health_of(&self, slot: usize, family: Family) -> &WanHealth {
+        &self.wans[slot].fam[family.index()].health
+    }
+
+    /// What is known of WAN `slot`'s IPv4 link.
     pub fn link(&self, slot: usize) -> LinkView {
-        self.link_view(slot)
+        self.link_view(slot, Family::V4)
+    }
+
+    /// What is known of WAN `slot`'s link for `family`.
+    pub fn link_of(&self, slot: usize, family: Family) -> LinkView {
+        self.link_view(slot, family)
     }
 
     /// Our rules and routes as the kernel holds them.
@@ -363,25 +433,33 @@ impl Daemon {
         }
     }
 
-    fn link_view(&self, slot: usize) -> LinkView {
+    fn link_view(&self, slot: usize, family: Family) -> LinkView {
         let w = &self.wans[slot];
-        let netifd = w.netifd.as_ref().filter(|n| n.up);
-        let gateway = match self.config.wans[slot].gateway {
+        let f = &w.fam[family.index()];
+        let netifd = w.netifd.as_ref().filter(|n| n.up && family == Family::V4);
+        let gateway = match self.config.wans[slot].gateway_of(family) {
             Gateway::Fixed(ip) => Some(ip),
             Gateway::Auto => netifd
                 .and_then(|n| n.gateway)
-                .or_else(|| w.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw)),
+                .map(IpAddr::V4)
+                .or_else(|| f.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw)),
         };
         // netifd's address, once the kernel has it on the device (a probe socket cannot
-        // bind an address the device does not hold yet).
-        let addr = netifd.and_then(|n| n.address).filter(|a| w.addrs.contains(a)).or(w.addrs.first().copied());
+        // bind an address the device does not hold yet); else a preferred one.
+        let held = |a: IpAddr| f.addrs.iter().any(|k| k.addr == a);
+        let addr = netifd
+            .and_then(|n| n.address)
+            .map(IpAddr::V4)
+            .filter(|a| held(*a))
+            .or_else(|| f.addrs.iter().find(|k| k.preferred).map(|k| k.addr))
+            .or(f.addrs.first().map(|k| k.addr));
         LinkView { ifindex: w.ifindex, addr, gateway }
     }
 
-    /// Why WAN `slot` cannot be probed, or `None` if it can.
-    fn link_problem(&self, slot: usize) -> Option<Reason> {
+    /// Why WAN `slot` cannot be probed for `family`, or `None` if it can.
+    fn link_problem(&self, slot: usize, family: Family) -> Option<Reason> {
         let w = &self.wans[slot];
-        let view = self.link_view(slot);
+        let view = self.link_view(slot, family);
         if w.netifd.as_ref().is_some_and(|n| !n.up) {
             Some(Reason::InterfaceDown)
         } else if w.ifindex.is_none() {
@@ -447,12 +525,7 @@ impl Daemon {
             // Another device (PPP reconnected, an LTE `_4` sub-interface): what we know of
             // the old one does not apply; read links, addresses and routes again to find
             // the new one's.
-            let w = &mut self.wans[slot];
-            w.ifindex = None;
-            w.admin_up = false;
-            w.lower_up = false;
-            w.addrs.clear();
-            w.main_defaults.clear();
+            self.wans[slot].forget_link();
             if self.synced {
                 self.resync(&[DumpKind::Links, DumpKind::Addrs, DumpKind::Routes]);
             }
@@ -499,8 +572,7 @@ impl Daemon {
                         Change::New if named => {
                             if !same {
                                 // A new device (USB modem replugged): its addresses are new too.
-                                w.addrs.clear();
-                                w.main_defaults.clear();
+                                w.fam.iter_mut().for_each(FamilyRuntime::forget_kernel);
                             }
                             w.ifindex = Some(link.ifindex);
                             w.admin_up = link.up;
@@ -510,11 +582,7 @@ impl Daemon {
                         // which the kernel removes without notifying).
                         Change::New | Change::Del if same => {
                             routes_gone = true;
-                            w.ifindex = None;
-                            w.admin_up = false;
-                            w.lower_up = false;
-                            w.addrs.clear();
-                            w.main_defaults.clear();
+                            w.forget_link();
                         }
                         _ => continue,
                     }
@@ -527,14 +595,23 @@ impl Daemon {
             KernelEvent::Addr(change, addr) => {
                 // Removing an address silently removes the routes through it.
                 let mut routes_gone = false;
+                let usable = addr.family() == Family::V4 || addr.usable_source();
+                let known = KnownAddr { addr: addr.addr, preferred: addr.family() == Family::V4 || addr.preferred() };
                 for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(addr.ifindex)) {
-                    let pos = w.addrs.iter().position(|a| *a == addr.addr);
+                    let addrs = &mut w.fam[addr.family().index()].addrs;
+                    let pos = addrs.iter().position(|k| k.addr == addr.addr);
                     match (change, pos) {
-                        (Change::New, None) => {
-                            let _ = w.addrs.push(addr.addr); // extra addresses are not needed
+                        // Extra addresses beyond the capacity are not needed.
+                        (Change::New, None) if usable => {
+                            let _ = addrs.push(known);
+                        }
+                        // DAD finished, the address became deprecated, or failed DAD.
+                        (Change::New, Some(i)) if usable && addrs[i] != known => addrs[i] = known,
+                        (Change::New, Some(i)) if !usable => {
+                            addrs.remove(i);
                         }
                         (Change::Del, Some(i)) => {
-                            w.addrs.remove(i);
+                            addrs.remove(i);
                             routes_gone = true;
                         }
                         _ => continue,
@@ -548,14 +625,16 @@ impl Daemon {
             KernelEvent::Route(change, route) => {
                 if route.table == TABLE_MAIN && route.dst.is_default() && route.kind == RouteType::Unicast {
                     if let Some(gw) = route.gateway {
+                        let family = route.family();
                         for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
-                            let pos = w.main_defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
+                            let defaults = &mut w.fam[family.index()].main_defaults;
+                            let pos = defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
                             match (change, pos) {
                                 (Change::New, None) => {
-                                    let _ = w.main_defaults.push((gw, route.metric));
+                                    let _ = defaults.push((gw, route.metric));
                                 }
                                 (Change::Del, Some(i)) => {
-                                    w.main_defaults.remove(i);
+                                    defaults.remove(i);
                                 }
                                 _ => continue,
                             }
@@ -600,19 +679,11 @@ impl Daemon {
     fn resync(&mut self, kinds: &[DumpKind]) {
         for kind in kinds {
             match kind {
-                DumpKind::Links => {
-                    for w in self.wans.iter_mut() {
-                        w.ifindex = None;
-                        w.admin_up = false;
-                        w.lower_up = false;
-                        w.addrs.clear();
-                        w.main_defaults.clear();
-                    }
-                }
-                DumpKind::Addrs => self.wans.iter_mut().for_each(|w| w.addrs.clear()),
+                DumpKind::Links => self.wans.iter_mut().for_each(WanRuntime::forget_link),
+                DumpKind::Addrs => self.wans.iter_mut().flat_map(|w| w.fam.iter_mut()).for_each(|f| f.addrs.clear()),
                 DumpKind::Routes => {
                     self.installed.clear_routes();
-                    self.wans.iter_mut().for_each(|w| w.main_defaults.clear());
+                    self.wans.iter_mut().flat_map(|w| w.fam.iter_mut()).for_each(|f| f.main_defaults.clear());
                 }
                 DumpKind::Rules => self.installed.clear_rules(),
             }
@@ -630,30 +701,32 @@ impl Daemon {
         self.next_resync = self.next_resync.min(now + RETRY_AFTER);
     }
 
-    /// An ICMP echo reply arrived on WAN `slot`'s socket.
-    pub fn handle_reply(&mut self, now: Instant, slot: usize, src: Ipv4Addr, ident: u16, seq: u16) {
+    /// An ICMP echo reply from `src` arrived on WAN `slot`'s socket of `src`'s family.
+    pub fn handle_reply(&mut self, now: Instant, slot: usize, src: IpAddr, ident: u16, seq: u16) {
         if slot >= self.wans.len() || ident != self.ident(slot) {
             self.counters.ignored += 1;
             return;
         }
-        match self.wans[slot].health.handle_reply(now, src, seq) {
+        let family = Family::of(&src);
+        match self.wans[slot].fam[family.index()].health.handle_reply(now, src, seq) {
             ReplyOutcome::Matched(_) => self.counters.replies += 1,
             _ => self.counters.ignored += 1,
         }
         // A complete round is judged at once rather than at its deadline.
-        self.judge(now, slot);
+        self.judge(now, slot, family);
         self.update(now);
     }
 
-    /// A probe socket could not be opened or used.
-    pub fn handle_probe_error(&mut self, now: Instant, slot: usize, error: &dyn core::fmt::Display) {
+    /// WAN `slot`'s probe socket of `family` could not be opened or used.
+    pub fn handle_probe_error(&mut self, now: Instant, slot: usize, family: Family, error: &dyn core::fmt::Display) {
         if slot < self.wans.len() {
             let name = self.config.wans[slot].name.clone();
-            self.log(LogLevel::Warning, format_args!("{name}: probe socket: {error}"));
+            self.log(LogLevel::Warning, format_args!("{name}: {family} probe socket: {error}"));
             // Forget the socket; a new one is tried after a pause, so a persistent error
             // (missing capability) costs one attempt per PROBE_RETRY, not one per round.
-            self.wans[slot].socket = None;
-            self.wans[slot].socket_retry_at = now + PROBE_RETRY;
+            let f = &mut self.wans[slot].fam[family.index()];
+            f.socket = None;
+            f.socket_retry_at = now + PROBE_RETRY;
             self.dirty = true;
         }
         self.update(now);
@@ -676,7 +749,7 @@ impl Daemon {
         &mut self,
         _now: Instant,
         slot: usize,
-        addr: Ipv4Addr,
+        addr: IpAddr,
         result: Result<u32, &dyn core::fmt::Display>,
     ) {
         let Some(name) = self.config.wans.get(slot).map(|w| w.name.clone()) else { return };
@@ -699,30 +772,33 @@ impl Daemon {
             self.ask_netifd();
         }
         for slot in 0..self.wans.len() {
-            self.judge(now, slot);
-            let wan = &self.config.wans[slot];
-            let gateway = self.link_view(slot).gateway;
-            let ident_ok = self.wans[slot].socket.is_some();
-            let mut sends: heapless::Vec<(Ipv4Addr, u16), 9> = heapless::Vec::new();
-            let mut transitions: heapless::Vec<Transition, 2> = heapless::Vec::new();
-            self.wans[slot].health.start_round(
-                now,
-                wan,
-                gateway,
-                &mut |dst, seq| {
-                    let _ = sends.push((dst, seq));
-                },
-                &mut |t| {
-                    let _ = transitions.push(t);
-                },
-            );
-            for t in transitions {
-                self.report(now, slot, t);
-            }
-            if ident_ok {
-                for (dst, seq) in sends {
-                    self.counters.probes += 1;
-                    self.push(Action::SendProbe { wan: slot, dst, seq });
+            for family in Family::ALL {
+                self.judge(now, slot, family);
+                let wan = &self.config.wans[slot];
+                let gateway = self.link_view(slot, family).gateway;
+                let f = &mut self.wans[slot].fam[family.index()];
+                let socket_open = f.socket.is_some();
+                let mut sends: heapless::Vec<(IpAddr, u16), 9> = heapless::Vec::new();
+                let mut transitions: heapless::Vec<Transition, 2> = heapless::Vec::new();
+                f.health.start_round(
+                    now,
+                    wan,
+                    gateway,
+                    &mut |dst, seq| {
+                        let _ = sends.push((dst, seq));
+                    },
+                    &mut |t| {
+                        let _ = transitions.push(t);
+                    },
+                );
+                for t in transitions {
+                    self.report(now, slot, family, t);
+                }
+                if socket_open {
+                    for (dst, seq) in sends {
+                        self.counters.probes += 1;
+                        self.push(Action::SendProbe { wan: slot, dst, seq });
+                    }
                 }
             }
         }
@@ -730,39 +806,46 @@ impl Daemon {
         // retry pause that ended may open a probe socket.
         let last = core::mem::replace(&mut self.last_timeout, now);
         let passed = |t: Instant| t > last && t <= now;
-        if self.wans.iter().any(|w| (w.health.is_up() && passed(w.health.eligible_at())) || passed(w.socket_retry_at)) {
+        let woke = self
+            .wans
+            .iter()
+            .flat_map(|w| w.fam.iter())
+            .any(|f| (f.health.is_up() && passed(f.health.eligible_at())) || passed(f.socket_retry_at));
+        if woke {
             self.dirty = true;
         }
         self.update(now);
     }
 
-    fn judge(&mut self, now: Instant, slot: usize) {
-        let gateway = self.link_view(slot).gateway;
+    fn judge(&mut self, now: Instant, slot: usize, family: Family) {
+        let gateway = self.link_view(slot, family).gateway;
         let mut transitions: heapless::Vec<Transition, 8> = heapless::Vec::new();
         let wan = &self.config.wans[slot];
-        self.wans[slot].health.handle_timeout(now, wan, gateway, &mut |t| {
+        self.wans[slot].fam[family.index()].health.handle_timeout(now, wan, gateway, &mut |t| {
             let _ = transitions.push(t);
         });
         for t in transitions {
-            self.report(now, slot, t);
+            self.report(now, slot, family, t);
         }
     }
 
-    fn report(&mut self, now: Instant, slot: usize, t: Transition) {
+    fn report(&mut self, now: Instant, slot: usize, family: Family, t: Transition) {
         self.dirty = true;
         let name = self.config.wans[slot].name.clone();
         if self.history.is_full() {
             self.history.pop_front();
         }
-        let _ = self.history.push_back(HistoryEntry { at: now, wan: name.clone(), transition: t });
-        self.push(Action::Event(Event::Interface { wan: slot, transition: t }));
+        let _ = self.history.push_back(HistoryEntry { at: now, wan: name.clone(), family, transition: t });
+        self.push(Action::Event(Event::Interface { wan: slot, family, transition: t }));
         // Going up or down is a notice; progress within a state (connecting) is info.
         let level = if matches!(t.to, Status::Online | Status::Offline | Status::NoLink) {
             LogLevel::Notice
         } else {
             LogLevel::Info
         };
-        self.log(level, format_args!("{name}: {} -> {} ({})", t.from, t.to, t.reason));
+        // IPv4 lines read as before dual-stack; IPv6 ones say so.
+        let fam = if family == Family::V6 { "IPv6 " } else { "" };
+        self.log(level, format_args!("{name}: {fam}{} -> {} ({})", t.from, t.to, t.reason));
     }
 
     /// When [`Daemon::handle_timeout`] must run next.
@@ -773,14 +856,14 @@ impl Daemon {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        for w in &self.wans {
-            consider(w.health.next_deadline());
+        for f in self.wans.iter().flat_map(|w| w.fam.iter()) {
+            consider(f.health.next_deadline());
             // A better WAN in its recovery wait: wake when the wait ends.
-            if w.health.is_up() && !self.stopping && w.health.eligible_at() > self.last_timeout {
-                consider(Some(w.health.eligible_at()));
+            if f.health.is_up() && !self.stopping && f.health.eligible_at() > self.last_timeout {
+                consider(Some(f.health.eligible_at()));
             }
-            if w.socket.is_none() && w.socket_retry_at > self.last_timeout {
-                consider(Some(w.socket_retry_at));
+            if f.socket.is_none() && f.socket_retry_at > self.last_timeout {
+                consider(Some(f.socket_retry_at));
             }
         }
         next
@@ -812,18 +895,14 @@ impl Daemon {
             let rt = match keep {
                 Some(rt) => rt,
                 None => {
-                    if self.wans.get(slot).is_some_and(|o| o.socket.is_some()) {
-                        self.push(Action::CloseProbe { wan: slot });
-                    }
-                    WanRuntime::new(now, w.enabled)
+                    self.close_sockets(slot);
+                    WanRuntime::new(now, w)
                 }
             };
             let _ = wans.push(rt);
         }
         for slot in config.wans.len()..self.wans.len() {
-            if self.wans[slot].socket.is_some() {
-                self.push(Action::CloseProbe { wan: slot });
-            }
+            self.close_sockets(slot);
         }
         let ranges_changed =
             config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
@@ -839,7 +918,9 @@ impl Daemon {
         }
         self.config = config;
         self.wans = wans;
-        self.active = self.active.filter(|&a| a < self.wans.len() && self.wans[a].health.is_up());
+        for (family, active) in Family::ALL.into_iter().zip(self.active.iter_mut()) {
+            *active = active.filter(|&a| a < self.wans.len() && self.wans[a].fam[family.index()].health.is_up());
+        }
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new slots.
         self.resync(&ALL_DUMPS);
@@ -847,19 +928,26 @@ impl Daemon {
         self.update(now);
     }
 
+    /// Closes WAN `slot`'s open probe sockets (the slot's runtime is about to go).
+    fn close_sockets(&mut self, slot: usize) {
+        for family in Family::ALL {
+            if self.wans.get_mut(slot).is_some_and(|w| w.fam[family.index()].socket.take().is_some()) {
+                self.push(Action::CloseProbe { wan: slot, family });
+            }
+        }
+    }
+
     /// SIGTERM: remove everything of ours. Poll actions until [`Daemon::is_stopped`].
     pub fn shutdown(&mut self, now: Instant) {
         self.stopping = true;
         for slot in 0..self.wans.len() {
-            if self.wans[slot].socket.take().is_some() {
-                self.push(Action::CloseProbe { wan: slot });
-            }
+            self.close_sockets(slot);
         }
         self.dirty = true;
         self.update(now);
     }
 
-    /// Brings links, sockets, the active WAN and the kernel in line with what is known.
+    /// Brings links, sockets, the active WANs and the kernel in line with what is known.
     fn update(&mut self, now: Instant) {
         if !self.dirty || !self.synced {
             return;
@@ -868,39 +956,48 @@ impl Daemon {
         if !self.stopping {
             self.update_links(now);
         }
-        let links: heapless::Vec<LinkView, MAX_WANS> = (0..self.wans.len()).map(|i| self.link_view(i)).collect();
-        for (w, link) in self.wans.iter_mut().zip(&links) {
-            if link.addr.is_some() {
-                w.nat_addr = link.addr;
-            }
-        }
-        let active = if self.stopping || !self.config.globals.enabled {
-            None
-        } else {
-            let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
-                .wans
-                .iter()
-                .map(|w| plan::Readiness { up: w.health.is_up(), eligible_at: w.health.eligible_at() })
-                .collect();
-            let candidate = plan::choose_active(&self.config, &ready, &links, now);
-            // Keep the current WAN while it works and the candidate is not better.
-            match (self.active, candidate) {
-                (Some(cur), Some(cand))
-                    if ready[cur].up && self.config.wans[cur].metric <= self.config.wans[cand].metric =>
-                {
-                    Some(cur)
+        let mut desired = plan::Desired::default();
+        let mut left: [Option<usize>; 2] = [None; 2];
+        for family in Family::ALL {
+            let links: heapless::Vec<LinkView, MAX_WANS> =
+                (0..self.wans.len()).map(|i| self.link_view(i, family)).collect();
+            for (w, link) in self.wans.iter_mut().zip(&links) {
+                if link.addr.is_some() {
+                    w.fam[family.index()].nat_addr = link.addr;
                 }
-                _ => candidate,
             }
-        };
-        let left = self.active.filter(|_| active != self.active && !self.stopping);
-        if active != self.active {
-            self.log_move(self.active, active);
-            self.push(Action::Event(Event::Active { from: self.active, to: active }));
-            self.active = active;
+            let current = self.active[family.index()];
+            let active = if self.stopping || !self.config.globals.enabled {
+                None
+            } else {
+                let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
+                    .wans
+                    .iter()
+                    .map(|w| &w.fam[family.index()].health)
+                    .map(|h| plan::Readiness { up: h.is_up(), eligible_at: h.eligible_at() })
+                    .collect();
+                let candidate = plan::choose_active(&self.config, family, &ready, &links, now);
+                // Keep the current WAN while it works and the candidate is not better.
+                match (current, candidate) {
+                    (Some(cur), Some(cand))
+                        if ready[cur].up && self.config.wans[cur].metric <= self.config.wans[cand].metric =>
+                    {
+                        Some(cur)
+                    }
+                    _ => candidate,
+                }
+            };
+            if active != current {
+                left[family.index()] = current.filter(|_| !self.stopping);
+                self.log_move(family, current, active);
+                self.push(Action::Event(Event::Active { family, from: current, to: active }));
+                self.active[family.index()] = active;
+            }
+            if !self.stopping {
+                plan::plan(&self.config, family, &links, active, &mut desired);
+            }
         }
-        let desired = if self.stopping { plan::Desired::default() } else { plan::plan(&self.config, &links, active) };
-        let mut ops: heapless::Vec<Op, 32> = heapless::Vec::new();
+        let mut ops: heapless::Vec<Op, 48> = heapless::Vec::new();
         reconcile::diff(&desired, &self.installed, &mut |op| {
             let _ = ops.push(op);
         });
@@ -910,49 +1007,56 @@ impl Daemon {
             self.log(LogLevel::Debug, format_args!("{op}"));
             self.push(Action::Apply(op));
         }
-        if let Some(slot) = left {
-            self.flush_left(slot);
+        for family in Family::ALL {
+            if let Some(slot) = left[family.index()] {
+                self.flush_left(slot, family);
+            }
         }
     }
 
-    /// Traffic left WAN `slot`: ask for its NAT'd connections to be flushed if its
-    /// `flush_conntrack` says so.
-    fn flush_left(&mut self, slot: usize) {
+    /// `family`'s traffic left WAN `slot`: ask for its NAT'd connections of that family to
+    /// be flushed if its `flush_conntrack` says so.
+    fn flush_left(&mut self, slot: usize, family: Family) {
         let (Some(wan), Some(w)) = (self.config.wans.get(slot), self.wans.get(slot)) else { return };
+        let f = &w.fam[family.index()];
         let wanted = match wan.flush_conntrack {
             FlushConntrack::None => false,
-            FlushConntrack::OnDown => !w.health.is_up(),
+            FlushConntrack::OnDown => !f.health.is_up(),
             FlushConntrack::OnSwitch => true,
         };
-        match (wanted, w.nat_addr) {
+        match (wanted, f.nat_addr) {
             (true, Some(addr)) => self.push(Action::FlushConntrack { wan: slot, addr }),
             (true, None) => {
                 let name = wan.name.clone();
-                self.log(LogLevel::Debug, format_args!("{name}: no address known, no connections to flush"));
+                self.log(LogLevel::Debug, format_args!("{name}: no {family} address known, no connections to flush"));
             }
             (false, _) => {}
         }
     }
 
-    fn log_move(&mut self, from: Option<usize>, to: Option<usize>) {
+    fn log_move(&mut self, family: Family, from: Option<usize>, to: Option<usize>) {
         let name = |slot: Option<usize>| slot.map(|s| self.config.wans[s].name.clone());
-        let why = from
-            .map(|s| (self.config.wans[s].name.clone(), self.wans[s].health.status(), self.wans[s].health.reason()));
+        let why = from.map(|s| {
+            let h = &self.wans[s].fam[family.index()].health;
+            (self.config.wans[s].name.clone(), h.status(), h.reason())
+        });
+        // IPv4 lines read as before dual-stack; IPv6 ones say so.
+        let fam = if family == Family::V6 { "IPv6 " } else { "" };
         match (name(to), why) {
             (Some(to), Some((from, status, reason))) if status != Status::Online => {
-                self.log(LogLevel::Notice, format_args!("traffic moved to {to} ({from} {status}: {reason})"))
+                self.log(LogLevel::Notice, format_args!("{fam}traffic moved to {to} ({from} {status}: {reason})"))
             }
             (Some(to), Some((from, ..))) => {
-                self.log(LogLevel::Notice, format_args!("traffic moved to {to} (back from {from})"))
+                self.log(LogLevel::Notice, format_args!("{fam}traffic moved to {to} (back from {from})"))
             }
-            (Some(to), None) => self.log(LogLevel::Notice, format_args!("traffic on {to}")),
+            (Some(to), None) => self.log(LogLevel::Notice, format_args!("{fam}traffic on {to}")),
             (None, _) => {
                 let how = match self.config.globals.last_resort {
                     crate::config::LastResort::Main => "main routing table in charge",
                     crate::config::LastResort::Unreachable => "traffic rejected",
                 };
                 if !self.stopping {
-                    self.log(LogLevel::Notice, format_args!("no WAN up: {how}"));
+                    self.log(LogLevel::Notice, format_args!("no WAN up for {family}: {how}"));
                 }
             }
         }
@@ -967,33 +1071,44 @@ impl Daemon {
             if self.config.wans[slot].network().is_some() && self.wans[slot].netifd.is_none() {
                 continue;
             }
-            let problem = self.link_problem(slot);
-            let view = self.link_view(slot);
-            let transition = match problem {
-                Some(reason) => self.wans[slot].health.link_lost(now, reason),
-                None => self.wans[slot].health.link_usable(now),
-            };
-            if let Some(t) = transition {
-                self.report(now, slot, t);
-            }
-            let want_socket = match (problem, view.ifindex, view.addr) {
-                (None, Some(ifindex), Some(addr)) => Some((ifindex, addr)),
-                _ => None,
-            };
-            if want_socket.is_some() && self.wans[slot].socket.is_none() && now < self.wans[slot].socket_retry_at {
-                continue;
-            }
-            if want_socket != self.wans[slot].socket {
-                match want_socket {
-                    Some((_, src)) => {
-                        let device = self.device_name(slot).cloned().unwrap_or_default();
-                        let ident = self.ident(slot);
-                        self.push(Action::OpenProbe { wan: slot, device, src, ident });
-                    }
-                    None => self.push(Action::CloseProbe { wan: slot }),
+            for family in Family::ALL {
+                if !self.config.wans[slot].tracks(family) {
+                    continue;
                 }
-                self.wans[slot].socket = want_socket;
+                self.update_family_link(now, slot, family);
             }
+        }
+    }
+
+    fn update_family_link(&mut self, now: Instant, slot: usize, family: Family) {
+        let problem = self.link_problem(slot, family);
+        let view = self.link_view(slot, family);
+        let f = &mut self.wans[slot].fam[family.index()];
+        let transition = match problem {
+            Some(reason) => f.health.link_lost(now, reason),
+            None => f.health.link_usable(now),
+        };
+        if let Some(t) = transition {
+            self.report(now, slot, family, t);
+        }
+        let want_socket = match (problem, view.ifindex, view.addr) {
+            (None, Some(ifindex), Some(addr)) => Some((ifindex, addr)),
+            _ => None,
+        };
+        let f = &self.wans[slot].fam[family.index()];
+        if want_socket.is_some() && f.socket.is_none() && now < f.socket_retry_at {
+            return;
+        }
+        if want_socket != f.socket {
+            match want_socket {
+                Some((_, src)) => {
+                    let device = self.device_name(slot).cloned().unwrap_or_default();
+                    let ident = self.ident(slot);
+                    self.push(Action::OpenProbe { wan: slot, device, src, ident });
+                }
+                None => self.push(Action::CloseProbe { wan: slot, family }),
+            }
+            self.wans[slot].fam[family.index()].socket = want_socket;
         }
     }
 }

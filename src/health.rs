@@ -1,17 +1,21 @@
 //! Per-WAN health: probe rounds, per-target RTT/jitter/loss, and the hysteresis state
 //! machine that turns round results and link facts into online/offline.
 //!
-//! Pure: every method takes `now`. A round sends one echo request to every `track_ip` (and
-//! to the gateway when `check_gateway`); it ends when all have answered or its timeout
+//! One `WanHealth` judges one family of one WAN: IPv4 and IPv6 of a line can fail apart
+//! (an ISP's IPv6 breaks while IPv4 works), so each has its own rounds and state.
+//!
+//! Pure: every method takes `now`. A round sends one echo request to every `track_ip` of
+//! its family (and to that family's gateway when `check_gateway`); it ends when all have answered or its timeout
 //! passes, and rounds are judged strictly in the order they started, so overlapping rounds
 //! (timeout > interval) cannot reorder the verdicts. A round is good when at least
-//! `reliability` targets answered; the gateway's answer only names the cause of a failure,
+//! `reliability` targets of the family answered (at most as many as it has); the gateway's answer only names the cause of a failure,
 //! it never takes a WAN down by itself (many ISP gateways drop ICMP).
 
 use crate::config::{Wan, MAX_TARGETS};
+use crate::route::Family;
 use crate::time::{Duration, Instant};
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 /// Probes remembered per target for loss, average RTT and jitter.
 pub const HISTORY: usize = 16;
@@ -177,12 +181,13 @@ pub enum Reason {
     DeviceMissing,
     /// netifd reports the interface of `option network` down.
     InterfaceDown,
-    /// The device has no IPv4 address.
+    /// The device has no address of the family (for IPv6: no global one that finished
+    /// duplicate address detection).
     AddressRemoved,
-    /// `gateway auto` and the kernel has no default route via the device.
+    /// `gateway auto` and the kernel has no default route of the family via the device.
     NoGateway,
     /// The gateway and the targets did not answer.
-    GatewayUnreachable(Ipv4Addr),
+    GatewayUnreachable(IpAddr),
     /// Too few targets answered; `gateway` tells whether the gateway did (None: not probed).
     TargetsUnreachable {
         /// Targets that answered in the failing round.
@@ -196,6 +201,8 @@ pub enum Reason {
     },
     /// Disabled in the config.
     Disabled,
+    /// No `track_ip` of this family: the family is neither probed nor routed.
+    NotTracked(Family),
 }
 
 impl fmt::Display for Reason {
@@ -219,6 +226,7 @@ impl fmt::Display for Reason {
                 write!(f, "targets unreachable ({answered}/{total} answered, need {need})")
             }
             Reason::Disabled => f.write_str("disabled"),
+            Reason::NotTracked(family) => write!(f, "no {family} track_ip"),
         }
     }
 }
@@ -272,20 +280,22 @@ struct Round {
     /// Slots answered in time.
     answered: u16,
     /// Where each slot's probe went.
-    dst: [Ipv4Addr; SLOTS],
+    dst: [IpAddr; SLOTS],
     /// RTT in µs per answered slot.
     rtt: [u32; SLOTS],
 }
 
-/// Health of one WAN.
+/// Health of one family of one WAN.
 #[derive(Clone, Debug)]
 pub struct WanHealth {
+    family: Family,
     state: State,
     since: Instant,
     reason: Reason,
     transitions: u32,
     /// Traffic may go to this WAN from this instant on (recovery wait after a return).
     eligible_at: Instant,
+    /// Indexed like `track_ip`; only the entries of this family are used.
     targets: [TargetStats; MAX_TARGETS],
     gateway: TargetStats,
     rounds: heapless::Deque<Round, ROUNDS_IN_FLIGHT>,
@@ -302,12 +312,21 @@ pub fn sequence(round: u16, slot: usize) -> u16 {
 }
 
 impl WanHealth {
-    /// A WAN that has not been judged yet; `enabled` false makes it `Disabled`.
-    pub fn new(now: Instant, enabled: bool) -> WanHealth {
+    /// The `family` health of `wan`, not judged yet. A disabled WAN, or one without
+    /// targets of the family, stays `Disabled`.
+    pub fn new(now: Instant, wan: &Wan, family: Family) -> WanHealth {
+        let (state, reason) = if !wan.enabled {
+            (State::Disabled, Reason::Disabled)
+        } else if !wan.tracks(family) {
+            (State::Disabled, Reason::NotTracked(family))
+        } else {
+            (State::NoLink, Reason::Starting)
+        };
         WanHealth {
-            state: if enabled { State::NoLink } else { State::Disabled },
+            family,
+            state,
             since: now,
-            reason: if enabled { Reason::Starting } else { Reason::Disabled },
+            reason,
             transitions: 0,
             eligible_at: now,
             targets: Default::default(),
@@ -317,6 +336,11 @@ impl WanHealth {
             round_number: 0,
             ignored: 0,
         }
+    }
+
+    /// The family it judges.
+    pub fn family(&self) -> Family {
+        self.family
     }
 
     /// The state machine's state.
@@ -362,7 +386,7 @@ impl WanHealth {
         self.eligible_at
     }
 
-    /// Stats of `track_ip[i]`.
+    /// Stats of `track_ip[i]` (empty for a target of the other family).
     pub fn target(&self, i: usize) -> &TargetStats {
         &self.targets[i]
     }
@@ -452,8 +476,8 @@ impl WanHealth {
         &mut self,
         now: Instant,
         wan: &Wan,
-        gateway: Option<Ipv4Addr>,
-        send: &mut dyn FnMut(Ipv4Addr, u16),
+        gateway: Option<IpAddr>,
+        send: &mut dyn FnMut(IpAddr, u16),
         judged: &mut dyn FnMut(Transition),
     ) {
         let Some(due) = self.next_round else { return };
@@ -470,10 +494,10 @@ impl WanHealth {
             deadline: now + wan.timeout,
             sent: 0,
             answered: 0,
-            dst: [Ipv4Addr::UNSPECIFIED; SLOTS],
+            dst: [self.family.unspecified(); SLOTS],
             rtt: [0; SLOTS],
         };
-        for (slot, &ip) in wan.track_ip.iter().enumerate() {
+        for (slot, ip) in wan.targets(self.family) {
             round.sent |= 1 << slot;
             round.dst[slot] = ip;
             send(ip, sequence(round.number, slot));
@@ -495,7 +519,7 @@ impl WanHealth {
     }
 
     /// An echo reply from `src` with sequence `seq` arrived at `now`.
-    pub fn handle_reply(&mut self, now: Instant, src: Ipv4Addr, seq: u16) -> ReplyOutcome {
+    pub fn handle_reply(&mut self, now: Instant, src: IpAddr, seq: u16) -> ReplyOutcome {
         let slot = usize::from(seq & 0x0f);
         let number = seq >> 4;
         let outcome = match self.rounds.iter_mut().find(|r| r.number & 0x0fff == number) {
@@ -523,7 +547,7 @@ impl WanHealth {
         &mut self,
         now: Instant,
         wan: &Wan,
-        gateway: Option<Ipv4Addr>,
+        gateway: Option<IpAddr>,
         judged: &mut dyn FnMut(Transition),
     ) {
         while let Some(r) = self.rounds.front() {
@@ -534,13 +558,14 @@ impl WanHealth {
         }
     }
 
-    fn judge_oldest(&mut self, now: Instant, wan: &Wan, gateway: Option<Ipv4Addr>, judged: &mut dyn FnMut(Transition)) {
+    fn judge_oldest(&mut self, now: Instant, wan: &Wan, gateway: Option<IpAddr>, judged: &mut dyn FnMut(Transition)) {
         let Some(r) = self.rounds.pop_front() else {
             return;
         };
-        let n = wan.track_ip.len();
+        let mut n = 0;
         let mut answered = 0u8;
-        for slot in 0..n {
+        for (slot, _) in wan.targets(self.family) {
+            n += 1;
             let ok = r.answered & (1 << slot) != 0;
             answered += u8::from(ok);
             self.targets[slot].record(ok.then(|| Duration::from_micros(u64::from(r.rtt[slot]))));
@@ -550,16 +575,12 @@ impl WanHealth {
         if gw_probed {
             self.gateway.record(gw_ok.then(|| Duration::from_micros(u64::from(r.rtt[GATEWAY_SLOT]))));
         }
-        let good = answered >= wan.reliability;
+        let need = wan.need(self.family);
+        let good = answered >= need;
         let failure = if gw_probed && !gw_ok && answered == 0 {
             Reason::GatewayUnreachable(gateway.unwrap_or(r.dst[GATEWAY_SLOT]))
         } else {
-            Reason::TargetsUnreachable {
-                answered,
-                total: n as u8,
-                need: wan.reliability,
-                gateway: gw_probed.then_some(gw_ok),
-            }
+            Reason::TargetsUnreachable { answered, total: n, need, gateway: gw_probed.then_some(gw_ok) }
         };
         let (state, reason) = match (self.state, good) {
             (State::Init, true) => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
@@ -590,21 +611,22 @@ impl WanHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::Ipv4Addr;
 
     fn wan() -> Wan {
         let mut w = Wan::with_defaults("wan", "eth1");
         w.down = 3; // the timelines below count rounds; keep them independent of defaults
         for ip in [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]] {
-            w.track_ip.push(Ipv4Addr::from(ip)).unwrap();
+            w.track_ip.push(Ipv4Addr::from(ip).into()).unwrap();
         }
         w
     }
 
-    const GW: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const GW: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
     /// Runs one round at `t` ms in which `answer(dst)` decides who replies (after 5 ms), and
     /// judges it at its deadline. Returns the transitions it caused.
-    fn round(h: &mut WanHealth, w: &Wan, t: u64, answer: &dyn Fn(Ipv4Addr) -> bool) -> Vec<Transition> {
+    fn round(h: &mut WanHealth, w: &Wan, t: u64, answer: &dyn Fn(IpAddr) -> bool) -> Vec<Transition> {
         let now = Instant::from_millis(t);
         let mut out = Vec::new();
         let mut sent = Vec::new();
@@ -621,10 +643,10 @@ mod tests {
     #[test]
     fn hysteresis_needs_down_bad_and_up_good_rounds_in_a_row() {
         let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
-        let all = |_: Ipv4Addr| true;
-        let gateway_only = |ip: Ipv4Addr| ip == GW;
+        let all = |_: IpAddr| true;
+        let gateway_only = |ip: IpAddr| ip == GW;
         assert_eq!(round(&mut h, &w, 0, &all)[0].to, Status::Online);
         // Two bad rounds, then a good one: the bad count resets.
         round(&mut h, &w, 300, &gateway_only);
@@ -653,15 +675,15 @@ mod tests {
     #[test]
     fn a_silent_gateway_is_named_but_answers_from_targets_keep_the_wan_up() {
         let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
-        let targets_only = |ip: Ipv4Addr| ip != GW;
+        let targets_only = |ip: IpAddr| ip != GW;
         for i in 0..10 {
             round(&mut h, &w, i * 300, &targets_only);
         }
         assert_eq!(h.status(), Status::Online);
         assert_eq!(h.gateway().loss_percent(), 100);
-        let nothing = |_: Ipv4Addr| false;
+        let nothing = |_: IpAddr| false;
         for i in 10..13 {
             round(&mut h, &w, i * 300, &nothing);
         }
@@ -671,7 +693,7 @@ mod tests {
     #[test]
     fn a_healthy_gateway_is_asked_every_fourth_round_a_failing_one_every_round() {
         let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
         let gw_probes = |h: &mut WanHealth, t: u64, answer: bool| {
             let now = Instant::from_millis(t);
@@ -695,13 +717,13 @@ mod tests {
     #[test]
     fn replies_count_only_for_the_probe_they_answer() {
         let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
         let mut sent = Vec::new();
         h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
         let (dst, seq) = sent[0];
         let t = Instant::from_millis(1);
-        assert_eq!(h.handle_reply(t, Ipv4Addr::new(198, 51, 100, 9), seq), ReplyOutcome::WrongSource);
+        assert_eq!(h.handle_reply(t, Ipv4Addr::new(198, 51, 100, 9).into(), seq), ReplyOutcome::WrongSource);
         assert_eq!(h.handle_reply(t, dst, seq ^ 0x100), ReplyOutcome::Unknown);
         assert!(matches!(h.handle_reply(t, dst, seq), ReplyOutcome::Matched(_)));
         assert_eq!(h.handle_reply(t, dst, seq), ReplyOutcome::Duplicate);
@@ -715,7 +737,7 @@ mod tests {
         let mut w = wan();
         w.timeout = Duration::from_millis(1000);
         w.down = 1;
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
         h.start_round(Instant::ZERO, &w, None, &mut |_, _| {}, &mut |_| {});
         let mut second = Vec::new();
@@ -735,7 +757,7 @@ mod tests {
     #[test]
     fn link_loss_is_immediate_and_recovery_starts_from_down() {
         let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, true);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
         round(&mut h, &w, 0, &|_| true);
         let t = h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
@@ -763,5 +785,39 @@ mod tests {
         }
         assert_eq!(s.loss_percent(), 0, "old losses leave the window");
         assert_eq!(s.probes(), HISTORY);
+    }
+
+    #[test]
+    fn each_family_probes_and_judges_only_its_own_targets() {
+        let mut w = wan(); // three IPv4 targets
+        w.reliability = 2;
+        let v6: IpAddr = "2001:db8:ff::1".parse().unwrap();
+        w.track_ip.insert(1, v6).unwrap();
+        let gw6: IpAddr = "fe80::1".parse().unwrap();
+        let mut h6 = WanHealth::new(Instant::ZERO, &w, Family::V6);
+        h6.link_usable(Instant::ZERO);
+        let mut sent = Vec::new();
+        h6.start_round(Instant::ZERO, &w, Some(gw6), &mut |d, s| sent.push((d, s)), &mut |_| {});
+        assert_eq!(sent.iter().map(|(d, _)| *d).collect::<Vec<_>>(), [v6, gw6]);
+        assert_eq!(sent[0].1 & 0x0f, 1, "the slot is the target's place in track_ip");
+        // One IPv6 target: reliability 2 is capped at 1 for this family.
+        h6.handle_reply(Instant::from_millis(3), v6, sent[0].1);
+        h6.handle_reply(Instant::from_millis(3), gw6, sent[1].1);
+        let mut seen = Vec::new();
+        h6.handle_timeout(Instant::from_millis(3), &w, Some(gw6), &mut |t| seen.push(t));
+        assert_eq!(h6.status(), Status::Online);
+        assert_eq!(h6.target(1).probes(), 1);
+        assert_eq!(h6.target(0).probes(), 0, "an IPv4 target is not IPv6's business");
+        let mut h4 = WanHealth::new(Instant::ZERO, &w, Family::V4);
+        h4.link_usable(Instant::ZERO);
+        let mut sent = Vec::new();
+        h4.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
+        assert!(sent.iter().all(|(d, _)| d.is_ipv4()));
+        assert_eq!(sent.len(), 4);
+        // Without IPv6 targets the family is not judged at all.
+        let only4 = wan();
+        let none = WanHealth::new(Instant::ZERO, &only4, Family::V6);
+        assert_eq!(none.status(), Status::Disabled);
+        assert_eq!(none.reason().to_string(), "no IPv6 track_ip");
     }
 }

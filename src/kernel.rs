@@ -2,8 +2,8 @@
 //! (and dump entries, which arrive in the same shape). The netlink adapter produces these;
 //! the core consumes them. No I/O here.
 
-use crate::route::{Route, Rule};
-use core::net::Ipv4Addr;
+use crate::route::{Family, Route, Rule};
+use core::net::IpAddr;
 
 /// Longest interface name the kernel allows, without the NUL (`IFNAMSIZ - 1`).
 pub const IFNAME_MAX: usize = 15;
@@ -24,15 +24,45 @@ pub struct Link {
     pub lower_up: bool,
 }
 
-/// One IPv4 address on an interface (`RTM_NEWADDR` / `RTM_DELADDR`).
+/// One address on an interface (`RTM_NEWADDR` / `RTM_DELADDR`), IPv4 or IPv6.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Addr {
     /// Interface it belongs to.
     pub ifindex: u32,
     /// The local address (`IFA_LOCAL`, or `IFA_ADDRESS` when absent).
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Prefix length of its subnet.
     pub prefix_len: u8,
+    /// `ifa_scope`: 0 global (`RT_SCOPE_UNIVERSE`), 253 link, 254 host.
+    pub scope: u8,
+    /// `IFA_F_*` flags (`IFA_FLAGS` when present, else `ifa_flags`).
+    pub flags: u32,
+}
+
+/// `IFA_F_DADFAILED`: duplicate address detection failed; the address is unusable.
+pub const IFA_F_DADFAILED: u32 = 0x08;
+/// `IFA_F_DEPRECATED`: valid, but its preferred lifetime is over (e.g. an old prefix).
+pub const IFA_F_DEPRECATED: u32 = 0x20;
+/// `IFA_F_TENTATIVE`: duplicate address detection is still running; it cannot be bound.
+pub const IFA_F_TENTATIVE: u32 = 0x40;
+
+impl Addr {
+    /// The address's family.
+    pub const fn family(&self) -> Family {
+        Family::of(&self.addr)
+    }
+
+    /// True if probes may leave from this address: global scope (IPv6 link-local addresses
+    /// cannot reach the Internet) and not waiting for or failed in duplicate detection.
+    pub const fn usable_source(&self) -> bool {
+        self.scope == 0 && self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0
+    }
+
+    /// True if the address is usable and not deprecated: the one to choose when there is a
+    /// choice.
+    pub const fn preferred(&self) -> bool {
+        self.usable_source() && self.flags & IFA_F_DEPRECATED == 0
+    }
 }
 
 /// Whether a notification adds (or updates) something, or removes it.
@@ -49,11 +79,11 @@ pub enum Change {
 pub enum KernelEvent {
     /// A link appeared, changed or disappeared.
     Link(Change, Link),
-    /// An IPv4 address was added or removed.
+    /// An address was added, changed (flags) or removed.
     Addr(Change, Addr),
-    /// An IPv4 route was added, replaced or removed (any table).
+    /// A route was added, replaced or removed (any table).
     Route(Change, Route),
-    /// An IPv4 rule was added or removed.
+    /// A rule was added or removed.
     Rule(Change, Rule),
     /// The socket overflowed (`ENOBUFS`): notifications were lost, dump everything again.
     Overrun,
@@ -61,16 +91,16 @@ pub enum KernelEvent {
     DumpDone(DumpKind),
 }
 
-/// The four dumps a resync asks for.
+/// The four dumps a resync asks for; addresses, routes and rules of both families.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DumpKind {
     /// `RTM_GETLINK`.
     Links,
-    /// `RTM_GETADDR` (IPv4).
+    /// `RTM_GETADDR`.
     Addrs,
-    /// `RTM_GETROUTE` (IPv4, all tables).
+    /// `RTM_GETROUTE` (all tables).
     Routes,
-    /// `RTM_GETRULE` (IPv4).
+    /// `RTM_GETRULE`.
     Rules,
 }
 

@@ -6,7 +6,8 @@ use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
 use dualwan::health::Reason;
 use dualwan::netifd;
-use dualwan::status::{self, StatusError};
+use dualwan::route::Family;
+use dualwan::status::{self, family_word, StatusError};
 use dualwan::summary;
 use dualwan::sys::clock;
 use dualwan::sys::conntrack::Conntrack;
@@ -309,7 +310,7 @@ fn run(args: &RunArgs) -> ExitCode {
             None => PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX),
         };
         // Fixed slots: signals, netlink, ubus, then one per open probe socket.
-        let mut fds: heapless::Vec<PollFd, { MAX_WANS + 3 }> = heapless::Vec::new();
+        let mut fds: heapless::Vec<PollFd, { 2 * MAX_WANS + 3 }> = heapless::Vec::new();
         let _ = fds.push(PollFd::new(signals.fd(), PollFlags::POLLIN));
         let _ = fds.push(PollFd::new(io.netlink.event_fd(), PollFlags::POLLIN));
         let _ = fds.push(match ubus.fd() {
@@ -317,14 +318,16 @@ fn run(args: &RunArgs) -> ExitCode {
             // Nothing to watch: a closed slot that poll(2) ignores.
             None => PollFd::new(signals.fd(), PollFlags::empty()),
         });
-        let mut slots: heapless::Vec<usize, MAX_WANS> = heapless::Vec::new();
-        for (slot, s) in io.sockets.iter().enumerate() {
-            if let Some(s) = s {
-                let _ = fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
-                let _ = slots.push(slot);
+        let mut slots: heapless::Vec<(usize, Family), { 2 * MAX_WANS }> = heapless::Vec::new();
+        for (slot, pair) in io.sockets.iter().enumerate() {
+            for (family, s) in Family::ALL.into_iter().zip(pair) {
+                if let Some(s) = s {
+                    let _ = fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+                    let _ = slots.push((slot, family));
+                }
             }
         }
-        let revents: heapless::Vec<PollFlags, { MAX_WANS + 3 }> = match poll(&mut fds, timeout) {
+        let revents: heapless::Vec<PollFlags, { 2 * MAX_WANS + 3 }> = match poll(&mut fds, timeout) {
             Ok(_) => fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect(),
             Err(nix::errno::Errno::EINTR) => heapless::Vec::new(),
             Err(e) => {
@@ -372,23 +375,23 @@ fn run(args: &RunArgs) -> ExitCode {
             ubus.handle_ready(now, ready(2), &mut StatusProvider { core: &core, now });
             feed_ubus_inputs(&mut core, &mut ubus, now);
         }
-        for (i, &slot) in slots.iter().enumerate() {
+        for (i, &(slot, family)) in slots.iter().enumerate() {
             if ready(3 + i).is_empty() {
                 continue;
             }
-            let Some(socket) = io.sockets[slot].as_mut() else { continue };
+            let Some(socket) = io.sockets[slot][family.index()].as_mut() else { continue };
             loop {
                 match socket.recv() {
                     Ok(None) => break,
                     Ok(Some(Ok(Icmp::EchoReply { src, ident, seq, .. }))) => {
-                        core.handle_reply(now, slot, src, ident, seq)
+                        core.handle_reply(now, slot, src.into(), ident, seq)
                     }
                     // ICMP errors about our probes and malformed packets count as nothing:
                     // the probe times out.
                     Ok(Some(_)) => {}
                     Err(e) => {
-                        core.handle_probe_error(now, slot, &e);
-                        io.sockets[slot] = None;
+                        core.handle_probe_error(now, slot, family, &e);
+                        io.sockets[slot][family.index()] = None;
                         break;
                     }
                 }
@@ -455,7 +458,8 @@ impl Provider for StatusProvider<'_> {
 /// The adapters the core's actions are carried out on.
 struct Io {
     netlink: Netlink,
-    sockets: [Option<ProbeSocket>; MAX_WANS],
+    /// Per WAN slot, its IPv4 and IPv6 probe sockets (by [`Family::index`]).
+    sockets: [[Option<ProbeSocket>; 2]; MAX_WANS],
     hotplug: Hotplug,
     log: Log,
     /// The ctnetlink socket, once opened.
@@ -473,17 +477,20 @@ impl Io {
                         core.handle_dump_error(now, kind, &e);
                     }
                 }
-                Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src, ident) {
-                    Ok(s) => sockets[wan] = Some(s),
-                    Err(e) => {
-                        sockets[wan] = None;
-                        core.handle_probe_error(now, wan, &e);
+                Action::OpenProbe { wan, device, src, ident } => {
+                    let family = Family::of(&src);
+                    match ProbeSocket::open(&device, src, ident) {
+                        Ok(s) => sockets[wan][family.index()] = Some(s),
+                        Err(e) => {
+                            sockets[wan][family.index()] = None;
+                            core.handle_probe_error(now, wan, family, &e);
+                        }
                     }
-                },
-                Action::CloseProbe { wan } => sockets[wan] = None,
+                }
+                Action::CloseProbe { wan, family } => sockets[wan][family.index()] = None,
                 Action::SendProbe { wan, dst, seq } => {
                     // A failed send (link just went down, firewall) is a lost probe.
-                    if let Some(s) = sockets[wan].as_mut() {
+                    if let Some(s) = sockets[wan][Family::of(&dst).index()].as_mut() {
                         let _ = s.send_echo(dst, seq);
                     }
                 }
@@ -494,8 +501,8 @@ impl Io {
                 Action::Log(level, line) => log.write(level, &line),
                 Action::FlushConntrack { wan, addr } => {
                     let result = match conntrack {
-                        Some(ct) => ct.flush_nat_to(addr.into()),
-                        None => Conntrack::open().and_then(|ct| conntrack.insert(ct).flush_nat_to(addr.into())),
+                        Some(ct) => ct.flush_nat_to(addr),
+                        None => Conntrack::open().and_then(|ct| conntrack.insert(ct).flush_nat_to(addr)),
                     };
                     match result {
                         Ok(n) => core.handle_flush_result(now, wan, addr, Ok(n)),
@@ -506,13 +513,15 @@ impl Io {
                     // Not registered yet: the registration makes the core ask again.
                     let _ = ubus.ask_netifd(now, wan, &network);
                 }
-                Action::Event(Event::Interface { wan, transition }) => {
+                Action::Event(Event::Interface { wan, family, transition }) => {
                     // Slots are those of the config in force (a reload re-queues nothing).
                     let Some(w) = core.config().wans.get(wan) else { continue };
                     let device = core.device(wan);
+                    let family = family_word(family);
                     ubus.send_event("dualwan.interface", &|out| {
                         out.string("interface", &w.name)?;
                         out.string("device", device)?;
+                        out.string("family", family)?;
                         out.string("status", transition.to.as_str())?;
                         out.string("previous", transition.from.as_str())?;
                         out.string("reason", &fmt_small(format_args!("{}", transition.reason)))
@@ -524,24 +533,26 @@ impl Io {
                     } else {
                         continue;
                     };
-                    if let Err(e) = hotplug.run(now, action, &w.name, device) {
+                    if let Err(e) = hotplug.run(now, action, &w.name, device, family) {
                         log.write(LogLevel::Warning, &format!("{}: hotplug scripts: {e}", w.name));
                     }
                 }
-                Action::Event(Event::Active { from, to }) => {
+                Action::Event(Event::Active { family, from, to }) => {
                     let wans = core.config().wans.len();
                     let (from, to) = (from.filter(|&s| s < wans), to.filter(|&s| s < wans));
                     let name =
                         |slot: Option<usize>| slot.map(|s| core.config().wans[s].name.clone()).unwrap_or_default();
                     let (active, previous) = (name(to), name(from));
                     // Why traffic moved: the old WAN's failure, or a recovery.
+                    let health = |slot: usize| core.health_of(slot, family);
                     let reason = match (from, to) {
-                        (Some(f), _) if !core.health(f).is_up() => core.health(f).reason(),
+                        (Some(f), _) if !health(f).is_up() => health(f).reason(),
                         (Some(_), _) => Reason::Recovered,
-                        (None, Some(t)) => core.health(t).reason(),
+                        (None, Some(t)) => health(t).reason(),
                         (None, None) => continue,
                     };
                     ubus.send_event("dualwan.active", &|w| {
+                        w.string("family", family_word(family))?;
                         w.string("active", &active)?;
                         w.string("previous", &previous)?;
                         w.string("reason", &fmt_small(format_args!("{reason}")))

@@ -1,5 +1,7 @@
 //! The planner: (config, health, what we know of each WAN's link) → which WAN carries
-//! traffic, and the rules and routes that make it so.
+//! traffic, and the rules and routes that make it so. Each family is planned on its own,
+//! with the same layout in its own rule list and tables (the kernel keeps IPv4 and IPv6
+//! tables apart); a family no enabled WAN tracks gets no entries at all.
 //!
 //! Layout, with `P = rule_priority` and `T = table_base`:
 //! ```text
@@ -8,7 +10,7 @@
 //! P+1+slot     from <WAN address> lookup T+1+slot             probes and replies of a WAN
 //!                                                               always leave by that WAN
 //! P+90         from all lookup T                               everything else: the active WAN
-//! table T+1+slot:  default via <gateway> dev <device>
+//! table T+1+slot:  default via <gateway> dev <device>      (IPv6: often via fe80::1)
 //! table T:         default via <active gateway> dev <active device>
 //!                  (none with last_resort main: main's DHCP defaults take over;
 //!                   `unreachable default` with last_resort unreachable)
@@ -16,9 +18,9 @@
 //! Switching WAN is one route replace in table T. The main table is never touched.
 
 use crate::config::{Config, LastResort, MAX_WANS};
-use crate::route::{Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
 use crate::time::Instant;
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 /// Offset of the `lookup main suppress_prefixlength 0` rule.
 pub const RULE_MAIN: u32 = 0;
@@ -30,20 +32,20 @@ pub const RULE_ACTIVE: u32 = 90;
 /// kernel to delete a rule there (`sys::netlink::Netlink::check_admin`).
 pub const RULE_NEVER: u32 = crate::config::RULE_SPAN - 1;
 
-/// Most rules the plan can hold: one per WAN plus the two fixed ones.
-pub const MAX_RULES: usize = MAX_WANS + 2;
-/// Most routes the plan can hold: one per WAN plus the active one.
-pub const MAX_ROUTES: usize = MAX_WANS + 1;
+/// Most rules the plan can hold: per family one per WAN plus the two fixed ones.
+pub const MAX_RULES: usize = 2 * (MAX_WANS + 2);
+/// Most routes the plan can hold: per family one per WAN plus the active one.
+pub const MAX_ROUTES: usize = 2 * (MAX_WANS + 1);
 
-/// What the planner needs to know of one WAN's link.
+/// What the planner needs to know of one family of one WAN's link.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkView {
     /// Device index, when the device exists.
     pub ifindex: Option<u32>,
-    /// The WAN's IPv4 address.
-    pub addr: Option<Ipv4Addr>,
-    /// Its next hop (fixed, or learnt from main's default route).
-    pub gateway: Option<Ipv4Addr>,
+    /// The WAN's address of the family (IPv6: a global one).
+    pub addr: Option<IpAddr>,
+    /// Its next hop of the family (fixed, or learnt from main's default route).
+    pub gateway: Option<IpAddr>,
 }
 
 /// The rules and routes dualwan wants in the kernel.
@@ -74,25 +76,35 @@ pub struct Readiness {
     pub eligible_at: Instant,
 }
 
-/// Picks the WAN that should carry traffic: the lowest metric among WANs that are up and
-/// whose recovery wait is over. A WAN still in its recovery wait is used only when no
-/// settled WAN is up; the current one is kept while nothing better is eligible.
-pub fn choose_active(config: &Config, ready: &[Readiness], links: &[LinkView], now: Instant) -> Option<usize> {
-    let usable =
-        |i: usize| config.wans[i].enabled && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some();
+/// Picks the WAN that should carry `family`'s traffic: the lowest metric among WANs that
+/// track the family, are up for it and whose recovery wait is over. A WAN still in its
+/// recovery wait is used only when no settled WAN is up. `ready` and `links` are of
+/// `family`.
+pub fn choose_active(
+    config: &Config,
+    family: Family,
+    ready: &[Readiness],
+    links: &[LinkView],
+    now: Instant,
+) -> Option<usize> {
+    let usable = |i: usize| {
+        let w = &config.wans[i];
+        w.enabled && w.tracks(family) && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some()
+    };
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len()).filter(|&i| usable(i) && ready[i].eligible_at <= now).min_by(by_metric);
     settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric))
 }
 
-/// The rules and routes for this config, these links and this active WAN.
-pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desired {
-    let mut desired = Desired::default();
+/// Adds the rules and routes of `family` for this config, these links (of the family) and
+/// this active WAN to `desired`.
+pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<usize>, desired: &mut Desired) {
     let g = &config.globals;
-    if !g.enabled {
-        return desired;
+    if !g.enabled || !config.tracks(family) {
+        return;
     }
     let rule = |offset: u32, src: Option<Prefix>, action: RuleAction, suppress: Option<u8>| Rule {
+        family,
         priority: g.rule_priority + offset,
         src,
         action,
@@ -100,9 +112,9 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
         protocol: PROTO_DUALWAN,
         other_selectors: false,
     };
-    let default_via = |table: u32, gateway: Ipv4Addr, oif: u32| Route {
+    let default_via = |table: u32, gateway: IpAddr, oif: u32| Route {
         table,
-        dst: Prefix::DEFAULT,
+        dst: Prefix::default_of(family),
         kind: RouteType::Unicast,
         gateway: Some(gateway),
         oif,
@@ -113,7 +125,7 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
     let _ = desired.rules.push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
     for (slot, wan) in config.wans.iter().enumerate() {
         let link = links.get(slot).copied().unwrap_or_default();
-        if !wan.enabled {
+        if !wan.enabled || !wan.tracks(family) {
             continue;
         }
         if let Some(addr) = link.addr {
@@ -138,12 +150,11 @@ pub fn plan(config: &Config, links: &[LinkView], active: Option<usize>) -> Desir
                 kind: RouteType::Unreachable,
                 gateway: None,
                 oif: 0,
-                ..default_via(active_table(config), Ipv4Addr::UNSPECIFIED, 0)
+                ..default_via(active_table(config), family.unspecified(), 0)
             });
         }
         (None, LastResort::Main) => {}
     }
-    desired
 }
 
 #[cfg(test)]
@@ -152,6 +163,17 @@ mod tests {
     use crate::config::{load_str, Wan};
     use crate::health::WanHealth;
     use crate::time::Duration;
+    use core::net::Ipv4Addr;
+
+    fn plan4(c: &Config, links: &[LinkView], active: Option<usize>) -> Desired {
+        let mut d = Desired::default();
+        plan(c, Family::V4, links, active, &mut d);
+        d
+    }
+
+    fn v4(a: [u8; 4]) -> Option<IpAddr> {
+        Some(Ipv4Addr::from(a).into())
+    }
 
     fn config() -> Config {
         let text = "config interface 'wan'\n option device 'wan1'\n option metric 10\n list track_ip 203.0.113.1\n\
@@ -161,8 +183,8 @@ mod tests {
 
     fn links() -> [LinkView; 2] {
         [
-            LinkView { ifindex: Some(2), addr: Some([192, 0, 2, 2].into()), gateway: Some([192, 0, 2, 1].into()) },
-            LinkView { ifindex: Some(3), addr: Some([192, 0, 2, 10].into()), gateway: Some([192, 0, 2, 9].into()) },
+            LinkView { ifindex: Some(2), addr: v4([192, 0, 2, 2]), gateway: v4([192, 0, 2, 1]) },
+            LinkView { ifindex: Some(3), addr: v4([192, 0, 2, 10]), gateway: v4([192, 0, 2, 9]) },
         ]
     }
 
@@ -179,7 +201,7 @@ mod tests {
 
     #[test]
     fn plan_reads_like_the_documented_layout() {
-        let d = plan(&config(), &links(), Some(1));
+        let d = plan4(&config(), &links(), Some(1));
         assert_eq!(
             show(&d),
             "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan\n\
@@ -195,18 +217,21 @@ mod tests {
     #[test]
     fn last_resort_decides_the_active_table_without_a_wan() {
         let mut c = config();
-        assert!(!show(&plan(&c, &links(), None)).contains("table 100"));
+        assert!(!show(&plan4(&c, &links(), None)).contains("table 100"));
         c.globals.last_resort = LastResort::Unreachable;
-        assert!(show(&plan(&c, &links(), None)).contains("unreachable default table 100"));
+        assert!(show(&plan4(&c, &links(), None)).contains("unreachable default table 100"));
         c.globals.enabled = false;
-        assert_eq!(plan(&c, &links(), Some(0)), Desired::default());
+        assert_eq!(plan4(&c, &links(), Some(0)), Desired::default());
     }
 
     #[test]
     fn a_recovering_primary_waits_unless_nothing_else_is_up() {
         let c = config();
         let wan: &Wan = &c.wans[0];
-        let mut h = [WanHealth::new(Instant::ZERO, true), WanHealth::new(Instant::ZERO, true)];
+        let mut h = [
+            WanHealth::new(Instant::ZERO, &c.wans[0], Family::V4),
+            WanHealth::new(Instant::ZERO, &c.wans[1], Family::V4),
+        ];
         let l = links();
         // Bring both up through real rounds: the primary recovers at ~t, eligible at t + wait.
         for (i, hh) in h.iter_mut().enumerate() {
@@ -231,9 +256,43 @@ mod tests {
             h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
         let h = ready;
         let now = Instant::from_millis(1000);
-        assert_eq!(choose_active(&c, &h, &l, now), Some(1), "primary still in recovery wait");
-        assert_eq!(choose_active(&c, &h, &l, now + Duration::from_secs(11)), Some(0));
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, now), Some(1), "primary still in recovery wait");
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, now + Duration::from_secs(11)), Some(0));
         let only_primary = [l[0], LinkView::default()];
-        assert_eq!(choose_active(&c, &h, &only_primary, now), Some(0), "better than nothing");
+        assert_eq!(choose_active(&c, Family::V4, &h, &only_primary, now), Some(0), "better than nothing");
+    }
+
+    #[test]
+    fn ipv6_gets_the_same_layout_in_its_own_rules_and_tables_only_when_tracked() {
+        let mut c = config();
+        let l6 = [
+            LinkView { ifindex: Some(2), addr: "2001:db8:1::2".parse().ok(), gateway: "fe80::1".parse().ok() },
+            LinkView { ifindex: Some(3), addr: "2001:db8:2::2".parse().ok(), gateway: "fe80::2".parse().ok() },
+        ];
+        let mut d = Desired::default();
+        plan(&c, Family::V6, &l6, Some(0), &mut d);
+        assert_eq!(d, Desired::default(), "no IPv6 track_ip: IPv6 routing is left alone");
+        c.wans[1].track_ip.push("2001:db8:ff::1".parse().unwrap()).unwrap();
+        plan(&c, Family::V4, &links(), Some(0), &mut d);
+        plan(&c, Family::V6, &l6, Some(1), &mut d);
+        let ops: Vec<String> = d
+            .rules
+            .iter()
+            .map(|r| crate::route::Op::AddRule(*r).to_string())
+            .chain(d.routes.iter().map(|r| crate::route::Op::AddRoute(*r).to_string()))
+            .filter(|s| s.starts_with("-6"))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                "-6 rule add 5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan",
+                "-6 rule add 5002:\tfrom 2001:db8:2::2 lookup 102 proto dualwan",
+                "-6 rule add 5090:\tfrom all lookup 100 proto dualwan",
+                "-6 route add default via fe80::2 dev #3 table 102 proto dualwan",
+                "-6 route add default via fe80::2 dev #3 table 100 proto dualwan",
+            ],
+            "only wanb tracks IPv6"
+        );
+        assert_eq!(d.rules.iter().filter(|r| r.family == Family::V4).count(), 4, "IPv4 unchanged");
     }
 }

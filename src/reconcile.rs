@@ -166,8 +166,9 @@ pub fn diff(desired: &Desired, installed: &Installed, emit: &mut dyn FnMut(Op)) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::Family;
     use crate::route::{Prefix, RouteType, RuleAction, TABLE_MAIN};
-    use core::net::Ipv4Addr;
+    use core::net::IpAddr;
 
     fn own() -> Ownership {
         Ownership { rules: 5000..=5099, tables: 100..=116 }
@@ -178,7 +179,7 @@ mod tests {
             table,
             dst: Prefix::DEFAULT,
             kind: RouteType::Unicast,
-            gateway: Some(Ipv4Addr::from(gw)),
+            gateway: Some(IpAddr::from(gw)),
             oif: 2,
             metric: 0,
             protocol: proto,
@@ -187,6 +188,7 @@ mod tests {
 
     fn rule(priority: u32, proto: u8) -> Rule {
         Rule {
+            family: Family::V4,
             priority,
             src: None,
             action: RuleAction::Lookup(TABLE_MAIN),

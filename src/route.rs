@@ -1,4 +1,4 @@
-//! IPv4 policy-routing entries as plain values: what the planner wants, what the kernel
+//! Policy-routing entries of both families as plain values: what the planner wants, what the kernel
 //! holds, and what the netlink adapter encodes.
 //!
 //! `Display` writes them in `ip rule` / `ip route` syntax: one format for logs, test
@@ -6,7 +6,7 @@
 //! know are kept (`Other(n)`), never rejected.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// `rtm_protocol` of every route and rule dualwan creates ("dualwan" in logs). Entries with
 /// another protocol are never ours, whatever table or priority they use.
@@ -15,22 +15,90 @@ pub const PROTO_DUALWAN: u8 = 201;
 /// The kernel's main table (`RT_TABLE_MAIN`).
 pub const TABLE_MAIN: u32 = 254;
 
-/// An IPv4 prefix such as `192.0.2.0/24`; `0.0.0.0/0` is the default route.
+/// An address family. The kernel keeps rules and routing tables per family: table 100 of
+/// IPv4 and table 100 of IPv6 are two tables, and each family fails over on its own.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// IPv4 (`AF_INET`).
+    V4,
+    /// IPv6 (`AF_INET6`).
+    V6,
+}
+
+impl Family {
+    /// Both, in the order status and plans list them.
+    pub const ALL: [Family; 2] = [Family::V4, Family::V6];
+
+    /// The family of `addr`.
+    pub const fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// 0 for IPv4, 1 for IPv6: an index into per-family arrays.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Longest prefix length: 32 or 128.
+    pub const fn max_len(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+
+    /// The unspecified address (`0.0.0.0`, `::`).
+    pub const fn unspecified(self) -> IpAddr {
+        match self {
+            Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        }
+    }
+
+    /// `IPv4` or `IPv6`, for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A prefix such as `192.0.2.0/24` or `2001:db8::/32`; length 0 is the default route.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Prefix {
     /// Network address (host bits are kept as the kernel reported them).
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32.
+    pub addr: IpAddr,
+    /// Prefix length, 0..=32 or 0..=128.
     pub len: u8,
 }
 
 impl Prefix {
     /// `0.0.0.0/0`.
-    pub const DEFAULT: Prefix = Prefix { addr: Ipv4Addr::UNSPECIFIED, len: 0 };
+    pub const DEFAULT: Prefix = Prefix::default_of(Family::V4);
 
-    /// A single host, `/32`.
-    pub const fn host(addr: Ipv4Addr) -> Prefix {
-        Prefix { addr, len: 32 }
+    /// The default route's prefix of `family` (`0.0.0.0/0`, `::/0`).
+    pub const fn default_of(family: Family) -> Prefix {
+        Prefix { addr: family.unspecified(), len: 0 }
+    }
+
+    /// A single host, `/32` or `/128`.
+    pub const fn host(addr: IpAddr) -> Prefix {
+        Prefix { addr, len: Family::of(&addr).max_len() }
+    }
+
+    /// The prefix's family.
+    pub const fn family(&self) -> Family {
+        Family::of(&self.addr)
     }
 
     /// True for the default route's prefix.
@@ -43,7 +111,7 @@ impl fmt::Display for Prefix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.len == 0 {
             f.write_str("default")
-        } else if self.len == 32 {
+        } else if self.len == self.family().max_len() {
             write!(f, "{}", self.addr)
         } else {
             write!(f, "{}/{}", self.addr, self.len)
@@ -66,7 +134,7 @@ pub enum RouteType {
     Other(u8),
 }
 
-/// One IPv4 route in one table.
+/// One route in one table; its family is its destination's.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Route {
     /// Routing table id.
@@ -75,8 +143,8 @@ pub struct Route {
     pub dst: Prefix,
     /// What the route does.
     pub kind: RouteType,
-    /// Next hop (`via`), if any.
-    pub gateway: Option<Ipv4Addr>,
+    /// Next hop (`via`), if any; of the destination's family.
+    pub gateway: Option<IpAddr>,
     /// Output interface index (`dev`), 0 when none.
     pub oif: u32,
     /// Route metric (`RTA_PRIORITY`).
@@ -86,6 +154,11 @@ pub struct Route {
 }
 
 impl Route {
+    /// The route's family.
+    pub const fn family(&self) -> Family {
+        self.dst.family()
+    }
+
     /// True if dualwan created this route: our protocol in one of our tables.
     pub fn is_ours(&self, tables: core::ops::RangeInclusive<u32>) -> bool {
         self.protocol == PROTO_DUALWAN && tables.contains(&self.table)
@@ -93,7 +166,10 @@ impl Route {
 
     /// The key the kernel uses to tell routes apart in one table (for replace/delete).
     pub fn same_slot(&self, other: &Route) -> bool {
-        self.table == other.table && self.dst == other.dst && self.metric == other.metric
+        self.table == other.table
+            && self.dst == other.dst
+            && self.metric == other.metric
+            && self.family() == other.family()
     }
 }
 
@@ -141,9 +217,11 @@ pub enum RuleAction {
     Other(u8),
 }
 
-/// One IPv4 routing policy rule.
+/// One routing policy rule.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
+    /// Whose rule list it belongs to (`ip rule` or `ip -6 rule`).
+    pub family: Family,
     /// `pref`: rules are tried in ascending order.
     pub priority: u32,
     /// `from PREFIX`, if the rule selects on source address.
@@ -204,13 +282,14 @@ mod tests {
             table: 101,
             dst: Prefix::DEFAULT,
             kind: RouteType::Unicast,
-            gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            gateway: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
             oif: 3,
             metric: 0,
             protocol: PROTO_DUALWAN,
         };
         assert_eq!(r.to_string(), "default via 192.0.2.1 dev #3 table 101 proto dualwan");
         let rule = Rule {
+            family: Family::V4,
             priority: 5000,
             src: None,
             action: RuleAction::Lookup(TABLE_MAIN),
@@ -219,13 +298,22 @@ mod tests {
             other_selectors: false,
         };
         assert_eq!(rule.to_string(), "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan");
+        let v6 = Route { dst: Prefix::default_of(Family::V6), gateway: Some("fe80::1".parse().unwrap()), ..r };
+        assert_eq!(
+            Op::ReplaceRoute(v6).to_string(),
+            "-6 route replace default via fe80::1 dev #3 table 101 proto dualwan"
+        );
+        let host = Prefix::host("2001:db8::2".parse().unwrap());
+        assert_eq!(host.to_string(), "2001:db8::2");
+        assert_eq!(Prefix { len: 64, ..host }.to_string(), "2001:db8::2/64");
     }
 
     #[test]
     fn ownership_needs_both_protocol_and_range() {
         let mut rule = Rule {
+            family: Family::V4,
             priority: 5001,
-            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2).into())),
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             protocol: PROTO_DUALWAN,
@@ -238,7 +326,8 @@ mod tests {
     }
 }
 
-/// One change to the kernel's routing state. `Display` is the equivalent `ip` command.
+/// One change to the kernel's routing state. `Display` is the equivalent `ip` command
+/// (with `-6 ` in front for IPv6).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Op {
     /// `ip route add` (fails with EEXIST if the slot is taken).
@@ -253,8 +342,21 @@ pub enum Op {
     DelRule(Rule),
 }
 
+impl Op {
+    /// The family the operation acts on.
+    pub const fn family(&self) -> Family {
+        match self {
+            Op::AddRoute(r) | Op::ReplaceRoute(r) | Op::DelRoute(r) => r.family(),
+            Op::AddRule(r) | Op::DelRule(r) => r.family,
+        }
+    }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.family() == Family::V6 {
+            f.write_str("-6 ")?;
+        }
         match self {
             Op::AddRoute(r) => write!(f, "route add {r}"),
             Op::ReplaceRoute(r) => write!(f, "route replace {r}"),

@@ -3,12 +3,16 @@
 //! Written through [`Sink`], so the same walk produces blobmsg for ubus and JSON for the
 //! command line and tests, in a fixed key order, without allocating. mwan3's key names are
 //! used where mwan3 has one (`status`, `online`, `offline`, `latency`, `packetloss`).
+//!
+//! The unsuffixed keys describe IPv4, as before dual-stack; IPv6 has the same keys with a
+//! `6` (`active6`, `status6`, `address6`, ...), present only when IPv6 is tracked.
 
 use crate::daemon::Daemon;
 use crate::health::{Status, TargetStats};
+use crate::route::Family;
 use crate::time::{Duration, Instant};
 use core::fmt::{self, Write};
-use core::net::Ipv4Addr;
+use core::net::IpAddr;
 
 /// The output buffer is full.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -52,7 +56,7 @@ fn ms(d: Duration) -> f64 {
     (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
-fn probe_stats(out: &mut dyn Sink, ip: Ipv4Addr, stats: &TargetStats) -> Result<(), Full> {
+fn probe_stats(out: &mut dyn Sink, ip: IpAddr, stats: &TargetStats) -> Result<(), Full> {
     out.string("ip", format_args!("{ip}"))?;
     let status = if stats.probes() == 0 {
         "unknown"
@@ -75,6 +79,33 @@ fn probe_stats(out: &mut dyn Sink, ip: Ipv4Addr, stats: &TargetStats) -> Result<
     Ok(())
 }
 
+/// `name` for IPv4, `name6` for IPv6: the status keys of each family.
+fn key(name: &'static str, family: Family) -> &'static str {
+    if family == Family::V4 {
+        return name;
+    }
+    match name {
+        "active" => "active6",
+        "address" => "address6",
+        "gateway" => "gateway6",
+        "status" => "status6",
+        "online" => "online6",
+        "offline" => "offline6",
+        "reason" => "reason6",
+        "transitions" => "transitions6",
+        "gateway_probe" => "gateway_probe6",
+        other => other,
+    }
+}
+
+/// `ipv4` / `ipv6`: the family as events, history and hotplug name it.
+pub fn family_word(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "ipv4",
+        Family::V6 => "ipv6",
+    }
+}
+
 /// Writes the whole status (or, with `only`, just that interface) as one table.
 pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn Sink) -> Result<(), StatusError> {
     let config = d.config();
@@ -86,50 +117,60 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
     out.string("version", format_args!("{}", env!("CARGO_PKG_VERSION")))?;
     out.u64("uptime", now.saturating_since(d.started()).as_secs())?;
     out.string("mode", format_args!("failover"))?;
-    match d.active() {
-        Some(a) => out.string("active", format_args!("{}", config.wans[a].name))?,
-        None => out.string("active", format_args!(""))?,
+    let v6 = config.tracks(Family::V6);
+    for family in Family::ALL.into_iter().filter(|&f| f == Family::V4 || v6) {
+        let name = d.active_of(family).map_or("", |a| config.wans[a].name.as_str());
+        out.string(key("active", family), format_args!("{name}"))?;
     }
     out.begin_table("interfaces")?;
     for (slot, wan) in config.wans.iter().enumerate() {
         if only.is_some_and(|n| n != wan.name.as_str()) {
             continue;
         }
-        let h = d.health(slot);
-        let link = d.link(slot);
+        let families = || Family::ALL.into_iter().filter(|&f| f == Family::V4 || wan.tracks(Family::V6));
         out.begin_table(&wan.name)?;
         out.bool("enabled", wan.enabled)?;
         out.string("device", format_args!("{}", d.device(slot)))?;
         if let Some(network) = wan.network() {
             out.string("network", format_args!("{network}"))?;
         }
-        if let Some(a) = link.addr {
-            out.string("address", format_args!("{a}"))?;
-        }
-        if let Some(g) = link.gateway {
-            out.string("gateway", format_args!("{g}"))?;
+        for family in families() {
+            let link = d.link_of(slot, family);
+            if let Some(a) = link.addr {
+                out.string(key("address", family), format_args!("{a}"))?;
+            }
+            if let Some(g) = link.gateway {
+                out.string(key("gateway", family), format_args!("{g}"))?;
+            }
         }
         out.u64("metric", u64::from(wan.metric))?;
-        out.bool("active", d.active() == Some(slot))?;
-        out.string("status", format_args!("{}", h.status()))?;
-        let in_state = now.saturating_since(h.since()).as_secs();
-        let online = matches!(h.status(), Status::Online | Status::Disconnecting);
-        out.u64("online", if online { in_state } else { 0 })?;
-        out.u64("offline", if online { 0 } else { in_state })?;
-        out.string("reason", format_args!("{}", h.reason()))?;
-        out.u64("transitions", u64::from(h.transitions()))?;
+        for family in families() {
+            out.bool(key("active", family), d.active_of(family) == Some(slot))?;
+        }
+        for family in families() {
+            let h = d.health_of(slot, family);
+            out.string(key("status", family), format_args!("{}", h.status()))?;
+            let in_state = now.saturating_since(h.since()).as_secs();
+            let online = matches!(h.status(), Status::Online | Status::Disconnecting);
+            out.u64(key("online", family), if online { in_state } else { 0 })?;
+            out.u64(key("offline", family), if online { 0 } else { in_state })?;
+            out.string(key("reason", family), format_args!("{}", h.reason()))?;
+            out.u64(key("transitions", family), u64::from(h.transitions()))?;
+        }
         out.u64("flushed", d.flushed(slot))?;
         out.begin_array("track_ip")?;
         for (i, ip) in wan.track_ip.iter().enumerate() {
             out.begin_table("")?;
-            probe_stats(out, *ip, h.target(i))?;
+            probe_stats(out, *ip, d.health_of(slot, Family::of(ip)).target(i))?;
             out.end()?;
         }
         out.end()?;
-        if let (true, Some(gw)) = (wan.check_gateway, link.gateway) {
-            out.begin_table("gateway_probe")?;
-            probe_stats(out, gw, h.gateway())?;
-            out.end()?;
+        for family in families() {
+            if let (true, Some(gw)) = (wan.check_gateway, d.link_of(slot, family).gateway) {
+                out.begin_table(key("gateway_probe", family))?;
+                probe_stats(out, gw, d.health_of(slot, family).gateway())?;
+                out.end()?;
+            }
         }
         out.end()?;
     }
@@ -142,6 +183,7 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         out.begin_table("")?;
         out.u64("age", now.saturating_since(e.at).as_secs())?;
         out.string("interface", format_args!("{}", e.wan))?;
+        out.string("family", format_args!("{}", family_word(e.family)))?;
         out.string("from", format_args!("{}", e.transition.from))?;
         out.string("to", format_args!("{}", e.transition.to))?;
         out.string("reason", format_args!("{}", e.transition.reason))?;

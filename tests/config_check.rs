@@ -69,7 +69,23 @@ fn each_class_of_error_names_its_line() {
         ),
         (
             with_line(7, "\tlist track_ip 'dns.google'"),
-            "FILE:7: option 'track_ip' in interface 'wan': 'dns.google' is not an IPv4 address (host names are not resolved: use an address)",
+            "FILE:7: option 'track_ip' in interface 'wan': 'dns.google' is not an IP address (host names are not resolved: use an address)",
+        ),
+        (
+            with_line(7, "\tlist track_ip 'fe80::1'"),
+            "FILE:7: option 'track_ip' in interface 'wan': 'fe80::1' is a link-local address, not an Internet host",
+        ),
+        (
+            with_line(7, "\tlist track_ip '2001:db8::g'"),
+            "FILE:7: option 'track_ip' in interface 'wan': '2001:db8::g' is not an IPv6 address",
+        ),
+        (
+            with_line(7, "\toption gateway6 '192.0.2.1'"),
+            "FILE:7: option 'gateway6' in interface 'wan': '192.0.2.1' is neither 'auto' nor an IPv6 address",
+        ),
+        (
+            with_line(7, "\toption gateway '2001:db8::1'"),
+            "FILE:7: option 'gateway' in interface 'wan': '2001:db8::1' is neither 'auto' nor an IPv4 address",
         ),
         (
             GOOD.replace("\tlist track_ip '9.9.9.9'", "\tlist track_ip '9.9.9.9'\n\toption reliability '2'"),

@@ -25,19 +25,19 @@ fn wait_for(path: &std::path::Path) -> String {
 }
 
 #[test]
-fn scripts_see_action_interface_device_in_name_order() {
+fn scripts_see_action_interface_device_family_in_name_order() {
     let d = dir("env");
     let out = d.join("out");
     let script = |body: &str| format!("echo \"{body}\" >> {}\n", out.display());
-    std::fs::write(d.join("hotplug.d/10-first"), script("first $ACTION $INTERFACE $DEVICE")).unwrap();
+    std::fs::write(d.join("hotplug.d/10-first"), script("first $ACTION $INTERFACE $DEVICE $FAMILY")).unwrap();
     // Not executable on purpose: hotplug-call sources scripts.
     std::fs::write(d.join("hotplug.d/20-second"), script("second $ACTION") + &script("end")).unwrap();
     std::fs::create_dir(d.join("hotplug.d/30-a-directory")).unwrap();
     let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_secs(30));
     let started = std::time::Instant::now();
-    h.run(Instant::ZERO, "disconnected", "wan", "eth1").unwrap();
+    h.run(Instant::ZERO, "disconnected", "wan", "eth1", "ipv6").unwrap();
     assert!(started.elapsed() < std::time::Duration::from_millis(200), "run() must not wait for the scripts");
-    assert_eq!(wait_for(&out), "first disconnected wan eth1\nsecond disconnected\nend\n");
+    assert_eq!(wait_for(&out), "first disconnected wan eth1 ipv6\nsecond disconnected\nend\n");
     std::thread::sleep(std::time::Duration::from_millis(50));
     h.reap(Instant::from_millis(1000));
     assert_eq!(h.running(), 0, "reaped");
@@ -51,7 +51,7 @@ fn a_script_past_its_limit_is_killed_with_its_children() {
     // The script's own child must die too (process group).
     std::fs::write(d.join("hotplug.d/10-slow"), format!("sleep 30 & echo $! > {}\nwait\n", pidfile.display())).unwrap();
     let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_millis(200));
-    h.run(Instant::ZERO, "connected", "wanb", "wwan0").unwrap();
+    h.run(Instant::ZERO, "connected", "wanb", "wwan0", "ipv4").unwrap();
     let mut pid = String::new();
     for _ in 0..200 {
         pid = std::fs::read_to_string(&pidfile).unwrap_or_default();
@@ -84,7 +84,7 @@ fn a_script_past_its_limit_is_killed_with_its_children() {
 #[test]
 fn no_directory_means_nothing_runs() {
     let mut h = Hotplug::new("/nonexistent/hotplug.d/dualwan", Duration::from_secs(30));
-    h.run(Instant::ZERO, "connected", "wan", "eth1").unwrap();
+    h.run(Instant::ZERO, "connected", "wan", "eth1", "ipv4").unwrap();
     assert_eq!(h.running(), 0);
 }
 
@@ -97,9 +97,9 @@ fn runs_beyond_the_limit_are_refused_with_a_reason() {
     std::fs::write(d.join("hotplug.d/10-slow"), "sleep 30\n").unwrap();
     let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_millis(500));
     for _ in 0..RUNS_MAX {
-        h.run(Instant::ZERO, "connected", "wan", "eth1").unwrap();
+        h.run(Instant::ZERO, "connected", "wan", "eth1", "ipv4").unwrap();
     }
-    let e = h.run(Instant::ZERO, "disconnected", "wanb", "wwan0").unwrap_err();
+    let e = h.run(Instant::ZERO, "disconnected", "wanb", "wwan0", "ipv4").unwrap_err();
     assert_eq!(e.to_string(), "8 runs still going; disconnected of wanb skipped");
     assert_eq!((h.running(), h.skipped()), (RUNS_MAX, 1));
     h.reap(Instant::from_millis(600));

@@ -180,7 +180,7 @@ fn default_via(gw: [u8; 4], oif: u32, table: u32) -> Route {
         table,
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
-        gateway: Some(Ipv4Addr::from(gw)),
+        gateway: Some(Ipv4Addr::from(gw).into()),
         oif,
         metric: 0,
         protocol: PROTO_DUALWAN,
@@ -234,7 +234,7 @@ fn routes_in_large_tables_and_reject_routes() {
         let big = Route { metric: 20, ..default_via([192, 0, 2, 1], dw0, 1000) };
         let unreachable = Route {
             table: 1000,
-            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
+            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,
@@ -263,6 +263,7 @@ fn routes_in_large_tables_and_reject_routes() {
 
 fn our_rules() -> [Rule; 3] {
     let base = Rule {
+        family: dualwan::route::Family::V4,
         priority: 5000,
         src: None,
         action: RuleAction::Lookup(TABLE_MAIN),
@@ -274,7 +275,7 @@ fn our_rules() -> [Rule; 3] {
         base,
         Rule {
             priority: 5001,
-            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2).into())),
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             ..base
@@ -355,7 +356,7 @@ fn events_for_links_addresses_routes_and_rules() {
         ns.ip("addr add 198.51.100.2/24 dev dw0");
         let route = Route {
             table: 101,
-            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
+            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,

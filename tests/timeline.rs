@@ -94,7 +94,7 @@ fn with_both_down_last_resort_applies_and_the_first_to_recover_is_used() {
         s.lines[1].upstream_works = false;
         s.run_for(Duration::from_secs(3));
         assert_eq!(s.d.active(), None);
-        let active_table: Vec<_> = s.routes.iter().filter(|r| r.table == 100).collect();
+        let active_table: Vec<_> = s.routes.iter().filter(|r| r.table == 100 && r.dst.addr.is_ipv4()).collect();
         match last_resort {
             LastResort::Main => assert!(active_table.is_empty(), "{active_table:?}"),
             LastResort::Unreachable => {
@@ -160,8 +160,9 @@ fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
     // Entries a crashed run would leave: our protocol, our range, stale values.
     let mut s = Sim::new(config());
     let stale_rule = Rule {
+        family: dualwan::route::Family::V4,
         priority: 5007,
-        src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 99))),
+        src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 99).into())),
         action: RuleAction::Lookup(107),
         suppress_prefixlen: None,
         protocol: PROTO_DUALWAN,
@@ -171,7 +172,7 @@ fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
         table: 107,
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
-        gateway: Some(Ipv4Addr::new(192, 0, 2, 97)),
+        gateway: Some(Ipv4Addr::new(192, 0, 2, 97).into()),
         oif: 2,
         metric: 0,
         protocol: PROTO_DUALWAN,
@@ -239,13 +240,15 @@ fn reload_keeps_unchanged_wans_and_moves_our_ranges_cleanly() {
 fn a_probe_socket_error_is_retried_after_a_pause_not_every_round() {
     let mut s = settle();
     let opens_before = s.opens;
-    s.core(|d, now| d.handle_probe_error(now, 0, &"Operation not permitted (needs CAP_NET_RAW)"));
+    s.core(|d, now| {
+        d.handle_probe_error(now, 0, dualwan::route::Family::V4, &"Operation not permitted (needs CAP_NET_RAW)")
+    });
     s.drain();
     s.run_for(Duration::from_secs(3));
     assert_eq!(s.opens, opens_before, "no new socket during the pause");
     s.run_for(Duration::from_secs(3));
     assert_eq!(s.opens, opens_before + 1, "one new socket after the pause");
-    assert!(s.logs.iter().any(|l| l.contains("wan: probe socket: Operation not permitted")));
+    assert!(s.logs.iter().any(|l| l.contains("wan: IPv4 probe socket: Operation not permitted")));
 }
 
 // --- option network: the device, address and gateway come from netifd -----------------
@@ -342,10 +345,10 @@ fn a_network_wan_waits_for_netifds_first_answer() {
 // --- option flush_conntrack: which connections are flushed when traffic moves ----------
 
 use dualwan::config::FlushConntrack;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
-const WAN1_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const WAN2_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
+const WAN1_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+const WAN2_ADDR: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10));
 
 /// Both lines up with the given policies, connections NAT'd to each WAN in the fake table.
 fn settle_flushing(wan: FlushConntrack, wanb: FlushConntrack) -> Sim {
@@ -466,7 +469,8 @@ fn an_overflowing_action_queue_is_logged_and_resynced() {
     }
     assert_eq!(actions.len(), ACTIONS_MAX + 1, "the queue holds its capacity, then one warning");
     let Some(Action::Log(_, line)) = actions.last() else { panic!("no warning last: {actions:?}") };
-    assert!(line.ends_with("actions dropped (queue of 128 full); re-reading kernel state"), "{line}");
+    let tail = format!("actions dropped (queue of {ACTIONS_MAX} full); re-reading kernel state");
+    assert!(line.ends_with(&tail), "{line}");
     assert!(core.counters().dropped_actions > 0);
     assert_eq!(core.poll_action(), None, "the warning comes once");
 
@@ -478,4 +482,157 @@ fn an_overflowing_action_queue_is_logged_and_resynced() {
         }
     }
     assert_eq!(dumps, all, "no full re-read after the drop");
+}
+
+// --- Dual stack: each family has its own health, active WAN, rules and tables. ---
+
+use dualwan::route::Family;
+use sim::dual_config;
+
+fn settle_dual() -> Sim {
+    let mut s = Sim::new(dual_config());
+    s.run_for(Duration::from_secs(2));
+    for slot in 0..2 {
+        for family in Family::ALL {
+            assert_eq!(s.d.health_of(slot, family).status(), Status::Online, "{slot} {family}: {:#?}", s.logs);
+        }
+    }
+    assert_eq!((s.egress(), s.egress6()), (Some("wan1"), Some("wan1")));
+    s
+}
+
+#[test]
+fn dual_stack_installs_the_same_layout_for_ipv6() {
+    let s = settle_dual();
+    let (rules, routes) = s.ours();
+    let v6: Vec<&String> = rules.iter().chain(&routes).filter(|r| r.starts_with("-6")).collect();
+    assert_eq!(
+        v6,
+        [
+            "-6 5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan",
+            "-6 5001:\tfrom 2001:db8:1::2 lookup 101 proto dualwan",
+            "-6 5002:\tfrom 2001:db8:2::2 lookup 102 proto dualwan",
+            "-6 5090:\tfrom all lookup 100 proto dualwan",
+            "-6 default via fe80::1 dev #2 table 101 proto dualwan",
+            "-6 default via fe80::1 dev #3 table 102 proto dualwan",
+            "-6 default via fe80::1 dev #2 table 100 proto dualwan",
+        ]
+    );
+    assert_eq!(rules.len() + routes.len(), 14, "IPv4's seven are there too");
+    for r in foreign_routes() {
+        assert!(s.routes.contains(&r), "{r} gone");
+    }
+    // The link-local address is never the source of a rule or a probe.
+    assert!(!rules.iter().any(|r| r.contains("fe80")));
+}
+
+#[test]
+fn an_ipv6_only_outage_moves_only_ipv6() {
+    let mut s = settle_dual();
+    s.lines[0].upstream6_works = false; // IPv4 of the same line keeps working
+    let took = s.run_until_cond(Duration::from_secs(5), |s| s.egress6() == Some("wan2")).expect("IPv6 failover");
+    let w = &s.d.config().wans[0];
+    let bound = w.interval.as_micros() * u64::from(w.down) + w.timeout.as_micros();
+    assert!(took.as_micros() <= bound, "took {took:?}, bound {bound} us");
+    assert_eq!(s.egress(), Some("wan1"), "IPv4 stays");
+    assert_eq!(s.d.health_of(0, Family::V4).status(), Status::Online);
+    assert_eq!(s.d.health_of(0, Family::V6).status(), Status::Offline);
+    assert_eq!(
+        s.d.health_of(0, Family::V6).reason().to_string(),
+        "gateway answers, targets unreachable (0/1 answered, need 1)"
+    );
+    assert!(s.logs.iter().any(|l| l.contains("wan: IPv6 disconnecting -> offline")), "{:#?}", s.logs);
+    assert!(s.logs.iter().any(|l| l.contains("IPv6 traffic moved to wanb")), "{:#?}", s.logs);
+    assert!(!s.logs.iter().any(|l| l.contains("traffic moved") && !l.contains("IPv6 traffic moved")), "IPv4 stayed");
+    // Events carry the family.
+    use dualwan::daemon::Event;
+    assert!(s.events.iter().any(|e| matches!(e, Event::Active { family: Family::V6, to: Some(1), .. })));
+    assert!(!s.events.iter().any(|e| matches!(e, Event::Active { family: Family::V4, to: Some(1), .. })));
+    s.lines[0].upstream6_works = true;
+    let back = s.run_until_cond(Duration::from_secs(30), |s| s.egress6() == Some("wan1")).expect("IPv6 failback");
+    assert!(back >= s.d.config().wans[0].recovery_wait, "returned after {back:?}");
+}
+
+#[test]
+fn a_full_failure_moves_both_families_and_carrier_loss_does_it_at_once() {
+    let mut s = settle_dual();
+    s.lines[0].upstream_works = false;
+    s.lines[0].upstream6_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2") && s.egress6() == Some("wan2"))
+        .expect("both moved");
+    s.lines[0].upstream_works = true;
+    s.lines[0].upstream6_works = true;
+    s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1") && s.egress6() == Some("wan1"))
+        .expect("both back");
+    s.set_carrier(0, false);
+    assert_eq!((s.egress(), s.egress6()), (Some("wan2"), Some("wan2")));
+    for family in Family::ALL {
+        assert_eq!(s.d.health_of(0, family).reason().to_string(), "carrier lost");
+    }
+}
+
+#[test]
+fn ipv6_needs_a_global_address_and_a_router() {
+    let mut s = settle_dual();
+    // The ISP withdraws IPv6 on wan1: the global address goes, the link-local one stays.
+    let addr6 = s.lines[0].addr6.take().unwrap();
+    let gone = dualwan::kernel::Addr { ifindex: 2, addr: addr6.into(), prefix_len: 64, scope: 0, flags: 0x80 };
+    s.core(|d, now| d.handle_kernel(now, &dualwan::kernel::KernelEvent::Addr(dualwan::kernel::Change::Del, gone)));
+    s.drain();
+    assert_eq!(s.d.health_of(0, Family::V6).status(), Status::NoLink);
+    assert_eq!(s.d.health_of(0, Family::V6).reason().to_string(), "address removed");
+    assert_eq!(s.d.health_of(0, Family::V4).status(), Status::Online);
+    assert_eq!((s.egress(), s.egress6()), (Some("wan1"), Some("wan2")));
+    let (rules, _) = s.ours();
+    assert!(!rules.iter().any(|r| r.contains("2001:db8:1::2")), "{rules:?}");
+    // A tentative address (duplicate detection running) is not usable yet either.
+    let tentative = dualwan::kernel::Addr { flags: dualwan::kernel::IFA_F_TENTATIVE, ..gone };
+    s.core(|d, now| d.handle_kernel(now, &dualwan::kernel::KernelEvent::Addr(dualwan::kernel::Change::New, tentative)));
+    s.drain();
+    assert_eq!(s.d.health_of(0, Family::V6).status(), Status::NoLink);
+    // DAD done: the same address again, now usable; IPv6 recovers like any link.
+    s.lines[0].addr6 = Some(addr6);
+    s.core(|d, now| d.handle_kernel(now, &dualwan::kernel::KernelEvent::Addr(dualwan::kernel::Change::New, gone)));
+    s.drain();
+    s.run_until_cond(Duration::from_secs(30), |s| s.egress6() == Some("wan1")).expect("IPv6 back on wan1");
+}
+
+#[test]
+fn ipv4_only_configs_leave_ipv6_alone_and_shutdown_removes_both_families() {
+    let s = settle();
+    let (rules, routes) = s.ours();
+    assert!(!rules.iter().chain(&routes).any(|r| r.starts_with("-6")), "{rules:?} {routes:?}");
+    assert!(s.ops.iter().all(|op| op.family() == Family::V4));
+    let mut s = settle_dual();
+    s.core(|d, now| d.shutdown(now));
+    s.drain();
+    assert!(s.d.is_stopped());
+    assert_eq!(s.ours(), (vec![], vec![]));
+    for r in foreign_routes() {
+        assert!(s.routes.contains(&r), "{r} gone");
+    }
+}
+
+#[test]
+fn status_shows_both_families() {
+    let mut s = settle_dual();
+    s.lines[1].upstream6_works = false;
+    s.run_for(Duration::from_secs(3));
+    let mut text = String::new();
+    let mut json = dualwan::status::Json::new(&mut text).unwrap();
+    dualwan::status::write_status(&s.d, s.now, None, &mut json).unwrap();
+    json.finish().unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((v["active"].as_str(), v["active6"].as_str()), (Some("wan"), Some("wan")));
+    let wanb = &v["interfaces"]["wanb"];
+    assert_eq!(wanb["status"], "online");
+    assert_eq!(wanb["status6"], "offline");
+    assert_eq!(wanb["address6"], "2001:db8:2::2");
+    assert_eq!(wanb["gateway6"], "fe80::1");
+    assert_eq!(wanb["track_ip"][3]["ip"], "2001:db8:ff::1");
+    assert_eq!(wanb["track_ip"][3]["status"], "down");
+    assert_eq!(wanb["track_ip"][0]["status"], "up");
+    assert_eq!(wanb["gateway_probe6"]["ip"], "fe80::1");
+    let h = v["history"].as_array().unwrap();
+    assert!(h.iter().any(|e| e["interface"] == "wanb" && e["family"] == "ipv6" && e["to"] == "offline"), "{h:?}");
 }

@@ -39,7 +39,14 @@ impl Hotplug {
     /// Starts the scripts for one transition. Nothing happens when the directory does not
     /// exist. Returns the spawn error, or that [`RUNS_MAX`] runs are still going, for the
     /// caller to log.
-    pub fn run(&mut self, now: Instant, action: &str, interface: &str, device: &str) -> std::io::Result<()> {
+    pub fn run(
+        &mut self,
+        now: Instant,
+        action: &str,
+        interface: &str,
+        device: &str,
+        family: &str,
+    ) -> std::io::Result<()> {
         self.reap(now);
         if !std::path::Path::new(&self.dir).is_dir() {
             return Ok(());
@@ -56,6 +63,7 @@ impl Hotplug {
             .env("ACTION", action)
             .env("INTERFACE", interface)
             .env("DEVICE", device)
+            .env("FAMILY", family)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0) // so a timeout kills the scripts' children too

@@ -18,7 +18,7 @@ use crate::kernel::IFNAME_MAX;
 use crate::wire::icmp::{self, Icmp, Malformed, ECHO_REQUEST_LEN};
 use core::fmt;
 use core::mem;
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::SocketAddrV4;
 use nix::errno::Errno;
 use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
 use std::ffi::OsString;
@@ -126,7 +126,9 @@ impl ProbeSocket {
     /// Opens a probe socket leaving through `device` from `src`, whose echo requests carry
     /// `ident`. Needs CAP_NET_RAW. Fails with `EADDRNOTAVAIL` (op `Bind`) while `src` is not
     /// assigned, and with `ENODEV` (op `BindDevice`) for a name no device can have.
-    pub fn open(device: &str, src: Ipv4Addr, ident: u16) -> Result<Self, IcmpError> {
+    pub fn open(device: &str, src: core::net::IpAddr, ident: u16) -> Result<Self, IcmpError> {
+        // Temporary until ICMPv6 sockets land.
+        let core::net::IpAddr::V4(src) = src else { return Err(IcmpError::new(IcmpOp::Socket)(Errno::EAFNOSUPPORT)) };
         // An empty name would unbind and the kernel silently cuts names at IFNAMSIZ - 1 or a
         // NUL, binding some other device: none of these names a device.
         if device.is_empty() || device.len() > IFNAME_MAX || device.contains('\0') {
@@ -171,7 +173,8 @@ impl ProbeSocket {
     /// unreachable route, `ENOBUFS`/`EAGAIN` when a queue is full, `EPERM` when netfilter drops
     /// it, and `ENODEV` when a device of the same name was created again: the socket holds the
     /// old ifindex and must be reopened, as after any change of the WAN's address.
-    pub fn send_echo(&mut self, dst: Ipv4Addr, seq: u16) -> Result<(), IcmpError> {
+    pub fn send_echo(&mut self, dst: core::net::IpAddr, seq: u16) -> Result<(), IcmpError> {
+        let core::net::IpAddr::V4(dst) = dst else { return Err(IcmpError::new(IcmpOp::Send)(Errno::EAFNOSUPPORT)) };
         let mut msg = [0u8; ECHO_REQUEST_LEN];
         // Cannot fail: the buffer is exactly the request's size.
         let len = icmp::emit_echo_request(&mut msg, self.ident, seq)
@@ -391,7 +394,7 @@ mod tests {
     fn impossible_device_names_are_refused_before_the_kernel_sees_them() {
         // Checked before any system call, so this needs no privilege.
         for name in ["", "a-name-of-16-chr", "eth\0"] {
-            let err = ProbeSocket::open(name, Ipv4Addr::LOCALHOST, 1).unwrap_err();
+            let err = ProbeSocket::open(name, core::net::Ipv4Addr::LOCALHOST.into(), 1).unwrap_err();
             assert_eq!((err.op, err.errno), (IcmpOp::BindDevice, Errno::ENODEV), "{name:?}");
         }
     }

@@ -24,9 +24,10 @@
 //! buffer pool we would never use. neli's router type is not used (it starts a thread).
 
 use crate::kernel::{DumpKind, KernelEvent};
-use crate::route::{Op, Route, RouteType, Rule, RuleAction};
+use crate::route::{Family, Op, Route, RouteType, Rule, RuleAction};
 use crate::wire::rtnl::{self, Messages, Parsed};
 use core::fmt;
+use core::net::IpAddr;
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{
     Arphrd, FrAct, Frattr, IfaF, Iff, RtAddrFamily, RtScope, RtTable, Rta, RtaType, Rtm, RtmF, Rtn, Rtprot,
@@ -56,8 +57,15 @@ pub const EVENT_RCVBUF: usize = 512 * 1024;
 pub const REPLY_TIMEOUT_SECS: i64 = 1;
 
 /// Multicast groups of the event socket (`RTNLGRP_*` numbers, not bitmasks).
-const EVENT_GROUPS: [u32; 4] =
-    [libc::RTNLGRP_LINK, libc::RTNLGRP_IPV4_IFADDR, libc::RTNLGRP_IPV4_ROUTE, libc::RTNLGRP_IPV4_RULE];
+const EVENT_GROUPS: [u32; 7] = [
+    libc::RTNLGRP_LINK,
+    libc::RTNLGRP_IPV4_IFADDR,
+    libc::RTNLGRP_IPV4_ROUTE,
+    libc::RTNLGRP_IPV4_RULE,
+    libc::RTNLGRP_IPV6_IFADDR,
+    libc::RTNLGRP_IPV6_ROUTE,
+    libc::RTNLGRP_IPV6_RULE,
+];
 
 /// Longest extended-ACK text kept in an error.
 pub const EXT_ACK_MAX: usize = 96;
@@ -314,6 +322,7 @@ impl Netlink {
     /// it is there. Nothing that is not ours can match: the request carries protocol 201.
     pub fn check_admin(&mut self, priority: u32) -> Result<(), NetlinkError> {
         let never = Rule {
+            family: Family::V4,
             priority,
             src: None,
             action: RuleAction::Unreachable,
@@ -474,6 +483,21 @@ where
     RtattrBuilder::default().rta_type(ty).rta_payload(payload).build().map_err(|_| BUILD_FAILED)
 }
 
+/// An address attribute: 4 or 16 bytes in network order.
+fn addr_attr<T: RtaType>(ty: T, addr: IpAddr) -> Result<Rtattr<T, Buffer>, NlCause> {
+    match addr {
+        IpAddr::V4(a) => attr(ty, a.octets()),
+        IpAddr::V6(a) => attr(ty, a.octets()),
+    }
+}
+
+fn af(family: Family) -> RtAddrFamily {
+    match family {
+        Family::V4 => RtAddrFamily::Inet,
+        Family::V6 => RtAddrFamily::Inet6,
+    }
+}
+
 /// Write one request (header + payload) into `out`, replacing what was there.
 fn encode<P: Size + ToBytes>(
     out: &mut Cursor<Vec<u8>>,
@@ -496,7 +520,8 @@ fn encode<P: Size + ToBytes>(
     msg.to_bytes(out).map_err(|_| BUILD_FAILED)
 }
 
-/// Encode the dump request for `kind` (all entries of the family, no filter).
+/// Encode the dump request for `kind`: every entry of every family, no filter (entries of
+/// families other than IPv4 and IPv6 are parsed as ignored).
 fn encode_dump(out: &mut Cursor<Vec<u8>>, kind: DumpKind, seq: u32) -> Result<(), NlCause> {
     let dump = NlmF::DUMP;
     match kind {
@@ -512,7 +537,7 @@ fn encode_dump(out: &mut Cursor<Vec<u8>>, kind: DumpKind, seq: u32) -> Result<()
         }
         DumpKind::Addrs => {
             let msg = IfaddrmsgBuilder::default()
-                .ifa_family(RtAddrFamily::Inet)
+                .ifa_family(RtAddrFamily::Unspecified)
                 .ifa_prefixlen(0)
                 .ifa_flags(IfaF::empty())
                 .ifa_scope(RtScope::Universe)
@@ -522,10 +547,11 @@ fn encode_dump(out: &mut Cursor<Vec<u8>>, kind: DumpKind, seq: u32) -> Result<()
             encode(out, Rtm::Getaddr, dump, seq, msg)
         }
         DumpKind::Routes => {
-            encode(out, Rtm::Getroute, dump, seq, rtmsg(0, RtTable::Unspec, 0, RT_SCOPE_UNIVERSE, 0, RtBuffer::new())?)
+            let msg = rtmsg(RtAddrFamily::Unspecified, 0, RtTable::Unspec, 0, RT_SCOPE_UNIVERSE, 0, RtBuffer::new())?;
+            encode(out, Rtm::Getroute, dump, seq, msg)
         }
         DumpKind::Rules => {
-            let msg = fibmsg(0, 0, FrAct::Unspec, RtBuffer::new())?;
+            let msg = fibmsg(RtAddrFamily::Unspecified, 0, 0, FrAct::Unspec, RtBuffer::new())?;
             encode(out, Rtm::Getrule, dump, seq, msg)
         }
     }
@@ -537,6 +563,7 @@ const RT_SCOPE_LINK: u8 = 253;
 const RT_SCOPE_NOWHERE: u8 = 255;
 
 fn rtmsg(
+    family: RtAddrFamily,
     dst_len: u8,
     table: RtTable,
     protocol: u8,
@@ -545,7 +572,7 @@ fn rtmsg(
     attrs: RtBuffer<Rta, Buffer>,
 ) -> Result<neli::rtnl::Rtmsg, NlCause> {
     RtmsgBuilder::default()
-        .rtm_family(RtAddrFamily::Inet)
+        .rtm_family(family)
         .rtm_dst_len(dst_len)
         .rtm_src_len(0)
         .rtm_tos(0)
@@ -560,13 +587,14 @@ fn rtmsg(
 }
 
 fn fibmsg(
+    family: RtAddrFamily,
     src_len: u8,
     table: u8,
     action: FrAct,
     attrs: RtBuffer<Frattr, Buffer>,
 ) -> Result<neli::rtnl::Fibmsg, NlCause> {
     FibmsgBuilder::default()
-        .fib_family(RtAddrFamily::Inet)
+        .fib_family(family)
         .fib_dst_len(0)
         .fib_src_len(src_len)
         .fib_tos(0)
@@ -624,10 +652,10 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Rta::Table, route.table)?);
     if route.dst.len > 0 {
-        attrs.push(attr(Rta::Dst, route.dst.addr.octets())?);
+        attrs.push(addr_attr(Rta::Dst, route.dst.addr)?);
     }
     if let Some(gw) = route.gateway {
-        attrs.push(attr(Rta::Gateway, gw.octets())?);
+        attrs.push(addr_attr(Rta::Gateway, gw)?);
     }
     if route.oif != 0 {
         attrs.push(attr(Rta::Oif, route.oif)?);
@@ -636,7 +664,7 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
         attrs.push(attr(Rta::Priority, route.metric)?);
     }
     let table = RtTable::from(table_byte(route.table));
-    rtmsg(route.dst.len, table, route.protocol, scope, route_type(route.kind), attrs)
+    rtmsg(af(route.family()), route.dst.len, table, route.protocol, scope, route_type(route.kind), attrs)
 }
 
 /// `struct fib_rule_hdr` + attributes for `rule`.
@@ -660,7 +688,7 @@ fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
     let mut attrs = RtBuffer::new();
     attrs.push(attr(Frattr::Priority, rule.priority)?);
     if let Some(p) = src {
-        attrs.push(attr(Frattr::Src, p.addr.octets())?);
+        attrs.push(addr_attr(Frattr::Src, p.addr)?);
     }
     if let Some(t) = table {
         attrs.push(attr(Frattr::Table, t)?);
@@ -670,15 +698,20 @@ fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
     }
     attrs.push(attr(Frattr::Protocol, rule.protocol)?);
     let src_len = src.map_or(0, |p| p.len);
-    fibmsg(src_len, table.map_or(0, table_byte), FrAct::from(action), attrs)
+    fibmsg(af(rule.family), src_len, table.map_or(0, table_byte), FrAct::from(action), attrs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::route::Family;
+    use core::net::IpAddr;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::from([a, b, c, d])
+    }
     use crate::kernel::Change;
     use crate::route::{Prefix, PROTO_DUALWAN, TABLE_MAIN};
-    use core::net::Ipv4Addr;
 
     /// Encode `op` with neli and read it back with our parser: the two must agree.
     fn roundtrip(op: &Op) -> (rtnl::Message<'static>, Parsed) {
@@ -697,7 +730,7 @@ mod tests {
             table,
             dst: Prefix::DEFAULT,
             kind: RouteType::Unicast,
-            gateway: Some(Ipv4Addr::from(gw)),
+            gateway: Some(IpAddr::from(gw)),
             oif: 7,
             metric,
             protocol: PROTO_DUALWAN,
@@ -710,13 +743,40 @@ mod tests {
     const REPLACE: u16 = 0x100;
 
     #[test]
+    fn ipv6_requests_carry_their_family() {
+        let route = Route {
+            dst: Prefix::default_of(Family::V6),
+            gateway: "fe80::1".parse().ok(),
+            ..gw_route(101, [192, 0, 2, 1], 0)
+        };
+        let (msg, parsed) = roundtrip(&Op::ReplaceRoute(route));
+        assert_eq!(msg.payload[0], rtnl::AF_INET6);
+        assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::New, route)));
+        let rule = Rule {
+            family: Family::V6,
+            priority: 5001,
+            src: Some(Prefix::host("2001:db8:1::2".parse().unwrap())),
+            action: RuleAction::Lookup(101),
+            suppress_prefixlen: None,
+            protocol: PROTO_DUALWAN,
+            other_selectors: false,
+        };
+        for op in [Op::AddRule(rule), Op::DelRule(rule)] {
+            let (msg, parsed) = roundtrip(&op);
+            assert_eq!((msg.payload[0], msg.payload[2]), (rtnl::AF_INET6, 128), "family and source length");
+            let change = if matches!(op, Op::AddRule(_)) { Change::New } else { Change::Del };
+            assert_eq!(parsed, Parsed::Event(KernelEvent::Rule(change, rule)));
+        }
+    }
+
+    #[test]
     fn route_requests_carry_every_field() {
         for route in [
             gw_route(101, [192, 0, 2, 1], 0),
             gw_route(1000, [198, 51, 100, 1], 20),
             Route {
                 table: 102,
-                dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
+                dst: Prefix { addr: v4(203, 0, 113, 0), len: 24 },
                 kind: RouteType::Unreachable,
                 gateway: None,
                 oif: 0,
@@ -746,7 +806,7 @@ mod tests {
     fn device_routes_get_link_scope() {
         let mut route = gw_route(101, [0; 4], 0);
         route.gateway = None;
-        route.dst = Prefix { addr: Ipv4Addr::new(192, 0, 2, 0), len: 24 };
+        route.dst = Prefix { addr: v4(192, 0, 2, 0), len: 24 };
         let (msg, _) = roundtrip(&Op::AddRoute(route));
         assert_eq!(msg.payload[6], RT_SCOPE_LINK);
     }
@@ -755,6 +815,7 @@ mod tests {
     fn rule_requests_carry_every_field() {
         let rules = [
             Rule {
+                family: Family::V4,
                 priority: 5000,
                 src: None,
                 action: RuleAction::Lookup(TABLE_MAIN),
@@ -763,14 +824,16 @@ mod tests {
                 other_selectors: false,
             },
             Rule {
+                family: Family::V4,
                 priority: 5001,
-                src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+                src: Some(Prefix::host(v4(192, 0, 2, 2))),
                 action: RuleAction::Lookup(1000),
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
                 other_selectors: false,
             },
             Rule {
+                family: Family::V4,
                 priority: 5099,
                 src: None,
                 action: RuleAction::Unreachable,
@@ -793,8 +856,9 @@ mod tests {
 
     fn rules_base() -> Rule {
         Rule {
+            family: Family::V4,
             priority: 5098,
-            src: Some(Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 }),
+            src: Some(Prefix { addr: v4(198, 51, 100, 0), len: 24 }),
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             protocol: PROTO_DUALWAN,
@@ -816,9 +880,9 @@ mod tests {
         let mut out = Cursor::new(Vec::new());
         for (kind, ty, family) in [
             (DumpKind::Links, 18, rtnl::AF_UNSPEC),
-            (DumpKind::Addrs, 22, rtnl::AF_INET),
-            (DumpKind::Routes, 26, rtnl::AF_INET),
-            (DumpKind::Rules, 34, rtnl::AF_INET),
+            (DumpKind::Addrs, 22, rtnl::AF_UNSPEC),
+            (DumpKind::Routes, 26, rtnl::AF_UNSPEC),
+            (DumpKind::Rules, 34, rtnl::AF_UNSPEC),
         ] {
             encode_dump(&mut out, kind, 9).unwrap();
             let bytes = out.get_ref().clone();

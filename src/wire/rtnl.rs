@@ -1,5 +1,6 @@
-//! rtnetlink (`NETLINK_ROUTE`) messages as the kernel sends them: link, IPv4 address,
-//! IPv4 route and IPv4 rule entries (notifications and dump entries share one layout),
+//! rtnetlink (`NETLINK_ROUTE`) messages as the kernel sends them: link entries, and
+//! address, route and rule entries of IPv4 and IPv6 (notifications and dump entries share
+//! one layout),
 //! ACKs, errors and the end of a dump.
 //!
 //! Contract: [`Messages`] walks one received datagram and [`parse`] turns one message into
@@ -13,8 +14,8 @@
 //! that notifications and dump entries go through the same allocation-free code.
 
 use crate::kernel::{Addr, Change, IfName, KernelEvent, Link};
-use crate::route::{Prefix, Route, RouteType, Rule, RuleAction};
-use core::net::Ipv4Addr;
+use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction};
+use core::net::IpAddr;
 
 /// Size of `struct nlmsghdr`.
 pub const NLMSG_HDRLEN: usize = 16;
@@ -56,6 +57,8 @@ pub const RTM_DELRULE: u16 = 33;
 pub const AF_UNSPEC: u8 = 0;
 /// `AF_INET`.
 pub const AF_INET: u8 = 2;
+/// `AF_INET6`.
+pub const AF_INET6: u8 = 10;
 
 /// `IFF_UP`.
 pub const IFF_UP: u32 = 0x1;
@@ -87,6 +90,7 @@ const NLMSGERR_ATTR_MSG: u16 = 1;
 const IFLA_IFNAME: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
+const IFA_FLAGS: u16 = 8;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
@@ -183,7 +187,7 @@ impl<'a> Iterator for Messages<'a> {
 /// What one message means to dualwan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// A link, IPv4 address, IPv4 route or IPv4 rule, added/updated or removed.
+    /// A link, or an address, route or rule of either family, added/updated or removed.
     Event(KernelEvent),
     /// `NLMSG_ERROR` with error 0: the request succeeded.
     Ack,
@@ -194,7 +198,8 @@ pub enum Parsed {
         /// 0 when the dump completed, else a negative errno.
         error: i32,
     },
-    /// A family, type or entry dualwan does not model (IPv6, neighbours, bridge ports...).
+    /// A family, type or entry dualwan does not model (neighbours, bridge ports, MPLS,
+    /// multicast routing...).
     Ignored,
 }
 
@@ -274,50 +279,62 @@ pub fn parse_link(p: &[u8]) -> Result<Option<Link>, Malformed> {
     }))
 }
 
-/// `struct ifaddrmsg` + `IFA_*`. `None` for families other than `AF_INET`.
+/// The family of an `AF_INET`/`AF_INET6` message; `None` for every other family.
+fn family(af: u8) -> Option<Family> {
+    match af {
+        AF_INET => Some(Family::V4),
+        AF_INET6 => Some(Family::V6),
+        _ => None,
+    }
+}
+
+/// Checks a prefix length against its family.
+fn prefix_len(family: Family, len: u8) -> Result<u8, Malformed> {
+    match family {
+        _ if len <= family.max_len() => Ok(len),
+        Family::V4 => Err(Malformed("IPv4 prefix longer than 32")),
+        Family::V6 => Err(Malformed("IPv6 prefix longer than 128")),
+    }
+}
+
+/// `struct ifaddrmsg` + `IFA_*`. `None` for families other than `AF_INET`/`AF_INET6`.
 pub fn parse_addr(p: &[u8]) -> Result<Option<Addr>, Malformed> {
     if p.len() < IFADDRMSG_LEN {
         return Err(Malformed("short ifaddrmsg"));
     }
-    if p[0] != AF_INET {
-        return Ok(None);
-    }
-    let prefix_len = p[1];
-    if prefix_len > 32 {
-        return Err(Malformed("IPv4 prefix longer than 32"));
-    }
+    let Some(fam) = family(p[0]) else { return Ok(None) };
+    let prefix_len = prefix_len(fam, p[1])?;
     let (mut local, mut address) = (None, None);
+    // ifa_flags holds the low 8 bits; IFA_FLAGS (Linux 3.14+) all of them.
+    let mut flags = u32::from(p[2]);
     for attr in Attrs::new(&p[IFADDRMSG_LEN..]) {
         match attr? {
-            (IFA_LOCAL, data) => local = Some(ipv4(data)?),
-            (IFA_ADDRESS, data) => address = Some(ipv4(data)?),
+            (IFA_LOCAL, data) => local = Some(ip(fam, data)?),
+            (IFA_ADDRESS, data) => address = Some(ip(fam, data)?),
+            (IFA_FLAGS, data) => flags = attr_u32(data)?,
             _ => {}
         }
     }
     // On point-to-point links IFA_ADDRESS is the peer; IFA_LOCAL is always our own
-    // address when present (rtnetlink(7)).
+    // address when present (rtnetlink(7)). IPv6 sends IFA_LOCAL only for a peer address.
     let addr = local.or(address).ok_or(Malformed("address without IFA_LOCAL/IFA_ADDRESS"))?;
-    Ok(Some(Addr { ifindex: u32_at(p, 4), addr, prefix_len }))
+    Ok(Some(Addr { ifindex: u32_at(p, 4), addr, prefix_len, scope: p[3], flags }))
 }
 
-/// `struct rtmsg` + `RTA_*`. `None` for families other than `AF_INET`.
+/// `struct rtmsg` + `RTA_*`. `None` for families other than `AF_INET`/`AF_INET6`.
 ///
 /// Multipath routes (`RTA_MULTIPATH`) are reported without gateway and device: dualwan
-/// never creates them and leaves them alone.
+/// never creates them and leaves them alone. A source prefix (`RTA_SRC`, IPv6
+/// source-specific routes such as OpenWrt's `default from 2001:db8::/48`) is not kept.
 pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
     if p.len() < RTMSG_LEN {
         return Err(Malformed("short rtmsg"));
     }
-    if p[0] != AF_INET {
-        return Ok(None);
-    }
-    let dst_len = p[1];
-    if dst_len > 32 {
-        return Err(Malformed("IPv4 prefix longer than 32"));
-    }
+    let Some(fam) = family(p[0]) else { return Ok(None) };
+    let dst_len = prefix_len(fam, p[1])?;
     let mut route = Route {
         table: u32::from(p[4]),
-        dst: Prefix { addr: Ipv4Addr::UNSPECIFIED, len: dst_len },
+        dst: Prefix { addr: fam.unspecified(), len: dst_len },
         kind: match p[7] {
             RTN_UNICAST => RouteType::Unicast,
             RTN_UNREACHABLE => RouteType::Unreachable,
@@ -333,8 +350,8 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
     let mut dst = None;
     for attr in Attrs::new(&p[RTMSG_LEN..]) {
         match attr? {
-            (RTA_DST, data) => dst = Some(ipv4(data)?),
-            (RTA_GATEWAY, data) => route.gateway = Some(ipv4(data)?),
+            (RTA_DST, data) => dst = Some(ip(fam, data)?),
+            (RTA_GATEWAY, data) => route.gateway = Some(ip(fam, data)?),
             (RTA_OIF, data) => route.oif = attr_u32(data)?,
             (RTA_PRIORITY, data) => route.metric = attr_u32(data)?,
             // rtm_table is only 8 bits; tables >= 256 are only in RTA_TABLE.
@@ -350,18 +367,15 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
     Ok(Some(route))
 }
 
-/// `struct fib_rule_hdr` + `FRA_*`. `None` for families other than `AF_INET`.
+/// `struct fib_rule_hdr` + `FRA_*`. `None` for families other than `AF_INET`/`AF_INET6`.
 pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
     if p.len() < FIB_RULE_HDR_LEN {
         return Err(Malformed("short fib_rule_hdr"));
     }
-    if p[0] != AF_INET {
-        return Ok(None);
-    }
+    let Some(fam) = family(p[0]) else { return Ok(None) };
     let (dst_len, src_len, tos, table, action) = (p[1], p[2], p[3], p[4], p[7]);
-    if dst_len > 32 || src_len > 32 {
-        return Err(Malformed("IPv4 prefix longer than 32"));
-    }
+    prefix_len(fam, dst_len)?;
+    prefix_len(fam, src_len)?;
     let flags = u32_at(p, 8);
     let mut other = dst_len != 0 || tos != 0 || flags & FIB_RULE_INVERT != 0;
     let (mut priority, mut src, mut suppress, mut protocol) = (0, None, None, 0);
@@ -371,7 +385,7 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
         match ty {
             // The kernel omits FRA_PRIORITY for priority 0 (the `local` rule).
             FRA_PRIORITY => priority = attr_u32(data)?,
-            FRA_SRC => src = Some(ipv4(data)?),
+            FRA_SRC => src = Some(ip(fam, data)?),
             FRA_DST => other = true,
             FRA_TABLE => table = attr_u32(data)?,
             FRA_PROTOCOL => protocol = *data.first().ok_or(Malformed("empty FRA_PROTOCOL"))?,
@@ -401,7 +415,15 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
         FR_ACT_PROHIBIT => RuleAction::Prohibit,
         n => RuleAction::Other(n),
     };
-    Ok(Some(Rule { priority, src, action, suppress_prefixlen: suppress, protocol, other_selectors: other }))
+    Ok(Some(Rule {
+        family: fam,
+        priority,
+        src,
+        action,
+        suppress_prefixlen: suppress,
+        protocol,
+        other_selectors: other,
+    }))
 }
 
 /// Iterator over `struct rtattr`s: `(type, payload)`, the type without the
@@ -449,9 +471,17 @@ fn parse_ifname(data: &[u8]) -> Result<IfName, Malformed> {
     Ok(name)
 }
 
-fn ipv4(data: &[u8]) -> Result<Ipv4Addr, Malformed> {
-    let octets: [u8; 4] = data.try_into().map_err(|_| Malformed("IPv4 address not 4 bytes"))?;
-    Ok(Ipv4Addr::from(octets))
+fn ip(family: Family, data: &[u8]) -> Result<IpAddr, Malformed> {
+    match family {
+        Family::V4 => {
+            let octets: [u8; 4] = data.try_into().map_err(|_| Malformed("IPv4 address not 4 bytes"))?;
+            Ok(IpAddr::from(octets))
+        }
+        Family::V6 => {
+            let octets: [u8; 16] = data.try_into().map_err(|_| Malformed("IPv6 address not 16 bytes"))?;
+            Ok(IpAddr::from(octets))
+        }
+    }
 }
 
 fn attr_u32(data: &[u8]) -> Result<u32, Malformed> {
@@ -481,7 +511,13 @@ fn i32_at(buf: &[u8], at: usize) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::{PROTO_DUALWAN, TABLE_MAIN};
+    use crate::route::Family;
+    use core::net::IpAddr;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::from([a, b, c, d])
+    }
+    use crate::route::{Op, PROTO_DUALWAN, TABLE_MAIN};
 
     /// One captured message (see `tests/vectors/rtnl/README.md`).
     fn capture(name: &str) -> Vec<u8> {
@@ -528,6 +564,7 @@ mod tests {
         assert_eq!(
             rule("rule-5000-plain"),
             Rule {
+                family: Family::V4,
                 priority: 5000,
                 src: None,
                 action: RuleAction::Lookup(TABLE_MAIN),
@@ -539,8 +576,9 @@ mod tests {
         assert_eq!(
             rule("rule-5001-plain"),
             Rule {
+                family: Family::V4,
                 priority: 5001,
-                src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 2))),
+                src: Some(Prefix::host(v4(192, 0, 2, 2))),
                 action: RuleAction::Lookup(101),
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
@@ -550,6 +588,7 @@ mod tests {
         assert_eq!(
             rule("rule-5099-plain"),
             Rule {
+                family: Family::V4,
                 priority: 5099,
                 src: None,
                 action: RuleAction::Unreachable,
@@ -564,7 +603,7 @@ mod tests {
         assert!(fw.other_selectors);
         // `not from ...`: FIB_RULE_INVERT; the table is only in FRA_TABLE (hdr says 252).
         let not = rule("rule-6000-plain");
-        assert_eq!(not.src, Some(Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 }));
+        assert_eq!(not.src, Some(Prefix { addr: v4(198, 51, 100, 0), len: 24 }));
         assert_eq!(not.action, RuleAction::Lookup(1000));
         assert!(not.other_selectors);
         // The kernel's own rules: local (priority 0, no FRA_PRIORITY), main, default.
@@ -594,7 +633,7 @@ mod tests {
         assert_eq!(r.table, 101);
         assert_eq!(r.dst, Prefix::DEFAULT);
         assert_eq!(r.kind, RouteType::Unicast);
-        assert_eq!(r.gateway, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(r.gateway, Some(v4(192, 0, 2, 1)));
         assert_ne!(r.oif, 0);
         assert_eq!((r.metric, r.protocol), (10, PROTO_DUALWAN));
 
@@ -603,7 +642,7 @@ mod tests {
         };
         let want = Route {
             table: 1000,
-            dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0), len: 24 },
+            dst: Prefix { addr: v4(203, 0, 113, 0), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
             oif: 0,
@@ -626,7 +665,7 @@ mod tests {
         assert_eq!(down.ifindex, up.ifindex);
         assert!(down.up && !down.lower_up);
 
-        let want = Addr { ifindex: up.ifindex, addr: Ipv4Addr::new(192, 0, 2, 2), prefix_len: 24 };
+        let want = Addr { ifindex: up.ifindex, addr: v4(192, 0, 2, 2), prefix_len: 24, scope: 0, flags: 0x80 };
         assert_eq!(only(&capture("addr-dw0")), Parsed::Event(KernelEvent::Addr(Change::New, want)));
         assert_eq!(only(&capture("event-deladdr-dw0")), Parsed::Event(KernelEvent::Addr(Change::Del, want)));
     }
@@ -744,13 +783,59 @@ mod tests {
             panic!("not a link removal");
         };
         assert_eq!((link.ifindex, link.name.as_str(), link.up), (3, "lan1", true));
-        // AF_INET6 routes, rules and addresses.
-        for ty in [RTM_NEWROUTE, RTM_NEWRULE] {
-            assert_eq!(only(&message(ty, 0, &[10, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0])), Parsed::Ignored);
+        // MPLS routes, IPv4 multicast routing rules (RTNL_FAMILY_IPMR), AF_PACKET addresses.
+        for (ty, af) in [(RTM_NEWROUTE, 28), (RTM_NEWRULE, 128)] {
+            assert_eq!(only(&message(ty, 0, &[af, 0, 0, 0, 254, 0, 0, 1, 0, 0, 0, 0])), Parsed::Ignored);
         }
-        assert_eq!(only(&message(RTM_NEWADDR, 0, &[10, 64, 0, 0, 1, 0, 0, 0])), Parsed::Ignored);
+        assert_eq!(only(&message(RTM_NEWADDR, 0, &[17, 64, 0, 0, 1, 0, 0, 0])), Parsed::Ignored);
         // Neighbour messages.
         assert_eq!(only(&message(28, 0, &[2, 0, 0, 0])), Parsed::Ignored);
+    }
+
+    #[test]
+    fn ipv6_entries_from_a_real_dump() {
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let rule = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Rule(Change::New, r)) => r,
+            other => panic!("{name}: {other:?}"),
+        };
+        let main = rule("rule6-5000");
+        assert_eq!(main.family, Family::V6);
+        assert_eq!(main.to_string(), "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan");
+        let from = rule("rule6-5001");
+        assert_eq!((from.family, from.src), (Family::V6, Some(Prefix::host(v6("2001:db8:1::2")))));
+        assert_eq!(from.action, RuleAction::Lookup(101));
+        let route = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Route(Change::New, r)) => r,
+            other => panic!("{name}: {other:?}"),
+        };
+        let ours = route("route6-table101");
+        assert_eq!(
+            Op::AddRoute(ours).to_string(),
+            format!("-6 route add default via fe80::1 dev #{} table 101 proto dualwan metric 10", ours.oif)
+        );
+        // OpenWrt's source-specific default: the source selector is not kept, the gateway is.
+        let main = route("route6-main-default-from");
+        assert_eq!(
+            (main.table, main.dst, main.gateway, main.metric),
+            (254, Prefix::default_of(Family::V6), Some(v6("fe80::1")), 512)
+        );
+        let addr = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Addr(Change::New, a)) => a,
+            other => panic!("{name}: {other:?}"),
+        };
+        let global = addr("addr6-dw0-global");
+        assert_eq!((global.addr, global.prefix_len, global.scope), (v6("2001:db8:1::2"), 64, 0));
+        assert!(global.usable_source() && global.preferred());
+        let old = addr("addr6-dw0-deprecated");
+        assert!(old.usable_source() && !old.preferred(), "preferred_lft 0: deprecated, {:#x}", old.flags);
+        let link_local = addr("addr6-dw0-linklocal");
+        assert_eq!(link_local.scope, 253);
+        assert!(!link_local.usable_source());
+        // Truncated IPv6 addresses never pass as IPv4 ones.
+        let mut cut = capture("addr6-dw0-global");
+        cut[16 + 8] = 8; // IFA_ADDRESS length 8: 4 bytes of payload
+        assert!(parse(&Messages::new(&cut).next().unwrap().unwrap()).is_err());
     }
 
     #[test]
@@ -767,7 +852,7 @@ mod tests {
         assert!(parse_route(&[AF_INET, 33, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0]).is_err(), "/33");
         assert!(parse_route(&[AF_INET; 11]).is_err(), "short rtmsg");
         let ok = route(&attr(RTA_DST, &[192, 0, 2, 0])).unwrap().unwrap();
-        assert_eq!(ok.dst, Prefix { addr: Ipv4Addr::new(192, 0, 2, 0), len: 24 });
+        assert_eq!(ok.dst, Prefix { addr: v4(192, 0, 2, 0), len: 24 });
 
         let link = |name: &[u8]| {
             let mut p = vec![0, 0, 1, 0, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];

@@ -7,11 +7,13 @@ use dualwan::config::{Config, Gateway, Globals, Wan};
 use dualwan::daemon::{Action, Daemon};
 use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
 use dualwan::netifd::NetifdStatus;
-use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
+use dualwan::route::{Family, Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
 use dualwan::time::{Duration, Instant};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub const TARGETS: [[u8; 4]; 3] = [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]];
+/// The IPv6 Internet host of [`dual_config`].
+pub const TARGET6: &str = "2001:db8:ff::1";
 
 /// One simulated ISP line.
 #[derive(Clone, Debug)]
@@ -24,6 +26,26 @@ pub struct Line {
     pub gateway_answers: bool,
     pub upstream_works: bool,
     pub rtt: Duration,
+    /// The line's global IPv6 address (none: no IPv6 on this line).
+    pub addr6: Option<Ipv6Addr>,
+    /// Its IPv6 router, link-local as from router advertisements.
+    pub gateway6: Ipv6Addr,
+    pub gateway6_answers: bool,
+    /// The ISP's IPv6 beyond the router works (an IPv6-only outage clears this alone).
+    pub upstream6_works: bool,
+}
+
+impl Line {
+    /// Whether a probe to `dst` would be answered now.
+    fn answers(&self, dst: IpAddr) -> bool {
+        self.carrier
+            && match dst {
+                IpAddr::V4(d) if d == self.gateway => self.gateway_answers,
+                IpAddr::V4(_) => self.upstream_works && self.gateway_answers,
+                IpAddr::V6(d) if d == self.gateway6 => self.gateway6_answers,
+                IpAddr::V6(_) => self.upstream6_works && self.gateway6_answers,
+            }
+    }
 }
 
 pub struct Sim {
@@ -37,8 +59,9 @@ pub struct Sim {
     /// Probe sockets opened so far.
     pub opens: usize,
     pub ops: Vec<Op>,
-    sockets: Vec<bool>,
-    in_flight: Vec<(Instant, usize, Ipv4Addr, u16, u16)>,
+    /// Open probe sockets by WAN slot, per family.
+    sockets: Vec<[bool; 2]>,
+    in_flight: Vec<(Instant, usize, IpAddr, u16, u16)>,
     /// Fail the next kernel write with this error text.
     pub fail_next_op: Option<&'static str>,
     /// Reads a global allocation counter (the allocation test installs one).
@@ -52,10 +75,10 @@ pub struct Sim {
     pub asks: Vec<String>,
     /// Every conntrack flush asked for: (WAN slot, address, where traffic went when the
     /// flush was carried out), oldest first.
-    pub flushes: Vec<(usize, Ipv4Addr, Option<&'static str>)>,
+    pub flushes: Vec<(usize, IpAddr, Option<&'static str>)>,
     /// Connections the fake conntrack table holds NAT'd to each address; a flush empties
     /// the address's count and reports it.
-    pub conntrack: Vec<(Ipv4Addr, u32)>,
+    pub conntrack: Vec<(IpAddr, u32)>,
     /// Fail the next flush with this error text.
     pub fail_next_flush: Option<&'static str>,
 }
@@ -67,11 +90,20 @@ pub fn config() -> Config {
         w.metric = metric;
         w.gateway = Gateway::Auto;
         for t in TARGETS {
-            w.track_ip.push(Ipv4Addr::from(t)).unwrap();
+            w.track_ip.push(Ipv4Addr::from(t).into()).unwrap();
         }
         wans.push(w).unwrap();
     }
     Config { globals: Globals::default(), wans }
+}
+
+/// [`config`] with an IPv6 target on both interfaces: dual-stack failover.
+pub fn dual_config() -> Config {
+    let mut c = config();
+    for w in c.wans.iter_mut() {
+        w.track_ip.push(TARGET6.parse().unwrap()).unwrap();
+    }
+    c
 }
 
 /// `wan` follows netifd's interface `wan` (on wan1), `wanb` is device wan2.
@@ -99,7 +131,7 @@ pub fn foreign_routes() -> Vec<Route> {
         table: TABLE_MAIN,
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
-        gateway: Some(Ipv4Addr::from(gw)),
+        gateway: Some(Ipv4Addr::from(gw).into()),
         oif,
         metric,
         protocol: 16, // dhcp
@@ -109,18 +141,44 @@ pub fn foreign_routes() -> Vec<Route> {
         dflt([192, 0, 2, 9], 3, 20),
         Route {
             table: 200,
-            dst: Prefix { addr: Ipv4Addr::new(198, 51, 100, 0), len: 24 },
+            dst: Prefix { addr: Ipv4Addr::new(198, 51, 100, 0).into(), len: 24 },
             kind: RouteType::Unicast,
-            gateway: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            gateway: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
             oif: 2,
             metric: 0,
             protocol: 4, // static
+        },
+        // Router advertisements' defaults (OpenWrt puts them in main, with a metric per
+        // interface), and a foreign IPv6 route in a table of ours.
+        Route {
+            dst: Prefix::default_of(Family::V6),
+            gateway: Some("fe80::1".parse().unwrap()),
+            metric: 1024,
+            protocol: 9, // ra
+            ..dflt([0; 4], 2, 0)
+        },
+        Route {
+            dst: Prefix::default_of(Family::V6),
+            gateway: Some("fe80::1".parse().unwrap()),
+            metric: 1025,
+            protocol: 9,
+            ..dflt([0; 4], 3, 0)
+        },
+        Route {
+            table: 100,
+            dst: Prefix { addr: "2001:db8:77::".parse().unwrap(), len: 48 },
+            kind: RouteType::Unicast,
+            gateway: Some("fe80::1".parse().unwrap()),
+            oif: 2,
+            metric: 0,
+            protocol: 4,
         },
     ]
 }
 
 pub fn foreign_rules() -> Vec<Rule> {
     vec![Rule {
+        family: Family::V4,
         priority: 4000,
         src: None,
         action: RuleAction::Lookup(200),
@@ -143,6 +201,10 @@ impl Sim {
                 gateway_answers: true,
                 upstream_works: true,
                 rtt: Duration::from_millis(8),
+                addr6: Some("2001:db8:1::2".parse().unwrap()),
+                gateway6: "fe80::1".parse().unwrap(),
+                gateway6_answers: true,
+                upstream6_works: true,
             },
             Line {
                 ifindex: 3,
@@ -153,6 +215,10 @@ impl Sim {
                 gateway_answers: true,
                 upstream_works: true,
                 rtt: Duration::from_millis(30),
+                addr6: Some("2001:db8:2::2".parse().unwrap()),
+                gateway6: "fe80::1".parse().unwrap(),
+                gateway6_answers: true,
+                upstream6_works: true,
             },
         ];
         let n = config.wans.len();
@@ -167,7 +233,7 @@ impl Sim {
             events: Vec::new(),
             opens: 0,
             ops: Vec::new(),
-            sockets: vec![false; n],
+            sockets: vec![[false; 2]; n],
             in_flight: Vec::new(),
             fail_next_op: None,
             alloc_meter: || 0,
@@ -210,10 +276,7 @@ impl Sim {
             }
             DumpKind::Addrs => {
                 for l in &self.lines {
-                    events.push(KernelEvent::Addr(
-                        Change::New,
-                        Addr { ifindex: l.ifindex, addr: l.addr, prefix_len: 29 },
-                    ));
+                    events.extend(Self::addrs(l).map(|a| KernelEvent::Addr(Change::New, a)));
                 }
             }
             DumpKind::Routes => events.extend(self.routes.iter().map(|r| KernelEvent::Route(Change::New, *r))),
@@ -223,6 +286,14 @@ impl Sim {
         for e in events {
             self.deliver(e);
         }
+    }
+
+    /// A line's addresses as the kernel reports them: IPv4, IPv6 link-local, IPv6 global.
+    fn addrs(l: &Line) -> impl Iterator<Item = Addr> {
+        let v4 = Addr { ifindex: l.ifindex, addr: l.addr.into(), prefix_len: 29, scope: 0, flags: 0x80 };
+        let link_local = Addr { addr: "fe80::2".parse().unwrap(), prefix_len: 64, scope: 253, flags: 0x80, ..v4 };
+        let global = l.addr6.map(|a| Addr { addr: a.into(), prefix_len: 64, scope: 0, flags: 0x80, ..v4 });
+        [Some(v4), Some(link_local), global].into_iter().flatten()
     }
 
     /// Applies an op like the kernel would, with its notification.
@@ -270,17 +341,15 @@ impl Sim {
             while let Some(action) = self.core(|d, _| d.poll_action()) {
                 match action {
                     Action::Dump(kind) => self.dump(kind),
-                    Action::OpenProbe { wan, .. } => {
-                        self.sockets[wan] = true;
+                    Action::OpenProbe { wan, src, .. } => {
+                        self.sockets[wan][Family::of(&src).index()] = true;
                         self.opens += 1;
                     }
-                    Action::CloseProbe { wan } => self.sockets[wan] = false,
+                    Action::CloseProbe { wan, family } => self.sockets[wan][family.index()] = false,
                     Action::SendProbe { wan, dst, seq } => {
-                        assert!(self.sockets[wan], "probe on a closed socket");
+                        assert!(self.sockets[wan][Family::of(&dst).index()], "probe on a closed socket");
                         let l = &self.lines[wan];
-                        let answers = l.carrier
-                            && if dst == l.gateway { l.gateway_answers } else { l.upstream_works && l.gateway_answers };
-                        if answers {
+                        if l.answers(dst) {
                             let ident = self.d.ident(wan);
                             self.in_flight.push((self.now + l.rtt, wan, dst, ident, seq));
                         }
@@ -379,16 +448,27 @@ impl Sim {
         self.egress_in(100)
     }
 
+    /// [`Sim::egress`] for IPv6 traffic.
+    pub fn egress6(&self) -> Option<&'static str> {
+        self.egress_of(Family::V6, 100)
+    }
+
     /// [`Sim::egress`] with the active table at `table`.
     pub fn egress_in(&self, table: u32) -> Option<&'static str> {
-        let ours = self.routes.iter().find(|r| r.table == table && r.dst.is_default());
+        self.egress_of(Family::V4, table)
+    }
+
+    fn egress_of(&self, family: Family, table: u32) -> Option<&'static str> {
+        let default = |r: &&Route| r.dst.is_default() && r.family() == family;
+        let ours = self.routes.iter().filter(default).find(|r| r.table == table);
         let route = match ours {
             Some(r) if r.kind == RouteType::Unicast => Some(r),
             Some(_) => None,
             None => self
                 .routes
                 .iter()
-                .filter(|r| r.table == TABLE_MAIN && r.dst.is_default())
+                .filter(default)
+                .filter(|r| r.table == TABLE_MAIN)
                 .filter(|r| self.lines.iter().any(|l| l.ifindex == r.oif && l.carrier))
                 .min_by_key(|r| r.metric),
         }?;
@@ -425,7 +505,9 @@ impl Sim {
         self.lines[i].ifindex = ifindex;
         let l = self.lines[i].clone();
         self.deliver(KernelEvent::Link(Change::New, self.link(i)));
-        self.deliver(KernelEvent::Addr(Change::New, Addr { ifindex, addr: l.addr, prefix_len: 29 }));
+        for a in Self::addrs(&l) {
+            self.deliver(KernelEvent::Addr(Change::New, a));
+        }
         let moved: Vec<Route> = self.routes.iter().filter(|r| r.oif == old).copied().collect();
         for r in moved {
             self.routes.retain(|x| *x != r);
@@ -445,9 +527,19 @@ impl Sim {
         self.drain();
     }
 
+    /// Our rules and routes in `ip` syntax, IPv6 ones with `-6 ` in front.
     pub fn ours(&self) -> (Vec<String>, Vec<String>) {
-        let rules = self.rules.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
-        let routes = self.routes.iter().filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN).map(|r| r.to_string());
+        let v6 = |f: Family| if f == Family::V6 { "-6 " } else { "" };
+        let rules = self
+            .rules
+            .iter()
+            .filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN)
+            .map(|r| format!("{}{r}", v6(r.family)));
+        let routes = self
+            .routes
+            .iter()
+            .filter(|r| r.protocol == dualwan::route::PROTO_DUALWAN)
+            .map(|r| format!("{}{r}", v6(r.family())));
         let (mut rules, routes): (Vec<String>, Vec<String>) = (rules.collect(), routes.collect());
         rules.sort(); // the kernel orders rules by priority
         (rules, routes)

@@ -27,6 +27,12 @@ ip rule add pref 5001 from 192.0.2.2 lookup 101 proto 201
 ip rule add pref 5001 fwmark 7 lookup 200
 ip rule add pref 5099 unreachable proto 201
 ip rule add pref 6000 not from 198.51.100.0/24 lookup 1000
+ip -6 addr add 2001:db8:1::2/64 dev dw0 nodad
+ip -6 addr add 2001:db8:1::3/64 dev dw0 nodad preferred_lft 0
+ip -6 route add default via fe80::1 dev dw0 table 101 proto 201 metric 10
+ip -6 route add default from 2001:db8::/48 via fe80::1 dev dw0 metric 512
+ip -6 rule add pref 5000 lookup main suppress_prefixlength 0 proto 201
+ip -6 rule add pref 5001 from 2001:db8:1::2 lookup 101 proto 201
 """
 
 
@@ -91,12 +97,37 @@ def inside(outdir):
     for msg in dump(s, RTM_GETLINK, struct.pack("=BBHiII", 0, 0, 0, 0, 0, 0)):
         if attr(msg, 16, 3) == b"dw0\0":
             save(outdir, "link-dw0-up", msg)
+    capture6(s, outdir)
     subprocess.run("ip link set dw1 down".split(), check=True)
     save(outdir, "event-newlink-dw0-nocarrier", wait_for(ev, RTM_NEWLINK, b"dw0\0"))
     subprocess.run("ip rule del pref 5099".split(), check=True)
     save(outdir, "event-delrule-5099", wait_for(ev, RTM_DELRULE, b""))
     subprocess.run("ip addr del 192.0.2.2/24 dev dw0".split(), check=True)
     save(outdir, "event-deladdr-dw0", wait_for(ev, RTM_DELADDR, b""))
+
+
+def capture6(s, outdir):
+    """The IPv6 entries of SETUP (AF_INET6 = 10): rules, routes, the global, deprecated and
+    link-local addresses of dw0."""
+    for msg in dump(s, RTM_GETRULE, struct.pack("=8BI", 10, 0, 0, 0, 0, 0, 0, 0, 0)):
+        prio = attr(msg, 12, 6)
+        prio = struct.unpack("=I", prio)[0] if prio else 0
+        if prio in (5000, 5001):
+            save(outdir, "rule6-%d" % prio, msg)
+    for msg in dump(s, RTM_GETROUTE, struct.pack("=8BI", 10, 0, 0, 0, 0, 0, 0, 0, 0)):
+        table = struct.unpack("=I", attr(msg, 12, 15))[0]
+        if table == 101:
+            save(outdir, "route6-table101", msg)
+        elif table == 254 and msg[16 + 1] == 0 and attr(msg, 12, 2):  # dst_len 0, RTA_SRC
+            save(outdir, "route6-main-default-from", msg)
+    for msg in dump(s, RTM_GETADDR, struct.pack("=4BI", 10, 0, 0, 0, 0)):
+        addr = attr(msg, 8, 1)
+        if addr == socket.inet_pton(socket.AF_INET6, "2001:db8:1::2"):
+            save(outdir, "addr6-dw0-global", msg)
+        elif addr == socket.inet_pton(socket.AF_INET6, "2001:db8:1::3"):
+            save(outdir, "addr6-dw0-deprecated", msg)
+        elif addr and addr[:2] == b"\xfe\x80" and struct.unpack_from("=I", msg, 16 + 4)[0] == 2:
+            save(outdir, "addr6-dw0-linklocal", msg)
 
 
 def main():
