@@ -7,6 +7,7 @@
 //!     gateway 192.0.2.1       up      rtt   0.4 ms  jitter   0.1 ms  loss   0%
 //!     1.1.1.1                 up      rtt  12.4 ms  jitter   0.6 ms  loss   0%
 //! wanb  (wwan0)  online 1h02m                 started
+//!   IPv6         offline 12s                  targets unreachable (0/1 answered, need 1)
 //!     ...
 //! recent:
 //!     2m05s ago  wan   offline -> online (recovered)
@@ -27,9 +28,17 @@ pub fn write_summary(reply: &[u8], out: &mut dyn Write) -> fmt::Result {
     let version = top.str("version").unwrap_or("?");
     write!(out, "dualwan {version}, up {}", Age(top.num("uptime").unwrap_or(0)))?;
     match top.str("active") {
-        Some(active) if !active.is_empty() => writeln!(out, ", traffic on {active}")?,
-        _ => writeln!(out, ", no WAN carries traffic")?,
+        Some(active) if !active.is_empty() => write!(out, ", traffic on {active}")?,
+        _ => write!(out, ", no WAN carries traffic")?,
     }
+    // Present only when IPv6 is tracked; said only when it differs from IPv4.
+    match top.str("active6") {
+        Some(a6) if Some(a6) == top.str("active") => {}
+        Some("") => write!(out, ", IPv6 on none")?,
+        Some(a6) => write!(out, ", IPv6 on {a6}")?,
+        None => {}
+    }
+    writeln!(out)?;
     let interfaces: Vec<(&str, Table<'_>)> =
         top.get("interfaces").and_then(|a| a.as_table()).map(Table::named).unwrap_or_default();
     let name_w = interfaces.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
@@ -43,7 +52,8 @@ pub fn write_summary(reply: &[u8], out: &mut dyn Write) -> fmt::Result {
         for e in history.iter().take(RECENT) {
             let (iface, from, to) = (e.str("interface").unwrap_or(""), e.str("from").unwrap_or(""), e.str("to"));
             let age = Age(e.num("age").unwrap_or(0)).to_string();
-            write!(out, "    {age:>6} ago  {iface:<name_w$}  {from} -> {}", to.unwrap_or(""))?;
+            let fam = if e.str("family") == Some("ipv6") { "IPv6 " } else { "" };
+            write!(out, "    {age:>6} ago  {iface:<name_w$}  {fam}{from} -> {}", to.unwrap_or(""))?;
             match e.str("reason") {
                 Some(r) if !r.is_empty() => writeln!(out, " ({r})")?,
                 _ => writeln!(out)?,
@@ -55,32 +65,45 @@ pub fn write_summary(reply: &[u8], out: &mut dyn Write) -> fmt::Result {
 
 fn interface(out: &mut dyn Write, name: &str, wan: &Table<'_>, name_w: usize, dev_w: usize) -> fmt::Result {
     let device = format!("({})", wan.str("device").unwrap_or(""));
-    let status = wan.str("status").unwrap_or("?");
-    // One of `online` and `offline` is the time in the current state, the other 0.
-    let state = match wan.num("online").max(wan.num("offline")) {
-        _ if wan.bool("enabled") == Some(false) => "disabled".to_string(),
-        Some(secs) => format!("{status} {}", Age(secs)),
-        None => status.to_string(),
-    };
-    let mark = if wan.bool("active") == Some(true) { "* active" } else { "" };
-    let mut line = format!("{name:<name_w$}  {device:<dev_w$}  {state:<18}  {mark:<8}");
-    let reason = wan.str("reason").unwrap_or("");
-    if line.trim_end().len() + 2 + reason.len() <= 80 {
-        line.push_str("  ");
-        line.push_str(reason);
-        writeln!(out, "{}", line.trim_end())?;
-    } else {
-        writeln!(out, "{}", line.trim_end())?;
-        writeln!(out, "    {reason}")?;
+    state_line(out, &format!("{name:<name_w$}  {device:<dev_w$}"), wan, "")?;
+    // The IPv6 state, when the interface tracks IPv6.
+    if wan.get("status6").is_some() {
+        state_line(out, &format!("{:<w$}", "  IPv6", w = name_w + 2 + dev_w), wan, "6")?;
     }
-    if let Some(gw) = wan.get("gateway_probe").and_then(|a| a.as_table()) {
-        let gw = Table::of(gw);
-        target(out, &format!("gateway {}", gw.str("ip").unwrap_or("")), &gw)?;
+    for suffix in ["", "6"] {
+        if let Some(gw) = wan.get(&format!("gateway_probe{suffix}")).and_then(|a| a.as_table()) {
+            let gw = Table::of(gw);
+            target(out, &format!("gateway {}", gw.str("ip").unwrap_or("")), &gw)?;
+        }
     }
     for t in wan.get("track_ip").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default() {
         target(out, t.str("ip").unwrap_or(""), &t)?;
     }
     Ok(())
+}
+
+/// `head`, then status, time in state, active marker and reason of the family whose keys
+/// end in `suffix` (`""` for IPv4, `"6"` for IPv6).
+fn state_line(out: &mut dyn Write, head: &str, wan: &Table<'_>, suffix: &str) -> fmt::Result {
+    let key = |k: &str| format!("{k}{suffix}");
+    let status = wan.str(&key("status")).unwrap_or("?");
+    // One of `online` and `offline` is the time in the current state, the other 0.
+    let state = match wan.num(&key("online")).max(wan.num(&key("offline"))) {
+        _ if wan.bool("enabled") == Some(false) => "disabled".to_string(),
+        Some(secs) => format!("{status} {}", Age(secs)),
+        None => status.to_string(),
+    };
+    let mark = if wan.bool(&key("active")) == Some(true) { "* active" } else { "" };
+    let mut line = format!("{head}  {state:<18}  {mark:<8}");
+    let reason = wan.str(&key("reason")).unwrap_or("");
+    if line.trim_end().len() + 2 + reason.len() <= 80 {
+        line.push_str("  ");
+        line.push_str(reason);
+        writeln!(out, "{}", line.trim_end())
+    } else {
+        writeln!(out, "{}", line.trim_end())?;
+        writeln!(out, "    {reason}")
+    }
 }
 
 fn target(out: &mut dyn Write, label: &str, t: &Table<'_>) -> fmt::Result {
@@ -286,5 +309,54 @@ recent:
         let all: Vec<String> =
             [0, 59, 60, 725, 3599, 3600, 3725, 86_399, 86_400, 200_000].map(|s| Age(s).to_string()).into();
         assert_eq!(all, ["0s", "59s", "1m00s", "12m05s", "59m59s", "1h00m", "1h02m", "23h59m", "1d00h", "2d07h"]);
+    }
+
+    #[test]
+    fn ipv6_gets_its_own_line_and_headline_when_it_differs() {
+        let data = reply(|w| {
+            w.string("version", "0.1.0")?;
+            w.u32("uptime", 60)?;
+            w.string("active", "wan")?;
+            w.string("active6", "wanb")?;
+            let i = w.begin_table("interfaces")?;
+            let t = w.begin_table("wan")?;
+            w.string("device", "eth1")?;
+            w.bool("active", true)?;
+            w.bool("active6", false)?;
+            w.string("status", "online")?;
+            w.u32("online", 60)?;
+            w.string("reason", "probes answered")?;
+            w.string("status6", "offline")?;
+            w.u32("offline6", 12)?;
+            w.string("reason6", "targets unreachable (0/1 answered, need 1)")?;
+            let a = w.begin_array("track_ip")?;
+            probe(w, "", "2001:db8:ff::1", "down", None, 100)?;
+            w.end(a);
+            probe(w, "gateway_probe6", "fe80::1", "up", Some((0.3, 0.1)), 0)?;
+            w.end(t);
+            w.end(i);
+            let h = w.begin_array("history")?;
+            let e = w.begin_table("")?;
+            w.u32("age", 12)?;
+            w.string("interface", "wan")?;
+            w.string("family", "ipv6")?;
+            w.string("from", "disconnecting")?;
+            w.string("to", "offline")?;
+            w.end(e);
+            w.end(h);
+            Ok(())
+        });
+        let mut text = String::new();
+        write_summary(&data, &mut text).unwrap();
+        let want = "\
+dualwan 0.1.0, up 1m00s, traffic on wan, IPv6 on wanb
+wan  (eth1)  online 1m00s        * active  probes answered
+  IPv6       offline 12s                   targets unreachable (0/1 answered, need 1)
+    gateway fe80::1         up      rtt   0.3 ms  jitter   0.1 ms  loss   0%
+    2001:db8:ff::1          down    rtt        -  jitter        -  loss 100%
+recent:
+       12s ago  wan  IPv6 disconnecting -> offline
+";
+        assert_eq!(text, want);
     }
 }

@@ -97,3 +97,22 @@ fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
     assert!(s.asks.len() >= 4, "{:?}", s.asks);
     assert_eq!(s.core_allocs, 0);
 }
+
+#[test]
+fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
+    use dualwan::route::Family;
+    let mut s = sim::Sim::new(sim::dual_config());
+    s.alloc_meter = count;
+    s.run_for(Duration::from_secs(3));
+    s.core_allocs = 0;
+    let probes_before = s.d.counters().probes;
+    s.run_for(Duration::from_secs(30));
+    assert!(s.d.counters().probes - probes_before > 1000, "both families probed");
+    s.lines[0].upstream6_works = false;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!((s.d.active_of(Family::V4), s.d.active_of(Family::V6)), (Some(0), Some(1)));
+    s.lines[0].upstream6_works = true;
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.d.active_of(Family::V6), Some(0));
+    assert_eq!(s.core_allocs, 0);
+}
