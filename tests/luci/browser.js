@@ -11,6 +11,7 @@ const path = require('path');
 const { test } = require('./lib/harness');
 const { start } = require('./lib/server');
 const { out, replies } = require('./lib/paths');
+const golden = path.join(__dirname, 'golden');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -198,6 +199,25 @@ test('browser: daemon not running says so, with the command; recovers when it an
 	assert.deepEqual(errors, []);
 	await page.close();
 });
+
+/*
+ * The status markup of the replies recorded before dual-stack support, as the app drew
+ * it then (golden/*.html). A reply without IPv6 keys must render exactly the same;
+ * DUALWAN_UPDATE_GOLDEN=1 rewrites the files after a deliberate change of the page.
+ */
+const OLD_REPLIES = ['all-online', 'degraded', 'failover', 'no-wan-up', 'not-running'];
+
+for (const name of OLD_REPLIES)
+	test(`browser: ${name}.json renders exactly as golden/${name}.html`, async () => {
+		const { page, errors } = await open(name);
+		const html = await page.$eval('#view', v => v.innerHTML.replace(/></g, '>\n<')) + '\n';
+		const file = path.join(golden, name + '.html');
+		if (process.env.DUALWAN_UPDATE_GOLDEN === '1')
+			fs.writeFileSync(file, html);
+		assert.equal(html, fs.readFileSync(file, 'utf8'));
+		assert.deepEqual(errors, []);
+		await page.close();
+	});
 
 test('browser: the page asked for nothing outside the local test server', async () => {
 	const e = await setup();
