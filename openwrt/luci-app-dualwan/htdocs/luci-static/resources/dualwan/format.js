@@ -221,7 +221,7 @@ return baseclass.extend({
 			gateway: w['gateway' + sfx] || _('unknown'),
 			active: !!w['active' + sfx],
 			transitions: plural(w['transitions' + sfx] || 0, _('%d change'), _('%d changes')),
-			answered: _('%d of %d targets answer').format(answered, mine.length)
+			answered: mine.length ? _('%d of %d targets answer').format(answered, mine.length) : _('No targets')
 		};
 	},
 

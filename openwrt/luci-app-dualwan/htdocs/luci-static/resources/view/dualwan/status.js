@@ -51,14 +51,12 @@ function badge(tone, text, cls) {
 	return E('span', { 'class': 'dw-badge dw-tone-' + tone + (cls ? ' ' + cls : '') }, text);
 }
 
-/* An address that may break after its colons: IPv6 literals are long. */
+/*
+ * An address as a flat list of children that may break after its colons (IPv6
+ * literals are long); anything without a colon is a one-item list.
+ */
 function ipText(ip) {
-	let parts = String(ip).split(':');
-
-	if (parts.length < 2)
-		return String(ip);
-
-	return parts.reduce(function(out, p, i) {
+	return String(ip).split(':').reduce(function(out, p, i) {
 		return i ? out.concat([ ':', E('wbr'), p ]) : [ p ];
 	}, []);
 }
@@ -123,6 +121,7 @@ return view.extend({
 		if (!w.targets.length)
 			return E('p', { 'class': 'dw-muted' }, _('No targets configured.'));
 
+		/* One flat list of rows: LuCI's dom.append does not flatten nested arrays. */
 		return E('table', { 'class': 'table dw-targets' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('Target')),
@@ -131,14 +130,14 @@ return view.extend({
 				E('th', { 'class': 'th dw-num' }, _('Jitter')),
 				E('th', { 'class': 'th dw-num' }, _('Loss')),
 				E('th', { 'class': 'th dw-num' }, _('Last'))
-			]),
-			w.targets.map(function(t) {
+			])
+		].concat(w.targets.map(function(t) {
 				return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
 				                 'data-family': dual ? t.family : null }, [
-					E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, [
-						ipText(t.ip), ' ',
+					E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
+						' ',
 						t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
-					]),
+					])),
 					E('td', { 'class': 'td' }, [
 						E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
 					]),
@@ -147,8 +146,7 @@ return view.extend({
 					E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
 					E('td', { 'class': 'td dw-num dw-last' }, t.last)
 				]);
-			})
-		]);
+			})));
 	},
 
 	/* The facts of a dual-stack WAN: a column per family, the metric across both. */
@@ -188,7 +186,8 @@ return view.extend({
 			carrying = badge('active', '⇄ ' + _('Carrying traffic'), 'dw-carrying');
 
 		return E('div', {
-			'class': 'dw-card dw-tone-' + w.tone + (w.active || (dual && w.v6.active) ? ' dw-active' : ''),
+			'class': 'dw-card dw-tone-' + w.tone + (w.active || (dual && w.v6.active) ? ' dw-active' : '') +
+				(dual ? ' dw-card6' : ''),
 			'data-wan': w.name,
 			'data-status': w.status,
 			'data-status6': dual ? w.v6.status : null
@@ -238,7 +237,8 @@ return view.extend({
 				E('span', { 'class': 'dw-event-age' }, e.age),
 				E('span', { 'class': 'dw-event-text' }, [
 					E('strong', {}, e.iface),
-					e.fam ? [ ' ', E('span', { 'class': 'dw-event-family' }, e.fam) ] : '',
+					e.fam ? ' ' : '',
+					e.fam ? E('span', { 'class': 'dw-event-family' }, e.fam) : '',
 					': ', e.from, ' → ',
 					E('span', { 'class': 'dw-text-' + e.tone }, e.to)
 				]),
