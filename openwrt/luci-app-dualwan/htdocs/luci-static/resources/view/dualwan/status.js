@@ -132,21 +132,21 @@ return view.extend({
 				E('th', { 'class': 'th dw-num' }, _('Last'))
 			])
 		].concat(w.targets.map(function(t) {
-				return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
-				                 'data-family': dual ? t.family : null }, [
-					E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
-						' ',
-						t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
-					])),
-					E('td', { 'class': 'td' }, [
-						E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
-					]),
-					E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
-					E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
-					E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
-					E('td', { 'class': 'td dw-num dw-last' }, t.last)
-				]);
-			})));
+			return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
+			                 'data-family': dual ? t.family : null }, [
+				E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
+					' ',
+					t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
+				])),
+				E('td', { 'class': 'td' }, [
+					E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
+				]),
+				E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
+				E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
+				E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
+				E('td', { 'class': 'td dw-num dw-last' }, t.last)
+			]);
+		})));
 	},
 
 	/* The facts of a dual-stack WAN: a column per family, the metric across both. */
