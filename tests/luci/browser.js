@@ -11,6 +11,7 @@ const path = require('path');
 const { test } = require('./lib/harness');
 const { start } = require('./lib/server');
 const { out, replies } = require('./lib/paths');
+const golden = path.join(__dirname, 'golden');
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -67,6 +68,9 @@ async function open(reply) {
 	await page.waitForFunction(() => window.__viewReady || window.__viewError, null, { timeout: 15000 });
 	const viewError = await page.evaluate(() => window.__viewError || null);
 	assert.equal(viewError, null, 'the view failed to load');
+	// Children LuCI's dom.append cannot take (a nested array, null) end up as text.
+	const junk = await page.evaluate(() => (document.getElementById('view').textContent.match(/\[object \w+\]|\bnull\b|\bundefined\b/) || [null])[0]);
+	assert.equal(junk, null, 'the page shows a stringified child');
 	// The view adds its stylesheet itself; colours are only right once it has loaded.
 	await page.waitForFunction(() => Array.from(document.styleSheets)
 		.some(s => s.href && s.href.endsWith('/dualwan/dualwan.css') && s.cssRules.length > 0), null, { timeout: 15000 });
@@ -198,6 +202,155 @@ test('browser: daemon not running says so, with the command; recovers when it an
 	assert.deepEqual(errors, []);
 	await page.close();
 });
+
+/* What a user sees of each dual-stack WAN card: both families' badges, facts and markers. */
+function cards6(page) {
+	return page.$$eval('.dw-card', els => els.map(c => {
+		const text = sel => { const e = c.querySelector(sel); return e ? e.textContent : null; };
+		const colour = sel => { const e = c.querySelector(sel); return e ? getComputedStyle(e).backgroundColor : null; };
+		return {
+			name: text('.dw-name'),
+			state: text('.dw-state'), stateColour: colour('.dw-state'),
+			state6: text('.dw-state6'), state6Colour: colour('.dw-state6'),
+			carrying: text('.dw-carrying'), carrying6: text('.dw-carrying6'),
+			border: getComputedStyle(c).borderTopColor,
+			facts: Array.from(c.querySelectorAll('.dw-fact')).map(f =>
+				Array.from(f.children).map(x => x.textContent)),
+			families: Array.from(c.querySelectorAll('tr.dw-target')).map(r => r.getAttribute('data-family')),
+		};
+	}));
+}
+
+/* Cards whose content is wider than the card (a long IPv6 address pushing the layout). */
+function overflowing(page) {
+	return page.$$eval('.dw-card', els => els.filter(c => {
+		const box = c.getBoundingClientRect();
+		return Array.from(c.querySelectorAll('*')).some(e => {
+			const r = e.getBoundingClientRect();
+			return r.width > 0 && (r.right > box.right + 0.5 || r.left < box.left - 0.5);
+		});
+	}).map(c => c.getAttribute('data-wan')));
+}
+
+test('browser: dual stack, IPv6 failed over: headline, both badges, markers, facts, targets, timeline', async () => {
+	const { page, errors } = await open('dualstack-v6-failover');
+	const headline = await page.textContent('.dw-headline-text');
+	assert.equal(headline, 'Failed over: IPv4 via wan (eth1), IPv6 via wwan (wwan0).');
+	assert.equal(await page.textContent('.dw-headline-detail'),
+		'wan is offline for IPv6: gateway answers, targets unreachable (0/2 answered, need 1)');
+	assert.equal(await page.$eval('.dw-headline', e => getComputedStyle(e).borderLeftColor), AMBER);
+	const [wan, wwan] = await cards6(page);
+	assert.deepEqual([wan.name, wan.state, wan.stateColour, wan.state6, wan.state6Colour],
+		['wan', 'IPv4 Online', GREEN, 'IPv6 Offline', RED]);
+	assert.deepEqual([wan.carrying, wan.carrying6, wan.border], ['⇄ Carrying IPv4', null, AMBER]);
+	assert.deepEqual(wan.facts, [
+		['', 'IPv4', 'IPv6'],
+		['In state for', '11 h 08 min', '48 s'],
+		['Last reason', 'probes answered', 'gateway answers, targets unreachable (0/2 answered, need 1)'],
+		['Address', '192.0.2.2', '2001:db8:4a1:100::1c2'],
+		['Gateway', '192.0.2.1', 'fe80::1'],
+		['Probes', '2 of 2 targets answer', '0 of 2 targets answer'],
+		['Metric', '10'],
+	]);
+	assert.deepEqual(wan.families, ['ipv4', 'ipv6', 'ipv4', 'ipv6', 'ipv4', 'ipv6']);
+	assert.deepEqual([wwan.state, wwan.state6, wwan.carrying, wwan.carrying6, wwan.border],
+		['IPv4 Online', 'IPv6 Online', null, '⇄ Carrying IPv6', GREEN]);
+	const rows = await page.$$eval('.dw-card[data-wan="wan"] tr.dw-target', els => els.map(r =>
+		[r.getAttribute('data-ip'), r.querySelector('.dw-ip').textContent.trim(), r.querySelector('.dw-loss').textContent]));
+	assert.deepEqual(rows[3], ['2001:4860:4860::8888', '2001:4860:4860::8888', '100 %']);
+	assert.deepEqual(rows[5], ['fe80::1', 'fe80::1 (gateway)', '0 %']);
+	assert.equal(await page.getAttribute('.dw-card[data-wan="wan"]', 'data-status6'), 'offline');
+	const history = await page.$$eval('.dw-event', els => els.map(e => [e.getAttribute('data-family'),
+		e.querySelector('.dw-event-family').textContent, e.querySelector('.dw-event-text').textContent]));
+	assert.deepEqual(history[0], ['ipv6', 'IPv6', 'wan IPv6: Online → Offline']);
+	assert.deepEqual(history[2], ['ipv4', 'IPv4', 'wan IPv4: No link → Online']);
+	assert.deepEqual(await overflowing(page), []);
+	await page.screenshot({ path: path.join(out, 'dualstack.png'), fullPage: true });
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: dual stack, all online: one phrase, one marker for both families', async () => {
+	const { page, errors } = await open('dualstack-online');
+	assert.equal(await page.textContent('.dw-headline-text'), 'IPv4 and IPv6 leave through wan (eth1).');
+	assert.equal(await page.$$eval('.dw-headline-detail', els => els.length), 0);
+	const [wan, wwan] = await cards6(page);
+	assert.deepEqual([wan.carrying, wan.carrying6, wan.state, wan.state6, wan.border],
+		['⇄ Carrying IPv4 and IPv6', '⇄ Carrying IPv4 and IPv6', 'IPv4 Online', 'IPv6 Online', GREEN]);
+	assert.deepEqual([wwan.carrying, wwan.carrying6], [null, null]);
+	assert.equal(await page.$$eval('.dw-card[data-wan="wan"] .dw-badges .dw-badge', els => els.length), 3);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: dual stack, an IPv6-only WAN beside an IPv4-only one', async () => {
+	const { page, errors } = await open('dualstack-v6-only');
+	assert.equal(await page.textContent('.dw-headline-text'), 'IPv4 via wan (eth1), IPv6 via he6 (6in4-he).');
+	const [he6, wan, lte] = await cards6(page);
+	assert.deepEqual([he6.name, he6.state, he6.stateColour, he6.state6, he6.state6Colour, he6.carrying, he6.carrying6, he6.border],
+		['he6', 'IPv4 Disabled', GREY, 'IPv6 Online', GREEN, null, '⇄ Carrying IPv6', GREEN]);
+	assert.deepEqual(he6.facts[2], ['Last reason', 'no IPv4 track_ip', 'probes answered']);
+	assert.deepEqual(he6.facts[1], ['In state for', 'Disabled', '2 h 23 min']);
+	assert.deepEqual([wan.carrying, wan.carrying6], ['⇄ Carrying IPv4', null]);
+	// the IPv4-only WAN keeps the card it always had
+	assert.deepEqual([lte.name, lte.state, lte.state6, lte.carrying, lte.carrying6], ['lte', 'Online', null, null, null]);
+	assert.deepEqual(lte.families, [null, null, null]);
+	assert.deepEqual(lte.facts.map(f => f[0]), ['Online for', 'Last reason', 'Address', 'Gateway', 'Metric', 'Probes']);
+	assert.equal(await page.$$eval('.dw-card[data-wan="lte"] .dw-facts6', els => els.length), 0);
+	assert.equal(await page.getAttribute('.dw-card[data-wan="lte"]', 'data-status6'), null);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+// Down to 600 px: below that the six-column targets table is wider than any card, as it
+// always was for IPv4-only cards; IPv6 addresses themselves break after a colon.
+test('browser: long IPv6 addresses stay inside the dual-stack cards, 1280 to 600 px wide', async () => {
+	const { page, errors } = await open('dualstack-online');
+	for (const width of [1280, 1000, 900, 600]) {
+		await page.setViewportSize({ width, height: 900 });
+		assert.deepEqual(await overflowing(page), [], `at ${width} px`);
+		const scroll = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+		assert.ok(scroll <= 0, `page scrolls sideways by ${scroll} px at ${width} px`);
+	}
+	await page.screenshot({ path: path.join(out, 'dualstack-narrow.png'), fullPage: true });
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: an IPv4-only reply whose history names the family renders as without it', async () => {
+	const plain = JSON.parse(fs.readFileSync(path.join(replies, 'failover.json'), 'utf8'));
+	const tagged = JSON.parse(JSON.stringify(plain));
+	tagged.history = tagged.history.map(e => ({ age: e.age, interface: e.interface, family: 'ipv4', from: e.from, to: e.to, reason: e.reason }));
+	const markup = [];
+	for (const r of [plain, tagged]) {
+		const { page, errors } = await open('failover');
+		await page.evaluate(x => { window.dualwanTest.setReply(x); return window.dualwanTest.runtime.poll.tick(); }, r);
+		markup.push(await page.$eval('#dualwan-status', e => e.innerHTML));
+		assert.deepEqual(errors, []);
+		await page.close();
+	}
+	assert.equal(markup[1], markup[0]);
+});
+
+/*
+ * The status markup of the replies recorded before dual-stack support, as the app drew
+ * it then (golden/*.html). A reply without IPv6 keys must render exactly the same;
+ * DUALWAN_UPDATE_GOLDEN=1 rewrites the files after a deliberate change of the page.
+ */
+const OLD_REPLIES = ['all-online', 'degraded', 'failover', 'no-wan-up', 'not-running'];
+
+
+for (const name of OLD_REPLIES)
+	test(`browser: ${name}.json renders exactly as golden/${name}.html`, async () => {
+		const { page, errors } = await open(name);
+		const html = await page.$eval('#view', v => v.innerHTML.replace(/></g, '>\n<')) + '\n';
+		const file = path.join(golden, name + '.html');
+		if (process.env.DUALWAN_UPDATE_GOLDEN === '1')
+			fs.writeFileSync(file, html);
+		assert.equal(html, fs.readFileSync(file, 'utf8'));
+		assert.deepEqual(errors, []);
+		await page.close();
+	});
 
 test('browser: the page asked for nothing outside the local test server', async () => {
 	const e = await setup();

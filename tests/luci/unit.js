@@ -177,6 +177,169 @@ test('degraded: a disconnecting WAN still carries traffic', async () => {
 	assert.equal(wan.targets[0].last, '–');
 });
 
+// --- dual stack ---
+
+test('schema: dual-stack keys come together, in order, and only with IPv6 targets', () => {
+	const problems = (edit, name = 'dualstack-v6-failover') => {
+		const r = reply(name);
+		edit(r);
+		return checkReply(r).join('\n');
+	};
+	assert.match(problems(r => { delete r.active6; }), /active6 is there if and only if/);
+	assert.match(problems(r => { delete r.interfaces.wan.status6; }), /IPv6 targets without status6/);
+	assert.match(problems(r => { r.interfaces.wan.active6 = true; }), /active6 disagrees with reply.active6/);
+	assert.match(problems(r => { r.interfaces.wan.online6 = 3; }), /online6\/offline6 vs status6/);
+	assert.match(problems(r => { r.interfaces.wan.track_ip[1].ip = 'fe80::99'; }), /link-local target/);
+	assert.match(problems(r => { r.interfaces.wan.gateway_probe6.ip = 'fe80::2'; }), /gateway_probe6 ip/);
+	assert.match(problems(r => { r.interfaces.wan.address6 = 'fe80::5'; }), /address6 is not a global/);
+	assert.match(problems(r => { r.history[0].family = 'inet6'; }), /family inet6/);
+	assert.match(problems(r => { delete r.history[0].family; }), /family in some entries only/);
+	assert.match(problems(r => { const w = r.interfaces.wan; const { status6 } = w; delete w.status6; w.status6 = status6; }), /keys .* \(want/);
+	assert.match(problems(r => { r.interfaces.lte.status6 = 'online'; }, 'dualstack-v6-only'), /status6 without IPv6 targets/);
+	assert.match(problems(r => { r.interfaces.he6.reason = 'disabled'; }, 'dualstack-v6-only'), /no IPv4 track_ip/);
+	assert.match(problems(r => { r.interfaces.he6.active = true; r.active = 'he6'; r.interfaces.wan.active = false; }, 'dualstack-v6-only'),
+		/active while status is disabled/);
+});
+
+test('dual stack, all online: one WAN carries both families, one phrase says so', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('dualstack-online'));
+	assert.deepEqual([m.active, m.active6], ['wan', 'wan']);
+	assert.deepEqual(m.headline, { tone: 'ok', text: 'IPv4 and IPv6 leave through wan (eth1).', detail: '' });
+	const [wan, wwan] = m.wans;
+	assert.deepEqual([wan.tone, wan.v4.label, wan.v6.label, wan.v4.active, wan.v6.active], ['ok', 'Online', 'Online', true, true]);
+	assert.deepEqual([wwan.v4.active, wwan.v6.active], [false, false]);
+	assert.deepEqual([wan.v6.since, wan.v6.reason, wan.v6.address, wan.v6.gateway, wan.v6.transitions],
+		['11 h 08 min', 'probes answered', '2001:db8:4a1:100::1c2', 'fe80::1', '1 change']);
+	assert.equal(wan.v4.answered, '2 of 2 targets answer');
+	assert.equal(wan.v6.answered, '2 of 2 targets answer');
+	// both families' targets in config order, then the IPv4 and the IPv6 gateway
+	assert.deepEqual(wan.targets.map(t => [t.ip, t.family, t.kind]), [
+		['1.1.1.1', 'ipv4', 'target'],
+		['2606:4700:4700::1111', 'ipv6', 'target'],
+		['8.8.8.8', 'ipv4', 'target'],
+		['2001:4860:4860::8888', 'ipv6', 'target'],
+		['192.0.2.1', 'ipv4', 'gateway'],
+		['fe80::1', 'ipv6', 'gateway'],
+	]);
+	assert.deepEqual(m.history.map(e => e.text), [
+		'wan IPv6: No link → Online', 'wan IPv4: No link → Online',
+		'wwan IPv6: No link → Online', 'wwan IPv4: No link → Online',
+	]);
+});
+
+test('dual stack, IPv6 fails on wan only: IPv4 stays, IPv6 moves to wwan', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('dualstack-v6-failover'));
+	assert.deepEqual(m.headline, {
+		tone: 'warn',
+		text: 'Failed over: IPv4 via wan (eth1), IPv6 via wwan (wwan0).',
+		detail: 'wan is offline for IPv6: gateway answers, targets unreachable (0/2 answered, need 1)',
+	});
+	const [wan, wwan] = m.wans;
+	assert.deepEqual([wan.v4.label, wan.v4.tone, wan.v4.active, wan.v4.since], ['Online', 'ok', true, '11 h 08 min']);
+	assert.deepEqual([wan.v6.label, wan.v6.tone, wan.v6.active, wan.v6.since], ['Offline', 'bad', false, '48 s']);
+	assert.equal(wan.tone, 'warn', 'half working: amber');
+	assert.equal(wan.v4.answered, '2 of 2 targets answer');
+	assert.equal(wan.v6.answered, '0 of 2 targets answer');
+	assert.equal(wan.v6.reason, 'gateway answers, targets unreachable (0/2 answered, need 1)');
+	assert.equal(wan.v6.transitions, '2 changes');
+	const gw6 = wan.targets.find(t => t.ip === 'fe80::1');
+	assert.deepEqual([gw6.kind, gw6.state, gw6.rtt], ['gateway', 'answers', '0.6 ms']);
+	const dead = wan.targets.find(t => t.ip === '2001:4860:4860::8888');
+	assert.deepEqual([dead.state, dead.rtt, dead.loss, dead.lossTone], ['no answer', '–', '100 %', 'bad']);
+	assert.deepEqual([wwan.v4.active, wwan.v6.active, wwan.tone], [false, true, 'ok']);
+	assert.equal(m.history[0].text, 'wan IPv6: Online → Offline');
+	assert.deepEqual([m.history[0].family, m.history[0].fam, m.history[0].tone], ['ipv6', 'IPv6', 'bad']);
+});
+
+test('dual stack, an IPv6-only WAN: preferred for IPv6 only, IPv4 keys say why', async () => {
+	const { fmt } = await load();
+	const r = reply('dualstack-v6-only');
+	const m = fmt.model(r);
+	assert.deepEqual(m.wans.map(w => w.name), ['he6', 'wan', 'lte']);
+	assert.deepEqual(fmt.candidates(r, ''), ['wan', 'lte']);
+	assert.deepEqual(fmt.candidates(r, '6'), ['he6', 'wan']);
+	assert.deepEqual(m.headline, { tone: 'ok', text: 'IPv4 via wan (eth1), IPv6 via he6 (6in4-he).', detail: '' });
+	const [he6, wan, lte] = m.wans;
+	assert.deepEqual([he6.v4.label, he6.v4.tone, he6.v4.reason, he6.v4.since, he6.v4.address],
+		['Disabled', 'off', 'no IPv4 track_ip', '', 'none']);
+	assert.equal(he6.v4.hint, 'No IPv4 targets: it carries no IPv4 traffic.');
+	assert.equal(he6.v4.answered, 'No targets');
+	assert.deepEqual([he6.v6.label, he6.v6.active, he6.v6.gateway], ['Online', true, '2001:db8:1f0a:5e::1']);
+	assert.equal(he6.tone, 'ok', 'a family without targets does not grey the card');
+	assert.deepEqual(he6.targets.map(t => t.kind), ['target', 'target', 'gateway']);
+	// an IPv4-only WAN in a dual-stack reply keeps its plain model
+	assert.equal(lte.v6, null);
+	assert.equal(lte.v4, undefined);
+	assert.deepEqual([lte.label, lte.tone, lte.answered], ['Online', 'ok', '2 of 2 targets answer']);
+	assert.deepEqual([wan.v4.active, wan.v6.active], [true, false]);
+});
+
+test('dual stack headline: a family with no WAN, nothing at all, both moved to the same WAN', async () => {
+	const { fmt } = await load();
+	let r = reply('dualstack-v6-failover');
+	r.active6 = '';
+	r.interfaces.wwan.active6 = false;
+	r.interfaces.wwan.status6 = 'no_link';
+	r.interfaces.wwan.reason6 = 'no IPv6 default route';
+	assert.deepEqual(fmt.headline(r), {
+		tone: 'warn',
+		text: 'IPv4 via wan (eth1), no WAN carries IPv6.',
+		detail: 'No WAN carries IPv6: wan: offline (gateway answers, targets unreachable (0/2 answered, need 1)); wwan: no link (no IPv6 default route)',
+	});
+	r.active = '';
+	r.interfaces.wan.active = false;
+	r.interfaces.wan.status = 'offline';
+	r.interfaces.wan.reason = 'carrier lost';
+	r.interfaces.wwan.status = 'connecting';
+	const h = fmt.headline(r);
+	assert.deepEqual([h.tone, h.text], ['bad', 'No WAN is carrying traffic.']);
+	assert.deepEqual(h.detail.split('\n'), [
+		'No WAN carries IPv4: wan: offline (carrier lost); wwan: connecting (probes answered)',
+		'No WAN carries IPv6: wan: offline (gateway answers, targets unreachable (0/2 answered, need 1)); wwan: no link (no IPv6 default route)',
+	]);
+	r = reply('dualstack-v6-failover');
+	r.active = 'wwan';
+	r.interfaces.wan.status = 'offline';
+	r.interfaces.wan.reason = 'carrier lost';
+	assert.deepEqual(fmt.headline(r), {
+		tone: 'warn',
+		text: 'Failed over: IPv4 and IPv6 leave through wwan (wwan0).',
+		detail: 'wan is offline for IPv4: carrier lost\nwan is offline for IPv6: gateway answers, targets unreachable (0/2 answered, need 1)',
+	});
+	// only IPv6 WANs enabled: the headline speaks of IPv6 alone
+	r = reply('dualstack-v6-only');
+	r.interfaces.wan.enabled = false;
+	r.interfaces.lte.enabled = false;
+	r.active = '';
+	assert.deepEqual(fmt.headline(r), { tone: 'ok', text: 'IPv6 leaves through he6 (6in4-he).', detail: '' });
+});
+
+test('history family: shown in a dual-stack reply; an IPv4-only reply with it reads as before', async () => {
+	const { fmt } = await load();
+	const plain = reply('failover');
+	const tagged = reply('failover');
+	tagged.history.forEach(e => {
+		const { age, interface: iface, from, to, reason } = e;
+		for (const k of Object.keys(e)) delete e[k];
+		Object.assign(e, { age, interface: iface, family: 'ipv4', from, to, reason });
+	});
+	assert.deepEqual(checkReply(tagged), []);
+	assert.deepEqual(fmt.model(tagged), fmt.model(plain));
+	assert.equal(fmt.event({ age: 5, interface: 'wan', family: 'ipv6', from: 'online', to: 'offline' }, false).text,
+		'wan IPv6: Online → Offline', 'an IPv6 entry always says so');
+	assert.equal(fmt.event({ age: 5, interface: 'wan', family: 'ipv4', from: 'online', to: 'offline' }, true).text,
+		'wan IPv4: Online → Offline');
+});
+
+test('sparkline samples of a dual-stack WAN average the answers of both families', async () => {
+	const { fmt } = await load();
+	const r = reply('dualstack-v6-failover');
+	assert.equal(fmt.rttSample(r.interfaces.wan).toFixed(2), '13.15');   // the IPv6 targets do not answer
+	assert.equal(fmt.rttSample(r.interfaces.wwan).toFixed(2), '45.35');
+});
+
 test('daemon not running / no permission / odd reply become plain messages', async () => {
 	const { fmt } = await load();
 	const e = fmt.errorModel(new Error('RPCError: RPC call to dualwan/status failed with error -32000: Object not found'));
@@ -263,25 +426,92 @@ test('config: addresses, targets and reliability', async () => {
 	assert.equal(val.gateway('auto'), true);
 	assert.equal(val.gateway(''), true);
 	assert.equal(val.gateway('192.0.2.1'), true);
-	assert.match(val.gateway('gw.example'), /auto.*IPv4/);
+	assert.equal(val.gateway('gw.example'), "'gw.example' is neither 'auto' nor an IPv4 address");
 	assert.match(val.gateway('224.0.0.1'), /unicast/);
 	assert.match(val.gateway('127.0.0.1'), /unicast/);
 	assert.match(val.gateway('192.0.2.01'), /IPv4/);           // no leading zeros, as Rust parses
+	assert.match(val.gateway('fe80::1'), /neither 'auto' nor an IPv4 address/);
 	assert.equal(val.target('1.1.1.1', []), true);
-	assert.match(val.target('dns.google', []), /host names are not resolved/);
-	assert.match(val.target('1.1.1', []), /Not an IPv4 address/);
-	assert.match(val.target('1.1.1.1', ['1.1.1.1']), /twice/);
+	assert.equal(val.target('dns.google', []), "'dns.google' is not an IP address (host names are not resolved: use an address)");
+	assert.equal(val.target('1.1.1', []), "'1.1.1' is not an IPv4 or IPv6 address");
+	assert.equal(val.target('1.1.1.1', ['1.1.1.1']), "'1.1.1.1' is listed twice");
 	assert.match(val.target('0.0.0.0', []), /unicast/);
 	assert.match(val.target('255.255.255.255', []), /unicast/);
 	const eight = ['1.1.1.1', '1.0.0.1', '8.8.8.8', '8.8.4.4', '9.9.9.9', '149.112.112.112', '208.67.222.222', '208.67.220.220'];
 	assert.equal(val.targets(eight), true);
-	assert.match(val.target('4.2.2.1', eight), /At most 8/);
+	assert.equal(val.target('4.2.2.1', eight), "'4.2.2.1' is one more than the 8 targets allowed");
 	assert.match(val.targets([]), /At least one/);
-	assert.match(val.targets(['1.1.1.1', 'x.y']), /x\.y: .*host names/);
+	assert.match(val.targets(['1.1.1.1', 'x.y']), /'x\.y' is not an IP address .*host names/);
 	assert.equal(val.reliability('3', 3), true);
 	assert.match(val.reliability('4', 3), /More than the 3 targets/);
 	assert.match(val.reliability('0', 3), /below 1/);
 	assert.match(val.reliability('9', 0), /above 8/);
+});
+
+test('config: IPv6 literals parse as Rust\'s Ipv6Addr does', async () => {
+	const { val } = await load();
+	const hex = g => g && g.map(n => n.toString(16)).join(':');
+	const good = {
+		'::': '0:0:0:0:0:0:0:0',
+		'::1': '0:0:0:0:0:0:0:1',
+		'2001:db8::1': '2001:db8:0:0:0:0:0:1',
+		'2001:DB8:0:0:0:0:0:1': '2001:db8:0:0:0:0:0:1',
+		'2606:4700:4700::1111': '2606:4700:4700:0:0:0:0:1111',
+		'fe80::1': 'fe80:0:0:0:0:0:0:1',
+		'1:2:3:4:5:6:7::': '1:2:3:4:5:6:7:0',
+		'::2:3:4:5:6:7:8': '0:2:3:4:5:6:7:8',
+		'0001:0db8::0': '1:db8:0:0:0:0:0:0',
+		'::ffff:192.0.2.1': '0:0:0:0:0:ffff:c000:201',
+		'64:ff9b::198.51.100.7': '64:ff9b:0:0:0:0:c633:6407',
+		'1:2:3:4:5:6:1.2.3.4': '1:2:3:4:5:6:102:304',
+	};
+	for (const [text, groups] of Object.entries(good))
+		assert.equal(hex(val.parseIPv6(text)), groups, text);
+	const bad = ['', ':', ':::', '1::2::3', '1:2:3:4:5:6:7:8::', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7', ':1::2',
+		'1::2:', '12345::', 'g::1', 'fe80::1%eth0', '[::1]', '1.2.3.4::', '::1.2.3.4:5', '1:2:3:4:5:6:7:1.2.3.4',
+		'::192.0.2.01', '2001:db8::1/64', ' ::1', '1.2.3.4'];
+	for (const text of bad)
+		assert.equal(val.parseIPv6(text), null, JSON.stringify(text));
+});
+
+test('config: IPv6 targets and gateway6, with the daemon\'s messages', async () => {
+	const { val } = await load();
+	assert.equal(val.target('2606:4700:4700::1111', []), true);
+	assert.equal(val.target('2620:fe::fe', ['1.1.1.1', '2606:4700:4700::1111']), true);
+	assert.equal(val.target('fe80::1', []), "'fe80::1' is a link-local address, not an Internet host");
+	assert.equal(val.target('FEBF::1', []), "'FEBF::1' is a link-local address, not an Internet host");
+	assert.equal(val.target('fec0::1', []), true, 'fe80::/10 only');
+	assert.equal(val.target('2001:db8::zz', []), "'2001:db8::zz' is not an IPv6 address");
+	assert.equal(val.target('fe80::1%eth0', []), "'fe80::1%eth0' is not an IPv6 address");
+	assert.equal(val.target('1.1.1.1:53', []), "'1.1.1.1:53' is not an IPv6 address");
+	assert.equal(val.target('cafe', []), "'cafe' is not an IP address (host names are not resolved: use an address)");
+	assert.equal(val.target('1.2.3.4.5', []), "'1.2.3.4.5' is not an IPv4 or IPv6 address");
+	for (const v of ['::', '::1', 'ff02::1', 'ff0e::101'])
+		assert.equal(val.target(v, []), `'${v}' is not a unicast address`, v);
+	// the same address written another way is still listed twice
+	assert.equal(val.target('2606:4700:4700:0::1111', ['2606:4700:4700::1111']), "'2606:4700:4700:0::1111' is listed twice");
+	assert.equal(val.target('2001:DB8::1', ['2001:db8::1']), "'2001:DB8::1' is listed twice");
+	// eight targets of both families together
+	const mixed = ['1.1.1.1', '8.8.8.8', '9.9.9.9', '208.67.222.222',
+		'2606:4700:4700::1111', '2001:4860:4860::8888', '2620:fe::fe', '2620:119:35::35'];
+	assert.equal(val.targets(mixed), true);
+	assert.equal(val.target('2606:4700:4700::1001', mixed), "'2606:4700:4700::1001' is one more than the 8 targets allowed");
+	assert.equal(val.targets(mixed.concat(['1.0.0.1'])), "'1.0.0.1' is one more than the 8 targets allowed");
+	assert.equal(val.targets(['1.1.1.1', 'fe80::1']), "'fe80::1' is a link-local address, not an Internet host");
+	assert.deepEqual(val.families(mixed), { ipv4: 4, ipv6: 4 });
+	assert.deepEqual(val.families(['2620:fe::fe', '', 'junk']), { ipv4: 0, ipv6: 1 });
+	// reliability counts the targets of both families (each family is capped at its own)
+	assert.equal(val.reliability('3', 4), true);
+	assert.match(val.reliability('5', 4), /More than the 4 targets/);
+
+	assert.equal(val.DEFAULTS.gateway6, 'auto');
+	for (const v of ['', 'auto', 'fe80::1', 'FE80::2C0:FFFF:FE00:1', '2001:db8:1f0a:5e::1'])
+		assert.equal(val.gateway6(v), true, v);
+	assert.equal(val.gateway6('192.0.2.1'), "'192.0.2.1' is neither 'auto' nor an IPv6 address");
+	assert.equal(val.gateway6('router'), "'router' is neither 'auto' nor an IPv6 address");
+	assert.equal(val.gateway6('fe80::1%br-lan'), "'fe80::1%br-lan' is neither 'auto' nor an IPv6 address");
+	for (const v of ['::', '::1', 'ff02::2'])
+		assert.equal(val.gateway6(v), `'${v}' is not a unicast address`, v);
 });
 
 test('config: devices, section names, unique metric and device among enabled WANs', async () => {
@@ -334,4 +564,9 @@ test('config page defaults are the daemon\'s (dualwan check prints every default
 	const printed = name => (new RegExp(`option ${name} '([^']*)'`).exec(out.split("config interface")[1]) || [])[1];
 	for (const k of ['gateway', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack'])
 		assert.equal(val.DEFAULTS[k], printed(k), `default of ${k}`);
+	// gateway6 comes with the daemon's dual-stack support; a daemon without it prints none.
+	if (printed('gateway6') === undefined)
+		console.log('     note: this dualwan check prints no gateway6 (a daemon without dual-stack support)');
+	else
+		assert.equal(val.DEFAULTS.gateway6, printed('gateway6'), 'default of gateway6');
 });

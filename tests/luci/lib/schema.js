@@ -1,6 +1,12 @@
 // The status reply's schema (src/status.rs), checked strictly: key order, optional
 // keys and how they go together. Returns a list of problems (empty: the reply fits).
+//
+// Dual stack: an interface with an IPv6 track_ip has the IPv6 keys (address6, gateway6,
+// active6, status6 .. transitions6, gateway_probe6), the reply has `active6` when an
+// enabled interface has them, and history entries name their `family`. Replies of a
+// daemon without IPv6 support have none of these and still fit.
 'use strict';
+const { isIPv6 } = require('net');
 
 const WAN_STATES = ['online', 'offline', 'connecting', 'disconnecting', 'disabled', 'no_link'];
 const TARGET_STATES = ['up', 'down', 'unknown'];
@@ -14,11 +20,15 @@ function keysIn(obj, order, optional, where, out) {
 }
 
 const isUint = v => Number.isInteger(v) && v >= 0;
+// As Rust prints an Ipv6Addr: lower case, no zone. (Literal targets only: a colon means IPv6.)
+const isV6 = v => typeof v === 'string' && isIPv6(v) && v === v.toLowerCase() && !v.includes('%');
+const isIP = v => IPV4.test(v) || isV6(v);
+const linkLocal6 = v => /^fe[89ab][0-9a-f]:/.test(v);
 const isMs = v => typeof v === 'number' && v >= 0 && Math.abs(v * 10 - Math.round(v * 10)) < 1e-9;
 
 function checkProbe(t, where, out) {
 	keysIn(t, ['ip', 'status', 'latency', 'jitter', 'packetloss', 'last_rtt'], ['latency', 'jitter', 'last_rtt'], where, out);
-	if (!IPV4.test(t.ip)) out.push(`${where}: ip ${t.ip}`);
+	if (!isIP(t.ip)) out.push(`${where}: ip ${t.ip}`);
 	if (!TARGET_STATES.includes(t.status)) out.push(`${where}: status ${t.status}`);
 	for (const k of ['latency', 'jitter', 'last_rtt'])
 		if (k in t && !isMs(t[k])) out.push(`${where}: ${k} ${t[k]} is not ms with one decimal`);
@@ -30,51 +40,95 @@ function checkProbe(t, where, out) {
 	if ('jitter' in t && !('latency' in t)) out.push(`${where}: jitter without latency`);
 }
 
+/* One family's state (sfx '' for IPv4, '6' for IPv6) of interface w. */
+function checkFamily(r, name, w, sfx, out) {
+	const at = `interfaces.${name}`, k = key => key + sfx;
+	if (!WAN_STATES.includes(w[k('status')])) out.push(`${at}: ${k('status')} ${w[k('status')]}`);
+	if (!isUint(w[k('online')]) || !isUint(w[k('offline')])) out.push(`${at}: ${k('online')}/${k('offline')}`);
+	const up = w[k('status')] === 'online' || w[k('status')] === 'disconnecting';
+	if ((up && w[k('offline')] !== 0) || (!up && w[k('online')] !== 0)) out.push(`${at}: ${k('online')}/${k('offline')} vs ${k('status')}`);
+	if (w[k('online')] > r.uptime || w[k('offline')] > r.uptime) out.push(`${at}: ${k('status')} longer than uptime`);
+	if (typeof w[k('reason')] !== 'string' || !w[k('reason')]) out.push(`${at}: ${k('reason')}`);
+	if (!isUint(w[k('transitions')])) out.push(`${at}: ${k('transitions')}`);
+	if (w[k('active')] !== (r[k('active')] === name)) out.push(`${at}: ${k('active')} disagrees with reply.${k('active')}`);
+	if (w[k('active')] && w[k('status')] === 'disabled') out.push(`${at}: ${k('active')} while ${k('status')} is disabled`);
+	const probe = 'gateway_probe' + sfx;
+	if (probe in w) {
+		if (!(k('gateway') in w)) out.push(`${at}: ${probe} without ${k('gateway')}`);
+		else if (w[probe].ip !== w[k('gateway')]) out.push(`${at}: ${probe} ip`);
+		checkProbe(w[probe], `${at}.${probe}`, out);
+	}
+}
+
+const V6_KEYS = ['address6', 'gateway6', 'active6', 'status6', 'online6', 'offline6', 'reason6', 'transitions6', 'gateway_probe6'];
+
 function checkReply(r) {
 	const out = [];
-	keysIn(r, ['version', 'uptime', 'mode', 'active', 'interfaces', 'history'], [], 'reply', out);
+	keysIn(r, ['version', 'uptime', 'mode', 'active', 'active6', 'interfaces', 'history'], ['active6'], 'reply', out);
 	if (typeof r.version !== 'string') out.push('version');
 	if (!isUint(r.uptime)) out.push('uptime');
 	if (r.mode !== 'failover') out.push('mode');
-	if (typeof r.active !== 'string' || (r.active !== '' && !(r.active in r.interfaces))) out.push(`active ${r.active}`);
+	for (const a of ['active', 'active6'])
+		if (a in r && (typeof r[a] !== 'string' || (r[a] !== '' && !(r[a] in r.interfaces)))) out.push(`${a} ${r[a]}`);
+	const dual = Object.values(r.interfaces || {}).some(w => w.enabled === true && 'status6' in w);
+	if (dual !== ('active6' in r)) out.push('active6 is there if and only if an enabled interface has IPv6 targets');
 
 	for (const [name, w] of Object.entries(r.interfaces || {})) {
 		const at = `interfaces.${name}`;
+		const v4 = (w.track_ip || []).filter(t => !String(t.ip).includes(':')).length;
+		const v6 = (w.track_ip || []).length - v4;
 		if (!/^[A-Za-z0-9_]{1,32}$/.test(name)) out.push(`${at}: bad section name`);
-		keysIn(w, ['enabled', 'device', 'address', 'gateway', 'metric', 'active', 'status', 'online', 'offline',
-			'reason', 'transitions', 'flushed', 'track_ip', 'gateway_probe'], ['address', 'gateway', 'gateway_probe'], at, out);
+		keysIn(w, ['enabled', 'device', 'network', 'address', 'gateway', 'address6', 'gateway6', 'metric', 'active', 'active6',
+			'status', 'online', 'offline', 'reason', 'transitions', 'status6', 'online6', 'offline6', 'reason6', 'transitions6',
+			'flushed', 'track_ip', 'gateway_probe', 'gateway_probe6'],
+		['network', 'address', 'gateway', 'gateway_probe'].concat(V6_KEYS), at, out);
 		if (typeof w.enabled !== 'boolean') out.push(`${at}: enabled`);
 		if (typeof w.device !== 'string' || !w.device) out.push(`${at}: device`);
+		if ('network' in w && !/^[A-Za-z0-9_]{1,15}$/.test(w.network)) out.push(`${at}: network`);
 		for (const k of ['address', 'gateway'])
 			if (k in w && !IPV4.test(w[k])) out.push(`${at}: ${k}`);
+		if ('address6' in w && (!isV6(w.address6) || linkLocal6(w.address6))) out.push(`${at}: address6 is not a global IPv6 address`);
+		if ('gateway6' in w && !isV6(w.gateway6)) out.push(`${at}: gateway6`);
 		if (!isUint(w.metric) || w.metric > 65535) out.push(`${at}: metric`);
-		if (w.active !== (r.active === name)) out.push(`${at}: active disagrees with reply.active`);
-		if (!WAN_STATES.includes(w.status)) out.push(`${at}: status ${w.status}`);
-		if (!isUint(w.online) || !isUint(w.offline)) out.push(`${at}: online/offline`);
-		const up = w.status === 'online' || w.status === 'disconnecting';
-		if ((up && w.offline !== 0) || (!up && w.online !== 0)) out.push(`${at}: online/offline vs status`);
-		if (w.online > r.uptime || w.offline > r.uptime) out.push(`${at}: longer than uptime`);
-		if (typeof w.reason !== 'string' || !w.reason) out.push(`${at}: reason`);
-		if (!isUint(w.transitions)) out.push(`${at}: transitions`);
+		checkFamily(r, name, w, '', out);
 		if (!isUint(w.flushed)) out.push(`${at}: flushed`);
-		if ((w.enabled === false) !== (w.status === 'disabled')) out.push(`${at}: enabled vs disabled status`);
+		if (w.enabled === false && w.status !== 'disabled') out.push(`${at}: disabled interface not "disabled"`);
+		if (w.enabled === true && !v4 && (w.status !== 'disabled' || w.reason !== 'no IPv4 track_ip'))
+			out.push(`${at}: no IPv4 targets, but not disabled for IPv4 with reason "no IPv4 track_ip"`);
+		if (w.enabled === true && v4 && w.status === 'disabled') out.push(`${at}: enabled with IPv4 targets, yet disabled`);
 		if (!Array.isArray(w.track_ip) || w.track_ip.length < 1 || w.track_ip.length > 8) out.push(`${at}: track_ip count`);
-		(w.track_ip || []).forEach((t, i) => checkProbe(t, `${at}.track_ip[${i}]`, out));
-		if ('gateway_probe' in w) {
-			if (!('gateway' in w)) out.push(`${at}: gateway_probe without gateway`);
-			else if (w.gateway_probe.ip !== w.gateway) out.push(`${at}: gateway_probe ip`);
-			checkProbe(w.gateway_probe, `${at}.gateway_probe`, out);
+		(w.track_ip || []).forEach((t, i) => {
+			checkProbe(t, `${at}.track_ip[${i}]`, out);
+			if (linkLocal6(String(t.ip))) out.push(`${at}.track_ip[${i}]: link-local target`);
+		});
+		const ips = (w.track_ip || []).map(t => t.ip);
+		if (new Set(ips).size !== ips.length) out.push(`${at}: a target listed twice`);
+		if (v6) {
+			for (const k of ['active6', 'status6', 'online6', 'offline6', 'reason6', 'transitions6'])
+				if (!(k in w)) out.push(`${at}: IPv6 targets without ${k}`);
+			if (!out.some(p => p.startsWith(`${at}: IPv6 targets without`))) {
+				checkFamily(r, name, w, '6', out);
+				if (w.enabled === false && w.status6 !== 'disabled') out.push(`${at}: disabled interface not "disabled" for IPv6`);
+				if (w.enabled === true && w.status6 === 'disabled') out.push(`${at}: enabled with IPv6 targets, yet disabled for IPv6`);
+			}
+		} else {
+			for (const k of V6_KEYS)
+				if (k in w) out.push(`${at}: ${k} without IPv6 targets`);
 		}
 	}
 
 	if (!Array.isArray(r.history) || r.history.length > 16) out.push('history');
 	let age = 0;
+	const withFamily = (r.history || []).filter(e => 'family' in e).length;
+	if (withFamily && withFamily !== r.history.length) out.push('history: family in some entries only');
+	if ('active6' in r && withFamily !== (r.history || []).length) out.push('history: a dual-stack reply names each entry\'s family');
 	(r.history || []).forEach((e, i) => {
 		const at = `history[${i}]`;
-		keysIn(e, ['age', 'interface', 'from', 'to', 'reason'], [], at, out);
+		keysIn(e, ['age', 'interface', 'family', 'from', 'to', 'reason'], ['family'], at, out);
 		if (!isUint(e.age) || e.age < age || e.age > r.uptime) out.push(`${at}: age (newest first)`);
 		age = e.age;
 		if (!(e.interface in r.interfaces)) out.push(`${at}: interface`);
+		if ('family' in e && e.family !== 'ipv4' && e.family !== 'ipv6') out.push(`${at}: family ${e.family}`);
 		if (!WAN_STATES.includes(e.from) || !WAN_STATES.includes(e.to) || e.from === e.to) out.push(`${at}: from/to`);
 	});
 	return out;

@@ -36,17 +36,34 @@
 	function translate(s) { return s; }
 	function translatePlural(n, one, many) { return n == 1 ? one : many; }
 
+	/*
+	 * Children as LuCI's dom.append adds them: an array one level deep, its nodes as
+	 * they are and anything else as text (null too, and a nested array as its string:
+	 * LuCI does not flatten); a single node; a function's result; or any other single
+	 * value as innerHTML. Following it exactly lets the page test catch markup that
+	 * only LuCI would break.
+	 */
+	function appendLikeLuci(doc, el, c) {
+		if (Array.isArray(c)) {
+			c.forEach(function(x) {
+				el.appendChild((x != null && typeof(x) == 'object' && x.nodeType) ? x : doc.createTextNode(String(x)));
+			});
+		}
+		else if (typeof(c) == 'function') {
+			appendLikeLuci(doc, el, c(el));
+		}
+		else if (c != null && typeof(c) == 'object' && c.nodeType) {
+			el.appendChild(c);
+		}
+		else if (c != null) {
+			el.innerHTML = String(c);
+		}
+	}
+
 	/* E(tag, [attrs], [children]) as LuCI's dom.create: functions in attrs are listeners. */
 	function makeE(doc) {
 		function append(el, c) {
-			if (c == null || c === false || c === '')
-				return;
-			if (Array.isArray(c))
-				c.forEach(function(x) { append(el, x); });
-			else if (typeof(c) == 'object' && c.nodeType)
-				el.appendChild(c);
-			else
-				el.appendChild(doc.createTextNode(String(c)));
+			appendLikeLuci(doc, el, c);
 		}
 
 		return function E(tag, attrs, children) {
@@ -123,11 +140,7 @@
 				return dom.append(node, children);
 			},
 			append: function(node, children) {
-				(Array.isArray(children) ? children : [ children ]).forEach(function(c) {
-					if (c == null)
-						return;
-					node.appendChild(c.nodeType ? c : doc.createTextNode(String(c)));
-				});
+				appendLikeLuci(doc, node, children);
 				return node;
 			}
 		};

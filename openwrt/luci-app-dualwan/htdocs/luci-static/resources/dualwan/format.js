@@ -7,6 +7,10 @@
  * Everything here is plain data in, plain data out (no DOM, no RPC), so that the
  * tests in tests/luci/ can run it on recorded replies under Node. The view
  * (view/dualwan/status.js) only turns these models into elements.
+ *
+ * Dual stack: a WAN with IPv6 targets has a second set of keys for IPv6 (status6,
+ * reason6, active6, ...; the same names with a "6"), and the reply an `active6`. A WAN
+ * without them is modelled, and drawn, exactly as before IPv6 support.
  */
 
 /* WAN states as the daemon names them; `tone` picks the colour class `dw-tone-<tone>`. */
@@ -50,6 +54,28 @@ function isNum(v) {
 
 function plural(n, one, many) {
 	return (n == 1 ? one : many).format(n);
+}
+
+/* Probe targets are literals: an IPv6 one has a colon, an IPv4 one never does. */
+function isIPv6(ip) {
+	return String(ip).indexOf(':') >= 0;
+}
+
+/* The families of a dual-stack reply: the suffix of their keys, and their name. */
+const FAMILIES = [
+	{ sfx: '', key: 'ipv4', name: 'IPv4' },
+	{ sfx: '6', key: 'ipv6', name: 'IPv6' }
+];
+
+/* The tone of a card with two families: one colour if they agree, amber if one works. */
+function mixTones(tones) {
+	let on = tones.filter(function(t) { return t != 'off'; });
+
+	if (!on.length)
+		return 'off';
+	if (on.every(function(t) { return t == on[0]; }))
+		return on[0];
+	return on.indexOf('ok') >= 0 || on.indexOf('bad') < 0 ? 'warn' : 'bad';
 }
 
 return baseclass.extend({
@@ -149,6 +175,7 @@ return baseclass.extend({
 
 		return {
 			ip: t.ip,
+			family: isIPv6(t.ip) ? 'ipv6' : 'ipv4',
 			kind: kind,
 			kindLabel: kind == 'gateway' ? _('gateway') : _('target'),
 			state: st.label,
@@ -161,54 +188,126 @@ return baseclass.extend({
 		};
 	},
 
-	/** One WAN -> everything its card shows. */
-	wan: function(name, w) {
-		let st = this.wanState(w.status);
-		let secs = (w.status == 'online' || w.status == 'disconnecting') ? w.online : w.offline;
-		let targets = (w.track_ip || []).map(function(t) { return this.target(t, 'target'); }, this);
-		let answered = (w.track_ip || []).filter(function(t) { return t.status == 'up'; }).length;
-
-		if (w.gateway_probe)
-			targets.push(this.target(w.gateway_probe, 'gateway'));
-
-		return {
-			name: name,
-			device: w.device || '',
-			enabled: w.enabled !== false,
-			active: !!w.active,
-			status: w.status,
-			label: st.label,
-			tone: st.tone,
-			hint: st.hint,
-			since: (w.status == 'disabled' || !isNum(secs)) ? '' : this.duration(secs),
-			reason: w.reason || '',
-			address: w.address || _('none'),
-			gateway: w.gateway || _('unknown'),
-			metric: w.metric,
-			transitions: plural(w.transitions || 0, _('%d change'), _('%d changes')),
-			answered: _('%d of %d targets answer').format(answered, (w.track_ip || []).length),
-			targets: targets
-		};
+	/** Whether a WAN (a reply's interfaces entry) has IPv6 targets, hence IPv6 keys. */
+	isDual: function(w) {
+		return w != null && w.status6 != null;
 	},
 
-	/** One history entry -> a timeline line. */
-	event: function(e) {
-		let from = this.wanState(e.from), to = this.wanState(e.to);
+	/**
+	 * One family's state of a WAN (sfx '' for IPv4, '6' for IPv6) and the targets of
+	 * that family -> what the card shows of it.
+	 */
+	side: function(w, sfx) {
+		let status = w['status' + sfx];
+		let st = this.wanState(status);
+		let secs = (status == 'online' || status == 'disconnecting') ? w['online' + sfx] : w['offline' + sfx];
+		let mine = (w.track_ip || []).filter(function(t) { return isIPv6(t.ip) == (sfx == '6'); });
+		let answered = mine.filter(function(t) { return t.status == 'up'; }).length;
+		let hint = st.hint;
+
+		/* An enabled WAN is "disabled" for a family it has no targets of. */
+		if (status == 'disabled' && w.enabled !== false)
+			hint = sfx ? _('No IPv6 targets: it carries no IPv6 traffic.')
+			           : _('No IPv4 targets: it carries no IPv4 traffic.');
 
 		return {
-			age: this.ago(e.age),
-			iface: e.interface,
-			from: from.label,
-			to: to.label,
-			tone: to.tone,
-			reason: e.reason || '',
-			text: '%s: %s → %s'.format(e.interface, from.label, to.label)
+			status: status,
+			label: st.label,
+			tone: st.tone,
+			hint: hint,
+			since: (status == 'disabled' || !isNum(secs)) ? '' : this.duration(secs),
+			reason: w['reason' + sfx] || '',
+			address: w['address' + sfx] || _('none'),
+			gateway: w['gateway' + sfx] || _('unknown'),
+			active: !!w['active' + sfx],
+			transitions: plural(w['transitions' + sfx] || 0, _('%d change'), _('%d changes')),
+			answered: mine.length ? _('%d of %d targets answer').format(answered, mine.length) : _('No targets')
 		};
 	},
 
 	/**
+	 * One WAN -> everything its card shows. The top-level fields are IPv4's (all there
+	 * is without IPv6 targets); a dual-stack WAN adds `v6` and a `tone` for both.
+	 */
+	wan: function(name, w) {
+		let v4 = this.side(w, '');
+		let targets = (w.track_ip || []).map(function(t) { return this.target(t, 'target'); }, this);
+
+		if (w.gateway_probe)
+			targets.push(this.target(w.gateway_probe, 'gateway'));
+		if (w.gateway_probe6)
+			targets.push(this.target(w.gateway_probe6, 'gateway'));
+
+		let m = {
+			name: name,
+			device: w.device || '',
+			enabled: w.enabled !== false,
+			active: v4.active,
+			status: v4.status,
+			label: v4.label,
+			tone: v4.tone,
+			hint: v4.hint,
+			since: v4.since,
+			reason: v4.reason,
+			address: v4.address,
+			gateway: v4.gateway,
+			metric: w.metric,
+			transitions: v4.transitions,
+			answered: v4.answered,
+			targets: targets,
+			v6: null
+		};
+
+		if (this.isDual(w)) {
+			m.v4 = v4;
+			m.v6 = this.side(w, '6');
+			m.tone = mixTones([ v4.tone, m.v6.tone ]);
+		}
+
+		return m;
+	},
+
+	/**
+	 * One history entry -> a timeline line. `showFamily` (a dual-stack reply, or an
+	 * IPv6 entry) names the family the transition was of.
+	 */
+	event: function(e, showFamily) {
+		let from = this.wanState(e.from), to = this.wanState(e.to);
+		let fam = (e.family == 'ipv6') ? 'IPv6' : (e.family == 'ipv4' ? 'IPv4' : '');
+
+		if (!showFamily && e.family != 'ipv6')
+			fam = '';
+
+		return {
+			age: this.ago(e.age),
+			iface: e.interface,
+			family: fam ? e.family : '',
+			fam: fam,
+			from: from.label,
+			to: to.label,
+			tone: to.tone,
+			reason: e.reason || '',
+			text: (fam ? '%s %s: %s → %s'.format(e.interface, fam, from.label, to.label)
+			           : '%s: %s → %s'.format(e.interface, from.label, to.label))
+		};
+	},
+
+	/**
+	 * The WANs that may carry a family (sfx '' or '6'), in priority order: enabled
+	 * ones probing it (a WAN without targets of a family is "disabled" for it).
+	 */
+	candidates: function(reply, sfx) {
+		let ifaces = reply.interfaces || {};
+
+		return this.order(reply).filter(function(n) {
+			let st = ifaces[n]['status' + sfx];
+			return ifaces[n].enabled !== false && st != null && st != 'disabled';
+		});
+	},
+
+	/**
 	 * The line at the top: which WAN carries traffic, and why when it is not the
-	 * preferred one.
+	 * preferred one. With `active6` in the reply, it says so for IPv4 and IPv6.
 	 */
 	headline: function(reply) {
 		let ifaces = reply.interfaces || {};
@@ -217,6 +316,9 @@ return baseclass.extend({
 
 		if (!names.length)
 			return { tone: 'bad', text: _('No WAN is enabled.'), detail: '' };
+
+		if (reply.active6 != null)
+			return this.dualHeadline(reply);
 
 		if (!active || !ifaces[active]) {
 			let why = names.map(function(n) {
@@ -250,6 +352,67 @@ return baseclass.extend({
 		};
 	},
 
+	/**
+	 * The headline of a dual-stack reply: per family, the WAN carrying it and the one
+	 * that should; one phrase when a single WAN carries both. `detail` has a line
+	 * (separated by "\n") per family that failed over or has no WAN.
+	 */
+	dualHeadline: function(reply) {
+		let ifaces = reply.interfaces;
+		let fams = FAMILIES.map(function(f) {
+			let names = this.candidates(reply, f.sfx);
+			let active = reply['active' + f.sfx];
+
+			return {
+				sfx: f.sfx,
+				name: f.name,
+				names: names,
+				preferred: names[0],
+				active: (active && ifaces[active]) ? active : null
+			};
+		}, this).filter(function(f) { return f.names.length; });
+
+		let via = function(n) { return '%s (%s)'.format(n, ifaces[n].device); };
+		let carried = fams.filter(function(f) { return f.active; });
+		let moved = carried.filter(function(f) { return f.active != f.preferred; });
+		let details = [];
+
+		fams.forEach(function(f) {
+			let why = function(n) {
+				return this.wanState(ifaces[n]['status' + f.sfx]).label.toLowerCase();
+			}.bind(this);
+
+			if (!f.active)
+				details.push(_('No WAN carries %s: %s').format(f.name, f.names.map(function(n) {
+					return '%s: %s (%s)'.format(n, why(n), ifaces[n]['reason' + f.sfx] || '–');
+				}).join('; ')));
+			else if (f.active != f.preferred)
+				details.push(_('%s is %s for %s: %s').format(f.preferred, why(f.preferred), f.name,
+					ifaces[f.preferred]['reason' + f.sfx] || '–'));
+		}, this);
+
+		if (!carried.length)
+			return { tone: 'bad', text: _('No WAN is carrying traffic.'), detail: details.join('\n') };
+
+		let phrase;
+
+		if (carried.length == fams.length && carried.every(function(f) { return f.active == carried[0].active; }))
+			phrase = fams.length > 1
+				? _('IPv4 and IPv6 leave through %s').format(via(carried[0].active))
+				: _('%s leaves through %s').format(carried[0].name, via(carried[0].active));
+		else
+			phrase = fams.map(function(f) {
+				return f.active ? _('%s via %s').format(f.name, via(f.active)) : _('no WAN carries %s').format(f.name);
+			}).join(', ');
+
+		return {
+			tone: (moved.length || carried.length < fams.length) ? 'warn' : 'ok',
+			text: moved.length ? _('Failed over: %s.').format(phrase)
+			                   : phrase.charAt(0).toUpperCase() + phrase.slice(1) + '.',
+			detail: details.join('\n')
+		};
+	},
+
 	/** A usable reply has interfaces; anything else (an error code) is not one. */
 	isReply: function(reply) {
 		return reply != null && typeof(reply) == 'object' && reply.interfaces != null &&
@@ -267,9 +430,10 @@ return baseclass.extend({
 			uptime: this.duration(reply.uptime),
 			mode: reply.mode,
 			active: reply.active || '',
+			active6: reply.active6 != null ? reply.active6 : null,
 			headline: this.headline(reply),
 			wans: this.order(reply).map(function(n) { return this.wan(n, reply.interfaces[n]); }, this),
-			history: (reply.history || []).map(this.event, this)
+			history: (reply.history || []).map(function(e) { return this.event(e, reply.active6 != null); }, this)
 		};
 	},
 

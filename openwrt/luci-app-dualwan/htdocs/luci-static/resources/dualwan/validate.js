@@ -24,6 +24,7 @@ const DEFAULTS = {
 	table_base: '100',
 	iface_enabled: '1',
 	gateway: 'auto',
+	gateway6: 'auto',
 	metric: '0',
 	check_gateway: '1',
 	reliability: '1',
@@ -56,6 +57,81 @@ function unicast(o) {
 		(o[0] >= 224 && o[0] <= 239) || o[0] == 127);
 }
 
+/*
+ * An IPv6 address as Rust's Ipv6Addr parses it -> its eight 16-bit groups, or null:
+ * groups of 1-4 hex digits, at most one "::" standing for at least one zero group, and
+ * an optional dotted quad in place of the last two groups. No zone ("%eth0"), no brackets.
+ */
+function parseIPv6(s) {
+	let halves = String(s).split('::');
+
+	if (halves.length > 2)
+		return null;
+
+	let pieces = halves.map(function(h, i) {
+		if (h === '')
+			return [];
+
+		let out = [], parts = h.split(':');
+
+		for (let j = 0; j < parts.length; j++) {
+			let last = (i == halves.length - 1) && (j == parts.length - 1);
+			let v4 = last ? parseIPv4(parts[j]) : null;
+
+			if (v4)
+				out.push(v4[0] * 256 + v4[1], v4[2] * 256 + v4[3]);
+			else if (/^[0-9A-Fa-f]{1,4}$/.test(parts[j]))
+				out.push(parseInt(parts[j], 16));
+			else
+				return null;
+		}
+
+		return out;
+	});
+
+	if (pieces.indexOf(null) >= 0)
+		return null;
+
+	if (halves.length == 1)
+		return pieces[0].length == 8 ? pieces[0] : null;
+
+	let zeros = 8 - pieces[0].length - pieces[1].length;
+
+	if (zeros < 1)
+		return null;
+
+	return pieces[0].concat(new Array(zeros).fill(0), pieces[1]);
+}
+
+/* Not ::, ::1 or multicast ff00::/8 (`usable_unicast` for IPv6). */
+function unicast6(g) {
+	let zero = g.slice(0, 7).every(function(n) { return n == 0; });
+	return !((zero && g[7] <= 1) || (g[0] & 0xff00) == 0xff00);
+}
+
+/* fe80::/10, the link's own addresses: no use as an Internet target. */
+function linkLocal6(g) {
+	return (g[0] & 0xffc0) == 0xfe80;
+}
+
+/*
+ * A track_ip entry -> { family: 4 or 6, key } where equal keys are the same address
+ * (2001:db8::1 and 2001:DB8:0::1 are), or null if it is neither family.
+ */
+function parseIP(s) {
+	let o = parseIPv4(s);
+
+	if (o)
+		return { family: 4, key: o.join('.'), parts: o };
+
+	let g = parseIPv6(s);
+
+	if (g)
+		return { family: 6, key: g.map(function(n) { return n.toString(16); }).join(':'), parts: g };
+
+	return null;
+}
+
 /* A u32 as Rust parses it (an optional '+', then digits). */
 function parseWhole(s) {
 	if (!/^\+?\d+$/.test(s))
@@ -83,6 +159,8 @@ return baseclass.extend({
 	MAX_TARGETS: MAX_TARGETS,
 
 	parseIPv4: parseIPv4,
+	parseIPv6: parseIPv6,
+	parseIP: parseIP,
 	parseSeconds: parseSeconds,
 
 	/** A UCI section name for an interface: [A-Za-z0-9_], 1 to 32 characters. */
@@ -175,6 +253,12 @@ return baseclass.extend({
 		return true;
 	},
 
+	/*
+	 * Address checks answer with the daemon's own words (`dualwan check` prints
+	 * "option 'track_ip' in interface 'wan': '<value>' <why>"), so that the page and
+	 * the log say the same thing.
+	 */
+
 	/** interface.gateway: "auto" or a unicast IPv4 address. */
 	gateway: function(v) {
 		if (empty(v) || v == 'auto')
@@ -183,35 +267,61 @@ return baseclass.extend({
 		let o = parseIPv4(v);
 
 		if (!o)
-			return _('Either "auto" or an IPv4 address');
+			return _('\'%s\' is neither \'auto\' nor an IPv4 address').format(v);
 		if (!unicast(o))
-			return _('Not a unicast address');
+			return _('\'%s\' is not a unicast address').format(v);
 		return true;
 	},
 
-	/** One track_ip entry, given the entries already in the list. */
+	/** interface.gateway6: "auto" or a unicast IPv6 address; link-local (fe80::1) is the usual one. */
+	gateway6: function(v) {
+		if (empty(v) || v == 'auto')
+			return true;
+
+		let g = parseIPv6(v);
+
+		if (!g)
+			return _('\'%s\' is neither \'auto\' nor an IPv6 address').format(v);
+		if (!unicast6(g))
+			return _('\'%s\' is not a unicast address').format(v);
+		return true;
+	},
+
+	/**
+	 * One track_ip entry (IPv4 or IPv6), given the entries before it in the list: the
+	 * two families together count against the 8 targets.
+	 */
 	target: function(v, others) {
-		others = others || [];
+		others = (others || []).filter(function(x) { return !empty(x); });
 
 		if (empty(v))
 			return true;
 
-		let o = parseIPv4(v);
+		let ip = parseIP(v);
 
-		if (!o)
-			return /[A-Za-z]/.test(v)
-				? _('An IPv4 address: host names are not resolved')
-				: _('Not an IPv4 address');
-		if (!unicast(o))
-			return _('Not a unicast address');
-		if (others.indexOf(v) >= 0)
-			return _('Listed twice');
+		if (!ip) {
+			if (v.indexOf(':') >= 0)
+				return _('\'%s\' is not an IPv6 address').format(v);
+			if (/[A-Za-z]/.test(v))
+				return _('\'%s\' is not an IP address (host names are not resolved: use an address)').format(v);
+			return _('\'%s\' is not an IPv4 or IPv6 address').format(v);
+		}
+
+		if (ip.family == 4 ? !unicast(ip.parts) : !unicast6(ip.parts))
+			return _('\'%s\' is not a unicast address').format(v);
+		if (ip.family == 6 && linkLocal6(ip.parts))
+			return _('\'%s\' is a link-local address, not an Internet host').format(v);
+
+		let seen = others.map(function(x) { let p = parseIP(x); return p ? p.key : x; });
+
+		if (seen.indexOf(ip.key) >= 0)
+			return _('\'%s\' is listed twice').format(v);
 		if (others.length >= MAX_TARGETS)
-			return _('At most %d targets').format(MAX_TARGETS);
+			return _('\'%s\' is one more than the %d targets allowed').format(v, MAX_TARGETS);
 		return true;
 	},
 
-	/** The whole track_ip list: 1 to 8 distinct valid addresses. */
+	/** The whole track_ip list: 1 to 8 distinct valid addresses of either family. */
 	targets: function(list) {
 		list = (list || []).filter(function(v) { return !empty(v); });
 
@@ -221,13 +331,29 @@ return baseclass.extend({
 		for (let i = 0; i < list.length; i++) {
 			let r = this.target(list[i], list.slice(0, i));
 			if (r !== true)
-				return '%s: %s'.format(list[i], r);
+				return r;
 		}
 
 		return true;
 	},
 
-	/** interface.reliability: 1 .. 8 and not more than the number of targets. */
+	/** How many targets of each family a track_ip list holds -> { ipv4, ipv6 }. */
+	families: function(list) {
+		let n = { ipv4: 0, ipv6: 0 };
+
+		(list || []).forEach(function(v) {
+			let ip = empty(v) ? null : parseIP(v);
+			if (ip)
+				n[ip.family == 4 ? 'ipv4' : 'ipv6']++;
+		});
+
+		return n;
+	},
+
+	/**
+	 * interface.reliability: 1 .. 8 and not more than the number of targets (both
+	 * families together). Each family then needs min(reliability, its own targets).
+	 */
 	reliability: function(v, ntargets) {
 		let r = this.whole(v, 1, MAX_TARGETS);
 

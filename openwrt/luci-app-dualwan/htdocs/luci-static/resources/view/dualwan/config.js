@@ -188,6 +188,13 @@ return view.extend({
 		o.placeholder = D.gateway;
 		o.validate = function(sid, v) { return dwv.gateway(v); };
 
+		o = s.taboption('general', form.Value, 'gateway6', _('IPv6 gateway'),
+			_('Used when the targets include IPv6 addresses. <em>auto</em>: the IPv6 default route via the device (from router advertisements, DHCPv6 or PPP). Or a fixed IPv6 address; routers usually give a link-local one such as <code>fe80::1</code>.'));
+		o.value('auto', _('auto (from RA/DHCPv6/PPP)'));
+		o.placeholder = D.gateway6;
+		o.modalonly = true;
+		o.validate = function(sid, v) { return dwv.gateway6(v); };
+
 		o = s.taboption('general', form.Value, 'metric', _('Metric'),
 			_('Priority: the lowest metric among working WANs carries traffic. Enabled WANs need different metrics (0 to 65535).'));
 		o.placeholder = D.metric;
@@ -197,26 +204,23 @@ return view.extend({
 		};
 
 		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
-			_('1 to 8 IPv4 addresses of Internet hosts to ping through this WAN (host names are not resolved). Different operators\' hosts tell a dead line from one dead host.'));
+			_('1 to 8 addresses of Internet hosts to ping through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.'));
 		o.placeholder = '1.1.1.1';
 		o.rmempty = false;
 		o.validate = function(sid, v) {
-			let r = dwv.target(v, []);
-			if (r !== true)
-				return r;
-			/* The list as it stands, without the entry being typed. */
+			/* The list as it stands, without the entry being checked. */
 			let list = toList(this.formvalue(sid)).slice();
 			let at = list.indexOf(v);
 			if (at >= 0)
 				list.splice(at, 1);
-			return list.length >= dwv.MAX_TARGETS ? _('At most %d targets').format(dwv.MAX_TARGETS) : true;
+			return dwv.target(v, list);
 		};
 		o.textvalue = function(sid) {
 			return toList(this.cfgvalue(sid)).join(', ') || '–';
 		};
 
 		o = s.taboption('probing', form.Value, 'reliability', _('Reliability'),
-			_('How many targets must answer for a probe round to count as good (1 to the number of targets).'));
+			_('How many targets must answer for a probe round to count as good (1 to the number of targets). With IPv4 and IPv6 targets it applies to each family on its own, at most that family\'s number of targets: 2 with three IPv4 targets and one IPv6 target asks 2 IPv4 answers and the IPv6 one.'));
 		o.placeholder = D.reliability;
 		o.modalonly = true;
 		o.validate = function(sid, v) {

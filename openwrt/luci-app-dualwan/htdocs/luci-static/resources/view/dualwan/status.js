@@ -9,6 +9,9 @@
  * Status → Dual WAN: one card per WAN (priority order), the recent transitions,
  * and an RTT sparkline per WAN from successive polls. The page logic lives in
  * dualwan/format.js; this file only builds elements from its models.
+ *
+ * A WAN with IPv6 targets (its model has `v6`) gets a card with the two families side
+ * by side; any other WAN gets the card it always had.
  */
 
 const POLL_SECONDS = 3;
@@ -46,6 +49,23 @@ function svg(tag, attrs) {
 
 function badge(tone, text, cls) {
 	return E('span', { 'class': 'dw-badge dw-tone-' + tone + (cls ? ' ' + cls : '') }, text);
+}
+
+/*
+ * An address as a flat list of children that may break after its colons (IPv6
+ * literals are long); anything without a colon is a one-item list.
+ */
+function ipText(ip) {
+	return String(ip).split(':').reduce(function(out, p, i) {
+		return i ? out.concat([ ':', E('wbr'), p ]) : [ p ];
+	}, []);
+}
+
+/* A badge for one family's state: "IPv6 Offline". */
+function familyBadge(name, side, cls) {
+	let b = badge(side.tone, [ E('span', { 'class': 'dw-badge-family' }, name), ' ', side.label ], cls);
+	b.setAttribute('title', side.hint);
+	return b;
 }
 
 function fact(label, value, cls) {
@@ -96,9 +116,12 @@ return view.extend({
 	},
 
 	renderTargets: function(w) {
+		let dual = !!w.v6;
+
 		if (!w.targets.length)
 			return E('p', { 'class': 'dw-muted' }, _('No targets configured.'));
 
+		/* One flat list of rows: LuCI's dom.append does not flatten nested arrays. */
 		return E('table', { 'class': 'table dw-targets' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('Target')),
@@ -107,43 +130,84 @@ return view.extend({
 				E('th', { 'class': 'th dw-num' }, _('Jitter')),
 				E('th', { 'class': 'th dw-num' }, _('Loss')),
 				E('th', { 'class': 'th dw-num' }, _('Last'))
-			]),
-			w.targets.map(function(t) {
-				return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind }, [
-					E('td', { 'class': 'td dw-ip' }, [
-						t.ip, ' ',
-						t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
-					]),
-					E('td', { 'class': 'td' }, [
-						E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
-					]),
-					E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
-					E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
-					E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
-					E('td', { 'class': 'td dw-num dw-last' }, t.last)
-				]);
-			})
+			])
+		].concat(w.targets.map(function(t) {
+			return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
+			                 'data-family': dual ? t.family : null }, [
+				E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
+					' ',
+					t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
+				])),
+				E('td', { 'class': 'td' }, [
+					E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
+				]),
+				E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
+				E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
+				E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
+				E('td', { 'class': 'td dw-num dw-last' }, t.last)
+			]);
+		})));
+	},
+
+	/* The facts of a dual-stack WAN: a column per family, the metric across both. */
+	renderFacts6: function(w) {
+		let v4 = w.v4, v6 = w.v6;
+		let row = function(label, a, b, cls) {
+			return E('div', { 'class': 'dw-fact ' + cls }, [
+				E('span', { 'class': 'dw-fact-label' }, label),
+				E('span', { 'class': 'dw-fact-value' }, a),
+				E('span', { 'class': 'dw-fact-value6' }, b)
+			]);
+		};
+
+		return E('div', { 'class': 'dw-facts dw-facts6' }, [
+			row('', 'IPv4', 'IPv6', 'dw-fact-head'),
+			row(_('In state for'), v4.since || v4.label, v6.since || v6.label, 'dw-since'),
+			row(_('Last reason'), v4.reason || '–', v6.reason || '–', 'dw-reason'),
+			row(_('Address'), ipText(v4.address), ipText(v6.address), 'dw-address'),
+			row(_('Gateway'), ipText(v4.gateway), ipText(v6.gateway), 'dw-gateway'),
+			row(_('Probes'), v4.answered, v6.answered, 'dw-answered'),
+			E('div', { 'class': 'dw-fact dw-metric' }, [
+				E('span', { 'class': 'dw-fact-label' }, _('Metric')),
+				E('span', { 'class': 'dw-fact-value dw-fact-both' }, String(w.metric))
+			])
 		]);
 	},
 
 	renderCard: function(w) {
+		let dual = !!w.v6;
+		let carrying = '';
+
+		if (dual && (w.v4.active || w.v6.active))
+			carrying = badge('active', '⇄ ' + (w.v4.active && w.v6.active ? _('Carrying IPv4 and IPv6')
+				: (w.v4.active ? _('Carrying IPv4') : _('Carrying IPv6'))),
+				(w.v4.active ? 'dw-carrying' : '') + (w.v6.active ? ' dw-carrying6' : ''));
+		else if (w.active)
+			carrying = badge('active', '⇄ ' + _('Carrying traffic'), 'dw-carrying');
+
 		return E('div', {
-			'class': 'dw-card dw-tone-' + w.tone + (w.active ? ' dw-active' : ''),
+			'class': 'dw-card dw-tone-' + w.tone + (w.active || (dual && w.v6.active) ? ' dw-active' : '') +
+				(dual ? ' dw-card6' : ''),
 			'data-wan': w.name,
-			'data-status': w.status
+			'data-status': w.status,
+			'data-status6': dual ? w.v6.status : null
 		}, [
 			E('div', { 'class': 'dw-card-head' }, [
 				E('div', { 'class': 'dw-title' }, [
 					E('span', { 'class': 'dw-name' }, w.name),
 					E('span', { 'class': 'dw-device' }, w.device)
 				]),
-				E('div', { 'class': 'dw-badges' }, [
-					w.active ? badge('active', '⇄ ' + _('Carrying traffic'), 'dw-carrying') : '',
+				E('div', { 'class': 'dw-badges' }, dual ? [
+					carrying,
+					familyBadge('IPv4', w.v4, 'dw-state'),
+					familyBadge('IPv6', w.v6, 'dw-state6')
+				] : [
+					carrying,
 					badge(w.tone, w.label, 'dw-state')
 				])
 			]),
 			E('div', { 'class': 'dw-card-body' }, [
-				E('div', { 'class': 'dw-facts' }, [
+				dual ? this.renderFacts6(w) : E('div', { 'class': 'dw-facts' }, [
 					fact(w.since ? _('%s for').format(w.label) : _('State'),
 						w.since || w.label, 'dw-since'),
 					fact(_('Last reason'), w.reason || '–', 'dw-reason'),
@@ -155,7 +219,9 @@ return view.extend({
 				w.enabled ? this.renderSparkline(w.name) : ''
 			]),
 			this.renderTargets(w),
-			E('div', { 'class': 'dw-card-foot dw-muted' }, [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
+			E('div', { 'class': 'dw-card-foot dw-muted' }, dual
+				? _('%s (IPv4) and %s (IPv6) since the daemon started.').format(w.v4.transitions, w.v6.transitions)
+				: [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
 		]);
 	},
 
@@ -163,11 +229,17 @@ return view.extend({
 		if (!m.history.length)
 			return E('p', { 'class': 'dw-muted' }, _('No transitions yet.'));
 
-		return E('ol', { 'class': 'dw-timeline' }, m.history.map(function(e) {
-			return E('li', { 'class': 'dw-event dw-tone-' + e.tone, 'data-iface': e.iface }, [
+		let fams = m.history.some(function(e) { return e.fam; });
+
+		return E('ol', { 'class': 'dw-timeline' + (fams ? ' dw-timeline6' : '') }, m.history.map(function(e) {
+			return E('li', { 'class': 'dw-event dw-tone-' + e.tone, 'data-iface': e.iface,
+			                 'data-family': e.family || null }, [
 				E('span', { 'class': 'dw-event-age' }, e.age),
 				E('span', { 'class': 'dw-event-text' }, [
-					E('strong', {}, e.iface), ': ', e.from, ' → ',
+					E('strong', {}, e.iface),
+					e.fam ? ' ' : '',
+					e.fam ? E('span', { 'class': 'dw-event-family' }, e.fam) : '',
+					': ', e.from, ' → ',
 					E('span', { 'class': 'dw-text-' + e.tone }, e.to)
 				]),
 				E('span', { 'class': 'dw-event-reason' }, e.reason)
