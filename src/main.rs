@@ -380,7 +380,8 @@ fn run(args: &RunArgs) -> ExitCode {
             loop {
                 match socket.recv() {
                     Ok(None) => break,
-                    Ok(Some(Ok(Icmp::EchoReply { src, ident, seq, .. }))) => {
+                    // The core probes over IPv4 only so far; an IPv6 reply cannot be ours yet.
+                    Ok(Some(Ok(Icmp::EchoReply { src: std::net::IpAddr::V4(src), ident, seq, .. }))) => {
                         core.handle_reply(now, slot, src, ident, seq)
                     }
                     // ICMP errors about our probes and malformed packets count as nothing:
@@ -473,7 +474,7 @@ impl Io {
                         core.handle_dump_error(now, kind, &e);
                     }
                 }
-                Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src, ident) {
+                Action::OpenProbe { wan, device, src, ident } => match ProbeSocket::open(&device, src.into(), ident) {
                     Ok(s) => sockets[wan] = Some(s),
                     Err(e) => {
                         sockets[wan] = None;
@@ -484,7 +485,7 @@ impl Io {
                 Action::SendProbe { wan, dst, seq } => {
                     // A failed send (link just went down, firewall) is a lost probe.
                     if let Some(s) = sockets[wan].as_mut() {
-                        let _ = s.send_echo(dst, seq);
+                        let _ = s.send_echo(dst.into(), seq);
                     }
                 }
                 Action::Apply(op) => match netlink.apply(&op) {

@@ -11,12 +11,12 @@
 //! Each test runs its body on a thread of its own that enters ns a with `setns(2)` (which
 //! changes only the calling thread), so the harness threads never leave the root namespace.
 
-use dualwan::sys::icmp::{IcmpError, IcmpOp, ProbeSocket};
+use dualwan::sys::icmp::{Family, IcmpError, IcmpOp, ProbeSocket};
 use dualwan::wire::icmp::{EchoId, ErrorKind, Icmp, Malformed};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -136,7 +136,8 @@ fn next_packet(sock: &mut ProbeSocket, wait: Duration) -> Option<Result<Icmp, Ma
     }
 }
 
-fn open(device: &str, src: Ipv4Addr, ident: u16) -> ProbeSocket {
+fn open(device: &str, src: impl Into<IpAddr>, ident: u16) -> ProbeSocket {
+    let src = src.into();
     ProbeSocket::open(device, src, ident).unwrap_or_else(|e| panic!("open {device} {src}: {e}"))
 }
 
@@ -155,9 +156,12 @@ fn reply_reaches_only_the_socket_that_sent_the_probe() {
         let mut other_addr = open("wan0", WAN1_ADDR, IDENT);
         assert_eq!(probe.ident(), IDENT);
 
-        probe.send_echo(PEER, 7).unwrap();
+        probe.send_echo(PEER.into(), 7).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
-        assert_eq!(reply, Some(Ok(Icmp::EchoReply { src: PEER, dst: WAN0_ADDR, ident: IDENT, seq: 7 })));
+        assert_eq!(
+            reply,
+            Some(Ok(Icmp::EchoReply { src: PEER.into(), dst: Some(WAN0_ADDR.into()), ident: IDENT, seq: 7 }))
+        );
         assert_silent(&mut probe, "the probe socket, after its one reply,");
         // The reply was queued to every matching raw socket when it arrived; these never match.
         assert_silent(&mut other_ident, "a socket with another ident (BPF)");
@@ -173,13 +177,13 @@ fn echo_to_an_absent_host_gets_no_reply() {
     };
     lab.in_a(|| {
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
-        probe.send_echo(ABSENT, 1).unwrap();
+        probe.send_echo(ABSENT.into(), 1).unwrap();
         // ARP gives up after about 3 s (3 solicitations, 1 s apart); the kernel then reports
         // host unreachable from our own address. Well before that: nothing.
         assert_eq!(next_packet(&mut probe, Duration::from_millis(500)), None);
 
         // The socket still works.
-        probe.send_echo(PEER, 2).unwrap();
+        probe.send_echo(PEER.into(), 2).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
         assert!(matches!(reply, Some(Ok(Icmp::EchoReply { seq: 2, .. }))), "{reply:?}");
     });
@@ -193,14 +197,14 @@ fn net_unreachable_from_the_next_hop_names_our_probe() {
     lab.in_a(|| {
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
         let mut other_ident = open("wan0", WAN0_ADDR, IDENT + 1);
-        probe.send_echo(BEYOND, 9).unwrap();
+        probe.send_echo(BEYOND.into(), 9).unwrap();
         let error = next_packet(&mut probe, Duration::from_secs(2));
         assert_eq!(
             error,
             Some(Ok(Icmp::Error {
-                src: PEER,
+                src: PEER.into(),
                 kind: ErrorKind::DestUnreachable(0),
-                orig_dst: BEYOND,
+                orig_dst: BEYOND.into(),
                 echo: Some(EchoId { ident: IDENT, seq: 9 }),
             }))
         );
@@ -216,7 +220,7 @@ fn ping_from_the_namespace_does_not_reach_the_socket() {
     lab.in_a(|| {
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
         // First prove the socket is live, so the silence below means something.
-        probe.send_echo(PEER, 3).unwrap();
+        probe.send_echo(PEER.into(), 3).unwrap();
         let reply = next_packet(&mut probe, Duration::from_secs(2));
         assert!(matches!(reply, Some(Ok(Icmp::EchoReply { seq: 3, .. }))), "{reply:?}");
 
@@ -239,20 +243,20 @@ fn ping_from_the_namespace_does_not_reach_the_socket() {
 fn open_and_send_report_what_the_kernel_refused() {
     let Some(lab) = Lab::new("errs") else { return };
     lab.in_a(|| {
-        let err = ProbeSocket::open("nosuch0", WAN0_ADDR, IDENT).unwrap_err();
+        let err = ProbeSocket::open("nosuch0", WAN0_ADDR.into(), IDENT).unwrap_err();
         assert_eq!((err.op, err.errno), (IcmpOp::BindDevice, Errno::ENODEV));
         assert!(err.to_string().ends_with("(no such device)"), "{err}");
 
-        let err = ProbeSocket::open("wan0", Ipv4Addr::new(203, 0, 113, 1), IDENT).unwrap_err();
+        let err = ProbeSocket::open("wan0", Ipv4Addr::new(203, 0, 113, 1).into(), IDENT).unwrap_err();
         assert_eq!((err.op, err.errno), (IcmpOp::Bind, Errno::EADDRNOTAVAIL));
 
         // Link down: no route through the bound device.
         let mut probe = open("wan0", WAN0_ADDR, IDENT);
         ip(&["link", "set", "wan0", "down"]);
-        let err = probe.send_echo(PEER, 1).unwrap_err();
-        assert_eq!(err, IcmpError { op: IcmpOp::Send, errno: Errno::ENETUNREACH });
+        let err = probe.send_echo(PEER.into(), 1).unwrap_err();
+        assert_eq!(err, IcmpError { family: Family::V4, op: IcmpOp::Send, errno: Errno::ENETUNREACH });
         ip(&["link", "set", "wan0", "up"]);
-        probe.send_echo(PEER, 2).unwrap();
+        probe.send_echo(PEER.into(), 2).unwrap();
 
         // SO_BINDTODEVICE holds an ifindex: a device re-created under the same name (as PPP
         // does on every reconnect) is another device, and the socket must be reopened.
@@ -260,9 +264,9 @@ fn open_and_send_report_what_the_kernel_refused() {
         ip(&["link", "add", "wan0", "type", "veth", "peer", "name", "wan0p"]);
         ip(&["addr", "add", "192.0.2.1/24", "dev", "wan0"]);
         ip(&["link", "set", "wan0", "up"]);
-        let err = probe.send_echo(PEER, 3).unwrap_err();
-        assert_eq!(err, IcmpError { op: IcmpOp::Send, errno: Errno::ENODEV });
+        let err = probe.send_echo(PEER.into(), 3).unwrap_err();
+        assert_eq!(err, IcmpError { family: Family::V4, op: IcmpOp::Send, errno: Errno::ENODEV });
         let mut reopened = open("wan0", WAN0_ADDR, IDENT);
-        reopened.send_echo(PEER, 4).unwrap();
+        reopened.send_echo(PEER.into(), 4).unwrap();
     });
 }
