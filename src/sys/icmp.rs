@@ -387,8 +387,9 @@ fn attach_filter(fd: BorrowedFd<'_>, program: &mut [libc::sock_filter]) -> Resul
 
 /// The `ICMP6_FILTER` words of a probe socket: 256 bits, bit `t % 32` of word `t / 32` for type
 /// `t`, a set bit blocking that type. (Linux's `icmpv6_filter` and glibc's `ICMP6_FILTER_*`
-/// macros agree on this; RFC 3542 leaves the representation open.) Only echo reply and the
-/// errors that quote a packet pass.
+/// macros agree on this; RFC 3542 leaves the representation open. With the bits inverted every
+/// IPv6 test in tests/icmp_netns.rs fails.) Only echo reply and the errors that quote a packet
+/// pass.
 fn icmp6_type_filter() -> [u32; 8] {
     let mut words = [u32::MAX; 8];
     for ty in [
