@@ -110,7 +110,8 @@ mod tests {
     // ICMPv6 socket bound to 2001:db8:1::1 (SO_BINDTODEVICE wan0) sent echo requests with ident
     // 0x1234 and payload "dualwan-probe-v1"; ns b holds 2001:db8:1::2 and forwards. These are the
     // bytes recvfrom(2) returned, all from 2001:db8:1::2 (the sockaddr_in6). Every message and
-    // its source are real: `captures_are_verbatim` checks the kernel's checksum over them.
+    // its source are real: `captures_are_verbatim` checks the kernel's checksum over them. The
+    // same messages are the fuzz seeds fuzz/seeds/icmp/icmp6-*.bin.
     const PEER: &str = "2001:db8:1::2";
     const OURS: &str = "2001:db8:1::1";
 
