@@ -12,9 +12,11 @@ use crate::daemon::{Action, Daemon};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::route::Op;
 use crate::time::{Duration, Instant};
-use crate::wire::{blob, blob_json, icmp, rtnl, ubus};
+use crate::wire::icmp::Icmp;
+use crate::wire::{blob, blob_json, icmp, icmp6, rtnl, ubus};
 use crate::{netifd, summary, uci};
 use core::fmt::Write;
+use core::net::{IpAddr, Ipv6Addr};
 
 /// The config file: bytes → UTF-8 → `uci::parse` (+ `show`, `export`) → `config::load_str`.
 ///
@@ -89,12 +91,41 @@ fn effective(config: &Config) -> String {
     out
 }
 
-/// One packet from a raw ICMP socket: `wire::icmp::parse`.
+/// One packet from a raw ICMP socket (`wire::icmp::parse`) and the same bytes as a message
+/// from a raw ICMPv6 socket (`wire::icmp6::parse`).
+///
+/// Invariants: neither parser panics; each reports addresses of its own family only.
 pub fn icmp(data: &[u8]) {
     if let Ok(parsed) = icmp::parse(data) {
-        let _ = format!("{parsed:?}");
+        assert!(addrs(&parsed).iter().all(IpAddr::is_ipv4), "ICMP parser made an IPv6 address: {parsed:?}");
+        show(&parsed);
     }
     let _ = icmp::checksum(data);
+    // The source an ICMPv6 socket would report; the parser only passes it through.
+    let src = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 2);
+    if let Ok(parsed) = icmp6::parse(src, data) {
+        assert!(addrs(&parsed).iter().all(IpAddr::is_ipv6), "ICMPv6 parser made an IPv4 address: {parsed:?}");
+        show(&parsed);
+    }
+}
+
+/// Formats `icmp` as a log line would.
+fn show(icmp: &Icmp) {
+    if let Icmp::Error { kind, .. } = icmp {
+        let _ = kind.to_string();
+    }
+    let _ = format!("{icmp:?}");
+}
+
+/// Every address in `icmp`.
+fn addrs(icmp: &Icmp) -> Vec<IpAddr> {
+    match *icmp {
+        Icmp::EchoReply { src, dst, .. } | Icmp::EchoRequest { src, dst, .. } => {
+            [Some(src), dst].into_iter().flatten().collect()
+        }
+        Icmp::Error { src, orig_dst, .. } => vec![src, orig_dst],
+        Icmp::Other { src, .. } => vec![src],
+    }
 }
 
 /// The config the netlink harness runs the core with: two WANs on `wan1` and `wan2`, the

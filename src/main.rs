@@ -384,7 +384,7 @@ fn run(args: &RunArgs) -> ExitCode {
                 match socket.recv() {
                     Ok(None) => break,
                     Ok(Some(Ok(Icmp::EchoReply { src, ident, seq, .. }))) => {
-                        core.handle_reply(now, slot, src.into(), ident, seq)
+                        core.handle_reply(now, slot, src, ident, seq)
                     }
                     // ICMP errors about our probes and malformed packets count as nothing:
                     // the probe times out.

@@ -1,12 +1,15 @@
 //! Proves the network-namespace lab itself (tests/lab/lab.sh), without dualwan:
 //! reachability through both ISPs and through the router for the LAN, each
-//! fault and its undo, teardown, and snapshot stability.
+//! fault and its undo, teardown, and snapshot stability; the same over IPv6 in an IPv6 lab.
 //!
 //! Needs root; `DUALWAN_SKIP_NETNS=1` skips it.
 
 mod common;
 
-use common::lab::{lab_or_skip, script, wait_until, Lab, GW, TARGETS, TRAFFIC};
+use common::lab::{
+    lab6_or_skip, lab_or_skip, script, wait_until, Lab, GW, GW6, GW6_GLOBAL, LAN_GW6, TARGETS, TARGETS6, TRAFFIC,
+    TRAFFIC6,
+};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -230,4 +233,67 @@ fn snapshot_is_stable() {
     lab.up();
     assert_eq!(lab.snapshot(), s1);
     assert!(via(&lab, 1, TARGETS[2]));
+}
+
+/// rtr pings `dst` over IPv6 out of wanN.
+fn via6(lab: &Lab, n: u8, dst: &str) -> bool {
+    lab.ping("rtr", &["-6", "-I", &wan(n), dst])
+}
+
+fn silent_via6(lab: &Lab, n: u8, dst: &str) -> bool {
+    !lab.ping_within("rtr", &["-6", "-I", &wan(n), dst], SHORT)
+}
+
+#[test]
+fn ipv6_lab_reaches_inet_by_both_wans_and_every_fault_applies() {
+    let Some(lab) = lab6_or_skip("ipv6") else { return };
+    // fe80::1 on both links: the device tells the gateways apart.
+    for n in 1..=2u8 {
+        assert!(via6(&lab, n, GW6), "fe80::1 answers on wan{n}");
+        assert!(via6(&lab, n, GW6_GLOBAL[usize::from(n) - 1]), "isp{n}'s global address answers");
+        for t in TARGETS6.iter().chain([&TRAFFIC6]) {
+            assert!(via6(&lab, n, t), "{t} reachable via wan{n}");
+        }
+    }
+    // inet routes only the ISPs' /64s back: the LAN works through the masquerade.
+    assert!(lab.ping("lan", &["-6", TRAFFIC6]), "LAN client reaches {TRAFFIC6} through rtr");
+    assert!(lab.ping("lan", &["-6", LAN_GW6]));
+    assert_eq!((lab.active6().as_str(), lab.lan_active6().as_str()), ("wan1", "wan1"));
+    let routes = lab.snapshot6();
+    assert!(routes.contains("default via fe80::1 dev wan1 proto static metric 10"), "{routes}");
+    assert!(routes.contains("default via fe80::1 dev wan2 proto static metric 20"), "{routes}");
+    // IPv4 is untouched.
+    assert!(via(&lab, 1, TARGETS[0]) && lab.ping("lan", &[TRAFFIC]));
+
+    // The fault chains are in `inet` tables: they hold IPv6 as well.
+    lab.upstream_fail(1);
+    assert!(via6(&lab, 1, GW6) && silent_via6(&lab, 1, TARGETS6[0]) && via6(&lab, 2, TARGETS6[0]));
+    lab.upstream_restore(1);
+    lab.gw_blackhole(1);
+    assert!(silent_via6(&lab, 1, GW6) && via6(&lab, 2, GW6));
+    lab.gw_restore(1);
+    assert!(wait_until(Duration::from_secs(3), || via6(&lab, 1, GW6)).is_some(), "fe80::1 answers after gw-restore");
+    lab.loss(1, 100);
+    assert!(silent_via6(&lab, 1, TARGETS6[0]));
+    lab.loss_clear(1);
+    assert!(via6(&lab, 1, TARGETS6[0]));
+
+    // Link-local addresses do not survive a link going down: carrier-up puts fe80::1 back.
+    lab.carrier_down(1);
+    assert!(silent_via6(&lab, 1, GW6));
+    lab.carrier_up(1);
+    assert!(
+        wait_until(Duration::from_secs(3), || via6(&lab, 1, GW6) && via6(&lab, 1, TARGETS6[0])).is_some(),
+        "wan1 works over IPv6 again after carrier-up"
+    );
+    assert_eq!(lab.active6(), "wan1");
+}
+
+#[test]
+fn ipv4_lab_has_no_ipv6() {
+    let Some(lab) = lab_or_skip("noipv6") else { return };
+    let out = lab.exec("rtr", ["ip", "-6", "-o", "addr", "show"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "IPv6 addresses in an IPv4 lab");
+    assert_eq!(lab.active6(), "none");
 }

@@ -12,9 +12,11 @@
 //! - An ICMP error is reported with the destination of the datagram it quotes and, when that
 //!   datagram was an echo request, its identifier and sequence number, so the caller can match
 //!   it to the probe that caused it.
+//! - `Icmp`, `ErrorKind`, `Malformed` and `Full` are shared with `wire::icmp6`, so both families
+//!   parse into the same values; addresses are `IpAddr`, and this parser only makes `V4` ones.
 
 use core::fmt;
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, Ipv4Addr};
 
 /// ICMP type of an echo reply (RFC 792).
 pub const ECHO_REPLY: u8 = 0;
@@ -26,7 +28,8 @@ const REDIRECT: u8 = 5;
 pub const ECHO_REQUEST: u8 = 8;
 /// ICMP type of time exceeded (RFC 792).
 pub const TIME_EXCEEDED: u8 = 11;
-const PARAMETER_PROBLEM: u8 = 12;
+/// ICMP type of parameter problem (RFC 792).
+pub const PARAMETER_PROBLEM: u8 = 12;
 
 /// IPv4 protocol number of ICMP.
 const PROTO_ICMP: u8 = 1;
@@ -57,28 +60,37 @@ impl fmt::Display for Full {
 /// Why a received packet could not be read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Malformed {
-    /// Fewer bytes than an IPv4 header (the packet's own or the one an ICMP error quotes).
+    /// Fewer bytes than an IP header: an IPv4 packet's own, or the one an ICMP or ICMPv6 error
+    /// quotes.
     TooShort,
+    /// An ICMPv6 message shorter than the 8-byte ICMP header.
+    NoIcmpHeader,
     /// The IP version field is not 4.
     NotIpv4,
+    /// The IP version field of the header an ICMPv6 error quotes is not 6.
+    NotIpv6,
     /// The IHL is below 5, or the total length is too small for the header and an ICMP header.
     BadHeaderLength,
     /// The IPv4 protocol is not ICMP.
     NotIcmp,
-    /// The IPv4 total length promises more bytes than were received.
+    /// Fewer bytes arrived than the packet has: the IPv4 total length promises more, or (for
+    /// ICMPv6, which has no length field of its own) the socket cut the message.
     Truncated,
-    /// The ICMP checksum does not match the message.
+    /// The ICMP checksum does not match the message. For ICMPv6 the kernel checks it and
+    /// reports a mismatch to `sys::icmp` instead of the message.
     BadChecksum,
 }
 
 impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Malformed::TooShort => "shorter than an IPv4 header",
+            Malformed::TooShort => "shorter than an IP header",
+            Malformed::NoIcmpHeader => "shorter than an ICMP header",
             Malformed::NotIpv4 => "IP version is not 4",
+            Malformed::NotIpv6 => "quoted IP version is not 6",
             Malformed::BadHeaderLength => "IPv4 header length out of range",
             Malformed::NotIcmp => "IPv4 protocol is not ICMP",
-            Malformed::Truncated => "IPv4 total length exceeds the bytes received",
+            Malformed::Truncated => "fewer bytes received than the packet holds",
             Malformed::BadChecksum => "ICMP checksum mismatch",
         })
     }
@@ -93,14 +105,24 @@ pub struct EchoId {
     pub seq: u16,
 }
 
-/// The ICMP error types whose message quotes the datagram that caused them.
+/// The ICMP and ICMPv6 error types whose message quotes the datagram that caused them. Codes
+/// are kept as sent: their meanings differ between the families.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    /// Type 3, with its code (0 net, 1 host, 3 port, 13 administratively prohibited, ...).
+    /// ICMP type 3 (code 0 net, 1 host, 3 port, 13 administratively prohibited, ...) or ICMPv6
+    /// type 1 (code 0 no route, 1 administratively prohibited, 3 address, 4 port, ...).
     DestUnreachable(u8),
-    /// Type 11: TTL reached zero in transit, or reassembly timed out.
+    /// ICMPv6 type 2: a link on the path has a smaller MTU, which is given.
+    PacketTooBig {
+        /// The MTU of the next hop.
+        mtu: u32,
+    },
+    /// ICMP type 11 or ICMPv6 type 3: the TTL or hop limit reached zero in transit, or
+    /// reassembly timed out.
     TimeExceeded,
-    /// Another error type that quotes a datagram: 4 source quench, 5 redirect, 12 parameter problem.
+    /// ICMP type 12 or ICMPv6 type 4, with its code: a header field the receiver cannot process.
+    ParameterProblem(u8),
+    /// Another ICMP error type that quotes a datagram: 4 source quench, 5 redirect.
     Other(u8),
 }
 
@@ -108,32 +130,36 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::DestUnreachable(code) => write!(f, "destination unreachable (code {code})"),
+            ErrorKind::PacketTooBig { mtu } => write!(f, "packet too big (MTU {mtu})"),
             ErrorKind::TimeExceeded => f.write_str("time exceeded"),
+            ErrorKind::ParameterProblem(code) => write!(f, "parameter problem (code {code})"),
             ErrorKind::Other(ty) => write!(f, "ICMP error type {ty}"),
         }
     }
 }
 
-/// One ICMP message as received on a raw socket.
+/// One ICMP or ICMPv6 message as received on a raw socket.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Icmp {
-    /// Type 0: the answer to a probe.
+    /// ICMP type 0 or ICMPv6 type 129: the answer to a probe.
     EchoReply {
         /// Who answered.
-        src: Ipv4Addr,
-        /// The address the reply was sent to.
-        dst: Ipv4Addr,
+        src: IpAddr,
+        /// The address the reply was sent to; `None` for ICMPv6, whose raw sockets deliver the
+        /// message without the IPv6 header. (A probe socket is bound to its source address, so
+        /// a unicast reply it receives was sent to that address.)
+        dst: Option<IpAddr>,
         /// Identifier copied from the request.
         ident: u16,
         /// Sequence number copied from the request.
         seq: u16,
     },
-    /// Type 8: someone pinging this host.
+    /// ICMP type 8 or ICMPv6 type 128: someone pinging this host.
     EchoRequest {
         /// Who is pinging.
-        src: Ipv4Addr,
-        /// The address being pinged.
-        dst: Ipv4Addr,
+        src: IpAddr,
+        /// The address being pinged; `None` for ICMPv6, as for `EchoReply`.
+        dst: Option<IpAddr>,
         /// Identifier chosen by the sender.
         ident: u16,
         /// Sequence number chosen by the sender.
@@ -142,18 +168,18 @@ pub enum Icmp {
     /// An error about a datagram this host sent.
     Error {
         /// The router or host that reports the error.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// What went wrong.
         kind: ErrorKind,
         /// Destination of the quoted datagram.
-        orig_dst: Ipv4Addr,
+        orig_dst: IpAddr,
         /// Identifier and sequence number when the quoted datagram is an echo request.
         echo: Option<EchoId>,
     },
     /// Any other type, kept rather than rejected.
     Other {
         /// The sender.
-        src: Ipv4Addr,
+        src: IpAddr,
         /// ICMP type.
         ty: u8,
         /// ICMP code.
@@ -216,13 +242,15 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
     }
     let (ty, code) = (msg[0], msg[1]);
     let echo = EchoId { ident: u16::from_be_bytes([msg[4], msg[5]]), seq: u16::from_be_bytes([msg[6], msg[7]]) };
+    let (src, dst) = (IpAddr::V4(ip.src), Some(IpAddr::V4(ip.dst)));
     let kind = match ty {
-        ECHO_REPLY => return Ok(Icmp::EchoReply { src: ip.src, dst: ip.dst, ident: echo.ident, seq: echo.seq }),
-        ECHO_REQUEST => return Ok(Icmp::EchoRequest { src: ip.src, dst: ip.dst, ident: echo.ident, seq: echo.seq }),
+        ECHO_REPLY => return Ok(Icmp::EchoReply { src, dst, ident: echo.ident, seq: echo.seq }),
+        ECHO_REQUEST => return Ok(Icmp::EchoRequest { src, dst, ident: echo.ident, seq: echo.seq }),
         DEST_UNREACHABLE => ErrorKind::DestUnreachable(code),
         TIME_EXCEEDED => ErrorKind::TimeExceeded,
-        SOURCE_QUENCH | REDIRECT | PARAMETER_PROBLEM => ErrorKind::Other(ty),
-        _ => return Ok(Icmp::Other { src: ip.src, ty, code }),
+        PARAMETER_PROBLEM => ErrorKind::ParameterProblem(code),
+        SOURCE_QUENCH | REDIRECT => ErrorKind::Other(ty),
+        _ => return Ok(Icmp::Other { src, ty, code }),
     };
     // Errors quote the IPv4 header of the offending datagram and at least its first 64 bits
     // of data (RFC 792), which for an echo request are type, code, checksum, ident and seq.
@@ -237,7 +265,7 @@ pub fn parse(packet: &[u8]) -> Result<Icmp, Malformed> {
         }),
         _ => None,
     };
-    Ok(Icmp::Error { src: ip.src, kind, orig_dst: orig.dst, echo })
+    Ok(Icmp::Error { src, kind, orig_dst: IpAddr::V4(orig.dst), echo })
 }
 
 /// The fields of an IPv4 header this module needs.
@@ -275,6 +303,10 @@ impl Ipv4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
 
     /// Decodes a hex string (fixtures are written as the captures printed them).
     fn hex(s: &str) -> Vec<u8> {
@@ -358,12 +390,7 @@ mod tests {
         let reply = hex(REPLY);
         assert_eq!(
             parse(&reply),
-            Ok(Icmp::EchoReply {
-                src: Ipv4Addr::new(192, 0, 2, 2),
-                dst: Ipv4Addr::new(192, 0, 2, 1),
-                ident: 0x1234,
-                seq: 1,
-            })
+            Ok(Icmp::EchoReply { src: v4(192, 0, 2, 2), dst: Some(v4(192, 0, 2, 1)), ident: 0x1234, seq: 1 })
         );
     }
 
@@ -380,9 +407,9 @@ mod tests {
         assert_eq!(
             parse(&err),
             Ok(Icmp::Error {
-                src: Ipv4Addr::new(192, 0, 2, 2),
+                src: v4(192, 0, 2, 2),
                 kind: ErrorKind::DestUnreachable(0),
-                orig_dst: Ipv4Addr::new(203, 0, 113, 5),
+                orig_dst: v4(203, 0, 113, 5),
                 echo: Some(EchoId { ident: 0x1234, seq: 2 }),
             })
         );
@@ -403,7 +430,7 @@ mod tests {
         fix_checksum(&mut err, 20);
         assert!(matches!(
             parse(&err),
-            Ok(Icmp::Error { echo: None, orig_dst, .. }) if orig_dst == Ipv4Addr::new(203, 0, 113, 5)
+            Ok(Icmp::Error { echo: None, orig_dst, .. }) if orig_dst == v4(203, 0, 113, 5)
         ));
 
         // Less than a quoted header is malformed.
@@ -424,10 +451,29 @@ mod tests {
         assert_eq!(
             parse(&p),
             Ok(Icmp::Error {
-                src: Ipv4Addr::new(198, 51, 100, 9),
+                src: v4(198, 51, 100, 9),
                 kind: ErrorKind::TimeExceeded,
-                orig_dst: Ipv4Addr::new(203, 0, 113, 7),
+                orig_dst: v4(203, 0, 113, 7),
                 echo: None,
+            })
+        );
+    }
+
+    #[test]
+    fn parameter_problem_keeps_its_code() {
+        // Parameter problem, code 2 (bad length), about our echo request to 203.0.113.7.
+        let mut p = ipv4_header(56, PROTO_ICMP, [198, 51, 100, 9], [192, 0, 2, 1]);
+        p.extend_from_slice(&[12, 2, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&ipv4_header(44, PROTO_ICMP, [192, 0, 2, 1], [203, 0, 113, 7]));
+        p.extend_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 5]);
+        fix_checksum(&mut p, 20);
+        assert_eq!(
+            parse(&p),
+            Ok(Icmp::Error {
+                src: v4(198, 51, 100, 9),
+                kind: ErrorKind::ParameterProblem(2),
+                orig_dst: v4(203, 0, 113, 7),
+                echo: Some(EchoId { ident: 0x1234, seq: 5 }),
             })
         );
     }
@@ -449,9 +495,9 @@ mod tests {
         assert_eq!(
             parse(&p),
             Ok(Icmp::Error {
-                src: Ipv4Addr::new(198, 51, 100, 9),
+                src: v4(198, 51, 100, 9),
                 kind: ErrorKind::DestUnreachable(1),
-                orig_dst: Ipv4Addr::new(203, 0, 113, 7),
+                orig_dst: v4(203, 0, 113, 7),
                 echo: Some(EchoId { ident: 0xbeef, seq: 7 }),
             })
         );
@@ -474,12 +520,7 @@ mod tests {
         p.extend_from_slice(&msg);
         assert_eq!(
             parse(&p),
-            Ok(Icmp::EchoRequest {
-                src: Ipv4Addr::new(203, 0, 113, 50),
-                dst: Ipv4Addr::new(192, 0, 2, 1),
-                ident: 0xfeed,
-                seq: 0xffff,
-            })
+            Ok(Icmp::EchoRequest { src: v4(203, 0, 113, 50), dst: Some(v4(192, 0, 2, 1)), ident: 0xfeed, seq: 0xffff })
         );
     }
 
@@ -489,7 +530,7 @@ mod tests {
         let mut p = ipv4_header(28, PROTO_ICMP, [192, 0, 2, 2], [192, 0, 2, 1]);
         p.extend_from_slice(&[13, 0, 0, 0, 0, 1, 0, 1]);
         fix_checksum(&mut p, 20);
-        assert_eq!(parse(&p), Ok(Icmp::Other { src: Ipv4Addr::new(192, 0, 2, 2), ty: 13, code: 0 }));
+        assert_eq!(parse(&p), Ok(Icmp::Other { src: v4(192, 0, 2, 2), ty: 13, code: 0 }));
     }
 
     #[test]
@@ -565,8 +606,11 @@ mod tests {
     #[test]
     fn errors_display_what_failed() {
         assert_eq!(Malformed::BadChecksum.to_string(), "ICMP checksum mismatch");
-        assert_eq!(Malformed::Truncated.to_string(), "IPv4 total length exceeds the bytes received");
+        assert_eq!(Malformed::Truncated.to_string(), "fewer bytes received than the packet holds");
+        assert_eq!(Malformed::NotIpv6.to_string(), "quoted IP version is not 6");
         assert_eq!(Full.to_string(), "buffer too small for an ICMP echo request (24 bytes)");
         assert_eq!(ErrorKind::DestUnreachable(1).to_string(), "destination unreachable (code 1)");
+        assert_eq!(ErrorKind::PacketTooBig { mtu: 1280 }.to_string(), "packet too big (MTU 1280)");
+        assert_eq!(ErrorKind::ParameterProblem(1).to_string(), "parameter problem (code 1)");
     }
 }

@@ -4,6 +4,7 @@ pub mod blob;
 pub mod blob_json;
 pub mod ctnetlink;
 pub mod icmp;
+pub mod icmp6;
 pub mod rtnl;
 pub mod ubus;
 #[cfg(test)]

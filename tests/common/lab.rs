@@ -49,6 +49,22 @@ pub const WAN_ADDR: [&str; 2] = ["192.0.2.2", "192.0.2.10"];
 pub const LAN_GW: &str = "192.0.2.129";
 pub const LAN_CLIENT: &str = "192.0.2.130";
 
+// The IPv6 half of an IPv6 lab (`Lab::new_ipv6`, lab.sh with DWLAB_IPV6=1).
+/// Probe targets in `inet`.
+pub const TARGETS6: [&str; 3] = ["2001:db8:f::1", "2001:db8:f::2", "2001:db8:f::3"];
+/// The host `active6()` and `lan_active6()` ask about; also a traffic target.
+pub const TRAFFIC6: &str = "2001:db8:f::50";
+/// Both ISPs' gateway as seen from rtr: link-local, so only the device (wan1, wan2) tells
+/// them apart.
+pub const GW6: &str = "fe80::1";
+/// ISP N's global address on the link to rtr (index 0 is ISP 1).
+pub const GW6_GLOBAL: [&str; 2] = ["2001:db8:1::1", "2001:db8:2::1"];
+/// rtr's global address on wanN (index 0 is wan1).
+pub const WAN_ADDR6: [&str; 2] = ["2001:db8:1::2", "2001:db8:2::2"];
+/// rtr's LAN address and the LAN client.
+pub const LAN_GW6: &str = "2001:db8:80::1";
+pub const LAN_CLIENT6: &str = "2001:db8:80::2";
+
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
 /// Path of `tests/lab/lab.sh`.
@@ -78,6 +94,15 @@ pub fn lab_or_skip(tag: &str) -> Option<Lab> {
         return None;
     }
     Some(Lab::new(tag))
+}
+
+/// The same with IPv6 as well (`Lab::new_ipv6`).
+pub fn lab6_or_skip(tag: &str) -> Option<Lab> {
+    if skip_requested() {
+        eprintln!("skipped: network-namespace test ({SKIP_ENV}=1)");
+        return None;
+    }
+    Some(Lab::new_ipv6(tag))
 }
 
 /// Polls `cond` every 10 ms until it holds (returns how long that took) or
@@ -120,6 +145,8 @@ impl PingStats {
 
 pub struct Lab {
     prefix: String,
+    /// Built with IPv6 (DWLAB_IPV6=1), by `up` too.
+    ipv6: bool,
     dir: PathBuf,
     /// (pid, stdout file, stderr file) of every `spawn_in`.
     spawned: Mutex<Vec<(u32, PathBuf, PathBuf)>>,
@@ -129,6 +156,16 @@ impl Lab {
     /// Builds a fresh lab named after `tag` ([A-Za-z0-9_], short), this
     /// process and a counter. Panics when not root or when `up` fails.
     pub fn new(tag: &str) -> Lab {
+        Lab::build(tag, false)
+    }
+
+    /// The same lab with IPv6 as well: every namespace gets the addresses and
+    /// routes of lab.sh's DWLAB_IPV6=1 (see tests/lab/README.md).
+    pub fn new_ipv6(tag: &str) -> Lab {
+        Lab::build(tag, true)
+    }
+
+    fn build(tag: &str, ipv6: bool) -> Lab {
         assert!(
             is_root(),
             "the network-namespace lab needs root (ip netns, veth, nftables); \
@@ -144,14 +181,14 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("dualwan-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab temp dir");
-        let lab = Lab { prefix, dir, spawned: Mutex::new(Vec::new()) };
+        let lab = Lab { prefix, ipv6, dir, spawned: Mutex::new(Vec::new()) };
         lab.up();
         lab
     }
 
     /// (Re)builds the lab; a lab of the same prefix is torn down first.
     pub fn up(&self) {
-        self.script(&["up"]);
+        run_script_env(&self.prefix, &["up"], &[("DWLAB_IPV6", if self.ipv6 { "1" } else { "0" })]);
     }
 
     /// Removes every namespace of this lab; idempotent. Drop calls it too.
@@ -212,6 +249,21 @@ impl Lab {
     /// rtr's IPv4 rules and routes of all tables, sorted: compare before/after.
     pub fn snapshot(&self) -> String {
         self.script(&["snapshot"])
+    }
+
+    /// "wan1", "wan2" or "none": the device rtr's own traffic to 2001:db8:f::50 takes.
+    pub fn active6(&self) -> String {
+        self.script(&["active6"]).trim().to_string()
+    }
+
+    /// Same for LAN traffic (from 2001:db8:80::2, arriving on lan0).
+    pub fn lan_active6(&self) -> String {
+        self.script(&["lan-active6"]).trim().to_string()
+    }
+
+    /// rtr's IPv6 rules and routes of all tables, sorted.
+    pub fn snapshot6(&self) -> String {
+        self.script(&["snapshot6"])
     }
 
     /// Runs a command inside a namespace role and returns its output.
@@ -344,9 +396,14 @@ impl Drop for Lab {
 }
 
 fn run_script(prefix: &str, args: &[&str]) -> String {
+    run_script_env(prefix, args, &[])
+}
+
+fn run_script_env(prefix: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = Command::new(script())
         .arg(prefix)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", script().display()));

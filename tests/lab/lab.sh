@@ -8,7 +8,8 @@
 # beside this file for the topology and every command.
 #
 # Only documentation address ranges are used (192.0.2.0/24, 198.51.100.0/24,
-# 203.0.113.0/24), and only inside the namespaces this script creates.
+# 203.0.113.0/24, and with DWLAB_IPV6=1 2001:db8::/32 and fe80::/64), and only
+# inside the namespaces this script creates.
 set -euo pipefail
 
 usage() {
@@ -27,7 +28,11 @@ usage: lab.sh PREFIX COMMAND [ARGS]
   active                  device rtr uses for 203.0.113.50: wan1, wan2 or none
   lan-active              same, for LAN traffic from 192.0.2.130 arriving on lan0
   snapshot                rtr's IPv4 rules and routes (all tables), sorted
+  active6                 device rtr uses for 2001:db8:f::50 (IPv6 labs)
+  lan-active6             same, for LAN traffic from 2001:db8:80::2 arriving on lan0
+  snapshot6               rtr's IPv6 rules and routes (all tables), sorted
   exec NS CMD...          run CMD in namespace NS (rtr, isp1, isp2, inet, lan)
+environment for up: DWLAB_IPV6=1 adds IPv6 (see README.md), DWLAB_RTR_RP_FILTER=0|1|2
 EOF
     exit 2
 }
@@ -138,12 +143,68 @@ cmd_down() ( # subshell: set +e must not leak into cmd_up
     exit 0
 )
 
-# Per-namespace sysctls: no IPv6 noise, rp_filter off (tunable on rtr), forwarding where routing.
+# IPv6 is opt-in: DWLAB_IPV6=1 when running `up`.
+ipv6_on() { [ "${DWLAB_IPV6:-0}" = 1 ]; }
+
+# Per-namespace sysctls: rp_filter off (tunable on rtr), forwarding where routing, and
+# no IPv6 noise: IPv6 off, or (DWLAB_IPV6=1) on without DAD (no tentative addresses),
+# without router advertisements, and keeping addresses over a link's down/up (so
+# carrier-down on an ISP's cust does not delete its gateway addresses). Set before any
+# device exists, so every device takes the defaults.
 base_sysctls() { # NS forwarding rp_filter
-    sysctls "$1" \
-        net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+    local v6=(net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1)
+    if ipv6_on; then
+        v6=(net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0
+            net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+            net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
+            net.ipv6.conf.all.keep_addr_on_down=1 net.ipv6.conf.default.keep_addr_on_down=1
+            net.ipv6.conf.all.forwarding="$2")
+    fi
+    sysctls "$1" "${v6[@]}" \
         net.ipv4.conf.all.rp_filter="$3" net.ipv4.conf.default.rp_filter="$3" \
         net.ipv4.ip_forward="$2"
+}
+
+# The IPv6 half of the lab (DWLAB_IPV6=1), mirroring the IPv4 one: each ISP's
+# gateway is fe80::1 on its cust link (as a router advertisement would announce it),
+# beside a global address in the customer's /64; inet holds the targets on lo.
+up_ipv6() {
+    ip -6 -n "$RTR" -batch - <<'EOF'
+addr add 2001:db8:1::2/64 dev wan1 nodad
+addr add 2001:db8:2::2/64 dev wan2 nodad
+addr add 2001:db8:80::1/64 dev lan0 nodad
+EOF
+    ip -6 -n "$LAN" -batch - <<'EOF'
+addr add 2001:db8:80::2/64 dev eth0 nodad
+route add default via 2001:db8:80::1 dev eth0
+EOF
+    ip -6 -n "$P-isp1" -batch - <<'EOF'
+addr add 2001:db8:1::1/64 dev cust nodad
+addr add fe80::1/64 dev cust nodad
+addr add 2001:db8:101::1/64 dev uplink nodad
+route add default via 2001:db8:101::2 dev uplink
+EOF
+    ip -6 -n "$P-isp2" -batch - <<'EOF'
+addr add 2001:db8:2::1/64 dev cust nodad
+addr add fe80::1/64 dev cust nodad
+addr add 2001:db8:102::1/64 dev uplink nodad
+route add default via 2001:db8:102::2 dev uplink
+EOF
+    ip -6 -n "$INET" -batch - <<'EOF'
+addr add 2001:db8:101::2/64 dev isp1 nodad
+addr add 2001:db8:102::2/64 dev isp2 nodad
+addr add 2001:db8:f::1/128 dev lo
+addr add 2001:db8:f::2/128 dev lo
+addr add 2001:db8:f::3/128 dev lo
+addr add 2001:db8:f::50/128 dev lo
+route add 2001:db8:1::/64 via 2001:db8:101::1 dev isp1
+route add 2001:db8:2::/64 via 2001:db8:102::1 dev isp2
+EOF
+    # Both gateways are fe80::1: only the device tells them apart, as on real WANs.
+    ip -6 -n "$RTR" -batch - <<'EOF'
+route add default via fe80::1 dev wan1 proto static metric 10
+route add default via fe80::1 dev wan2 proto static metric 20
+EOF
 }
 
 # nft state of one ISP: each fault is one chain, flushed to clear it.
@@ -243,13 +304,19 @@ EOF
 route add default via 192.0.2.1 dev wan1 proto dhcp metric 10
 route add default via 192.0.2.9 dev wan2 proto dhcp metric 20
 EOF
+    if ipv6_on; then up_ipv6; fi
 
-    # Firewalls: masquerade on the WANs as fw4 does; fault chains on the ISPs.
-    nx "$RTR" nft -f - <<'EOF'
+    # Firewalls: masquerade on the WANs as fw4 does (IPv6 too in an IPv6 lab, so
+    # that the LAN client's traffic fails over like its IPv4 traffic: inet routes
+    # each ISP's prefix only); fault chains on the ISPs.
+    local masq6=''
+    if ipv6_on; then masq6='oifname { "wan1", "wan2" } meta nfproto ipv6 masquerade'; fi
+    nx "$RTR" nft -f - <<EOF
 table inet dwlab {
     chain srcnat {
         type nat hook postrouting priority srcnat; policy accept;
         oifname { "wan1", "wan2" } meta nfproto ipv4 masquerade
+        $masq6
     }
 }
 EOF
@@ -321,6 +388,11 @@ carrier() { # N up|down
     local ns; ns=$(isp_of "$1")
     need_ns "$ns"
     ip -n "$ns" link set cust "$2"
+    # A link going down loses its link-local addresses whatever keep_addr_on_down
+    # says, the gateway's fe80::1 with them: an IPv6 lab puts it back.
+    if [ "$2" = up ] && [ "$(nx "$ns" cat /proc/sys/net/ipv6/conf/cust/disable_ipv6 2>/dev/null)" = 0 ]; then
+        ip -6 -n "$ns" addr replace fe80::1/64 dev cust nodad
+    fi
 }
 
 # --- queries ---------------------------------------------------------------
@@ -344,12 +416,22 @@ cmd_lan_active() {
     { ip -n "$RTR" -4 route get 203.0.113.50 from 192.0.2.130 iif lan0 2>/dev/null || true; } | dev_of_route
 }
 
-cmd_snapshot() {
+cmd_snapshot() { # 4 or 6
     need_ns "$RTR"
-    echo "# ip -4 rule show"
-    ip -n "$RTR" -4 rule show | sed 's/[[:space:]]*$//' | LC_ALL=C sort
-    echo "# ip -4 route show table all"
-    ip -n "$RTR" -4 route show table all | sed 's/[[:space:]]*$//' | LC_ALL=C sort
+    echo "# ip -$1 rule show"
+    ip -n "$RTR" -"$1" rule show | sed 's/[[:space:]]*$//' | LC_ALL=C sort
+    echo "# ip -$1 route show table all"
+    ip -n "$RTR" -"$1" route show table all | sed 's/[[:space:]]*$//' | LC_ALL=C sort
+}
+
+cmd_active6() {
+    need_ns "$RTR"
+    { ip -n "$RTR" -6 route get 2001:db8:f::50 2>/dev/null || true; } | dev_of_route
+}
+
+cmd_lan_active6() {
+    need_ns "$RTR"
+    { ip -n "$RTR" -6 route get 2001:db8:f::50 from 2001:db8:80::2 iif lan0 2>/dev/null || true; } | dev_of_route
 }
 
 # --- dispatch --------------------------------------------------------------
@@ -375,7 +457,10 @@ case $CMD in
     loss-clear) num "$@"; fault "$1" off loss ;;
     active) cmd_active ;;
     lan-active) cmd_lan_active ;;
-    snapshot) cmd_snapshot ;;
+    snapshot) cmd_snapshot 4 ;;
+    active6) cmd_active6 ;;
+    lan-active6) cmd_lan_active6 ;;
+    snapshot6) cmd_snapshot 6 ;;
     exec)
         [ $# -ge 2 ] || die "usage: exec NS CMD..."
         ns=$(ns_of "$1"); shift
