@@ -18,7 +18,7 @@
 //! Switching WAN is one route replace in table T. The main table is never touched.
 
 use crate::config::{Config, LastResort, MAX_WANS};
-use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, IPV6_METRIC, PROTO_DUALWAN, TABLE_MAIN};
 use crate::time::Instant;
 use core::net::IpAddr;
 
@@ -118,7 +118,7 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<
         kind: RouteType::Unicast,
         gateway: Some(gateway),
         oif,
-        metric: 0,
+        metric: if family == Family::V6 { IPV6_METRIC } else { 0 },
         protocol: PROTO_DUALWAN,
     };
     // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
@@ -288,8 +288,8 @@ mod tests {
                 "-6 rule add 5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan",
                 "-6 rule add 5002:\tfrom 2001:db8:2::2 lookup 102 proto dualwan",
                 "-6 rule add 5090:\tfrom all lookup 100 proto dualwan",
-                "-6 route add default via fe80::2 dev #3 table 102 proto dualwan",
-                "-6 route add default via fe80::2 dev #3 table 100 proto dualwan",
+                "-6 route add default via fe80::2 dev #3 table 102 proto dualwan metric 1024",
+                "-6 route add default via fe80::2 dev #3 table 100 proto dualwan metric 1024",
             ],
             "only wanb tracks IPv6"
         );

@@ -12,6 +12,10 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// another protocol are never ours, whatever table or priority they use.
 pub const PROTO_DUALWAN: u8 = 201;
 
+/// The metric the kernel gives an IPv6 route added without one (`IP6_RT_PRIO_USER`); IPv6
+/// routes are planned with it so that what the kernel reports equals what was asked for.
+pub const IPV6_METRIC: u32 = 1024;
+
 /// The kernel's main table (`RT_TABLE_MAIN`).
 pub const TABLE_MAIN: u32 = 254;
 

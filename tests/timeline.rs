@@ -513,9 +513,9 @@ fn dual_stack_installs_the_same_layout_for_ipv6() {
             "-6 5001:\tfrom 2001:db8:1::2 lookup 101 proto dualwan",
             "-6 5002:\tfrom 2001:db8:2::2 lookup 102 proto dualwan",
             "-6 5090:\tfrom all lookup 100 proto dualwan",
-            "-6 default via fe80::1 dev #2 table 101 proto dualwan",
-            "-6 default via fe80::1 dev #3 table 102 proto dualwan",
-            "-6 default via fe80::1 dev #2 table 100 proto dualwan",
+            "-6 default via fe80::1 dev #2 table 101 proto dualwan metric 1024",
+            "-6 default via fe80::1 dev #3 table 102 proto dualwan metric 1024",
+            "-6 default via fe80::1 dev #2 table 100 proto dualwan metric 1024",
         ]
     );
     assert_eq!(rules.len() + routes.len(), 14, "IPv4's seven are there too");

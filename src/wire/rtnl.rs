@@ -359,6 +359,11 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
             _ => {}
         }
     }
+    // IPv6 gives reject routes the loopback device (`ip -6 route` hides it); they have no
+    // real output device, in either family.
+    if !matches!(route.kind, RouteType::Unicast | RouteType::Other(_)) {
+        route.oif = 0;
+    }
     match (dst, dst_len) {
         (Some(addr), _) => route.dst.addr = addr,
         (None, 0) => {}
@@ -836,6 +841,17 @@ mod tests {
         let mut cut = capture("addr6-dw0-global");
         cut[16 + 8] = 8; // IFA_ADDRESS length 8: 4 bytes of payload
         assert!(parse(&Messages::new(&cut).next().unwrap().unwrap()).is_err());
+    }
+
+    #[test]
+    fn reject_routes_have_no_device_in_either_family() {
+        // IPv6 reports `unreachable default` with the loopback device as its nexthop.
+        let mut p = vec![AF_INET6, 0, 0, 0, 100, 201, 0, RTN_UNREACHABLE, 0, 0, 0, 0];
+        p.extend(attr(RTA_OIF, &1u32.to_ne_bytes()));
+        p.extend(attr(RTA_PRIORITY, &1024u32.to_ne_bytes()));
+        let Parsed::Event(KernelEvent::Route(_, r)) = only(&message(RTM_NEWROUTE, 0, &p)) else { panic!() };
+        assert_eq!((r.kind, r.oif, r.family()), (RouteType::Unreachable, 0, Family::V6));
+        assert_eq!(Op::AddRoute(r).to_string(), "-6 route add unreachable default table 100 proto dualwan metric 1024");
     }
 
     #[test]

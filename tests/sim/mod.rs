@@ -298,6 +298,16 @@ impl Sim {
 
     /// Applies an op like the kernel would, with its notification.
     fn apply(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
+        // Like the kernel, IPv6 stores a route added without a metric with metric 1024.
+        let v6_metric = |r: Route| match r.metric {
+            0 if r.family() == Family::V6 => Route { metric: 1024, ..r },
+            _ => r,
+        };
+        let op = match op {
+            Op::AddRoute(r) => Op::AddRoute(v6_metric(r)),
+            Op::ReplaceRoute(r) => Op::ReplaceRoute(v6_metric(r)),
+            other => other,
+        };
         Ok(match op {
             Op::AddRoute(r) => {
                 if self.routes.iter().any(|x| x.same_slot(&r)) {
