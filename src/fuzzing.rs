@@ -132,7 +132,9 @@ fn addrs(icmp: &Icmp) -> Vec<IpAddr> {
 /// lab's layout, so that fuzzed links, addresses and routes can match them.
 const NETLINK_CONFIG: &str = "config globals 'globals'\n\toption rule_priority '5000'\n\toption table_base '100'\n\
 config interface 'wan'\n\toption device 'wan1'\n\toption metric '10'\n\tlist track_ip '203.0.113.1'\n\
-config interface 'wanb'\n\toption device 'wan2'\n\toption metric '20'\n\tlist track_ip '203.0.113.2'\n";
+\tlist track_ip '2001:db8:f::1'\n\
+config interface 'wanb'\n\toption device 'wan2'\n\toption metric '20'\n\tlist track_ip '203.0.113.2'\n\
+\tlist track_ip '2001:db8:f::2'\n";
 
 /// One datagram from a `NETLINK_ROUTE` socket (notification or dump reply):
 /// `rtnl::Messages` walk, `rtnl::parse` of every message (link, address, route, rule,
