@@ -6,7 +6,8 @@
 //! from 192.0.2.10. When wan1's upstream fails, the wan1 entry must be gone within 1 s of
 //! the move and its connection must fail fast (reset) instead of hanging, while the wan2
 //! connections keep their entries and keep working; a new LAN connection goes out of wan2.
-//! `conntrack` (Debian's conntrack-tools) is only used to look. Needs root;
+//! The same for IPv6 under NAT66 (the lab with IPv6). `conntrack` (Debian's conntrack-tools)
+//! is only used to look. Needs root;
 //! `DUALWAN_SKIP_NETNS=1` skips.
 
 mod common;
@@ -265,6 +266,80 @@ fn scenario(tag: &str, nat: Nat, flush: Option<&str>) {
     let status = lab.terminate(&mut daemon);
     assert!(status.success(), "daemon exited with {status}:\n{}", lab.stderr_of(&daemon));
     for mut child in [server, via_wan1, via_wan2, own, fresh] {
+        lab.terminate(&mut child);
+    }
+}
+
+/// IPv6 the same way: the lab masquerades IPv6 out of both WANs (NAT66, as a router with a
+/// prefix per ISP needs for IPv6 failover). An IPv6-only outage of wan1 moves only IPv6,
+/// and the LAN's IPv6 connection NAT'd to wan1's 2001:db8:1::2 is flushed and fails fast.
+#[test]
+fn an_ipv6_failover_flushes_the_ipv6_entries_nat_d_to_the_failed_wan() {
+    let Some(lab) = common::lab::lab6_or_skip("ct6") else { return };
+    ensure_conntrack_tool();
+    let server6 = common::lab::TRAFFIC6;
+    let v6 = |script: &str| {
+        script
+            .replace("socket.socket()", "socket.socket(socket.AF_INET6)")
+            .replace("(\"203.0.113.50\", 8080)", &format!("(\"{server6}\", 8080)"))
+    };
+    let mut text = String::from("config globals 'globals'\n");
+    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
+        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
+        for t in TARGETS.iter().chain(common::lab::TARGETS6.iter()) {
+            text += &format!("\tlist track_ip '{t}'\n");
+        }
+    }
+    let cfg = lab.dir().join("dualwan.conf");
+    std::fs::write(&cfg, text).unwrap();
+    let mut daemon = lab.spawn_in("rtr", BIN, &["run", "-c", cfg.to_str().unwrap(), "--log", "stderr"]);
+    let up = wait_until(Duration::from_secs(8), || {
+        let log = lab.stderr_of(&daemon);
+        log.contains("IPv6 traffic on wan\n") && log.contains("wanb: IPv6 connecting -> online")
+    });
+    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&daemon));
+
+    let server = lab.spawn_in("inet", "python3", &["-c", &v6(ECHO_SERVER)]);
+    assert!(wait_until(Duration::from_secs(5), || stdout_of(&lab, &server).contains("listening")).is_some());
+    let trigger = lab.dir().join("send6");
+    let client6 = v6(CLIENT);
+    let via_wan1 = lab.spawn_in("lan", "python3", &["-c", &client6, "", trigger.to_str().unwrap()]);
+    let mut port = None;
+    wait_until(Duration::from_secs(5), || {
+        port = stdout_of(&lab, &via_wan1).lines().find_map(|l| l.strip_prefix("port ")?.trim().parse::<u16>().ok());
+        port.is_some()
+    });
+    let port = port.unwrap_or_else(|| panic!("IPv6 client did not connect: {}", lab.stderr_of(&via_wan1)));
+    let entry6 = || {
+        let out = lab.exec("rtr", ["conntrack", "-L", "-f", "ipv6", "-p", "tcp", "--dport", "8080"]);
+        let sport = format!(" sport={port} ");
+        String::from_utf8_lossy(&out.stdout).lines().find(|l| l.contains(&sport)).map(str::to_string)
+    };
+    let entry = entry6().expect("conntrack entry of the IPv6 connection");
+    assert_eq!(reply_dst(&entry), common::lab::WAN_ADDR6[0], "{entry}");
+
+    // isp1 stops forwarding IPv6; IPv4 keeps working.
+    let drop6 = ["nft", "add", "rule", "inet", "dwlab", "upstream", "meta", "nfproto", "ipv6", "drop"];
+    assert!(lab.exec("isp1", drop6).status.success());
+    let moved = "IPv6 traffic moved to wanb (wan offline";
+    assert!(
+        wait_until(Duration::from_secs(5), || lab.stderr_of(&daemon).contains(moved)).is_some(),
+        "no IPv6 failover:\n{}",
+        lab.stderr_of(&daemon)
+    );
+    let t_moved = Instant::now();
+    let gone = wait_until(Duration::from_secs(1), || entry6().is_none());
+    assert!(gone.is_some(), "the IPv6 entry is still there 1 s after the move: {:?}", entry6());
+    eprintln!("IPv6 entry gone {:?} after the move was logged", t_moved.elapsed());
+    let log = lab.stderr_of(&daemon);
+    assert!(log.contains("wan: flushed 1 connection NAT'd to 2001:db8:1::2\n"), "{log}");
+    assert!(!log.lines().any(|l| l.contains("traffic moved") && !l.contains("IPv6")), "IPv4 moved:\n{log}");
+
+    std::fs::write(&trigger, "").unwrap();
+    assert_eq!(outcome(&lab, &via_wan1), "reset");
+    let status = lab.terminate(&mut daemon);
+    assert!(status.success(), "daemon exited with {status}:\n{}", lab.stderr_of(&daemon));
+    for mut child in [server, via_wan1] {
         lab.terminate(&mut child);
     }
 }
