@@ -153,11 +153,13 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
         .collect();
     assert_eq!(offline.len(), 1, "{:?}", ubusd.events());
     let e = &offline[0];
-    assert_eq!(keys(e), ["interface", "device", "status", "previous", "reason"]);
+    assert_eq!(keys(e), ["interface", "device", "family", "status", "previous", "reason"]);
+    assert_eq!(e["family"], "ipv4");
     assert_eq!((e["device"].as_str(), e["previous"].as_str()), (Some("wan1"), Some("disconnecting")));
     assert_eq!(e["reason"], SILENT_UPSTREAM);
     let active = ubusd.events_named("dualwan.active")[0].json();
-    assert_eq!(keys(&active), ["active", "previous", "reason"]);
+    assert_eq!(keys(&active), ["family", "active", "previous", "reason"]);
+    assert_eq!(active["family"], "ipv4");
     assert_eq!((active["active"].as_str(), active["previous"].as_str()), (Some("wanb"), Some("wan")));
     assert_eq!(active["reason"], SILENT_UPSTREAM);
     let ran = wait_until(Duration::from_secs(3), || {
