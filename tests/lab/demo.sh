@@ -5,9 +5,10 @@
 #
 # Builds the lab (lab.sh installs iproute2, nftables and ping if missing),
 # runs dualwan in the router namespace with its log shown as [dualwan] lines,
-# breaks ISP1's upstream, restores it, pulls ISP1's cable and plugs it back,
-# timing each move by polling `lab.sh active` every 20 ms, then stops dualwan
-# with SIGTERM and checks that the router's rules and routes are as before.
+# breaks ISP1's upstream, restores it, breaks only ISP1's IPv6 and restores it,
+# pulls ISP1's cable and plugs it back, timing each move by polling `lab.sh
+# active` (or `active6`) every 20 ms, then stops dualwan with SIGTERM and checks
+# that the router's rules and routes of both families are as before.
 # The lab is always torn down.  NO_COLOR=1 turns colours off.
 set -euo pipefail
 export LC_ALL=C
@@ -45,12 +46,13 @@ s3() { printf '%d.%03d' $(($1 / 1000000)) $((($1 % 1000000) / 1000)); } # us -> 
 SUMMARY=()
 FAILED=0
 
-# measure DEV WHAT TIMEOUT_S SUMMARY_LABEL: polls `lab.sh active` every 20 ms until it says DEV (from
-# T0, the moment before the fault command), prints and records the time.
+# measure DEV WHAT TIMEOUT_S SUMMARY_LABEL [ipv6]: polls `lab.sh active` (`active6`) every 20 ms
+# until it says DEV (from T0, the moment before the fault command), prints and records the time.
 measure() {
-    local dev=$1 what=$2 timeout=$3 label=$4 d ev logged=''
+    local dev=$1 what=$2 timeout=$3 label=$4 fam=${5:-} d ev logged='' query=active moved='notice +traffic moved to'
+    [ -z "$fam" ] || { query=active6; moved='IPv6 traffic moved to'; }
     while :; do
-        d=$("$LAB" "$P" active)
+        d=$("$LAB" "$P" $query)
         now
         [ "$d" != "$dev" ] || break
         if [ $((NOW - T0)) -gt $((timeout * 1000000)) ]; then
@@ -65,7 +67,7 @@ measure() {
     local took=$((NOW - T0))
     # The daemon's own log says when it moved traffic (to about a millisecond).
     for _ in $(seq 50); do
-        ev=$(log_event_us "traffic moved to $dev" "$T0")
+        ev=$(log_event_us "$moved $dev" "$T0")
         [ -z "$ev" ] || { logged=$(printf '(dualwan logged the move at %s s)' "$(s3 $((ev - T0)))"); break; }
         nap 0.02
     done
@@ -84,17 +86,18 @@ info "binary  ${BIN#"$ROOT"/} ($(($(stat -c %s "$BIN") / 1024)) KiB)"
 
 heading "Building the lab"
 now; t=$NOW
-"$LAB" "$P" up
+DWLAB_IPV6=1 "$LAB" "$P" up
 now
 info "router $P-rtr: wan1 to ISP1 (primary, metric 10), wan2 to ISP2 (metric 20), lan0 to a LAN client"
-info "probe targets 203.0.113.1-3 behind both ISPs; built in $(s3 $((NOW - t))) s"
-BEFORE=$("$LAB" "$P" snapshot)
+info "dual stack: 192.0.2.x and 2001:db8:1::2 / 2001:db8:2::2 on the WANs, routers 192.0.2.1/.9 and fe80::1"
+info "probe targets 203.0.113.1-3 and 2001:db8:f::1-3 behind both ISPs; built in $(s3 $((NOW - t))) s"
+BEFORE=$("$LAB" "$P" snapshot; "$LAB" "$P" snapshot6)
 
 heading "Starting dualwan in the router (recovery_wait $RECOVERY_WAIT s, other settings default)"
-write_config "$WORK/dualwan.conf" "$RECOVERY_WAIT"
+write_config "$WORK/dualwan.conf" "$RECOVERY_WAIT" ipv6
 DAEMON_ECHO_FD=1
 daemon_start "$BIN" "$WORK/dualwan.conf" "$WORK/dualwan.log" "  ${D}[dualwan]$N "
-wait_ready 5 || die "dualwan did not bring both WANs online within 5 s"
+{ wait_ready 5 && wait_log 'IPv6 traffic on wan1' 5; } || die "dualwan did not bring both WANs online within 5 s"
 nap 0.2
 
 heading "The router's policy routing, as dualwan set it up"
@@ -105,7 +108,10 @@ mapfile -t tables < <(printf '%s\n' "$rules" | sed -n 's/.*lookup \([0-9][0-9]*\
 for t in "${tables[@]}"; do
     "$LAB" "$P" exec rtr ip -4 route show table "$t" | sed "s/^/    table $t: /; s/[[:space:]]*$//"
 done
-info "traffic uses $("$LAB" "$P" active); LAN traffic uses $("$LAB" "$P" lan-active)"
+info "IPv6 has the same layout in its own rule list and tables (ip -6 rule):"
+"$LAB" "$P" exec rtr ip -6 rule show | awk -F '\t' '/proto 201/ { printf "    %-7s %s\n", $1, $2 }' | sed 's/[[:space:]]*$//'
+"$LAB" "$P" exec rtr ip -6 route show table 100 | sed "s/^/    table 100: /; s/[[:space:]]*$//"
+info "traffic uses $("$LAB" "$P" active) (IPv6: $("$LAB" "$P" active6)); LAN traffic uses $("$LAB" "$P" lan-active)"
 
 lan_check() {
     local ping=failed
@@ -123,21 +129,34 @@ fault upstream-restore 1
 measure wan1 "traffic on wan1 after" 30 "upstream back -> traffic on wan1" || true
 lan_check
 
-heading "3. Pulling ISP1's cable (carrier loss)"
+heading "3. Breaking only ISP1's IPv6 (IPv4 over ISP1 keeps working)"
+now
+T0=$NOW
+"$LAB" "$P" exec isp1 nft add rule inet dwlab upstream meta nfproto ipv6 drop
+measure wan2 "IPv6 traffic on wan2 after" 10 "IPv6-only loss -> IPv6 on wan2" ipv6 || true
+info "IPv4 traffic still uses $("$LAB" "$P" active); LAN IPv6 traffic uses $("$LAB" "$P" lan-active6)"
+
+heading "4. Restoring ISP1's IPv6"
+now
+T0=$NOW
+"$LAB" "$P" exec isp1 nft flush chain inet dwlab upstream
+measure wan1 "IPv6 traffic on wan1 after" 30 "IPv6 back     -> IPv6 on wan1" ipv6 || true
+
+heading "5. Pulling ISP1's cable (carrier loss)"
 fault carrier-down 1
 measure wan2 "traffic on wan2 after" 10 "carrier loss  -> traffic on wan2" || true
 lan_check
 
-heading "4. Plugging the cable back in"
+heading "6. Plugging the cable back in"
 fault carrier-up 1
 measure wan1 "traffic on wan1 after" 30 "carrier back  -> traffic on wan1" || true
 
-heading "5. Stopping dualwan (SIGTERM)"
+heading "7. Stopping dualwan (SIGTERM)"
 daemon_stop
-AFTER=$("$LAB" "$P" snapshot)
+AFTER=$("$LAB" "$P" snapshot; "$LAB" "$P" snapshot6)
 info "dualwan exited with status $DAEMON_RC"
 if [ "$BEFORE" = "$AFTER" ]; then
-    info "kernel state restored: ${G}yes$N (ip rule and every routing table as before dualwan started)"
+    info "kernel state restored: ${G}yes$N (ip rule, ip -6 rule and every routing table as before dualwan started)"
     restored=1
 else
     info "kernel state restored: ${R}no$N; before (-) and after (+):"

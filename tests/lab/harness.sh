@@ -38,15 +38,17 @@ nap() {
 # ms with one decimal from microseconds, e.g. 1234567 -> 1234.6
 us_to_ms() { printf '%d.%d' $(($1 / 1000)) $((($1 % 1000) / 100)); }
 
-# write_config FILE [RECOVERY_WAIT]: the lab's two WANs, three targets each,
-# every other option at its default.
+# write_config FILE [RECOVERY_WAIT [ipv6]]: the lab's two WANs, three targets each
+# (and three IPv6 ones with "ipv6", for a lab built with DWLAB_IPV6=1), every
+# other option at its default.
 write_config() {
-    local file=$1 rw=${2:-} n
+    local file=$1 rw=${2:-} v6=${3:-} n
     {
         printf "config globals 'globals'\n\toption enabled '1'\n"
         for n in 1 2; do
             printf "\nconfig interface 'wan%s'\n\toption device 'wan%s'\n\toption metric '%s0'\n" "$n" "$n" "$n"
             printf "\tlist track_ip '203.0.113.%s'\n" 1 2 3
+            [ -z "$v6" ] || printf "\tlist track_ip '2001:db8:f::%s'\n" 1 2 3
             [ -z "$rw" ] || printf "\toption recovery_wait '%s'\n" "$rw"
         done
     } >"$file"
