@@ -80,41 +80,54 @@ secs() { printf '%d.%02d s' $(($1 / 1000000)) $((($1 % 1000000) / 10000)); } # f
 
 CFG=$WORK/trial.conf
 write_config "$CFG" "$RECOVERY_WAIT"
+CFG6=$WORK/trial6.conf
+write_config "$CFG6" "$RECOVERY_WAIT" ipv6
+
+# lan_dev6: the device LAN IPv6 traffic leaves by (the ipv6 trials' wait_dev).
+lan_dev6() { "$LAB" "$P" lan-active6; }
 
 declare -A MOVE BACK MOVE_POLL BACK_POLL FAILS CMD_US
 
-# trial KIND N: one fault and its recovery; appends to the arrays above.
+# trial KIND N: one fault and its recovery; appends to the arrays above. KIND ipv6 is an
+# IPv6-only upstream loss in a dual-stack lab: only IPv6 traffic must move.
 trial() {
-    local kind=$1 n=$2 fail restore t0 t1 t2 ev poll bpoll move back why=
+    local kind=$1 n=$2 fail restore t0 t1 t2 ev poll bpoll move back why='' cfg=$CFG moved='notice +traffic moved to'
+    local dev=lan_dev
     case $kind in
-        carrier) fail=carrier-down restore=carrier-up ;;
-        upstream) fail=upstream-fail restore=upstream-restore ;;
-        blackhole) fail=gw-blackhole restore=gw-restore ;;
+        carrier) fail=(carrier-down 1) restore=(carrier-up 1) ;;
+        upstream) fail=(upstream-fail 1) restore=(upstream-restore 1) ;;
+        blackhole) fail=(gw-blackhole 1) restore=(gw-restore 1) ;;
+        ipv6)
+            fail=(exec isp1 nft add rule inet dwlab upstream meta nfproto ipv6 drop)
+            restore=(exec isp1 nft flush chain inet dwlab upstream)
+            cfg=$CFG6 moved='IPv6 traffic moved to' dev=lan_dev6 ;;
     esac
-    "$LAB" "$P" up
-    daemon_start "$BIN" "$CFG" "$WORK/$kind.$n.log"
-    if ! wait_ready 5; then
+    if [ "$kind" = ipv6 ]; then DWLAB_IPV6=1 "$LAB" "$P" up; else "$LAB" "$P" up; fi
+    daemon_start "$BIN" "$cfg" "$WORK/$kind.$n.log"
+    if ! wait_ready 5 || { [ "$kind" = ipv6 ] && ! wait_log 'IPv6 traffic on wan1' 5; }; then
         why="daemon not ready within 5 s"
     else
         nap "1.$(printf %03d $((RANDOM % 300)))"
         now; t0=$NOW
-        "$LAB" "$P" "$fail" 1
+        "$LAB" "$P" "${fail[@]}"
         now; t1=$NOW
-        if ! wait_dev wan2 10 0.01; then
-            why="traffic still on $(lan_dev) 10 s after $fail"
+        if ! WAIT_DEV=$dev wait_dev wan2 10 0.01; then
+            why="traffic still on $($dev) 10 s after ${fail[*]}"
         else
             poll=$((NOW - t0))
-            if ! wait_log 'traffic moved to wan2' 2 || ! ev=$(log_event_us 'traffic moved to wan2') || [ -z "$ev" ]; then
-                why="kernel moved traffic but no 'traffic moved to wan2' line"
+            if ! wait_log "$moved wan2" 2 || ! ev=$(log_event_us "$moved wan2") || [ -z "$ev" ]; then
+                why="kernel moved traffic but no '$moved wan2' line"
+            elif [ "$kind" = ipv6 ] && [ "$(lan_dev)" != wan1 ]; then
+                why="an IPv6-only loss moved IPv4 traffic too"
             else
                 move=$((ev - t0))
                 now; t2=$NOW
-                "$LAB" "$P" "$restore" 1
-                if ! wait_dev wan1 $((RECOVERY_WAIT + 20)) 0.01; then
-                    why="traffic still on $(lan_dev) $((RECOVERY_WAIT + 20)) s after $restore"
+                "$LAB" "$P" "${restore[@]}"
+                if ! WAIT_DEV=$dev wait_dev wan1 $((RECOVERY_WAIT + 20)) 0.01; then
+                    why="traffic still on $($dev) $((RECOVERY_WAIT + 20)) s after ${restore[*]}"
                 else
                     bpoll=$((NOW - t2))
-                    if ! wait_log 'traffic moved to wan1' 2 || ! ev=$(log_event_us 'traffic moved to wan1') || [ -z "$ev" ]; then
+                    if ! wait_log "$moved wan1" 2 || ! ev=$(log_event_us "$moved wan1") || [ -z "$ev" ]; then
                         why="kernel moved traffic back but no 'traffic moved to wan1' line"
                     else
                         back=$((ev - t2))
@@ -254,7 +267,7 @@ say "flood: $flood_said; $((in1 - in0)) ICMP messages reached rtr; $flood_change
 
 # --- failover trials -----------------------------------------------------------
 
-for kind in carrier upstream blackhole; do
+for kind in carrier upstream blackhole ipv6; do
     for n in $(seq "$TRIALS"); do
         trial "$kind" "$n"
     done
@@ -302,9 +315,11 @@ back_row() { # kind label
 fault_row carrier "carrier loss → traffic moved" 100000 "≤ 100 ms"
 fault_row upstream "silent upstream loss → traffic moved" 1500000 "≤ 1.5 s"
 fault_row blackhole "gateway blackhole → traffic moved" 1500000 "≤ 1.5 s"
+fault_row ipv6 "IPv6-only upstream loss → IPv6 moved" 1500000 "≤ 1.5 s"
 back_row carrier "carrier back → traffic back"
 back_row upstream "upstream back → traffic back"
 back_row blackhole "gateway back → traffic back"
+back_row ipv6 "IPv6 back → IPv6 traffic back"
 row "CPU per minute (2 WANs × 3 targets)" "$((cpu_tenths / 10)).$((cpu_tenths % 10)) ms" "—" "≤ 20 ms" \
     "$(mark $((cpu_tenths <= 200)))"
 row "CPU per minute under a $FLOOD_RATE pkt/s ICMP flood" "$((flood_tenths / 10)).$((flood_tenths % 10)) ms" "—" "—" ""
@@ -356,7 +371,7 @@ done
 echo
 echo "Fault times run from just before the lab.sh fault command to the daemon's \"traffic moved\" log line (±1 ms); ✓ means every trial met the target."
 polled=
-for kind in carrier upstream blackhole; do
+for kind in carrier upstream blackhole ipv6; do
     [ -n "${MOVE_POLL[$kind]:-}" ] || continue
     # shellcheck disable=SC2086
     read -r med _ < <(stats ${MOVE_POLL[$kind]})

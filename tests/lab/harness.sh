@@ -157,14 +157,15 @@ lan_dev() {
     esac
 }
 
-# wait_dev DEV TIMEOUT_S POLL_S: polls lan_dev until it says DEV; sets NOW to
-# the time of the first poll that saw it.  Fails on timeout.
+# wait_dev DEV TIMEOUT_S POLL_S: polls lan_dev (or the function named in
+# WAIT_DEV) until it says DEV; sets NOW to the time of the first poll that saw
+# it.  Fails on timeout.
 wait_dev() {
     local deadline dev
     now
     deadline=$((NOW + ${2%.*} * 1000000))
     while :; do
-        dev=$(lan_dev)
+        dev=$(${WAIT_DEV:-lan_dev})
         now
         [ "$dev" != "$1" ] || return 0
         [ "$NOW" -lt "$deadline" ] || return 1
