@@ -39,6 +39,8 @@ pub struct Addr {
     pub flags: u32,
 }
 
+/// `IFA_F_TEMPORARY` (`IFA_F_SECONDARY` for IPv4): an IPv6 privacy address, replaced daily.
+pub const IFA_F_TEMPORARY: u32 = 0x01;
 /// `IFA_F_DADFAILED`: duplicate address detection failed; the address is unusable.
 pub const IFA_F_DADFAILED: u32 = 0x08;
 /// `IFA_F_DEPRECATED`: valid, but its preferred lifetime is over (e.g. an old prefix).
@@ -58,10 +60,12 @@ impl Addr {
         self.scope == 0 && self.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED) == 0
     }
 
-    /// True if the address is usable and not deprecated: the one to choose when there is a
-    /// choice.
+    /// True if the address is usable, not deprecated and (IPv6) not a privacy address: the
+    /// one to choose when there is a choice, since it stays longest (every change of the
+    /// probe source reopens the socket and rewrites the source rule).
     pub const fn preferred(&self) -> bool {
-        self.usable_source() && self.flags & IFA_F_DEPRECATED == 0
+        let temporary = matches!(self.family(), Family::V6) && self.flags & IFA_F_TEMPORARY != 0;
+        self.usable_source() && self.flags & IFA_F_DEPRECATED == 0 && !temporary
     }
 }
 
@@ -112,5 +116,27 @@ impl core::fmt::Display for DumpKind {
             DumpKind::Routes => "routes",
             DumpKind::Rules => "rules",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_sources_are_global_settled_and_preferably_stable() {
+        let a =
+            |addr: &str, scope, flags| Addr { ifindex: 2, addr: addr.parse().unwrap(), prefix_len: 64, scope, flags };
+        let stable = a("2001:db8:1::2", 0, 0x80);
+        assert!(stable.usable_source() && stable.preferred());
+        let privacy = a("2001:db8:1::9", 0, IFA_F_TEMPORARY);
+        assert!(privacy.usable_source() && !privacy.preferred());
+        assert!(!a("2001:db8:1::3", 0, IFA_F_TENTATIVE).usable_source());
+        assert!(!a("2001:db8:1::4", 0, IFA_F_DADFAILED).usable_source());
+        assert!(!a("fe80::2", 253, 0x80).usable_source());
+        let old = a("2001:db8:1::5", 0, IFA_F_DEPRECATED);
+        assert!(old.usable_source() && !old.preferred());
+        // For IPv4 the same bit means "secondary": still a fine source.
+        assert!(a("192.0.2.3", 0, 0x01).preferred());
     }
 }
