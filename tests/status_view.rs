@@ -80,3 +80,31 @@ fn flushed_connections_are_counted_per_interface_after_transitions() {
     assert_eq!(wan["flushed"], 3);
     assert_eq!(v["interfaces"]["wanb"]["flushed"], 0);
 }
+
+/// The recorded dual-stack replies the LuCI tests render were written by hand from the
+/// documented layout: the daemon's real output must have the same keys in the same order
+/// (top level, an interface without `option network`, a target, a gateway probe, a history
+/// entry), so the page is tested against what it will really get.
+#[test]
+fn the_luci_dual_stack_fixture_has_the_daemons_keys() {
+    let mut s = sim::Sim::new(sim::dual_config());
+    s.run_for(Duration::from_secs(3));
+    s.lines[0].upstream6_works = false;
+    s.run_for(Duration::from_secs(3));
+    let real = status(&s, None).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/luci/replies/dualstack-v6-failover.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&real), keys(&fixture), "top level");
+    let real_wan = &real["interfaces"]["wanb"];
+    let fixture_wan = fixture["interfaces"].as_object().unwrap().values().find(|w| w.get("network").is_none()).unwrap();
+    assert_eq!(keys(real_wan), keys(fixture_wan), "an interface");
+    for probe in ["gateway_probe", "gateway_probe6"] {
+        assert_eq!(keys(&real_wan[probe]), keys(&fixture_wan[probe]), "{probe}");
+    }
+    assert_eq!(keys(&real_wan["track_ip"][0]), keys(&fixture_wan["track_ip"][0]), "a target");
+    assert_eq!(keys(&real["history"][0]), keys(&fixture["history"][0]), "a history entry");
+    // And the IPv6 failover itself reads as the fixture says it does.
+    assert_eq!((real["active"].as_str(), real["active6"].as_str()), (Some("wan"), Some("wanb")));
+    assert_eq!(real["interfaces"]["wan"]["status6"], "offline");
+}
