@@ -1,13 +1,14 @@
 //! A run's environment and signal state, in a process of its own (it changes the
 //! environment and the signal mask): the daemon's variables pass on, its own ACTION does
-//! not, and the shell starts with SIGPIPE at its default although the daemon ignores it.
+//! not, and the shell starts with no blocked signals and SIGPIPE at its default although the
+//! daemon blocks SIGTERM/SIGINT/SIGHUP for its signalfd and ignores SIGPIPE.
 
 use dualwan::sys::hotplug::Hotplug;
 use dualwan::time::{Duration, Instant};
 use nix::sys::signal::{SigHandler, SigSet, Signal};
 
 #[test]
-fn a_run_inherits_the_environment_and_sigpipe_at_its_default() {
+fn a_run_inherits_the_environment_and_a_clean_signal_state() {
     // SAFETY (test): the only thread that touches the environment, before any spawn.
     std::env::set_var("DUALWAN_TEST_KEEP", "kept");
     std::env::set_var("ACTION", "stale");
@@ -45,6 +46,7 @@ fn a_run_inherits_the_environment_and_sigpipe_at_its_default() {
         let line = lines.iter().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {got}"));
         u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
     };
+    assert_eq!(mask("SigBlk:"), 0, "signals blocked in the script");
     assert_eq!(mask("SigIgn:") & (1 << (Signal::SIGPIPE as u64 - 1)), 0, "SIGPIPE ignored in the script");
     std::thread::sleep(std::time::Duration::from_millis(50));
     h.reap(Instant::from_millis(1000));

@@ -129,8 +129,10 @@ impl Drop for Hotplug {
 /// stderr inherited, with the daemon's environment plus `NAMES` set to `values`.
 ///
 /// posix_spawn(3) rather than `std::process::Command`, whose environment map and spawn
-/// machinery cost ~17 KB of a MIPS binary. Like `Command`, the child inherits the signal
-/// mask and gets SIGPIPE back at its default (the daemon ignores it).
+/// machinery cost ~17 KB of a MIPS binary. Like `Command`, the child gets SIGPIPE back at
+/// its default (the daemon ignores it). Unlike it, the child starts with an empty signal
+/// mask: the daemon blocks SIGTERM, SIGINT and SIGHUP for its signalfd, and a script (or a
+/// `sleep` it kills, or `timeout`) must not inherit that.
 fn spawn(dir: &str, values: [&str; 4]) -> std::io::Result<Pid> {
     let mut own = Vec::with_capacity(values.len());
     for (name, value) in NAMES.iter().zip(values) {
@@ -149,10 +151,15 @@ fn spawn(dir: &str, values: [&str; 4]) -> std::io::Result<Pid> {
     actions.add_dup2(null_out.as_raw_fd(), 1)?;
     let mut attr = PosixSpawnAttr::init()?;
     attr.set_pgroup(Pid::from_raw(0))?; // so a timeout kills the scripts' children too
+    attr.set_sigmask(&SigSet::empty())?;
     let mut default = SigSet::empty();
     default.add(Signal::SIGPIPE);
     attr.set_sigdefault(&default)?;
-    attr.set_flags(PosixSpawnFlags::POSIX_SPAWN_SETPGROUP | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF)?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+    )?;
     let argv = [c"/bin/sh", c"-c", RUNNER, dir.as_c_str()];
     Ok(nix::spawn::posix_spawn(c"/bin/sh", &actions, &attr, &argv, &env)?)
 }
