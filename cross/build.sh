@@ -125,12 +125,28 @@ build_zig() {
     # +crt-static: the MIPS musl targets default to dynamic linking.
     # link-self-contained=no: zig brings musl's crt1.o/libc.a; a build-std sysroot has none.
     # location-detail=none: panic messages carry no file paths (and the binary shrinks).
+    # force-unwind-tables=no: with panic=abort nothing unwinds, and this std is built
+    #   without its `backtrace` feature, so the panic hook never walks the stack either
+    #   (RUST_BACKTRACE has no effect): .eh_frame would only be dead weight (mipsel: 33 KB).
     # linker-messages: lld notes that the (empty) prebuilt-std directory is missing.
     local flags
     flags="$(remap_flags "$sysroot") -C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=none"
+    flags="$flags -C force-unwind-tables=no"
     flags="$flags -A linker-messages"
     say "$target: cargo zigbuild ($NIGHTLY, build-std, zig $ZIGLANG_VERSION)"
     RUSTFLAGS="$flags" cargo +"$NIGHTLY" zigbuild --release --locked --target "$target" "${BUILD_STD[@]}"
+    case $target in
+        mips*)
+            # LLVM's MIPS backend writes a .pdr record (procedure descriptor, for old
+            # debuggers) for every function, and lld's --strip-all keeps it: not loaded at
+            # run time, but about an eighth of the file (mipsel: 73 KB).
+            local host
+            host=$(rustc +"$NIGHTLY" -vV | sed -n 's/^host: //p')
+            # (rust-objcopy ships with rustc; it finds the toolchain's libLLVM only this way.)
+            LD_LIBRARY_PATH="$sysroot/lib" "$sysroot/lib/rustlib/$host/bin/rust-objcopy" \
+                --remove-section=.pdr "target/$target/release/dualwan"
+            ;;
+    esac
 }
 
 build() {

@@ -1,5 +1,5 @@
 //! Hotplug scripts: on every connected/disconnected transition, the scripts in
-//! `/etc/hotplug.d/dualwan/` run with `ACTION`, `INTERFACE` and `DEVICE` in their
+//! `/etc/hotplug.d/dualwan/` run with `ACTION`, `INTERFACE`, `DEVICE` and `FAMILY` in their
 //! environment, the way OpenWrt's `hotplug-call` runs them (each sourced by `/bin/sh` in
 //! its own subshell, in name order), so mwan3.user-style scripts port by changing a path.
 //!
@@ -7,8 +7,13 @@
 //! (with their process group) when they run longer than the limit.
 
 use crate::time::{Duration, Instant};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use nix::errno::Errno;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags};
+use nix::sys::signal::{killpg, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::AsRawFd;
 
 /// The directory OpenWrt's convention puts them in.
 pub const HOTPLUG_DIR: &str = "/etc/hotplug.d/dualwan";
@@ -19,13 +24,21 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(30);
 pub const RUNS_MAX: usize = 8;
 
 /// Shell loop equivalent to `hotplug-call`: every regular file, sourced in a subshell.
-const RUNNER: &str = r#"for s in "$0"/*; do [ -f "$s" ] && ( . "$s" ); done"#;
+const RUNNER: &CStr = cr#"for s in "$0"/*; do [ -f "$s" ] && ( . "$s" ); done"#;
+/// The variables a run sets; the daemon's own values of these are not passed on.
+const NAMES: [&str; 4] = ["ACTION", "INTERFACE", "DEVICE", "FAMILY"];
+
+extern "C" {
+    /// The process environment (POSIX `environ`; the libc crate declares it for glibc only).
+    static environ: *const *const c_char;
+}
 
 /// Spawned script runs and their deadlines.
 pub struct Hotplug {
     dir: String,
     limit: Duration,
-    runs: heapless::Vec<(Child, Instant), RUNS_MAX>,
+    /// Each run's shell, the leader of its own process group, and its kill deadline.
+    runs: heapless::Vec<(Pid, Instant), RUNS_MAX>,
     skipped: u32,
     killed: u32,
 }
@@ -56,19 +69,8 @@ impl Hotplug {
             let why = format!("{RUNS_MAX} runs still going; {action} of {interface} skipped");
             return Err(std::io::Error::other(why));
         }
-        let child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(RUNNER)
-            .arg(&self.dir)
-            .env("ACTION", action)
-            .env("INTERFACE", interface)
-            .env("DEVICE", device)
-            .env("FAMILY", family)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .process_group(0) // so a timeout kills the scripts' children too
-            .spawn()?;
-        let _ = self.runs.push((child, now + self.limit)); // room checked above
+        let pid = spawn(&self.dir, [action, interface, device, family])?;
+        let _ = self.runs.push((pid, now + self.limit)); // room checked above
         Ok(())
     }
 
@@ -76,12 +78,12 @@ impl Hotplug {
     pub fn reap(&mut self, now: Instant) {
         let mut i = 0;
         while i < self.runs.len() {
-            let (child, deadline) = &mut self.runs[i];
-            let done = matches!(child.try_wait(), Ok(Some(_)) | Err(_));
-            if !done && now >= *deadline {
-                let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
-                let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
-                let _ = child.wait(); // killed: returns at once
+            let (pid, deadline) = self.runs[i];
+            let done = !matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(WaitStatus::StillAlive));
+            if !done && now >= deadline {
+                let _ = killpg(pid, Signal::SIGKILL);
+                // Killed: returns at once.
+                while waitpid(pid, None) == Err(Errno::EINTR) {}
                 self.killed += 1;
                 self.runs.swap_remove(i);
             } else if done {
@@ -117,8 +119,68 @@ impl Hotplug {
 impl Drop for Hotplug {
     fn drop(&mut self) {
         // Let running scripts finish on their own; only reap what is done.
-        for (child, _) in self.runs.iter_mut() {
-            let _ = child.try_wait();
+        for (pid, _) in &self.runs {
+            let _ = waitpid(*pid, Some(WaitPidFlag::WNOHANG));
         }
     }
+}
+
+/// Starts `/bin/sh -c RUNNER dir` in a new process group, stdin and stdout on /dev/null,
+/// stderr inherited, with the daemon's environment plus `NAMES` set to `values`.
+///
+/// posix_spawn(3) rather than `std::process::Command`, whose environment map and spawn
+/// machinery cost ~17 KB of a MIPS binary. Like `Command`, the child gets SIGPIPE back at
+/// its default (the daemon ignores it). Unlike it, the child starts with an empty signal
+/// mask: the daemon blocks SIGTERM, SIGINT and SIGHUP for its signalfd, and a script (or a
+/// `sleep` it kills, or `timeout`) must not inherit that.
+fn spawn(dir: &str, values: [&str; 4]) -> std::io::Result<Pid> {
+    let mut own = Vec::with_capacity(values.len());
+    for (name, value) in NAMES.iter().zip(values) {
+        let entry = [name.as_bytes(), b"=", value.as_bytes()].concat();
+        own.push(CString::new(entry).map_err(|_| nul_error())?);
+    }
+    let dir = CString::new(dir).map_err(|_| nul_error())?;
+    let mut env: Vec<&CStr> = inherited_env();
+    env.extend(own.iter().map(CString::as_c_str));
+
+    // Opened here with O_CLOEXEC and duplicated onto 0 and 1 in the child (dup2 clears it).
+    let null_in = std::fs::File::open("/dev/null")?;
+    let null_out = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let mut actions = PosixSpawnFileActions::init()?;
+    actions.add_dup2(null_in.as_raw_fd(), 0)?;
+    actions.add_dup2(null_out.as_raw_fd(), 1)?;
+    let mut attr = PosixSpawnAttr::init()?;
+    attr.set_pgroup(Pid::from_raw(0))?; // so a timeout kills the scripts' children too
+    attr.set_sigmask(&SigSet::empty())?;
+    let mut default = SigSet::empty();
+    default.add(Signal::SIGPIPE);
+    attr.set_sigdefault(&default)?;
+    attr.set_flags(
+        PosixSpawnFlags::POSIX_SPAWN_SETPGROUP
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK
+            | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+    )?;
+    let argv = [c"/bin/sh", c"-c", RUNNER, dir.as_c_str()];
+    Ok(nix::spawn::posix_spawn(c"/bin/sh", &actions, &attr, &argv, &env)?)
+}
+
+/// The daemon's environment without the entries a run sets itself.
+fn inherited_env() -> Vec<&'static CStr> {
+    let mut env = Vec::new();
+    // SAFETY: `environ` is a NULL-terminated array of NUL-terminated strings that the process
+    // keeps alive; the daemon is single-threaded and never changes its environment, so the
+    // entries stay valid and unchanged while the child is spawned.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            env.push(CStr::from_ptr(*p));
+            p = p.add(1);
+        }
+    }
+    env.retain(|e| !NAMES.iter().any(|n| e.to_bytes().strip_prefix(n.as_bytes()).is_some_and(|r| r.starts_with(b"="))));
+    env
+}
+
+fn nul_error() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, "nul byte found in provided data")
 }
