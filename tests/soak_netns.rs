@@ -1,42 +1,54 @@
-//! Fault soak: `dualwan run` in the lab with shortened intervals for `DUALWAN_SOAK_SECONDS`
-//! (default 300; `make soak` runs 3600) while random faults hit both WANs, and invariants
-//! are checked every 100 ms. Needs root; `DUALWAN_SKIP_NETNS=1` skips.
+//! Fault soak: `dualwan run` in the dual-stack lab (`DWLAB_IPV6=1`) with shortened
+//! intervals for `DUALWAN_SOAK_SECONDS` (default 300; `make soak` runs 3600) while random
+//! faults hit both WANs, and invariants are checked for IPv4 and IPv6 every 100 ms. Every
+//! WAN tracks three IPv4 and three IPv6 hosts, so each family has its own health and its
+//! own active WAN. Needs root; `DUALWAN_SKIP_NETNS=1` skips.
 //!
 //! Faults (a seeded PRNG picks kind, WAN and duration; the seed is printed and
 //! `DUALWAN_SOAK_SEED` replays it — the timing of the machine still differs;
-//! `DUALWAN_SOAK_KINDS=UbusDrop,Reload` restricts a run to some kinds):
+//! `DUALWAN_SOAK_KINDS=UbusDrop,Reload` restricts a run to some kinds; every fault and
+//! violation goes to `faults.log` in the lab dir, timed like the daemon's log, and the dir is
+//! kept when the test fails):
 //! - per WAN, at most one at a time: carrier flap, loss burst (20/50/80/100 %, nftables),
-//!   gateway blackhole, upstream blackhole, address and gateway change (as netifd applies a
-//!   new lease: both sides renumbered, then back), device delete and recreate (a new ifindex);
-//! - global: `ip rule flush` (then main/default and the foreign rules are re-added, as
-//!   netifd and their owners would), removal of some of our routes and rules, SIGHUP with
-//!   another valid config (check_gateway, recovery_wait, target order change) or an invalid
-//!   one (must be rejected with FILE:LINE: and change nothing), the ubusd going away and
-//!   coming back, and a short ICMP junk flood (`tests/lab/flood.py`).
+//!   gateway blackhole, upstream blackhole (all four hit both families), an IPv6-only
+//!   upstream blackhole (the families diverge), address and gateway change of both
+//!   families (as netifd applies a new lease: both sides renumbered, then back), device
+//!   delete and recreate (a new ifindex; same MAC, so the same IPv6 link-local address);
+//! - global: `ip rule flush` and `ip -6 rule flush` (then main/default, main for IPv6, and
+//!   the foreign rules are re-added, as netifd and their owners would), removal
+//!   of some of our routes and rules of both families, SIGHUP with another valid config
+//!   (check_gateway, recovery_wait, target order change) or an invalid one (must be
+//!   rejected with FILE:LINE: and change nothing), the ubusd going away and coming back,
+//!   and a short ICMP junk flood (`tests/lab/flood.py`, IPv4).
 //!
-//! Invariants:
-//! - routing: from the test's own record of the faults in force, a WAN is really down
-//!   (carrier, device, blackhole, upstream, 100 % loss), really up (no fault) or unknown
-//!   (partial loss, a renumbering in progress). Traffic (`ip route get`: rtr's own and the
+//! Invariants, per family:
+//! - routing: from the test's own record of the faults in force, a WAN is really down for
+//!   a family (carrier, device, blackhole, upstream, 100 % loss; IPv6 also the IPv6-only
+//!   upstream fault), really up (no fault of that family) or unknown (partial loss, a
+//!   renumbering in progress). The family's traffic (`ip route get`: rtr's own and the
 //!   LAN's) must not be on a WAN that has been really down for longer than its detection
 //!   bound (link faults 0.5 s; probe faults down × interval + timeout + 0.5 s) while the
-//!   other WAN has been really up for `SETTLE` (up rounds, timeout and margin; a reload
-//!   restarts that clock because it restarts the changed interfaces' health). Both WANs
-//!   settled up: traffic is not `none`.
+//!   other WAN has been really up for that family for `SETTLE` (up rounds, timeout and
+//!   margin; a reload restarts that clock because it restarts the changed interfaces'
+//!   health). Both WANs settled up: the family's traffic is not `none`.
 //!   For 0.5 s after a rule flush or a removal of our entries nothing is asserted here.
-//! - our fixed rules are back within 1 s of a flush or removal; a reload is applied (or an
-//!   invalid one rejected) within 2 s; the daemon is registered on ubus again within 7 s of
-//!   ubusd's return (its backoff tops out at 5 s);
-//! - foreign rules and routes (a static route in table 200, a blackhole in main, two fwmark
-//!   rules, one inside our priority range) never change, compared on every check — lines of
-//!   a WAN whose link or addresses the test itself is changing, and the rules during a
-//!   flush, excepted; after the final SIGTERM the kernel state equals the one before start;
+//! - our fixed rules of both families are back within 1 s of a flush or removal; a reload
+//!   is applied (or an invalid one rejected) within 2 s; the daemon is registered on ubus
+//!   again within 7 s of ubusd's return (its backoff tops out at 5 s);
+//! - foreign rules and routes (IPv4: a static route in table 200, a blackhole in main, two
+//!   fwmark rules, one inside our priority range; IPv6: the same kinds, plus foreign routes
+//!   in our active table and in wan2's table) never change, compared on every check — lines
+//!   of a WAN whose link or addresses the test itself is changing, and the rules during a
+//!   flush, excepted; after the final SIGTERM both families' kernel state equals the one
+//!   before start;
 //! - the daemon never exits by itself; its open fds are the same at the start and the end,
 //!   its RSS grows by less than 256 KiB; RSS, fds and CPU are printed every 30 s.
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, LAN_CLIENT, TARGETS, TRAFFIC};
+use common::lab::{
+    lab6_or_skip, wait_until, Lab, GW6, GW6_GLOBAL, LAN_CLIENT, LAN_CLIENT6, TARGETS, TARGETS6, TRAFFIC, TRAFFIC6,
+};
 use common::mini_ubusd::MiniUbusd;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -76,6 +88,10 @@ const ADDRS: [[(&str, &str); 2]; 2] = [
     [("192.0.2.2", "192.0.2.1"), ("192.0.2.3", "192.0.2.4")],
     [("192.0.2.10", "192.0.2.9"), ("192.0.2.11", "192.0.2.12")],
 ];
+/// The same for IPv6 (router address, its gateway): the global address moves within the
+/// ISP's /64, and the ISP router's link-local address changes (a new router advertisement).
+const ADDRS6: [[(&str, &str); 2]; 2] =
+    [[("2001:db8:1::2", GW6), ("2001:db8:1::3", "fe80::2")], [("2001:db8:2::2", GW6), ("2001:db8:2::3", "fe80::2")]];
 const METRICS: [u32; 2] = [10, 20];
 /// Foreign entries added before the daemon starts (owned by someone else).
 const FOREIGN_RULES: &str = "rule add pref 4000 fwmark 7 lookup 200\nrule add pref 5050 fwmark 9 lookup 200\n";
@@ -85,6 +101,37 @@ const FOREIGN_ROUTES: &str = "route add blackhole 198.51.100.128/25 table 200\n\
 /// What the rule flush leaves out that netifd puts back.
 const DEFAULT_RULES: &str =
     "rule add pref 32766 lookup main proto kernel\nrule add pref 32767 lookup default proto kernel\n";
+/// IPv6 foreign entries: the same kinds, one rule inside our priority range, and routes in
+/// our active table (100) and in wan2's table (102).
+const FOREIGN_RULES6: &str =
+    "rule add pref 4000 fwmark 7 lookup 300\nrule add pref 5050 from 2001:db8:99::/64 lookup 300\n";
+const FOREIGN_ROUTES6: &str = "route add blackhole 2001:db8:98::/48 table 300\n\
+                               route add unreachable 2001:db8:97::/48 table 100\n\
+                               route add blackhole 2001:db8:96::/48 proto static\n";
+/// A foreign IPv6 route through wan2 in wan2's table: it goes with the device, and its
+/// owner puts it back when the device returns.
+const FOREIGN_WAN2_ROUTE6: &str = "route add 2001:db8:77::/48 via fe80::1 dev wan2 table 102\n";
+/// The only default rule IPv6 has; `ip -6 rule flush` removes it too.
+const DEFAULT_RULES6: &str = "rule add pref 32766 lookup main proto kernel\n";
+
+/// One address family as the soak sees it; indexed by `V4` and `V6`.
+struct Family {
+    /// `ip`'s option for the family.
+    flag: &'static str,
+    /// What the daemon's lines (and ours) put in front of the family's facts.
+    label: &'static str,
+    /// The host `ip route get` asks about.
+    traffic: &'static str,
+    /// The LAN client, as the source of forwarded traffic.
+    lan_client: &'static str,
+}
+
+const V4: usize = 0;
+const V6: usize = 1;
+const FAMILIES: [Family; 2] = [
+    Family { flag: "-4", label: "", traffic: TRAFFIC, lan_client: LAN_CLIENT },
+    Family { flag: "-6", label: "IPv6 ", traffic: TRAFFIC6, lan_client: LAN_CLIENT6 },
+];
 
 /// splitmix64: small, seeded, good enough to pick faults.
 struct Rng(u64);
@@ -115,9 +162,12 @@ enum Kind {
     Loss,
     GwBlackhole,
     Upstream,
+    /// ISP's forwarding of IPv6 only stops: IPv4 stays up.
+    Upstream6,
     Readdress,
     Replug,
     RuleFlush,
+    RuleFlush6,
     RouteRemoval,
     Reload,
     BadReload,
@@ -126,14 +176,16 @@ enum Kind {
 }
 
 /// Relative odds of each kind.
-const ODDS: [(Kind, usize); 12] = [
+const ODDS: [(Kind, usize); 14] = [
     (Kind::Carrier, 6),
     (Kind::Loss, 4),
     (Kind::GwBlackhole, 4),
     (Kind::Upstream, 4),
+    (Kind::Upstream6, 4),
     (Kind::Readdress, 2),
     (Kind::Replug, 2),
     (Kind::RuleFlush, 2),
+    (Kind::RuleFlush6, 2),
     (Kind::RouteRemoval, 2),
     (Kind::Reload, 3),
     (Kind::BadReload, 1),
@@ -143,7 +195,20 @@ const ODDS: [(Kind, usize); 12] = [
 
 impl Kind {
     fn per_wan(self) -> bool {
-        matches!(self, Kind::Carrier | Kind::Loss | Kind::GwBlackhole | Kind::Upstream | Kind::Readdress | Kind::Replug)
+        matches!(
+            self,
+            Kind::Carrier
+                | Kind::Loss
+                | Kind::GwBlackhole
+                | Kind::Upstream
+                | Kind::Upstream6
+                | Kind::Readdress
+                | Kind::Replug
+        )
+    }
+    /// The families (`V4`, `V6`) a per-WAN fault affects.
+    fn families(self) -> [bool; 2] {
+        [self != Kind::Upstream6, true]
     }
     /// Faults that change the WAN's own lines in rtr's tables (linkdown, addresses, routes).
     fn touches_link(self) -> bool {
@@ -161,7 +226,8 @@ enum Real {
 }
 
 struct WanState {
-    real: Real,
+    /// Per family (`V4`, `V6`).
+    real: [Real; 2],
     fault: Option<(Kind, Instant)>,
     /// Until when this WAN's lines are left out of the foreign comparison.
     link_skip_until: Instant,
@@ -176,7 +242,7 @@ enum Expect {
     Rejected(usize, usize, usize),
     /// ubusd registrations above this.
     Registered(u32),
-    /// Our fixed rules (P+0, P+90) in place.
+    /// Our fixed rules (P+0, P+90) of both families in place.
     OursBack,
 }
 
@@ -191,11 +257,16 @@ struct LogTail {
     bad_line: String,
 }
 
-const PATTERNS: [&str; 6] = [
+/// Counted log lines: substrings, and two special keys (`BADLINE`: the expected FILE:LINE:
+/// error; `IPV6TRANSITION`: an IPv6 status transition). IPv6 lines count under the plain
+/// patterns too.
+const PATTERNS: [&str; 8] = [
     "configuration reloaded",
     "invalid configuration, keeping the running one",
     "traffic moved to",
+    "IPv6 traffic moved to",
     " -> ",
+    "IPV6TRANSITION",
     "ubus: object dualwan registered",
     "BADLINE",
 ];
@@ -231,7 +302,11 @@ impl LogTail {
 
     fn line(&mut self, line: &str) {
         for p in PATTERNS {
-            let hit = if p == "BADLINE" { line.contains(&self.bad_line) } else { line.contains(p) };
+            let hit = match p {
+                "BADLINE" => line.contains(&self.bad_line),
+                "IPV6TRANSITION" => line.contains(": IPv6 ") && line.contains(" -> "),
+                _ => line.contains(p),
+            };
             if hit {
                 *self.counts.entry(p).or_default() += 1;
             }
@@ -288,7 +363,8 @@ fn show(s: &Stats) -> String {
 }
 
 /// One config variant; `bad` puts `option interval '0'` into the first interface and
-/// returns the line it is on.
+/// returns the line it is on. Each variant lists the IPv4 and IPv6 targets in another order
+/// (IPv4 first, IPv6 first, mixed).
 fn config_text(variant: usize, bad: bool) -> (String, usize) {
     let (check_gateway, recovery_wait, order): (u8, u32, [usize; 3]) = match variant {
         0 => (1, 1, [0, 1, 2]),
@@ -300,8 +376,13 @@ fn config_text(variant: usize, bad: bool) -> (String, usize) {
     for (i, wan) in WANS.iter().enumerate() {
         write!(text, "\nconfig interface '{wan}'\n\toption device '{wan}'\n\toption metric '{}'\n", METRICS[i])
             .unwrap();
-        for t in order {
-            writeln!(text, "\tlist track_ip '{}'", TARGETS[t]).unwrap();
+        let targets: Vec<&str> = match variant {
+            0 => order.iter().map(|&t| TARGETS[t]).chain(order.iter().map(|&t| TARGETS6[t])).collect(),
+            1 => order.iter().map(|&t| TARGETS6[t]).chain(order.iter().map(|&t| TARGETS[t])).collect(),
+            _ => order.iter().flat_map(|&t| [TARGETS[t], TARGETS6[t]]).collect(),
+        };
+        for t in targets {
+            writeln!(text, "\tlist track_ip '{t}'").unwrap();
         }
         if bad && i == 0 {
             bad_line = text.lines().count() + 1;
@@ -322,10 +403,11 @@ fn write_atomically(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).expect("rename config");
 }
 
-/// `ip -n NS -force -batch -`: every line is tried; returns whether all succeeded.
-fn ip_batch(lab: &Lab, role: &str, batch: &str) -> bool {
+/// `ip -n NS -4|-6 -force -batch -` (family `fam`, links work with either): every line is
+/// tried; returns whether all succeeded.
+fn ip_batch(lab: &Lab, role: &str, fam: usize, batch: &str) -> bool {
     let mut child = Command::new("ip")
-        .args(["-n", &lab.ns(role), "-force", "-batch", "-"])
+        .args(["-n", &lab.ns(role), FAMILIES[fam].flag, "-force", "-batch", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -335,12 +417,12 @@ fn ip_batch(lab: &Lab, role: &str, batch: &str) -> bool {
     child.wait().unwrap().success()
 }
 
-fn must_batch(lab: &Lab, role: &str, batch: &str) {
-    assert!(ip_batch(lab, role, batch), "{role}: ip -batch failed: {batch}");
+fn must_batch(lab: &Lab, role: &str, fam: usize, batch: &str) {
+    assert!(ip_batch(lab, role, fam, batch), "{role}: ip {} -batch failed: {batch}", FAMILIES[fam].flag);
 }
 
-fn ip_lines(lab: &Lab, args: &[&str]) -> Vec<String> {
-    let out = Command::new("ip").args(["-n", &lab.ns("rtr"), "-4"]).args(args).output().expect("run ip");
+fn ip_lines(lab: &Lab, fam: usize, args: &[&str]) -> Vec<String> {
+    let out = Command::new("ip").args(["-n", &lab.ns("rtr"), FAMILIES[fam].flag]).args(args).output().expect("run ip");
     let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| l.trim_end().to_string())
@@ -350,12 +432,13 @@ fn ip_lines(lab: &Lab, args: &[&str]) -> Vec<String> {
     v
 }
 
-/// rtr's foreign rules and routes: not ours (proto 201), and without the lines of WANs in `skip`.
-fn foreign(lab: &Lab, skip: [bool; 2]) -> (Vec<String>, Vec<String>) {
+/// rtr's foreign rules and routes of a family: not ours (proto 201), and without the lines
+/// of WANs in `skip`.
+fn foreign(lab: &Lab, fam: usize, skip: [bool; 2]) -> (Vec<String>, Vec<String>) {
     let keep =
         |l: &String| !l.contains("proto 201") && !(0..2).any(|i| skip[i] && l.contains(&format!("dev {} ", WANS[i])));
-    let rules = ip_lines(lab, &["rule", "show"]).into_iter().filter(keep).collect();
-    let routes = ip_lines(lab, &["route", "show", "table", "all"])
+    let rules = ip_lines(lab, fam, &["rule", "show"]).into_iter().filter(keep).collect();
+    let routes = ip_lines(lab, fam, &["route", "show", "table", "all"])
         .into_iter()
         .map(|l| l + " ")
         .filter(keep)
@@ -364,18 +447,19 @@ fn foreign(lab: &Lab, skip: [bool; 2]) -> (Vec<String>, Vec<String>) {
     (rules, routes)
 }
 
-/// Device of `ip route get TRAFFIC` in rtr (rtr's own traffic): wan1, wan2 or none.
-fn active(lab: &Lab) -> String {
-    route_dev(lab, &[])
+/// Device of the family's `ip route get TRAFFIC` in rtr (rtr's own traffic): wan1, wan2 or none.
+fn active(lab: &Lab, fam: usize) -> String {
+    route_dev(lab, fam, &[])
 }
 
 /// The same for the LAN client's forwarded traffic.
-fn lan_active(lab: &Lab) -> String {
-    route_dev(lab, &["from", LAN_CLIENT, "iif", "lan0"])
+fn lan_active(lab: &Lab, fam: usize) -> String {
+    route_dev(lab, fam, &["from", FAMILIES[fam].lan_client, "iif", "lan0"])
 }
 
-fn route_dev(lab: &Lab, extra: &[&str]) -> String {
-    let out = Command::new("ip").args(["-n", &lab.ns("rtr"), "-4", "route", "get", TRAFFIC]).args(extra).output();
+fn route_dev(lab: &Lab, fam: usize, extra: &[&str]) -> String {
+    let f = &FAMILIES[fam];
+    let out = Command::new("ip").args(["-n", &lab.ns("rtr"), f.flag, "route", "get", f.traffic]).args(extra).output();
     let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     let dev = text.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or("none");
     if WANS.contains(&dev) {
@@ -385,9 +469,26 @@ fn route_dev(lab: &Lab, extra: &[&str]) -> String {
     }
 }
 
+/// Our fixed rules (P+0, P+90) of both families are in place.
 fn ours_fixed_rules(lab: &Lab) -> bool {
-    let rules = ip_lines(lab, &["rule", "show"]);
-    ["5000:", "5090:"].iter().all(|p| rules.iter().any(|r| r.starts_with(p) && r.contains("proto 201")))
+    (0..2).all(|fam| {
+        let rules = ip_lines(lab, fam, &["rule", "show"]);
+        ["5000:", "5090:"].iter().all(|p| rules.iter().any(|r| r.starts_with(p) && r.contains("proto 201")))
+    })
+}
+
+/// A device's MAC address, from `ip -o link show`.
+fn mac_of(lab: &Lab, role: &str, dev: &str) -> String {
+    let out =
+        Command::new("ip").args(["-n", &lab.ns(role), "-o", "link", "show", "dev", dev]).output().expect("run ip");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mac = text.split_whitespace().skip_while(|w| *w != "link/ether").nth(1);
+    mac.unwrap_or_else(|| panic!("{role}: no MAC address of {dev} in {text:?}")).to_string()
+}
+
+/// Whether the daemon's log has a line whose message (after time and level) is `msg`.
+fn said(log: &str, msg: &str) -> bool {
+    log.lines().any(|l| l.split_whitespace().skip(2).eq(msg.split_whitespace()))
 }
 
 struct Soak<'a> {
@@ -402,7 +503,13 @@ struct Soak<'a> {
     ubusd: MiniUbusd,
     ubus_restart_at: Option<Instant>,
     flood: Option<Child>,
+    /// When the daemon was spawned, and the fault log (see `note`).
+    daemon_start: Instant,
+    trace: std::fs::File,
     wans: [WanState; 2],
+    /// (rtr's wanN, the ISP's cust) MAC addresses as built: a recreated pair gets them back,
+    /// so its IPv6 link-local addresses (EUI-64) and their local routes are the same.
+    macs: [(String, String); 2],
     /// Reloads restart the changed interfaces' health: "up since" counts from here at the earliest.
     reset_at: Instant,
     grace_until: Instant,
@@ -412,17 +519,25 @@ struct Soak<'a> {
     injected: BTreeMap<Kind, usize>,
     violations: Vec<String>,
     violating_samples: usize,
-    last_active: String,
-    moves_seen: usize,
+    /// Per family (`V4`, `V6`) from here on.
+    last_active: [String; 2],
+    moves_seen: [usize; 2],
     checks: usize,
-    base_rules: Vec<String>,
-    base_routes: Vec<String>,
-    base_routes_by_skip: BTreeMap<[bool; 2], Vec<String>>,
+    base_rules: [Vec<String>; 2],
+    base_routes_by_skip: [BTreeMap<[bool; 2], Vec<String>>; 2],
 }
 
 impl Soak<'_> {
+    /// A line in the lab dir's `faults.log`, timed like the daemon's log (seconds since its
+    /// start, give or take the exec), to lay the faults beside what the daemon said.
+    fn note(&mut self, what: &str) {
+        let t = self.daemon_start.elapsed().as_secs_f64();
+        let _ = writeln!(self.trace, "{t:>9.3} {what}");
+    }
+
     fn violation(&mut self, what: String) {
         eprintln!("VIOLATION: {what}");
+        self.note(&format!("VIOLATION: {what}"));
         if self.violations.len() < 50 {
             self.violations.push(what);
         }
@@ -443,15 +558,23 @@ impl Soak<'_> {
             let busy_reload =
                 self.expects.iter().any(|(e, _, _)| matches!(e, Expect::Reloaded(_) | Expect::Rejected(..)));
             match kind {
-                Kind::RuleFlush => {
+                Kind::RuleFlush | Kind::RuleFlush6 => {
+                    // The flush takes the kernel's own main (and IPv4 default) rule too: not
+                    // the daemon's to restore, so the test puts them back with the foreign ones.
+                    let (fam, restore) = if kind == Kind::RuleFlush {
+                        (V4, format!("{DEFAULT_RULES}{FOREIGN_RULES}"))
+                    } else {
+                        (V6, format!("{DEFAULT_RULES6}{FOREIGN_RULES6}"))
+                    };
                     self.grace_until = far(now);
                     self.rule_skip_until = far(now);
-                    must_batch(self.lab, "rtr", "rule flush\n");
-                    must_batch(self.lab, "rtr", &format!("{DEFAULT_RULES}{FOREIGN_RULES}"));
+                    must_batch(self.lab, "rtr", fam, "rule flush\n");
+                    must_batch(self.lab, "rtr", fam, &restore);
                     let t = Instant::now();
                     self.rule_skip_until = t;
                     self.grace_until = t + secs(RESTORE_GRACE);
-                    self.expect(Expect::OursBack, 1.0, "our rules back after ip rule flush");
+                    let what = format!("our rules back after ip {} rule flush", FAMILIES[fam].flag);
+                    self.expect(Expect::OursBack, 1.0, &what);
                 }
                 Kind::RouteRemoval => {
                     let all = [
@@ -463,15 +586,21 @@ impl Soak<'_> {
                         "rule del pref 5002",
                         "rule del pref 5090",
                     ];
-                    let mut batch = String::new();
-                    for (i, c) in all.iter().enumerate() {
-                        if self.rng.below(2) == 0 || (batch.is_empty() && i == all.len() - 1) {
-                            batch += c;
-                            batch.push('\n');
+                    // Each of our entries of each family with odds 1/2, at least one in all.
+                    let mut batches = [String::new(), String::new()];
+                    for fam in [V4, V6] {
+                        for (i, c) in all.iter().enumerate() {
+                            let last = fam == V6 && i == all.len() - 1;
+                            if self.rng.below(2) == 0 || (last && batches.iter().all(String::is_empty)) {
+                                batches[fam] += c;
+                                batches[fam].push('\n');
+                            }
                         }
                     }
                     self.grace_until = far(now);
-                    ip_batch(self.lab, "rtr", &batch);
+                    for (fam, batch) in batches.iter().enumerate().filter(|(_, b)| !b.is_empty()) {
+                        ip_batch(self.lab, "rtr", fam, batch);
+                    }
                     self.grace_until = Instant::now() + secs(RESTORE_GRACE);
                     self.expect(Expect::OursBack, 1.0, "our rules back after removal");
                 }
@@ -514,6 +643,7 @@ impl Soak<'_> {
                 }
                 _ => return,
             }
+            self.note(&format!("{kind:?}"));
         }
         *self.injected.entry(kind).or_default() += 1;
     }
@@ -538,6 +668,7 @@ impl Soak<'_> {
             Kind::Loss => {
                 let pct = self.rng.pick(&[20u8, 50, 80, 100]);
                 self.lab.loss(n, pct);
+                self.note(&format!("Loss {pct} % on {}", WANS[i]));
                 let real = if pct == 100 { Real::Down(t0, PROBE_BOUND) } else { Real::Unknown };
                 (real, self.rng.secs(1.0, 5.0))
             }
@@ -549,6 +680,10 @@ impl Soak<'_> {
                 self.lab.upstream_fail(n);
                 (Real::Down(t0, PROBE_BOUND), self.rng.secs(0.5, 4.0))
             }
+            Kind::Upstream6 => {
+                self.ipv6_upstream(i, true);
+                (Real::Down(t0, PROBE_BOUND), self.rng.secs(0.5, 4.0))
+            }
             Kind::Readdress => {
                 self.wans[i].link_skip_until = far(t0);
                 self.renumber(i, 0, 1);
@@ -556,33 +691,107 @@ impl Soak<'_> {
             }
             Kind::Replug => {
                 self.wans[i].link_skip_until = far(t0);
-                must_batch(self.lab, "rtr", &format!("link del {}\n", WANS[i]));
+                must_batch(self.lab, "rtr", V4, &format!("link del {}\n", WANS[i]));
                 (Real::Down(t0, LINK_BOUND), self.rng.secs(0.3, 3.0))
             }
             _ => unreachable!(),
         };
-        self.wans[i].real = real;
+        for (fam, hit) in kind.families().into_iter().enumerate() {
+            if hit {
+                self.wans[i].real[fam] = real;
+            }
+        }
         if kind.touches_link() {
             self.wans[i].link_skip_until = far(t0);
         }
         self.wans[i].fault = Some((kind, Instant::now() + hold));
+        self.note(&format!("{kind:?} on {} for {:.2} s", WANS[i], hold.as_secs_f64()));
     }
 
-    /// ISP and router renumbered from address set `from` to `to`, as scenario 8 does.
+    /// ISP `i + 1` stops (or resumes) forwarding IPv6; its router still answers.
+    fn ipv6_upstream(&self, i: usize, fail: bool) {
+        let rule = if fail {
+            "add rule inet dwlab upstream meta nfproto ipv6 drop"
+        } else {
+            "flush chain inet dwlab upstream"
+        };
+        let args: Vec<&str> = std::iter::once("nft").chain(rule.split(' ')).collect();
+        let out = self.lab.exec(&format!("isp{}", i + 1), &args);
+        assert!(out.status.success(), "isp{}: {rule}: {}", i + 1, String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// ISP and router renumbered from address set `from` to `to` in both families, as
+    /// scenario 8 does for IPv4. IPv6: the new address is added before the old one goes
+    /// (as SLAAC and DHCPv6 do), and the ISP's router gets another link-local address.
     fn renumber(&self, i: usize, from: usize, to: usize) {
-        let (wan, metric) = (WANS[i], METRICS[i]);
+        let (wan, metric, isp) = (WANS[i], METRICS[i], format!("isp{}", i + 1));
         let ((a0, g0), (a1, g1)) = (ADDRS[i][from], ADDRS[i][to]);
+        must_batch(self.lab, &isp, V4, &format!("addr del {g0}/29 dev cust\naddr add {g1}/29 dev cust\n"));
         must_batch(
             self.lab,
-            &format!("isp{}", i + 1),
-            &format!("addr del {g0}/29 dev cust\naddr add {g1}/29 dev cust\n"),
+            "rtr",
+            V4,
+            &format!(
+                "addr del {a0}/29 dev {wan}\naddr add {a1}/29 dev {wan}\n\
+                 route replace default via {g1} dev {wan} proto dhcp metric {metric}\n"
+            ),
+        );
+        // The new gateway replaces the old default in one `route replace` (NLM_F_REPLACE, as
+        // route writers on a router do): the kernel reports the new route and nothing about
+        // the old one. Unlike IPv4's, the old route is still there when it runs: IPv6 routes
+        // via a link-local gateway do not depend on the global address.
+        let ((a0, g0), (a1, g1)) = (ADDRS6[i][from], ADDRS6[i][to]);
+        must_batch(self.lab, &isp, V6, &format!("addr add {g1}/64 dev cust nodad\naddr del {g0}/64 dev cust\n"));
+        must_batch(
+            self.lab,
+            "rtr",
+            V6,
+            &format!(
+                "addr add {a1}/64 dev {wan} nodad\naddr del {a0}/64 dev {wan}\n\
+                 route replace default via {g1} dev {wan} proto static metric {metric}\n"
+            ),
+        );
+    }
+
+    /// Puts back a deleted WAN device pair as the lab built it (same MACs), with what the
+    /// kernel dropped along with it: addresses of both families (IPv6 ones without DAD, as
+    /// everywhere in the lab), the ISP's gateway addresses, main's DHCP/RA-style default
+    /// routes and the foreign IPv6 route through wan2.
+    fn replug(&self, i: usize) {
+        let (wan, metric, isp) = (WANS[i], METRICS[i], format!("isp{}", i + 1));
+        let ((addr, gw), (addr6, gw6)) = (ADDRS[i][0], ADDRS6[i][0]);
+        let (mac, peer_mac) = (&self.macs[i].0, &self.macs[i].1);
+        let (rtr_ns, isp_ns) = (self.lab.ns("rtr"), self.lab.ns(&isp));
+        let st = Command::new("ip")
+            .args(["link", "add", wan, "address", mac, "netns", &rtr_ns, "type", "veth"])
+            .args(["peer", "name", "cust", "address", peer_mac, "netns", &isp_ns])
+            .status()
+            .unwrap();
+        assert!(st.success(), "recreate {wan}");
+        must_batch(self.lab, &isp, V4, &format!("addr add {gw}/29 dev cust\nlink set cust up\n"));
+        must_batch(
+            self.lab,
+            &isp,
+            V6,
+            &format!("addr replace {}/64 dev cust nodad\naddr replace {gw6}/64 dev cust nodad\n", GW6_GLOBAL[i]),
         );
         must_batch(
             self.lab,
             "rtr",
+            V4,
             &format!(
-                "addr del {a0}/29 dev {wan}\naddr add {a1}/29 dev {wan}\n\
-                 route replace default via {g1} dev {wan} proto dhcp metric {metric}\n"
+                "addr add {addr}/29 dev {wan}\nlink set {wan} up\n\
+                 route add default via {gw} dev {wan} proto dhcp metric {metric}\n"
+            ),
+        );
+        let foreign = if wan == "wan2" { FOREIGN_WAN2_ROUTE6 } else { "" };
+        must_batch(
+            self.lab,
+            "rtr",
+            V6,
+            &format!(
+                "addr add {addr6}/64 dev {wan} nodad\n\
+                 route add default via {gw6} dev {wan} proto static metric {metric}\n{foreign}"
             ),
         );
     }
@@ -595,33 +804,18 @@ impl Soak<'_> {
             Kind::Loss => self.lab.loss_clear(n),
             Kind::GwBlackhole => self.lab.gw_restore(n),
             Kind::Upstream => self.lab.upstream_restore(n),
+            Kind::Upstream6 => self.ipv6_upstream(i, false),
             Kind::Readdress => self.renumber(i, 1, 0),
-            Kind::Replug => {
-                let (wan, (addr, gw), metric) = (WANS[i], ADDRS[i][0], METRICS[i]);
-                let (rtr, isp) = (self.lab.ns("rtr"), self.lab.ns(&format!("isp{}", i + 1)));
-                let st = Command::new("ip")
-                    .args(["link", "add", wan, "netns", &rtr, "type", "veth", "peer", "name", "cust", "netns", &isp])
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "recreate {wan}");
-                must_batch(
-                    self.lab,
-                    &format!("isp{}", i + 1),
-                    &format!("addr add {gw}/29 dev cust\nlink set cust up\n"),
-                );
-                must_batch(
-                    self.lab,
-                    "rtr",
-                    &format!(
-                        "addr add {addr}/29 dev {wan}\nlink set {wan} up\n\
-                         route add default via {gw} dev {wan} proto dhcp metric {metric}\n"
-                    ),
-                );
-            }
+            Kind::Replug => self.replug(i),
             _ => unreachable!(),
         }
+        self.note(&format!("{kind:?} on {} over", WANS[i]));
         let t = Instant::now();
-        self.wans[i].real = Real::Up(t);
+        for (fam, hit) in kind.families().into_iter().enumerate() {
+            if hit {
+                self.wans[i].real[fam] = Real::Up(t);
+            }
+        }
         if kind.touches_link() {
             // linkdown flags and neighbour-driven changes settle within moments.
             self.wans[i].link_skip_until = t + Duration::from_millis(500);
@@ -689,53 +883,63 @@ impl Soak<'_> {
         if let Ok(Some(st)) = self.daemon.try_wait() {
             panic!("the daemon exited by itself ({st}):\n{}", tail(&self.lab.stderr_of(&self.daemon), 80));
         }
-        let act = active(self.lab);
-        let lan = lan_active(self.lab);
-        if act != self.last_active {
-            if WANS.contains(&act.as_str()) && WANS.contains(&self.last_active.as_str()) {
-                self.moves_seen += 1;
+        let skip = [0, 1].map(|i| self.wans[i].link_skip_until > now);
+        for fam in [V4, V6] {
+            self.check_routing(now, fam);
+            let label = FAMILIES[fam].label;
+            let (rules, routes) = foreign(self.lab, fam, skip);
+            if now >= self.rule_skip_until && rules != self.base_rules[fam] {
+                let v = format!("foreign {label}rules changed: {rules:?} (expected {:?})", self.base_rules[fam]);
+                self.violation(v);
             }
-            self.last_active = act.clone();
+            let want = self.base_routes_by_skip[fam].get(&skip).cloned().unwrap_or_default();
+            if routes != want {
+                let v = format!("foreign {label}routes changed: {routes:?} (expected {want:?})");
+                self.violation(v);
+            }
+        }
+    }
+
+    /// The routing invariant of one family (see the module doc).
+    fn check_routing(&mut self, now: Instant, fam: usize) {
+        let act = active(self.lab, fam);
+        let lan = lan_active(self.lab, fam);
+        if act != self.last_active[fam] {
+            if WANS.contains(&act.as_str()) && WANS.contains(&self.last_active[fam].as_str()) {
+                self.moves_seen[fam] += 1;
+            }
+            self.last_active[fam] = act.clone();
+        }
+        if now < self.grace_until {
+            return;
         }
         let up_for = |r: Real| match r {
             Real::Up(t) => now.saturating_duration_since(t.max(self.reset_at)).as_secs_f64(),
             _ => -1.0,
         };
-        if now >= self.grace_until {
-            let mut bad = None;
-            for (a, wan) in WANS.iter().enumerate() {
-                let b = 1 - a;
-                if let Real::Down(since, bound) = self.wans[a].real {
-                    let down_for = now.saturating_duration_since(since).as_secs_f64();
-                    if down_for > bound && up_for(self.wans[b].real) > SETTLE && (act == *wan || lan == *wan) {
-                        bad = Some(format!(
-                            "traffic on {wan} (rtr {act}, LAN {lan}) {down_for:.2} s after its {:?} (bound {bound:.2} s) while {} is up",
-                            self.wans[a].fault.map(|f| f.0),
-                            WANS[b]
-                        ));
-                    }
-                }
-            }
-            if bad.is_none() && act == "none" && (0..2).all(|i| up_for(self.wans[i].real) > SETTLE) {
-                bad = Some("no route to the Internet while both WANs are up".to_string());
-            }
-            if let Some(b) = bad {
-                self.violating_samples += 1;
-                if self.violating_samples == 1 || self.violations.last().is_none_or(|l| !l.contains(&b[..20])) {
-                    self.violation(b);
+        let label = FAMILIES[fam].label;
+        let mut bad = None;
+        for (a, wan) in WANS.iter().enumerate() {
+            let b = 1 - a;
+            if let Real::Down(since, bound) = self.wans[a].real[fam] {
+                let down_for = now.saturating_duration_since(since).as_secs_f64();
+                if down_for > bound && up_for(self.wans[b].real[fam]) > SETTLE && (act == *wan || lan == *wan) {
+                    bad = Some(format!(
+                        "{label}traffic on {wan} (rtr {act}, LAN {lan}) {down_for:.2} s after its {:?} (bound {bound:.2} s) while {} is up",
+                        self.wans[a].fault.map(|f| f.0),
+                        WANS[b]
+                    ));
                 }
             }
         }
-        let skip = [0, 1].map(|i| self.wans[i].link_skip_until > now);
-        let (rules, routes) = foreign(self.lab, skip);
-        if now >= self.rule_skip_until && rules != self.base_rules {
-            let v = format!("foreign rules changed: {rules:?} (expected {:?})", self.base_rules);
-            self.violation(v);
+        if bad.is_none() && act == "none" && (0..2).all(|i| up_for(self.wans[i].real[fam]) > SETTLE) {
+            bad = Some(format!("no {label}route to the Internet while both WANs are up"));
         }
-        let want = self.base_routes_by_skip.get(&skip).cloned().unwrap_or_default();
-        if routes != want {
-            let v = format!("foreign routes changed: {routes:?} (expected {want:?})");
-            self.violation(v);
+        if let Some(b) = bad {
+            self.violating_samples += 1;
+            if self.violating_samples == 1 || self.violations.last().is_none_or(|l| !l.contains(&b[..20])) {
+                self.violation(b);
+            }
         }
     }
 }
@@ -756,7 +960,7 @@ fn tail(text: &str, n: usize) -> String {
 
 #[test]
 fn soak_random_faults_on_both_wans() {
-    let Some(lab) = lab_or_skip("soak") else { return };
+    let Some(lab) = lab6_or_skip("soak") else { return };
     let seconds: u64 = std::env::var(SECONDS_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or(300);
     let seed: u64 = std::env::var(SEED_ENV).ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
@@ -779,14 +983,21 @@ fn soak_random_faults_on_both_wans() {
         "soak: {seconds} s, seed {seed} (replay with {SEED_ENV}={seed}; length from {SECONDS_ENV}), faults {kinds:?}"
     );
 
-    must_batch(&lab, "rtr", &format!("{FOREIGN_ROUTES}{FOREIGN_RULES}"));
-    let before = lab.snapshot();
-    let base = foreign(&lab, [false, false]);
-    let mut by_skip = BTreeMap::new();
-    for skip in [[false, false], [true, false], [false, true], [true, true]] {
-        by_skip.insert(skip, foreign(&lab, skip).1);
+    must_batch(&lab, "rtr", V4, &format!("{FOREIGN_ROUTES}{FOREIGN_RULES}"));
+    must_batch(&lab, "rtr", V6, &format!("{FOREIGN_ROUTES6}{FOREIGN_WAN2_ROUTE6}{FOREIGN_RULES6}"));
+    let before = (lab.snapshot(), lab.snapshot6());
+    let base = [V4, V6].map(|fam| foreign(&lab, fam, [false, false]));
+    let by_skip = [V4, V6].map(|fam| {
+        let skips = [[false, false], [true, false], [false, true], [true, true]];
+        skips.into_iter().map(|skip| (skip, foreign(&lab, fam, skip).1)).collect::<BTreeMap<_, _>>()
+    });
+    for (fam, (rules, routes)) in base.iter().enumerate() {
+        assert!(rules.iter().any(|r| r.starts_with("5050:")), "{rules:?}");
+        let mark = ["10.98.0.0/16", "2001:db8:97::/48 dev lo table 100"][fam];
+        assert!(routes.iter().any(|r| r.contains(mark)), "{routes:?}");
     }
-    assert!(base.0.iter().any(|r| r.starts_with("5050:")), "{:?}", base.0);
+    assert!(base[V6].1.iter().any(|r| r.contains("2001:db8:77::/48 via fe80::1 dev wan2 table 102")), "{:?}", base[V6]);
+    let macs = [0, 1].map(|i| (mac_of(&lab, "rtr", WANS[i]), mac_of(&lab, &format!("isp{}", i + 1), "cust")));
 
     let cfg = lab.dir().join("dualwan.conf");
     write_atomically(&cfg, &config_text(0, false).0);
@@ -806,11 +1017,15 @@ fn soak_random_faults_on_both_wans() {
         "--hotplug-dir",
         hotplug.to_str().unwrap(),
     ];
+    let daemon_start = Instant::now();
     let daemon = lab.spawn_in("rtr", BIN, &args);
     let pid = daemon.id();
     let ready = wait_until(Duration::from_secs(5), || {
         let log = lab.stderr_of(&daemon);
-        log.contains("traffic on wan1\n") && log.contains("wan2: connecting -> online")
+        said(&log, "traffic on wan1")
+            && said(&log, "IPv6 traffic on wan1")
+            && log.contains("wan2: connecting -> online")
+            && log.contains("wan2: IPv6 connecting -> online")
     });
     assert!(ready.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&daemon));
     assert!(ubusd.wait_for_object("dualwan", Duration::from_secs(3)), "no ubus registration");
@@ -831,7 +1046,10 @@ fn soak_random_faults_on_both_wans() {
         ubusd,
         ubus_restart_at: None,
         flood: None,
-        wans: [0, 1].map(|_| WanState { real: Real::Up(t_start), fault: None, link_skip_until: t_start }),
+        daemon_start,
+        trace: std::fs::File::create(lab.dir().join("faults.log")).expect("create faults.log"),
+        wans: [0, 1].map(|_| WanState { real: [Real::Up(t_start); 2], fault: None, link_skip_until: t_start }),
+        macs,
         reset_at: t_start,
         grace_until: t_start,
         rule_skip_until: t_start,
@@ -840,14 +1058,12 @@ fn soak_random_faults_on_both_wans() {
         injected: BTreeMap::new(),
         violations: Vec::new(),
         violating_samples: 0,
-        last_active: "wan1".into(),
-        moves_seen: 0,
+        last_active: ["wan1".into(), "wan1".into()],
+        moves_seen: [0, 0],
         checks: 0,
-        base_rules: base.0,
-        base_routes: base.1,
+        base_rules: base.map(|b| b.0),
         base_routes_by_skip: by_skip,
     };
-    assert!(soak.base_routes.iter().any(|r| r.contains("10.98.0.0/16")));
 
     let end = t_start + Duration::from_secs(seconds);
     let mut next_fault = t_start + soak.rng.secs(0.2, 1.0);
@@ -876,12 +1092,14 @@ fn soak_random_faults_on_both_wans() {
             let window = now.duration_since(last_sample.0).as_secs_f64();
             let rate = (s.cpu_ms - last_sample.1.cpu_ms) as f64 / window * 60.0;
             eprintln!(
-                "soak {:>5.0} s: {}; CPU {rate:.0} ms/min lately; {} faults, {} failovers seen, {} violations",
+                "soak {:>5.0} s: {}; CPU {rate:.0} ms/min lately; {} faults, {} failovers seen, {} violations; \
+                 IPv6 {} failovers seen",
                 now.duration_since(t_start).as_secs_f64(),
                 show(&s),
                 soak.injected.values().sum::<usize>(),
-                soak.moves_seen,
-                soak.violations.len()
+                soak.moves_seen[V4],
+                soak.violations.len(),
+                soak.moves_seen[V6]
             );
             last_sample = (now, s);
             next_sample += SAMPLE_EVERY;
@@ -906,8 +1124,13 @@ fn soak_random_faults_on_both_wans() {
     }
     assert!(soak.expects.is_empty(), "checks still pending after the run");
     write_atomically(&cfg, &config_text(soak.variant, false).0);
-    let back = wait_until(Duration::from_secs(10), || active(&lab) == "wan1");
-    assert!(back.is_some(), "traffic not back on wan1 after the faults were cleared");
+    let back = wait_until(Duration::from_secs(10), || active(&lab, V4) == "wan1" && active(&lab, V6) == "wan1");
+    assert!(
+        back.is_some(),
+        "traffic not back on wan1 after the faults were cleared (IPv4 {}, IPv6 {})",
+        active(&lab, V4),
+        active(&lab, V6)
+    );
     assert!(soak.ubusd.wait_for_object("dualwan", Duration::from_secs(7)), "not on ubus at the end");
     std::thread::sleep(Duration::from_secs(2));
     soak.check(Instant::now());
@@ -917,7 +1140,7 @@ fn soak_random_faults_on_both_wans() {
 
     let status = lab.terminate(&mut soak.daemon);
     let log = lab.stderr_of(&soak.daemon);
-    let after = lab.snapshot();
+    let after = (lab.snapshot(), lab.snapshot6());
 
     let mut summary = String::new();
     writeln!(summary, "soak summary ({took:.0} s, seed {seed}):").unwrap();
@@ -925,18 +1148,27 @@ fn soak_random_faults_on_both_wans() {
     for (k, n) in &soak.injected {
         writeln!(summary, "    {k:?}: {n}").unwrap();
     }
+    let moved6 = soak.log.count("IPv6 traffic moved to");
     writeln!(
         summary,
         "  failovers: {} \"traffic moved\" lines in the daemon's log, {} moves between WANs seen by {} checks",
-        soak.log.count("traffic moved to"),
-        soak.moves_seen,
+        soak.log.count("traffic moved to") - moved6,
+        soak.moves_seen[V4],
         soak.checks
     )
     .unwrap();
     writeln!(
         summary,
-        "  status transitions logged: {}; reloads applied: {}; invalid configs rejected: {}; ubus registrations: {}",
+        "  IPv6 failovers: {moved6} \"IPv6 traffic moved\" lines in the daemon's log, {} moves between WANs seen",
+        soak.moves_seen[V6]
+    )
+    .unwrap();
+    writeln!(
+        summary,
+        "  status transitions logged: {} (IPv6 {}); reloads applied: {}; invalid configs rejected: {}; \
+         ubus registrations: {}",
         soak.log.count(" -> "),
+        soak.log.count("IPV6TRANSITION"),
         soak.log.count("configuration reloaded"),
         soak.log.count("invalid configuration, keeping the running one"),
         soak.ubusd.registrations()
@@ -959,7 +1191,8 @@ fn soak_random_faults_on_both_wans() {
 
     assert!(status.success(), "daemon exited with {status} on SIGTERM:\n{}", tail(&log, 40));
     assert!(log.contains("stopped; our rules and routes are removed"), "no stop line:\n{}", tail(&log, 40));
-    assert_eq!(after, before, "rtr's rules and routes differ from before the start");
+    assert_eq!(after.0, before.0, "rtr's IPv4 rules and routes differ from before the start");
+    assert_eq!(after.1, before.1, "rtr's IPv6 rules and routes differ from before the start");
     assert!(soak.violations.is_empty(), "{summary}");
     assert_eq!(end_stats.fds, start_stats.fds, "open fds changed: {summary}");
     assert!(
