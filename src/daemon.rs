@@ -623,24 +623,8 @@ impl Daemon {
                 }
             }
             KernelEvent::Route(change, route) => {
-                if route.table == TABLE_MAIN && route.dst.is_default() && route.kind == RouteType::Unicast {
-                    if let Some(gw) = route.gateway {
-                        let family = route.family();
-                        for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
-                            let defaults = &mut w.fam[family.index()].main_defaults;
-                            let pos = defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
-                            match (change, pos) {
-                                (Change::New, None) => {
-                                    let _ = defaults.push((gw, route.metric));
-                                }
-                                (Change::Del, Some(i)) => {
-                                    defaults.remove(i);
-                                }
-                                _ => continue,
-                            }
-                            self.dirty = true;
-                        }
-                    }
+                if route.table == TABLE_MAIN && route.dst.is_default() {
+                    self.main_default(*change, route);
                 }
                 let own = self.ownership();
                 if self.installed.handle_event(event, &own) {
@@ -672,6 +656,37 @@ impl Daemon {
             }
         }
         self.update(now);
+    }
+
+    /// A default route of the main table changed: the gateways `gateway auto` learns.
+    fn main_default(&mut self, change: Change, route: &crate::route::Route) {
+        let family = route.family();
+        if change == Change::Replace {
+            // The route that held this slot (any device, any gateway) is gone: the kernel
+            // reports only the new one. Without this a renumbered gateway would be kept
+            // next to its successor, and the older one might be used.
+            for w in self.wans.iter_mut() {
+                let defaults = &mut w.fam[family.index()].main_defaults;
+                let before = defaults.len();
+                defaults.retain(|(_, m)| *m != route.metric);
+                self.dirty |= defaults.len() != before;
+            }
+        }
+        let Some(gw) = route.gateway.filter(|_| route.kind == RouteType::Unicast) else { return };
+        for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
+            let defaults = &mut w.fam[family.index()].main_defaults;
+            let pos = defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
+            match (change, pos) {
+                (Change::New | Change::Replace, None) => {
+                    let _ = defaults.push((gw, route.metric));
+                }
+                (Change::Del, Some(i)) => {
+                    defaults.remove(i);
+                }
+                _ => continue,
+            }
+            self.dirty = true;
+        }
     }
 
     /// Forgets what the given dumps will report again, and asks for them. Until they are

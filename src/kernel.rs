@@ -74,6 +74,10 @@ impl Addr {
 pub enum Change {
     /// `RTM_NEW*`, or an entry of a dump.
     New,
+    /// `RTM_NEWROUTE` with `NLM_F_REPLACE` (`ip route replace`, DHCP renewals): the route
+    /// took the place of the one in the same slot (table, prefix, metric), whose removal
+    /// is never reported on its own.
+    Replace,
     /// `RTM_DEL*`.
     Del,
 }

@@ -94,7 +94,7 @@ impl Installed {
     fn set_rule(&mut self, change: Change, rule: &Rule) -> bool {
         let pos = self.rules.iter().position(|r| r == rule);
         match (change, pos) {
-            (Change::New, None) => {
+            (Change::New | Change::Replace, None) => {
                 if self.rules.push(*rule).is_err() {
                     self.overflow = self.overflow.saturating_add(1);
                     return false;
@@ -113,12 +113,12 @@ impl Installed {
         // A table holds one route per slot (dst, metric): a new one replaces the old.
         let pos = self.routes.iter().position(|r| r.same_slot(route));
         match (change, pos) {
-            (Change::New, Some(i)) => {
+            (Change::New | Change::Replace, Some(i)) => {
                 let changed = self.routes[i] != *route;
                 self.routes[i] = *route;
                 changed
             }
-            (Change::New, None) => {
+            (Change::New | Change::Replace, None) => {
                 if self.routes.push(*route).is_err() {
                     self.overflow = self.overflow.saturating_add(1);
                     return false;

@@ -636,3 +636,29 @@ fn status_shows_both_families() {
     let h = v["history"].as_array().unwrap();
     assert!(h.iter().any(|e| e["interface"] == "wanb" && e["family"] == "ipv6" && e["to"] == "offline"), "{h:?}");
 }
+
+/// `ip route replace default via NEW` in main (a DHCP renewal with a new router, the
+/// soak's renumbering) reports only the new route: the old gateway must be forgotten at
+/// once, in both families, or the WAN's tables keep the dead one until the next re-read.
+#[test]
+fn a_replaced_main_default_route_moves_the_gateway_at_once() {
+    use dualwan::kernel::{Change, KernelEvent};
+    let mut s = settle_dual();
+    for (old, new) in [("192.0.2.9", "192.0.2.12"), ("fe80::1", "fe80::2")] {
+        let (old, new): (std::net::IpAddr, std::net::IpAddr) = (old.parse().unwrap(), new.parse().unwrap());
+        let pos = s
+            .routes
+            .iter()
+            .position(|r| r.table == 254 && r.dst.is_default() && r.oif == 3 && r.gateway == Some(old))
+            .expect("main default of wan2");
+        let replaced = dualwan::route::Route { gateway: Some(new), ..s.routes[pos] };
+        s.routes[pos] = replaced;
+        s.core(|d, now| d.handle_kernel(now, &KernelEvent::Route(Change::Replace, replaced)));
+        s.drain();
+        let (_, routes) = s.ours();
+        let want = format!("default via {new} dev #3 table 102 proto dualwan");
+        assert!(routes.iter().any(|r| r.contains(&want)), "{want} not in {routes:?}");
+        assert!(!routes.iter().any(|r| r.contains(&format!("via {old} dev #3"))), "{routes:?}");
+    }
+    assert_eq!(s.d.link_of(1, Family::V6).gateway, "fe80::2".parse().ok());
+}

@@ -751,7 +751,7 @@ mod tests {
         };
         let (msg, parsed) = roundtrip(&Op::ReplaceRoute(route));
         assert_eq!(msg.payload[0], rtnl::AF_INET6);
-        assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::New, route)));
+        assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::Replace, route)));
         let rule = Rule {
             family: Family::V6,
             priority: 5001,
@@ -793,7 +793,8 @@ mod tests {
 
             let (msg, parsed) = roundtrip(&Op::ReplaceRoute(route));
             assert_eq!((msg.ty, msg.flags), (rtnl::RTM_NEWROUTE, REQUEST_ACK | CREATE | REPLACE));
-            assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::New, route)));
+            // The request's NLM_F_REPLACE reads back as the kernel's notification does.
+            assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::Replace, route)));
 
             let (msg, parsed) = roundtrip(&Op::DelRoute(route));
             assert_eq!((msg.ty, msg.flags), (rtnl::RTM_DELROUTE, REQUEST_ACK));

@@ -31,6 +31,8 @@ pub const NLMSG_DONE: u16 = 3;
 pub const NLM_F_MULTI: u16 = 0x2;
 /// `NLM_F_DUMP_INTR`: the dump was interrupted by a change and may be inconsistent.
 pub const NLM_F_DUMP_INTR: u16 = 0x10;
+/// `NLM_F_REPLACE` on `RTM_NEWROUTE`: the route replaced the one in its slot.
+pub const NLM_F_REPLACE: u16 = 0x100;
 /// `NLM_F_CAPPED` on `NLMSG_ERROR`: only the request's header is echoed.
 pub const NLM_F_CAPPED: u16 = 0x100;
 /// `NLM_F_ACK_TLVS` on `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
@@ -208,6 +210,7 @@ pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
     let p = msg.payload;
     let change = match msg.ty {
         RTM_DELLINK | RTM_DELADDR | RTM_DELROUTE | RTM_DELRULE => Change::Del,
+        RTM_NEWROUTE if msg.flags & NLM_F_REPLACE != 0 => Change::Replace,
         _ => Change::New,
     };
     let event = match msg.ty {
@@ -841,6 +844,18 @@ mod tests {
         let mut cut = capture("addr6-dw0-global");
         cut[16 + 8] = 8; // IFA_ADDRESS length 8: 4 bytes of payload
         assert!(parse(&Messages::new(&cut).next().unwrap().unwrap()).is_err());
+    }
+
+    /// `ip route replace` (and `ip -6 route replace`) notifications carry NLM_F_REPLACE
+    /// (0x100), seen on Linux 6.18 for both families.
+    #[test]
+    fn a_replace_notification_is_a_replace() {
+        let mut p = vec![AF_INET6, 0, 0, 0, 254, 4, 0, RTN_UNICAST, 0, 0, 0, 0];
+        p.extend(attr(RTA_GATEWAY, &"fe80::3".parse::<core::net::Ipv6Addr>().unwrap().octets()));
+        p.extend(attr(RTA_OIF, &2u32.to_ne_bytes()));
+        let replaced = only(&message(RTM_NEWROUTE, NLM_F_REPLACE, &p));
+        assert!(matches!(replaced, Parsed::Event(KernelEvent::Route(Change::Replace, _))), "{replaced:?}");
+        assert!(matches!(only(&message(RTM_NEWROUTE, 0, &p)), Parsed::Event(KernelEvent::Route(Change::New, _))));
     }
 
     #[test]
