@@ -1071,7 +1071,8 @@ impl Daemon {
                     crate::config::LastResort::Unreachable => "traffic rejected",
                 };
                 if !self.stopping {
-                    self.log(LogLevel::Notice, format_args!("no WAN up for {family}: {how}"));
+                    let fam = if family == Family::V6 { " for IPv6" } else { "" };
+                    self.log(LogLevel::Notice, format_args!("no WAN up{fam}: {how}"));
                 }
             }
         }
