@@ -654,6 +654,11 @@ impl Soak<'_> {
     }
 
     fn expect(&mut self, e: Expect, within: f64, what: &str) {
+        if matches!(e, Expect::OursBack) {
+            // A new flush or removal takes our rules again and restarts the clock: it
+            // replaces a pending check of the same thing (whose grace it also extended).
+            self.expects.retain(|(old, _, _)| !matches!(old, Expect::OursBack));
+        }
         self.expects.push((e, Instant::now() + secs(within), what.to_string()));
     }
 
