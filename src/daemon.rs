@@ -20,7 +20,7 @@
 //! shared: a pulled cable takes both families down at once.
 
 use crate::config::{Config, FlushConntrack, Gateway, LogLevel, NetName, Source, MAX_WANS};
-use crate::health::{Reason, ReplyOutcome, Status, Transition, WanHealth};
+use crate::health::{Reason, ReplyOutcome, State, Status, Transition, WanHealth};
 use crate::kernel::{Change, DumpKind, IfName, KernelEvent};
 use crate::netifd::NetifdStatus;
 use crate::plan::{self, LinkView};
@@ -788,6 +788,11 @@ impl Daemon {
         }
         for slot in 0..self.wans.len() {
             for family in Family::ALL {
+                // A family the WAN does not track (or a disabled WAN) never has a round:
+                // skip it before working out its gateway, on every timeout.
+                if self.wans[slot].fam[family.index()].health.state() == State::Disabled {
+                    continue;
+                }
                 self.judge(now, slot, family);
                 let wan = &self.config.wans[slot];
                 let gateway = self.link_view(slot, family).gateway;
