@@ -3,7 +3,7 @@
 //! Contract: [`parse`] accepts exactly the files `uci show` accepts and rejects the others
 //! with libuci's own `Parse error (REASON) at line N, byte M`; [`Package::show`] and
 //! [`Package::export`] print what `uci show NAME` and `uci export NAME` print. The fixtures in
-//! `../shared/vectors/uci/` (recorded from the real tool) pin this down; `tests/uci_vectors.rs`
+//! `tests/vectors/uci/` (recorded from the real tool) pin this down; `tests/uci_vectors.rs`
 //! replays them.
 //!
 //! How libuci reads a file (openwrt/uci `file.c`), and what this module copies:

@@ -1,6 +1,6 @@
 //! `sys::ubus` against a fake ubusd: a `UnixListener` in a temp dir, driven step by step
 //! from the test thread between calls into the adapter (no other threads). The fake speaks
-//! the bytes of the captures in `../shared/vectors/ubus/` with our ids patched in.
+//! the bytes of the captures in `tests/vectors/ubus/` with our ids patched in.
 
 use dualwan::sys::clock;
 use dualwan::sys::ubus::{Cause, Notice, Provider, State, Ubus, UbusOp, BACKOFF_MAX, BACKOFF_MIN, DUALWAN};
@@ -50,7 +50,7 @@ fn allocations() -> u64 {
 
 // --- the captures -------------------------------------------------------------------------
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/ubus");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ubus");
 
 fn vector(prefix: &str) -> Vec<u8> {
     let path = std::fs::read_dir(VECTORS)

@@ -1,4 +1,4 @@
-//! Replays `../shared/vectors/uci/`, recorded from the real `uci` tool: every `NAME.conf`
+//! Replays `tests/vectors/uci/`, recorded from the real `uci` tool: every `NAME.conf`
 //! must fail exactly as `NAME.err` says, or print `NAME.show` and `NAME.export` byte for byte.
 //! Then throws random and mangled input at the parser, which must never panic.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use dualwan::uci::{self, Package};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/uci");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/uci");
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

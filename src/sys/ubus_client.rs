@@ -1,7 +1,7 @@
 //! A blocking ubus caller for the command line (`dualwan status`): connect, wait for
 //! ubusd's HELLO, LOOKUP an object by path, INVOKE one of its methods and collect the
 //! reply, the way libubus's `ubus_lookup_id` and `ubus_invoke` do it (flows A3 and B2 of
-//! `../shared/vectors/ubus/README.md`).
+//! `tests/vectors/ubus/README.md`).
 //!
 //! Contract:
 //! - One deadline for the whole exchange, set by [`Client::connect`]: every read waits at

@@ -18,7 +18,7 @@
 //!   it comes from the caller, and [`crate::wire::blob::check_table`] judges it.
 //! - Emitters write one whole message into a lent buffer and return its length, or
 //!   [`Full`] when it does not fit. Layouts follow libubus byte for byte (tests rebuild the
-//!   captures in `../shared/vectors/ubus/`).
+//!   captures in `tests/vectors/ubus/`).
 
 use crate::wire::blob::{self, Attrs, BlobAttrs, Full, Kind, Writer};
 use core::fmt;

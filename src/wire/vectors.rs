@@ -1,7 +1,7 @@
-//! Test helper: the ubus captures in `../shared/vectors/ubus/` (see its README.md).
+//! Test helper: the ubus captures in `tests/vectors/ubus/` (see its README.md).
 
 /// Where the captures are.
-pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/vectors/ubus");
+pub const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ubus");
 
 /// The message bytes of the capture whose file name starts with `prefix` (e.g. "b06").
 pub fn vector(prefix: &str) -> Vec<u8> {

@@ -90,7 +90,7 @@ fn skip_requested() -> bool {
 /// `DUALWAN_SKIP_NETNS=1`. Without that variable a non-root run panics.
 pub fn lab_or_skip(tag: &str) -> Option<Lab> {
     if skip_requested() {
-        eprintln!("skipped: network-namespace test ({SKIP_ENV}=1)");
+        super::skip::skip(format_args!("network-namespace test ({SKIP_ENV}=1)"));
         return None;
     }
     Some(Lab::new(tag))
@@ -99,7 +99,7 @@ pub fn lab_or_skip(tag: &str) -> Option<Lab> {
 /// The same with IPv6 as well (`Lab::new_ipv6`).
 pub fn lab6_or_skip(tag: &str) -> Option<Lab> {
     if skip_requested() {
-        eprintln!("skipped: network-namespace test ({SKIP_ENV}=1)");
+        super::skip::skip(format_args!("network-namespace test ({SKIP_ENV}=1)"));
         return None;
     }
     Some(Lab::new_ipv6(tag))

@@ -1,6 +1,6 @@
 //! A minimal ubusd for tests: enough of openwrt/ubus `ubusd` for a provider (the daemon)
 //! and callers (`dualwan status`) to meet, speaking the bytes of
-//! `../shared/vectors/ubus/README.md` through the crate's `wire::ubus` emitters and parser.
+//! `tests/vectors/ubus/README.md` through the crate's `wire::ubus` emitters and parser.
 //!
 //! ```ignore
 //! let mut ubusd = MiniUbusd::start(dir.join("ubus.sock"));

@@ -2,3 +2,4 @@
 
 pub mod lab;
 pub mod mini_ubusd;
+pub mod skip;
