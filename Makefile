@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3 conntrack
 
-.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk musl qemu clean
+.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk apk musl qemu clean
 
 all: build
 
@@ -62,6 +62,12 @@ musl:
 # dist/dualwan_<version>-r<release>_<arch>.ipk for the five architectures, no SDK needed.
 ipk: cross
 	bash cross/ipk.sh all
+
+# dist/apk/<arch>/dualwan-<version>-r<release>.apk for the same five architectures and
+# dist/apk/noarch/luci-app-dualwan-<version>-r1.apk: apk-tools 3 packages for OpenWrt 25.12,
+# no SDK needed (cross/apk.sh stages them as the SDK does, cross/apk.py packs them).
+apk: cross
+	bash cross/apk.sh all
 
 # qemu-user for tests/qemu.rs (Debian's qemu-user-static).
 qemu:
