@@ -13,7 +13,7 @@
 # scripts/ipkg-build writes: a gzip'd tar (not an `ar` archive as on Debian) of
 # ./debian-binary, ./data.tar.gz and ./control.tar.gz in that order; GNU tar format,
 # numeric owners (0/0), names sorted, one fixed mtime, gzip without name or time.
-# Version, release, license, maintainer and description come from the feed's Makefile
+# Version, release, license, maintainer, URL and description come from the feed's Makefile
 # (openwrt/net/dualwan/Makefile) and the installed files from openwrt/files, the same
 # ones the SDK package installs.
 set -euo pipefail
@@ -48,6 +48,7 @@ PKG_VERSION=$(feed_var PKG_VERSION)
 PKG_RELEASE=$(feed_var PKG_RELEASE)
 PKG_LICENSE=$(feed_var PKG_LICENSE)
 PKG_MAINTAINER=$(feed_var PKG_MAINTAINER)
+URL=$(sed -n 's/^[[:space:]]*URL:=//p' "$FEED_MAKEFILE" | head -n1)
 if [ -z "$PKG_VERSION" ] || [ -z "$PKG_RELEASE" ]; then die "no PKG_VERSION/PKG_RELEASE in $FEED_MAKEFILE"; fi
 CRATE_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
 [ "$PKG_VERSION" = "$CRATE_VERSION" ] ||
@@ -105,6 +106,7 @@ package() {
         echo "Section: net"
         echo "Require-User: dualwan:dualwan"
         echo "SourceDateEpoch: $SOURCE_DATE_EPOCH"
+        [ -z "$URL" ] || echo "URL: $URL"
         echo "Maintainer: $PKG_MAINTAINER"
         echo "Architecture: $arch"
         echo "Installed-Size: $installed_size"

@@ -167,7 +167,8 @@ static SCRIPTS: [(&str, Kind); 7] = [
     ("pre-upgrade", Kind::Text),
     ("post-upgrade", Kind::Text),
 ];
-static PACKAGE: [(&str, Kind); 3] = [("info", Kind::Obj(&INFO)), ("paths", Kind::Arr(&DIR_OBJ)), ("scripts", Kind::Obj(&SCRIPTS))];
+static PACKAGE: [(&str, Kind); 3] =
+    [("info", Kind::Obj(&INFO)), ("paths", Kind::Arr(&DIR_OBJ)), ("scripts", Kind::Obj(&SCRIPTS))];
 
 /// A decoded value.
 #[derive(Debug, Clone, PartialEq)]
@@ -302,9 +303,10 @@ fn value(p: &[u8], v: u32, kind: &Kind) -> Result<Node, String> {
     let blob = || -> Result<Vec<u8>, String> {
         let (len, start) = match ty {
             0x8 => (*p.get(at).ok_or("blob8 out of bounds")? as usize, at + 1),
-            0x9 if at % 2 == 0 => {
-                (u16::from_le_bytes(p.get(at..at + 2).ok_or("blob16 out of bounds")?.try_into().unwrap()) as usize, at + 2)
-            }
+            0x9 if at % 2 == 0 => (
+                u16::from_le_bytes(p.get(at..at + 2).ok_or("blob16 out of bounds")?.try_into().unwrap()) as usize,
+                at + 2,
+            ),
             0xa if at % 4 == 0 => (le32(p, at)? as usize, at + 4),
             _ => return Err(format!("value {v:08x} is not a blob")),
         };
@@ -565,7 +567,8 @@ fn openwrt_scripts(pkg: &str) -> [(&'static str, String); 3] {
          add_group_and_user\n\
          default_postinst\n"
     );
-    let post_upgrade = format!("#!/bin/sh\nexport PKG_UPGRADE=1\n{}", post_install.strip_prefix("#!/bin/sh\n").unwrap());
+    let post_upgrade =
+        format!("#!/bin/sh\nexport PKG_UPGRADE=1\n{}", post_install.strip_prefix("#!/bin/sh\n").unwrap());
     let pre_deinstall = format!(
         "#!/bin/sh\n\
          [ -s ${{IPKG_INSTROOT}}/lib/functions.sh ] || exit 0\n\
@@ -744,8 +747,14 @@ fn packer_writes_what_apk_mkpkg_wrote_for_the_reference_trees() {
     for (args, says) in [
         (vec!["--info", "name:x", "--info", "version:1.0 beta", "--info", "arch:x86_64"], "not an apk version"),
         (vec!["--info", "name:x", "--info", "version:1.0-r1"], "required info field 'arch'"),
-        (vec!["--info", "name:x", "--info", "version:1-r1", "--info", "arch:x86_64", "--info", "depends:libc>=1"], "depends"),
-        (vec!["--info", "name:x", "--info", "version:1-r1", "--info", "arch:x86_64", "--info", "colour:red"], "invalid info field"),
+        (
+            vec!["--info", "name:x", "--info", "version:1-r1", "--info", "arch:x86_64", "--info", "depends:libc>=1"],
+            "depends",
+        ),
+        (
+            vec!["--info", "name:x", "--info", "version:1-r1", "--info", "arch:x86_64", "--info", "colour:red"],
+            "invalid info field",
+        ),
     ] {
         let mut all_args = args.clone();
         all_args.extend(["--files", files, "--output", out_s]);
@@ -831,10 +840,14 @@ fn dualwan_apk_has_openwrts_fields_files_modes_conffiles_and_scripts() {
     );
 
     // Directories and files, with their modes; everything root:root.
-    let dirs: Vec<(String, u64)> = pkg.dirs().into_iter().map(|(p, m, o)| {
-        assert_eq!(o, ("root".into(), "root".into()), "{p}");
-        (p, m)
-    }).collect();
+    let dirs: Vec<(String, u64)> = pkg
+        .dirs()
+        .into_iter()
+        .map(|(p, m, o)| {
+            assert_eq!(o, ("root".into(), "root".into()), "{p}");
+            (p, m)
+        })
+        .collect();
     let expect_dirs = [
         "",
         "etc",
@@ -959,7 +972,10 @@ fn luci_app_apk_is_noarch_with_the_staged_files_and_luci_s_postinst() {
     assert!(body.contains("rm -rf /tmp/luci-modulecache/") && !body.contains("#!"), "{body}");
     assert!(body.contains("[ -n \"${IPKG_INSTROOT:-}\" ] && exit 0"), "nothing in an image build: {body}");
     assert_eq!(pkg.script("pre-deinstall"), Some(pre_deinstall.as_str()));
-    assert_eq!(pkg.script("post-upgrade").unwrap(), format!("#!/bin/sh\nexport PKG_UPGRADE=1\n{}", &post_install[10..]));
+    assert_eq!(
+        pkg.script("post-upgrade").unwrap(),
+        format!("#!/bin/sh\nexport PKG_UPGRADE=1\n{}", &post_install[10..])
+    );
     let _ = std::fs::remove_dir_all(&dist);
 }
 
@@ -1059,7 +1075,10 @@ fn scripts_do_nothing_in_an_empty_offline_root_and_pass_an_image_root_to_openwrt
     std::fs::remove_file(r.join("calls")).unwrap();
     let (ok, out) = run_script(pre_deinstall, &dir, &[("IPKG_INSTROOT", &r)]);
     assert!(ok, "{out}");
-    assert_eq!(calls(&r), format!("default_prerm dualwan root={rs} upgrade=0\nrc.common /etc/init.d/dualwan disable\n"));
+    assert_eq!(
+        calls(&r),
+        format!("default_prerm dualwan root={rs} upgrade=0\nrc.common /etc/init.d/dualwan disable\n")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -1158,7 +1177,9 @@ fn real_apk_installs_audits_upgrades_and_removes_dualwan() {
     let (ok, out) = apk.run(&["--no-network", "--no-scripts", "del", "dualwan"]);
     progress(format_args!("apk del: {}", out.trim()));
     assert!(ok && out.contains("Purging dualwan"), "{out}");
-    for gone in ["usr/sbin/dualwan", "etc/init.d/dualwan", "lib/apk/packages/dualwan.list", "etc/config/dualwan.apk-new"] {
+    for gone in
+        ["usr/sbin/dualwan", "etc/init.d/dualwan", "lib/apk/packages/dualwan.list", "etc/config/dualwan.apk-new"]
+    {
         assert!(!apk.r.join(gone).exists(), "{gone} left after apk del");
     }
     assert!(read(&config) == edited, "apk del removed the edited config");
@@ -1236,7 +1257,10 @@ fn real_apk_mkpkg_writes_the_same_bytes_for_the_staged_trees() {
     for (what, a, b) in compared {
         let (a, b) = (read(a), read(b));
         assert!(inflate(&a) == inflate(&b), "{what}: cross/apk.py and apk mkpkg differ");
-        progress(format_args!("{what}: the same as apk mkpkg's, {}", if a == b { "byte for byte" } else { "inflated" }));
+        progress(format_args!(
+            "{what}: the same as apk mkpkg's, {}",
+            if a == b { "byte for byte" } else { "inflated" }
+        ));
     }
     let _ = std::fs::remove_dir_all(&ours);
     let _ = std::fs::remove_dir_all(&theirs);
@@ -1323,7 +1347,9 @@ fn feed_makefile_gives_the_sdk_what_an_apk_needs() {
     let makefile = text(root().join("openwrt/net/dualwan/Makefile"));
     assert!(makefile.contains("define Package/dualwan/conffiles\n/etc/config/dualwan\nendef"));
     // No postinst/prerm of its own: OpenWrt's generated scripts do the service handling.
-    assert!(!makefile.contains("define Package/dualwan/postinst") && !makefile.contains("define Package/dualwan/prerm"));
+    assert!(
+        !makefile.contains("define Package/dualwan/postinst") && !makefile.contains("define Package/dualwan/prerm")
+    );
     let luci = text(root().join("openwrt/luci-app-dualwan/Makefile"));
     assert!(luci.contains("LUCI_PKGARCH:=all"), "luci-app-dualwan is noarch");
 }

@@ -7,7 +7,11 @@
 //!
 //! The package is built here from the x86_64 musl binary (`cross/build.sh
 //! x86_64-unknown-linux-musl`, which `make test` runs first); without it the package
-//! tests are skipped with a line saying so. Needs `tar` and `gzip`.
+//! tests are skipped with a line saying so. Needs `tar` and `gzip`. With the real opkg
+//! (`../shared/owrt/opkg`; skipped without it) the .ipk is installed into an offline root
+//! and removed again.
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,7 +117,7 @@ fn feed_var(name: &str) -> String {
     let prefix = format!("{name}:=");
     makefile
         .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
+        .find_map(|l| l.trim_start().strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("{name} not in the feed Makefile"))
         .to_string()
 }
@@ -127,7 +131,7 @@ fn version() -> String {
 fn build_ipk(dist: &Path) -> Option<PathBuf> {
     let bin = root().join("target").join(TARGET).join("release/dualwan");
     if !bin.exists() {
-        eprintln!("skipped: no {} (cross/build.sh {TARGET}; make test builds it)", bin.display());
+        common::skip::skip(format_args!("no {} (cross/build.sh {TARGET}; make test builds it)", bin.display()));
         return None;
     }
     let out = Command::new("bash")
@@ -222,6 +226,7 @@ fn ipk_is_in_openwrt_format_reproducible_and_complete() {
             "Section",
             "Require-User",
             "SourceDateEpoch",
+            "URL",
             "Maintainer",
             "Architecture",
             "Installed-Size",
@@ -236,6 +241,7 @@ fn ipk_is_in_openwrt_format_reproducible_and_complete() {
     assert_eq!(field("Section"), "net");
     assert_eq!(field("Require-User"), "dualwan:dualwan");
     assert_eq!(field("Maintainer"), feed_var("PKG_MAINTAINER"));
+    assert_eq!(field("URL"), feed_var("URL"));
     assert_eq!(field("Architecture"), "x86_64");
     assert_eq!(field("Installed-Size"), data_tar.len().to_string(), "Installed-Size is the data tar's size");
     assert!(field("Description").contains("failover") || field("Description").contains("backup"));
@@ -462,5 +468,70 @@ fn luci_app_ipk_holds_exactly_the_staged_files_and_is_reproducible() {
     assert_eq!(get("Architecture"), Some("all"));
     assert_eq!(get("Version"), Some(env!("CARGO_PKG_VERSION")));
     assert!(get("Depends").is_some_and(|d| d.contains("dualwan") && d.contains("luci-base")));
+    let _ = std::fs::remove_dir_all(&dist);
+}
+
+#[test]
+fn real_opkg_installs_the_ipk_into_an_offline_root_and_removes_it() {
+    let Some(opkg) = common::skip::owrt_program("opkg") else { return };
+    let dist = temp_dir("opkg-dist");
+    let Some(ipk) = build_ipk(&dist) else { return };
+    let data = untar(&gunzip(&untar(&gunzip(&read(&ipk)))[1].data));
+
+    // An empty offline root whose opkg database says libc and the kmod are installed.
+    let r = temp_dir("opkg-root");
+    for d in ["etc", "usr/lib/opkg/info", "var/lock"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    let conf = r.join("etc/opkg.conf");
+    std::fs::write(&conf, "dest root /\nlists_dir ext /var/opkg-lists\narch all 1\narch noarch 1\narch x86_64 10\n")
+        .unwrap();
+    let mut status = String::new();
+    for p in ["libc", "kmod-nf-conntrack-netlink"] {
+        status += &format!("Package: {p}\nVersion: 0\nStatus: install user installed\nArchitecture: x86_64\n\n");
+        std::fs::write(r.join(format!("usr/lib/opkg/info/{p}.list")), "").unwrap();
+    }
+    std::fs::write(r.join("usr/lib/opkg/status"), status).unwrap();
+    let run = |args: &[&str]| {
+        let out =
+            Command::new(&opkg).arg("--offline-root").arg(&r).arg("--conf").arg(&conf).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+
+    // Install: every file of data.tar.gz lands with its mode; the conffile is recorded
+    // with its sha256; the maintainer scripts are kept (opkg runs none offline).
+    let (ok, out) = run(&["install", ipk.to_str().unwrap()]);
+    common::skip::progress(format_args!("opkg install: {}", out.trim()));
+    assert!(ok && out.contains(&format!("Installing dualwan ({}) to root", version())), "{out}");
+    let (ok, installed) = run(&["list-installed"]);
+    assert!(ok && installed.contains(&format!("dualwan - {}\n", version())), "{installed}");
+    for e in data.iter().filter(|e| e.kind == b'0') {
+        let path = r.join(e.name.trim_start_matches("./"));
+        assert!(read(&path) == e.data, "{} differs on disk", e.name);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, e.mode, "{} mode", e.name);
+    }
+    let config = r.join("etc/config/dualwan");
+    let sum = Command::new("sha256sum").arg(&config).output().unwrap();
+    let sum = String::from_utf8(sum.stdout).unwrap().split_whitespace().next().unwrap().to_string();
+    let status = text(r.join("usr/lib/opkg/status"));
+    assert!(status.contains(&format!("Conffiles:\n /etc/config/dualwan {sum}\n")), "{status}");
+    for f in ["postinst", "prerm", "list", "control"] {
+        assert!(r.join(format!("usr/lib/opkg/info/dualwan.{f}")).exists(), "no info/dualwan.{f}");
+    }
+
+    // Remove after editing the config: the package goes, the edited config stays.
+    let mut edited = read(&config);
+    edited.extend_from_slice(b"# edited on the router\n");
+    std::fs::write(&config, &edited).unwrap();
+    let (ok, out) = run(&["remove", "dualwan"]);
+    common::skip::progress(format_args!("opkg remove: {}", out.trim()));
+    assert!(ok && out.contains("Not deleting modified conffile"), "{out}");
+    assert!(!r.join("usr/sbin/dualwan").exists() && !r.join("etc/init.d/dualwan").exists());
+    assert!(read(&config) == edited, "opkg remove deleted the edited config");
+    let (_, installed) = run(&["list-installed"]);
+    assert!(!installed.contains("dualwan"), "{installed}");
+    let _ = std::fs::remove_dir_all(&r);
     let _ = std::fs::remove_dir_all(&dist);
 }
