@@ -6,13 +6,15 @@
 //! this file's own ADB reader, written from the format, renders every reference package
 //! exactly as `apk adbdump` printed it; the packer, given the reference staging trees and
 //! mkpkg's command lines, writes the same bytes (compared inflated); the dualwan package's
-//! info fields, files, modes, sha256, conffiles and scripts, and luci-app-dualwan's; what
-//! the generated scripts do in an offline root.
+//! info fields, files, modes, sha256, conffiles and scripts, and luci-app-dualwan's; every
+//! cross build packed with its OpenWrt arch; what the generated scripts do in an offline
+//! root.
 //!
 //! With the real apk (`../shared/owrt/apk`; skipped without it): install into an empty
 //! offline root with stub dependencies, `apk audit`, `apk adbdump`, upgrade to a higher
 //! release keeping an edited config, removal, truncated packages refused,
-//! luci-app-dualwan (noarch), `apk mkpkg` on the same staged trees writing the same bytes,
+//! luci-app-dualwan (noarch), every cross build's package in a root of its arch (and
+//! refused by another), `apk mkpkg` on the same staged trees writing the same bytes,
 //! and the scripts run by apk (chrooted in the root) enabling and starting the service on
 //! install, starting it on upgrade, stopping and disabling it on removal.
 //!
@@ -538,7 +540,7 @@ fn stub(dir: &Path, name: &str, arch: &str) -> PathBuf {
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     set_mode(&empty, 0o755);
-    let out = dir.join(format!("{name}-stub.apk"));
+    let out = dir.join(format!("{name}-{arch}-stub.apk"));
     let (ok, all) = apk_py(&[
         "--info",
         &format!("name:{name}"),
@@ -979,6 +981,64 @@ fn luci_app_apk_is_noarch_with_the_staged_files_and_luci_s_postinst() {
     let _ = std::fs::remove_dir_all(&dist);
 }
 
+/// The five router targets and their OpenWrt architectures (as cross/apk.sh maps them).
+const ARCHES: [(&str, &str); 5] = [
+    ("x86_64-unknown-linux-musl", "x86_64"),
+    ("aarch64-unknown-linux-musl", "aarch64_cortex-a53"),
+    ("armv7-unknown-linux-musleabihf", "arm_cortex-a7_neon-vfpv4"),
+    ("mipsel-unknown-linux-musl", "mipsel_24kc"),
+    ("mips-unknown-linux-musl", "mips_24kc"),
+];
+
+/// The packages of every cross build present, built into `dist`: (arch, package); the
+/// missing targets are named in a skip line (the test then did only part of its work).
+fn build_every_arch(dist: &Path) -> Vec<(&'static str, PathBuf)> {
+    let mut built = Vec::new();
+    let mut missing = Vec::new();
+    for (target, arch) in ARCHES {
+        if root().join("target").join(target).join("release/dualwan").exists() {
+            let apk = build(target, dist, &[]);
+            assert_eq!(apk, dist.join(format!("apk/{arch}/dualwan-{}.apk", version(&feed_var("PKG_RELEASE")))));
+            built.push((arch, apk));
+        } else {
+            missing.push(target);
+        }
+    }
+    if !missing.is_empty() {
+        skip(format_args!("no cross build for {} (make cross builds them)", missing.join(", ")));
+    }
+    built
+}
+
+#[test]
+fn every_cross_build_packs_with_its_openwrt_arch_and_the_same_other_files() {
+    let dist = temp_dir("arches");
+    let built = build_every_arch(&dist);
+    let mut reference: Option<Vec<(String, Vec<u8>)>> = None;
+    for (arch, apk) in &built {
+        let bytes = read(apk);
+        let pkg = decode(&bytes).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        assert_eq!(pkg.info().str("arch"), Some(*arch));
+        let target = ARCHES.iter().find(|(_, a)| a == arch).unwrap().0;
+        let binary = pkg.file("/usr/sbin/dualwan");
+        assert!(binary.content == read(root().join("target").join(target).join("release/dualwan")), "{arch}");
+        assert_eq!(binary.mode, 0o755);
+        progress(format_args!(
+            "{arch}: {} bytes ({} bytes installed)",
+            bytes.len(),
+            pkg.info().num("installed-size").unwrap()
+        ));
+        // Everything but the binary is the same in every architecture's package.
+        let others: Vec<(String, Vec<u8>)> =
+            pkg.files().into_iter().filter(|f| f.path != "/usr/sbin/dualwan").map(|f| (f.path, f.content)).collect();
+        match &reference {
+            None => reference = Some(others),
+            Some(r) => assert!(r == &others, "{arch}: files other than the binary differ"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dist);
+}
+
 /// A model of OpenWrt's /lib/functions.sh for these tests: what default_postinst and
 /// default_prerm do with the init scripts a package lists in lib/apk/packages/<pkg>.list
 /// (on a router: enable unless upgrading, then start; stop, and disable unless upgrading;
@@ -1264,6 +1324,35 @@ fn real_apk_mkpkg_writes_the_same_bytes_for_the_staged_trees() {
     }
     let _ = std::fs::remove_dir_all(&ours);
     let _ = std::fs::remove_dir_all(&theirs);
+}
+
+#[test]
+fn real_apk_installs_the_package_of_every_cross_build_for_its_arch() {
+    let Some(apk) = real_apk("arches") else { return };
+    let dist = temp_dir("arches-dist");
+    for (arch, package) in build_every_arch(&dist) {
+        let _ = std::fs::remove_dir_all(&apk.r);
+        std::fs::create_dir_all(&apk.r).unwrap();
+        let (libc, kmod) = (stub(&dist, "libc", arch), stub(&dist, "kmod-nf-conntrack-netlink", arch));
+        let mut args = vec!["--initdb", "--allow-untrusted", "--no-network", "--no-scripts", "--arch", arch, "add"];
+        args.extend([&libc, &kmod, &package].map(|p| p.to_str().unwrap()));
+        let (ok, out) = apk.run(&args);
+        assert!(ok && out.contains("Installing dualwan"), "{arch}: {out}");
+        assert!(
+            read(apk.r.join("usr/sbin/dualwan")) == decode(&read(&package)).unwrap().file("/usr/sbin/dualwan").content
+        );
+        // Another architecture's root refuses it.
+        let other = if arch == "x86_64" { "mips_24kc" } else { "x86_64" };
+        let _ = std::fs::remove_dir_all(&apk.r);
+        std::fs::create_dir_all(&apk.r).unwrap();
+        let (other_libc, other_kmod) = (stub(&dist, "libc", other), stub(&dist, "kmod-nf-conntrack-netlink", other));
+        let mut args = vec!["--initdb", "--allow-untrusted", "--no-network", "--no-scripts", "--arch", other, "add"];
+        args.extend([&other_libc, &other_kmod, &package].map(|p| p.to_str().unwrap()));
+        let (ok, out) = apk.run(&args);
+        assert!(!ok && out.contains("uninstallable") && out.contains(arch), "{arch} package in a {other} root: {out}");
+    }
+    let _ = std::fs::remove_dir_all(&apk.r);
+    let _ = std::fs::remove_dir_all(&dist);
 }
 
 /// Puts the host's /bin/sh (and the shared libraries it needs) into `r`.
