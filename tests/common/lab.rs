@@ -329,6 +329,21 @@ impl Lab {
         child
     }
 
+    /// `spawn_in` as uid and gid `id` with no supplementary groups, holding only `caps`
+    /// (e.g. `"net_admin,net_raw"`: inheritable, ambient and bounding set), through
+    /// util-linux `setpriv`, as procd grants a capabilities file. setpriv execs: the
+    /// child's pid is the program's.
+    pub fn spawn_as(&self, role: &str, id: u32, caps: &str, program: &str, args: &[&str]) -> Child {
+        let plus: Vec<String> = caps.split(',').map(|c| format!("+{c}")).collect();
+        let plus = plus.join(",");
+        let id = id.to_string();
+        let (inh, ambient) = (format!("--inh-caps=-all,{plus}"), format!("--ambient-caps={plus}"));
+        let bounding = format!("--bounding-set=-all,{plus}");
+        let mut all = vec!["--reuid", &id, "--regid", &id, "--clear-groups", &inh, &ambient, &bounding, "--", program];
+        all.extend_from_slice(args);
+        self.spawn_in(role, "setpriv", &all)
+    }
+
     /// Path of the stderr file of a child started by `spawn_in`.
     pub fn stderr_path(&self, child: &Child) -> PathBuf {
         let id = child.id();
