@@ -312,6 +312,13 @@ fn capabilities_and_ubus_acl_grant_only_what_the_daemon_needs() {
     assert_eq!(acl["user"], "dualwan");
     assert_eq!(acl["publish"], serde_json::json!(["dualwan"]), "registers the ubus object `dualwan`");
     assert_eq!(acl["send"], serde_json::json!(["dualwan.*"]), "sends dualwan.interface and dualwan.active");
+    // `option network`: netifd's events and its `status`, nothing else of netifd
+    // (netifd_netns runs the daemon as `dualwan` under this ACL on the real ubusd).
+    assert_eq!(acl["listen"], serde_json::json!(["network.interface"]), "hears netifd's ifup/ifdown");
+    let access = serde_json::json!({"network.interface.*": {"methods": ["status"]}});
+    assert_eq!(acl["access"], access, "asks netifd, may not call its other methods");
+    let keys: Vec<&str> = acl.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["user", "publish", "send", "listen", "access"]);
 }
 
 #[test]
