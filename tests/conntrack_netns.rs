@@ -198,7 +198,7 @@ fn scenario(tag: &str, nat: Nat, flush: Option<&str>) {
     let ubusd = Ubusd::start_if_present(&sock, Options::default())
         .map_err(|reason| {
             common::skip::progress(format_args!(
-                "{reason}: the 'flushed' counts in `dualwan status` are not checked, the rest is"
+                "no ubusd ({reason}): the 'flushed' counts in `dualwan status` are not checked, the rest is"
             ))
         })
         .ok();

@@ -1023,8 +1023,8 @@ fn soak_random_faults_on_both_wans() {
                 return;
             }
             common::skip::progress(format_args!(
-                "{reason}: the soak runs without a ubusd (the daemon retries it in the background) and \
-                 without the UbusDrop fault"
+                "no ubusd ({reason}): the soak runs without one (the daemon retries ubus in the \
+                 background) and without the UbusDrop fault"
             ));
             None
         }
