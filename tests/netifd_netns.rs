@@ -251,7 +251,10 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     let dir = temp_dir("netifd-adapter");
     let sock = dir.join("ubus.sock");
-    let Some(mut ubusd) = Ubusd::start(&sock) else { return };
+    let Some(mut ubusd) = Ubusd::start(&sock) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let netifd = FakeNetifd::start(&sock, lab_ifaces());
     assert!(ubusd.wait_for(&["network.interface.wan", "network.interface.wanb"], 3));
     // What a real caller sees of the scripted netifd.

@@ -889,7 +889,7 @@ impl Soak<'_> {
                     let back = self.log.count(REGISTERED) > *n;
                     if back {
                         // Registered with the new ubusd, and serving through it.
-                        let out = self.ubusd.as_ref().map(|u| u.call("dualwan", "status", None));
+                        let out = self.ubusd.as_ref().map(|u| u.ubus(&["-t", "3", "call", "dualwan", "status"]));
                         if let Some(out) = out.filter(|o| !o.status.success()) {
                             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
                             self.violation(format!("{what}: ubus call dualwan status failed ({}): {err}", out.status));

@@ -104,7 +104,10 @@ fn status_without_ubusd_or_without_the_daemon_exits_1() {
     assert_eq!(text(&out.stderr), want);
 
     // ubusd without the daemon: `dualwan status` says so, as `ubus call` does in its way.
-    let Some(mut ubusd) = Ubusd::start(&sock) else { return };
+    let Some(mut ubusd) = Ubusd::start(&sock) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let out = status(&sock, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stderr), "dualwan: dualwan is not running (no 'dualwan' object on ubus)\n");
