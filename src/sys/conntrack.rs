@@ -17,9 +17,8 @@
 //!   ships it as kmod-nf-conntrack-netlink). Errors name the call: `conntrack dump: ...`.
 //!   Entries that fail their checks are skipped and counted in [`Conntrack::malformed`].
 //!
-//! IPv4 is what the daemon asks for today (its WANs have IPv4 addresses). The wire format
-//! and this adapter are family-generic: an IPv6 address dumps the `AF_INET6` table and
-//! matches `CTA_IP_V6_*` tuples, which is what IPv6 NAT (masquerade66) support needs.
+//! Both families: an IPv4 address dumps the `AF_INET` table, an IPv6 address (NAT66,
+//! masquerade66) the `AF_INET6` one, whose tuples are `CTA_IP_V6_*`.
 
 use crate::sys::netlink::request::{OpenStep, Requests};
 use crate::sys::netlink::NlCause;

@@ -51,9 +51,9 @@ use neli::utils::Groups;
 use neli::{Size, ToBytes};
 use nix::errno::Errno;
 use nix::sys::socket::{setsockopt, sockopt};
-use request::{borrow, errno_of, recv_datagram, OpenStep, Requests};
+use request::{borrow, errno_of, open_socket, recv_datagram, OpenStep, Requests};
 pub use request::{ExtAck, NlCause, EXT_ACK_MAX, RECV_BUF_LEN, REPLY_TIMEOUT_SECS};
-use std::io::Cursor;
+use std::io::{self, Cursor};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// Kernel receive-queue size asked for on the event socket, so a burst (an interface with
@@ -179,13 +179,12 @@ impl Netlink {
     /// Open and configure both sockets. Needs `CAP_NET_ADMIN` only for changes (and for a
     /// receive buffer above `net.core.rmem_max`, which otherwise caps it).
     pub fn open() -> Result<Netlink, NetlinkError> {
-        let events = request::socket(NlFamily::Route).map_err(open_err)?;
-        let sys = |op| move |e: std::io::Error| NetlinkError::new(op, NlCause::Sys(errno_of(&e)));
-        events.add_mcast_membership(Groups::new_groups(&EVENT_GROUPS)).map_err(sys(NlOp::Subscribe))?;
-        events.nonblock().map_err(sys(NlOp::Open))?;
+        let events = open_socket(NlFamily::Route).map_err(open_err)?;
+        events.add_mcast_membership(Groups::new_groups(&EVENT_GROUPS)).map_err(io_err(NlOp::Subscribe))?;
+        events.nonblock().map_err(io_err(NlOp::Open))?;
         // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped.
         if setsockopt(&borrow(&events), sockopt::RcvBufForce, &EVENT_RCVBUF).is_err() {
-            events.set_recv_buffer_size(EVENT_RCVBUF).map_err(sys(NlOp::Open))?;
+            events.set_recv_buffer_size(EVENT_RCVBUF).map_err(io_err(NlOp::Open))?;
         }
         let requests = Requests::open(NlFamily::Route).map_err(open_err)?;
         Ok(Netlink { events, requests, out: Cursor::new(Vec::with_capacity(256)), malformed: 0 })
@@ -304,6 +303,11 @@ fn open_err((step, errno): (OpenStep, Errno)) -> NetlinkError {
         OpenStep::Bind => NlOp::Bind,
     };
     NetlinkError::new(op, NlCause::Sys(errno))
+}
+
+/// A failed neli socket call, as this adapter names it.
+fn io_err(op: NlOp) -> impl Fn(io::Error) -> NetlinkError {
+    move |e| NetlinkError::new(op, NlCause::Sys(errno_of(&e)))
 }
 
 const BUILD_FAILED: NlCause = NlCause::Unencodable("neli could not build the request");
@@ -539,6 +543,7 @@ mod tests {
     use super::*;
     use crate::route::Family;
     use crate::wire::netlink::{Reply, AF_INET6, AF_UNSPEC};
+    use crate::wire::netlink::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
     use core::net::IpAddr;
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -571,10 +576,10 @@ mod tests {
         }
     }
 
-    const REQUEST_ACK: u16 = 0x1 | 0x4;
-    const CREATE: u16 = 0x400;
-    const EXCL: u16 = 0x200;
-    const REPLACE: u16 = 0x100;
+    const REQUEST_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
+    const CREATE: u16 = NLM_F_CREATE;
+    const EXCL: u16 = NLM_F_EXCL;
+    const REPLACE: u16 = NLM_F_REPLACE;
 
     #[test]
     fn ipv6_requests_carry_their_family() {

@@ -29,8 +29,6 @@ use crate::wire::netlink::{parse_control, Attrs, Control, Full, Malformed, Messa
 use crate::wire::netlink::{AF_INET, AF_INET6, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// `NETLINK_NETFILTER`: the socket protocol.
-pub const NETLINK_NETFILTER: i32 = 12;
 /// `NFNL_SUBSYS_CTNETLINK`.
 pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
 /// `IPCTNL_MSG_CT_NEW` in the ctnetlink subsystem: a dump entry or a new-entry event.

@@ -109,7 +109,7 @@ pub enum OpenStep {
 }
 
 /// A netlink socket of `protocol` (neli's), bound to a port id the kernel assigns.
-pub fn socket(protocol: NlFamily) -> Result<NlSocket, (OpenStep, Errno)> {
+pub fn open_socket(protocol: NlFamily) -> Result<NlSocket, (OpenStep, Errno)> {
     let socket = NlSocket::new(protocol).map_err(|e| (OpenStep::Socket, errno_of(&e)))?;
     socket.bind(None, Groups::empty()).map_err(|e| (OpenStep::Bind, errno_of(&e)))?;
     Ok(socket)
@@ -149,9 +149,10 @@ pub struct Requests {
 impl Requests {
     /// Opens the request socket of `protocol` (see the module contract).
     pub fn open(protocol: NlFamily) -> Result<Requests, (OpenStep, Errno)> {
-        let socket = socket(protocol)?;
+        let socket = open_socket(protocol)?;
         let timeout = TimeVal::seconds(REPLY_TIMEOUT_SECS);
         setsockopt(&borrow(&socket), sockopt::ReceiveTimeout, &timeout).map_err(|e| (OpenStep::Socket, e))?;
+        // Extended ACKs (Linux 4.12+) explain refusals; older kernels simply lack them.
         let _ = socket.enable_ext_ack(true);
         Ok(Requests { socket, buf: vec![0; RECV_BUF_LEN].into_boxed_slice(), seq: 0, malformed: 0 })
     }
