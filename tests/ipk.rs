@@ -9,6 +9,8 @@
 //! x86_64-unknown-linux-musl`, which `make test` runs first); without it the package
 //! tests are skipped with a line saying so. Needs `tar` and `gzip`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -127,7 +129,7 @@ fn version() -> String {
 fn build_ipk(dist: &Path) -> Option<PathBuf> {
     let bin = root().join("target").join(TARGET).join("release/dualwan");
     if !bin.exists() {
-        eprintln!("skipped: no {} (cross/build.sh {TARGET}; make test builds it)", bin.display());
+        common::skip::skip(format_args!("no {} (cross/build.sh {TARGET}; make test builds it)", bin.display()));
         return None;
     }
     let out = Command::new("bash")

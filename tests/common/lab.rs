@@ -150,6 +150,8 @@ pub struct Lab {
     dir: PathBuf,
     /// (pid, stdout file, stderr file) of every `spawn_in`.
     spawned: Mutex<Vec<(u32, PathBuf, PathBuf)>>,
+    /// Says the test is still running while the lab lives.
+    _heartbeat: super::skip::Heartbeat,
 }
 
 impl Lab {
@@ -181,7 +183,8 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("dualwan-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab temp dir");
-        let lab = Lab { prefix, ipv6, dir, spawned: Mutex::new(Vec::new()) };
+        let lab =
+            Lab { prefix, ipv6, dir, spawned: Mutex::new(Vec::new()), _heartbeat: super::skip::Heartbeat::start() };
         lab.up();
         lab
     }
