@@ -34,11 +34,19 @@ mod common;
 
 use common::lab::{is_root, wait_until, SKIP_ENV};
 use common::skip::{owrt_program, progress, skip};
+use dualwan::sys::clock;
+use dualwan::sys::ubus::{Object, Provider, Ubus};
+use dualwan::wire::blob::{Attrs, Full, Writer};
+use dualwan::wire::ubus::{self as wire, Method};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
@@ -421,6 +429,93 @@ fn is_static_elf(path: &Path) -> bool {
     })
 }
 
+/// netifd's `network.interface.wwan` on a procd's ubusd, in a thread of the test process
+/// (root, so ubusd lets it publish): `status` says wwan is up on wwan0, abridged from
+/// netifd's `netifd_dump_status`. What an unprivileged daemon may ask of it is the ACL's.
+struct FakeNetifd {
+    stop: Arc<AtomicBool>,
+    calls: Arc<AtomicU32>,
+    thread: Option<JoinHandle<()>>,
+}
+
+const WWAN: Object = Object { path: "network.interface.wwan", methods: &[Method { name: "status", args: &[] }] };
+
+struct WwanStatus<'a>(&'a AtomicU32);
+
+impl Provider for WwanStatus<'_> {
+    fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
+        if method != "status" {
+            return wire::STATUS_METHOD_NOT_FOUND;
+        }
+        self.0.fetch_add(1, Ordering::Relaxed);
+        let _ = (|| {
+            w.bool("up", true)?;
+            w.bool("pending", false)?;
+            w.bool("available", true)?;
+            w.string("l3_device", "wwan0")?;
+            w.string("proto", "dhcp")?;
+            w.string("device", "wwan0")?;
+            let a = w.begin_array("ipv4-address")?;
+            let t = w.begin_table("")?;
+            w.string("address", "198.51.100.2")?;
+            w.u32("mask", 24)?;
+            w.end(t);
+            w.end(a);
+            let a = w.begin_array("route")?;
+            let t = w.begin_table("")?;
+            w.string("target", "0.0.0.0")?;
+            w.u32("mask", 0)?;
+            w.string("nexthop", "198.51.100.1")?;
+            w.end(t);
+            w.end(a);
+            Ok::<(), Full>(())
+        })();
+        wire::STATUS_OK
+    }
+}
+
+impl FakeNetifd {
+    fn start(sock: PathBuf) -> FakeNetifd {
+        let (stop, calls) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU32::new(0)));
+        let (st, c) = (stop.clone(), calls.clone());
+        let thread = std::thread::spawn(move || {
+            let mut ubus = Ubus::new(&sock, WWAN).expect("fake netifd");
+            while !st.load(Ordering::Relaxed) {
+                ubus.handle_timeout(clock::now());
+                let revents = match ubus.fd() {
+                    Some(fd) => {
+                        let mut fds = [PollFd::new(fd, ubus.interest())];
+                        let _ = poll(&mut fds, PollTimeout::from(10u8));
+                        fds[0].revents().unwrap_or(PollFlags::empty())
+                    }
+                    None => {
+                        std::thread::sleep(Duration::from_millis(10));
+                        PollFlags::empty()
+                    }
+                };
+                if !revents.is_empty() {
+                    ubus.handle_ready(clock::now(), revents, &mut WwanStatus(&c));
+                }
+                while ubus.poll_notice().is_some() {}
+            }
+        });
+        FakeNetifd { stop, calls, thread: Some(thread) }
+    }
+
+    fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FakeNetifd {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 #[test]
 fn start_reload_respawn_stop() {
     let Some(mut r) = Router::new("life", false) else { return };
@@ -538,16 +633,26 @@ fn option_user_restarts_the_daemon_as_that_user() {
     r.wait_ours_installed();
 
     // A plain config change still reloads the unprivileged daemon in place. Here wwan
-    // follows netifd's interface instead of a device: listening for netifd's events is
-    // what the ACL's `listen` grants.
+    // follows netifd's interface instead of a device: listening for netifd's events and
+    // calling its `status` are what the ACL's `listen` and `access` grant.
+    let netifd = FakeNetifd::start(r.root.join("var/run/ubus/ubus.sock"));
+    assert!(r.exec(&["ubus", "-t", "5", "wait_for", "network.interface.wwan"]).status.success());
     let reloaded = r.count("configuration reloaded");
     let listening = r.count("ubus: listening for network.interface events");
     r.uci("delete dualwan.wwan.device && uci set dualwan.wwan.network=wwan");
     r.fire_config_change();
     r.wait_logged(&format!("dualwan[{p1}]: configuration reloaded"), reloaded);
     r.wait_logged(&format!("dualwan[{p1}]: ubus: listening for network.interface events"), listening);
+    let from_netifd = "wwan: netifd: up, device wwan0, address 198.51.100.2, gateway 198.51.100.1";
+    r.wait_logged(&format!("dualwan[{p1}]: {from_netifd}"), 0);
+    assert!(netifd.calls() > 0);
     assert_eq!(r.pid(), Some(p1), "a reload as dualwan must not restart it");
-    assert_eq!(r.count("cannot listen"), 0, "{}", r.messages_tail(20));
+    for denied in ["cannot listen", "Permission denied", "no network.interface.wwan"] {
+        assert_eq!(r.count(denied), 0, "{denied}:\n{}", r.messages_tail(20));
+    }
+    assert_eq!(r.status()["interfaces"]["wwan"]["device"], "wwan0");
+    r.wait_ours_installed();
+    drop(netifd);
     r.uci("delete dualwan.wwan.network && uci set dualwan.wwan.device=wwan0");
     r.fire_config_change();
     r.wait_logged(&format!("dualwan[{p1}]: configuration reloaded"), reloaded + 1);
