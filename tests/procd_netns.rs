@@ -10,10 +10,11 @@
 //!   this procd build (a warning, root, and `service list` claims no user); SIGKILL and
 //!   procd's respawn; stop (ours gone, foreign rule and route kept).
 //! - `option_user_restarts_the_daemon_as_that_user`: a fresh install under a running ubusd
-//!   with `option user 'dualwan'` and a stand-in `/sbin/ujail` (below): the init script has
-//!   ubusd read the package's ACL, the daemon runs as uid 1000 with CAP_NET_ADMIN and
-//!   CAP_NET_RAW only and registers; a reload keeps it (SIGHUP), a user change restarts it
-//!   (new PID), both ways.
+//!   with `option user 'dualwan'` and a stand-in `/sbin/ujail` (below): the init script makes
+//!   the root-only config readable and has ubusd read the package's ACL; the daemon runs as
+//!   uid 1000 with CAP_NET_ADMIN and CAP_NET_RAW only and registers; a reload keeps it
+//!   (SIGHUP), and with `option network` it listens for and asks a fake netifd (a thread of
+//!   the test) as the ACL grants; a user change restarts it (new PID), both ways.
 //! - `starts_at_boot_as_its_user`: an `/etc/rc.d/S60dualwan` link present before procd
 //!   starts: the daemon runs without a start command, as its user, registered with the ACL
 //!   that ubusd read at its own start (no reload asked).
