@@ -34,7 +34,7 @@
 mod common;
 
 use common::lab::{is_root, wait_until, SKIP_ENV};
-use common::skip::{owrt_program, progress, skip};
+use common::skip::{owrt_program, progress, skip, Heartbeat};
 use dualwan::sys::clock;
 use dualwan::sys::ubus::{Object, Provider, Ubus};
 use dualwan::wire::blob::{Attrs, Full, Writer};
@@ -110,6 +110,8 @@ struct Router {
     root: PathBuf,
     up: bool,
     started: Instant,
+    /// Never silent for 30 s, however slow procd or the daemon are today.
+    _heartbeat: Heartbeat,
 }
 
 impl Router {
@@ -141,7 +143,7 @@ impl Router {
         let root = std::env::temp_dir().join(format!("dualwan-procd-{ns}"));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).expect("create root");
-        let router = Router { procd_ns, ns, root, up: false, started: Instant::now() };
+        let router = Router { procd_ns, ns, root, up: false, started: Instant::now(), _heartbeat: Heartbeat::start() };
         router.build_netns();
         Some(router)
     }
