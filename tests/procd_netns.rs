@@ -650,7 +650,7 @@ fn option_user_restarts_the_daemon_as_that_user() {
     r.wait_logged(&format!("dualwan[{p1}]: {from_netifd}"), 0);
     assert!(netifd.calls() > 0);
     assert_eq!(r.pid(), Some(p1), "a reload as dualwan must not restart it");
-    for denied in ["cannot listen", "Permission denied", "no network.interface.wwan"] {
+    for denied in ["cannot listen", "Permission denied", "no access", "no network.interface.wwan"] {
         assert_eq!(r.count(denied), 0, "{denied}:\n{}", r.messages_tail(20));
     }
     assert_eq!(r.status()["interfaces"]["wwan"]["device"], "wwan0");
