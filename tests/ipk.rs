@@ -358,6 +358,8 @@ procd_add_jail() {{ echo "procd_add_jail $*"; }}
 procd_add_reload_trigger() {{ echo "procd_add_reload_trigger $*"; }}
 logger() {{ echo "logger $*"; }}
 . "$1"
+running_field() {{ return 1; }}
+ubus_acl_ensure() {{ echo "ubus_acl_ensure $*"; }}
 start_service
 service_triggers
 "#
@@ -398,10 +400,10 @@ fn init_script_runs_the_daemon_under_procd_and_reloads_with_sighup() {
     }
     // With ujail and the user present, the jail with only the two capabilities.
     assert!(init.contains(
-        "\t\t\tprocd_add_jail dualwan\n\
-         \t\t\tprocd_set_param user \"$user\"\n\
-         \t\t\tprocd_set_param capabilities /etc/capabilities/dualwan.json\n\
-         \t\t\tprocd_set_param no_new_privs 1\n"
+        "\t\tprocd_add_jail dualwan\n\
+         \t\tprocd_set_param user \"$run_as\"\n\
+         \t\tprocd_set_param capabilities /etc/capabilities/dualwan.json\n\
+         \t\tprocd_set_param no_new_privs 1\n"
     ));
 }
 
