@@ -13,8 +13,6 @@
 
 mod common;
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -173,7 +171,10 @@ fn control_fields(control: &str) -> Vec<(String, String)> {
 #[test]
 fn ipk_is_in_openwrt_format_reproducible_and_complete() {
     let a = temp_dir("a");
-    let Some(ipk) = build_ipk(&a) else { return };
+    let Some(ipk) = build_ipk(&a) else {
+        let _ = std::fs::remove_dir_all(&a);
+        return;
+    };
     let bytes = read(&ipk);
 
     // Reproducible: a second build gives the same bytes.
@@ -486,7 +487,10 @@ fn luci_app_ipk_holds_exactly_the_staged_files_and_is_reproducible() {
 fn real_opkg_installs_the_ipk_into_an_offline_root_and_removes_it() {
     let Some(opkg) = common::skip::owrt_program("opkg") else { return };
     let dist = temp_dir("opkg-dist");
-    let Some(ipk) = build_ipk(&dist) else { return };
+    let Some(ipk) = build_ipk(&dist) else {
+        let _ = std::fs::remove_dir_all(&dist);
+        return;
+    };
     let data = untar(&gunzip(&untar(&gunzip(&read(&ipk)))[1].data));
 
     // An empty offline root whose opkg database says libc and the kmod are installed.
