@@ -13,13 +13,16 @@
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod action;
 pub mod config;
 pub mod daemon;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
 pub mod kernel;
+pub mod links;
 pub mod netifd;
+pub mod phase;
 pub mod plan;
 pub mod reconcile;
 pub mod route;
@@ -27,5 +30,6 @@ pub mod status;
 pub mod summary;
 pub mod sys;
 pub mod time;
+pub mod timers;
 pub mod uci;
 pub mod wire;

@@ -76,15 +76,19 @@ pub struct Readiness {
     pub eligible_at: Instant,
 }
 
-/// Picks the WAN that should carry `family`'s traffic: the lowest metric among WANs that
-/// track the family, are up for it and whose recovery wait is over. A WAN still in its
-/// recovery wait is used only when no settled WAN is up. `ready` and `links` are of
-/// `family`.
+/// Picks the WAN that should carry `family`'s traffic, given the one that carries it now.
+///
+/// The candidate is the lowest metric among WANs that track the family, are up for it and
+/// whose recovery wait is over; a WAN still in its recovery wait is a candidate only when
+/// no settled WAN is up. The `current` WAN keeps the traffic while it is up and the
+/// candidate's metric is not lower (equal metrics never flap). `ready` and `links` are of
+/// `family`, by WAN index.
 pub fn choose_active(
     config: &Config,
     family: Family,
     ready: &[Readiness],
     links: &[LinkView],
+    current: Option<usize>,
     now: Instant,
 ) -> Option<usize> {
     let usable = |i: usize| {
@@ -93,7 +97,12 @@ pub fn choose_active(
     };
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len()).filter(|&i| usable(i) && ready[i].eligible_at <= now).min_by(by_metric);
-    settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric))
+    let candidate = settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric));
+    let metric = |i: usize| config.wans.get(i).map(|w| w.metric);
+    match (current, candidate) {
+        (Some(cur), Some(cand)) if ready.get(cur).is_some_and(|r| r.up) && metric(cur) <= metric(cand) => Some(cur),
+        _ => candidate,
+    }
 }
 
 /// Adds the rules and routes of `family` for this config, these links (of the family) and
@@ -256,10 +265,32 @@ mod tests {
             h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
         let h = ready;
         let now = Instant::from_millis(1000);
-        assert_eq!(choose_active(&c, Family::V4, &h, &l, now), Some(1), "primary still in recovery wait");
-        assert_eq!(choose_active(&c, Family::V4, &h, &l, now + Duration::from_secs(11)), Some(0));
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, None, now), Some(1), "primary still in recovery wait");
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, None, now + Duration::from_secs(11)), Some(0));
         let only_primary = [l[0], LinkView::default()];
-        assert_eq!(choose_active(&c, Family::V4, &h, &only_primary, now), Some(0), "better than nothing");
+        assert_eq!(choose_active(&c, Family::V4, &h, &only_primary, None, now), Some(0), "better than nothing");
+    }
+
+    #[test]
+    fn the_current_wan_keeps_traffic_while_up_unless_a_lower_metric_is_ready() {
+        let mut c = config();
+        let l = links();
+        let now = Instant::from_millis(1000);
+        let settled = Readiness { up: true, eligible_at: Instant::ZERO };
+        let waiting = Readiness { up: true, eligible_at: now + Duration::from_secs(10) };
+        let down = Readiness { up: false, eligible_at: Instant::ZERO };
+        let choose = |c: &Config, ready: &[Readiness], current| choose_active(c, Family::V4, ready, &l, current, now);
+        assert_eq!(choose(&c, &[settled, settled], Some(1)), Some(0), "the lower metric takes over");
+        assert_eq!(choose(&c, &[down, settled], Some(0)), Some(1), "a WAN that is down loses traffic");
+        // The primary, in its recovery wait, took traffic because nothing else was up; the
+        // backup settling with a higher metric does not take it away again.
+        assert_eq!(choose(&c, &[waiting, settled], None), Some(1));
+        assert_eq!(choose(&c, &[waiting, settled], Some(0)), Some(0));
+        // Equal metrics: whichever carries traffic keeps it.
+        c.wans[1].metric = c.wans[0].metric;
+        assert_eq!(choose(&c, &[settled, settled], Some(1)), Some(1));
+        assert_eq!(choose(&c, &[settled, settled], Some(0)), Some(0));
+        assert_eq!(choose(&c, &[settled, settled], None), Some(0), "the first of equals");
     }
 
     #[test]

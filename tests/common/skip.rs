@@ -65,9 +65,7 @@ pub fn owrt_dir() -> Option<PathBuf> {
 /// ...), or `None` after [`skip`] saying it is missing.
 pub fn owrt_program(name: &str) -> Option<PathBuf> {
     let Some(dir) = owrt_dir() else {
-        skip(format_args!(
-            "needs the real OpenWrt '{name}' from ../shared/owrt, which this checkout does not have"
-        ));
+        skip(format_args!("needs the real OpenWrt '{name}' from ../shared/owrt, which this checkout does not have"));
         return None;
     };
     let path = dir.join(name);

@@ -58,6 +58,8 @@ pub struct Sim {
     pub events: Vec<dualwan::daemon::Event>,
     /// Probe sockets opened so far.
     pub opens: usize,
+    /// Probes sent so far.
+    pub probes: u64,
     pub ops: Vec<Op>,
     /// Open probe sockets by WAN slot, per family.
     sockets: Vec<[bool; 2]>,
@@ -232,6 +234,7 @@ impl Sim {
             logs: Vec::new(),
             events: Vec::new(),
             opens: 0,
+            probes: 0,
             ops: Vec::new(),
             sockets: vec![[false; 2]; n],
             in_flight: Vec::new(),
@@ -357,6 +360,7 @@ impl Sim {
                     }
                     Action::CloseProbe { wan, family } => self.sockets[wan][family.index()] = false,
                     Action::SendProbe { wan, dst, seq } => {
+                        self.probes += 1;
                         assert!(self.sockets[wan][Family::of(&dst).index()], "probe on a closed socket");
                         let l = &self.lines[wan];
                         if l.answers(dst) {
