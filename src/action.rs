@@ -1,17 +1,23 @@
 //! What the core asks of the adapters ([`Action`], taken from
-//! [`crate::daemon::Daemon::poll_action`]) and what it tells observers ([`Event`]: ubus
-//! listeners, hotplug scripts). Plain values of fixed size: queuing one allocates nothing.
+//! [`crate::daemon::Daemon::poll_action`]), what it tells observers ([`Event`]: ubus
+//! listeners, hotplug scripts), and the [`Outbox`] they wait in.
 //!
 //! Contract: every action names the WAN it concerns by its index in the config in force
 //! when it was queued; its result, if it has one, goes back through the `handle_*` method
-//! its documentation names.
+//! its documentation names. Actions are plain values of fixed size in a queue of fixed
+//! capacity: queuing one allocates nothing, and one that does not fit is dropped and
+//! counted, never blocking the core.
 
 use crate::config::{LogLevel, NetName};
 use crate::health::Transition;
 use crate::kernel::{DumpKind, IfName};
 use crate::route::{Family, Op};
+use core::fmt::Write;
 use core::net::IpAddr;
 
+/// Queued actions; a round of 8 WANs × 9 probes (the targets of both families together
+/// plus two gateways) fits with room for ops and logs.
+pub const ACTIONS_MAX: usize = 160;
 /// A log line's capacity; longer lines are cut.
 pub const LOG_LINE_MAX: usize = 200;
 
@@ -99,4 +105,41 @@ pub enum Event {
         /// The WAN now carrying traffic, if any.
         to: Option<usize>,
     },
+}
+
+/// The actions waiting for the adapters, oldest first.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    actions: heapless::Deque<Action, ACTIONS_MAX>,
+    /// Actions dropped since the last warning about it.
+    dropped: u64,
+}
+
+impl Outbox {
+    /// Queues `action`; false if the queue is full and it was dropped (and counted).
+    pub fn push(&mut self, action: Action) -> bool {
+        let queued = self.actions.push_back(action).is_ok();
+        self.dropped += u64::from(!queued);
+        queued
+    }
+
+    /// The oldest action. Once the queue is empty after it overflowed, one warning (if
+    /// `warn`) says how many were dropped.
+    pub fn pop(&mut self, warn: bool) -> Option<Action> {
+        let action = self.actions.pop_front();
+        if action.is_none() && self.dropped > 0 {
+            let n = core::mem::take(&mut self.dropped);
+            if warn {
+                let mut line = LogLine::new();
+                let _ = write!(line, "{n} actions dropped (queue of {ACTIONS_MAX} full); re-reading kernel state");
+                return Some(Action::Log(LogLevel::Warning, line));
+            }
+        }
+        action
+    }
+
+    /// True if nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
 }

@@ -19,7 +19,8 @@
 //! What is known of each WAN's link is kept in [`Links`]; every deadline is a named timer
 //! in [`Timers`].
 
-pub use crate::action::{Action, Event, LogLine, LOG_LINE_MAX};
+use crate::action::Outbox;
+pub use crate::action::{Action, Event, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, FlushConntrack, LastResort, LogLevel, MAX_WANS};
 use crate::health::{Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
@@ -34,9 +35,6 @@ use crate::timers::{Timer, Timers};
 use core::fmt::Write;
 use core::net::IpAddr;
 
-/// Queued actions; a round of 8 WANs × 9 probes (the targets of both families together
-/// plus two gateways) fits with room for ops and logs.
-pub const ACTIONS_MAX: usize = 160;
 /// Full re-read of our rules and routes even without notifications.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(60);
 /// Wait after a probe socket error before opening a new one.
@@ -86,9 +84,7 @@ pub struct Daemon {
     active: [Option<usize>; 2],
     phase: Phase,
     timers: Timers,
-    actions: heapless::Deque<Action, ACTIONS_MAX>,
-    /// Actions dropped since the last warning about it.
-    dropped_unlogged: u64,
+    outbox: Outbox,
     started: Instant,
     history: heapless::Deque<HistoryEntry, HISTORY_MAX>,
 }
@@ -123,8 +119,7 @@ impl Daemon {
             active: [None; 2],
             phase: Phase::new(),
             timers: Timers::default(),
-            actions: heapless::Deque::new(),
-            dropped_unlogged: 0,
+            outbox: Outbox::default(),
             started: now,
             history: heapless::Deque::new(),
         };
@@ -189,7 +184,7 @@ impl Daemon {
     /// True once a stop was requested and every entry of ours is gone (or could not be).
     pub fn is_stopped(&self) -> bool {
         self.phase.is_stopping()
-            && self.actions.is_empty()
+            && self.outbox.is_empty()
             && self.installed.rules().is_empty()
             && self.installed.routes().is_empty()
     }
@@ -207,12 +202,12 @@ impl Daemon {
     }
 
     fn push(&mut self, action: Action) {
-        if let Err(action) = self.actions.push_back(action) {
-            self.dropped_unlogged += 1;
+        let dump = if let Action::Dump(kind) = action { Some(kind) } else { None };
+        if !self.outbox.push(action) {
             // A dropped dump would stay pending forever (and the kernel view never complete),
             // a dropped op leaves the mirror wrong: read everything again at the next timeout
             // (an instant that has passed whatever its `now`).
-            if let Action::Dump(kind) = action {
+            if let Some(kind) = dump {
                 self.phase.sync_mut().give_up_dump(kind);
             }
             self.timers.set_earlier(Timer::Retry, Instant::ZERO);
@@ -523,19 +518,10 @@ impl Daemon {
         self.timers.next()
     }
 
-    /// The next thing for the adapters to do.
-    /// Once the queue is empty after it overflowed, one warning says how many were dropped.
+    /// The next thing for the adapters to do. Once the queue is empty after it overflowed,
+    /// one warning says how many were dropped.
     pub fn poll_action(&mut self) -> Option<Action> {
-        let action = self.actions.pop_front();
-        if action.is_none() && self.dropped_unlogged > 0 {
-            let n = core::mem::take(&mut self.dropped_unlogged);
-            if LogLevel::Warning <= self.config.globals.log_level {
-                let mut line = LogLine::new();
-                let _ = write!(line, "{n} actions dropped (queue of {ACTIONS_MAX} full); re-reading kernel state");
-                return Some(Action::Log(LogLevel::Warning, line));
-            }
-        }
-        action
+        self.outbox.pop(LogLevel::Warning <= self.config.globals.log_level)
     }
 
     /// SIGHUP with a valid new config. Interfaces that probe the same link the same way keep
@@ -631,7 +617,7 @@ impl Daemon {
                 }
             }
             let current = self.active[family.index()];
-            let active = if stopping || !self.config.globals.enabled {
+            let active = if stopping {
                 None
             } else {
                 let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self

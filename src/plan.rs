@@ -7,15 +7,16 @@
 //! ```text
 //! P+0          from all lookup main suppress_prefixlength 0   LAN, connected and static routes
 //!                                                               win; main's defaults don't
-//! P+1+slot     from <WAN address> lookup T+1+slot             probes and replies of a WAN
+//! P+1+wan      from <WAN address> lookup T+1+wan              probes and replies of a WAN
 //!                                                               always leave by that WAN
 //! P+90         from all lookup T                               everything else: the active WAN
-//! table T+1+slot:  default via <gateway> dev <device>      (IPv6: often via fe80::1)
+//! table T+1+wan:   default via <gateway> dev <device>      (IPv6: often via fe80::1)
 //! table T:         default via <active gateway> dev <active device>
 //!                  (none with last_resort main: main's DHCP defaults take over;
 //!                   `unreachable default` with last_resort unreachable)
 //! ```
-//! Switching WAN is one route replace in table T. The main table is never touched.
+//! `wan` is the WAN's index in the config. Switching WAN is one route replace in table T.
+//! The main table is never touched.
 
 use crate::config::{Config, LastResort, MAX_WANS};
 use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, IPV6_METRIC, PROTO_DUALWAN, TABLE_MAIN};
@@ -24,7 +25,7 @@ use core::net::IpAddr;
 
 /// Offset of the `lookup main suppress_prefixlength 0` rule.
 pub const RULE_MAIN: u32 = 0;
-/// Offset of the first per-WAN source rule (plus the WAN's slot).
+/// Offset of the first per-WAN source rule (plus the WAN's index).
 pub const RULE_WAN: u32 = 1;
 /// Offset of the rule that sends traffic to the active table.
 pub const RULE_ACTIVE: u32 = 90;
@@ -57,9 +58,9 @@ pub struct Desired {
     pub routes: heapless::Vec<Route, MAX_ROUTES>,
 }
 
-/// The routing table of WAN `slot`.
-pub fn wan_table(config: &Config, slot: usize) -> u32 {
-    config.globals.table_base + 1 + slot as u32
+/// The routing table of WAN `wan`.
+pub fn wan_table(config: &Config, wan: usize) -> u32 {
+    config.globals.table_base + 1 + wan as u32
 }
 
 /// The table holding the active WAN's default route.
@@ -76,7 +77,8 @@ pub struct Readiness {
     pub eligible_at: Instant,
 }
 
-/// Picks the WAN that should carry `family`'s traffic, given the one that carries it now.
+/// Picks the WAN that should carry `family`'s traffic, given the one that carries it now
+/// (none while dualwan is disabled).
 ///
 /// The candidate is the lowest metric among WANs that track the family, are up for it and
 /// whose recovery wait is over; a WAN still in its recovery wait is a candidate only when
@@ -91,6 +93,9 @@ pub fn choose_active(
     current: Option<usize>,
     now: Instant,
 ) -> Option<usize> {
+    if !config.globals.enabled {
+        return None;
+    }
     let usable = |i: usize| {
         let w = &config.wans[i];
         w.enabled && w.tracks(family) && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some()
@@ -132,22 +137,22 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<
     };
     // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
     let _ = desired.rules.push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
-    for (slot, wan) in config.wans.iter().enumerate() {
-        let link = links.get(slot).copied().unwrap_or_default();
-        if !wan.enabled || !wan.tracks(family) {
+    for (wan, w) in config.wans.iter().enumerate() {
+        let link = links.get(wan).copied().unwrap_or_default();
+        if !w.enabled || !w.tracks(family) {
             continue;
         }
         if let Some(addr) = link.addr {
-            let action = RuleAction::Lookup(wan_table(config, slot));
-            let _ = desired.rules.push(rule(RULE_WAN + slot as u32, Some(Prefix::host(addr)), action, None));
+            let action = RuleAction::Lookup(wan_table(config, wan));
+            let _ = desired.rules.push(rule(RULE_WAN + wan as u32, Some(Prefix::host(addr)), action, None));
         }
         if let (Some(ifindex), Some(gw)) = (link.ifindex, link.gateway) {
-            let _ = desired.routes.push(default_via(wan_table(config, slot), gw, ifindex));
+            let _ = desired.routes.push(default_via(wan_table(config, wan), gw, ifindex));
         }
     }
     let _ = desired.rules.push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
-    let active_route = active.and_then(|slot| {
-        let link = links.get(slot)?;
+    let active_route = active.and_then(|wan| {
+        let link = links.get(wan)?;
         Some(default_via(active_table(config), link.gateway?, link.ifindex?))
     });
     match (active_route, g.last_resort) {
@@ -291,6 +296,8 @@ mod tests {
         assert_eq!(choose(&c, &[settled, settled], Some(1)), Some(1));
         assert_eq!(choose(&c, &[settled, settled], Some(0)), Some(0));
         assert_eq!(choose(&c, &[settled, settled], None), Some(0), "the first of equals");
+        c.globals.enabled = false;
+        assert_eq!(choose(&c, &[settled, settled], Some(0)), None, "dualwan disabled");
     }
 
     #[test]

@@ -463,7 +463,7 @@ fn a_failed_flush_is_a_warning_and_counts_nothing() {
 /// Bounds audit: a burst that overflows the action queue (here: notifications of overruns
 /// arriving faster than the adapters run) drops actions, says so in one warning once the
 /// queue is empty, and re-reads the kernel at the next timeout, even where the dropped
-/// actions were the dumps themselves (before, such a dump stayed pending for good).
+/// actions were the dumps themselves (a dropped dump must not stay pending for good).
 #[test]
 fn an_overflowing_action_queue_is_logged_and_resynced() {
     use dualwan::daemon::{Action, Daemon, ACTIONS_MAX};

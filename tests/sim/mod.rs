@@ -61,7 +61,7 @@ pub struct Sim {
     /// Probes sent so far.
     pub probes: u64,
     pub ops: Vec<Op>,
-    /// Open probe sockets by WAN slot, per family.
+    /// Open probe sockets by WAN index, per family.
     sockets: Vec<[bool; 2]>,
     in_flight: Vec<(Instant, usize, IpAddr, u16, u16)>,
     /// Fail the next kernel write with this error text.
@@ -75,7 +75,7 @@ pub struct Sim {
     pub netifd: Vec<(&'static str, NetifdStatus)>,
     /// Every netifd interface the daemon asked about, oldest first.
     pub asks: Vec<String>,
-    /// Every conntrack flush asked for: (WAN slot, address, where traffic went when the
+    /// Every conntrack flush asked for: (WAN index, address, where traffic went when the
     /// flush was carried out), oldest first.
     pub flushes: Vec<(usize, IpAddr, Option<&'static str>)>,
     /// Connections the fake conntrack table holds NAT'd to each address; a flush empties
