@@ -171,11 +171,6 @@ impl Daemon {
         self.wans.get(wan).map_or(0, |w| w.flushed)
     }
 
-    /// netifd's last answer about WAN `wan`'s interface, if it follows one.
-    pub fn netifd(&self, wan: usize) -> Option<&NetifdStatus> {
-        self.links.netifd(wan)
-    }
-
     /// ICMP identifier of WAN `wan`'s probes.
     pub fn ident(&self, wan: usize) -> u16 {
         self.ident_base.wrapping_add(wan as u16)
@@ -722,21 +717,17 @@ impl Daemon {
     /// Starts or stops WAN `wan`'s `family` probing as its link allows, and opens, moves or
     /// closes its probe socket to match.
     fn update_family_link(&mut self, now: Instant, wan: usize, family: Family) {
-        let problem = self.links.problem(&self.config, wan, family);
-        let view = self.link(wan, family);
+        let source = self.links.probe_source(&self.config, wan, family);
         let health = &mut self.family_mut(wan, family).health;
-        let transition = match problem {
-            Some(reason) => health.link_lost(now, reason),
-            None => health.link_usable(now),
+        let transition = match source {
+            Err(reason) => health.link_lost(now, reason),
+            Ok(_) => health.link_usable(now),
         };
         self.rearm_round(wan, family);
         if let Some(t) = transition {
             self.report(now, wan, family, t);
         }
-        let want_socket = match (problem, view.ifindex, view.addr) {
-            (None, Some(ifindex), Some(addr)) => Some((ifindex, addr)),
-            _ => None,
-        };
+        let want_socket = source.ok();
         let socket = self.wans[wan].families[family.index()].socket;
         let pausing = self.timers.get(Timer::SocketRetry { wan, family }).is_some_and(|at| now < at);
         if want_socket.is_some() && socket.is_none() && pausing {

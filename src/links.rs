@@ -2,8 +2,8 @@
 //! device's addresses and the main table's default routes through it, as the kernel reports
 //! them, and, for a WAN with `option network`, netifd's last answer.
 //!
-//! From these it derives, per family, the [`LinkView`] that the planner and the prober use
-//! ([`Links::view`]) and the reason a WAN cannot be probed ([`Links::problem`]).
+//! From these it derives, per family, the [`LinkView`] that the planner uses ([`Links::view`])
+//! and where probes leave from, or why they cannot ([`Links::probe_source`]).
 //!
 //! Contract: kept current from dumps and notifications ([`Links::handle_kernel`]) and from
 //! netifd's answers ([`Links::handle_netifd`]); before a re-read, [`Links::forget`] drops what
@@ -304,25 +304,24 @@ impl Links {
         LinkView { ifindex: w.ifindex, addr, gateway }
     }
 
-    /// Why WAN `wan` cannot be probed for `family`, or `None` if it can.
-    pub fn problem(&self, config: &Config, wan: usize, family: Family) -> Option<Reason> {
-        let w = self.wans.get(wan)?;
-        let view = self.view(config, wan, family);
+    /// Where WAN `wan`'s `family` probes leave from, (device index, source address), or
+    /// why they cannot be sent.
+    pub fn probe_source(&self, config: &Config, wan: usize, family: Family) -> Result<(u32, IpAddr), Reason> {
+        let w = self.wans.get(wan).ok_or(Reason::DeviceMissing)?;
         if w.netifd.as_ref().is_some_and(|n| !n.up) {
-            Some(Reason::InterfaceDown)
-        } else if w.ifindex.is_none() {
-            Some(Reason::DeviceMissing)
-        } else if !w.admin_up {
-            Some(Reason::LinkDown)
-        } else if !w.lower_up {
-            Some(Reason::CarrierLost)
-        } else if view.addr.is_none() {
-            Some(Reason::AddressRemoved)
-        } else if view.gateway.is_none() {
-            Some(Reason::NoGateway)
-        } else {
-            None
+            return Err(Reason::InterfaceDown);
         }
+        let ifindex = w.ifindex.ok_or(Reason::DeviceMissing)?;
+        if !w.admin_up {
+            return Err(Reason::LinkDown);
+        }
+        if !w.lower_up {
+            return Err(Reason::CarrierLost);
+        }
+        let view = self.view(config, wan, family);
+        let addr = view.addr.ok_or(Reason::AddressRemoved)?;
+        view.gateway.ok_or(Reason::NoGateway)?;
+        Ok((ifindex, addr))
     }
 }
 
@@ -364,21 +363,21 @@ mod tests {
     fn a_link_is_usable_once_device_carrier_address_and_gateway_are_known() {
         let c = config();
         let mut links = Links::new(1);
-        assert_eq!(links.problem(&c, 0, Family::V4), Some(Reason::DeviceMissing));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::DeviceMissing));
         assert!(links.handle_kernel(&c, &link(2, false)).changed);
-        assert_eq!(links.problem(&c, 0, Family::V4), Some(Reason::CarrierLost));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::CarrierLost));
         links.handle_kernel(&c, &link(2, true));
-        assert_eq!(links.problem(&c, 0, Family::V4), Some(Reason::AddressRemoved));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::AddressRemoved));
         links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("192.0.2.2", 0)));
-        assert_eq!(links.problem(&c, 0, Family::V4), Some(Reason::NoGateway));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::NoGateway));
         links.handle_kernel(&c, &KernelEvent::Route(Change::New, default_via("192.0.2.1", 10)));
-        assert_eq!(links.problem(&c, 0, Family::V4), None);
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Ok((2, "192.0.2.2".parse().unwrap())));
         let view = links.view(&c, 0, Family::V4);
         assert_eq!(
             (view.ifindex, view.addr, view.gateway),
             (Some(2), "192.0.2.2".parse().ok(), "192.0.2.1".parse().ok())
         );
-        assert_eq!(links.problem(&c, 0, Family::V6), Some(Reason::AddressRemoved), "families apart");
+        assert_eq!(links.probe_source(&c, 0, Family::V6), Err(Reason::AddressRemoved), "families apart");
         // The device goes away with its routes, which the kernel does not report.
         let gone = KernelEvent::Link(
             Change::Del,
@@ -406,6 +405,34 @@ mod tests {
         links.handle_kernel(&c, &KernelEvent::Route(Change::Replace, default_via("fe80::7", 1024)));
         assert_eq!(links.view(&c, 0, Family::V6).gateway, "fe80::7".parse().ok());
         links.forget(DumpKind::Routes);
-        assert_eq!(links.problem(&c, 0, Family::V6), Some(Reason::NoGateway));
+        assert_eq!(links.probe_source(&c, 0, Family::V6), Err(Reason::NoGateway));
+    }
+
+    #[test]
+    fn a_wan_following_netifd_takes_its_device_address_and_gateway_from_the_answer() {
+        let text = "config interface 'wan'\n option network 'wan'\n list track_ip 203.0.113.1\n";
+        let c = load_str(text).0.expect("valid");
+        let mut links = Links::new(1);
+        assert!(links.awaits_netifd(&c, 0));
+        links.handle_kernel(&c, &link(2, true));
+        assert_eq!(links.device(&c, 0), "", "not ours until netifd names it");
+        let up = NetifdStatus {
+            up: true,
+            l3_device: Some("wan1".try_into().unwrap()),
+            address: Some([192, 0, 2, 2].into()),
+            gateway: Some([192, 0, 2, 1].into()),
+        };
+        assert_eq!(links.handle_netifd(0, up.clone()), NetifdChange::Device);
+        assert_eq!(links.handle_netifd(0, up.clone()), NetifdChange::Same);
+        assert!(!links.awaits_netifd(&c, 0));
+        links.handle_kernel(&c, &link(2, true));
+        // netifd's address counts once the kernel has it on the device.
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::AddressRemoved));
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("192.0.2.2", 0)));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Ok((2, "192.0.2.2".parse().unwrap())));
+        assert_eq!(links.view(&c, 0, Family::V4).gateway, "192.0.2.1".parse().ok(), "no main default needed");
+        assert_eq!(links.handle_netifd(0, NetifdStatus::DOWN), NetifdChange::Device);
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::InterfaceDown));
+        assert_eq!(links.device(&c, 0), "wan1", "the last device netifd named");
     }
 }

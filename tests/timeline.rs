@@ -69,6 +69,25 @@ fn silent_upstream_failure_moves_traffic_within_the_detection_bound() {
     assert!(back <= w.recovery_wait + Duration::from_secs(2), "returned after {back:?}");
 }
 
+/// The end of a recovery wait is a timer of its own: the core asks to be woken then, and
+/// traffic returns at that very instant, not at whatever wakes the core next (the replies
+/// that arrive at the same instant change nothing by themselves).
+#[test]
+fn traffic_returns_the_instant_the_recovery_wait_ends() {
+    let mut s = settle();
+    s.lines[0].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    s.lines[0].upstream_works = true;
+    s.run_until_cond(Duration::from_secs(5), |s| s.d.health(0, Family::V4).status() == Status::Online)
+        .expect("recovered");
+    let ends = s.d.health(0, Family::V4).eligible_at();
+    assert!(ends > s.now, "in its recovery wait");
+    s.run_until(ends);
+    assert_eq!(s.egress(), Some("wan1"), "{:#?}", s.logs);
+    let stamp = format!("{:>7} traffic moved to wan (back from wanb)", ends.as_micros() / 1000);
+    assert!(s.logs.contains(&stamp), "no '{stamp}': {:#?}", s.logs);
+}
+
 #[test]
 fn carrier_loss_moves_traffic_at_once() {
     let mut s = settle();
