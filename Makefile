@@ -3,13 +3,14 @@
 
 CARGO   ?= cargo
 BIN     := target/release/dualwan
-DEBS    := iproute2 nftables iputils-ping procps python3 conntrack
+DEBS    := iproute2 nftables iputils-ping procps python3 conntrack busybox-static
 
 .PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk musl qemu clean
 
 all: build
 
-# Debian packages the network-namespace lab needs (installed only when missing).
+# Debian packages the network-namespace lab needs (installed only when missing);
+# busybox-static is the shell and tools of ../shared/owrt/procd-ns.sh's root (procd_netns).
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

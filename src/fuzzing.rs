@@ -13,7 +13,7 @@ use crate::kernel::{DumpKind, KernelEvent};
 use crate::route::Op;
 use crate::time::{Duration, Instant};
 use crate::wire::icmp::Icmp;
-use crate::wire::{blob, blob_json, icmp, icmp6, rtnl, ubus};
+use crate::wire::{blob, blob_json, icmp, icmp6, netlink, rtnl, ubus};
 use crate::{netifd, summary, uci};
 use core::fmt::Write;
 use core::net::{IpAddr, Ipv6Addr};
@@ -137,17 +137,22 @@ config interface 'wanb'\n\toption device 'wan2'\n\toption metric '20'\n\tlist tr
 \tlist track_ip '2001:db8:f::2'\n";
 
 /// One datagram from a `NETLINK_ROUTE` socket (notification or dump reply):
-/// `rtnl::Messages` walk, `rtnl::parse` of every message (link, address, route, rule,
-/// ACK/error, done), the extended-ACK text, then every event handed to the core as dump
-/// entries and as notifications.
+/// `netlink::Messages` walk, `rtnl::parse` of every message (link, address, route, rule,
+/// ACK/error, done), the extended-ACK text, the datagram read by the request path
+/// (`netlink::Reply`) as the answer to an ACK and to a dump, then every event handed to the
+/// core as dump entries and as notifications.
 ///
 /// Invariant: whatever the kernel claims to hold, the core only ever changes rules and
 /// routes that are its own (protocol 201, in its priority range and tables).
 pub fn rtnl(data: &[u8]) {
     let mut events: Vec<KernelEvent> = Vec::new();
-    for msg in rtnl::Messages::new(data) {
+    if let Some(Ok(first)) = netlink::Messages::new(data).next() {
+        let _ = netlink::Reply::ack(first.seq).read(data, &mut |_| Ok(()));
+        let _ = netlink::Reply::data(first.seq).read(data, &mut |m| rtnl::parse(m).map(drop));
+    }
+    for msg in netlink::Messages::new(data) {
         let Ok(msg) = msg else { continue };
-        let _ = rtnl::ext_ack_msg(&msg);
+        let _ = netlink::ext_ack_msg(&msg);
         if let Ok(rtnl::Parsed::Event(event)) = rtnl::parse(&msg) {
             match &event {
                 KernelEvent::Route(_, route) => {

@@ -4,7 +4,8 @@
 //! with libuci's own `Parse error (REASON) at line N, byte M`; [`Package::show`] and
 //! [`Package::export`] print what `uci show NAME` and `uci export NAME` print. The fixtures in
 //! `tests/vectors/uci/` (recorded from the real tool) pin this down; `tests/uci_vectors.rs`
-//! replays them.
+//! replays them, and `tests/uci_differential.rs` compares every run's thousands of generated
+//! files with the real `uci` byte for byte.
 //!
 //! How libuci reads a file (openwrt/uci `file.c`), and what this module copies:
 //! - Input comes one line at a time (`fgets`: a line ends after `\n`; `\r` is plain
@@ -23,11 +24,17 @@
 //!   plain option turns it into a list at the same place, a `config` naming an existing
 //!   section of the same type continues that section.
 //!
-//! Beyond libuci: a NUL byte anywhere is an error at its line and column (libuci's `fgets`
-//! and `strlen` would misread the line around it), no input can make the parser panic, and
-//! one parse allocates a fixed set of buffers sized from the input (one text arena, three
-//! record vectors, one line buffer). Every section and value keeps the physical line its
-//! command was written on, for `FILE:LINE:` messages.
+//! Deliberately stricter than libuci (the differential test's `STRICTER` list, which it
+//! leaves out of the comparison): a NUL byte anywhere is an error at its line and column.
+//! libuci's `fgets` and `strlen` silently drop the rest of the line after a NUL and glue the
+//! next line on (`option a 'x<NUL>y'` then `option b c'` sets `a` to `x<TAB>option b c`).
+//! And the input is `&str`: the config reader rejects a file that is not UTF-8 before it gets
+//! here (`line N: not valid UTF-8`), where libuci takes any bytes.
+//!
+//! Beyond libuci: no input can make the parser panic, and one parse allocates a fixed set of
+//! buffers sized from the input (one text arena, three record vectors, one line buffer).
+//! Every section and value keeps the physical line its command was written on, for
+//! `FILE:LINE:` messages.
 
 use core::fmt;
 

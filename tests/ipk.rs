@@ -9,6 +9,8 @@
 //! x86_64-unknown-linux-musl`, which `make test` runs first); without it the package
 //! tests are skipped with a line saying so. Needs `tar` and `gzip`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -127,7 +129,7 @@ fn version() -> String {
 fn build_ipk(dist: &Path) -> Option<PathBuf> {
     let bin = root().join("target").join(TARGET).join("release/dualwan");
     if !bin.exists() {
-        eprintln!("skipped: no {} (cross/build.sh {TARGET}; make test builds it)", bin.display());
+        common::skip::skip(format_args!("no {} (cross/build.sh {TARGET}; make test builds it)", bin.display()));
         return None;
     }
     let out = Command::new("bash")
@@ -312,6 +314,13 @@ fn capabilities_and_ubus_acl_grant_only_what_the_daemon_needs() {
     assert_eq!(acl["user"], "dualwan");
     assert_eq!(acl["publish"], serde_json::json!(["dualwan"]), "registers the ubus object `dualwan`");
     assert_eq!(acl["send"], serde_json::json!(["dualwan.*"]), "sends dualwan.interface and dualwan.active");
+    // `option network`: netifd's events and its `status`, nothing else of netifd
+    // (netifd_netns runs the daemon as `dualwan` under this ACL on the real ubusd).
+    assert_eq!(acl["listen"], serde_json::json!(["network.interface"]), "hears netifd's ifup/ifdown");
+    let access = serde_json::json!({"network.interface.*": {"methods": ["status"]}});
+    assert_eq!(acl["access"], access, "asks netifd, may not call its other methods");
+    let keys: Vec<&str> = acl.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["user", "publish", "send", "listen", "access"]);
 }
 
 #[test]
@@ -349,6 +358,8 @@ procd_add_jail() {{ echo "procd_add_jail $*"; }}
 procd_add_reload_trigger() {{ echo "procd_add_reload_trigger $*"; }}
 logger() {{ echo "logger $*"; }}
 . "$1"
+running_field() {{ return 1; }}
+ubus_acl_ensure() {{ echo "ubus_acl_ensure $*"; }}
 start_service
 service_triggers
 "#
@@ -389,10 +400,10 @@ fn init_script_runs_the_daemon_under_procd_and_reloads_with_sighup() {
     }
     // With ujail and the user present, the jail with only the two capabilities.
     assert!(init.contains(
-        "\t\t\tprocd_add_jail dualwan\n\
-         \t\t\tprocd_set_param user \"$user\"\n\
-         \t\t\tprocd_set_param capabilities /etc/capabilities/dualwan.json\n\
-         \t\t\tprocd_set_param no_new_privs 1\n"
+        "\t\tprocd_add_jail dualwan\n\
+         \t\tprocd_set_param user \"$run_as\"\n\
+         \t\tprocd_set_param capabilities /etc/capabilities/dualwan.json\n\
+         \t\tprocd_set_param no_new_privs 1\n"
     ));
 }
 

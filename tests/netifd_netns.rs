@@ -1,14 +1,22 @@
-//! `option network` end to end: a fake netifd (the crate's own ubus adapter serving
-//! `network.interface.wan` and `network.interface.wanb` in a thread of the test process)
-//! and the test ubusd (`common::mini_ubusd`). The first test drives the daemon's ubus
-//! adapter by hand (asks, a missing interface, events and their STATUS); the second runs
-//! `dualwan run` in the lab's `rtr` namespace and moves traffic with netifd's events. The
-//! lab test needs root; `DUALWAN_SKIP_NETNS=1` skips it.
+//! `option network` end to end on the real OpenWrt ubusd (`common::ubusd`), with a
+//! scripted netifd: the crate's own ubus adapter serving `network.interface.wan` and
+//! `network.interface.wanb` (methods `status` and `down`) from a thread of the test
+//! process, registered on that ubusd as root, as netifd is.
+//!
+//! The first test drives the daemon's ubus adapter by hand (asks, a missing interface,
+//! events, a ubusd restart). The second runs `dualwan run` in the lab's `rtr` namespace as
+//! the unprivileged user `dualwan` (CAP_NET_ADMIN and CAP_NET_RAW only, as
+//! `privilege_netns`), with ubusd enforcing the package's own ACL
+//! (`openwrt/files/dualwan.acl.json`, root-owned, mode 644, in `-A DIR`), and moves traffic
+//! with netifd's events: that ACL must grant everything the daemon does on ubus and
+//! nothing more. ubusd resolves `dualwan` through a passwd of the test's, bind-mounted in
+//! ubusd's own mount namespace. Skipped without `../shared/owrt`; the lab test needs root
+//! (`DUALWAN_SKIP_NETNS=1` skips it).
 
 mod common;
 
 use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
-use common::mini_ubusd::MiniUbusd;
+use common::ubusd::{Options, Ubusd};
 use dualwan::netifd::{NetifdStatus, EVENT};
 use dualwan::sys::clock;
 use dualwan::sys::ubus::{Input, Notice, Object, Provider, Ubus, DUALWAN};
@@ -24,9 +32,10 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 
-const STATUS: &[Method<'static>] = &[Method { name: "status", args: &[] }];
-const WAN: Object = Object { path: "network.interface.wan", methods: STATUS };
-const WANB: Object = Object { path: "network.interface.wanb", methods: STATUS };
+/// Two of netifd's methods: what the daemon calls, and one it must not be allowed to.
+const METHODS: &[Method<'static>] = &[Method { name: "status", args: &[] }, Method { name: "down", args: &[] }];
+const WAN: Object = Object { path: "network.interface.wan", methods: METHODS };
+const WANB: Object = Object { path: "network.interface.wanb", methods: METHODS };
 
 /// What the fake netifd says of one interface.
 #[derive(Clone, Debug)]
@@ -45,9 +54,12 @@ struct Shared {
     outbox: Mutex<Vec<(&'static str, &'static str)>>,
     /// `status` calls answered.
     calls: Mutex<u32>,
+    /// `down` calls answered.
+    downs: Mutex<u32>,
 }
 
-/// Answers `status` for one interface as netifd's `netifd_dump_status` would (abridged).
+/// Answers `status` for one interface as netifd's `netifd_dump_status` would (abridged);
+/// `down` is only counted.
 struct StatusOf<'a> {
     name: &'static str,
     shared: &'a Shared,
@@ -55,6 +67,10 @@ struct StatusOf<'a> {
 
 impl Provider for StatusOf<'_> {
     fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
+        if method == "down" {
+            *self.shared.downs.lock().unwrap() += 1;
+            return wire::STATUS_OK;
+        }
         if method != "status" {
             return wire::STATUS_METHOD_NOT_FOUND;
         }
@@ -168,6 +184,10 @@ impl FakeNetifd {
     fn calls(&self) -> u32 {
         *self.shared.calls.lock().unwrap()
     }
+
+    fn downs(&self) -> u32 {
+        *self.shared.downs.lock().unwrap()
+    }
 }
 
 impl Drop for FakeNetifd {
@@ -231,16 +251,30 @@ fn temp_dir(tag: &str) -> PathBuf {
 fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     let dir = temp_dir("netifd-adapter");
     let sock = dir.join("ubus.sock");
-    let ubusd = MiniUbusd::start(&sock);
+    let Some(mut ubusd) = Ubusd::start(&sock) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let netifd = FakeNetifd::start(&sock, lab_ifaces());
-    assert!(ubusd.wait_for_object("network.interface.wanb", Duration::from_secs(3)));
+    assert!(ubusd.wait_for(&["network.interface.wan", "network.interface.wanb"], 3));
+    // What a real caller sees of the scripted netifd.
+    let (_, v) = ubusd.call_json("network.interface.wanb", "status", None);
+    assert_eq!((v["up"].as_bool(), v["l3_device"].as_str()), (Some(true), Some("wan2")), "{v}");
 
     let mut ubus = Ubus::new(&sock, DUALWAN).unwrap();
     let mut notices = Vec::new();
     ubus.listen(clock::now(), EVENT);
     drive(&mut ubus, &mut notices, |i| (*i == Input::Ready).then_some(()));
-    assert_eq!(ubusd.patterns(), [EVENT], "subscribed before Ready");
-    assert!(notices.contains(&Notice::Listening { pattern: EVENT }), "{notices:?}");
+    assert!(notices.contains(&Notice::Listening { pattern: EVENT }), "subscribed before Ready: {notices:?}");
+    assert!(ubusd.wait_for(&["dualwan"], 1));
+    // ubusd has the subscription: an event from anyone arrives.
+    let sent = ubusd.ubus(&["send", EVENT, r#"{"action":"ifup","interface":"wanb"}"#]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let interface = drive(&mut ubus, &mut notices, |i| match i {
+        Input::NetifdEvent { interface } => Some(interface.clone()),
+        _ => None,
+    });
+    assert_eq!(interface.as_str(), "wanb");
 
     let now = clock::now();
     assert!(ubus.ask_netifd(now, 0, "wan"));
@@ -268,9 +302,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         missing.to_string(),
         "ubus: no network.interface.nosuch: netifd has no interface 'nosuch' (taken as down)"
     );
-    assert_eq!(netifd.calls(), 2);
+    assert_eq!(netifd.calls(), 3, "the CLI's call and the adapter's two");
 
-    // ifdown: the event names the interface; the listener answers STATUS 0.
+    // ifdown: the event names the interface; asked again, netifd says down.
     netifd.set_up("wan", false);
     netifd.event("ifdown", "wan");
     let interface = drive(&mut ubus, &mut notices, |i| match i {
@@ -278,8 +312,6 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         _ => None,
     });
     assert_eq!(interface.as_str(), "wan");
-    assert!(wait_until(Duration::from_secs(2), || ubusd.event_acks().len() == 1).is_some());
-    assert_eq!(ubusd.event_acks()[0].1, wire::STATUS_OK);
     assert!(ubus.ask_netifd(clock::now(), 0, "wan"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
         Input::Netifd { wan: 0, status, .. } => Some(status.clone()),
@@ -287,11 +319,24 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     });
     assert_eq!(status, NetifdStatus::DOWN);
 
-    // After a ubusd restart: registered, subscribed and Ready again.
-    let mut ubusd = ubusd;
+    // ubusd crashes and comes back: registered, subscribed and Ready again, and netifd too.
+    ubusd.kill();
     ubusd.restart();
     drive(&mut ubus, &mut notices, |i| (*i == Input::Ready).then_some(()));
-    assert_eq!(ubusd.patterns(), [EVENT]);
+    assert!(ubusd.wait_for(&["dualwan", "network.interface.wan", "network.interface.wanb"], 3));
+    let sent = ubusd.ubus(&["send", EVENT, r#"{"action":"ifup","interface":"wan"}"#]);
+    assert!(sent.status.success(), "{}", String::from_utf8_lossy(&sent.stderr));
+    let interface = drive(&mut ubus, &mut notices, |i| match i {
+        Input::NetifdEvent { interface } => Some(interface.clone()),
+        _ => None,
+    });
+    assert_eq!(interface.as_str(), "wan");
+    assert!(ubus.ask_netifd(clock::now(), 1, "wanb"));
+    let status = drive(&mut ubus, &mut notices, |i| match i {
+        Input::Netifd { wan: 1, status, .. } => Some(status.clone()),
+        _ => None,
+    });
+    assert_eq!(status, up("wan2", [192, 0, 2, 10], [192, 0, 2, 9]));
     drop(netifd);
     drop(ubusd);
     let _ = std::fs::remove_dir_all(&dir);
@@ -319,32 +364,97 @@ fn status_json(sock: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The uid and gid of user `dualwan` in ubusd's passwd (nothing on the host has to know it).
+const DUALWAN_ID: u32 = 65500;
+/// CAP_NET_ADMIN is capability 12, CAP_NET_RAW 13 (linux/capability.h).
+const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
+
+/// ubusd's users: root (netifd, the test's callers) and dualwan.
+fn users() -> (String, String) {
+    let passwd =
+        format!("root:x:0:0:root:/root:/bin/sh\ndualwan:x:{DUALWAN_ID}:{DUALWAN_ID}:dualwan:/var:/bin/false\n");
+    let group = format!("root:x:0:\ndualwan:x:{DUALWAN_ID}:\n");
+    (passwd, group)
+}
+
+/// The package's ACL, installed as ubusd requires: root-owned, mode 644.
+fn install_acl(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let acl_dir = dir.join("acl.d");
+    std::fs::create_dir_all(&acl_dir).unwrap();
+    let file = acl_dir.join("dualwan.acl.json");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/openwrt/files/dualwan.acl.json"), &file).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let meta = std::fs::metadata(&file).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o777), (0, 0, 0o644));
+    acl_dir
+}
+
+/// A field of /proc/PID/status.
+fn proc_status(pid: u32, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    text.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
 #[test]
-fn the_daemon_follows_netifd_in_the_lab() {
+fn the_daemon_follows_netifd_in_the_lab_as_dualwan_under_the_shipped_acl() {
     let Some(lab) = lab_or_skip("netifd") else { return };
     let cfg = write_config(&lab);
     let sock = lab.dir().join("ubus.sock");
-    let ubusd = MiniUbusd::start(&sock);
+    let options = Options { acl_dir: Some(install_acl(lab.dir())), users: Some(users()) };
+    let Some(ubusd) = Ubusd::start_with(&sock, options) else { return };
     let netifd = FakeNetifd::start(&sock, lab_ifaces());
-    assert!(ubusd.wait_for_object("network.interface.wanb", Duration::from_secs(3)));
+    assert!(ubusd.wait_for(&["network.interface.wan", "network.interface.wanb"], 3));
+    let events = ubusd.listen(&["dualwan.interface", "dualwan.active"]);
 
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
-    let mut d = lab.spawn_in("rtr", BIN, &args);
+    let mut d = lab.spawn_as("rtr", DUALWAN_ID, "net_admin,net_raw", BIN, &args);
     let up = wait_until(Duration::from_secs(5), || {
         let log = lab.stderr_of(&d);
         log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
     });
     assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    let pid = d.id();
+    assert!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap().ends_with("dualwan"));
+    let id = DUALWAN_ID.to_string();
+    assert_eq!(proc_status(pid, "Uid").split_whitespace().collect::<Vec<_>>(), [id.as_str(); 4]);
+    assert_eq!(u64::from_str_radix(&proc_status(pid, "CapEff"), 16).unwrap(), NET_ADMIN_AND_RAW);
     assert_eq!(lab.active(), "wan1");
+
+    // What the ACL must grant: publish `dualwan`, listen to `network.interface`, call
+    // `network.interface.*` `status`.
+    assert!(ubusd.wait_for(&["dualwan"], 3), "not registered:\n{}", lab.stderr_of(&d));
+    let registered = || lab.stderr_of(&d).contains("ubus: object dualwan registered");
+    assert!(wait_until(Duration::from_secs(1), registered).is_some(), "{}", lab.stderr_of(&d));
     let log = lab.stderr_of(&d);
     assert!(log.contains("ubus: listening for network.interface events"), "{log}");
     assert!(log.contains("wan: netifd: up, device wan1, address 192.0.2.2, gateway 192.0.2.1"), "{log}");
-    let v = status_json(&sock);
+    assert!(log.contains("wanb: netifd: up, device wan2, address 192.0.2.10, gateway 192.0.2.9"), "{log}");
+    assert!(!log.contains("ubus call network.interface") && !log.contains("cannot listen"), "{log}");
+    let (_, v) = ubusd.call_json("dualwan", "status", None);
     for (name, dev) in [("wan", "wan1"), ("wanb", "wan2")] {
         let w = &v["interfaces"][name];
         assert_eq!((w["device"].as_str(), w["network"].as_str()), (Some(dev), Some(name)), "{w}");
         assert_eq!(w["status"], "online");
     }
+    let v = status_json(&sock);
+    assert_eq!(v["active"], "wan");
+
+    // And no more: as `dualwan`, netifd's other methods are refused (PERMISSION_DENIED).
+    let ubus = common::skip::owrt_dir().expect("ubusd runs, so ../shared/owrt is there").join("ubus");
+    let out = Command::new("setpriv")
+        .args(["--reuid", &id, "--regid", &id, "--clear-groups", "--"])
+        .arg(ubus)
+        .arg("-s")
+        .arg(&sock)
+        .args(["call", "network.interface.wan", "down"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(250), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(netifd.downs(), 0);
 
     // netifd takes wan down: traffic moves at once, not after `down` failed rounds.
     netifd.set_up("wan", false);
@@ -361,9 +471,13 @@ fn the_daemon_follows_netifd_in_the_lab() {
     let v = status_json(&sock);
     assert_eq!(v["interfaces"]["wan"]["reason"], "interface down (netifd)");
     assert_eq!(v["active"], "wanb");
-    let active = ubusd.events_named("dualwan.active");
-    assert_eq!(active.last().map(|e| e.json()["reason"].clone()), Some("interface down (netifd)".into()));
-    assert!(ubusd.event_acks().iter().all(|(_, s)| *s == wire::STATUS_OK));
+    // The ACL lets `dualwan` send its events.
+    let moved = |e: &serde_json::Value| e["active"] == "wanb" && e["previous"] == "wan";
+    let active = events.wait_for("dualwan.active", Duration::from_secs(1), moved);
+    let active = active.unwrap_or_else(|| panic!("no event: {:?}\n{}", events.events(), lab.stderr_of(&d)));
+    assert_eq!(active["reason"], "interface down (netifd)");
+    let down = |e: &serde_json::Value| e["interface"] == "wan" && e["status"] == "no_link";
+    assert!(events.wait_for("dualwan.interface", Duration::from_secs(1), down).is_some(), "{:?}", events.events());
 
     // ifup brings it back after `up` good rounds and the recovery wait.
     netifd.set_up("wan", true);
@@ -371,7 +485,11 @@ fn the_daemon_follows_netifd_in_the_lab() {
     let back = wait_until(Duration::from_secs(5), || lab.active() == "wan1");
     assert!(back.is_some(), "not back:\n{}", lab.stderr_of(&d));
     eprintln!("timing: netifd ifup -> traffic back on wan1 in {:?}", back.unwrap());
+    let back = |e: &serde_json::Value| e["active"] == "wan" && e["previous"] == "wanb";
+    assert!(events.wait_for("dualwan.active", Duration::from_secs(1), back).is_some(), "{:?}", events.events());
 
     let exit = lab.terminate(&mut d);
-    assert!(exit.success(), "daemon exited with {exit}:\n{}", lab.stderr_of(&d));
+    let log = lab.stderr_of(&d);
+    assert!(exit.success(), "daemon exited with {exit}:\n{log}");
+    assert!(!log.contains("refused"), "{log}");
 }

@@ -9,6 +9,8 @@
 //! opening any socket: setns moves only the calling thread, and a socket stays in the
 //! namespace it was created in. The namespace is deleted by a guard, also when the body panics.
 
+mod common;
+
 use dualwan::kernel::{Change, DumpKind, KernelEvent};
 use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
 use dualwan::sys::netlink::{Netlink, NlCause};
@@ -115,7 +117,7 @@ fn in_netns(body: impl FnOnce(&Netns) + Send + 'static) {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         if std::env::var_os("DUALWAN_SKIP_NETNS").is_some_and(|v| v == "1") {
-            eprintln!("skipped: netns lab tests need root (DUALWAN_SKIP_NETNS=1)");
+            common::skip::skip("netns lab tests need root (DUALWAN_SKIP_NETNS=1)");
             return;
         }
         panic!("netns lab tests need root (namespaces, routes); run as root or set DUALWAN_SKIP_NETNS=1 to skip");

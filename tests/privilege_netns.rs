@@ -38,28 +38,7 @@ fn write_config(lab: &Lab) -> String {
 
 /// `dualwan run` as uid/gid 65534 holding exactly `caps` (e.g. "net_admin,net_raw").
 fn spawn_with_caps(lab: &Lab, cfg: &str, caps: &str) -> Child {
-    let plus: Vec<String> = caps.split(',').map(|c| format!("+{c}")).collect();
-    let plus = plus.join(",");
-    let (inh, ambient) = (format!("--inh-caps=-all,{plus}"), format!("--ambient-caps={plus}"));
-    let bounding = format!("--bounding-set=-all,{plus}");
-    let args = [
-        "--reuid",
-        UID,
-        "--regid",
-        UID,
-        "--clear-groups",
-        &inh,
-        &ambient,
-        &bounding,
-        "--",
-        BIN,
-        "run",
-        "-c",
-        cfg,
-        "--log",
-        "stderr",
-    ];
-    lab.spawn_in("rtr", "setpriv", &args)
+    lab.spawn_as("rtr", UID.parse().unwrap(), caps, BIN, &["run", "-c", cfg, "--log", "stderr"])
 }
 
 /// A field of /proc/PID/status.

@@ -18,8 +18,10 @@
 //!   the foreign rules are re-added, as netifd and their owners would), removal
 //!   of some of our routes and rules of both families, SIGHUP with another valid config
 //!   (check_gateway, recovery_wait, target order change) or an invalid one (must be
-//!   rejected with FILE:LINE: and change nothing), the ubusd going away and coming back,
-//!   and a short ICMP junk flood (`tests/lab/flood.py`, IPv4).
+//!   rejected with FILE:LINE: and change nothing), the real ubusd (`../shared/owrt`)
+//!   killed or stopped and a new one started on the same path, and a short ICMP junk flood
+//!   (`tests/lab/flood.py`, IPv4). Without `../shared/owrt` the soak runs without a ubusd
+//!   and without that fault, and says so.
 //!
 //! Invariants, per family:
 //! - routing: from the test's own record of the faults in force, a WAN is really down for
@@ -34,7 +36,8 @@
 //!   For 0.5 s after a rule flush or a removal of our entries nothing is asserted here.
 //! - our fixed rules of both families are back within 1 s of a flush or removal; a reload
 //!   is applied (or an invalid one rejected) within 2 s; the daemon is registered on ubus
-//!   again within 7 s of ubusd's return (its backoff tops out at 5 s);
+//!   again within 7 s of ubusd's return (its backoff tops out at 5 s) and `ubus call
+//!   dualwan status` answers;
 //! - foreign rules and routes (IPv4: a static route in table 200, a blackhole in main, two
 //!   fwmark rules, one inside our priority range; IPv6: the same kinds, plus foreign routes
 //!   in our active table and in wan2's table) never change, compared on every check — lines
@@ -49,7 +52,7 @@ mod common;
 use common::lab::{
     lab6_or_skip, wait_until, Lab, GW6, GW6_GLOBAL, LAN_CLIENT, LAN_CLIENT6, TARGETS, TARGETS6, TRAFFIC, TRAFFIC6,
 };
-use common::mini_ubusd::MiniUbusd;
+use common::ubusd::{Options, Ubusd};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom, Write as _};
@@ -240,8 +243,8 @@ enum Expect {
     /// Rejected count above `.0`, the FILE:LINE: error line count above `.1`, and (checked at
     /// the deadline) no "configuration reloaded" beyond `.2`.
     Rejected(usize, usize, usize),
-    /// ubusd registrations above this.
-    Registered(u32),
+    /// "registered" lines in the daemon's log above this.
+    Registered(usize),
     /// Our fixed rules (P+0, P+90) of both families in place.
     OursBack,
 }
@@ -257,6 +260,9 @@ struct LogTail {
     bad_line: String,
 }
 
+/// The daemon's line for each registration on ubus.
+const REGISTERED: &str = "ubus: object dualwan registered";
+
 /// Counted log lines: substrings, and two special keys (`BADLINE`: the expected FILE:LINE:
 /// error; `IPV6TRANSITION`: an IPv6 status transition). IPv6 lines count under the plain
 /// patterns too.
@@ -267,7 +273,7 @@ const PATTERNS: [&str; 8] = [
     "IPv6 traffic moved to",
     " -> ",
     "IPV6TRANSITION",
-    "ubus: object dualwan registered",
+    REGISTERED,
     "BADLINE",
 ];
 
@@ -500,7 +506,8 @@ struct Soak<'a> {
     pid: u32,
     cfg: PathBuf,
     variant: usize,
-    ubusd: MiniUbusd,
+    /// The real ubusd; `None` without `../shared/owrt` (then no `UbusDrop` either).
+    ubusd: Option<Ubusd>,
     ubus_restart_at: Option<Instant>,
     flood: Option<Child>,
     /// When the daemon was spawned, and the fault log (see `note`).
@@ -628,8 +635,16 @@ impl Soak<'_> {
                     if self.ubus_restart_at.is_none()
                         && !self.expects.iter().any(|(e, _, _)| matches!(e, Expect::Registered(_))) =>
                 {
-                    self.ubusd.stop();
+                    // A crash (the socket file stays) or a stop (it goes).
+                    let crash = self.rng.below(2) == 0;
+                    let Some(ubusd) = self.ubusd.as_mut() else { return };
+                    if crash {
+                        ubusd.kill();
+                    } else {
+                        ubusd.stop();
+                    }
                     self.ubus_restart_at = Some(Instant::now() + self.rng.secs(0.1, 2.0));
+                    self.note(if crash { "ubusd killed (SIGKILL)" } else { "ubusd stopped (SIGTERM)" });
                 }
                 Kind::Flood if self.flood.is_none() => {
                     let ident = (self.pid as u16 & 0xfff0).to_string();
@@ -835,8 +850,11 @@ impl Soak<'_> {
         }
         if self.ubus_restart_at.is_some_and(|t| t <= now) {
             self.ubus_restart_at = None;
-            let regs = self.ubusd.registrations();
-            self.ubusd.restart();
+            self.log.poll();
+            let regs = self.log.count(REGISTERED);
+            if let Some(ubusd) = self.ubusd.as_mut() {
+                ubusd.restart();
+            }
             self.expect(Expect::Registered(regs), 7.0, "registered on ubus again after ubusd came back");
         }
         let flood_status = self.flood.as_mut().and_then(|f| f.try_wait().ok().flatten());
@@ -867,7 +885,18 @@ impl Soak<'_> {
                     }
                     false
                 }
-                Expect::Registered(n) => self.ubusd.registrations() > *n,
+                Expect::Registered(n) => {
+                    let back = self.log.count(REGISTERED) > *n;
+                    if back {
+                        // Registered with the new ubusd, and serving through it.
+                        let out = self.ubusd.as_ref().map(|u| u.ubus(&["-t", "3", "call", "dualwan", "status"]));
+                        if let Some(out) = out.filter(|o| !o.status.success()) {
+                            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                            self.violation(format!("{what}: ubus call dualwan status failed ({}): {err}", out.status));
+                        }
+                    }
+                    back
+                }
                 Expect::OursBack => now > self.grace_until && ours_fixed_rules(self.lab),
             };
             if done {
@@ -971,7 +1000,7 @@ fn soak_random_faults_on_both_wans() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
             ^ u64::from(std::process::id())
     });
-    let kinds: Vec<Kind> = match std::env::var(KINDS_ENV) {
+    let mut kinds: Vec<Kind> = match std::env::var(KINDS_ENV) {
         Ok(list) if !list.is_empty() => {
             let names: Vec<&str> = list.split(',').map(str::trim).collect();
             let kinds: Vec<Kind> = ODDS
@@ -983,6 +1012,22 @@ fn soak_random_faults_on_both_wans() {
             kinds
         }
         _ => ODDS.iter().map(|(k, _)| *k).collect(),
+    };
+    let sock = lab.dir().join("ubus.sock");
+    let ubusd = match Ubusd::start_if_present(&sock, Options::default()) {
+        Ok(ubusd) => Some(ubusd),
+        Err(reason) => {
+            kinds.retain(|k| *k != Kind::UbusDrop);
+            if kinds.is_empty() {
+                common::skip::skip(format_args!("{KINDS_ENV} asks only for ubusd restarts, and {reason}"));
+                return;
+            }
+            common::skip::progress(format_args!(
+                "no ubusd ({reason}): the soak runs without one (the daemon retries ubus in the \
+                 background) and without the UbusDrop fault"
+            ));
+            None
+        }
     };
     eprintln!(
         "soak: {seconds} s, seed {seed} (replay with {SEED_ENV}={seed}; length from {SECONDS_ENV}), faults {kinds:?}"
@@ -1007,8 +1052,6 @@ fn soak_random_faults_on_both_wans() {
     let cfg = lab.dir().join("dualwan.conf");
     write_atomically(&cfg, &config_text(0, false).0);
     let bad_line = config_text(0, true).1;
-    let sock = lab.dir().join("ubus.sock");
-    let ubusd = MiniUbusd::start(&sock);
     let hotplug = lab.dir().join("hotplug.d");
     std::fs::create_dir_all(&hotplug).unwrap();
     let args = [
@@ -1033,7 +1076,9 @@ fn soak_random_faults_on_both_wans() {
             && log.contains("wan2: IPv6 connecting -> online")
     });
     assert!(ready.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&daemon));
-    assert!(ubusd.wait_for_object("dualwan", Duration::from_secs(3)), "no ubus registration");
+    if let Some(ubusd) = &ubusd {
+        assert!(ubusd.wait_for(&["dualwan"], 3), "no ubus registration:\n{}", lab.stderr_of(&daemon));
+    }
     std::thread::sleep(Duration::from_secs(1));
     let start_stats = stats(pid);
     eprintln!("soak start: {}", show(&start_stats));
@@ -1136,7 +1181,11 @@ fn soak_random_faults_on_both_wans() {
         active(&lab, V4),
         active(&lab, V6)
     );
-    assert!(soak.ubusd.wait_for_object("dualwan", Duration::from_secs(7)), "not on ubus at the end");
+    if let Some(ubusd) = &soak.ubusd {
+        assert!(ubusd.wait_for(&["dualwan"], 7), "not on ubus at the end");
+        let (_, v) = ubusd.call_json("dualwan", "status", None);
+        assert_eq!((v["active"].as_str(), v["active6"].as_str()), (Some("wan1"), Some("wan1")), "{v}");
+    }
     std::thread::sleep(Duration::from_secs(2));
     soak.check(Instant::now());
     let end_stats = stats(pid);
@@ -1171,12 +1220,16 @@ fn soak_random_faults_on_both_wans() {
     writeln!(
         summary,
         "  status transitions logged: {} (IPv6 {}); reloads applied: {}; invalid configs rejected: {}; \
-         ubus registrations: {}",
+         ubus registrations: {}; {}",
         soak.log.count(" -> "),
         soak.log.count("IPV6TRANSITION"),
         soak.log.count("configuration reloaded"),
         soak.log.count("invalid configuration, keeping the running one"),
-        soak.ubusd.registrations()
+        soak.log.count(REGISTERED),
+        match &soak.ubusd {
+            Some(u) => format!("ubusd started {} times", u.starts()),
+            None => "no ubusd (no ../shared/owrt), no UbusDrop".to_string(),
+        }
     )
     .unwrap();
     writeln!(summary, "  warnings/errors the daemon logged (digits masked):").unwrap();

@@ -1,14 +1,17 @@
-//! The daemon on ubus, end to end: `dualwan run` in the lab's `rtr` namespace registers with
-//! the test ubusd (`common::mini_ubusd`, a unix socket in the lab's temp dir, which a
-//! network namespace does not hide), `dualwan status` reads it back through that ubusd, a
-//! failover arrives as `dualwan.interface` and `dualwan.active` events and runs the hotplug
-//! scripts, and a ubusd restart is survived. Needs root; `DUALWAN_SKIP_NETNS=1` skips the
-//! lab test (the one without a daemon always runs).
+//! The daemon on the real OpenWrt ubusd (`../shared/owrt`, see `common::ubusd`), end to
+//! end: `dualwan run` in the lab's `rtr` namespace registers `dualwan` (ubusd's socket is in
+//! the lab's temp dir, which a network namespace does not hide); the real `ubus` command
+//! calls it (with and without `{"interface": ...}`, and the errors a caller can make) and
+//! hears a failover and a failback as `dualwan.interface` and `dualwan.active` events;
+//! `dualwan status` reads the same through that ubusd; the hotplug scripts run; and after
+//! ubusd is killed and started again on the same path the daemon registers again with its
+//! backoff, answers again and its events flow again. Skipped without `../shared/owrt`; the
+//! lab test needs root (`DUALWAN_SKIP_NETNS=1` skips it).
 
 mod common;
 
 use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
-use common::mini_ubusd::MiniUbusd;
+use common::ubusd::{Listener, Ubusd};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -18,11 +21,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 /// What the daemon says when the primary's targets stop answering behind a live gateway.
 const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
 
-/// `wan` on wan1 (metric 10), `wanb` on wan2 (metric 20), every default.
+/// `wan` on wan1 (metric 10, back 1 s after it recovers), `wanb` on wan2 (metric 20),
+/// every other setting the default.
 fn write_config(lab: &Lab) -> String {
     let mut text = String::from("config globals 'globals'\n");
     for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
         text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
+        if name == "wan" {
+            text += "\toption recovery_wait 1\n";
+        }
         for t in TARGETS {
             text += &format!("\tlist track_ip {t}\n");
         }
@@ -56,9 +63,38 @@ fn keys(v: &Value) -> Vec<&str> {
     v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
 }
 
+/// The text with every run of digits and dots as `#`: two status replies taken moments
+/// apart differ only in measured numbers (uptime, latency, ages).
+fn numbers_masked(text: &str) -> String {
+    let mut out = String::new();
+    let mut in_number = false;
+    for c in text.chars() {
+        let digit = c.is_ascii_digit() || (in_number && c == '.');
+        if !digit {
+            out.push(c);
+        } else if !in_number {
+            out.push('#');
+        }
+        in_number = digit;
+    }
+    out
+}
+
+/// The `dualwan.interface` events of `wan` with this status.
+fn wan_events(events: &Listener, status: &str) -> Vec<Value> {
+    let named = events.named("dualwan.interface");
+    named.into_iter().filter(|e| e["interface"] == "wan" && e["status"] == status).collect()
+}
+
+/// The first line of what `ubus` wrote to stderr ("Command failed: ...").
+fn first_line(out: &Output) -> String {
+    text(&out.stderr).lines().next().unwrap_or_default().to_string()
+}
+
 #[test]
 fn status_without_ubusd_or_without_the_daemon_exits_1() {
     let dir = std::env::temp_dir().join(format!("dualwan-ubus-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("ubus.sock");
 
@@ -67,14 +103,27 @@ fn status_without_ubusd_or_without_the_daemon_exits_1() {
     let want = format!("dualwan: ubus: cannot connect to {}: No such file or directory\n", sock.display());
     assert_eq!(text(&out.stderr), want);
 
-    let ubusd = MiniUbusd::start(&sock);
+    // ubusd without the daemon: `dualwan status` says so, as `ubus call` does in its way.
+    let Some(mut ubusd) = Ubusd::start(&sock) else {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    };
     let out = status(&sock, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(text(&out.stderr), "dualwan: dualwan is not running (no 'dualwan' object on ubus)\n");
     assert!(out.stdout.is_empty());
+    let out = ubusd.call("dualwan", "status", None);
+    assert_eq!((out.status.code(), first_line(&out).as_str()), (Some(4), "Command failed: Not found"));
 
     let out = status(&sock, &["one", "two"]);
     assert_eq!(out.status.code(), Some(2), "usage: {}", text(&out.stderr));
+
+    // A ubusd that crashed leaves its socket file: refused, not missing.
+    ubusd.kill();
+    let out = status(&sock, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!("dualwan: ubus: cannot connect to {}: Connection refused\n", sock.display());
+    assert_eq!(text(&out.stderr), want);
     drop(ubusd);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -82,9 +131,9 @@ fn status_without_ubusd_or_without_the_daemon_exits_1() {
 #[test]
 fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
     let Some(lab) = lab_or_skip("ubus") else { return };
-    let cfg = write_config(&lab);
     let sock = lab.dir().join("ubus.sock");
-    let mut ubusd = MiniUbusd::start(&sock);
+    let Some(mut ubusd) = Ubusd::start(&sock) else { return };
+    let cfg = write_config(&lab);
     let hotplug = lab.dir().join("hotplug.d");
     let hotplug_log = lab.dir().join("hotplug.log");
     std::fs::create_dir_all(&hotplug).unwrap();
@@ -93,6 +142,7 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
         format!("echo \"$ACTION $INTERFACE $DEVICE\" >> {}\n", hotplug_log.display()),
     )
     .unwrap();
+    let events = ubusd.listen(&["dualwan.interface", "dualwan.active"]);
 
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
     let mut d = lab.spawn_in("rtr", BIN, &[&args[..], &["--hotplug-dir", hotplug.to_str().unwrap()]].concat());
@@ -101,12 +151,14 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
         log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
     });
     assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
-    assert!(ubusd.wait_for_object("dualwan", Duration::from_secs(3)), "no registration:\n{}", lab.stderr_of(&d));
+    assert!(ubusd.wait_for(&["dualwan"], 3), "no registration:\n{}", lab.stderr_of(&d));
     assert!(lab.stderr_of(&d).contains("ubus: object dualwan registered"));
+    let listed = ubusd.ubus(&["-v", "list", "dualwan"]);
+    assert!(text(&listed.stdout).contains("\"status\":{\"interface\":\"String\"}"), "{}", text(&listed.stdout));
 
-    // The whole status, as `ubus call dualwan status` prints it.
-    let (raw, v) = status_json(&sock, &[]);
-    eprintln!("--- dualwan status --json ---\n{raw}");
+    // The whole status through the real `ubus`; `dualwan status --json` prints the same.
+    let (raw, v) = ubusd.call_json("dualwan", "status", None);
+    eprintln!("--- ubus call dualwan status ---\n{raw}");
     assert!(raw.starts_with("{\n\t\"version\": \""), "libubox's indentation: {raw:?}");
     assert!(raw.ends_with("\n}\n"));
     assert_eq!(keys(&v), ["version", "uptime", "mode", "active", "interfaces", "history"]);
@@ -119,6 +171,8 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
         assert_eq!(w["track_ip"].as_array().map(Vec::len), Some(3));
     }
     assert_eq!(v["interfaces"]["wan"]["active"], true);
+    let (cli_raw, _) = status_json(&sock, &[]);
+    assert_eq!(numbers_masked(&cli_raw), numbers_masked(&raw), "dualwan status --json:\n{cli_raw}");
 
     // The human summary.
     let out = status(&sock, &[]);
@@ -139,35 +193,46 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
     assert!(lines[wan_line + 1].trim_start().starts_with("gateway 192.0.2.1"), "{human}");
     assert!(human.lines().all(|l| l.len() <= 80 || l.contains(" ago ")), "{human}");
 
+    // The argument, and what a caller can get wrong (exit codes of `ubus call`, stderr
+    // not a tty: 256 - status).
+    let (raw, v) = ubusd.call_json("dualwan", "status", Some(r#"{"interface":"wanb"}"#));
+    assert_eq!(keys(&v["interfaces"]), ["wanb"], "{raw}");
+    assert_eq!(v["interfaces"]["wanb"]["status"], "online");
+    let out = ubusd.call("dualwan", "status", Some(r#"{"interface":"nosuch"}"#));
+    assert_eq!(out.status.code(), Some(252), "NOT_FOUND: {}", text(&out.stderr));
+    assert_eq!(first_line(&out), r#"Command failed: ubus call dualwan status {"interface":"nosuch"} (Not found)"#);
+    let out = ubusd.call("dualwan", "status", Some(r#"{"interface":1}"#));
+    assert_eq!(out.status.code(), Some(254), "INVALID_ARGUMENT: {}", text(&out.stderr));
+    assert_eq!(first_line(&out), r#"Command failed: ubus call dualwan status {"interface":1} (Invalid argument)"#);
+    let out = ubusd.call("dualwan", "restart", None);
+    assert_eq!(out.status.code(), Some(253), "METHOD_NOT_FOUND: {}", text(&out.stderr));
+    let out = status(&sock, &["nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "dualwan: no interface 'nosuch'\n");
+
     // A silent upstream failure: the two events, then the hotplug scripts.
     lab.upstream_fail(1);
     let t0 = Instant::now();
-    let moved = wait_until(Duration::from_secs(4), || !ubusd.events_named("dualwan.active").is_empty());
-    assert!(moved.is_some(), "no dualwan.active event:\n{}", lab.stderr_of(&d));
+    let moved = |e: &Value| e["previous"] == "wan" && e["active"] == "wanb";
+    let active = events.wait_for("dualwan.active", Duration::from_secs(4), moved);
+    let active = active.unwrap_or_else(|| panic!("no failover event: {:?}\n{}", events.events(), lab.stderr_of(&d)));
     eprintln!("timing: upstream failure -> dualwan.active event in {:?}", t0.elapsed());
-    let offline: Vec<Value> = ubusd
-        .events_named("dualwan.interface")
-        .iter()
-        .map(|e| e.json())
-        .filter(|j| j["interface"] == "wan" && j["status"] == "offline")
-        .collect();
-    assert_eq!(offline.len(), 1, "{:?}", ubusd.events());
+    assert_eq!(keys(&active), ["family", "active", "previous", "reason"]);
+    assert_eq!(active["family"], "ipv4");
+    assert_eq!(active["reason"], SILENT_UPSTREAM);
+    let offline = wan_events(&events, "offline");
+    assert_eq!(offline.len(), 1, "{:?}", events.events());
     let e = &offline[0];
     assert_eq!(keys(e), ["interface", "device", "family", "status", "previous", "reason"]);
     assert_eq!(e["family"], "ipv4");
     assert_eq!((e["device"].as_str(), e["previous"].as_str()), (Some("wan1"), Some("disconnecting")));
     assert_eq!(e["reason"], SILENT_UPSTREAM);
-    let active = ubusd.events_named("dualwan.active")[0].json();
-    assert_eq!(keys(&active), ["family", "active", "previous", "reason"]);
-    assert_eq!(active["family"], "ipv4");
-    assert_eq!((active["active"].as_str(), active["previous"].as_str()), (Some("wanb"), Some("wan")));
-    assert_eq!(active["reason"], SILENT_UPSTREAM);
     let ran = wait_until(Duration::from_secs(3), || {
         std::fs::read_to_string(&hotplug_log).is_ok_and(|s| s.contains("disconnected wan wan1\n"))
     });
     assert!(ran.is_some(), "hotplug: {:?}", std::fs::read_to_string(&hotplug_log));
 
-    // One interface; an unknown one.
+    // `dualwan status` for one interface and for an unknown one.
     let (raw, v) = status_json(&sock, &["wanb"]);
     assert_eq!(keys(&v["interfaces"]), ["wanb"], "{raw}");
     assert_eq!(v["active"], "wanb");
@@ -176,29 +241,62 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
     assert_eq!(v["interfaces"]["wan"]["status"], "offline");
     assert_eq!(v["interfaces"]["wan"]["reason"], SILENT_UPSTREAM);
     assert_eq!(v["history"][0]["to"], "offline");
-    let out = status(&sock, &["nosuch"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "dualwan: no interface 'nosuch'\n");
     let out = status(&sock, &[]);
     eprintln!("--- dualwan status (after the failover) ---\n{}", text(&out.stdout));
 
-    // ubusd restarts: the daemon is back within 2 s of it listening again.
-    ubusd.stop();
+    // The upstream is back: after `up` good rounds and the recovery wait, traffic returns.
+    let failed_over = events.events().len();
+    lab.upstream_restore(1);
+    let t0 = Instant::now();
+    let back = |e: &Value| e["previous"] == "wanb" && e["active"] == "wan";
+    let active = events.wait_for("dualwan.active", Duration::from_secs(8), back);
+    let active = active.unwrap_or_else(|| panic!("no failback event: {:?}\n{}", events.events(), lab.stderr_of(&d)));
+    eprintln!("timing: upstream restored -> dualwan.active failback event in {:?}", t0.elapsed());
+    assert_eq!((active["family"].as_str(), active["reason"].as_str()), (Some("ipv4"), Some("recovered")), "{active}");
+    let online = wan_events(&events, "online");
+    let online = online.last().unwrap_or_else(|| panic!("no wan online event: {:?}", events.events()));
+    assert_eq!((online["device"].as_str(), online["family"].as_str()), (Some("wan1"), Some("ipv4")), "{online}");
+    assert_eq!((online["previous"].as_str(), online["reason"].as_str()), (Some("connecting"), Some("recovered")));
+    assert!(events.events()[failed_over..].iter().any(|(n, e)| n == "dualwan.interface" && e == online));
+    let ran = wait_until(Duration::from_secs(3), || {
+        std::fs::read_to_string(&hotplug_log).is_ok_and(|s| s.contains("connected wan wan1\n"))
+    });
+    assert!(ran.is_some(), "hotplug: {:?}", std::fs::read_to_string(&hotplug_log));
+
+    // ubusd crashes: callers are refused (its socket file stays); a new ubusd on the same
+    // path has the daemon back with its backoff (0.5 s, doubling). `ubus listen` does not
+    // notice its ubusd going (it stays, deaf): a new one listens on the new ubusd.
+    ubusd.kill();
+    drop(events);
     let out = status(&sock, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("ubus: cannot connect to"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Connection refused"), "{}", text(&out.stderr));
     std::thread::sleep(Duration::from_millis(300));
-    let registered = ubusd.registrations();
     ubusd.restart();
     let t0 = Instant::now();
-    assert!(ubusd.wait_for_object("dualwan", Duration::from_secs(2)), "not back within 2 s:\n{}", lab.stderr_of(&d));
-    eprintln!("timing: ubusd restart -> dualwan registered again in {:?}", t0.elapsed());
-    assert_eq!(ubusd.registrations(), registered + 1);
-    let (_, v) = status_json(&sock, &[]);
-    assert_eq!(v["active"], "wanb");
+    assert!(ubusd.wait_for(&["dualwan"], 3), "not back within 3 s:\n{}", lab.stderr_of(&d));
+    let took = t0.elapsed();
+    eprintln!("timing: ubusd restart -> dualwan registered again in {took:?}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // ubusd has the object before the daemon has read its answer and logged it.
+    let twice = || lab.stderr_of(&d).matches("ubus: object dualwan registered").count() == 2;
+    assert!(wait_until(Duration::from_secs(1), twice).is_some(), "{}", lab.stderr_of(&d));
+    let (_, v) = ubusd.call_json("dualwan", "status", None);
+    assert_eq!(v["active"], "wan");
+    assert_eq!(v["interfaces"]["wan"]["status"], "online");
+
+    // Events flow again on the new ubusd.
+    let events = ubusd.listen(&["dualwan.interface", "dualwan.active"]);
+    lab.upstream_fail(1);
+    let active = events.wait_for("dualwan.active", Duration::from_secs(4), moved);
+    assert!(active.is_some(), "no event after the restart: {:?}\n{}", events.events(), lab.stderr_of(&d));
+    assert_eq!(wan_events(&events, "offline").len(), 1, "{:?}", events.events());
 
     let exit = lab.terminate(&mut d);
     let log = lab.stderr_of(&d);
     assert!(exit.success(), "daemon exited with {exit}:\n{log}");
     assert!(log.contains("ubus recv: ubusd closed the connection; reconnecting"), "{log}");
+    drop(events);
+    let status = ubusd.stop();
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "ubusd's exit on SIGTERM");
 }

@@ -1,38 +1,48 @@
-//! NETLINK_ROUTE adapter, IPv4 only: kernel notifications in, dumps on request, route and
-//! rule changes out.
+//! NETLINK_ROUTE adapter, IPv4 and IPv6: kernel notifications in, dumps on request, route
+//! and rule changes out.
 //!
 //! Contract:
 //! - [`Netlink::open`] makes two sockets. The *event* socket is non-blocking, joined to the
-//!   link, IPv4 address, IPv4 route and IPv4 rule groups, with a 512 KiB receive buffer;
-//!   poll [`Netlink::event_fd`] and call [`Netlink::drain_events`] when it is readable. The
-//!   *request* socket is blocking with a 1 s receive timeout, so a lost reply costs at most a
-//!   second and never hangs the loop; [`Netlink::dump`] and [`Netlink::apply`] use it.
+//!   link group and the address, route and rule groups of both families, with a 512 KiB
+//!   receive buffer; poll [`Netlink::event_fd`] and call [`Netlink::drain_events`] when it
+//!   is readable. The *request* socket is [`request::Requests`], the request path this
+//!   adapter shares with `sys::conntrack` (blocking, 1 s per reply, answers matched by
+//!   sequence number); [`Netlink::dump`] and [`Netlink::apply`] use it.
 //! - Every message, notification or dump entry, goes through `wire::rtnl::parse`; a message
 //!   that fails its checks is skipped and counted in [`Netlink::malformed`], never a panic.
 //! - `ENOBUFS` on the event socket means the kernel dropped notifications: the sink gets
-//!   [`KernelEvent::Overrun`] and should dump everything again.
-//! - Replies are matched to requests by sequence number, so a reply that arrives after its
-//!   request timed out is skipped by the next request instead of being taken for its answer.
+//!   [`KernelEvent::Overrun`] and should dump everything again. So does a notification
+//!   datagram larger than the buffer.
 //! - Nothing is allocated on the event path: one receive buffer, allocated at open, serves
 //!   both sockets (calls take `&mut self`, so they never overlap). Requests are encoded with
 //!   neli's message types, which allocate a little per request; dumps and changes are rare.
 //!
-//! neli provides the sockets (`NlSocket`: socket, bind, groups, non-blocking mode, send) and
-//! the request encoding (`Nlmsghdr`, `Ifinfomsg`, `Ifaddrmsg`, `Rtmsg`, `Fibmsg`, `Rtattr`).
-//! Receiving is a plain recv(2) into our buffer: neli's `recv` builds a `Groups` vector per
-//! datagram and its parsing allocates per attribute, and `NlSocketHandle` adds a 3 x 32 KiB
-//! buffer pool we would never use. neli's router type is not used (it starts a thread).
+//! What neli does and what we do ourselves: neli opens and configures the netlink sockets of
+//! both adapters (`NlSocket`: socket, bind, multicast groups, non-blocking mode, receive
+//! buffer size, extended ACKs) and encodes the rtnetlink requests (`Nlmsghdr`, `Ifinfomsg`,
+//! `Ifaddrmsg`, `Rtmsg`, `Fibmsg`, `Rtattr`), which it models with the kernel's own
+//! constants. Everything the kernel sends is read by plain send(2)/recv(2) into our buffer
+//! and parsed by our own code (`wire::netlink`, `wire::rtnl`, `wire::ctnetlink`): neli's
+//! `recv` builds a `Groups` vector per datagram and its parsing allocates per message and
+//! attribute, while notifications must cost no allocation, and a parser of ours checks
+//! every length, never panics on what the kernel or a fuzzer hands it, and reads real
+//! captures in its tests. neli's `NlSocketHandle` (a 3 x 32 KiB buffer pool we would never
+//! use) and its router (which starts a thread) are not used, and neli has no conntrack
+//! types: ctnetlink requests are written by `wire::ctnetlink`.
+
+pub mod request;
 
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::route::{Family, Op, Route, RouteType, Rule, RuleAction};
-use crate::wire::rtnl::{self, Messages, Parsed};
+use crate::wire::netlink::{Message, Messages};
+use crate::wire::rtnl::{self, Parsed};
 use core::fmt;
 use core::net::IpAddr;
 use neli::consts::nl::NlmF;
 use neli::consts::rtnl::{
     Arphrd, FrAct, Frattr, IfaF, Iff, RtAddrFamily, RtScope, RtTable, Rta, RtaType, Rtm, RtmF, Rtn, Rtprot,
 };
-use neli::consts::socket::{Msg, NlFamily};
+use neli::consts::socket::NlFamily;
 use neli::nl::{NlPayload, NlmsghdrBuilder};
 use neli::rtnl::{FibmsgBuilder, IfaddrmsgBuilder, IfinfomsgBuilder, Rtattr, RtattrBuilder, RtmsgBuilder};
 use neli::socket::NlSocket;
@@ -40,21 +50,15 @@ use neli::types::{Buffer, RtBuffer};
 use neli::utils::Groups;
 use neli::{Size, ToBytes};
 use nix::errno::Errno;
-use nix::sys::socket::{recv, setsockopt, sockopt, MsgFlags};
-use nix::sys::time::{TimeVal, TimeValLike};
+use nix::sys::socket::{setsockopt, sockopt};
+use request::{borrow, errno_of, open_socket, recv_datagram, OpenStep, Requests};
+pub use request::{ExtAck, NlCause, EXT_ACK_MAX, RECV_BUF_LEN, REPLY_TIMEOUT_SECS};
 use std::io::{self, Cursor};
 use std::os::fd::{AsRawFd, BorrowedFd};
-
-/// Receive buffer for one datagram. The kernel never builds a dump datagram larger than
-/// 32 KiB (`netlink_recvmsg` caps `max_recvmsg_len`), and a notification is one message.
-pub const RECV_BUF_LEN: usize = 32 * 1024;
 
 /// Kernel receive-queue size asked for on the event socket, so a burst (an interface with
 /// many routes going away) does not overflow it.
 pub const EVENT_RCVBUF: usize = 512 * 1024;
-
-/// How long the request socket waits for each reply datagram.
-pub const REPLY_TIMEOUT_SECS: i64 = 1;
 
 /// Multicast groups of the event socket (`RTNLGRP_*` numbers, not bitmasks).
 const EVENT_GROUPS: [u32; 7] = [
@@ -66,12 +70,6 @@ const EVENT_GROUPS: [u32; 7] = [
     libc::RTNLGRP_IPV6_ROUTE,
     libc::RTNLGRP_IPV6_RULE,
 ];
-
-/// Longest extended-ACK text kept in an error.
-pub const EXT_ACK_MAX: usize = 96;
-
-/// The kernel's explanation of a refused request (extended ACK), possibly empty.
-pub type ExtAck = heapless::String<EXT_ACK_MAX>;
 
 /// Which adapter call failed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -118,23 +116,6 @@ impl ApplyKind {
     }
 }
 
-/// Why it failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NlCause {
-    /// A system call on the socket failed.
-    Sys(Errno),
-    /// The kernel refused the request (`NLMSG_ERROR`), with its explanation if it gave one.
-    Kernel(Errno, ExtAck),
-    /// No reply within [`REPLY_TIMEOUT_SECS`].
-    Timeout,
-    /// The reply failed a length or value check.
-    Malformed(&'static str),
-    /// The dump was interrupted by concurrent changes twice in a row (`NLM_F_DUMP_INTR`).
-    Interrupted,
-    /// The request cannot be expressed exactly; nothing was sent.
-    Unencodable(&'static str),
-}
-
 /// A failed netlink call: `netlink rule add: File exists`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NetlinkError {
@@ -151,10 +132,7 @@ impl NetlinkError {
 
     /// The errno, whether a system call or the kernel's reply reported it.
     pub fn errno(&self) -> Option<Errno> {
-        match self.cause {
-            NlCause::Sys(e) | NlCause::Kernel(e, _) => Some(e),
-            _ => None,
-        }
+        self.cause.errno()
     }
 }
 
@@ -180,23 +158,7 @@ impl fmt::Display for NlOp {
 
 impl fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "netlink {}: ", self.op)?;
-        match &self.cause {
-            NlCause::Sys(e) | NlCause::Kernel(e, _) => {
-                f.write_str(e.desc())?;
-                if *e == Errno::EPERM {
-                    f.write_str(" (needs CAP_NET_ADMIN)")?;
-                }
-                match &self.cause {
-                    NlCause::Kernel(_, why) if !why.is_empty() => write!(f, " ({why})"),
-                    _ => Ok(()),
-                }
-            }
-            NlCause::Timeout => write!(f, "no reply within {REPLY_TIMEOUT_SECS} s"),
-            NlCause::Malformed(why) => write!(f, "malformed reply: {why}"),
-            NlCause::Interrupted => f.write_str("dump interrupted twice by concurrent changes"),
-            NlCause::Unencodable(why) => f.write_str(why),
-        }
+        write!(f, "netlink {}: {}", self.op, self.cause)
     }
 }
 
@@ -205,12 +167,11 @@ impl std::error::Error for NetlinkError {}
 /// The NETLINK_ROUTE adapter: an event socket, a request socket and their buffers.
 pub struct Netlink {
     events: NlSocket,
-    requests: NlSocket,
-    /// One datagram; shared by both sockets.
-    buf: Box<[u8]>,
+    /// Also lends its receive buffer to the event socket.
+    requests: Requests,
     /// The request being encoded.
     out: Cursor<Vec<u8>>,
-    seq: u32,
+    /// Notifications skipped (the request socket counts its own).
     malformed: u64,
 }
 
@@ -218,28 +179,15 @@ impl Netlink {
     /// Open and configure both sockets. Needs `CAP_NET_ADMIN` only for changes (and for a
     /// receive buffer above `net.core.rmem_max`, which otherwise caps it).
     pub fn open() -> Result<Netlink, NetlinkError> {
-        let events = new_socket()?;
+        let events = open_socket(NlFamily::Route).map_err(open_err)?;
         events.add_mcast_membership(Groups::new_groups(&EVENT_GROUPS)).map_err(io_err(NlOp::Subscribe))?;
         events.nonblock().map_err(io_err(NlOp::Open))?;
         // SO_RCVBUFFORCE ignores rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped.
         if setsockopt(&borrow(&events), sockopt::RcvBufForce, &EVENT_RCVBUF).is_err() {
             events.set_recv_buffer_size(EVENT_RCVBUF).map_err(io_err(NlOp::Open))?;
         }
-
-        let requests = new_socket()?;
-        let timeout = TimeVal::seconds(REPLY_TIMEOUT_SECS);
-        setsockopt(&borrow(&requests), sockopt::ReceiveTimeout, &timeout).map_err(sys_err(NlOp::Open))?;
-        // Extended ACKs (Linux 4.12+) explain refusals; older kernels simply lack them.
-        let _ = requests.enable_ext_ack(true);
-
-        Ok(Netlink {
-            events,
-            requests,
-            buf: vec![0; RECV_BUF_LEN].into_boxed_slice(),
-            out: Cursor::new(Vec::with_capacity(256)),
-            seq: 0,
-            malformed: 0,
-        })
+        let requests = Requests::open(NlFamily::Route).map_err(open_err)?;
+        Ok(Netlink { events, requests, out: Cursor::new(Vec::with_capacity(256)), malformed: 0 })
     }
 
     /// The event socket, for poll(2) (readable = notifications waiting).
@@ -249,14 +197,15 @@ impl Netlink {
 
     /// Messages skipped because they failed a check (both sockets, since open).
     pub fn malformed(&self) -> u64 {
-        self.malformed
+        self.malformed + self.requests.malformed()
     }
 
     /// Read the event socket until it is empty and hand every notification to `sink`.
     /// Families and types dualwan does not model are dropped.
     pub fn drain_events(&mut self, sink: &mut dyn FnMut(KernelEvent)) -> Result<(), NetlinkError> {
+        let buf = self.requests.buffer();
         loop {
-            let len = match recv_datagram(self.events.as_raw_fd(), &mut self.buf) {
+            let len = match recv_datagram(self.events.as_raw_fd(), buf) {
                 Ok(len) => len,
                 Err(Errno::EAGAIN) => return Ok(()),
                 // The queue overflowed and the kernel dropped notifications (netlink(7));
@@ -267,7 +216,7 @@ impl Netlink {
                 }
                 Err(e) => return Err(NetlinkError::new(NlOp::Recv, NlCause::Sys(e))),
             };
-            let Some(datagram) = self.buf.get(..len) else {
+            let Some(datagram) = buf.get(..len) else {
                 // Larger than the buffer: the rest was cut off and its news is lost.
                 self.malformed += 1;
                 sink(KernelEvent::Overrun);
@@ -283,8 +232,8 @@ impl Netlink {
         }
     }
 
-    /// Dump every link, IPv4 address, IPv4 route (all tables) or IPv4 rule: each entry
-    /// goes to `sink` as a `Change::New` event, then `DumpDone(kind)`.
+    /// Dump every link, or every address, route (all tables) or rule of both families:
+    /// each entry goes to `sink` as a `Change::New` event, then `DumpDone(kind)`.
     ///
     /// If the kernel flags the dump as interrupted by a concurrent change
     /// (`NLM_F_DUMP_INTR`: entries may be missing), it is requested once more, so the sink
@@ -292,10 +241,17 @@ impl Netlink {
     pub fn dump(&mut self, kind: DumpKind, sink: &mut dyn FnMut(KernelEvent)) -> Result<(), NetlinkError> {
         let op = NlOp::Dump(kind);
         for _attempt in 0..2 {
-            let seq = self.next_seq();
+            let seq = self.requests.next_seq();
             encode_dump(&mut self.out, kind, seq).map_err(|c| NetlinkError::new(op, c))?;
-            self.send(op)?;
-            if !self.read_dump(op, seq, sink)? {
+            let mut entry = |msg: &Message<'_>| {
+                if let Parsed::Event(event) = rtnl::parse(msg)? {
+                    sink(event);
+                }
+                Ok(())
+            };
+            let interrupted =
+                self.requests.dump(self.out.get_ref(), &mut entry).map_err(|c| NetlinkError::new(op, c))?;
+            if !interrupted {
                 sink(KernelEvent::DumpDone(kind));
                 return Ok(());
             }
@@ -308,10 +264,9 @@ impl Netlink {
     /// `NlCause::Kernel`.
     pub fn apply(&mut self, op: &Op) -> Result<(), NetlinkError> {
         let nl_op = NlOp::Apply(ApplyKind::of(op));
-        let seq = self.next_seq();
+        let seq = self.requests.next_seq();
         encode_op(&mut self.out, op, seq).map_err(|c| NetlinkError::new(nl_op, c))?;
-        self.send(nl_op)?;
-        self.read_ack(nl_op, seq)
+        self.requests.ack(self.out.get_ref()).map_err(|c| NetlinkError::new(nl_op, c))
     }
 
     /// Checks that this process may change routing: CAP_NET_ADMIN in the user namespace
@@ -339,138 +294,20 @@ impl Netlink {
             Err(e) => Err(e),
         }
     }
-
-    fn next_seq(&mut self) -> u32 {
-        self.seq = self.seq.wrapping_add(1);
-        self.seq
-    }
-
-    fn send(&mut self, op: NlOp) -> Result<(), NetlinkError> {
-        self.discard_stale();
-        loop {
-            match self.requests.send(self.out.get_ref(), Msg::empty()) {
-                Ok(_) => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(op)(e)),
-            }
-        }
-    }
-
-    /// Read and drop whatever an earlier request left on the request socket (a reply that
-    /// came after its timeout, the rest of a dump abandoned on an error). Reading is also
-    /// what moves an unfinished dump along (`netlink_recvmsg` continues it), and the kernel
-    /// refuses a new dump with EBUSY while one is still running on the socket.
-    fn discard_stale(&mut self) {
-        let flags = MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT;
-        loop {
-            match recv(self.requests.as_raw_fd(), &mut self.buf, flags) {
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// Receive one reply datagram on the request socket; returns its length, which fits
-    /// the buffer.
-    fn recv_reply(&mut self, op: NlOp) -> Result<usize, NetlinkError> {
-        match recv_datagram(self.requests.as_raw_fd(), &mut self.buf) {
-            Ok(len) if len <= self.buf.len() => Ok(len),
-            Ok(_) => Err(NetlinkError::new(op, NlCause::Malformed("reply larger than the receive buffer"))),
-            // SO_RCVTIMEO expired.
-            Err(Errno::EAGAIN) => Err(NetlinkError::new(op, NlCause::Timeout)),
-            Err(e) => Err(NetlinkError::new(op, NlCause::Sys(e))),
-        }
-    }
-
-    /// Wait for the `NLMSG_ERROR` answering request `seq`.
-    fn read_ack(&mut self, op: NlOp, seq: u32) -> Result<(), NetlinkError> {
-        loop {
-            let len = self.recv_reply(op)?;
-            for msg in Messages::new(&self.buf[..len]) {
-                let msg = msg.map_err(|m| NetlinkError::new(op, NlCause::Malformed(m.0)))?;
-                if msg.seq != seq {
-                    continue; // a late reply to an earlier request
-                }
-                match rtnl::parse(&msg) {
-                    Ok(Parsed::Ack) => return Ok(()),
-                    Ok(Parsed::Error(errno)) => {
-                        let mut why = ExtAck::new();
-                        for c in rtnl::ext_ack_msg(&msg).unwrap_or("").chars() {
-                            if why.push(c).is_err() {
-                                break;
-                            }
-                        }
-                        return Err(NetlinkError::new(op, NlCause::Kernel(Errno::from_raw(errno), why)));
-                    }
-                    Ok(_) => {}
-                    Err(m) => return Err(NetlinkError::new(op, NlCause::Malformed(m.0))),
-                }
-            }
-        }
-    }
-
-    /// Read the multipart reply to dump `seq` up to `NLMSG_DONE`, handing entries to `sink`.
-    /// Returns whether the kernel flagged it as interrupted.
-    fn read_dump(&mut self, op: NlOp, seq: u32, sink: &mut dyn FnMut(KernelEvent)) -> Result<bool, NetlinkError> {
-        let mut interrupted = false;
-        loop {
-            let len = self.recv_reply(op)?;
-            for msg in Messages::new(&self.buf[..len]) {
-                let msg = msg.map_err(|m| NetlinkError::new(op, NlCause::Malformed(m.0)))?;
-                if msg.seq != seq {
-                    continue;
-                }
-                interrupted |= msg.flags & rtnl::NLM_F_DUMP_INTR != 0;
-                match rtnl::parse(&msg) {
-                    Ok(Parsed::Event(event)) => sink(event),
-                    Ok(Parsed::Done { error: 0 }) => return Ok(interrupted),
-                    Ok(Parsed::Done { error }) | Ok(Parsed::Error(error)) => {
-                        let errno = Errno::from_raw(error.saturating_abs());
-                        return Err(NetlinkError::new(op, NlCause::Kernel(errno, ExtAck::new())));
-                    }
-                    Ok(_) => {}
-                    // One bad entry: skip it, the rest of the dump is still good.
-                    Err(_) => self.malformed += 1,
-                }
-            }
-        }
-    }
 }
 
-fn new_socket() -> Result<NlSocket, NetlinkError> {
-    let socket = NlSocket::new(NlFamily::Route).map_err(io_err(NlOp::Open))?;
-    // Port id 0: the kernel assigns one.
-    socket.bind(None, Groups::empty()).map_err(io_err(NlOp::Bind))?;
-    Ok(socket)
+/// A failed step of opening a socket, as this adapter names it.
+fn open_err((step, errno): (OpenStep, Errno)) -> NetlinkError {
+    let op = match step {
+        OpenStep::Socket => NlOp::Open,
+        OpenStep::Bind => NlOp::Bind,
+    };
+    NetlinkError::new(op, NlCause::Sys(errno))
 }
 
-/// The socket's descriptor as a `BorrowedFd` (nix wants one for setsockopt, poll wants one).
-fn borrow(socket: &NlSocket) -> BorrowedFd<'_> {
-    // SAFETY: `NlSocket` owns this descriptor and closes it only when dropped; the borrow is
-    // tied to `socket`, so the descriptor stays open for as long as it is used.
-    unsafe { BorrowedFd::borrow_raw(socket.as_raw_fd()) }
-}
-
-/// recv(2) one datagram, retrying on EINTR. With `MSG_TRUNC` the result is the datagram's
-/// real length, which exceeds `buf.len()` if it was cut (netlink(7) / socket(7)).
-fn recv_datagram(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
-    loop {
-        match recv(fd, buf, MsgFlags::MSG_TRUNC) {
-            Err(Errno::EINTR) => continue,
-            other => return other,
-        }
-    }
-}
-
-fn sys_err(op: NlOp) -> impl Fn(Errno) -> NetlinkError {
-    move |e| NetlinkError::new(op, NlCause::Sys(e))
-}
-
+/// A failed neli socket call, as this adapter names it.
 fn io_err(op: NlOp) -> impl Fn(io::Error) -> NetlinkError {
-    move |e| {
-        let errno = e.raw_os_error().map_or(Errno::EIO, Errno::from_raw);
-        NetlinkError::new(op, NlCause::Sys(errno))
-    }
+    move |e| NetlinkError::new(op, NlCause::Sys(errno_of(&e)))
 }
 
 const BUILD_FAILED: NlCause = NlCause::Unencodable("neli could not build the request");
@@ -705,6 +542,8 @@ fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
 mod tests {
     use super::*;
     use crate::route::Family;
+    use crate::wire::netlink::{Reply, AF_INET6, AF_UNSPEC};
+    use crate::wire::netlink::{NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
     use core::net::IpAddr;
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
@@ -714,7 +553,7 @@ mod tests {
     use crate::route::{Prefix, PROTO_DUALWAN, TABLE_MAIN};
 
     /// Encode `op` with neli and read it back with our parser: the two must agree.
-    fn roundtrip(op: &Op) -> (rtnl::Message<'static>, Parsed) {
+    fn roundtrip(op: &Op) -> (Message<'static>, Parsed) {
         let mut out = Cursor::new(Vec::new());
         encode_op(&mut out, op, 42).expect("encodable");
         let bytes: &'static [u8] = Box::leak(out.into_inner().into_boxed_slice());
@@ -737,10 +576,10 @@ mod tests {
         }
     }
 
-    const REQUEST_ACK: u16 = 0x1 | 0x4;
-    const CREATE: u16 = 0x400;
-    const EXCL: u16 = 0x200;
-    const REPLACE: u16 = 0x100;
+    const REQUEST_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
+    const CREATE: u16 = NLM_F_CREATE;
+    const EXCL: u16 = NLM_F_EXCL;
+    const REPLACE: u16 = NLM_F_REPLACE;
 
     #[test]
     fn ipv6_requests_carry_their_family() {
@@ -750,7 +589,7 @@ mod tests {
             ..gw_route(101, [192, 0, 2, 1], 0)
         };
         let (msg, parsed) = roundtrip(&Op::ReplaceRoute(route));
-        assert_eq!(msg.payload[0], rtnl::AF_INET6);
+        assert_eq!(msg.payload[0], AF_INET6);
         assert_eq!(parsed, Parsed::Event(KernelEvent::Route(Change::Replace, route)));
         let rule = Rule {
             family: Family::V6,
@@ -763,7 +602,7 @@ mod tests {
         };
         for op in [Op::AddRule(rule), Op::DelRule(rule)] {
             let (msg, parsed) = roundtrip(&op);
-            assert_eq!((msg.payload[0], msg.payload[2]), (rtnl::AF_INET6, 128), "family and source length");
+            assert_eq!((msg.payload[0], msg.payload[2]), (AF_INET6, 128), "family and source length");
             let change = if matches!(op, Op::AddRule(_)) { Change::New } else { Change::Del };
             assert_eq!(parsed, Parsed::Event(KernelEvent::Rule(change, rule)));
         }
@@ -880,10 +719,10 @@ mod tests {
     fn dump_requests() {
         let mut out = Cursor::new(Vec::new());
         for (kind, ty, family) in [
-            (DumpKind::Links, 18, rtnl::AF_UNSPEC),
-            (DumpKind::Addrs, 22, rtnl::AF_UNSPEC),
-            (DumpKind::Routes, 26, rtnl::AF_UNSPEC),
-            (DumpKind::Rules, 34, rtnl::AF_UNSPEC),
+            (DumpKind::Links, 18, AF_UNSPEC),
+            (DumpKind::Addrs, 22, AF_UNSPEC),
+            (DumpKind::Routes, 26, AF_UNSPEC),
+            (DumpKind::Rules, 34, AF_UNSPEC),
         ] {
             encode_dump(&mut out, kind, 9).unwrap();
             let bytes = out.get_ref().clone();
@@ -903,9 +742,9 @@ mod tests {
         nl.dump(DumpKind::Rules, &mut |_| clean += 1).unwrap();
         // A dump whose reply nobody reads, as if it had timed out. Without the drain before
         // the next request the kernel would refuse that one with EBUSY.
-        let stale = nl.next_seq();
+        let stale = nl.requests.next_seq();
         encode_dump(&mut nl.out, DumpKind::Links, stale).unwrap();
-        nl.send(NlOp::Dump(DumpKind::Links)).unwrap();
+        nl.requests.send(nl.out.get_ref()).unwrap();
         let mut events = Vec::new();
         nl.dump(DumpKind::Rules, &mut |e| events.push(e)).unwrap();
         assert_eq!(events.len(), clean, "{events:?}");
@@ -917,11 +756,12 @@ mod tests {
         let mut nl = Netlink::open().unwrap();
         // Another request's reply (a whole dump, with its NLMSG_DONE) arrives while we wait
         // for the answer to request 12345, which never comes.
-        let other = nl.next_seq();
+        let other = nl.requests.next_seq();
         encode_dump(&mut nl.out, DumpKind::Rules, other).unwrap();
-        nl.requests.send(nl.out.get_ref(), Msg::empty()).unwrap();
+        nl.requests.send(nl.out.get_ref()).unwrap();
         let start = std::time::Instant::now();
-        let err = nl.read_ack(NlOp::Apply(ApplyKind::RuleAdd), 12345).unwrap_err();
+        let cause = nl.requests.wait(Reply::ack(12345), &mut |_| Ok(())).unwrap_err();
+        let err = NetlinkError::new(NlOp::Apply(ApplyKind::RuleAdd), cause);
         assert_eq!(err.cause, NlCause::Timeout);
         assert!(start.elapsed() < std::time::Duration::from_secs(3));
     }

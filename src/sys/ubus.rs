@@ -29,12 +29,13 @@
 //! - Caller side, on the same connection ([`Ubus::ask_netifd`]): LOOKUP
 //!   `network.interface.NAME`, then INVOKE `status` on the id found; the parsed answer
 //!   comes out of [`Ubus::poll_input`] as [`Input::Netifd`] (an interface ubusd does not
-//!   know is reported down). Outstanding requests live in a table of [`MAX_ASKS`] entries
-//!   keyed by `seq`, one per WAN: an ask while that WAN's LOOKUP is out is covered by it,
-//!   one while its `status` call is out is repeated when that call completes. A request
-//!   unanswered after [`REQUEST_TIMEOUT`] is dropped and reported. Asks and their follow-up
-//!   requests never take the queue space kept for a reply; one that does not fit is dropped
-//!   (the next ask repeats it).
+//!   know is reported down; one it hides, answering the LOOKUP without the object because
+//!   its ACLs grant us none of its methods, is reported as no access). Outstanding requests
+//!   live in a table of [`MAX_ASKS`] entries keyed by `seq`, one per WAN: an ask while that
+//!   WAN's LOOKUP is out is covered by it, one while its `status` call is out is repeated
+//!   when that call completes. A request unanswered after [`REQUEST_TIMEOUT`] is dropped
+//!   and reported. Asks and their follow-up requests never take the queue space kept for a
+//!   reply; one that does not fit is dropped (the next ask repeats it).
 //! - Listener side ([`Ubus::listen`]): once registered, an anonymous object is added (a05,
 //!   a06) and subscribed to the event pattern with `register` on object 1, as libubus's
 //!   `ubus_register_event_handler` does. Events arrive as INVOKEs of that object; each is
@@ -130,6 +131,9 @@ pub enum AskError {
     Malformed(blob::Malformed),
     /// `status` completed without a reply table.
     NoData,
+    /// ubusd found the object but sent no description of it: it hides objects none of whose
+    /// methods its ACLs let us call (a daemon not running as root needs `access`).
+    NoAccess,
     /// No answer within [`REQUEST_TIMEOUT`].
     Timeout,
 }
@@ -140,6 +144,7 @@ impl fmt::Display for AskError {
             AskError::Status(s) => write!(f, "status {s} ({})", status_name(*s)),
             AskError::Malformed(m) => write!(f, "malformed reply ({m})"),
             AskError::NoData => f.write_str("no reply data"),
+            AskError::NoAccess => f.write_str("no access (ubusd's ACL grants us no method of it)"),
             AskError::Timeout => write!(f, "no answer within {} s", REQUEST_TIMEOUT.as_secs()),
         }
     }
@@ -993,7 +998,10 @@ impl Ubus {
                 }
                 (status, _) => {
                     let ask = self.asks.swap_remove(i);
-                    let error = AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR));
+                    let error = match status {
+                        Some(wire::STATUS_OK) => AskError::NoAccess,
+                        _ => AskError::Status(status.unwrap_or(wire::STATUS_UNKNOWN_ERROR)),
+                    };
                     self.notify(Notice::NetifdFailed { network: ask.network, error });
                 }
             },
@@ -1185,5 +1193,10 @@ mod tests {
         assert_eq!(bad.to_string(), "ubus recv: malformed message (70000 bytes, more than the 65536 accepted)");
         let registered = Notice::Registered { path: "dualwan", object: 0xff00_d868, client: 0x1234 };
         assert_eq!(registered.to_string(), "ubus: object dualwan registered (id 0xff00d868, client 0x00001234)");
+        let hidden = Notice::NetifdFailed { network: "wan".try_into().unwrap(), error: AskError::NoAccess };
+        assert_eq!(
+            hidden.to_string(),
+            "ubus call network.interface.wan status: no access (ubusd's ACL grants us no method of it)"
+        );
     }
 }

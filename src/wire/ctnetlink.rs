@@ -2,12 +2,13 @@
 //! the kernel dumps them, and the two requests dualwan sends — a dump of one address
 //! family's table and the deletion of one entry.
 //!
-//! Contract: [`parse`] turns one message (walked with [`rtnl::Messages`]) into a
+//! Contract: [`parse`] turns one message (walked with `wire::netlink::Messages`) into a
 //! [`Parsed`] value without allocating or panicking; every length is checked before it is
 //! read and a message that fails a check is [`Malformed`]. Attributes this module does not
 //! model (counters, timeout, protoinfo, NAT sequence adjustments, labels...) are skipped.
 //! [`emit_dump`] and [`emit_delete`] write into a buffer the caller lends and return the
-//! length, or [`Full`] when it does not fit.
+//! length, or [`Full`] when it does not fit. The netlink header, attributes, ACKs and errors
+//! are `wire::netlink`'s.
 //!
 //! The layout (include/uapi/linux/netfilter/nfnetlink{,_conntrack}.h): `nlmsg_type` is
 //! `subsystem << 8 | message`; `struct nfgenmsg { u8 family; u8 version; __be16 res_id }`
@@ -24,11 +25,10 @@
 //!
 //! Tuples of both families parse; IPv6 entries and requests use the same types.
 
-use crate::wire::rtnl::{Attrs, Malformed, Message, NLMSG_DONE, NLMSG_ERROR};
+use crate::wire::netlink::{parse_control, Attrs, Control, Full, Malformed, Message, Writer};
+use crate::wire::netlink::{AF_INET, AF_INET6, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// `NETLINK_NETFILTER`: the socket protocol.
-pub const NETLINK_NETFILTER: i32 = 12;
 /// `NFNL_SUBSYS_CTNETLINK`.
 pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
 /// `IPCTNL_MSG_CT_NEW` in the ctnetlink subsystem: a dump entry or a new-entry event.
@@ -41,17 +41,6 @@ pub const CT_DELETE: u16 = CT_NEW | 2;
 pub const NFGENMSG_LEN: usize = 4;
 /// `NFNETLINK_V0`.
 const NFNETLINK_V0: u8 = 0;
-
-/// `AF_INET`.
-pub const AF_INET: u8 = 2;
-/// `AF_INET6`.
-pub const AF_INET6: u8 = 10;
-
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_DUMP: u16 = 0x300;
-/// `NLA_F_NESTED`.
-const NLA_F_NESTED: u16 = 0x8000;
 
 // enum ctattr_type
 const CTA_TUPLE_ORIG: u16 = 1;
@@ -169,30 +158,26 @@ pub enum Parsed {
     Ignored,
 }
 
-/// The buffer lent to an emitter is too small.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Full;
-
 /// Parses one message. Never panics; see the module contract.
 pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
-    let p = msg.payload;
+    if let Some(control) = parse_control(msg) {
+        return control.map(Parsed::from);
+    }
     match msg.ty {
-        NLMSG_ERROR => match ne_i32(p).ok_or(Malformed("short NLMSG_ERROR"))? {
-            0 => Ok(Parsed::Ack),
-            c if c < 0 => Ok(Parsed::Error(c.saturating_neg())),
-            _ => Err(Malformed("positive error in NLMSG_ERROR")),
-        },
-        NLMSG_DONE => Ok(Parsed::Done { error: ne_i32(p).unwrap_or(0) }),
-        CT_NEW | CT_DELETE => parse_entry(p).map(|e| e.map_or(Parsed::Ignored, Parsed::Entry)),
+        CT_NEW | CT_DELETE => parse_entry(msg.payload).map(|e| e.map_or(Parsed::Ignored, Parsed::Entry)),
         _ => Ok(Parsed::Ignored),
     }
 }
 
-/// The error word of `NLMSG_ERROR` / `NLMSG_DONE` is host-endian like every netlink header
-/// field.
-fn ne_i32(p: &[u8]) -> Option<i32> {
-    let b: [u8; 4] = p.get(..4)?.try_into().ok()?;
-    Some(i32::from_ne_bytes(b))
+impl From<Control> for Parsed {
+    fn from(control: Control) -> Parsed {
+        match control {
+            Control::Ack => Parsed::Ack,
+            Control::Error(errno) => Parsed::Error(errno),
+            Control::Done { error } => Parsed::Done { error },
+            Control::Other => Parsed::Ignored,
+        }
+    }
 }
 
 /// `struct nfgenmsg` + `CTA_*`. `None` for a family other than IPv4/IPv6.
@@ -303,64 +288,10 @@ fn be_u32(v: &[u8]) -> Result<u32, Malformed> {
     Ok(u32::from_be_bytes(b))
 }
 
-/// Writes netlink messages into a lent buffer; lengths are patched when a message or nest
-/// ends.
-struct Writer<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl<'a> Writer<'a> {
-    fn bytes(&mut self, b: &[u8]) -> Result<(), Full> {
-        let end = self.len.checked_add(b.len()).ok_or(Full)?;
-        self.buf.get_mut(self.len..end).ok_or(Full)?.copy_from_slice(b);
-        self.len = end;
-        Ok(())
-    }
-
-    fn pad(&mut self) -> Result<(), Full> {
-        while self.len % 4 != 0 {
-            self.bytes(&[0])?;
-        }
-        Ok(())
-    }
-
-    /// Header and `nfgenmsg`; [`Writer::finish`] patches `nlmsg_len`.
-    fn header(&mut self, ty: u16, flags: u16, seq: u32, family: u8) -> Result<(), Full> {
-        self.bytes(&0u32.to_ne_bytes())?;
-        self.bytes(&ty.to_ne_bytes())?;
-        self.bytes(&flags.to_ne_bytes())?;
-        self.bytes(&seq.to_ne_bytes())?;
-        self.bytes(&0u32.to_ne_bytes())?; // port id 0: the kernel
-        self.bytes(&[family, NFNETLINK_V0, 0, 0]) // res_id 0
-    }
-
-    fn attr(&mut self, ty: u16, value: &[u8]) -> Result<(), Full> {
-        let len = u16::try_from(4 + value.len()).map_err(|_| Full)?;
-        self.bytes(&len.to_ne_bytes())?;
-        self.bytes(&ty.to_ne_bytes())?;
-        self.bytes(value)?;
-        self.pad()
-    }
-
-    fn begin(&mut self, ty: u16) -> Result<usize, Full> {
-        let at = self.len;
-        self.bytes(&[0, 0])?;
-        self.bytes(&(ty | NLA_F_NESTED).to_ne_bytes())?;
-        Ok(at)
-    }
-
-    fn end(&mut self, at: usize) -> Result<(), Full> {
-        let len = u16::try_from(self.len - at).map_err(|_| Full)?;
-        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-        Ok(())
-    }
-
-    fn finish(self) -> Result<usize, Full> {
-        let len = u32::try_from(self.len).map_err(|_| Full)?;
-        self.buf[..4].copy_from_slice(&len.to_ne_bytes());
-        Ok(self.len)
-    }
+/// The netlink header and `struct nfgenmsg` (`res_id` 0); [`Writer::finish`] patches the length.
+fn header(w: &mut Writer<'_>, ty: u16, flags: u16, seq: u32, family: u8) -> Result<(), Full> {
+    w.header(ty, flags, seq)?;
+    w.bytes(&[family, NFNETLINK_V0, 0, 0])
 }
 
 /// The address family byte of a tuple.
@@ -374,16 +305,16 @@ pub fn family_of(addr: IpAddr) -> u8 {
 /// `IPCTNL_MSG_CT_GET` with `NLM_F_DUMP` for the whole table of `family` (the kernel skips
 /// entries of other families when `nfgen_family` is set).
 pub fn emit_dump(buf: &mut [u8], seq: u32, family: u8) -> Result<usize, Full> {
-    let mut w = Writer { buf, len: 0 };
-    w.header(CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family)?;
+    let mut w = Writer::new(buf);
+    header(&mut w, CT_GET, NLM_F_REQUEST | NLM_F_DUMP, seq, family)?;
     w.finish()
 }
 
 /// `IPCTNL_MSG_CT_DELETE` (with `NLM_F_ACK`) of `entry`: its original tuple, its zone when
 /// not the default one, and its `CTA_ID` when known.
 pub fn emit_delete(buf: &mut [u8], seq: u32, entry: &Entry) -> Result<usize, Full> {
-    let mut w = Writer { buf, len: 0 };
-    w.header(CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, family_of(entry.orig.src))?;
+    let mut w = Writer::new(buf);
+    header(&mut w, CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, seq, family_of(entry.orig.src))?;
     emit_tuple(&mut w, CTA_TUPLE_ORIG, &entry.orig)?;
     if entry.zone != 0 {
         w.attr(CTA_ZONE, &entry.zone.to_be_bytes())?;
@@ -442,7 +373,7 @@ fn as_v6(a: IpAddr) -> Ipv6Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::rtnl::{Messages, NLMSG_HDRLEN};
+    use crate::wire::netlink::{Messages, NLMSG_HDRLEN};
 
     /// One captured message (see `tests/vectors/ctnetlink/README.md`).
     fn capture(name: &str) -> Vec<u8> {
@@ -519,8 +450,8 @@ mod tests {
         assert_eq!((msg.ty, msg.flags, msg.seq), (CT_DELETE, NLM_F_REQUEST | NLM_F_ACK, 7));
         // The request parses back into the entry's original tuple.
         let mut back = [0u8; 256];
-        let mut w = Writer { buf: &mut back, len: 0 };
-        w.header(CT_NEW, 0, 7, AF_INET).unwrap();
+        let mut w = Writer::new(&mut back);
+        header(&mut w, CT_NEW, 0, 7, AF_INET).unwrap();
         emit_tuple(&mut w, CTA_TUPLE_ORIG, &tcp.orig).unwrap();
         emit_tuple(&mut w, CTA_TUPLE_REPLY, &tcp.reply).unwrap();
         w.attr(CTA_ID, &tcp.id.unwrap().to_be_bytes()).unwrap();
@@ -575,8 +506,8 @@ mod tests {
         ] {
             let e = Entry { orig, reply, id, zone, status: 0 };
             let mut buf = [0u8; 256];
-            let mut w = Writer { buf: &mut buf, len: 0 };
-            w.header(CT_NEW, 0, 1, family_of(orig.src)).unwrap();
+            let mut w = Writer::new(&mut buf);
+            header(&mut w, CT_NEW, 0, 1, family_of(orig.src)).unwrap();
             emit_tuple(&mut w, CTA_TUPLE_ORIG, &orig).unwrap();
             emit_tuple(&mut w, CTA_TUPLE_REPLY, &reply).unwrap();
             w.attr(CTA_ZONE, &zone.to_be_bytes()).unwrap();
@@ -626,17 +557,17 @@ mod tests {
     #[test]
     fn entries_missing_a_tuple_or_of_other_families_are_told_apart() {
         let mut buf = [0u8; 128];
-        let mut w = Writer { buf: &mut buf, len: 0 };
-        w.header(CT_NEW, 0, 1, AF_INET).unwrap();
+        let mut w = Writer::new(&mut buf);
+        header(&mut w, CT_NEW, 0, 1, AF_INET).unwrap();
         w.attr(CTA_ID, &1u32.to_be_bytes()).unwrap();
         let n = w.finish().unwrap();
         assert_eq!(parse(&only_msg(&buf[..n])), Err(Malformed("entry without CTA_TUPLE_ORIG")));
-        let mut w = Writer { buf: &mut buf, len: 0 };
-        w.header(CT_NEW, 0, 1, 7).unwrap();
+        let mut w = Writer::new(&mut buf);
+        header(&mut w, CT_NEW, 0, 1, 7).unwrap();
         let n = w.finish().unwrap();
         assert_eq!(parse(&only_msg(&buf[..n])), Ok(Parsed::Ignored));
-        let mut w = Writer { buf: &mut buf, len: 0 };
-        w.header(CT_NEW, 0, 1, AF_INET).unwrap();
+        let mut w = Writer::new(&mut buf);
+        header(&mut w, CT_NEW, 0, 1, AF_INET).unwrap();
         let t = w.begin(CTA_TUPLE_ORIG).unwrap();
         let i = w.begin(CTA_TUPLE_IP).unwrap();
         w.attr(CTA_IP_V4_SRC, &[1, 2, 3]).unwrap();

@@ -5,6 +5,7 @@ pub mod blob_json;
 pub mod ctnetlink;
 pub mod icmp;
 pub mod icmp6;
+pub mod netlink;
 pub mod rtnl;
 pub mod ubus;
 #[cfg(test)]

@@ -3,10 +3,11 @@
 //! one layout),
 //! ACKs, errors and the end of a dump.
 //!
-//! Contract: [`Messages`] walks one received datagram and [`parse`] turns one message into
-//! a [`Parsed`] value. Neither allocates nor panics: every length is checked before it is
+//! Contract: [`parse`] turns one message (walked with `wire::netlink::Messages`) into a
+//! [`Parsed`] value. It neither allocates nor panics: every length is checked before it is
 //! read, and a message that fails a check is reported as [`Malformed`] so the caller can
-//! skip and count it. Families and message types this crate does not model come back as
+//! skip and count it. The netlink header, attributes, ACKs and errors are
+//! `wire::netlink`'s. Families and message types this crate does not model come back as
 //! [`Parsed::Ignored`]; unknown attribute types inside a modelled message are skipped.
 //! Numbers are host-endian except addresses, which are in network order (rtnetlink(7)).
 //!
@@ -15,28 +16,9 @@
 
 use crate::kernel::{Addr, Change, IfName, KernelEvent, Link};
 use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction};
+use crate::wire::netlink::{i32_at, parse_control, u32_at, Attrs, Control, Malformed, Message};
+use crate::wire::netlink::{AF_INET, AF_INET6, AF_UNSPEC, NLM_F_REPLACE};
 use core::net::IpAddr;
-
-/// Size of `struct nlmsghdr`.
-pub const NLMSG_HDRLEN: usize = 16;
-
-/// `NLMSG_NOOP`.
-pub const NLMSG_NOOP: u16 = 1;
-/// `NLMSG_ERROR`: an ACK (error 0) or a refused request.
-pub const NLMSG_ERROR: u16 = 2;
-/// `NLMSG_DONE`: the end of a multipart (dump) reply.
-pub const NLMSG_DONE: u16 = 3;
-
-/// `NLM_F_MULTI`: part of a multipart reply.
-pub const NLM_F_MULTI: u16 = 0x2;
-/// `NLM_F_DUMP_INTR`: the dump was interrupted by a change and may be inconsistent.
-pub const NLM_F_DUMP_INTR: u16 = 0x10;
-/// `NLM_F_REPLACE` on `RTM_NEWROUTE`: the route replaced the one in its slot.
-pub const NLM_F_REPLACE: u16 = 0x100;
-/// `NLM_F_CAPPED` on `NLMSG_ERROR`: only the request's header is echoed.
-pub const NLM_F_CAPPED: u16 = 0x100;
-/// `NLM_F_ACK_TLVS` on `NLMSG_ERROR`: extended-ACK attributes follow the echoed request.
-pub const NLM_F_ACK_TLVS: u16 = 0x200;
 
 /// `RTM_NEWLINK`.
 pub const RTM_NEWLINK: u16 = 16;
@@ -54,13 +36,6 @@ pub const RTM_DELROUTE: u16 = 25;
 pub const RTM_NEWRULE: u16 = 32;
 /// `RTM_DELRULE`.
 pub const RTM_DELRULE: u16 = 33;
-
-/// `AF_UNSPEC`: the family of ordinary link messages.
-pub const AF_UNSPEC: u8 = 0;
-/// `AF_INET`.
-pub const AF_INET: u8 = 2;
-/// `AF_INET6`.
-pub const AF_INET6: u8 = 10;
 
 /// `IFF_UP`.
 pub const IFF_UP: u32 = 0x1;
@@ -87,8 +62,7 @@ pub const FR_ACT_PROHIBIT: u8 = 8;
 /// `FIB_RULE_INVERT` in `fib_rule_hdr.flags` (`ip rule add not ...`).
 pub const FIB_RULE_INVERT: u32 = 0x2;
 
-// Attribute types (include/uapi/linux/{netlink,if_link,if_addr,rtnetlink,fib_rules}.h).
-const NLMSGERR_ATTR_MSG: u16 = 1;
+// Attribute types (include/uapi/linux/{if_link,if_addr,rtnetlink,fib_rules}.h).
 const IFLA_IFNAME: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
@@ -125,67 +99,6 @@ const RTMSG_LEN: usize = 12;
 /// Size of `struct fib_rule_hdr`.
 const FIB_RULE_HDR_LEN: usize = 12;
 
-/// A message or attribute failed a length or value check; the text says which.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Malformed(pub &'static str);
-
-/// One netlink message inside a received datagram.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Message<'a> {
-    /// `nlmsg_type`.
-    pub ty: u16,
-    /// `nlmsg_flags`.
-    pub flags: u16,
-    /// `nlmsg_seq`: the request it answers (0 for most notifications).
-    pub seq: u32,
-    /// `nlmsg_pid`.
-    pub pid: u32,
-    /// Everything after the header, without trailing padding.
-    pub payload: &'a [u8],
-}
-
-/// Iterator over the messages of one datagram. A header that does not fit ends the walk
-/// with one `Err`: nothing after it can be located.
-#[derive(Clone, Debug)]
-pub struct Messages<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Messages<'a> {
-    /// Walk `datagram`, the bytes one `recv` returned.
-    pub fn new(datagram: &'a [u8]) -> Self {
-        Messages { rest: datagram }
-    }
-}
-
-impl<'a> Iterator for Messages<'a> {
-    type Item = Result<Message<'a>, Malformed>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let rest = core::mem::take(&mut self.rest);
-        if rest.len() < NLMSG_HDRLEN {
-            return Some(Err(Malformed("datagram ends inside a message header")));
-        }
-        let len = u32_at(rest, 0) as usize;
-        if len < NLMSG_HDRLEN || len > rest.len() {
-            return Some(Err(Malformed("nlmsg_len outside the datagram")));
-        }
-        let msg = Message {
-            ty: u16_at(rest, 4),
-            flags: u16_at(rest, 6),
-            seq: u32_at(rest, 8),
-            pid: u32_at(rest, 12),
-            payload: &rest[NLMSG_HDRLEN..len],
-        };
-        // Messages are 4-byte aligned (NLMSG_ALIGN); the last one may lack its padding.
-        self.rest = rest.get(align4(len)..).unwrap_or(&[]);
-        Some(Ok(msg))
-    }
-}
-
 /// What one message means to dualwan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
@@ -205,6 +118,17 @@ pub enum Parsed {
     Ignored,
 }
 
+impl From<Control> for Parsed {
+    fn from(control: Control) -> Parsed {
+        match control {
+            Control::Ack => Parsed::Ack,
+            Control::Error(errno) => Parsed::Error(errno),
+            Control::Done { error } => Parsed::Done { error },
+            Control::Other => Parsed::Ignored,
+        }
+    }
+}
+
 /// Parse one message. Never panics; see the module contract.
 pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
     let p = msg.payload;
@@ -213,19 +137,10 @@ pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
         RTM_NEWROUTE if msg.flags & NLM_F_REPLACE != 0 => Change::Replace,
         _ => Change::New,
     };
+    if let Some(control) = parse_control(msg) {
+        return control.map(Parsed::from);
+    }
     let event = match msg.ty {
-        NLMSG_ERROR => {
-            return match i32_at(p, 0).ok_or(Malformed("short NLMSG_ERROR"))? {
-                0 => Ok(Parsed::Ack),
-                c if c < 0 => Ok(Parsed::Error(c.saturating_neg())),
-                _ => Err(Malformed("positive error in NLMSG_ERROR")),
-            };
-        }
-        NLMSG_DONE => {
-            // Older kernels send DONE without the error word; that means success.
-            let error = i32_at(p, 0).unwrap_or(0);
-            return Ok(Parsed::Done { error });
-        }
         RTM_NEWLINK | RTM_DELLINK => parse_link(p)?.map(|l| KernelEvent::Link(change, l)),
         RTM_NEWADDR | RTM_DELADDR => parse_addr(p)?.map(|a| KernelEvent::Addr(change, a)),
         RTM_NEWROUTE | RTM_DELROUTE => parse_route(p)?.map(|r| KernelEvent::Route(change, r)),
@@ -233,22 +148,6 @@ pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
         _ => None,
     };
     Ok(event.map_or(Parsed::Ignored, Parsed::Event))
-}
-
-/// The kernel's explanation attached to an `NLMSG_ERROR` (extended ACK, Linux 4.12+, when
-/// the socket enabled `NETLINK_EXT_ACK`), e.g. "Nexthop has invalid gateway".
-pub fn ext_ack_msg<'a>(msg: &Message<'a>) -> Option<&'a str> {
-    if msg.ty != NLMSG_ERROR || msg.flags & NLM_F_ACK_TLVS == 0 {
-        return None;
-    }
-    // error code, then the request's header, then the request's payload unless capped.
-    let echoed =
-        if msg.flags & NLM_F_CAPPED != 0 { NLMSG_HDRLEN } else { align4(u32_at(msg.payload.get(4..8)?, 0) as usize) };
-    let tlvs = msg.payload.get(4 + echoed..)?;
-    Attrs::new(tlvs).map_while(Result::ok).find(|&(ty, _)| ty == NLMSGERR_ATTR_MSG).and_then(|(_, text)| {
-        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
-        core::str::from_utf8(&text[..end]).ok()
-    })
 }
 
 /// `struct ifinfomsg` + `IFLA_*`. `None` for families other than `AF_UNSPEC`.
@@ -434,40 +333,6 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
     }))
 }
 
-/// Iterator over `struct rtattr`s: `(type, payload)`, the type without the
-/// `NLA_F_NESTED` / `NLA_F_NET_BYTEORDER` bits. A bad length ends the walk with one `Err`.
-#[derive(Clone, Debug)]
-pub struct Attrs<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Attrs<'a> {
-    /// Walk the attributes in `buf` (what follows a family header).
-    pub fn new(buf: &'a [u8]) -> Self {
-        Attrs { rest: buf }
-    }
-}
-
-impl<'a> Iterator for Attrs<'a> {
-    type Item = Result<(u16, &'a [u8]), Malformed>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let rest = core::mem::take(&mut self.rest);
-        if rest.len() < 4 {
-            return Some(Err(Malformed("message ends inside an attribute header")));
-        }
-        let len = usize::from(u16_at(rest, 0));
-        if len < 4 || len > rest.len() {
-            return Some(Err(Malformed("attribute length outside the message")));
-        }
-        self.rest = rest.get(align4(len)..).unwrap_or(&[]);
-        Some(Ok((u16_at(rest, 2) & 0x3fff, &rest[4..len])))
-    }
-}
-
 fn parse_ifname(data: &[u8]) -> Result<IfName, Malformed> {
     let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
     let text = core::str::from_utf8(&data[..end]).map_err(|_| Malformed("interface name not UTF-8"))?;
@@ -497,29 +362,14 @@ fn attr_u32(data: &[u8]) -> Result<u32, Malformed> {
     Ok(u32::from_ne_bytes(bytes))
 }
 
-const fn align4(n: usize) -> usize {
-    (n + 3) & !3
-}
-
-/// Callers check `buf.len() >= at + 2` first.
-fn u16_at(buf: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([buf[at], buf[at + 1]])
-}
-
-/// Callers check `buf.len() >= at + 4` first.
-fn u32_at(buf: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
-}
-
-fn i32_at(buf: &[u8], at: usize) -> Option<i32> {
-    let bytes = buf.get(at..at + 4)?;
-    Some(i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::route::Family;
+    use crate::wire::netlink::{
+        align4, ext_ack_msg, Messages, NLMSGERR_ATTR_MSG, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP,
+        NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTI,
+    };
     use core::net::IpAddr;
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {

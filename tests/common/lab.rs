@@ -150,6 +150,8 @@ pub struct Lab {
     dir: PathBuf,
     /// (pid, stdout file, stderr file) of every `spawn_in`.
     spawned: Mutex<Vec<(u32, PathBuf, PathBuf)>>,
+    /// Says the test is still running while the lab lives.
+    _heartbeat: super::skip::Heartbeat,
 }
 
 impl Lab {
@@ -181,7 +183,8 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("dualwan-lab-{prefix}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("create lab temp dir");
-        let lab = Lab { prefix, ipv6, dir, spawned: Mutex::new(Vec::new()) };
+        let lab =
+            Lab { prefix, ipv6, dir, spawned: Mutex::new(Vec::new()), _heartbeat: super::skip::Heartbeat::start() };
         lab.up();
         lab
     }
@@ -327,6 +330,21 @@ impl Lab {
             .unwrap_or_else(|e| panic!("spawn {program:?} in {role}: {e}"));
         self.spawned.lock().unwrap().push((child.id(), out, err));
         child
+    }
+
+    /// `spawn_in` as uid and gid `id` with no supplementary groups, holding only `caps`
+    /// (e.g. `"net_admin,net_raw"`: inheritable, ambient and bounding set), through
+    /// util-linux `setpriv`, as procd grants a capabilities file. setpriv execs: the
+    /// child's pid is the program's.
+    pub fn spawn_as(&self, role: &str, id: u32, caps: &str, program: &str, args: &[&str]) -> Child {
+        let plus: Vec<String> = caps.split(',').map(|c| format!("+{c}")).collect();
+        let plus = plus.join(",");
+        let id = id.to_string();
+        let (inh, ambient) = (format!("--inh-caps=-all,{plus}"), format!("--ambient-caps={plus}"));
+        let bounding = format!("--bounding-set=-all,{plus}");
+        let mut all = vec!["--reuid", &id, "--regid", &id, "--clear-groups", &inh, &ambient, &bounding, "--", program];
+        all.extend_from_slice(args);
+        self.spawn_in(role, "setpriv", &all)
     }
 
     /// Path of the stderr file of a child started by `spawn_in`.

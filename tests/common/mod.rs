@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests (`mod common;` in a test file).
 
 pub mod lab;
-pub mod mini_ubusd;
 pub mod skip;
+pub mod ubusd;

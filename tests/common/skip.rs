@@ -54,6 +54,51 @@ pub fn progress(message: impl Display) {
     let _ = writeln!(std::io::stderr(), "{}: {message}", test_name());
 }
 
+/// How often a [`Heartbeat`] speaks: well inside the 30 s a test may stay silent.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// While it lives, prints `TEST: still running (N s)` every [`HEARTBEAT_EVERY`], so a long
+/// test is never silent for 30 s (every network-namespace lab holds one).
+pub struct Heartbeat {
+    stop: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Heartbeat {
+    /// Starts speaking for the running test.
+    pub fn start() -> Heartbeat {
+        let stop = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let (name, flag, started) = (test_name(), stop.clone(), std::time::Instant::now());
+        let thread = std::thread::spawn(move || {
+            let (lock, wake) = &*flag;
+            let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let (guard, timeout) = wake.wait_timeout(stopped, HEARTBEAT_EVERY).unwrap_or_else(|e| e.into_inner());
+                stopped = guard;
+                if *stopped {
+                    return;
+                }
+                if timeout.timed_out() {
+                    let secs = started.elapsed().as_secs();
+                    let _ = writeln!(std::io::stderr(), "{name}: still running ({secs} s)");
+                }
+            }
+        });
+        Heartbeat { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.stop;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// The shared folder of real OpenWrt programs (`../shared/owrt` beside the repository), if
 /// this checkout has it.
 pub fn owrt_dir() -> Option<PathBuf> {

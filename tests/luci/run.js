@@ -8,6 +8,13 @@ require('./static');
 require('./unit');
 if (process.env.DUALWAN_SKIP_BROWSER !== '1')
 	require('./browser');
+else {
+	// Counted by tests/run.sh like a skipped Rust test (tests/common/skip.rs).
+	const reason = 'the headless Chromium page tests (DUALWAN_SKIP_BROWSER=1)';
+	console.log(`browser: skipped: ${reason}`);
+	if (process.env.DUALWAN_SKIP_LOG)
+		require('fs').appendFileSync(process.env.DUALWAN_SKIP_LOG, `luci\tbrowser\t${reason}\n`);
+}
 
 run(process.argv[2]).then(({ passed, failed }) => {
 	console.log(`${passed} passed, ${failed} failed`);

@@ -11,10 +11,11 @@ import subprocess
 import sys
 import os
 
-RTM_NEWLINK, RTM_DELADDR, RTM_DELRULE = 16, 21, 33
+RTM_NEWLINK, RTM_DELADDR, RTM_NEWROUTE, RTM_DELRULE = 16, 21, 24, 33
 RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE = 18, 22, 26, 34
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-NLMSG_DONE = 3
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
 SETUP = """
 ip link add dw0 type veth peer name dw1
 ip link set dw0 up
@@ -75,6 +76,32 @@ def save(outdir, name, msg):
         f.write(msg.hex() + "\n")
 
 
+def save_datagrams(outdir, name, datagrams):
+    with open(os.path.join(outdir, name + ".hex"), "w") as f:
+        f.write("".join(d.hex() + "\n" for d in datagrams))
+
+
+def replies(s, outdir):
+    """Whole datagrams, as a request reads them: the reply to an IPv4 rule dump (seq 41) up
+    to its NLMSG_DONE, and the kernel's refusal (seq 42, extended ACK on) of a route whose
+    gateway is not on any link."""
+    s.send(struct.pack("=IHHII", 28, RTM_GETRULE, NLM_F_REQUEST | NLM_F_DUMP, 41, 0)
+           + struct.pack("=8BI", 2, 0, 0, 0, 0, 0, 0, 0, 0))
+    datagrams = []
+    while not any(ty == NLMSG_DONE for d in datagrams for ty, _ in messages(d)):
+        datagrams.append(s.recv(65536))
+    save_datagrams(outdir, "reply-dump-rules", datagrams)
+
+    s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
+    oif = socket.if_nametoindex("dw0")
+    # default via 198.51.100.1 dev dw0 table 102 proto 201: 198.51.100.1 is not on dw0.
+    rtmsg = struct.pack("=8BI", 2, 0, 0, 0, 102, 201, 0, 1, 0)
+    attrs = struct.pack("=HH4s", 8, 5, socket.inet_aton("198.51.100.1")) + struct.pack("=HHI", 8, 4, oif)
+    flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL
+    s.send(struct.pack("=IHHII", 16 + len(rtmsg) + len(attrs), RTM_NEWROUTE, flags, 42, 0) + rtmsg + attrs)
+    save_datagrams(outdir, "reply-route-add-refused", [s.recv(65536)])
+
+
 def inside(outdir):
     for line in SETUP.strip().splitlines():
         subprocess.run(line.split(), check=True)
@@ -98,6 +125,7 @@ def inside(outdir):
         if attr(msg, 16, 3) == b"dw0\0":
             save(outdir, "link-dw0-up", msg)
     capture6(s, outdir)
+    replies(s, outdir)
     subprocess.run("ip link set dw1 down".split(), check=True)
     save(outdir, "event-newlink-dw0-nocarrier", wait_for(ev, RTM_NEWLINK, b"dw0\0"))
     subprocess.run("ip rule del pref 5099".split(), check=True)
