@@ -3,23 +3,27 @@
 //! ```text
 //!  kernel (netlink) ─┐                       ┌─> send probe   (sys::icmp)
 //!  ICMP replies ─────┼─> daemon (pure core) ─┼─> route/rule ops (sys::netlink)
-//!  signals, timers ──┘   health · plan ·     └─> logs, status
-//!                        reconcile
+//!  signals, timers ──┘   health · links ·    └─> logs, status
+//!                        plan · reconcile
 //! ```
-//! The core (`config`, `health`, `plan`, `reconcile`, `daemon`) does no I/O and takes the
-//! current time as an argument; the adapters in `sys` own every file descriptor and all
-//! `unsafe`. `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the one
-//! poll loop whose timeout is the core's next deadline.
+//! The core (`config`, `health`, `links`, `plan`, `reconcile`, `daemon` with its `phase`,
+//! `timers` and `action`s) does no I/O and takes the current time as an argument; the
+//! adapters in `sys` own every file descriptor and all `unsafe`. `wire` holds byte formats
+//! (parse and emit) without I/O. `main.rs` runs the one poll loop whose timeout is the
+//! core's next deadline.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+pub mod action;
 pub mod config;
 pub mod daemon;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
 pub mod kernel;
+pub mod links;
 pub mod netifd;
+pub mod phase;
 pub mod plan;
 pub mod reconcile;
 pub mod route;
@@ -27,5 +31,6 @@ pub mod status;
 pub mod summary;
 pub mod sys;
 pub mod time;
+pub mod timers;
 pub mod uci;
 pub mod wire;

@@ -544,7 +544,7 @@ impl Io {
                         |slot: Option<usize>| slot.map(|s| core.config().wans[s].name.clone()).unwrap_or_default();
                     let (active, previous) = (name(to), name(from));
                     // Why traffic moved: the old WAN's failure, or a recovery.
-                    let health = |slot: usize| core.health_of(slot, family);
+                    let health = |slot: usize| core.health(slot, family);
                     let reason = match (from, to) {
                         (Some(f), _) if !health(f).is_up() => health(f).reason(),
                         (Some(_), _) => Reason::Recovered,

@@ -7,15 +7,16 @@
 //! ```text
 //! P+0          from all lookup main suppress_prefixlength 0   LAN, connected and static routes
 //!                                                               win; main's defaults don't
-//! P+1+slot     from <WAN address> lookup T+1+slot             probes and replies of a WAN
+//! P+1+wan      from <WAN address> lookup T+1+wan              probes and replies of a WAN
 //!                                                               always leave by that WAN
 //! P+90         from all lookup T                               everything else: the active WAN
-//! table T+1+slot:  default via <gateway> dev <device>      (IPv6: often via fe80::1)
+//! table T+1+wan:   default via <gateway> dev <device>      (IPv6: often via fe80::1)
 //! table T:         default via <active gateway> dev <active device>
 //!                  (none with last_resort main: main's DHCP defaults take over;
 //!                   `unreachable default` with last_resort unreachable)
 //! ```
-//! Switching WAN is one route replace in table T. The main table is never touched.
+//! `wan` is the WAN's index in the config. Switching WAN is one route replace in table T.
+//! The main table is never touched.
 
 use crate::config::{Config, LastResort, MAX_WANS};
 use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, IPV6_METRIC, PROTO_DUALWAN, TABLE_MAIN};
@@ -24,7 +25,7 @@ use core::net::IpAddr;
 
 /// Offset of the `lookup main suppress_prefixlength 0` rule.
 pub const RULE_MAIN: u32 = 0;
-/// Offset of the first per-WAN source rule (plus the WAN's slot).
+/// Offset of the first per-WAN source rule (plus the WAN's index).
 pub const RULE_WAN: u32 = 1;
 /// Offset of the rule that sends traffic to the active table.
 pub const RULE_ACTIVE: u32 = 90;
@@ -57,9 +58,9 @@ pub struct Desired {
     pub routes: heapless::Vec<Route, MAX_ROUTES>,
 }
 
-/// The routing table of WAN `slot`.
-pub fn wan_table(config: &Config, slot: usize) -> u32 {
-    config.globals.table_base + 1 + slot as u32
+/// The routing table of WAN `wan`.
+pub fn wan_table(config: &Config, wan: usize) -> u32 {
+    config.globals.table_base + 1 + wan as u32
 }
 
 /// The table holding the active WAN's default route.
@@ -76,24 +77,37 @@ pub struct Readiness {
     pub eligible_at: Instant,
 }
 
-/// Picks the WAN that should carry `family`'s traffic: the lowest metric among WANs that
-/// track the family, are up for it and whose recovery wait is over. A WAN still in its
-/// recovery wait is used only when no settled WAN is up. `ready` and `links` are of
-/// `family`.
+/// Picks the WAN that should carry `family`'s traffic, given the one that carries it now
+/// (none while dualwan is disabled).
+///
+/// The candidate is the lowest metric among WANs that track the family, are up for it and
+/// whose recovery wait is over; a WAN still in its recovery wait is a candidate only when
+/// no settled WAN is up. The `current` WAN keeps the traffic while it is up and the
+/// candidate's metric is not lower (equal metrics never flap). `ready` and `links` are of
+/// `family`, by WAN index.
 pub fn choose_active(
     config: &Config,
     family: Family,
     ready: &[Readiness],
     links: &[LinkView],
+    current: Option<usize>,
     now: Instant,
 ) -> Option<usize> {
+    if !config.globals.enabled {
+        return None;
+    }
     let usable = |i: usize| {
         let w = &config.wans[i];
         w.enabled && w.tracks(family) && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some()
     };
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len()).filter(|&i| usable(i) && ready[i].eligible_at <= now).min_by(by_metric);
-    settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric))
+    let candidate = settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric));
+    let metric = |i: usize| config.wans.get(i).map(|w| w.metric);
+    match (current, candidate) {
+        (Some(cur), Some(cand)) if ready.get(cur).is_some_and(|r| r.up) && metric(cur) <= metric(cand) => Some(cur),
+        _ => candidate,
+    }
 }
 
 /// Adds the rules and routes of `family` for this config, these links (of the family) and
@@ -123,22 +137,22 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<
     };
     // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
     let _ = desired.rules.push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
-    for (slot, wan) in config.wans.iter().enumerate() {
-        let link = links.get(slot).copied().unwrap_or_default();
-        if !wan.enabled || !wan.tracks(family) {
+    for (wan, w) in config.wans.iter().enumerate() {
+        let link = links.get(wan).copied().unwrap_or_default();
+        if !w.enabled || !w.tracks(family) {
             continue;
         }
         if let Some(addr) = link.addr {
-            let action = RuleAction::Lookup(wan_table(config, slot));
-            let _ = desired.rules.push(rule(RULE_WAN + slot as u32, Some(Prefix::host(addr)), action, None));
+            let action = RuleAction::Lookup(wan_table(config, wan));
+            let _ = desired.rules.push(rule(RULE_WAN + wan as u32, Some(Prefix::host(addr)), action, None));
         }
         if let (Some(ifindex), Some(gw)) = (link.ifindex, link.gateway) {
-            let _ = desired.routes.push(default_via(wan_table(config, slot), gw, ifindex));
+            let _ = desired.routes.push(default_via(wan_table(config, wan), gw, ifindex));
         }
     }
     let _ = desired.rules.push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
-    let active_route = active.and_then(|slot| {
-        let link = links.get(slot)?;
+    let active_route = active.and_then(|wan| {
+        let link = links.get(wan)?;
         Some(default_via(active_table(config), link.gateway?, link.ifindex?))
     });
     match (active_route, g.last_resort) {
@@ -256,10 +270,34 @@ mod tests {
             h.iter().map(|h| Readiness { up: h.is_up(), eligible_at: h.eligible_at() }).collect();
         let h = ready;
         let now = Instant::from_millis(1000);
-        assert_eq!(choose_active(&c, Family::V4, &h, &l, now), Some(1), "primary still in recovery wait");
-        assert_eq!(choose_active(&c, Family::V4, &h, &l, now + Duration::from_secs(11)), Some(0));
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, None, now), Some(1), "primary still in recovery wait");
+        assert_eq!(choose_active(&c, Family::V4, &h, &l, None, now + Duration::from_secs(11)), Some(0));
         let only_primary = [l[0], LinkView::default()];
-        assert_eq!(choose_active(&c, Family::V4, &h, &only_primary, now), Some(0), "better than nothing");
+        assert_eq!(choose_active(&c, Family::V4, &h, &only_primary, None, now), Some(0), "better than nothing");
+    }
+
+    #[test]
+    fn the_current_wan_keeps_traffic_while_up_unless_a_lower_metric_is_ready() {
+        let mut c = config();
+        let l = links();
+        let now = Instant::from_millis(1000);
+        let settled = Readiness { up: true, eligible_at: Instant::ZERO };
+        let waiting = Readiness { up: true, eligible_at: now + Duration::from_secs(10) };
+        let down = Readiness { up: false, eligible_at: Instant::ZERO };
+        let choose = |c: &Config, ready: &[Readiness], current| choose_active(c, Family::V4, ready, &l, current, now);
+        assert_eq!(choose(&c, &[settled, settled], Some(1)), Some(0), "the lower metric takes over");
+        assert_eq!(choose(&c, &[down, settled], Some(0)), Some(1), "a WAN that is down loses traffic");
+        // The primary, in its recovery wait, took traffic because nothing else was up; the
+        // backup settling with a higher metric does not take it away again.
+        assert_eq!(choose(&c, &[waiting, settled], None), Some(1));
+        assert_eq!(choose(&c, &[waiting, settled], Some(0)), Some(0));
+        // Equal metrics: whichever carries traffic keeps it.
+        c.wans[1].metric = c.wans[0].metric;
+        assert_eq!(choose(&c, &[settled, settled], Some(1)), Some(1));
+        assert_eq!(choose(&c, &[settled, settled], Some(0)), Some(0));
+        assert_eq!(choose(&c, &[settled, settled], None), Some(0), "the first of equals");
+        c.globals.enabled = false;
+        assert_eq!(choose(&c, &[settled, settled], Some(0)), None, "dualwan disabled");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use crate::plan::Desired;
 use crate::route::{Op, Route, Rule, PROTO_DUALWAN};
 use core::ops::RangeInclusive;
 
-/// Most entries of ours mirrored per kind; beyond that, extras are counted and dropped
-/// (they can only appear if something else writes with our protocol value).
+/// Most entries of ours mirrored per kind; beyond that, extras are dropped (they can only
+/// appear if something else writes with our protocol value).
 pub const MIRROR_MAX: usize = 32;
 
 /// The rule priorities and tables that are ours.
@@ -28,7 +28,6 @@ pub struct Ownership {
 pub struct Installed {
     rules: heapless::Vec<Rule, MIRROR_MAX>,
     routes: heapless::Vec<Route, MIRROR_MAX>,
-    overflow: u32,
 }
 
 impl Installed {
@@ -40,11 +39,6 @@ impl Installed {
     /// Our routes the kernel holds.
     pub fn routes(&self) -> &[Route] {
         &self.routes
-    }
-
-    /// Entries dropped because the mirror was full.
-    pub fn overflow(&self) -> u32 {
-        self.overflow
     }
 
     /// Forgets everything (before a full dump).
@@ -94,13 +88,7 @@ impl Installed {
     fn set_rule(&mut self, change: Change, rule: &Rule) -> bool {
         let pos = self.rules.iter().position(|r| r == rule);
         match (change, pos) {
-            (Change::New | Change::Replace, None) => {
-                if self.rules.push(*rule).is_err() {
-                    self.overflow = self.overflow.saturating_add(1);
-                    return false;
-                }
-                true
-            }
+            (Change::New | Change::Replace, None) => self.rules.push(*rule).is_ok(),
             (Change::Del, Some(i)) => {
                 self.rules.swap_remove(i);
                 true
@@ -118,13 +106,7 @@ impl Installed {
                 self.routes[i] = *route;
                 changed
             }
-            (Change::New | Change::Replace, None) => {
-                if self.routes.push(*route).is_err() {
-                    self.overflow = self.overflow.saturating_add(1);
-                    return false;
-                }
-                true
-            }
+            (Change::New | Change::Replace, None) => self.routes.push(*route).is_ok(),
             (Change::Del, Some(i)) if self.routes[i] == *route => {
                 self.routes.swap_remove(i);
                 true

@@ -4,8 +4,8 @@
 //! command line and tests, in a fixed key order, without allocating. mwan3's key names are
 //! used where mwan3 has one (`status`, `online`, `offline`, `latency`, `packetloss`).
 //!
-//! The unsuffixed keys describe IPv4, as before dual-stack; IPv6 has the same keys with a
-//! `6` (`active6`, `status6`, `address6`, ...), present only when IPv6 is tracked.
+//! The unsuffixed keys describe IPv4; IPv6 has the same keys with a `6` (`active6`,
+//! `status6`, `address6`, ...), present only when IPv6 is tracked.
 
 use crate::daemon::Daemon;
 use crate::health::{Status, TargetStats};
@@ -119,23 +119,23 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
     out.string("mode", format_args!("failover"))?;
     let v6 = config.tracks(Family::V6);
     for family in Family::ALL.into_iter().filter(|&f| f == Family::V4 || v6) {
-        let name = d.active_of(family).map_or("", |a| config.wans[a].name.as_str());
+        let name = d.active(family).map_or("", |a| config.wans[a].name.as_str());
         out.string(key("active", family), format_args!("{name}"))?;
     }
     out.begin_table("interfaces")?;
-    for (slot, wan) in config.wans.iter().enumerate() {
-        if only.is_some_and(|n| n != wan.name.as_str()) {
+    for (wan, w) in config.wans.iter().enumerate() {
+        if only.is_some_and(|n| n != w.name.as_str()) {
             continue;
         }
-        let families = || Family::ALL.into_iter().filter(|&f| f == Family::V4 || wan.tracks(Family::V6));
-        out.begin_table(&wan.name)?;
-        out.bool("enabled", wan.enabled)?;
-        out.string("device", format_args!("{}", d.device(slot)))?;
-        if let Some(network) = wan.network() {
+        let families = || Family::ALL.into_iter().filter(|&f| f == Family::V4 || w.tracks(Family::V6));
+        out.begin_table(&w.name)?;
+        out.bool("enabled", w.enabled)?;
+        out.string("device", format_args!("{}", d.device(wan)))?;
+        if let Some(network) = w.network() {
             out.string("network", format_args!("{network}"))?;
         }
         for family in families() {
-            let link = d.link_of(slot, family);
+            let link = d.link(wan, family);
             if let Some(a) = link.addr {
                 out.string(key("address", family), format_args!("{a}"))?;
             }
@@ -143,12 +143,12 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
                 out.string(key("gateway", family), format_args!("{g}"))?;
             }
         }
-        out.u64("metric", u64::from(wan.metric))?;
+        out.u64("metric", u64::from(w.metric))?;
         for family in families() {
-            out.bool(key("active", family), d.active_of(family) == Some(slot))?;
+            out.bool(key("active", family), d.active(family) == Some(wan))?;
         }
         for family in families() {
-            let h = d.health_of(slot, family);
+            let h = d.health(wan, family);
             out.string(key("status", family), format_args!("{}", h.status()))?;
             let in_state = now.saturating_since(h.since()).as_secs();
             let online = matches!(h.status(), Status::Online | Status::Disconnecting);
@@ -157,18 +157,18 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
             out.string(key("reason", family), format_args!("{}", h.reason()))?;
             out.u64(key("transitions", family), u64::from(h.transitions()))?;
         }
-        out.u64("flushed", d.flushed(slot))?;
+        out.u64("flushed", d.flushed(wan))?;
         out.begin_array("track_ip")?;
-        for (i, ip) in wan.track_ip.iter().enumerate() {
+        for (i, ip) in w.track_ip.iter().enumerate() {
             out.begin_table("")?;
-            probe_stats(out, *ip, d.health_of(slot, Family::of(ip)).target(i))?;
+            probe_stats(out, *ip, d.health(wan, Family::of(ip)).target(i))?;
             out.end()?;
         }
         out.end()?;
         for family in families() {
-            if let (true, Some(gw)) = (wan.check_gateway, d.link_of(slot, family).gateway) {
+            if let (true, Some(gw)) = (w.check_gateway, d.link(wan, family).gateway) {
                 out.begin_table(key("gateway_probe", family))?;
-                probe_stats(out, gw, d.health_of(slot, family).gateway())?;
+                probe_stats(out, gw, d.health(wan, family).gateway())?;
                 out.end()?;
             }
         }

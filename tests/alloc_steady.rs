@@ -4,6 +4,7 @@
 
 mod sim;
 
+use dualwan::route::Family;
 use dualwan::time::Duration;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -49,14 +50,14 @@ fn probe_rounds_allocate_nothing_in_steady_state() {
     let mut s = sim::Sim::new(sim::config());
     s.alloc_meter = count;
     s.run_for(Duration::from_secs(3)); // start-up may allocate; not measured
-    let probes_before = s.d.counters().probes;
+    let probes_before = s.probes;
     // The meter itself must see an allocation made inside a core call.
     s.core_allocs = 0;
     s.core(|_, _| drop(std::hint::black_box(Box::new(1u64))));
     assert_eq!(s.core_allocs, 1, "the counting allocator is not counting");
     s.core_allocs = 0;
     s.run_for(Duration::from_secs(60));
-    let probes = s.d.counters().probes - probes_before;
+    let probes = s.probes - probes_before;
     // Rounds of both WANs: 3 targets each, plus the gateway now and then.
     let rounds = probes / 3;
     assert!(rounds > 300, "only {rounds} rounds ran");
@@ -73,10 +74,10 @@ fn a_failover_and_back_allocates_nothing_either() {
     s.core_allocs = 0;
     s.lines[0].upstream_works = false;
     s.run_for(Duration::from_secs(3));
-    assert_eq!(s.d.active(), Some(1));
+    assert_eq!(s.d.active(Family::V4), Some(1));
     s.lines[0].upstream_works = true;
     s.run_for(Duration::from_secs(15));
-    assert_eq!(s.d.active(), Some(0));
+    assert_eq!(s.d.active(Family::V4), Some(0));
     assert_eq!(s.core_allocs, 0, "transitions, logs and route changes");
 }
 
@@ -89,30 +90,29 @@ fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
     // A resync asks netifd; events ask again; a down and an up answer move traffic.
     s.run_for(Duration::from_secs(60));
     s.netifd_says("wan", dualwan::netifd::NetifdStatus::DOWN);
-    assert_eq!(s.d.active(), Some(1));
+    assert_eq!(s.d.active(Family::V4), Some(1));
     let up = sim::netifd_up(&s.lines[0]);
     s.netifd_says("wan", up);
     s.run_for(Duration::from_secs(15));
-    assert_eq!(s.d.active(), Some(0));
+    assert_eq!(s.d.active(Family::V4), Some(0));
     assert!(s.asks.len() >= 4, "{:?}", s.asks);
     assert_eq!(s.core_allocs, 0);
 }
 
 #[test]
 fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
-    use dualwan::route::Family;
     let mut s = sim::Sim::new(sim::dual_config());
     s.alloc_meter = count;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
-    let probes_before = s.d.counters().probes;
+    let probes_before = s.probes;
     s.run_for(Duration::from_secs(30));
-    assert!(s.d.counters().probes - probes_before > 1000, "both families probed");
+    assert!(s.probes - probes_before > 1000, "both families probed");
     s.lines[0].upstream6_works = false;
     s.run_for(Duration::from_secs(3));
-    assert_eq!((s.d.active_of(Family::V4), s.d.active_of(Family::V6)), (Some(0), Some(1)));
+    assert_eq!((s.d.active(Family::V4), s.d.active(Family::V6)), (Some(0), Some(1)));
     s.lines[0].upstream6_works = true;
     s.run_for(Duration::from_secs(15));
-    assert_eq!(s.d.active_of(Family::V6), Some(0));
+    assert_eq!(s.d.active(Family::V6), Some(0));
     assert_eq!(s.core_allocs, 0);
 }

@@ -58,8 +58,10 @@ pub struct Sim {
     pub events: Vec<dualwan::daemon::Event>,
     /// Probe sockets opened so far.
     pub opens: usize,
+    /// Probes sent so far.
+    pub probes: u64,
     pub ops: Vec<Op>,
-    /// Open probe sockets by WAN slot, per family.
+    /// Open probe sockets by WAN index, per family.
     sockets: Vec<[bool; 2]>,
     in_flight: Vec<(Instant, usize, IpAddr, u16, u16)>,
     /// Fail the next kernel write with this error text.
@@ -73,7 +75,7 @@ pub struct Sim {
     pub netifd: Vec<(&'static str, NetifdStatus)>,
     /// Every netifd interface the daemon asked about, oldest first.
     pub asks: Vec<String>,
-    /// Every conntrack flush asked for: (WAN slot, address, where traffic went when the
+    /// Every conntrack flush asked for: (WAN index, address, where traffic went when the
     /// flush was carried out), oldest first.
     pub flushes: Vec<(usize, IpAddr, Option<&'static str>)>,
     /// Connections the fake conntrack table holds NAT'd to each address; a flush empties
@@ -232,6 +234,7 @@ impl Sim {
             logs: Vec::new(),
             events: Vec::new(),
             opens: 0,
+            probes: 0,
             ops: Vec::new(),
             sockets: vec![[false; 2]; n],
             in_flight: Vec::new(),
@@ -357,6 +360,7 @@ impl Sim {
                     }
                     Action::CloseProbe { wan, family } => self.sockets[wan][family.index()] = false,
                     Action::SendProbe { wan, dst, seq } => {
+                        self.probes += 1;
                         assert!(self.sockets[wan][Family::of(&dst).index()], "probe on a closed socket");
                         let l = &self.lines[wan];
                         if l.answers(dst) {
