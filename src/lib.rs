@@ -8,7 +8,7 @@
 //! ```
 //! The core (`config`, `health`, `plan`, `reconcile`, `daemon`) does no I/O and takes the
 //! current time as an argument; the adapters in `sys` own every file descriptor and all
-//! `unsafe`. `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the one
+//! `unsafe`. `options` declares every UCI option once, for `config` to read. `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the one
 //! poll loop whose timeout is the core's next deadline.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -20,6 +20,7 @@ pub mod fuzzing;
 pub mod health;
 pub mod kernel;
 pub mod netifd;
+pub mod options;
 pub mod plan;
 pub mod reconcile;
 pub mod route;
