@@ -508,14 +508,22 @@ impl<'a> Reader<'_, 'a> {
             if table.one_of.contains(&opt.name) {
                 // The group is read where its first option stands.
                 if table.one_of[0] == opt.name {
-                    self.one_of(table, into);
+                    if let Some((name, line, v)) = self.one_of(table.one_of) {
+                        if let Some(given) = table.options.iter().find(|o| o.name == name) {
+                            self.value(given, line, v, into);
+                        }
+                    }
                 }
                 continue;
             }
             match opt.ty {
                 // Not the daemon's: known only so that setting it is no warning.
                 Type::Text => {}
-                Type::Hosts { min, max } => self.hosts(opt, min, max, into),
+                Type::Hosts { min, max } => {
+                    if let Some(hosts) = self.hosts(opt.name, min, max) {
+                        (opt.set)(into, Value::Hosts(&hosts));
+                    }
+                }
                 _ => {
                     if let Some((option, v)) = self.single(opt.name) {
                         self.value(opt, option.line(), v, into);
@@ -540,41 +548,39 @@ impl<'a> Reader<'_, 'a> {
         }
     }
 
-    /// The options of `table.one_of`: exactly one must be given, and only then is it read.
-    fn one_of<T>(&mut self, table: &Section<T>, into: &mut T) {
-        let mut first: Option<(&Opt<T>, u32, &str)> = None;
+    /// Of `names` (a table's `one_of`), exactly one must be given: that one with its line
+    /// and value, or `None` after the error.
+    fn one_of(&mut self, names: &[&'static str]) -> Option<(&'static str, u32, &'a str)> {
+        let mut first: Option<(&'static str, u32, &'a str)> = None;
         let mut clash = false;
-        for opt in table.options.iter().filter(|o| table.one_of.contains(&o.name)) {
-            let Some((option, v)) = self.single(opt.name) else { continue };
+        for &name in names {
+            let Some((option, v)) = self.single(name) else { continue };
             match first {
-                None => first = Some((opt, option.line(), v)),
+                None => first = Some((name, option.line(), v)),
                 Some((earlier, ..)) if !clash => {
                     clash = true;
-                    let what = format!("options '{}' and '{}' exclude each other: give one", earlier.name, opt.name);
+                    let what = format!("options '{earlier}' and '{name}' exclude each other: give one");
                     self.section_error(option.line(), what);
                 }
                 Some(_) => {}
             }
         }
-        match first {
-            Some((opt, line, v)) if !clash => self.value(opt, line, v, into),
-            Some(_) => {}
-            None => {
-                let what = format!("option '{}' is missing", table.one_of.join("' or '"));
-                self.section_error(self.section.line(), what);
-            }
+        if first.is_none() {
+            let what = format!("option '{}' is missing", names.join("' or '"));
+            self.section_error(self.section.line(), what);
         }
+        first.filter(|_| !clash)
     }
 
-    /// A [`Type::Hosts`] list: each bad, repeated or surplus entry is an error of its own
-    /// line; a missing list, when `min` > 0, one of the section.
-    fn hosts<T>(&mut self, opt: &Opt<T>, min: u8, max: u8, into: &mut T) {
-        let Some(option) = self.section.option(opt.name) else {
+    /// A [`Type::Hosts`] list (`None` if not given): each bad, repeated or surplus entry is
+    /// an error of its own line; a missing list, when `min` > 0, one of the section.
+    fn hosts(&mut self, name: &'static str, min: u8, max: u8) -> Option<heapless::Vec<IpAddr, MAX_TARGETS>> {
+        let Some(option) = self.section.option(name) else {
             if min > 0 {
-                let what = format!("no 'list {}': at least one Internet host to probe is needed", opt.name);
+                let what = format!("no 'list {name}': at least one Internet host to probe is needed");
                 self.section_error(self.section.line(), what);
             }
-            return;
+            return None;
         };
         let mut hosts: heapless::Vec<IpAddr, MAX_TARGETS> = heapless::Vec::new();
         for (v, line) in option.values() {
@@ -601,10 +607,10 @@ impl<'a> Reader<'_, 'a> {
                 Err(_) => Some("is not an IPv4 or IPv6 address".into()),
             };
             if let Some(why) = why {
-                self.bad(line, opt.name, v, why);
+                self.bad(line, name, v, why);
             }
         }
-        (opt.set)(into, Value::Hosts(&hosts));
+        Some(hosts)
     }
 }
 

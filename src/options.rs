@@ -96,8 +96,8 @@ impl Type {
     }
 }
 
-/// The characters a name may hold, in the syntax of a regular expression's bracket
-/// (`A-Za-z0-9_`: ranges and single characters), so that LuCI can use it as it stands.
+/// The characters a name may hold, written as inside a regular expression's brackets
+/// (`A-Za-z0-9_`: ranges and single characters, nothing else); validate.js reads the same.
 #[derive(Copy, Clone)]
 pub enum Chars {
     /// Only these.
@@ -467,15 +467,15 @@ fn section<T>(out: &mut dyn Write, s: &Section<T>) -> fmt::Result {
     out.write_str(",\n\t\t\t\"options\": {")?;
     for (i, opt) in s.options.iter().enumerate() {
         out.write_str(if i == 0 { "\n\t\t\t\t" } else { ",\n\t\t\t\t" })?;
-        option(out, opt)?;
+        option(out, opt.name, &opt.ty, opt.default, opt.help)?;
     }
     out.write_str("\n\t\t\t}\n\t\t}")
 }
 
-fn option<T>(out: &mut dyn Write, opt: &Opt<T>) -> fmt::Result {
-    string(out, opt.name)?;
+fn option(out: &mut dyn Write, name: &str, ty: &Type, default: Option<&str>, help: &str) -> fmt::Result {
+    string(out, name)?;
     out.write_str(": {\"type\": ")?;
-    match &opt.ty {
+    match ty {
         Type::Bool => string(out, "bool")?,
         Type::Uint { min, max, span, reserved } => {
             write!(out, "\"uint\", \"min\": {min}, \"max\": {max}")?;
@@ -515,13 +515,13 @@ fn option<T>(out: &mut dyn Write, opt: &Opt<T>) -> fmt::Result {
         }
         Type::Text => string(out, "text")?,
     }
-    write!(out, ", \"list\": {}, \"default\": ", opt.ty.is_list())?;
-    match opt.default {
+    write!(out, ", \"list\": {}, \"default\": ", ty.is_list())?;
+    match default {
         Some(d) => string(out, d)?,
         None => out.write_str("null")?,
     }
     out.write_str(", \"help\": ")?;
-    string(out, opt.help)?;
+    string(out, help)?;
     out.write_char('}')
 }
 
