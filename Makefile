@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3 conntrack busybox-static
 
-.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk apk musl qemu clean
+.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk apk musl qemu schema clean
 
 all: build
 
@@ -50,6 +50,13 @@ bench: deps build
 lint: toolchain
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# The LuCI app's copy of the option table: `dualwan check --schema` of this tree. Committed;
+# tests/config_check.rs fails while it differs from the binary's output.
+SCHEMA := openwrt/luci-app-dualwan/htdocs/luci-static/resources/dualwan/schema.json
+schema:
+	$(CARGO) run --locked --quiet -- check --schema > $(SCHEMA).tmp
+	mv $(SCHEMA).tmp $(SCHEMA)
 
 # Static, stripped musl binaries for the routers: target/<triple>/release/dualwan for
 # x86_64, aarch64, armv7, mipsel and mips (installs its toolchains itself; see cross/).

@@ -1,11 +1,14 @@
-//! The configuration model of `/etc/config/dualwan`: defaults, types, ranges and the
-//! cross-checks between interfaces.
+//! The configuration model of `/etc/config/dualwan`: the reader of the option tables in
+//! [`crate::options`] (types, ranges, defaults) and the checks between options and between
+//! interfaces.
 //!
-//! Input is a parsed [`uci::Package`]; output is a [`Config`] with fixed capacities, or every
-//! error found (not just the first), each with the line it points at. Unknown section types
-//! and unknown options are warnings, so a config written for a newer dualwan still loads.
+//! Input is config text or a parsed [`uci::Package`]; output is a [`Config`] with fixed
+//! capacities, or every error found (not just the first), each with the line it points at.
+//! Unknown section types and unknown options are warnings, so a config written for a newer
+//! dualwan still loads. Pure: reading the file is `sys::config_file`'s job.
 
 use crate::kernel::IfName;
+use crate::options::{self, Opt, Section, Type, Value, BOOL_FALSE, BOOL_TRUE, GATEWAY_WORDS, KERNEL_TABLES};
 use crate::route::Family;
 use crate::time::Duration;
 use crate::uci::{self, OptionRef, Package, SectionRef};
@@ -55,6 +58,11 @@ pub enum Mode {
     Failover,
 }
 
+impl Mode {
+    /// Every mode, in the order of its option's words.
+    pub const ALL: [Mode; 1] = [Mode::Failover];
+}
+
 /// Syslog severity threshold, in syslog's names.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -70,6 +78,12 @@ pub enum LogLevel {
     Debug,
 }
 
+impl LogLevel {
+    /// Every level, in the order of its option's words.
+    pub const ALL: [LogLevel; 5] =
+        [LogLevel::Err, LogLevel::Warning, LogLevel::Notice, LogLevel::Info, LogLevel::Debug];
+}
+
 /// What happens to traffic when no WAN is up.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LastResort {
@@ -77,6 +91,11 @@ pub enum LastResort {
     Main,
     /// Fail fast: `unreachable default` in our active table.
     Unreachable,
+}
+
+impl LastResort {
+    /// Both, in the order of their option's words.
+    pub const ALL: [LastResort; 2] = [LastResort::Main, LastResort::Unreachable];
 }
 
 /// Where a WAN's next hop of one family comes from (`option gateway`, `option gateway6`).
@@ -101,14 +120,8 @@ pub enum FlushConntrack {
 }
 
 impl FlushConntrack {
-    /// The option's value in UCI.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            FlushConntrack::None => "none",
-            FlushConntrack::OnDown => "on_down",
-            FlushConntrack::OnSwitch => "on_switch",
-        }
-    }
+    /// All three, in the order of their option's words.
+    pub const ALL: [FlushConntrack; 3] = [FlushConntrack::None, FlushConntrack::OnDown, FlushConntrack::OnSwitch];
 }
 
 /// `config globals`.
@@ -128,16 +141,20 @@ pub struct Globals {
     pub last_resort: LastResort,
 }
 
+/// Every option at its default (the option table's).
 impl Default for Globals {
     fn default() -> Self {
-        Globals {
-            enabled: true,
+        // Placeholders, each replaced by its option's default.
+        let mut globals = Globals {
+            enabled: false,
             mode: Mode::Failover,
-            log_level: LogLevel::Info,
-            rule_priority: 5000,
-            table_base: 100,
+            log_level: LogLevel::Err,
+            rule_priority: 0,
+            table_base: 0,
             last_resort: LastResort::Main,
-        }
+        };
+        set_defaults(&options::GLOBALS, &mut globals);
+        globals
     }
 }
 
@@ -206,26 +223,29 @@ impl Wan {
             && self.check_gateway == other.check_gateway
     }
 
-    /// An interface with every default and the given name and device.
+    /// An interface with every default (the option table's) and the given name and device.
     pub fn with_defaults(name: &str, device: &str) -> Wan {
-        Wan {
+        // Placeholders, each replaced by its option's default.
+        let mut wan = Wan {
             name: truncated(name),
             line: 0,
-            enabled: true,
+            enabled: false,
             source: Source::Device(truncated(device)),
             gateway: Gateway::Auto,
             gateway6: Gateway::Auto,
             metric: 0,
-            check_gateway: true,
+            check_gateway: false,
             track_ip: heapless::Vec::new(),
-            reliability: 1,
-            interval: Duration::from_millis(200),
-            timeout: Duration::from_millis(500),
-            down: 4,
-            up: 3,
-            recovery_wait: Duration::from_secs(10),
-            flush_conntrack: FlushConntrack::OnDown,
-        }
+            reliability: 0,
+            interval: Duration::ZERO,
+            timeout: Duration::ZERO,
+            down: 0,
+            up: 0,
+            recovery_wait: Duration::ZERO,
+            flush_conntrack: FlushConntrack::None,
+        };
+        set_defaults(&options::INTERFACE, &mut wan);
+        wan
     }
 
     /// True if some `track_ip` is of `family`: only then is the family probed, judged and
@@ -380,45 +400,6 @@ pub struct Report {
     pub warnings: Vec<ConfigError>,
 }
 
-/// Reads, parses and validates a config file. The file is opened without following a
-/// symlink at its last component and without blocking, must be a regular file, and is
-/// read up to [`FILE_MAX`] bytes.
-pub fn load_file(path: &str) -> (Option<Config>, Report) {
-    let mut report = Report::default();
-    match read_bounded(path) {
-        Ok(text) => load_str(&text),
-        Err(problem) => {
-            report.errors.push(ConfigError { line: 0, problem });
-            (None, report)
-        }
-    }
-}
-
-fn read_bounded(path: &str) -> Result<String, Problem> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        // O_NONBLOCK: a FIFO put in the file's place must not hang the daemon in open(2)
-        // until someone writes to it; it is refused as not a regular file just below.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| Problem::Read(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| Problem::Read(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(Problem::Read("not a regular file".into()));
-    }
-    let mut bytes = Vec::with_capacity((meta.len() as usize).min(FILE_MAX) + 1);
-    file.take(FILE_MAX as u64 + 1).read_to_end(&mut bytes).map_err(|e| Problem::Read(e.to_string()))?;
-    if bytes.len() > FILE_MAX {
-        return Err(Problem::TooLarge(bytes.len()));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
-        Problem::Read(format!("line {line}: not valid UTF-8"))
-    })
-}
-
 /// Parses and validates config text.
 pub fn load_str(text: &str) -> (Option<Config>, Report) {
     let mut report = Report::default();
@@ -490,7 +471,7 @@ fn label(section: &SectionRef<'_>) -> String {
     }
 }
 
-/// Reads one option's single value; a list where an option is expected is an error.
+/// Reads the options of one section as its table declares them.
 struct Reader<'r, 'a> {
     section: &'r SectionRef<'a>,
     label: String,
@@ -498,77 +479,60 @@ struct Reader<'r, 'a> {
 }
 
 impl<'a> Reader<'_, 'a> {
-    fn bad(&mut self, option: &OptionRef<'a>, name: &'static str, value: &str, why: String) {
+    fn bad(&mut self, line: u32, option: &'static str, value: &str, why: String) {
         self.report.errors.push(ConfigError {
-            line: option.line(),
-            problem: Problem::Value { section: self.label.clone(), option: name, value: value.into(), why },
+            line,
+            problem: Problem::Value { section: self.label.clone(), option, value: value.into(), why },
         });
+    }
+
+    fn section_error(&mut self, line: u32, what: String) {
+        self.report.errors.push(ConfigError { line, problem: Problem::Section { section: self.label.clone(), what } });
     }
 
     /// The single value of `name`, or `None` if unset (errors if given as a list).
     fn single(&mut self, name: &'static str) -> Option<(OptionRef<'a>, &'a str)> {
         let option = self.section.option(name)?;
-        let mut values = option.values();
-        let (first, _) = values.next()?;
+        let (first, _) = option.values().next()?;
         if option.is_list() {
-            self.bad(&option, name, first, "is a list; this option takes one value".into());
+            self.bad(option.line(), name, first, "is a list; this option takes one value".into());
             return None;
         }
         Some((option, first))
     }
 
-    fn boolean(&mut self, name: &'static str, into: &mut bool) {
-        if let Some((option, v)) = self.single(name) {
-            match parse_bool(v) {
-                Some(b) => *into = b,
-                None => self.bad(&option, name, v, "is not a boolean (use 1/0, yes/no, on/off, true/false)".into()),
+    /// Every option of `table` into `into`, then a warning for each option the table does
+    /// not know.
+    fn read<T>(&mut self, table: &Section<T>, into: &mut T) {
+        for opt in table.options {
+            if table.one_of.contains(&opt.name) {
+                // The group is read where its first option stands.
+                if table.one_of[0] == opt.name {
+                    if let Some((name, line, v)) = self.one_of(table.one_of) {
+                        if let Some(given) = table.options.iter().find(|o| o.name == name) {
+                            self.value(given, line, v, into);
+                        }
+                    }
+                }
+                continue;
             }
-        }
-    }
-
-    fn number(&mut self, name: &'static str, min: u32, max: u32, into: &mut u32) {
-        if let Some((option, v)) = self.single(name) {
-            match v.parse::<u32>() {
-                Ok(n) if n < min => self.bad(&option, name, v, format!("is below {min}")),
-                Ok(n) if n > max => self.bad(&option, name, v, format!("is above {max}")),
-                Ok(n) => *into = n,
-                Err(_) => self.bad(&option, name, v, "is not a whole number".into()),
-            }
-        }
-    }
-
-    fn small(&mut self, name: &'static str, min: u8, max: u8, into: &mut u8) {
-        let mut n = u32::from(*into);
-        self.number(name, u32::from(min), u32::from(max), &mut n);
-        *into = n as u8; // in range by the check above
-    }
-
-    fn seconds(&mut self, name: &'static str, min: Duration, max: Duration, into: &mut Duration) {
-        if let Some((option, v)) = self.single(name) {
-            match parse_seconds(v) {
-                Some(d) if d < min => self.bad(&option, name, v, format!("is below {min}")),
-                Some(d) if d > max => self.bad(&option, name, v, format!("is above {max}")),
-                Some(d) => *into = d,
-                None => self.bad(&option, name, v, "is not a number of seconds (e.g. 0.5, up to 3 decimals)".into()),
-            }
-        }
-    }
-
-    fn choice<T: Copy>(&mut self, name: &'static str, choices: &[(&str, T)], into: &mut T) {
-        if let Some((option, v)) = self.single(name) {
-            match choices.iter().find(|(word, _)| *word == v) {
-                Some((_, value)) => *into = *value,
-                None => {
-                    let words: Vec<&str> = choices.iter().map(|(w, _)| *w).collect();
-                    self.bad(&option, name, v, format!("is not one of: {}", words.join(", ")));
+            match opt.ty {
+                // Not the daemon's: known only so that setting it is no warning.
+                Type::Text => {}
+                Type::Hosts { min, max } => {
+                    if let Some(hosts) = self.hosts(opt.name, min, max) {
+                        (opt.set)(into, Value::Hosts(&hosts));
+                    }
+                }
+                _ => {
+                    if let Some((option, v)) = self.single(opt.name) {
+                        self.value(opt, option.line(), v, into);
+                    }
                 }
             }
         }
-    }
-
-    fn warn_unknown(&mut self, known: &[&str]) {
         for option in self.section.options() {
-            if !known.contains(&option.name()) {
+            if !table.options.iter().any(|o| o.name == option.name()) {
                 self.report.warnings.push(ConfigError {
                     line: option.line(),
                     problem: Problem::UnknownOption { section: self.label.clone(), option: option.name().into() },
@@ -576,164 +540,49 @@ impl<'a> Reader<'_, 'a> {
             }
         }
     }
-}
 
-/// `user` is read by `/etc/init.d/dualwan` (the unprivileged user procd starts us as), not
-/// by the daemon: known here so that setting it is no warning.
-const GLOBAL_OPTIONS: &[&str] = &["enabled", "mode", "log_level", "rule_priority", "table_base", "last_resort", "user"];
-
-fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) {
-    let mut r = Reader { section, label: label(section), report };
-    r.boolean("enabled", &mut g.enabled);
-    r.choice("mode", &[("failover", Mode::Failover)], &mut g.mode);
-    r.choice(
-        "log_level",
-        &[
-            ("err", LogLevel::Err),
-            ("warning", LogLevel::Warning),
-            ("notice", LogLevel::Notice),
-            ("info", LogLevel::Info),
-            ("debug", LogLevel::Debug),
-        ],
-        &mut g.log_level,
-    );
-    // Priority 0 is the local table's rule and 32766/32767 are main/default: stay clear.
-    r.number("rule_priority", 1, 32765 - RULE_SPAN, &mut g.rule_priority);
-    r.number("table_base", 1, u32::MAX - TABLE_SPAN, &mut g.table_base);
-    r.choice(
-        "last_resort",
-        &[("main", LastResort::Main), ("unreachable", LastResort::Unreachable)],
-        &mut g.last_resort,
-    );
-    // Tables 253..=255 are the kernel's default, main and local tables.
-    let tables = g.table_range();
-    if tables.start() <= &255 && tables.end() >= &253 {
-        if let Some(option) = section.option("table_base") {
-            let value = option.values().next().map(|(v, _)| v).unwrap_or("");
-            r.bad(
-                &option,
-                "table_base",
-                value,
-                format!("makes our tables {}..{} overlap the kernel's tables 253-255", tables.start(), tables.end()),
-            );
+    fn value<T>(&mut self, opt: &Opt<T>, line: u32, v: &str, into: &mut T) {
+        match parse(&opt.ty, v) {
+            Ok(value) => (opt.set)(into, value),
+            Err(why) => self.bad(line, opt.name, v, why),
         }
     }
-    r.warn_unknown(GLOBAL_OPTIONS);
-}
 
-const WAN_OPTIONS: &[&str] = &[
-    "enabled",
-    "device",
-    "network",
-    "gateway",
-    "gateway6",
-    "metric",
-    "check_gateway",
-    "track_ip",
-    "reliability",
-    "interval",
-    "timeout",
-    "down",
-    "up",
-    "recovery_wait",
-    "flush_conntrack",
-];
-
-fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
-    let name = section.name().unwrap_or("");
-    let mut wan = Wan::with_defaults(name, "");
-    wan.line = section.line();
-    let mut r = Reader { section, label: label(section), report };
-    if section.name().is_none() {
-        r.report.errors.push(ConfigError {
-            line: section.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: "interface sections need a name (config interface 'wan')".into(),
-            },
-        });
-    } else if name.len() > NAME_MAX {
-        r.report.errors.push(ConfigError {
-            line: section.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: format!("name is longer than {NAME_MAX} characters"),
-            },
-        });
-    }
-
-    r.boolean("enabled", &mut wan.enabled);
-    let device = r.single("device");
-    let network = r.single("network");
-    match (device, network) {
-        (Some((option, v)), None) => {
-            if v.is_empty() || v.len() > crate::kernel::IFNAME_MAX || v.contains(['/', ' ', '\t', ':']) {
-                r.bad(
-                    &option,
-                    "device",
-                    v,
-                    "is not a valid device name (1-15 characters, no '/', ':' or spaces)".into(),
-                );
-            } else {
-                wan.source = Source::Device(truncated(v));
-            }
-        }
-        (None, Some((option, v))) => {
-            if v.is_empty() || v.len() > NETWORK_MAX || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                r.bad(
-                    &option,
-                    "network",
-                    v,
-                    format!("is not a netifd interface name (1-{NETWORK_MAX} characters of A-Z, a-z, 0-9, _)"),
-                );
-            } else {
-                wan.source = Source::Network(truncated(v));
-            }
-        }
-        (Some(_), Some((option, _))) => r.report.errors.push(ConfigError {
-            line: option.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: "options 'device' and 'network' exclude each other: give one".into(),
-            },
-        }),
-        (None, None) => r.report.errors.push(ConfigError {
-            line: section.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: "option 'device' or 'network' is missing".into(),
-            },
-        }),
-    }
-    if let Some((option, v)) = r.single("gateway") {
-        if v == "auto" {
-            wan.gateway = Gateway::Auto;
-        } else {
-            match v.parse::<Ipv4Addr>() {
-                Ok(ip) if usable_unicast(ip) => wan.gateway = Gateway::Fixed(ip.into()),
-                Ok(_) => r.bad(&option, "gateway", v, "is not a unicast address".into()),
-                Err(_) => r.bad(&option, "gateway", v, "is neither 'auto' nor an IPv4 address".into()),
-            }
-        }
-    }
-    if let Some((option, v)) = r.single("gateway6") {
-        if v == "auto" {
-            wan.gateway6 = Gateway::Auto;
-        } else {
-            // A link-local router address (fe80::1) is the usual IPv6 next hop: allowed.
-            match v.parse::<Ipv6Addr>() {
-                Ok(ip) if !(ip.is_unspecified() || ip.is_multicast() || ip.is_loopback()) => {
-                    wan.gateway6 = Gateway::Fixed(ip.into())
+    /// Of `names` (a table's `one_of`), exactly one must be given: that one with its line
+    /// and value, or `None` after the error.
+    fn one_of(&mut self, names: &[&'static str]) -> Option<(&'static str, u32, &'a str)> {
+        let mut first: Option<(&'static str, u32, &'a str)> = None;
+        let mut clash = false;
+        for &name in names {
+            let Some((option, v)) = self.single(name) else { continue };
+            match first {
+                None => first = Some((name, option.line(), v)),
+                Some((earlier, ..)) if !clash => {
+                    clash = true;
+                    let what = format!("options '{earlier}' and '{name}' exclude each other: give one");
+                    self.section_error(option.line(), what);
                 }
-                Ok(_) => r.bad(&option, "gateway6", v, "is not a unicast address".into()),
-                Err(_) => r.bad(&option, "gateway6", v, "is neither 'auto' nor an IPv6 address".into()),
+                Some(_) => {}
             }
         }
+        if first.is_none() {
+            let what = format!("option '{}' is missing", names.join("' or '"));
+            self.section_error(self.section.line(), what);
+        }
+        first.filter(|_| !clash)
     }
-    r.number("metric", 0, 65535, &mut wan.metric);
-    r.boolean("check_gateway", &mut wan.check_gateway);
 
-    if let Some(option) = section.option("track_ip") {
+    /// A [`Type::Hosts`] list (`None` if not given): each bad, repeated or surplus entry is
+    /// an error of its own line; a missing list, when `min` > 0, one of the section.
+    fn hosts(&mut self, name: &'static str, min: u8, max: u8) -> Option<heapless::Vec<IpAddr, MAX_TARGETS>> {
+        let Some(option) = self.section.option(name) else {
+            if min > 0 {
+                let what = format!("no 'list {name}': at least one Internet host to probe is needed");
+                self.section_error(self.section.line(), what);
+            }
+            return None;
+        };
+        let mut hosts: heapless::Vec<IpAddr, MAX_TARGETS> = heapless::Vec::new();
         for (v, line) in option.values() {
             let why = match v.parse::<IpAddr>() {
                 Ok(ip) if !usable_target(ip) => Some(
@@ -746,10 +595,10 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
                     }
                     .to_string(),
                 ),
-                Ok(ip) if wan.track_ip.contains(&ip) => Some("is listed twice".to_string()),
-                Ok(ip) => match wan.track_ip.push(ip) {
-                    Ok(()) => None,
-                    Err(_) => Some(format!("is one more than the {MAX_TARGETS} targets allowed")),
+                Ok(ip) if hosts.contains(&ip) => Some("is listed twice".to_string()),
+                Ok(ip) => match hosts.len() < usize::from(max) && hosts.push(ip).is_ok() {
+                    true => None,
+                    false => Some(format!("is one more than the {max} targets allowed")),
                 },
                 Err(_) if v.contains(':') => Some("is not an IPv6 address".into()),
                 Err(_) if v.chars().any(|c| c.is_ascii_alphabetic()) => {
@@ -758,46 +607,107 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
                 Err(_) => Some("is not an IPv4 or IPv6 address".into()),
             };
             if let Some(why) = why {
-                r.report.errors.push(ConfigError {
-                    line,
-                    problem: Problem::Value { section: r.label.clone(), option: "track_ip", value: v.into(), why },
-                });
+                self.bad(line, name, v, why);
             }
         }
+        Some(hosts)
     }
-    if wan.track_ip.is_empty() && section.option("track_ip").is_none() {
-        r.report.errors.push(ConfigError {
-            line: section.line(),
-            problem: Problem::Section {
-                section: r.label.clone(),
-                what: "no 'list track_ip': at least one Internet host to probe is needed".into(),
-            },
-        });
+}
+
+/// One value of a single-valued option, or why it is refused (the tail of the message
+/// `'VALUE' why`).
+fn parse<'v>(ty: &Type, v: &'v str) -> Result<Value<'v>, String> {
+    match *ty {
+        Type::Bool => parse_bool(v)
+            .map(Value::Bool)
+            .ok_or_else(|| "is not a boolean (use 1/0, yes/no, on/off, true/false)".into()),
+        Type::Uint { min, max, .. } => match v.parse::<u32>() {
+            Ok(n) if n < min => Err(format!("is below {min}")),
+            Ok(n) if n > max => Err(format!("is above {max}")),
+            Ok(n) => Ok(Value::Uint(n)),
+            Err(_) => Err("is not a whole number".into()),
+        },
+        Type::Seconds { min, max, decimals } => {
+            let places = v.split_once('.').map_or(0, |(_, frac)| frac.len());
+            match parse_seconds(v).filter(|_| places <= usize::from(decimals)) {
+                Some(d) if d < min => Err(format!("is below {min}")),
+                Some(d) if d > max => Err(format!("is above {max}")),
+                Some(d) => Ok(Value::Seconds(d)),
+                None => Err(format!("is not a number of seconds (e.g. 0.5, up to {decimals} decimals)")),
+            }
+        }
+        Type::Enum { words } => words
+            .iter()
+            .position(|w| *w == v)
+            .map(Value::Word)
+            .ok_or_else(|| format!("is not one of: {}", words.join(", "))),
+        Type::Gateway { .. } if v == GATEWAY_WORDS[0] => Ok(Value::Gateway(Gateway::Auto)),
+        Type::Gateway { family: Family::V4 } => match v.parse::<Ipv4Addr>() {
+            Ok(ip) if usable_unicast(ip) => Ok(Value::Gateway(Gateway::Fixed(ip.into()))),
+            Ok(_) => Err("is not a unicast address".into()),
+            Err(_) => Err("is neither 'auto' nor an IPv4 address".into()),
+        },
+        // A link-local router address (fe80::1) is the usual IPv6 next hop: allowed.
+        Type::Gateway { family: Family::V6 } => match v.parse::<Ipv6Addr>() {
+            Ok(ip) if usable_unicast6(ip.into()) => Ok(Value::Gateway(Gateway::Fixed(ip.into()))),
+            Ok(_) => Err("is not a unicast address".into()),
+            Err(_) => Err("is neither 'auto' nor an IPv6 address".into()),
+        },
+        Type::Name { max, chars, invalid } => {
+            if v.is_empty() || v.len() > usize::from(max) || !v.bytes().all(|b| chars.allows(b)) {
+                Err(invalid.into())
+            } else {
+                Ok(Value::Name(v))
+            }
+        }
+        Type::Text => Ok(Value::Name(v)),
+        Type::Hosts { .. } => Err("takes a list".into()), // read by `Reader::hosts`
     }
+}
 
-    r.small("reliability", 1, MAX_TARGETS as u8, &mut wan.reliability);
-    r.seconds("interval", Duration::from_millis(100), Duration::from_secs(60), &mut wan.interval);
-    r.seconds("timeout", Duration::from_millis(100), Duration::from_secs(30), &mut wan.timeout);
-    r.small("down", 1, 100, &mut wan.down);
-    r.small("up", 1, 100, &mut wan.up);
-    r.seconds("recovery_wait", Duration::ZERO, Duration::from_secs(3600), &mut wan.recovery_wait);
-    let flush = [FlushConntrack::None, FlushConntrack::OnDown, FlushConntrack::OnSwitch];
-    let choices = flush.map(|f| (f.as_str(), f));
-    r.choice("flush_conntrack", &choices, &mut wan.flush_conntrack);
+/// Sets every option of `table` that has a default to it.
+fn set_defaults<T>(table: &Section<T>, into: &mut T) {
+    for opt in table.options {
+        if let Some(Ok(value)) = opt.default.map(|d| parse(&opt.ty, d)) {
+            (opt.set)(into, value);
+        }
+    }
+}
 
+fn read_globals(section: &SectionRef<'_>, g: &mut Globals, report: &mut Report) {
+    let mut r = Reader { section, label: label(section), report };
+    r.read(&options::GLOBALS, g);
+    let tables = g.table_range();
+    if tables.start() <= &KERNEL_TABLES.1 && tables.end() >= &KERNEL_TABLES.0 {
+        if let Some(option) = section.option("table_base") {
+            let value = option.values().next().map(|(v, _)| v).unwrap_or("");
+            let (first, last) = KERNEL_TABLES;
+            let why = format!(
+                "makes our tables {}..{} overlap the kernel's tables {first}-{last}",
+                tables.start(),
+                tables.end()
+            );
+            r.bad(option.line(), "table_base", value, why);
+        }
+    }
+}
+
+fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
+    let name = section.name().unwrap_or("");
+    let mut wan = Wan::with_defaults(name, "");
+    wan.line = section.line();
+    let mut r = Reader { section, label: label(section), report };
+    if section.name().is_none() {
+        r.section_error(section.line(), "interface sections need a name (config interface 'wan')".into());
+    } else if name.len() > NAME_MAX {
+        r.section_error(section.line(), format!("name is longer than {NAME_MAX} characters"));
+    }
+    r.read(&options::INTERFACE, &mut wan);
     if usize::from(wan.reliability) > wan.track_ip.len() && !wan.track_ip.is_empty() {
         let line = section.option("reliability").map(|o| o.line()).unwrap_or(section.line());
-        r.report.errors.push(ConfigError {
-            line,
-            problem: Problem::Value {
-                section: r.label.clone(),
-                option: "reliability",
-                value: wan.reliability.to_string(),
-                why: format!("is more than the {} track_ip targets", wan.track_ip.len()),
-            },
-        });
+        let why = format!("is more than the {} track_ip targets", wan.track_ip.len());
+        r.bad(line, "reliability", &wan.reliability.to_string(), why);
     }
-    r.warn_unknown(WAN_OPTIONS);
     wan
 }
 
@@ -868,10 +778,12 @@ fn usable_target(ip: IpAddr) -> bool {
 
 /// UCI booleans, as `uci_get_bool` and OpenWrt's shell helpers accept them.
 pub fn parse_bool(v: &str) -> Option<bool> {
-    match v {
-        "1" | "yes" | "on" | "true" | "enabled" => Some(true),
-        "0" | "no" | "off" | "false" | "disabled" => Some(false),
-        _ => None,
+    if BOOL_TRUE.contains(&v) {
+        Some(true)
+    } else if BOOL_FALSE.contains(&v) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -896,7 +808,7 @@ pub fn parse_seconds(v: &str) -> Option<Duration> {
     Some(Duration::from_millis(whole * 1000 + ms))
 }
 
-fn truncated<const N: usize>(s: &str) -> heapless::String<N> {
+pub(crate) fn truncated<const N: usize>(s: &str) -> heapless::String<N> {
     let mut out = heapless::String::new();
     for c in s.chars() {
         if out.push(c).is_err() {
@@ -909,56 +821,53 @@ fn truncated<const N: usize>(s: &str) -> heapless::String<N> {
 /// Writes the effective configuration, every value included, in UCI syntax (what
 /// `dualwan check` prints).
 pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result {
-    let g = &config.globals;
-    let on = |b: bool| if b { "1" } else { "0" };
     writeln!(out, "config globals 'globals'")?;
-    writeln!(out, "\toption enabled '{}'", on(g.enabled))?;
-    writeln!(out, "\toption mode 'failover'")?;
-    let level = match g.log_level {
-        LogLevel::Err => "err",
-        LogLevel::Warning => "warning",
-        LogLevel::Notice => "notice",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    };
-    writeln!(out, "\toption log_level '{level}'")?;
-    writeln!(out, "\toption rule_priority '{}'", g.rule_priority)?;
-    writeln!(out, "\toption table_base '{}'", g.table_base)?;
-    let last = match g.last_resort {
-        LastResort::Main => "main",
-        LastResort::Unreachable => "unreachable",
-    };
-    writeln!(out, "\toption last_resort '{last}'")?;
+    write_options(&options::GLOBALS, &config.globals, out)?;
     for w in &config.wans {
         writeln!(out)?;
         writeln!(out, "config interface '{}'", w.name)?;
-        writeln!(out, "\toption enabled '{}'", on(w.enabled))?;
-        // A kernel device name may hold a quote: write it as UCI reads it back.
-        match &w.source {
-            Source::Device(d) => out.write_str("\toption device ").and_then(|()| uci::write_quoted(out, d))?,
-            Source::Network(n) => out.write_str("\toption network ").and_then(|()| uci::write_quoted(out, n))?,
-        }
-        writeln!(out)?;
-        for (option, gateway) in [("gateway", w.gateway), ("gateway6", w.gateway6)] {
-            match gateway {
-                Gateway::Auto => writeln!(out, "\toption {option} 'auto'")?,
-                Gateway::Fixed(ip) => writeln!(out, "\toption {option} '{ip}'")?,
-            }
-        }
-        writeln!(out, "\toption metric '{}'", w.metric)?;
-        writeln!(out, "\toption check_gateway '{}'", on(w.check_gateway))?;
-        for ip in &w.track_ip {
-            writeln!(out, "\tlist track_ip '{ip}'")?;
-        }
-        writeln!(out, "\toption reliability '{}'", w.reliability)?;
-        writeln!(out, "\toption interval '{}'", w.interval)?;
-        writeln!(out, "\toption timeout '{}'", w.timeout)?;
-        writeln!(out, "\toption down '{}'", w.down)?;
-        writeln!(out, "\toption up '{}'", w.up)?;
-        writeln!(out, "\toption recovery_wait '{}'", w.recovery_wait)?;
-        writeln!(out, "\toption flush_conntrack '{}'", w.flush_conntrack.as_str())?;
+        write_options(&options::INTERFACE, w, out)?;
     }
     Ok(())
+}
+
+/// Each option of `table` that has a value in `from`, in table order.
+fn write_options<T>(table: &Section<T>, from: &T, out: &mut dyn fmt::Write) -> fmt::Result {
+    for opt in table.options {
+        match (opt.get)(from) {
+            Some(Value::Hosts(ips)) => {
+                for ip in ips {
+                    writeln!(out, "\tlist {} '{ip}'", opt.name)?;
+                }
+            }
+            Some(value) => {
+                write!(out, "\toption {} ", opt.name)?;
+                write_value(&opt.ty, value, out)?;
+                writeln!(out)?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+/// One value, quoted, as [`parse`] reads it back.
+fn write_value(ty: &Type, value: Value<'_>, out: &mut dyn fmt::Write) -> fmt::Result {
+    match value {
+        Value::Bool(b) => write!(out, "'{}'", if b { BOOL_TRUE[0] } else { BOOL_FALSE[0] }),
+        Value::Uint(n) => write!(out, "'{n}'"),
+        Value::Seconds(d) => write!(out, "'{d}'"),
+        Value::Word(i) => match ty {
+            Type::Enum { words } => write!(out, "'{}'", words.get(i).copied().unwrap_or_default()),
+            _ => Ok(()),
+        },
+        Value::Gateway(Gateway::Auto) => write!(out, "'{}'", GATEWAY_WORDS[0]),
+        Value::Gateway(Gateway::Fixed(ip)) => write!(out, "'{ip}'"),
+        // A kernel device name may hold a quote: write it as UCI reads it back.
+        Value::Name(s) => uci::write_quoted(out, s),
+        // One `list` line each: see `write_options`.
+        Value::Hosts(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -986,6 +895,43 @@ mod tests {
         write_effective(&config, &mut out).unwrap();
         assert!(out.contains("\toption device 'ww'\\''n0'\n"), "{out}");
         assert_eq!(load_str(&out).0.unwrap().wans[0].device().map(|d| d.as_str()), Some("ww'n0"));
+    }
+
+    /// What `--schema` gives as a default is what `dualwan check` prints for an unset option.
+    #[test]
+    fn defaults_print_as_the_table_states_them() {
+        fn each<T>(table: &Section<T>, from: &T) {
+            for opt in table.options {
+                let Some(default) = opt.default else { continue };
+                let mut out = String::new();
+                write_value(&opt.ty, (opt.get)(from).expect(opt.name), &mut out).unwrap();
+                assert_eq!(out, format!("'{default}'"), "{}", opt.name);
+            }
+        }
+        each(&options::GLOBALS, &Globals::default());
+        each(&options::INTERFACE, &Wan::with_defaults("wan", "eth1"));
+    }
+
+    /// Every word and both ends of every range fit the field behind the option.
+    #[test]
+    fn each_option_keeps_what_it_accepts() {
+        fn each<T>(table: &Section<T>, mut into: T) {
+            for opt in table.options {
+                let values: Vec<Value<'_>> = match opt.ty {
+                    Type::Bool => vec![Value::Bool(false), Value::Bool(true)],
+                    Type::Uint { min, max, .. } => vec![Value::Uint(min), Value::Uint(max)],
+                    Type::Seconds { min, max, .. } => vec![Value::Seconds(min), Value::Seconds(max)],
+                    Type::Enum { words } => (0..words.len()).map(Value::Word).collect(),
+                    _ => continue,
+                };
+                for value in values {
+                    (opt.set)(&mut into, value);
+                    assert_eq!((opt.get)(&into), Some(value), "{}", opt.name);
+                }
+            }
+        }
+        each(&options::GLOBALS, Globals::default());
+        each(&options::INTERFACE, Wan::with_defaults("wan", "eth1"));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use core::net::{IpAddr, Ipv6Addr};
 /// Invariants: what `uci export` prints parses again to the same `uci show`; every error
 /// names a line; a valid config printed by `dualwan check` loads again to the same config.
 pub fn uci_config(data: &[u8]) {
-    // `config::load_file` refuses anything larger or not UTF-8 before parsing.
+    // `sys::config_file::load` refuses anything larger or not UTF-8 before parsing.
     if data.len() > FILE_MAX {
         return;
     }

@@ -7,10 +7,10 @@
 //!                        plan · reconcile
 //! ```
 //! The core (`config`, `health`, `links`, `plan`, `reconcile`, `daemon` with its `phase`,
-//! `timers` and `action`s) does no I/O and takes the current time as an argument; the
-//! adapters in `sys` own every file descriptor and all `unsafe`. `wire` holds byte formats
-//! (parse and emit) without I/O. `main.rs` runs the one poll loop whose timeout is the
-//! core's next deadline.
+//! `timers` and `action`s) does no I/O and takes the current time as an argument; `options`
+//! declares every UCI option once. The adapters in `sys` own every file descriptor and all
+//! `unsafe`. `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the
+//! one poll loop whose timeout is the core's next deadline.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -23,6 +23,7 @@ pub mod health;
 pub mod kernel;
 pub mod links;
 pub mod netifd;
+pub mod options;
 pub mod phase;
 pub mod plan;
 pub mod reconcile;

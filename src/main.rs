@@ -6,10 +6,12 @@ use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
 use dualwan::health::Reason;
 use dualwan::netifd;
+use dualwan::options;
 use dualwan::route::Family;
 use dualwan::status::{self, family_word, StatusError};
 use dualwan::summary;
 use dualwan::sys::clock;
+use dualwan::sys::config_file;
 use dualwan::sys::conntrack::Conntrack;
 use dualwan::sys::hotplug::{Hotplug, HOTPLUG_DIR, RUN_LIMIT};
 use dualwan::sys::icmp::ProbeSocket;
@@ -87,6 +89,9 @@ struct CheckArgs {
     /// config file (default /etc/config/dualwan)
     #[argh(option, short = 'c', default = "DEFAULT_CONFIG.to_string()")]
     config: String,
+    /// print every option (type, range, default) as JSON instead; reads no config
+    #[argh(switch)]
+    schema: bool,
 }
 
 fn main() -> ExitCode {
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match args.command {
+        Some(Command::Check(c)) if c.schema => schema(),
         Some(Command::Check(c)) => check(&c.config),
         Some(Command::Run(r)) => run(&r),
         Some(Command::Status(s)) => show_status(&s),
@@ -142,7 +148,7 @@ impl std::fmt::Display for WarningIn<'_> {
 }
 
 fn check(file: &str) -> ExitCode {
-    let (config, report) = config::load_file(file);
+    let (config, report) = config_file::load(file);
     print_report(file, &report);
     match config {
         Some(c) => {
@@ -153,6 +159,14 @@ fn check(file: &str) -> ExitCode {
         }
         None => ExitCode::from(1),
     }
+}
+
+/// `dualwan check --schema`: the option tables, which the LuCI app ships as its schema.json.
+fn schema() -> ExitCode {
+    let mut out = String::new();
+    let _ = options::write_schema(&mut out);
+    print!("{out}");
+    ExitCode::SUCCESS
 }
 
 /// `dualwan status`: one call to the daemon's ubus object; exit 1 when it cannot answer.
@@ -207,7 +221,7 @@ fn show_status(args: &StatusArgs) -> ExitCode {
 }
 
 fn load_for_run(file: &str, log: &Log) -> Option<Config> {
-    let (config, report) = config::load_file(file);
+    let (config, report) = config_file::load(file);
     for w in &report.warnings {
         log.write(LogLevel::Warning, &WarningIn(file, w).to_string());
     }

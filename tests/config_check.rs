@@ -268,3 +268,98 @@ fn only_a_regular_file_is_read() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const SCHEMA_FILE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/openwrt/luci-app-dualwan/htdocs/luci-static/resources/dualwan/schema.json");
+
+fn schema() -> (String, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dualwan")).args(["check", "--schema"]).output().unwrap();
+    assert_eq!((out.status.code(), out.stderr.as_slice()), (Some(0), &b""[..]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("--schema is not JSON: {e}\n{text}"));
+    (text, json)
+}
+
+fn keys(v: &serde_json::Value) -> Vec<&str> {
+    v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().map(String::as_str).collect()
+}
+
+/// The LuCI app validates with the schema.json it ships: that file is exactly what this
+/// `dualwan check --schema` prints (`make schema` writes it), in the shape the README gives.
+#[test]
+fn the_luci_apps_schema_is_check_schema() {
+    let (printed, schema) = schema();
+    let committed = std::fs::read_to_string(SCHEMA_FILE).unwrap();
+    assert!(printed == committed, "{SCHEMA_FILE} differs from `dualwan check --schema`: run `make schema`");
+
+    assert_eq!(keys(&schema), ["bool", "sections"]);
+    assert_eq!(schema["bool"]["true"][0], "1");
+    assert_eq!(schema["bool"]["false"][0], "0");
+    assert_eq!(keys(&schema["sections"]), ["globals", "interface"]);
+    for (ty, section) in schema["sections"].as_object().unwrap() {
+        assert_eq!(keys(section), ["name", "max", "one_of", "options"], "{ty}");
+        for (name, option) in section["options"].as_object().unwrap() {
+            let k = keys(option);
+            let params: &[&str] = match option["type"].as_str().unwrap() {
+                "bool" | "text" => &[],
+                "uint" if option.get("reserved").is_some() => &["min", "max", "span", "reserved"],
+                "uint" if option.get("span").is_some() => &["min", "max", "span"],
+                "uint" | "hosts" => &["min", "max"],
+                "seconds" => &["min", "max", "decimals"],
+                "enum" => &["words"],
+                "gateway" => &["family", "words"],
+                "name" if option.get("chars").is_some() => &["min", "max", "chars", "invalid"],
+                "name" => &["min", "max", "forbid", "invalid"],
+                other => panic!("{ty}.{name}: type {other}"),
+            };
+            let want: Vec<&str> = ["type"].iter().chain(params).chain(&["list", "default", "help"]).copied().collect();
+            assert_eq!(k, want, "{ty}.{name}");
+            assert!(option["default"].is_null() || option["default"].is_string(), "{ty}.{name}");
+            assert!(option["help"].as_str().is_some_and(|h| !h.is_empty() && h.len() <= 64), "{ty}.{name}: short help");
+        }
+    }
+    assert_eq!(schema["sections"]["interface"]["max"], 8);
+    assert_eq!(schema["sections"]["interface"]["one_of"], serde_json::json!(["device", "network"]));
+}
+
+/// The schema names exactly the options the reader knows, and their defaults are what
+/// `dualwan check` prints for options left unset.
+#[test]
+fn schema_options_are_the_readers_and_their_defaults_are_printed() {
+    let (_, schema) = schema();
+    let options = |ty: &str| schema["sections"][ty]["options"].as_object().unwrap().clone();
+
+    // Every option set (to a value that may well be wrong): no "unknown option" warning.
+    let mut text = String::from("config globals 'globals'\n");
+    for name in options("globals").keys() {
+        text += &format!("\toption {name} 'x'\n");
+    }
+    text += "\toption colour 'red'\nconfig interface 'wan'\n";
+    for name in options("interface").keys() {
+        text += &format!("\toption {name} 'x'\n");
+    }
+    let (_, _, err) = check(&text);
+    let unknown: Vec<&str> = err.lines().filter(|l| l.contains("unknown option")).collect();
+    assert_eq!(unknown, ["FILE:9: unknown option 'colour' in globals 'globals' ignored (warning)"], "{err}");
+
+    // wanb in GOOD sets only device, metric and track_ip.
+    let (code, out, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let (globals, wanb) =
+        (out.split("config interface").next().unwrap(), out.split("config interface 'wanb'").nth(1).unwrap());
+    for (ty, printed, set) in
+        [("globals", globals, &["log_level"][..]), ("interface", wanb, &["device", "metric", "track_ip"])]
+    {
+        for (name, option) in options(ty) {
+            match option["default"].as_str() {
+                Some(d) if !set.contains(&name.as_str()) => {
+                    assert!(
+                        printed.contains(&format!("\toption {name} '{d}'\n")),
+                        "{ty}.{name} default {d}:\n{printed}"
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+}

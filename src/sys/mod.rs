@@ -1,6 +1,7 @@
 //! Adapters: the only code that holds file descriptors, calls libc or uses `unsafe`.
 
 pub mod clock;
+pub mod config_file;
 pub mod conntrack;
 pub mod hotplug;
 pub mod icmp;

@@ -127,8 +127,9 @@ fn c_double(out: &mut dyn Write, d: f64) -> fmt::Result {
     }
 }
 
-/// `blobmsg_format_string`: quoted, up to the first NUL, with libubox's escapes.
-fn string(out: &mut dyn Write, bytes: &[u8]) -> fmt::Result {
+/// `blobmsg_format_string`: quoted, up to the first NUL, with libubox's escapes (also the
+/// JSON strings of `dualwan check --schema`).
+pub(crate) fn string(out: &mut dyn Write, bytes: &[u8]) -> fmt::Result {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     out.write_char('"')?;
     for chunk in bytes[..end].utf8_chunks() {

@@ -1,6 +1,7 @@
 // Static checks of luci-app-dualwan: every JS file parses, menu and ACL are valid JSON
 // and agree with the views, with each other and with the daemon's real ubus methods and
-// config options (read from src/), and stage.sh lays out exactly ipk-files.txt.
+// config options (schema.json, which tests/config_check.rs keeps equal to `dualwan check
+// --schema`), and stage.sh lays out exactly ipk-files.txt.
 'use strict';
 const assert = require('assert/strict');
 const fs = require('fs');
@@ -47,12 +48,11 @@ function daemonUbus() {
 	return out;
 }
 
-/* The options `dualwan check` knows (src/config.rs GLOBAL_OPTIONS / WAN_OPTIONS). */
-function daemonOptions(constName) {
-	const src = fs.readFileSync(path.join(repo, 'src/config.rs'), 'utf8');
-	const m = new RegExp(`const ${constName}: &\\[&str\\] = &\\[(.*?)\\];`, 's').exec(src);
-	assert.ok(m, `${constName} not found in src/config.rs`);
-	return [...m[1].matchAll(/"([^"]+)"/g)].map(x => x[1]);
+const schemaFile = path.join(htdocs, 'dualwan/schema.json');
+
+/* The options `dualwan check` knows, by section type (the app's schema.json). */
+function daemonOptions(sectionType) {
+	return Object.keys(JSON.parse(fs.readFileSync(schemaFile, 'utf8')).sections[sectionType].options);
 }
 
 for (const f of appJs)
@@ -121,16 +121,9 @@ test('every rpc.declare in the views is granted by the ACL', () => {
 	assert.equal(n, 1, 'the status call');
 });
 
-/*
- * Options the page edits before the daemon on this branch knows them: dual-stack
- * failover (gateway6) is built in the daemon and the app at the same time. Once
- * src/config.rs lists an option, the usual check applies to it.
- */
-const AHEAD_OF_DAEMON = ['gateway6'];
-
 test('config.js edits only options dualwan check knows, each with help text', () => {
 	const src = fs.readFileSync(path.join(htdocs, 'view/dualwan/config.js'), 'utf8');
-	const globals = daemonOptions('GLOBAL_OPTIONS'), wan = daemonOptions('WAN_OPTIONS');
+	const globals = daemonOptions('globals'), wan = daemonOptions('interface');
 	const sections = src.split(/m\.section\(/).slice(1);
 	assert.equal(sections.length, 2);
 	const opts = s => [...s.matchAll(/s\.(?:tab)?option\((?:'\w+',\s*)?[\w.]+,\s*'(\w+)',\s*_\('[^']*'\),\s*\n?\s*_\(/g)].map(x => x[1]);
@@ -139,14 +132,35 @@ test('config.js edits only options dualwan check knows, each with help text', ()
 	assert.deepEqual(w, ['enabled', 'device', 'network', 'gateway', 'gateway6', 'metric', 'track_ip', 'reliability',
 		'check_gateway', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack']);
 	for (const o of g) assert.ok(globals.includes(o), `globals: ${o}`);
-	for (const o of w) {
-		if (AHEAD_OF_DAEMON.includes(o) && !wan.includes(o)) {
-			console.log(`     note: interface option ${o} is not in src/config.rs WAN_OPTIONS yet (the daemon is gaining it)`);
-			continue;
-		}
+	for (const o of w)
 		assert.ok(wan.includes(o), `interface: ${o}`);
-	}
 	assert.deepEqual(wan.filter(o => !w.includes(o)), [], 'every interface option is editable');
+});
+
+test('the page loads schema.json, and no range of it is written into the app\'s code', () => {
+	const schema = JSON.parse(fs.readFileSync(schemaFile, 'utf8'));
+	const config = fs.readFileSync(path.join(htdocs, 'view/dualwan/config.js'), 'utf8');
+	const validate = fs.readFileSync(path.join(htdocs, 'dualwan/validate.js'), 'utf8');
+	assert.match(config, /request\.get\(L\.resource\('dualwan\/schema\.json'\)\)/);
+	assert.match(config, /dwv\.setSchema\(/);
+	// Numbers of ten and more that bound an option (255 is an IPv4 octet's own bound).
+	const numbers = new Set();
+	for (const sec of Object.values(schema.sections)) {
+		numbers.add(sec.max);
+		if (sec.name)
+			numbers.add(sec.name.max);
+		for (const o of Object.values(sec.options))
+			for (const k of ['min', 'max', 'span'])
+				if (typeof o[k] == 'number')
+					numbers.add(o[k]);
+		for (const o of Object.values(sec.options))
+			(o.reserved || []).forEach(n => numbers.add(n));
+	}
+	const bounds = [...numbers].filter(n => n >= 10 && n != 255);
+	assert.ok(bounds.includes(65535) && bounds.includes(3600), bounds.join(' '));
+	for (const [file, src] of [['config.js', config], ['validate.js', validate]])
+		for (const n of bounds)
+			assert.doesNotMatch(src, new RegExp(`(?<![\\w.])${n}(?![\\w.])`), `${file} writes ${n} itself`);
 });
 
 test('stage.sh lays out exactly ipk-files.txt, with control and postinst', () => {

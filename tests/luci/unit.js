@@ -8,6 +8,12 @@ const path = require('path');
 const { test } = require('./lib/harness');
 const { runtime, reply, replyNames } = require('./lib/load');
 const { checkReply } = require('./lib/schema');
+const { htdocs } = require('./lib/paths');
+
+/* The app's schema.json, as config.js hands it to validate.js. */
+function appSchema() {
+	return JSON.parse(fs.readFileSync(path.join(htdocs, 'dualwan/schema.json'), 'utf8'));
+}
 
 let mods = null;
 async function load() {
@@ -15,6 +21,7 @@ async function load() {
 		const rt = runtime();
 		mods = { fmt: await rt.require('dualwan.format'), val: await rt.require('dualwan.validate') };
 	}
+	mods.val.setSchema(appSchema());
 	return mods;
 }
 
@@ -390,47 +397,89 @@ test('sparkline path: scaled to a round top, broken at gaps, newest at the right
 
 // --- configuration rules (dualwan check) ---
 
-test('config: numbers and seconds use the daemon\'s ranges', async () => {
+test('config: numbers and seconds use the daemon\'s ranges (from schema.json)', async () => {
 	const { val } = await load();
 	const ok = (r) => r === true;
-	assert.ok(ok(val.metric('')) && ok(val.metric('0')) && ok(val.metric('65535')));
-	assert.match(val.metric('65536'), /above 65535/);
-	assert.match(val.metric('-1'), /whole number/);
-	assert.match(val.metric('1.5'), /whole number/);
-	assert.ok(ok(val.interval('0.1')) && ok(val.interval('60')) && ok(val.interval('0.125')) && ok(val.interval('10')));
-	assert.match(val.interval('0.05'), /below 0.1/);
-	assert.match(val.interval('60.001'), /above 60/);
-	assert.match(val.interval('0.1234'), /up to 3 decimals/);
-	assert.match(val.interval('1.'), /seconds/);
-	assert.match(val.interval('.5'), /seconds/);
-	assert.match(val.interval('1e2'), /seconds/);
-	assert.ok(ok(val.timeout('30')));
-	assert.match(val.timeout('30.5'), /above 30/);
-	assert.ok(ok(val.recoveryWait('0')) && ok(val.recoveryWait('3600')));
-	assert.match(val.recoveryWait('3601'), /above 3600/);
-	assert.ok(ok(val.rounds('1')) && ok(val.rounds('100')));
-	assert.match(val.rounds('0'), /below 1/);
-	assert.match(val.rounds('101'), /above 100/);
+	const wan = (o, v) => val.check('interface', o, v), glob = (o, v) => val.check('globals', o, v);
+	assert.ok(ok(wan('metric', '')) && ok(wan('metric', '0')) && ok(wan('metric', '65535')));
+	assert.match(wan('metric', '65536'), /above 65535/);
+	assert.match(wan('metric', '-1'), /whole number/);
+	assert.match(wan('metric', '1.5'), /whole number/);
+	assert.ok(ok(wan('interval', '0.1')) && ok(wan('interval', '60')) && ok(wan('interval', '0.125')) && ok(wan('interval', '10')));
+	assert.match(wan('interval', '0.05'), /below 0.1/);
+	assert.match(wan('interval', '60.001'), /above 60/);
+	assert.match(wan('interval', '0.1234'), /up to 3 decimals/);
+	assert.match(wan('interval', '1.'), /seconds/);
+	assert.match(wan('interval', '.5'), /seconds/);
+	assert.match(wan('interval', '1e2'), /seconds/);
+	assert.ok(ok(wan('timeout', '30')));
+	assert.match(wan('timeout', '30.5'), /above 30/);
+	assert.ok(ok(wan('recovery_wait', '0')) && ok(wan('recovery_wait', '3600')));
+	assert.match(wan('recovery_wait', '3601'), /above 3600/);
+	for (const rounds of ['down', 'up']) {
+		assert.ok(ok(wan(rounds, '1')) && ok(wan(rounds, '100')));
+		assert.match(wan(rounds, '0'), /below 1/);
+		assert.match(wan(rounds, '101'), /above 100/);
+	}
 	assert.equal(val.parseSeconds('0.3'), 300);
 	assert.equal(val.parseSeconds('1.05'), 1050);
-	assert.ok(ok(val.rulePriority('5000')));
-	assert.match(val.rulePriority('32666'), /above 32665/);
-	assert.match(val.rulePriority('0'), /below 1/);
-	assert.ok(ok(val.tableBase('100')) && ok(val.tableBase('256')) && ok(val.tableBase('236')));
-	assert.match(val.tableBase('237'), /overlap/);
-	assert.match(val.tableBase('250'), /overlap/);
+	assert.ok(ok(glob('rule_priority', '5000')));
+	assert.match(glob('rule_priority', '32666'), /above 32665/);
+	assert.match(glob('rule_priority', '0'), /below 1/);
+	assert.ok(ok(glob('table_base', '100')) && ok(glob('table_base', '256')) && ok(glob('table_base', '236')));
+	assert.match(glob('table_base', '237'), /overlap/);
+	assert.match(glob('table_base', '250'), /overlap/);
+	// Words and booleans: the daemon's.
+	assert.ok(ok(glob('log_level', 'notice')) && ok(wan('flush_conntrack', 'on_switch')) && ok(wan('check_gateway', 'off')));
+	assert.equal(glob('last_resort', 'blackhole'), "'blackhole' is not one of: main, unreachable");
+	assert.match(wan('check_gateway', '2'), /boolean/);
+});
+
+test('config: the checks follow whatever schema they are given, not ranges of their own', async () => {
+	const { val } = await load();
+	const narrow = appSchema();
+	const wan = narrow.sections.interface.options;
+	wan.metric.max = 99;
+	wan.interval.min = 1;
+	wan.interval.decimals = 1;
+	wan.track_ip.max = 2;
+	wan.network.max = 4;
+	wan.flush_conntrack.words = ['none'];
+	wan.metric['default'] = '7';
+	narrow.sections.globals.options.table_base.reserved = [300, 310];
+	narrow.sections.interface.name.max = 5;
+	narrow.bool['true'] = ['1'];
+	val.setSchema(narrow);
+	try {
+		assert.match(val.check('interface', 'metric', '100'), /above 99/);
+		assert.match(val.check('interface', 'interval', '0.5'), /below 1/);
+		assert.match(val.check('interface', 'interval', '1.25'), /up to 1 decimals/);
+		assert.equal(val.target('9.9.9.9', ['1.1.1.1', '8.8.8.8']), "'9.9.9.9' is one more than the 2 targets allowed");
+		assert.match(val.network('wwan0'), /is not a netifd interface name/);
+		assert.match(val.check('interface', 'flush_conntrack', 'on_down'), /not one of: none/);
+		assert.equal(val.defaultOf('interface', 'metric'), '7');
+		assert.equal(val.check('globals', 'table_base', '250'), true);
+		assert.match(val.check('globals', 'table_base', '290'), /overlap/);
+		assert.match(val.sectionName('wan_12'), /At most 5/);
+		assert.equal(val.enabled('yes'), false);
+		assert.equal(val.nextMetric(['95']), 99);
+	} finally {
+		val.setSchema(appSchema());
+	}
+	assert.equal(val.check('interface', 'metric', '100'), true);
 });
 
 test('config: addresses, targets and reliability', async () => {
 	const { val } = await load();
-	assert.equal(val.gateway('auto'), true);
-	assert.equal(val.gateway(''), true);
-	assert.equal(val.gateway('192.0.2.1'), true);
-	assert.equal(val.gateway('gw.example'), "'gw.example' is neither 'auto' nor an IPv4 address");
-	assert.match(val.gateway('224.0.0.1'), /unicast/);
-	assert.match(val.gateway('127.0.0.1'), /unicast/);
-	assert.match(val.gateway('192.0.2.01'), /IPv4/);           // no leading zeros, as Rust parses
-	assert.match(val.gateway('fe80::1'), /neither 'auto' nor an IPv4 address/);
+	const gateway = v => val.check('interface', 'gateway', v);
+	assert.equal(gateway('auto'), true);
+	assert.equal(gateway(''), true);
+	assert.equal(gateway('192.0.2.1'), true);
+	assert.equal(gateway('gw.example'), "'gw.example' is neither 'auto' nor an IPv4 address");
+	assert.match(gateway('224.0.0.1'), /unicast/);
+	assert.match(gateway('127.0.0.1'), /unicast/);
+	assert.match(gateway('192.0.2.01'), /IPv4/);           // no leading zeros, as Rust parses
+	assert.match(gateway('fe80::1'), /neither 'auto' nor an IPv4 address/);
 	assert.equal(val.target('1.1.1.1', []), true);
 	assert.equal(val.target('dns.google', []), "'dns.google' is not an IP address (host names are not resolved: use an address)");
 	assert.equal(val.target('1.1.1', []), "'1.1.1' is not an IPv4 or IPv6 address");
@@ -504,14 +553,15 @@ test('config: IPv6 targets and gateway6, with the daemon\'s messages', async () 
 	assert.equal(val.reliability('3', 4), true);
 	assert.match(val.reliability('5', 4), /More than the 4 targets/);
 
-	assert.equal(val.DEFAULTS.gateway6, 'auto');
+	const gateway6 = v => val.check('interface', 'gateway6', v);
+	assert.equal(val.defaultOf('interface', 'gateway6'), 'auto');
 	for (const v of ['', 'auto', 'fe80::1', 'FE80::2C0:FFFF:FE00:1', '2001:db8:1f0a:5e::1'])
-		assert.equal(val.gateway6(v), true, v);
-	assert.equal(val.gateway6('192.0.2.1'), "'192.0.2.1' is neither 'auto' nor an IPv6 address");
-	assert.equal(val.gateway6('router'), "'router' is neither 'auto' nor an IPv6 address");
-	assert.equal(val.gateway6('fe80::1%br-lan'), "'fe80::1%br-lan' is neither 'auto' nor an IPv6 address");
+		assert.equal(gateway6(v), true, v);
+	assert.equal(gateway6('192.0.2.1'), "'192.0.2.1' is neither 'auto' nor an IPv6 address");
+	assert.equal(gateway6('router'), "'router' is neither 'auto' nor an IPv6 address");
+	assert.equal(gateway6('fe80::1%br-lan'), "'fe80::1%br-lan' is neither 'auto' nor an IPv6 address");
 	for (const v of ['::', '::1', 'ff02::2'])
-		assert.equal(val.gateway6(v), `'${v}' is not a unicast address`, v);
+		assert.equal(gateway6(v), `'${v}' is not a unicast address`, v);
 });
 
 test('config: devices, section names, unique metric and device among enabled WANs', async () => {
@@ -521,7 +571,9 @@ test('config: devices, section names, unique metric and device among enabled WAN
 	assert.match(val.device('averyveryverylongname'), /1-15/);
 	assert.match(val.device('eth0:1'), /no/);
 	assert.equal(val.network('wwan_4'), true);
-	assert.match(val.network('wan-b'), /Not a valid interface name/);
+	assert.equal(val.network('wan-b'), "'wan-b' is not a netifd interface name (1-15 characters of A-Z, a-z, 0-9, _)");
+	assert.match(val.network('a_very_long_name'), /is not a netifd interface name/);
+	assert.equal(val.network(''), true);
 	assert.equal(val.source('eth1', ''), true);
 	assert.equal(val.source('', 'wan'), true);
 	assert.match(val.source('', ''), /device or a network interface is needed/);
@@ -556,17 +608,71 @@ test('config page defaults are the daemon\'s (dualwan check prints every default
 		return;
 	}
 	const { val } = await load();
+	// The schema the page loads is this daemon's (tests/config_check.rs pins the same).
+	const schema = require('child_process').execFileSync(bin, ['check', '--schema'], { encoding: 'utf8' });
+	assert.equal(schema, fs.readFileSync(path.join(htdocs, 'dualwan/schema.json'), 'utf8'), 'schema.json is stale: make schema');
 	const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dualwan-defaults-'));
 	const conf = path.join(tmp, 'dualwan');
 	fs.writeFileSync(conf, "config interface 'wan'\n\toption device 'eth1'\n\tlist track_ip '1.1.1.1'\n");
 	const out = require('child_process').execFileSync(bin, ['check', '-c', conf], { encoding: 'utf8' });
 	fs.rmSync(tmp, { recursive: true });
 	const printed = name => (new RegExp(`option ${name} '([^']*)'`).exec(out.split("config interface")[1]) || [])[1];
-	for (const k of ['gateway', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack'])
-		assert.equal(val.DEFAULTS[k], printed(k), `default of ${k}`);
-	// gateway6 comes with the daemon's dual-stack support; a daemon without it prints none.
-	if (printed('gateway6') === undefined)
-		console.log('     note: this dualwan check prints no gateway6 (a daemon without dual-stack support)');
-	else
-		assert.equal(val.DEFAULTS.gateway6, printed('gateway6'), 'default of gateway6');
+	for (const k of ['gateway', 'gateway6', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack'])
+		assert.equal(val.defaultOf('interface', k), printed(k), `default of ${k}`);
+});
+
+test('config page: each field takes its default, words, range and check from schema.json', async () => {
+	const { val } = await load();
+	const schema = appSchema();
+	const src = fs.readFileSync(path.join(htdocs, 'view/dualwan/config.js'), 'utf8');
+	// Stand-ins for LuCI's form, uci and request that record what the page declares.
+	const sections = {}, fields = {};
+	class Field {
+		constructor(sec, name, descr) { Object.assign(this, { sec, option: name, descr, words: [] }); }
+		value(word) { this.words.push(word); }
+	}
+	class Section {
+		constructor(type, descr) { Object.assign(this, { type, descr }); sections[type] = this; }
+		tab() {}
+		taboption(tab, cls, name, title, descr) { return (fields[`${this.type}.${name}`] = new Field(this.type, name, descr)); }
+	}
+	const form = {
+		Map: class { section(cls, type, title, descr) { return new Section(type, descr); } render() { return 'page'; } },
+		TypedSection: {}, GridSection: {}, Flag: {}, ListValue: {}, Value: {}, DynamicList: {},
+	};
+	const uci = { load: () => Promise.resolve(), sections: () => [], add: () => {}, get: () => null };
+	const fetched = [];
+	const request = { get: url => { fetched.push(url); return Promise.resolve({ ok: true, status: 200, json: () => appSchema() }); } };
+	const page = new Function('view', 'form', 'uci', 'ui', 'dom', 'request', 'widgets', 'dwv', 'L', 'E', '_', src)(
+		{ extend: p => p }, form, uci, {}, {}, request, { DeviceSelect: {}, NetworkSelect: {} }, val,
+		{ resource: p => '/luci-static/resources/' + p }, () => null, s => s);
+	val.setSchema(null);
+	await page.load();
+	assert.deepEqual(fetched, ['/luci-static/resources/dualwan/schema.json']);
+	assert.equal(page.render(), 'page');
+
+	for (const [key, f] of Object.entries(fields)) {
+		const o = schema.sections[f.sec].options[f.option];
+		assert.ok(o, `${key} is not in the schema`);
+		if (o.type == 'enum') {
+			assert.deepEqual([...f.words].sort(), [...o.words].sort(), `${key}: the schema's words`);
+			assert.equal(f.default, o.default, `${key}: default`);
+		} else if (o.type == 'bool') {
+			assert.equal(f.default, o.default, `${key}: default`);
+		} else if (o['default'] != null) {
+			assert.equal(f.placeholder, o['default'], `${key}: its default as placeholder`);
+		}
+		// reliability's range is the list's length: its help and check say so.
+		if (['uint', 'seconds'].includes(o.type) && !o.span && key != 'interface.reliability')
+			assert.ok(f.descr.includes(`${o.min} to ${o.max}`), `${key}: its range in the help: ${f.descr}`);
+		if (['uint', 'seconds'].includes(o.type) && key != 'interface.reliability')
+			assert.match(String(f.validate('wan', String(o.max + 1))), /above/, `${key}: checked against its maximum`);
+	}
+	assert.match(fields['globals.rule_priority'].descr, /\+ 99 \(1 to 32665\)/);
+	assert.match(fields['globals.table_base'].descr, /\+ 16; .* 253-255/);
+	assert.match(fields['interface.interval'].descr, /up to 3 decimals/);
+	assert.match(fields['interface.track_ip'].descr, /^1 to 8 addresses/);
+	assert.match(sections.interface.descr, /\(1 to 8\)/);
+	assert.match(fields['interface.gateway'].validate('wan', 'fe80::1'), /neither 'auto' nor an IPv4 address/);
+	assert.equal(fields['interface.gateway6'].validate('wan', 'fe80::1'), true);
 });

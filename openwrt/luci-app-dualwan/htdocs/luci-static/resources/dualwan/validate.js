@@ -2,39 +2,36 @@
 'require baseclass';
 
 /*
- * The rules of `dualwan check` (src/config.rs), for the configuration page.
+ * The rules of `dualwan check`, for the configuration page.
+ *
+ * Every option's type, range, words and default come from schema.json, which is
+ * `dualwan check --schema` (the daemon's option table, src/options.rs) as the package
+ * ships it; the page hands it over once with setSchema() before any check. What stays
+ * here is what a table cannot say: how an address parses and which addresses are
+ * unicast, and the rules between options (device or network, reliability against the
+ * targets) and between interfaces (distinct metrics and devices).
  *
  * Each check takes the text of a form field and returns true or an error message,
  * as LuCI's `validate` hooks expect. An empty field means "the default" for
  * every option that has one. Pure functions: tests/luci/ runs them under Node.
  */
 
-const MAX_TARGETS = 8;
-const NAME_MAX = 32;
-const IFNAME_MAX = 15;
-const RULE_SPAN = 100;
-const TABLE_SPAN = 17;
+let schema = null;
 
-/* Defaults, as `dualwan check` prints them. */
-const DEFAULTS = {
-	enabled: '1',
-	log_level: 'info',
-	last_resort: 'main',
-	rule_priority: '5000',
-	table_base: '100',
-	iface_enabled: '1',
-	gateway: 'auto',
-	gateway6: 'auto',
-	metric: '0',
-	check_gateway: '1',
-	reliability: '1',
-	interval: '0.2',
-	timeout: '0.5',
-	down: '4',
-	up: '3',
-	recovery_wait: '10',
-	flush_conntrack: 'on_down'
-};
+function section(name) {
+	if (!schema)
+		throw new Error('dualwan: validate.js has no schema yet (setSchema)');
+	if (!schema.sections[name])
+		throw new Error('dualwan: the schema has no section ' + name);
+	return schema.sections[name];
+}
+
+function option(sec, name) {
+	let o = section(sec).options[name];
+	if (!o)
+		throw new Error('dualwan: the schema has no option ' + sec + '.' + name);
+	return o;
+}
 
 /* A dotted quad as Rust's Ipv4Addr parses it: four decimal octets, no leading zeros. */
 function parseIPv4(s) {
@@ -140,7 +137,7 @@ function parseWhole(s) {
 	return n <= 4294967295 ? n : null;
 }
 
-/* Seconds with up to three decimals, in milliseconds (`parse_seconds`). */
+/* Seconds with up to three decimals (milliseconds), in milliseconds (`parse_seconds`). */
 function parseSeconds(s) {
 	let m = /^(\d{1,6})(?:\.(\d{1,3}))?$/.exec(s);
 
@@ -150,79 +147,153 @@ function parseSeconds(s) {
 	return (+m[1]) * 1000 + (m[2] ? +((m[2] + '00').substr(0, 3)) : 0);
 }
 
+/* Character `c` in a schema character set ("A-Za-z0-9_": ranges and single characters). */
+function inSet(set, c) {
+	for (let i = 0; i < set.length; ) {
+		if (i + 2 < set.length && set[i + 1] == '-') {
+			if (c >= set[i] && c <= set[i + 2])
+				return true;
+			i += 3;
+		}
+		else {
+			if (c == set[i])
+				return true;
+			i++;
+		}
+	}
+
+	return false;
+}
+
+/* Bytes of `s` in UTF-8, as the daemon counts a name's length. */
+function byteLength(s) {
+	return new TextEncoder().encode(s).length;
+}
+
 function empty(v) {
 	return v == null || v === '';
 }
 
-return baseclass.extend({
-	DEFAULTS: DEFAULTS,
-	MAX_TARGETS: MAX_TARGETS,
+/* The checks of each schema type: (option, non-empty text) -> true or a message. */
+const TYPES = {
+	bool: function(o, v) {
+		if (schema.bool['true'].indexOf(v) < 0 && schema.bool['false'].indexOf(v) < 0)
+			return _('Expecting a boolean (1/0, yes/no, on/off, true/false)');
+		return true;
+	},
 
+	uint: function(o, v) {
+		let n = parseWhole(v);
+
+		if (n == null)
+			return _('Expecting a whole number');
+		if (n < o.min)
+			return _('%s is below %d').format(v, o.min);
+		if (n > o.max)
+			return _('%s is above %d').format(v, o.max);
+		if (o.reserved && n <= o.reserved[1] && n + o.span - 1 >= o.reserved[0])
+			return _('%d-%d would overlap %d-%d, which are reserved').format(n, n + o.span - 1, o.reserved[0], o.reserved[1]);
+		return true;
+	},
+
+	seconds: function(o, v) {
+		let ms = parseSeconds(v);
+		let places = (v.split('.')[1] || '').length;
+
+		if (ms == null || places > o.decimals)
+			return _('Expecting seconds, e.g. 0.5 (up to %d decimals)').format(o.decimals);
+		if (ms < Math.round(o.min * 1000))
+			return _('%s is below %s').format(v, String(o.min));
+		if (ms > Math.round(o.max * 1000))
+			return _('%s is above %s').format(v, String(o.max));
+		return true;
+	},
+
+	'enum': function(o, v) {
+		if (o.words.indexOf(v) < 0)
+			return _('\'%s\' is not one of: %s').format(v, o.words.join(', '));
+		return true;
+	},
+
+	/* The daemon's own words, so that the page and the log say the same thing. */
+	gateway: function(o, v) {
+		if (o.words.indexOf(v) >= 0)
+			return true;
+
+		let v6 = o.family == 'ipv6';
+		let a = v6 ? parseIPv6(v) : parseIPv4(v);
+
+		if (!a)
+			return _('\'%s\' is neither \'%s\' nor an %s address').format(v, o.words[0], v6 ? 'IPv6' : 'IPv4');
+		if (!(v6 ? unicast6(a) : unicast(a)))
+			return _('\'%s\' is not a unicast address').format(v);
+		return true;
+	},
+
+	name: function(o, v) {
+		let n = byteLength(v);
+		let ok = n >= o.min && n <= o.max && v.split('').every(function(c) {
+			return o.chars != null ? inSet(o.chars, c) : !inSet(o.forbid, c);
+		});
+
+		return ok ? true : '\'%s\' %s'.format(v, o.invalid);
+	},
+
+	text: function(o, v) {
+		return true;
+	}
+};
+
+return baseclass.extend({
 	parseIPv4: parseIPv4,
 	parseIPv6: parseIPv6,
 	parseIP: parseIP,
 	parseSeconds: parseSeconds,
 
-	/** A UCI section name for an interface: [A-Za-z0-9_], 1 to 32 characters. */
+	/** Takes schema.json (as `dualwan check --schema` prints it) for every later check. */
+	setSchema: function(s) {
+		schema = s;
+	},
+
+	/** The schema's entry of an option: { type, ..., list, default, help }. */
+	option: function(sec, name) {
+		return option(sec, name);
+	},
+
+	/** The schema's entry of a section type: { name, max, one_of, options }. */
+	section: function(sec) {
+		return section(sec);
+	},
+
+	/** An option's default as UCI text ('' when it has none), for placeholders. */
+	defaultOf: function(sec, name) {
+		let d = option(sec, name)['default'];
+		return d == null ? '' : d;
+	},
+
+	/** One value of an option, by the type and range the schema gives it; empty is the default. */
+	check: function(sec, name, v) {
+		if (empty(v))
+			return true;
+
+		let o = option(sec, name);
+
+		if (!TYPES[o.type])
+			throw new Error('dualwan: the schema type ' + o.type + ' is unknown to validate.js');
+
+		return TYPES[o.type](o, String(v));
+	},
+
+	/** A UCI section name for an interface: the schema's characters and length. */
 	sectionName: function(v) {
+		let rule = section('interface').name;
+
 		if (empty(v))
 			return _('A name is needed, e.g. wan');
-		if (!/^[A-Za-z0-9_]+$/.test(v))
+		if (!v.split('').every(function(c) { return inSet(rule.chars, c); }))
 			return _('Only letters, digits and _ are allowed');
-		if (v.length > NAME_MAX)
-			return _('At most %d characters').format(NAME_MAX);
-		return true;
-	},
-
-	/** A whole number in [min, max]; empty is the default. */
-	whole: function(v, min, max) {
-		if (empty(v))
-			return true;
-
-		let n = parseWhole(v);
-
-		if (n == null)
-			return _('Expecting a whole number');
-		if (n < min)
-			return _('%s is below %d').format(v, min);
-		if (n > max)
-			return _('%s is above %d').format(v, max);
-		return true;
-	},
-
-	/** Seconds (up to 3 decimals) in [min, max] seconds; empty is the default. */
-	seconds: function(v, min, max) {
-		if (empty(v))
-			return true;
-
-		let ms = parseSeconds(v);
-
-		if (ms == null)
-			return _('Expecting seconds, e.g. 0.5 (up to 3 decimals)');
-		if (ms < min * 1000)
-			return _('%s is below %s').format(v, String(min));
-		if (ms > max * 1000)
-			return _('%s is above %s').format(v, String(max));
-		return true;
-	},
-
-	/** globals.rule_priority: 1 .. 32665, so that our 100 priorities stay below main's. */
-	rulePriority: function(v) {
-		return this.whole(v, 1, 32765 - RULE_SPAN);
-	},
-
-	/** globals.table_base: 1 .. 2^32-18, and tables base..base+16 clear of 253-255. */
-	tableBase: function(v) {
-		let r = this.whole(v, 1, 4294967295 - TABLE_SPAN);
-
-		if (r !== true || empty(v))
-			return r;
-
-		let n = parseWhole(v);
-
-		if (n <= 255 && n + TABLE_SPAN - 1 >= 253)
-			return _('Tables %d-%d would overlap the kernel\'s tables 253-255').format(n, n + TABLE_SPAN - 1);
-
+		if (v.length > rule.max)
+			return _('At most %d characters').format(rule.max);
 		return true;
 	},
 
@@ -230,21 +301,15 @@ return baseclass.extend({
 	device: function(v) {
 		if (empty(v))
 			return _('A device is needed, e.g. eth1, wwan0 or pppoe-wan');
-		if (v.length > IFNAME_MAX || /[\/\s:]/.test(v))
-			return _('Not a valid device name (1-15 characters, no "/", ":" or spaces)');
-		return true;
+		return this.check('interface', 'device', v);
 	},
 
-	/** interface.network: a netifd interface name ([A-Za-z0-9_], 1-15 characters). */
+	/** interface.network: a netifd interface name; empty is "none". */
 	network: function(v) {
-		if (empty(v))
-			return true;
-		if (!/^[A-Za-z0-9_]{1,15}$/.test(v))
-			return _('Not a valid interface name (1-15 letters, digits or "_")');
-		return true;
+		return this.check('interface', 'network', v);
 	},
 
-	/** interface.device / interface.network: exactly one of the two is set. */
+	/** interface.device / interface.network: exactly one of the two is set (the schema's one_of). */
 	source: function(device, network) {
 		if (empty(device) && empty(network))
 			return _('A device or a network interface is needed, e.g. eth1 or wan');
@@ -253,45 +318,13 @@ return baseclass.extend({
 		return true;
 	},
 
-	/*
-	 * Address checks answer with the daemon's own words (`dualwan check` prints
-	 * "option 'track_ip' in interface 'wan': '<value>' <why>"), so that the page and
-	 * the log say the same thing.
-	 */
-
-	/** interface.gateway: "auto" or a unicast IPv4 address. */
-	gateway: function(v) {
-		if (empty(v) || v == 'auto')
-			return true;
-
-		let o = parseIPv4(v);
-
-		if (!o)
-			return _('\'%s\' is neither \'auto\' nor an IPv4 address').format(v);
-		if (!unicast(o))
-			return _('\'%s\' is not a unicast address').format(v);
-		return true;
-	},
-
-	/** interface.gateway6: "auto" or a unicast IPv6 address; link-local (fe80::1) is the usual one. */
-	gateway6: function(v) {
-		if (empty(v) || v == 'auto')
-			return true;
-
-		let g = parseIPv6(v);
-
-		if (!g)
-			return _('\'%s\' is neither \'auto\' nor an IPv6 address').format(v);
-		if (!unicast6(g))
-			return _('\'%s\' is not a unicast address').format(v);
-		return true;
-	},
-
 	/**
 	 * One track_ip entry (IPv4 or IPv6), given the entries before it in the list: the
-	 * two families together count against the 8 targets.
+	 * two families together count against the schema's maximum. The daemon's words.
 	 */
 	target: function(v, others) {
+		let max = option('interface', 'track_ip').max;
+
 		others = (others || []).filter(function(x) { return !empty(x); });
 
 		if (empty(v))
@@ -316,16 +349,16 @@ return baseclass.extend({
 
 		if (seen.indexOf(ip.key) >= 0)
 			return _('\'%s\' is listed twice').format(v);
-		if (others.length >= MAX_TARGETS)
-			return _('\'%s\' is one more than the %d targets allowed').format(v, MAX_TARGETS);
+		if (others.length >= max)
+			return _('\'%s\' is one more than the %d targets allowed').format(v, max);
 		return true;
 	},
 
-	/** The whole track_ip list: 1 to 8 distinct valid addresses of either family. */
+	/** The whole track_ip list: min to max distinct valid addresses of either family. */
 	targets: function(list) {
 		list = (list || []).filter(function(v) { return !empty(v); });
 
-		if (!list.length)
+		if (list.length < option('interface', 'track_ip').min)
 			return _('At least one target address is needed');
 
 		for (let i = 0; i < list.length; i++) {
@@ -351,11 +384,11 @@ return baseclass.extend({
 	},
 
 	/**
-	 * interface.reliability: 1 .. 8 and not more than the number of targets (both
+	 * interface.reliability: its range, and not more than the number of targets (both
 	 * families together). Each family then needs min(reliability, its own targets).
 	 */
 	reliability: function(v, ntargets) {
-		let r = this.whole(v, 1, MAX_TARGETS);
+		let r = this.check('interface', 'reliability', v);
 
 		if (r !== true || empty(v) || !ntargets)
 			return r;
@@ -366,23 +399,18 @@ return baseclass.extend({
 		return true;
 	},
 
-	metric: function(v) { return this.whole(v, 0, 65535); },
-	interval: function(v) { return this.seconds(v, 0.1, 60); },
-	timeout: function(v) { return this.seconds(v, 0.1, 30); },
-	rounds: function(v) { return this.whole(v, 1, 100); },
-	recoveryWait: function(v) { return this.seconds(v, 0, 3600); },
-
 	/**
 	 * Metric and device must differ between enabled interfaces. `self` and each of
-	 * `others` are { name, enabled, metric, device } with UCI text values (empty
-	 * metric is 0). `which` ('metric' or 'device') limits the check to one of them.
-	 * Returns true or the message for `self`.
+	 * `others` are { name, enabled, metric, device } with UCI text values (an empty
+	 * metric is the default). `which` ('metric' or 'device') limits the check to one of
+	 * them. Returns true or the message for `self`.
 	 */
 	distinct: function(self, others, which) {
 		if (!this.enabled(self.enabled))
 			return true;
 
-		let metric = parseWhole(empty(self.metric) ? DEFAULTS.metric : self.metric);
+		let dflt = this.defaultOf('interface', 'metric');
+		let metric = parseWhole(empty(self.metric) ? dflt : self.metric);
 
 		for (let i = 0; i < others.length; i++) {
 			let o = others[i];
@@ -391,7 +419,7 @@ return baseclass.extend({
 				continue;
 
 			if (which != 'device' && metric != null &&
-			    parseWhole(empty(o.metric) ? DEFAULTS.metric : o.metric) === metric)
+			    parseWhole(empty(o.metric) ? dflt : o.metric) === metric)
 				return _('Metric %d is already used by %s (enabled interfaces need different metrics)')
 					.format(metric, o.name);
 
@@ -402,26 +430,27 @@ return baseclass.extend({
 		return true;
 	},
 
-	/** A metric for a new WAN: 10 above the highest in use (10 for the first), at most 65535. */
+	/** A metric for a new WAN: 10 above the highest in use (10 for the first), within the range. */
 	nextMetric: function(metrics) {
+		let dflt = this.defaultOf('interface', 'metric');
 		let top = -1;
 
 		(metrics || []).forEach(function(m) {
-			let n = parseWhole(empty(m) ? DEFAULTS.metric : String(m));
+			let n = parseWhole(empty(m) ? dflt : String(m));
 			if (n != null && n > top)
 				top = n;
 		});
 
-		return top < 0 ? 10 : Math.min(65535, top + 10);
+		return top < 0 ? 10 : Math.min(option('interface', 'metric').max, top + 10);
 	},
 
 	/** The targets a new WAN starts with (as in the default /etc/config/dualwan). */
 	DEFAULT_TARGETS: [ '1.1.1.1', '8.8.8.8', '9.9.9.9' ],
 
-	/** A UCI boolean, with the daemon's words; empty is the default (enabled). */
+	/** An interface's `enabled`, read as the daemon reads it; empty is its default. */
 	enabled: function(v) {
 		if (empty(v))
-			return true;
-		return [ '1', 'yes', 'on', 'true', 'enabled' ].indexOf(String(v)) >= 0;
+			v = this.defaultOf('interface', 'enabled');
+		return schema.bool['true'].indexOf(String(v)) >= 0;
 	}
 });

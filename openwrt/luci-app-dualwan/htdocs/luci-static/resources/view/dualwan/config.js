@@ -4,18 +4,40 @@
 'require uci';
 'require ui';
 'require dom';
+'require request';
 'require tools.widgets as widgets';
 'require dualwan.validate as dwv';
 
 /*
  * Network → Dual WAN: the globals and the WAN interfaces of /etc/config/dualwan, checked
- * with the rules of `dualwan check` (dualwan/validate.js). Save & Apply commits the
+ * with the rules of `dualwan check` (dualwan/validate.js); ranges, words and defaults
+ * come from dualwan/schema.json (`dualwan check --schema`). Save & Apply commits the
  * config; rpcd's apply sends procd the config.change event for 'dualwan', and the
  * init script's reload trigger makes the daemon re-read it (SIGHUP). A config the
  * daemon rejects is logged and the running one kept.
  */
 
-const D = dwv.DEFAULTS;
+/* Option `name` of section type `sec` as the schema has it. */
+function opt(sec, name) {
+	return dwv.option(sec, name);
+}
+
+/* A text field: the default as placeholder, the schema's checks. */
+function checked(o, sec) {
+	o.placeholder = dwv.defaultOf(sec, o.option);
+	o.validate = function(sid, v) { return dwv.check(sec, o.option, v); };
+	return o;
+}
+
+/* A list of the schema's words, labelled in this order (a word without a label shows as itself). */
+function choices(o, sec, labels) {
+	let words = opt(sec, o.option).words;
+
+	labels.filter(function(l) { return words.indexOf(l[0]) >= 0; }).forEach(function(l) { o.value(l[0], l[1]); });
+	words.filter(function(w) { return !labels.some(function(l) { return l[0] == w; }); }).forEach(function(w) { o.value(w); });
+	o.default = dwv.defaultOf(sec, o.option);
+	return o;
+}
 
 /* The value an option of a section has right now: the open form's, else the staged UCI one. */
 function current(section, sid, option) {
@@ -62,7 +84,14 @@ function toList(v) {
 
 return view.extend({
 	load: function() {
-		return uci.load('dualwan');
+		return Promise.all([
+			uci.load('dualwan'),
+			request.get(L.resource('dualwan/schema.json')).then(function(res) {
+				if (!res.ok)
+					throw new Error(_('Cannot load dualwan/schema.json (HTTP %d)').format(res.status));
+				dwv.setSchema(res.json());
+			})
+		]);
 	},
 
 	render: function() {
@@ -83,39 +112,44 @@ return view.extend({
 		s.tab('general', _('General'));
 		s.tab('advanced', _('Advanced'));
 
+		let rule = opt('globals', 'rule_priority'), table = opt('globals', 'table_base');
+		let wans = dwv.section('interface');
+
 		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'),
 			_('Off: dualwan keeps no routing rules or routes at all and the main routing table decides alone.'));
-		o.default = D.enabled;
+		o.default = dwv.defaultOf('globals', 'enabled');
 		o.rmempty = false;
 
 		o = s.taboption('general', form.ListValue, 'log_level', _('Log level'),
 			_('What goes to the system log (<code>logread -e dualwan</code>). <em>notice</em> logs every switch with its reason.'));
-		o.value('err', _('Errors'));
-		o.value('warning', _('Warnings'));
-		o.value('notice', _('Notices (every transition)'));
-		o.value('info', _('Informational'));
-		o.value('debug', _('Debug (every kernel change)'));
-		o.default = D.log_level;
+		choices(o, 'globals', [
+			[ 'err', _('Errors') ],
+			[ 'warning', _('Warnings') ],
+			[ 'notice', _('Notices (every transition)') ],
+			[ 'info', _('Informational') ],
+			[ 'debug', _('Debug (every kernel change)') ]
+		]);
 
 		o = s.taboption('general', form.ListValue, 'last_resort', _('When no WAN is up'),
 			_('<em>main</em> leaves the main routing table in charge (e.g. its DHCP default route); <em>unreachable</em> rejects Internet traffic until a WAN is back.'));
-		o.value('main', _('Use the main routing table'));
-		o.value('unreachable', _('Reject traffic (unreachable)'));
-		o.default = D.last_resort;
+		choices(o, 'globals', [
+			[ 'main', _('Use the main routing table') ],
+			[ 'unreachable', _('Reject traffic (unreachable)') ]
+		]);
 
 		o = s.taboption('advanced', form.Value, 'rule_priority', _('Rule priority'),
-			_('dualwan\'s <code>ip rule</code>s use priorities from this value to this value + 99 (1 to 32665).'));
-		o.placeholder = D.rule_priority;
-		o.validate = function(sid, v) { return dwv.rulePriority(v); };
+			_('dualwan\'s <code>ip rule</code>s use priorities from this value to this value + %d (%d to %d).')
+				.format(rule.span - 1, rule.min, rule.max));
+		checked(o, 'globals');
 
 		o = s.taboption('advanced', form.Value, 'table_base', _('First routing table'),
-			_('dualwan\'s routing tables are this number to this number + 16; they must avoid the kernel\'s tables 253-255.'));
-		o.placeholder = D.table_base;
-		o.validate = function(sid, v) { return dwv.tableBase(v); };
+			_('dualwan\'s routing tables are this number to this number + %d; they must avoid the kernel\'s tables %d-%d.')
+				.format(table.span - 1, table.reserved[0], table.reserved[1]));
+		checked(o, 'globals');
 
 		s = m.section(form.GridSection, 'interface', _('WAN interfaces'),
-			_('One row per WAN (1 to 8). Traffic uses the enabled, working WAN with the lowest metric. ' +
-			  'Empty fields take the default shown in grey.'));
+			_('One row per WAN (1 to %d). Traffic uses the enabled, working WAN with the lowest metric. ' +
+			  'Empty fields take the default shown in grey.').format(wans.max));
 		s.addremove = true;
 		s.anonymous = false;
 		s.nodescriptions = true;
@@ -128,8 +162,8 @@ return view.extend({
 
 			if (ok === true && uci.get('dualwan', name) != null)
 				ok = _('A section named %s exists already').format(name);
-			if (ok === true && this.cfgsections().length >= 8)
-				ok = _('dualwan handles at most 8 WAN interfaces');
+			if (ok === true && this.cfgsections().length >= wans.max)
+				ok = _('dualwan handles at most %d WAN interfaces').format(wans.max);
 			if (ok !== true) {
 				ui.addNotification(null, E('p', {}, ok), 'warning');
 				return Promise.resolve();
@@ -155,7 +189,7 @@ return view.extend({
 
 		o = s.taboption('general', form.Flag, 'enabled', _('Enabled'),
 			_('Probe this WAN and use it for traffic.'));
-		o.default = D.iface_enabled;
+		o.default = dwv.defaultOf('interface', 'enabled');
 		o.rmempty = false;
 		o.editable = true;
 
@@ -185,26 +219,26 @@ return view.extend({
 		o = s.taboption('general', form.Value, 'gateway', _('Gateway'),
 			_('<em>auto</em>: the default route via the device (from DHCP or PPP). Or a fixed IPv4 address.'));
 		o.value('auto', _('auto (from DHCP/PPP)'));
-		o.placeholder = D.gateway;
-		o.validate = function(sid, v) { return dwv.gateway(v); };
+		checked(o, 'interface');
 
 		o = s.taboption('general', form.Value, 'gateway6', _('IPv6 gateway'),
 			_('Used when the targets include IPv6 addresses. <em>auto</em>: the IPv6 default route via the device (from router advertisements, DHCPv6 or PPP). Or a fixed IPv6 address; routers usually give a link-local one such as <code>fe80::1</code>.'));
 		o.value('auto', _('auto (from RA/DHCPv6/PPP)'));
-		o.placeholder = D.gateway6;
 		o.modalonly = true;
-		o.validate = function(sid, v) { return dwv.gateway6(v); };
+		checked(o, 'interface');
 
 		o = s.taboption('general', form.Value, 'metric', _('Metric'),
-			_('Priority: the lowest metric among working WANs carries traffic. Enabled WANs need different metrics (0 to 65535).'));
-		o.placeholder = D.metric;
+			_('Priority: the lowest metric among working WANs carries traffic. Enabled WANs need different metrics (%d to %d).')
+				.format(opt('interface', 'metric').min, opt('interface', 'metric').max));
+		o.placeholder = dwv.defaultOf('interface', 'metric');
 		o.validate = function(sid, v) {
-			let r = dwv.metric(v);
+			let r = dwv.check('interface', 'metric', v);
 			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { metric: v }), otherWans(sid), 'metric');
 		};
 
 		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
-			_('1 to 8 addresses of Internet hosts to ping through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.'));
+			_('%d to %d addresses of Internet hosts to ping through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.')
+				.format(opt('interface', 'track_ip').min, opt('interface', 'track_ip').max));
 		o.placeholder = '1.1.1.1';
 		o.rmempty = false;
 		o.validate = function(sid, v) {
@@ -221,7 +255,7 @@ return view.extend({
 
 		o = s.taboption('probing', form.Value, 'reliability', _('Reliability'),
 			_('How many targets must answer for a probe round to count as good (1 to the number of targets). With IPv4 and IPv6 targets it applies to each family on its own, at most that family\'s number of targets: 2 with three IPv4 targets and one IPv6 target asks 2 IPv4 answers and the IPv6 one.'));
-		o.placeholder = D.reliability;
+		o.placeholder = dwv.defaultOf('interface', 'reliability');
 		o.modalonly = true;
 		o.validate = function(sid, v) {
 			let list = toList(current(this.section, sid, 'track_ip'));
@@ -233,40 +267,43 @@ return view.extend({
 
 		o = s.taboption('probing', form.Flag, 'check_gateway', _('Check gateway'),
 			_('Also ping the gateway, to tell a dead gateway from a dead upstream. A gateway that ignores ping never takes the WAN down.'));
-		o.default = D.check_gateway;
+		o.default = dwv.defaultOf('interface', 'check_gateway');
 		o.rmempty = false;
 
+		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
+
 		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
-			_('Seconds between probe rounds: 0.1 to 60, up to 3 decimals.'));
-		o.placeholder = D.interval;
-		o.validate = function(sid, v) { return dwv.interval(v); };
+			_('Seconds between probe rounds: %s to %s, up to %d decimals.')
+				.format(range('interval')[0], range('interval')[1], opt('interface', 'interval').decimals));
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'timeout', _('Timeout (s)'),
-			_('Seconds a probe may take: 0.1 to 30. Raise it on high-latency lines (satellite, busy LTE).'));
-		o.placeholder = D.timeout;
-		o.validate = function(sid, v) { return dwv.timeout(v); };
+			_('Seconds a probe may take: %s to %s. Raise it on high-latency lines (satellite, busy LTE).')
+				.format(range('timeout')[0], range('timeout')[1]));
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'down', _('Down after'),
-			_('Bad rounds in a row before the WAN counts as down (1 to 100). Detection takes about down × interval + timeout.'));
-		o.placeholder = D.down;
-		o.validate = function(sid, v) { return dwv.rounds(v); };
+			_('Bad rounds in a row before the WAN counts as down (%s to %s). Detection takes about down × interval + timeout.')
+				.format(range('down')[0], range('down')[1]));
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'up', _('Up after'),
-			_('Good rounds in a row before a down WAN counts as up again (1 to 100).'));
-		o.placeholder = D.up;
-		o.validate = function(sid, v) { return dwv.rounds(v); };
+			_('Good rounds in a row before a down WAN counts as up again (%s to %s).')
+				.format(range('up')[0], range('up')[1]));
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'recovery_wait', _('Recovery wait (s)'),
-			_('Seconds a recovered, preferred WAN must stay up before traffic returns to it (0 to 3600).'));
-		o.placeholder = D.recovery_wait;
-		o.validate = function(sid, v) { return dwv.recoveryWait(v); };
+			_('Seconds a recovered, preferred WAN must stay up before traffic returns to it (%s to %s).')
+				.format(range('recovery_wait')[0], range('recovery_wait')[1]));
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.ListValue, 'flush_conntrack', _('Flush connections'),
 			_('When traffic leaves this WAN, remove the conntrack entries NAT\'d to its address, so that those connections fail fast instead of hanging: <em>on_down</em> when it went down, <em>on_switch</em> also on failback, <em>none</em> never.'));
-		o.value('on_down', _('When the WAN went down'));
-		o.value('on_switch', _('Whenever traffic leaves it'));
-		o.value('none', _('Never'));
-		o.default = D.flush_conntrack;
+		choices(o, 'interface', [
+			[ 'on_down', _('When the WAN went down') ],
+			[ 'on_switch', _('Whenever traffic leaves it') ],
+			[ 'none', _('Never') ]
+		]);
 
 		return m.render();
 	}
