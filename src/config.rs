@@ -207,6 +207,17 @@ pub struct Wan {
     pub recovery_wait: Duration,
     /// When the conntrack entries NAT'd to this WAN's address are removed.
     pub flush_conntrack: FlushConntrack,
+    /// Also judge the line by its loss and latency (`failure_*`, `recovery_*`).
+    pub check_quality: bool,
+    /// With `check_quality`: mean RTT (ms) of the answered recent probes that takes the
+    /// line down.
+    pub failure_latency: u32,
+    /// With `check_quality`: mean RTT (ms) at or below which a down line may recover.
+    pub recovery_latency: u32,
+    /// With `check_quality`: percent of the recent probes lost that takes the line down.
+    pub failure_loss: u8,
+    /// With `check_quality`: percent lost at or below which a down line may recover.
+    pub recovery_loss: u8,
 }
 
 impl Wan {
@@ -243,6 +254,11 @@ impl Wan {
             up: 0,
             recovery_wait: Duration::ZERO,
             flush_conntrack: FlushConntrack::None,
+            check_quality: false,
+            failure_latency: 0,
+            recovery_latency: 0,
+            failure_loss: 0,
+            recovery_loss: 0,
         };
         set_defaults(&options::INTERFACE, &mut wan);
         wan
@@ -707,6 +723,26 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
         let line = section.option("reliability").map(|o| o.line()).unwrap_or(section.line());
         let why = format!("is more than the {} track_ip targets", wan.track_ip.len());
         r.bad(line, "reliability", &wan.reliability.to_string(), why);
+    }
+    // Recovery must be stricter than failure, or a line would go down and come back on the
+    // same figures. The message points at the recovery option, or at the failure one if
+    // only that was given.
+    let pairs = [
+        ("recovery_loss", "failure_loss", u32::from(wan.recovery_loss), u32::from(wan.failure_loss)),
+        ("recovery_latency", "failure_latency", wan.recovery_latency, wan.failure_latency),
+    ];
+    for (recovery, failure, rv, fv) in pairs {
+        if rv < fv {
+            continue;
+        }
+        let failure_only = section.option(recovery).is_none() && section.option(failure).is_some();
+        let (option, value, why) = if failure_only {
+            (failure, fv, format!("is not above {recovery} {rv} (recovery must be stricter than failure)"))
+        } else {
+            (recovery, rv, format!("is not below {failure} {fv} (recovery must be stricter than failure)"))
+        };
+        let line = section.option(option).map_or(section.line(), |o| o.line());
+        r.bad(line, option, &value.to_string(), why);
     }
     wan
 }

@@ -357,6 +357,20 @@ impl Daemon {
         self.update(now);
     }
 
+    /// The probe to `dst` with sequence `seq` on WAN `wan` is known lost before its
+    /// deadline (an ICMP error about it, a TCP connection refused on the way): its round
+    /// may be judged at once.
+    pub fn handle_probe_lost(&mut self, now: Instant, wan: usize, dst: IpAddr, seq: u16) {
+        if wan >= self.wans.len() {
+            return;
+        }
+        let family = Family::of(&dst);
+        if self.family_mut(wan, family).health.handle_lost(dst, seq) {
+            self.judge(now, wan, family);
+            self.update(now);
+        }
+    }
+
     /// WAN `wan`'s probe socket of `family` could not be opened or used.
     pub fn handle_probe_error(&mut self, now: Instant, wan: usize, family: Family, error: &dyn core::fmt::Display) {
         if wan < self.wans.len() {
@@ -469,10 +483,18 @@ impl Daemon {
         let gateway = self.link(wan, family).gateway;
         let mut transitions: heapless::Vec<Transition, 8> = heapless::Vec::new();
         let config = &self.config.wans[wan];
-        self.wans[wan].families[family.index()].health.handle_timeout(now, config, gateway, &mut |t| {
+        let health = &mut self.wans[wan].families[family.index()].health;
+        let confirmations = health.confirmations();
+        health.handle_timeout(now, config, gateway, &mut |t| {
             let _ = transitions.push(t);
         });
+        let suspect = health.confirmations() != confirmations;
         self.rearm_round(wan, family);
+        if suspect {
+            let (name, rounds) = (self.config.wans[wan].name.clone(), self.config.wans[wan].down);
+            let ipv6 = ipv6_word(family);
+            self.log(LogLevel::Debug, format_args!("{name}: {ipv6}a probe went unanswered: confirming ({rounds} rounds)"));
+        }
         for t in transitions {
             self.report(now, wan, family, t);
         }

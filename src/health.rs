@@ -1,15 +1,55 @@
-//! Per-WAN health: probe rounds, per-target RTT/jitter/loss, and the hysteresis state
-//! machine that turns round results and link facts into online/offline.
+//! Per-WAN health: probes, per-target RTT/jitter/loss and adaptive timeouts, and the
+//! hysteresis state machine that turns their answers and link facts into online/offline.
 //!
 //! One `WanHealth` judges one family of one WAN: IPv4 and IPv6 of a line can fail apart
-//! (an ISP's IPv6 breaks while IPv4 works), so each has its own rounds and state.
+//! (an ISP's IPv6 breaks while IPv4 works), so each has its own probes and state. Pure:
+//! every method takes `now`. A probe is a destination and a 16-bit sequence number; its
+//! answer ([`WanHealth::handle_reply`]) or early loss ([`WanHealth::handle_lost`]) does not
+//! care whether it went out as an ICMP echo or a TCP SYN.
 //!
-//! Pure: every method takes `now`. A round sends one echo request to every `track_ip` of
-//! its family (and to that family's gateway when `check_gateway`); it ends when all have answered or its timeout
-//! passes, and rounds are judged strictly in the order they started, so overlapping rounds
-//! (timeout > interval) cannot reorder the verdicts. A round is good when at least
-//! `reliability` targets of the family answered (at most as many as it has); the gateway's answer only names the cause of a failure,
-//! it never takes a WAN down by itself (many ISP gateways drop ICMP).
+//! Contract, how a line is watched:
+//!
+//! - **Steady probes** (state `Up`, nothing suspicious): one probe per `interval`, to the
+//!   family's targets in turn. They go out on a grid of multiples of `interval` on the
+//!   monotonic clock, so every WAN and family with the same interval sends in the same
+//!   wake-up. Every [`GATEWAY_EVERY`]th steady probe also asks the gateway (for its RTT in
+//!   the status; its answer never decides health).
+//! - **Adaptive timeout.** A probe to a target is lost when it is not answered within that
+//!   target's timeout: RFC 6298's estimator over its answered probes, smoothed RTT + 4 ×
+//!   RTT variation, at least [`RTO_MIN`] and at most `timeout` (`timeout` itself until the
+//!   target has answered once).
+//! - **Confirmation.** A steady probe that is lost, to a target whose previous probe was
+//!   answered, starts a confirmation: `down` rounds, each to every target of the family and
+//!   the gateway, the first at once and the others spread evenly over one `interval` (at
+//!   least [`CONFIRM_GAP_MIN`] apart), so a loss burst shorter than the span cannot fail
+//!   them all. All rounds of a confirmation share one deadline: the last one's start plus
+//!   the largest adaptive timeout of the targets, so an early round's answers may be late
+//!   by up to `interval` (a delay spike is not a dead line). As soon as one round has
+//!   `reliability` answers the line is alive: no more rounds go out, the outstanding ones
+//!   are judged as soon as their own timeout has passed, and steady probing resumes at the
+//!   next grid point. The line is down when all `down` rounds failed.
+//! - **Rounds while not up** (`Init`, `Down`): every `interval` a round to every target and
+//!   the gateway with `timeout` as its deadline; the first verdict decides `Init`, and `up`
+//!   good rounds in a row bring a `Down` WAN back (traffic returns after `recovery_wait`).
+//! - A round is good when at least `reliability` targets of the family answered (at most
+//!   as many as it has). A steady probe is a round of one target that never counts as
+//!   good or bad by itself. The gateway's answer only names the cause of a failure
+//!   (`gateway … unreachable`); many ISP gateways drop ICMP.
+//! - Rounds are judged strictly in the order they started, when all their probes have
+//!   answered or been lost, or at their deadline; an answer counts as long as its round has
+//!   not been judged (the loop reads replies before it judges, so a daemon that was not
+//!   scheduled at the deadline does not lose answers that were waiting for it).
+//! - **Quality** (`check_quality`): the family's last [`HISTORY`] target probes, of any
+//!   kind, give the loss (percent lost) and the latency (mean RTT of the answered ones).
+//!   While up with a full window, loss ≥ `failure_loss` or latency ≥ `failure_latency`
+//!   takes the line down at once; while down, a round is good only if loss ≤
+//!   `recovery_loss` and latency ≤ `recovery_latency` as well.
+//!
+//! Detection of a silent failure (every answer stops at t = 0): the next steady probe goes
+//! out within `interval`, is lost after its target's timeout, and the confirmation ends
+//! one `interval` plus the largest timeout later: at most 2 × `interval` + 2 × timeout,
+//! where timeout is the adaptive one ([`RTO_MIN`] on a short, steady path). README's "Why
+//! these defaults" has the arithmetic, also of false switches under random loss.
 
 use crate::config::{Wan, MAX_TARGETS};
 use crate::route::Family;
@@ -17,40 +57,72 @@ use crate::time::{Duration, Instant};
 use core::fmt;
 use core::net::IpAddr;
 
-/// Probes remembered per target for loss, average RTT and jitter.
+/// Probes remembered per target for loss, average RTT and jitter; also the quality window.
 pub const HISTORY: usize = 16;
-/// Rounds that may be waiting for replies at once; when a new round would exceed this, the
-/// oldest is judged early (only with timeout > 8 × interval).
+/// Rounds that may be waiting for answers at once; when a new round would exceed this,
+/// the oldest is judged early (a confirmation of more than 8 rounds, or timeout > 8 ×
+/// interval while down).
 pub const ROUNDS_IN_FLIGHT: usize = 8;
-/// A healthy WAN's gateway is probed every this many rounds (every round otherwise).
-pub const GATEWAY_EVERY: u16 = 4;
+/// A healthy WAN's gateway is asked with every this many steady probes.
+pub const GATEWAY_EVERY: u16 = 10;
+/// The adaptive timeout's floor: below it, scheduling noise on a busy router and a
+/// target's occasional slow answer would start confirmations for nothing.
+pub const RTO_MIN: Duration = Duration::from_millis(50);
+/// Confirmation rounds are never closer than this (many `down` rounds in a short
+/// `interval` would otherwise be a packet burst).
+pub const CONFIRM_GAP_MIN: Duration = Duration::from_millis(10);
 /// Probe slot of the gateway; `track_ip[i]` uses slot `i`.
 pub const GATEWAY_SLOT: usize = MAX_TARGETS;
 const SLOTS: usize = MAX_TARGETS + 1;
 const LOST: u32 = u32::MAX;
 
-/// RTT history of one probe target.
+/// RTT history of one probe target, and its adaptive timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TargetStats {
     /// Newest last; `LOST` marks a probe without answer. Only `filled` entries are valid.
     samples: [u32; HISTORY],
     next: u8,
     filled: u8,
+    /// Smoothed RTT and RTT variation in µs (RFC 6298), valid once `estimated`.
+    srtt: u32,
+    rttvar: u32,
+    estimated: bool,
 }
 
 impl Default for TargetStats {
     fn default() -> Self {
-        TargetStats { samples: [LOST; HISTORY], next: 0, filled: 0 }
+        TargetStats { samples: [LOST; HISTORY], next: 0, filled: 0, srtt: 0, rttvar: 0, estimated: false }
     }
+}
+
+fn micros(d: Duration) -> u32 {
+    d.as_micros().min(u64::from(LOST - 1)) as u32
 }
 
 impl TargetStats {
     /// Records one probe: its RTT, or `None` if it was lost.
     pub fn record(&mut self, rtt: Option<Duration>) {
-        let us = rtt.map_or(LOST, |d| d.as_micros().min(u64::from(LOST - 1)) as u32);
+        let us = rtt.map_or(LOST, micros);
         self.samples[usize::from(self.next)] = us;
         self.next = (self.next + 1) % HISTORY as u8;
         self.filled = (self.filled + 1).min(HISTORY as u8);
+        if us == LOST {
+            return;
+        }
+        // RFC 6298 2.2/2.3: the first answer sets SRTT = R, RTTVAR = R/2; then
+        // RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R| and SRTT = 7/8 SRTT + 1/8 R.
+        if self.estimated {
+            let deviation = self.srtt.abs_diff(us);
+            self.rttvar = ((u64::from(self.rttvar) * 3 + u64::from(deviation)) / 4) as u32;
+            self.srtt = ((u64::from(self.srtt) * 7 + u64::from(us)) / 8) as u32;
+        } else {
+            (self.srtt, self.rttvar, self.estimated) = (us, us / 2, true);
+        }
+    }
+
+    /// Forgets every probe and the RTT estimate.
+    pub fn clear(&mut self) {
+        *self = TargetStats::default();
     }
 
     /// Samples oldest first.
@@ -74,7 +146,7 @@ impl TargetStats {
         self.last_rtt().is_some()
     }
 
-    /// Lost probes in the history, in percent (0 with no history).
+    /// Lost probes in the history, in percent rounded down (0 with no history).
     pub fn loss_percent(&self) -> u8 {
         if self.filled == 0 {
             return 0;
@@ -102,6 +174,16 @@ impl TargetStats {
         }
         (n > 0).then(|| Duration::from_micros(sum / n))
     }
+
+    /// How long a probe to this target may take: smoothed RTT + 4 × variation, within
+    /// [`RTO_MIN`] … `ceiling`; `ceiling` before the first answer.
+    pub fn timeout(&self, ceiling: Duration) -> Duration {
+        if !self.estimated {
+            return ceiling;
+        }
+        let rto = Duration::from_micros(u64::from(self.srtt) + 4 * u64::from(self.rttvar));
+        rto.max(RTO_MIN).min(ceiling)
+    }
 }
 
 /// The state machine. Each variant carries the counter its hysteresis needs.
@@ -109,7 +191,7 @@ impl TargetStats {
 pub enum State {
     /// Usable link, no round judged yet since start: the first verdict decides.
     Init,
-    /// Working; `bad_rounds` failed rounds in a row so far (< `down`).
+    /// Working; `bad_rounds` failed confirmation rounds in a row so far (< `down`).
     Up {
         /// Consecutive failed rounds.
         bad_rounds: u8,
@@ -199,10 +281,42 @@ pub enum Reason {
         /// Whether the gateway answered, if it was probed.
         gateway: Option<bool>,
     },
+    /// `check_quality`: too many of the last probes were lost.
+    Loss {
+        /// Lost probes of the window, percent.
+        percent: u8,
+        /// `failure_loss`, or `recovery_loss` while recovering.
+        limit: u8,
+        /// Not good enough to recover (rather than bad enough to fail).
+        recovering: bool,
+    },
+    /// `check_quality`: the answered probes of the window took too long on average.
+    Latency {
+        /// Their mean RTT, ms.
+        ms: u32,
+        /// `failure_latency`, or `recovery_latency` while recovering.
+        limit: u32,
+        /// Not good enough to recover (rather than bad enough to fail).
+        recovering: bool,
+    },
     /// Disabled in the config.
     Disabled,
     /// No `track_ip` of this family: the family is neither probed nor routed.
     NotTracked(Family),
+}
+
+/// A whole number with thousands separators: `1,240`.
+struct Thousands(u32);
+
+impl fmt::Display for Thousands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        match (n / 1_000_000, n / 1000 % 1000) {
+            (0, 0) => write!(f, "{n}"),
+            (0, k) => write!(f, "{k},{:03}", n % 1000),
+            (m, k) => write!(f, "{m},{k:03},{:03}", n % 1000),
+        }
+    }
 }
 
 impl fmt::Display for Reason {
@@ -224,6 +338,18 @@ impl fmt::Display for Reason {
                     f.write_str("gateway answers, ")?;
                 }
                 write!(f, "targets unreachable ({answered}/{total} answered, need {need})")
+            }
+            Reason::Loss { percent, limit, recovering: false } => {
+                write!(f, "loss {percent} % ≥ failure_loss {limit} %")
+            }
+            Reason::Loss { percent, limit, recovering: true } => {
+                write!(f, "loss {percent} % > recovery_loss {limit} %")
+            }
+            Reason::Latency { ms, limit, recovering: false } => {
+                write!(f, "latency {} ms ≥ failure_latency {} ms", Thousands(ms), Thousands(limit))
+            }
+            Reason::Latency { ms, limit, recovering: true } => {
+                write!(f, "latency {} ms > recovery_latency {} ms", Thousands(ms), Thousands(limit))
             }
             Reason::Disabled => f.write_str("disabled"),
             Reason::NotTracked(family) => write!(f, "no {family} track_ip"),
@@ -256,33 +382,88 @@ impl Transition {
     }
 }
 
-/// What became of one received echo reply.
+/// What became of one received answer.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ReplyOutcome {
-    /// Answered an outstanding probe in time.
+    /// Answered an outstanding probe.
     Matched(Duration),
     /// No outstanding probe has this sequence number (late, or never sent).
     Unknown,
     /// The probe with this sequence went to another address.
     WrongSource,
-    /// The probe was already answered.
+    /// The probe was already answered (or already known lost).
     Duplicate,
 }
 
-/// One round of probes waiting for replies.
+/// Why a round was sent; it decides what its verdict means.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    /// One target of a healthy WAN, in turn.
+    Steady,
+    /// Every target, after a steady probe was lost.
+    Confirm,
+    /// A confirmation round sent before another one proved the line alive: its answers
+    /// are samples, not a verdict.
+    Sample,
+    /// Every target, while the WAN is not up.
+    Full,
+}
+
+/// One round of probes waiting for answers.
 #[derive(Copy, Clone, Debug)]
 struct Round {
     number: u16,
+    kind: Kind,
     start: Instant,
     deadline: Instant,
     /// Slots probed (bit per slot).
     sent: u16,
-    /// Slots answered in time.
+    /// Slots answered before the round was judged.
     answered: u16,
+    /// Slots known lost before their deadline (an ICMP error, a refused TCP connection).
+    lost: u16,
     /// Where each slot's probe went.
     dst: [IpAddr; SLOTS],
     /// RTT in µs per answered slot.
     rtt: [u32; SLOTS],
+}
+
+impl Round {
+    fn complete(&self) -> bool {
+        (self.answered | self.lost) == self.sent
+    }
+
+    /// Targets (not the gateway) that answered.
+    fn targets_answered(&self) -> u8 {
+        (self.answered & !(1 << GATEWAY_SLOT)).count_ones() as u8
+    }
+}
+
+/// A confirmation in progress: `down` rounds to every target after a lost steady probe.
+#[derive(Copy, Clone, Debug)]
+struct Confirmation {
+    /// Rounds sent so far.
+    sent: u8,
+    /// Rounds it sends (`down`).
+    rounds: u8,
+    /// When its first round went out.
+    first: Instant,
+    /// Between the starts of two rounds.
+    gap: Duration,
+    /// The largest adaptive timeout of the targets when it started.
+    timeout: Duration,
+    /// Answers a round needs (`reliability`, capped).
+    need: u8,
+    /// Steady probing's interval, to resume on its grid.
+    interval: Duration,
+}
+
+impl Confirmation {
+    /// The deadline all its rounds share.
+    fn deadline(&self) -> Instant {
+        let span = self.gap.as_micros() * u64::from(self.rounds.saturating_sub(1));
+        self.first + Duration::from_micros(span) + self.timeout
+    }
 }
 
 /// Health of one family of one WAN.
@@ -298,17 +479,33 @@ pub struct WanHealth {
     /// Indexed like `track_ip`; only the entries of this family are used.
     targets: [TargetStats; MAX_TARGETS],
     gateway: TargetStats,
+    /// The family's last target probes, any target: the quality window.
+    recent: TargetStats,
     rounds: heapless::Deque<Round, ROUNDS_IN_FLIGHT>,
-    /// Start of the next round while probing; `None` while not probing.
+    /// When the next probe or round goes out while probing; `None` while not probing (or
+    /// while a confirmation that has sent all its rounds waits for their verdict).
     next_round: Option<Instant>,
+    confirming: Option<Confirmation>,
+    /// Position of the next steady probe among the family's targets.
+    turn: u8,
+    /// Steady probes sent: the gateway goes with every GATEWAY_EVERYth.
+    steady: u16,
     round_number: u16,
     /// Replies that matched nothing outstanding (late, foreign, duplicate).
     ignored: u32,
+    /// Confirmations started since start.
+    confirmations: u32,
 }
 
 /// Encodes a probe's round and slot into the ICMP sequence number.
 pub fn sequence(round: u16, slot: usize) -> u16 {
     ((round & 0x0fff) << 4) | (slot as u16 & 0x0f)
+}
+
+/// The first multiple of `interval` after `now`: the grid steady probes go out on.
+fn next_tick(now: Instant, interval: Duration) -> Instant {
+    let step = interval.as_micros().max(1);
+    Instant::from_micros((now.as_micros() / step + 1) * step)
 }
 
 impl WanHealth {
@@ -331,10 +528,15 @@ impl WanHealth {
             eligible_at: now,
             targets: Default::default(),
             gateway: TargetStats::default(),
+            recent: TargetStats::default(),
             rounds: heapless::Deque::new(),
             next_round: None,
+            confirming: None,
+            turn: 0,
+            steady: 0,
             round_number: 0,
             ignored: 0,
+            confirmations: 0,
         }
     }
 
@@ -352,7 +554,8 @@ impl WanHealth {
     pub fn status(&self) -> Status {
         match self.state {
             State::Init => Status::Connecting,
-            State::Up { bad_rounds: 0 } => Status::Online,
+            // A confirmation shows, but is no transition of its own: the verdict is one.
+            State::Up { bad_rounds: 0 } if self.confirming.is_none() => Status::Online,
             State::Up { .. } => Status::Disconnecting,
             State::Down { good_rounds: 0 } => Status::Offline,
             State::Down { .. } => Status::Connecting,
@@ -396,14 +599,29 @@ impl WanHealth {
         &self.gateway
     }
 
+    /// The family's last [`HISTORY`] target probes: its loss and latency (the quality).
+    pub fn recent(&self) -> &TargetStats {
+        &self.recent
+    }
+
     /// Replies that were not counted.
     pub fn ignored(&self) -> u32 {
         self.ignored
     }
 
-    /// Is a probe round running or scheduled?
+    /// Confirmations started since start (each after a lost steady probe).
+    pub fn confirmations(&self) -> u32 {
+        self.confirmations
+    }
+
+    /// True while a confirmation is sending rounds or waiting for their verdict.
+    pub fn is_confirming(&self) -> bool {
+        self.confirming.is_some()
+    }
+
+    /// Is probing going on (a probe or round scheduled, or one waiting for answers)?
     pub fn is_probing(&self) -> bool {
-        self.next_round.is_some()
+        self.next_round.is_some() || self.confirming.is_some()
     }
 
     /// The earliest instant at which [`WanHealth::handle_timeout`] or
@@ -442,7 +660,7 @@ impl WanHealth {
     /// The link became usable (device present, carrier, address, gateway): probing starts.
     /// After a link loss the WAN needs `up` good rounds (and `recovery_wait`) again.
     pub fn link_usable(&mut self, now: Instant) -> Option<Transition> {
-        if self.next_round.is_some() || self.state == State::Disabled {
+        if self.is_probing() || matches!(self.state, State::Disabled) || !self.rounds.is_empty() {
             return None;
         }
         self.next_round = Some(now);
@@ -455,13 +673,16 @@ impl WanHealth {
         self.set_state(now, state, reason)
     }
 
-    /// The link became unusable: probing stops and the WAN is down at once.
+    /// The link became unusable: probing stops and the WAN is down at once. What was
+    /// measured of the old link no longer says anything about quality.
     pub fn link_lost(&mut self, now: Instant, reason: Reason) -> Option<Transition> {
         if self.state == State::Disabled {
             return None;
         }
         self.next_round = None;
+        self.confirming = None;
         self.rounds.clear();
+        self.recent.clear();
         if self.state == State::NoLink {
             // Still no link; the newest cause is the one to show (a device that is deleted
             // is first reported down, then missing).
@@ -471,7 +692,7 @@ impl WanHealth {
         self.set_state(now, State::NoLink, reason)
     }
 
-    /// If a round is due, starts it: calls `send(dst, seq)` for each probe.
+    /// If a probe or round is due, sends it: calls `send(dst, seq)` for each probe.
     pub fn start_round(
         &mut self,
         now: Instant,
@@ -486,60 +707,134 @@ impl WanHealth {
         }
         if self.rounds.is_full() {
             self.judge_oldest(now, wan, gateway, judged);
+            // The verdict may have changed what is due (a WAN that went down).
+            if self.next_round.is_none_or(|at| now < at) {
+                return;
+            }
         }
+        let kind = match (self.state, self.confirming) {
+            (State::Up { .. }, Some(_)) => Kind::Confirm,
+            (State::Up { .. }, None) => Kind::Steady,
+            _ => Kind::Full,
+        };
         self.round_number = self.round_number.wrapping_add(1);
         let mut round = Round {
             number: self.round_number,
+            kind,
             start: now,
             deadline: now + wan.timeout,
             sent: 0,
             answered: 0,
+            lost: 0,
             dst: [self.family.unspecified(); SLOTS],
             rtt: [0; SLOTS],
         };
-        for (slot, ip) in wan.targets(self.family) {
+        let mut probe = |round: &mut Round, slot: usize, ip: IpAddr| {
             round.sent |= 1 << slot;
             round.dst[slot] = ip;
             send(ip, sequence(round.number, slot));
-        }
-        // While the WAN is healthy the gateway is asked every GATEWAY_EVERY rounds only: its
-        // answer names a failure's cause but never decides health. Once a round fails it is
-        // asked every round, so the round that takes the WAN down knows the cause.
-        let healthy = self.state == State::Up { bad_rounds: 0 };
-        let gateway_due = !healthy || self.round_number % GATEWAY_EVERY == 0;
-        if let (true, true, Some(gw)) = (wan.check_gateway, gateway_due, gateway) {
-            round.sent |= 1 << GATEWAY_SLOT;
-            round.dst[GATEWAY_SLOT] = gw;
-            send(gw, sequence(round.number, GATEWAY_SLOT));
-        }
-        let _ = self.rounds.push_back(round); // room was made above
-                                              // Keep a steady cadence; after a long stall (suspend, debugger) do not burst.
-        let next = due + wan.interval;
-        self.next_round = Some(if next <= now { now + wan.interval } else { next });
-    }
-
-    /// An echo reply from `src` with sequence `seq` arrived at `now`.
-    pub fn handle_reply(&mut self, now: Instant, src: IpAddr, seq: u16) -> ReplyOutcome {
-        let slot = usize::from(seq & 0x0f);
-        let number = seq >> 4;
-        let outcome = match self.rounds.iter_mut().find(|r| r.number & 0x0fff == number) {
-            None => ReplyOutcome::Unknown,
-            Some(_) if slot >= SLOTS => ReplyOutcome::Unknown,
-            Some(r) if r.sent & (1 << slot) == 0 => ReplyOutcome::Unknown,
-            Some(r) if r.dst[slot] != src => ReplyOutcome::WrongSource,
-            Some(r) if r.answered & (1 << slot) != 0 => ReplyOutcome::Duplicate,
-            Some(r) if now > r.deadline => ReplyOutcome::Unknown,
-            Some(r) => {
-                let rtt = now.saturating_since(r.start);
-                r.answered |= 1 << slot;
-                r.rtt[slot] = rtt.as_micros().min(u64::from(LOST - 1)) as u32;
-                ReplyOutcome::Matched(rtt)
+        };
+        let with_gateway = match kind {
+            Kind::Steady => {
+                let n = wan.targets(self.family).count().max(1);
+                let turn = usize::from(self.turn) % n;
+                self.turn = ((turn + 1) % n) as u8;
+                if let Some((slot, ip)) = wan.targets(self.family).nth(turn) {
+                    probe(&mut round, slot, ip);
+                    round.deadline = now + self.targets[slot].timeout(wan.timeout);
+                }
+                self.steady = self.steady.wrapping_add(1);
+                self.next_round = Some(next_tick(now.max(due), wan.interval));
+                self.steady % GATEWAY_EVERY == 1
+            }
+            Kind::Confirm | Kind::Sample => {
+                if let Some(c) = self.confirming.as_mut() {
+                    c.sent += 1;
+                    round.deadline = c.deadline();
+                    let next = c.first + Duration::from_micros(c.gap.as_micros() * u64::from(c.sent));
+                    // The last round sent: the verdict, not a clock, decides what comes next.
+                    self.next_round = (c.sent < c.rounds).then_some(next);
+                }
+                for (slot, ip) in wan.targets(self.family) {
+                    probe(&mut round, slot, ip);
+                }
+                true
+            }
+            Kind::Full => {
+                for (slot, ip) in wan.targets(self.family) {
+                    probe(&mut round, slot, ip);
+                }
+                self.next_round = Some(next_tick(now.max(due), wan.interval));
+                true
             }
         };
-        if !matches!(outcome, ReplyOutcome::Matched(_)) {
-            self.ignored = self.ignored.saturating_add(1);
+        if let (true, true, Some(gw)) = (wan.check_gateway, with_gateway, gateway) {
+            probe(&mut round, GATEWAY_SLOT, gw);
         }
-        outcome
+        let _ = self.rounds.push_back(round); // room was made above
+    }
+
+    /// Finds the outstanding probe `seq` went out as: (round index, slot).
+    fn probe_of(&self, src: IpAddr, seq: u16) -> Result<(usize, usize), ReplyOutcome> {
+        let slot = usize::from(seq & 0x0f);
+        let number = seq >> 4;
+        let (i, r) =
+            self.rounds.iter().enumerate().find(|(_, r)| r.number & 0x0fff == number).ok_or(ReplyOutcome::Unknown)?;
+        if slot >= SLOTS || r.sent & (1 << slot) == 0 {
+            return Err(ReplyOutcome::Unknown);
+        }
+        if r.dst[slot] != src {
+            return Err(ReplyOutcome::WrongSource);
+        }
+        if (r.answered | r.lost) & (1 << slot) != 0 {
+            return Err(ReplyOutcome::Duplicate);
+        }
+        Ok((i, slot))
+    }
+
+    /// An answer from `src` to the probe with sequence `seq` arrived at `now`: an echo
+    /// reply, or for TCP a SYN-ACK or a reset.
+    pub fn handle_reply(&mut self, now: Instant, src: IpAddr, seq: u16) -> ReplyOutcome {
+        let (i, slot) = match self.probe_of(src, seq) {
+            Ok(found) => found,
+            Err(outcome) => {
+                self.ignored = self.ignored.saturating_add(1);
+                return outcome;
+            }
+        };
+        let Some(r) = self.rounds.iter_mut().nth(i) else { return ReplyOutcome::Unknown };
+        let rtt = now.saturating_since(r.start);
+        r.answered |= 1 << slot;
+        r.rtt[slot] = micros(rtt);
+        if r.kind == Kind::Confirm && self.confirming.is_some_and(|c| r.targets_answered() >= c.need) {
+            self.end_confirmation(now);
+        }
+        ReplyOutcome::Matched(rtt)
+    }
+
+    /// The probe to `dst` with sequence `seq` is known lost before its deadline (an ICMP
+    /// error about it, a TCP connection refused by a firewall on the way). Returns false
+    /// if no outstanding probe matches.
+    pub fn handle_lost(&mut self, dst: IpAddr, seq: u16) -> bool {
+        let Ok((i, slot)) = self.probe_of(dst, seq) else { return false };
+        if let Some(r) = self.rounds.iter_mut().nth(i) {
+            r.lost |= 1 << slot;
+        }
+        true
+    }
+
+    /// The confirmation is over: a round has enough answers (the line is alive), or every
+    /// round was judged. No more rounds go out; outstanding rounds without enough answers
+    /// become samples (their verdict no longer matters), and steady probing resumes on its
+    /// grid.
+    fn end_confirmation(&mut self, now: Instant) {
+        let Some(c) = self.confirming.take() else { return };
+        for r in self.rounds.iter_mut().filter(|r| r.kind == Kind::Confirm && r.targets_answered() < c.need) {
+            r.kind = Kind::Sample;
+        }
+        if self.is_up() {
+            self.next_round = Some(next_tick(now, c.interval));
+        }
     }
 
     /// Judges every round that is complete or past its deadline, oldest first.
@@ -551,24 +846,81 @@ impl WanHealth {
         judged: &mut dyn FnMut(Transition),
     ) {
         while let Some(r) = self.rounds.front() {
-            if r.answered != r.sent && now < r.deadline {
+            if !r.complete() && now < r.deadline {
                 break;
             }
             self.judge_oldest(now, wan, gateway, judged);
         }
     }
 
+    /// Starts a confirmation at `now`: its first round goes out at once.
+    fn start_confirmation(&mut self, now: Instant, wan: &Wan) {
+        let rounds = wan.down.max(1);
+        let spread = wan.interval.as_micros() / u64::from(rounds.saturating_sub(1).max(1));
+        let gap = if rounds > 1 { Duration::from_micros(spread).max(CONFIRM_GAP_MIN) } else { Duration::ZERO };
+        let timeout = wan
+            .targets(self.family)
+            .map(|(slot, _)| self.targets[slot].timeout(wan.timeout))
+            .max()
+            .unwrap_or(wan.timeout);
+        self.confirming = Some(Confirmation {
+            sent: 0,
+            rounds,
+            first: now,
+            gap,
+            timeout,
+            need: wan.need(self.family),
+            interval: wan.interval,
+        });
+        self.confirmations = self.confirmations.saturating_add(1);
+        self.next_round = Some(now);
+    }
+
+    /// The window's loss (percent) and latency (ms, 0 without answers).
+    fn quality(&self) -> (u8, u32) {
+        let ms = self.recent.avg_rtt().map_or(0, |d| d.as_millis().min(u64::from(u32::MAX)) as u32);
+        (self.recent.loss_percent(), ms)
+    }
+
+    /// `check_quality`'s verdict on a WAN that is up: the reason to take it down, if any.
+    /// Only a full window is evidence enough.
+    fn quality_failure(&self, wan: &Wan) -> Option<Reason> {
+        if !wan.check_quality || self.recent.probes() < HISTORY {
+            return None;
+        }
+        let (percent, ms) = self.quality();
+        if percent >= wan.failure_loss {
+            return Some(Reason::Loss { percent, limit: wan.failure_loss, recovering: false });
+        }
+        (ms >= wan.failure_latency).then_some(Reason::Latency { ms, limit: wan.failure_latency, recovering: false })
+    }
+
+    /// `check_quality`'s verdict on a WAN that is not up: why it is not good enough to
+    /// count a round as good, if it is not.
+    fn quality_short(&self, wan: &Wan) -> Option<Reason> {
+        if !wan.check_quality {
+            return None;
+        }
+        let (percent, ms) = self.quality();
+        if percent > wan.recovery_loss {
+            return Some(Reason::Loss { percent, limit: wan.recovery_loss, recovering: true });
+        }
+        (ms > wan.recovery_latency).then_some(Reason::Latency { ms, limit: wan.recovery_latency, recovering: true })
+    }
+
     fn judge_oldest(&mut self, now: Instant, wan: &Wan, gateway: Option<IpAddr>, judged: &mut dyn FnMut(Transition)) {
         let Some(r) = self.rounds.pop_front() else {
             return;
         };
-        let mut n = 0;
-        let mut answered = 0u8;
-        for (slot, _) in wan.targets(self.family) {
+        let (mut n, mut answered, mut lost_was_up) = (0u8, 0u8, false);
+        for (slot, _) in wan.targets(self.family).filter(|(slot, _)| r.sent & (1 << slot) != 0) {
             n += 1;
             let ok = r.answered & (1 << slot) != 0;
             answered += u8::from(ok);
-            self.targets[slot].record(ok.then(|| Duration::from_micros(u64::from(r.rtt[slot]))));
+            lost_was_up |= !ok && (self.targets[slot].is_up() || self.targets[slot].probes() == 0);
+            let rtt = ok.then(|| Duration::from_micros(u64::from(r.rtt[slot])));
+            self.targets[slot].record(rtt);
+            self.recent.record(rtt);
         }
         let gw_probed = r.sent & (1 << GATEWAY_SLOT) != 0;
         let gw_ok = r.answered & (1 << GATEWAY_SLOT) != 0;
@@ -576,33 +928,59 @@ impl WanHealth {
             self.gateway.record(gw_ok.then(|| Duration::from_micros(u64::from(r.rtt[GATEWAY_SLOT]))));
         }
         let need = wan.need(self.family);
-        let good = answered >= need;
         let failure = if gw_probed && !gw_ok && answered == 0 {
             Reason::GatewayUnreachable(gateway.unwrap_or(r.dst[GATEWAY_SLOT]))
         } else {
             Reason::TargetsUnreachable { answered, total: n, need, gateway: gw_probed.then_some(gw_ok) }
         };
-        let (state, reason) = match (self.state, good) {
-            (State::Init, true) => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
-            (State::Init, false) => (State::Down { good_rounds: 0 }, failure),
-            (State::Up { .. }, true) => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
-            (State::Up { bad_rounds }, false) if bad_rounds + 1 >= wan.down => {
-                (State::Down { good_rounds: 0 }, failure)
+        let good = answered >= need.min(n);
+        // Not up, a round is good only with quality good enough to recover.
+        let short = if good && !self.is_up() { self.quality_short(wan) } else { None };
+        let verdict = match (self.state, r.kind) {
+            (s @ (State::NoLink | State::Disabled), _) => (s, self.reason),
+            // A steady probe never counts by itself: its loss only starts a confirmation.
+            (State::Up { .. }, Kind::Steady) => {
+                if answered == 0 && lost_was_up && self.confirming.is_none() {
+                    self.start_confirmation(now, wan);
+                }
+                (self.state, self.reason)
             }
-            (State::Up { bad_rounds }, false) => (State::Up { bad_rounds: bad_rounds + 1 }, failure),
-            (State::Down { good_rounds }, true) if good_rounds + 1 >= wan.up => {
-                self.eligible_at = now + wan.recovery_wait;
-                (State::Up { bad_rounds: 0 }, Reason::Recovered)
-            }
-            (State::Down { good_rounds }, true) => {
-                (State::Down { good_rounds: good_rounds + 1 }, Reason::ProbesAnswered)
+            (_, Kind::Steady | Kind::Sample) => (self.state, self.reason),
+            (State::Up { .. }, _) if good => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
+            (State::Up { bad_rounds }, _) if bad_rounds + 1 >= wan.down => (State::Down { good_rounds: 0 }, failure),
+            (State::Up { bad_rounds }, _) => (State::Up { bad_rounds: bad_rounds + 1 }, failure),
+            (State::Init, _) if good && short.is_none() => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
+            (State::Down { good_rounds }, _) if good && short.is_none() => {
+                if good_rounds + 1 >= wan.up {
+                    self.eligible_at = now + wan.recovery_wait;
+                    (State::Up { bad_rounds: 0 }, Reason::Recovered)
+                } else {
+                    (State::Down { good_rounds: good_rounds + 1 }, Reason::ProbesAnswered)
+                }
             }
             // Within a state only the transition names this round's cause; the state keeps
             // the reason it was entered with (see set_state).
-            (State::Down { .. }, false) => (State::Down { good_rounds: 0 }, failure),
-            (s @ (State::NoLink | State::Disabled), _) => (s, self.reason),
+            (State::Init | State::Down { .. }, _) => (State::Down { good_rounds: 0 }, short.unwrap_or(failure)),
         };
-        if let Some(t) = self.set_state(now, state, reason) {
+        let (mut state, mut reason) = verdict;
+        if let (State::Up { .. }, Some(poor)) = (state, self.quality_failure(wan)) {
+            (state, reason) = (State::Down { good_rounds: 0 }, poor);
+        }
+        let was_up = self.is_up();
+        let transition = self.set_state(now, state, reason);
+        if was_up && !self.is_up() {
+            // Down: rounds to every target from the next grid point on.
+            self.confirming = None;
+            self.next_round = Some(next_tick(now, wan.interval));
+        } else if !was_up && self.is_up() {
+            self.next_round = Some(next_tick(now, wan.interval));
+        }
+        let confirm_over = self.confirming.is_some_and(|c| c.sent >= c.rounds)
+            && !self.rounds.iter().any(|r| r.kind == Kind::Confirm);
+        if confirm_over {
+            self.end_confirmation(now);
+        }
+        if let Some(t) = transition {
             judged(t);
         }
     }
@@ -615,7 +993,6 @@ mod tests {
 
     fn wan() -> Wan {
         let mut w = Wan::with_defaults("wan", "eth1");
-        w.down = 3; // the timelines below count rounds; keep them independent of defaults
         for ip in [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]] {
             w.track_ip.push(Ipv4Addr::from(ip).into()).unwrap();
         }
@@ -623,95 +1000,208 @@ mod tests {
     }
 
     const GW: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const RTT: Duration = Duration::from_millis(5);
 
-    /// Runs one round at `t` ms in which `answer(dst)` decides who replies (after 5 ms), and
-    /// judges it at its deadline. Returns the transitions it caused.
-    fn round(h: &mut WanHealth, w: &Wan, t: u64, answer: &dyn Fn(IpAddr) -> bool) -> Vec<Transition> {
-        let now = Instant::from_millis(t);
-        let mut out = Vec::new();
-        let mut sent = Vec::new();
-        h.start_round(now, w, Some(GW), &mut |dst, seq| sent.push((dst, seq)), &mut |tr| out.push(tr));
-        for (dst, seq) in sent {
-            if answer(dst) {
-                assert!(matches!(h.handle_reply(now + Duration::from_millis(5), dst, seq), ReplyOutcome::Matched(_)));
-            }
+    /// Drives one health through time: probes go out at the instants the health asks
+    /// for, and `answer(dst)` at that moment decides who replies (after `rtt`).
+    struct Drive {
+        h: WanHealth,
+        w: Wan,
+        now: Instant,
+        rtt: Duration,
+        /// Every probe sent: (when, destination).
+        sent: Vec<(Instant, IpAddr)>,
+        transitions: Vec<(Instant, Transition)>,
+        pending: Vec<(Instant, IpAddr, u16)>,
+    }
+
+    impl Drive {
+        fn new(w: Wan) -> Drive {
+            let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
+            h.link_usable(Instant::ZERO);
+            Drive { h, w, now: Instant::ZERO, rtt: RTT, sent: vec![], transitions: vec![], pending: vec![] }
         }
-        h.handle_timeout(now + w.timeout, w, Some(GW), &mut |tr| out.push(tr));
-        out
+
+        /// Runs until `until`, with `answer` deciding which probes are answered.
+        fn run(&mut self, until: Instant, answer: &dyn Fn(Instant, IpAddr) -> bool) {
+            loop {
+                let reply = self.pending.iter().map(|p| p.0).min();
+                let next = [self.h.next_deadline(), reply].into_iter().flatten().min();
+                let Some(t) = next.filter(|&t| t <= until) else { break };
+                self.now = self.now.max(t);
+                let now = self.now;
+                let (due, later): (Vec<_>, Vec<_>) = self.pending.drain(..).partition(|p| p.0 <= now);
+                self.pending = later;
+                for (_, src, seq) in due {
+                    self.h.handle_reply(now, src, seq);
+                }
+                let mut out = vec![];
+                self.h.handle_timeout(now, &self.w, Some(GW), &mut |t| out.push(t));
+                let mut sent = vec![];
+                self.h.start_round(now, &self.w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |t| out.push(t));
+                for (dst, seq) in sent {
+                    self.sent.push((now, dst));
+                    if answer(now, dst) {
+                        self.pending.push((now + self.rtt, dst, seq));
+                    }
+                }
+                self.transitions.extend(out.into_iter().map(|t| (now, t)));
+            }
+            self.now = until;
+        }
+
+        fn run_ms(&mut self, ms: u64, answer: &dyn Fn(Instant, IpAddr) -> bool) {
+            let until = self.now + Duration::from_millis(ms);
+            self.run(until, answer);
+        }
+    }
+
+    fn all(_: Instant, _: IpAddr) -> bool {
+        true
+    }
+
+    #[test]
+    fn a_healthy_wan_sends_one_probe_per_interval_in_turn_and_the_gateway_now_and_then() {
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        assert_eq!(d.h.status(), Status::Online);
+        let first = d.sent.len();
+        d.run_ms(10_000, &all);
+        let steady: Vec<_> = d.sent[first..].to_vec();
+        // 50 grid points in 10 s; the gateway with every tenth.
+        let to_targets: Vec<_> = steady.iter().filter(|(_, ip)| *ip != GW).collect();
+        assert_eq!(to_targets.len(), 50);
+        assert_eq!(steady.len() - to_targets.len(), 5);
+        // In turn, each on a multiple of the interval.
+        for pair in to_targets.windows(2) {
+            assert_ne!(pair[0].1, pair[1].1);
+            assert_eq!(pair[1].0.saturating_since(pair[0].0), d.w.interval);
+        }
+        assert!(to_targets.iter().all(|(t, _)| t.as_micros() % d.w.interval.as_micros() == 0));
+        assert_eq!(d.h.confirmations(), 0);
+        // Each target has a history, RTT and an adaptive timeout at the floor.
+        for i in 0..3 {
+            assert!(d.h.target(i).probes() >= 16);
+            assert_eq!(d.h.target(i).avg_rtt(), Some(RTT));
+            assert_eq!(d.h.target(i).timeout(d.w.timeout), RTO_MIN);
+        }
+    }
+
+    #[test]
+    fn a_silent_failure_is_confirmed_by_down_rounds_over_one_interval() {
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        let dead_at = d.now + Duration::from_millis(37);
+        let upstream = move |t: Instant, ip: IpAddr| t < dead_at || ip == GW;
+        d.run_ms(2000, &upstream);
+        let (at, t) = d.transitions.iter().find(|(_, t)| t.to == Status::Offline).copied().expect("offline");
+        assert_eq!(t.reason.to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
+        // The first steady probe after the failure, its timeout, one interval, a timeout.
+        let took = at.saturating_since(dead_at);
+        let probe_at = next_tick(dead_at, d.w.interval);
+        let gap = Duration::from_micros(d.w.interval.as_micros() / 3);
+        let span = Duration::from_micros(gap.as_micros() * 3); // one interval, to the µs
+        let expect = probe_at.saturating_since(dead_at) + RTO_MIN + span + RTO_MIN;
+        assert_eq!(took, expect, "detection");
+        // The confirmation: `down` rounds to every target and the gateway, spread over one
+        // interval, the first when the steady probe timed out.
+        let confirm: Vec<_> = d.sent.iter().filter(|(t, _)| *t > probe_at && *t <= at).collect();
+        assert_eq!(confirm.len(), 4 * 4, "{confirm:?}");
+        let starts: Vec<Instant> = confirm.iter().step_by(4).map(|(t, _)| *t).collect();
+        assert_eq!(starts[0], probe_at + RTO_MIN);
+        for (k, s) in starts.iter().enumerate() {
+            assert_eq!(*s, starts[0] + Duration::from_micros(gap.as_micros() * k as u64));
+        }
+        assert_eq!(d.h.confirmations(), 1);
+    }
+
+    #[test]
+    fn one_answer_in_a_confirmation_ends_it_and_steady_probing_resumes() {
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        // .1 stops answering for one turn of the steady probes: its probe is lost once.
+        let first = d.sent.len();
+        let lose_one = |_: Instant, ip: IpAddr| ip != IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
+        d.run_ms(600, &lose_one);
+        d.run_ms(1000, &all);
+        assert_eq!(d.h.confirmations(), 1);
+        assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline));
+        // Only the first confirmation round went out: 3 targets and the gateway.
+        let after: Vec<_> = d.sent[first..].iter().filter(|(t, _)| t.as_micros() % 200_000 != 0).collect();
+        assert_eq!(after.len(), 4, "{after:?}");
+        assert_eq!(d.h.status(), Status::Online);
+    }
+
+    /// A delay spike (a saturated uplink): answers come, but long after the adaptive
+    /// timeout. The first confirmation round may answer until the last one's deadline, one
+    /// interval and a timeout after it went out; later the timeout adapts.
+    #[test]
+    fn a_delay_spike_shorter_than_the_confirmation_is_no_failure() {
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        d.rtt = Duration::from_millis(240); // < interval + RTO_MIN = 250 ms
+        d.run_ms(3000, &all);
+        assert!(d.h.confirmations() >= 1);
+        assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline), "{:?}", d.transitions);
+        assert_eq!(d.h.status(), Status::Online);
+        assert!(d.h.target(0).timeout(d.w.timeout) > Duration::from_millis(240), "adapted");
+        // Longer than the confirmation's span: that is a dead line.
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        d.rtt = Duration::from_millis(260);
+        d.run_ms(1000, &all);
+        assert!(d.transitions.iter().any(|(_, t)| t.to == Status::Offline), "{:?}", d.transitions);
+    }
+
+    #[test]
+    fn the_adaptive_timeout_follows_rfc_6298_within_its_floor_and_ceiling() {
+        let mut s = TargetStats::default();
+        let ceiling = Duration::from_millis(500);
+        assert_eq!(s.timeout(ceiling), ceiling, "no answer yet");
+        s.record(Some(Duration::from_millis(100)));
+        assert_eq!(s.timeout(ceiling), Duration::from_millis(300), "R + 4 × R/2");
+        s.record(Some(Duration::from_millis(100)));
+        // RTTVAR = 3/4 × 50 + 0 = 37.5 ms, SRTT 100 ms.
+        assert_eq!(s.timeout(ceiling), Duration::from_micros(250_000));
+        s.record(None);
+        assert_eq!(s.timeout(ceiling), Duration::from_micros(250_000), "a loss changes no estimate");
+        for _ in 0..40 {
+            s.record(Some(Duration::from_millis(2)));
+        }
+        assert_eq!(s.timeout(ceiling), RTO_MIN);
+        s.record(Some(Duration::from_secs(3)));
+        assert_eq!(s.timeout(ceiling), ceiling);
     }
 
     #[test]
     fn hysteresis_needs_down_bad_and_up_good_rounds_in_a_row() {
-        let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
-        h.link_usable(Instant::ZERO);
-        let all = |_: IpAddr| true;
-        let gateway_only = |ip: IpAddr| ip == GW;
-        assert_eq!(round(&mut h, &w, 0, &all)[0].to, Status::Online);
-        // Two bad rounds, then a good one: the bad count resets.
-        round(&mut h, &w, 300, &gateway_only);
-        assert_eq!(h.status(), Status::Disconnecting);
-        round(&mut h, &w, 600, &gateway_only);
-        round(&mut h, &w, 900, &all);
-        assert_eq!(h.state(), State::Up { bad_rounds: 0 });
-        // Three bad rounds in a row: down, with the specific reason.
-        round(&mut h, &w, 1200, &gateway_only);
-        round(&mut h, &w, 1500, &gateway_only);
-        let t = round(&mut h, &w, 1800, &gateway_only);
-        assert_eq!(t.len(), 1);
-        assert_eq!(t[0].to, Status::Offline);
-        assert_eq!(h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
-        // Recovery needs `up` good rounds and then waits `recovery_wait` for traffic.
-        round(&mut h, &w, 2100, &all);
-        round(&mut h, &w, 2400, &all);
-        assert_eq!(h.status(), Status::Connecting);
-        let t = round(&mut h, &w, 2700, &all);
-        assert_eq!(t[0].to, Status::Online);
-        assert_eq!(h.reason(), Reason::Recovered);
-        assert_eq!(h.eligible_at(), Instant::from_millis(2700) + w.timeout + w.recovery_wait);
-        assert_eq!(h.transitions(), 3);
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        assert_eq!(d.transitions[0].1.to, Status::Online);
+        let gateway_only = |_: Instant, ip: IpAddr| ip == GW;
+        d.run_ms(1000, &gateway_only);
+        assert_eq!(d.h.status(), Status::Offline);
+        assert_eq!(d.h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
+        // Recovery needs `up` good rounds, one per interval, and then `recovery_wait`.
+        let back = d.now;
+        d.run_ms(1000, &all);
+        let (at, t) = *d.transitions.last().unwrap();
+        assert_eq!((t.to, t.reason), (Status::Online, Reason::Recovered));
+        let rounds = at.saturating_since(back).as_micros() / d.w.interval.as_micros();
+        assert!(rounds <= u64::from(d.w.up), "{rounds}");
+        assert_eq!(d.h.eligible_at(), at + d.w.recovery_wait);
+        assert_eq!(d.h.transitions(), 3);
     }
 
     #[test]
     fn a_silent_gateway_is_named_but_answers_from_targets_keep_the_wan_up() {
-        let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
-        h.link_usable(Instant::ZERO);
-        let targets_only = |ip: IpAddr| ip != GW;
-        for i in 0..10 {
-            round(&mut h, &w, i * 300, &targets_only);
-        }
-        assert_eq!(h.status(), Status::Online);
-        assert_eq!(h.gateway().loss_percent(), 100);
-        let nothing = |_: IpAddr| false;
-        for i in 10..13 {
-            round(&mut h, &w, i * 300, &nothing);
-        }
-        assert_eq!(h.reason().to_string(), "gateway 192.0.2.1 unreachable");
-    }
-
-    #[test]
-    fn a_healthy_gateway_is_asked_every_fourth_round_a_failing_one_every_round() {
-        let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
-        h.link_usable(Instant::ZERO);
-        let gw_probes = |h: &mut WanHealth, t: u64, answer: bool| {
-            let now = Instant::from_millis(t);
-            let mut sent = Vec::new();
-            h.start_round(now, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
-            for &(d, s) in &sent {
-                if answer {
-                    h.handle_reply(now, d, s);
-                }
-            }
-            h.handle_timeout(now + w.timeout, &w, Some(GW), &mut |_| {});
-            sent.iter().filter(|(d, _)| *d == GW).count()
-        };
-        let asked: usize = (0..12).map(|i| gw_probes(&mut h, i * 300, true)).sum();
-        assert_eq!(asked, 1 + 3, "Init round, then every 4th of 11 healthy rounds");
-        let asked: usize = (12..14).map(|i| gw_probes(&mut h, i * 300, false)).sum();
-        assert!(asked >= 1, "asked again once a round failed");
-        assert_eq!(gw_probes(&mut h, 14 * 300, false), 1);
+        let mut d = Drive::new(wan());
+        let targets_only = |_: Instant, ip: IpAddr| ip != GW;
+        d.run_ms(5000, &targets_only);
+        assert_eq!(d.h.status(), Status::Online);
+        assert_eq!(d.h.gateway().loss_percent(), 100);
+        d.run_ms(1000, &|_, _| false);
+        assert_eq!(d.h.reason().to_string(), "gateway 192.0.2.1 unreachable");
     }
 
     #[test]
@@ -727,16 +1217,39 @@ mod tests {
         assert_eq!(h.handle_reply(t, dst, seq ^ 0x100), ReplyOutcome::Unknown);
         assert!(matches!(h.handle_reply(t, dst, seq), ReplyOutcome::Matched(_)));
         assert_eq!(h.handle_reply(t, dst, seq), ReplyOutcome::Duplicate);
+        // Late, but its round is not judged yet: it counts (the loop reads before judging).
         let (dst2, seq2) = sent[1];
-        assert_eq!(h.handle_reply(Instant::from_millis(501), dst2, seq2), ReplyOutcome::Unknown, "late");
+        assert!(matches!(h.handle_reply(Instant::from_millis(501), dst2, seq2), ReplyOutcome::Matched(_)));
+        h.handle_timeout(Instant::from_millis(501), &w, Some(GW), &mut |_| {});
+        let (dst3, seq3) = sent[2];
+        assert_eq!(h.handle_reply(Instant::from_millis(502), dst3, seq3), ReplyOutcome::Unknown, "judged");
         assert_eq!(h.ignored(), 4);
+    }
+
+    #[test]
+    fn a_probe_known_lost_completes_its_round_early() {
+        let w = wan();
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
+        h.link_usable(Instant::ZERO);
+        let mut sent = Vec::new();
+        h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
+        let t = Instant::from_millis(2);
+        for &(d, s) in &sent[..3] {
+            assert!(h.handle_lost(d, s));
+        }
+        assert!(!h.handle_lost(sent[0].0, sent[0].1), "known already");
+        h.handle_reply(t, sent[3].0, sent[3].1);
+        let mut seen = vec![];
+        h.handle_timeout(t, &w, Some(GW), &mut |tr| seen.push(tr));
+        assert_eq!(seen.len(), 1, "judged at once, not at the deadline");
+        assert_eq!(h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
     }
 
     #[test]
     fn overlapping_rounds_are_judged_in_order() {
         let mut w = wan();
         w.timeout = Duration::from_millis(1000);
-        w.down = 1;
+        w.up = 1;
         let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
         h.link_usable(Instant::ZERO);
         h.start_round(Instant::ZERO, &w, None, &mut |_, _| {}, &mut |_| {});
@@ -750,23 +1263,21 @@ mod tests {
         h.handle_timeout(Instant::from_millis(320), &w, None, &mut |t| seen.push(t));
         assert!(seen.is_empty());
         h.handle_timeout(Instant::from_millis(1000), &w, None, &mut |t| seen.push(t));
-        assert_eq!(seen.iter().map(|t| t.to).collect::<Vec<_>>(), [Status::Offline, Status::Connecting]);
-        assert_eq!(h.status(), Status::Connecting, "the good second round counts after the bad first");
+        assert_eq!(seen.iter().map(|t| t.to).collect::<Vec<_>>(), [Status::Offline, Status::Online]);
     }
 
     #[test]
     fn link_loss_is_immediate_and_recovery_starts_from_down() {
-        let w = wan();
-        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
-        h.link_usable(Instant::ZERO);
-        round(&mut h, &w, 0, &|_| true);
-        let t = h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
+        let mut d = Drive::new(wan());
+        d.run_ms(500, &all);
+        let t = d.h.link_lost(Instant::from_millis(700), Reason::CarrierLost).unwrap();
         assert_eq!((t.from, t.to, t.reason), (Status::Online, Status::NoLink, Reason::CarrierLost));
-        assert!(!h.is_probing());
-        assert_eq!(h.link_lost(Instant::from_millis(800), Reason::DeviceMissing), None);
-        assert_eq!(h.reason(), Reason::DeviceMissing, "the newest cause is shown");
-        h.link_usable(Instant::from_millis(900));
-        assert_eq!(h.state(), State::Down { good_rounds: 0 });
+        assert!(!d.h.is_probing());
+        assert_eq!(d.h.recent().probes(), 0, "the quality window starts afresh");
+        assert_eq!(d.h.link_lost(Instant::from_millis(800), Reason::DeviceMissing), None);
+        assert_eq!(d.h.reason(), Reason::DeviceMissing, "the newest cause is shown");
+        d.h.link_usable(Instant::from_millis(900));
+        assert_eq!(d.h.state(), State::Down { good_rounds: 0 });
     }
 
     #[test]
@@ -785,6 +1296,53 @@ mod tests {
         }
         assert_eq!(s.loss_percent(), 0, "old losses leave the window");
         assert_eq!(s.probes(), HISTORY);
+    }
+
+    #[test]
+    fn quality_takes_an_answering_line_down_and_brings_it_back() {
+        let mut w = wan();
+        w.check_quality = true;
+        w.failure_loss = 20;
+        w.recovery_loss = 5;
+        let mut d = Drive::new(w);
+        d.run_ms(2000, &all);
+        assert_eq!(d.h.status(), Status::Online);
+        // Every other probe to each target is lost: 50 %.
+        let half = |t: Instant, ip: IpAddr| ip == GW || (t.as_micros() / 1000 + u64::from(ip.is_ipv4())) % 2 == 0;
+        d.run_ms(20_000, &half);
+        let down = d.transitions.iter().find(|(_, t)| t.to == Status::Offline).expect("offline");
+        let Reason::Loss { percent, limit: 20, recovering: false } = down.1.reason else { panic!("{:?}", down.1) };
+        assert!(percent >= 20, "{percent}");
+        assert_eq!(down.1.reason.to_string(), format!("loss {percent} % ≥ failure_loss 20 %"));
+        // Clean again: the window drains, then `up` good rounds.
+        d.run_ms(10_000, &all);
+        assert_eq!(d.h.status(), Status::Online);
+        assert_eq!(d.h.reason(), Reason::Recovered);
+    }
+
+    #[test]
+    fn quality_names_latency_with_thousands() {
+        let mut w = wan();
+        w.check_quality = true;
+        w.timeout = Duration::from_secs(3);
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
+        h.link_usable(Instant::ZERO);
+        for _ in 0..HISTORY {
+            h.recent.record(Some(Duration::from_millis(1240)));
+        }
+        assert_eq!(
+            h.quality_failure(&w).map(|r| r.to_string()).as_deref(),
+            Some("latency 1,240 ms ≥ failure_latency 1,000 ms")
+        );
+        assert_eq!(
+            h.quality_short(&w).map(|r| r.to_string()).as_deref(),
+            Some("latency 1,240 ms > recovery_latency 500 ms")
+        );
+        w.check_quality = false;
+        assert_eq!(h.quality_failure(&w), None, "off: never");
+        assert_eq!(Thousands(12).to_string(), "12");
+        assert_eq!(Thousands(1_000).to_string(), "1,000");
+        assert_eq!(Thousands(2_030_004).to_string(), "2,030,004");
     }
 
     #[test]

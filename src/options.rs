@@ -369,7 +369,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "interval",
             ty: Type::Seconds { min: Duration::from_millis(100), max: Duration::from_secs(60), decimals: 3 },
             default: Some("0.2"),
-            help: "seconds between rounds",
+            help: "seconds between probes of a healthy WAN, between rounds of a down one",
             get: |w| Some(Value::Seconds(w.interval)),
             set: |w, v| {
                 if let Value::Seconds(d) = v {
@@ -381,7 +381,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "timeout",
             ty: Type::Seconds { min: Duration::from_millis(100), max: Duration::from_secs(30), decimals: 3 },
             default: Some("0.5"),
-            help: "seconds a probe may take",
+            help: "seconds a probe may take at most (the adaptive timeout's ceiling)",
             get: |w| Some(Value::Seconds(w.timeout)),
             set: |w, v| {
                 if let Value::Seconds(d) = v {
@@ -393,7 +393,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "down",
             ty: Type::uint(1, 100),
             default: Some("4"),
-            help: "bad rounds in a row before down",
+            help: "failed rounds to every target, spread over one interval after a miss, before down",
             get: |w| Some(Value::Uint(w.down.into())),
             set: |w, v| {
                 if let Value::Uint(n) = v {
@@ -405,7 +405,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "up",
             ty: Type::uint(1, 100),
             default: Some("3"),
-            help: "good rounds in a row before up",
+            help: "good rounds in a row, one per interval, before a down WAN is up",
             get: |w| Some(Value::Uint(w.up.into())),
             set: |w, v| {
                 if let Value::Uint(n) = v {
@@ -422,6 +422,66 @@ pub static INTERFACE: Section<Wan> = Section {
             set: |w, v| {
                 if let Value::Seconds(d) = v {
                     w.recovery_wait = d
+                }
+            },
+        },
+        Opt {
+            name: "check_quality",
+            ty: Type::Bool,
+            default: Some("0"),
+            help: "also fail on loss or latency (failure_*, recovery_*)",
+            get: |w| Some(Value::Bool(w.check_quality)),
+            set: |w, v| {
+                if let Value::Bool(b) = v {
+                    w.check_quality = b
+                }
+            },
+        },
+        Opt {
+            name: "failure_latency",
+            ty: Type::uint(1, 30_000),
+            default: Some("1000"),
+            help: "ms of mean RTT over the last 16 probes that take the WAN down",
+            get: |w| Some(Value::Uint(w.failure_latency)),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.failure_latency = n
+                }
+            },
+        },
+        Opt {
+            name: "recovery_latency",
+            ty: Type::uint(1, 29_999),
+            default: Some("500"),
+            help: "ms of mean RTT a down WAN must be at or below to recover",
+            get: |w| Some(Value::Uint(w.recovery_latency)),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.recovery_latency = n
+                }
+            },
+        },
+        Opt {
+            name: "failure_loss",
+            ty: Type::uint(1, 100),
+            default: Some("40"),
+            help: "% of the last 16 probes lost that take the WAN down",
+            get: |w| Some(Value::Uint(w.failure_loss.into())),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.failure_loss = n as u8
+                }
+            },
+        },
+        Opt {
+            name: "recovery_loss",
+            ty: Type::uint(0, 99),
+            default: Some("10"),
+            help: "% lost a down WAN must be at or below to recover",
+            get: |w| Some(Value::Uint(w.recovery_loss.into())),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.recovery_loss = n as u8
                 }
             },
         },
