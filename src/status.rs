@@ -79,6 +79,25 @@ fn probe_stats(out: &mut dyn Sink, ip: IpAddr, stats: &TargetStats) -> Result<()
     Ok(())
 }
 
+/// The family's last probes to its targets as `check_quality` judges them, and the
+/// thresholds when it is on.
+fn quality(out: &mut dyn Sink, w: &crate::config::Wan, name: &str, recent: &TargetStats) -> Result<(), Full> {
+    out.begin_table(name)?;
+    out.bool("check", w.check_quality)?;
+    if let Some(avg) = recent.avg_rtt() {
+        out.double("latency", ms(avg))?;
+    }
+    out.u64("packetloss", u64::from(recent.loss_percent()))?;
+    out.u64("probes", recent.probes() as u64)?;
+    if w.check_quality {
+        out.u64("failure_latency", u64::from(w.failure_latency))?;
+        out.u64("recovery_latency", u64::from(w.recovery_latency))?;
+        out.u64("failure_loss", u64::from(w.failure_loss))?;
+        out.u64("recovery_loss", u64::from(w.recovery_loss))?;
+    }
+    out.end()
+}
+
 /// `name` for IPv4, `name6` for IPv6: the status keys of each family.
 fn key(name: &'static str, family: Family) -> &'static str {
     if family == Family::V4 {
@@ -94,6 +113,8 @@ fn key(name: &'static str, family: Family) -> &'static str {
         "reason" => "reason6",
         "transitions" => "transitions6",
         "gateway_probe" => "gateway_probe6",
+        "quality" => "quality6",
+        "confirmations" => "confirmations6",
         other => other,
     }
 }
@@ -156,6 +177,10 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
             out.u64(key("offline", family), if online { 0 } else { in_state })?;
             out.string(key("reason", family), format_args!("{}", h.reason()))?;
             out.u64(key("transitions", family), u64::from(h.transitions()))?;
+            out.u64(key("confirmations", family), u64::from(h.confirmations()))?;
+        }
+        for family in families() {
+            quality(out, w, key("quality", family), d.health(wan, family).recent())?;
         }
         out.u64("flushed", d.flushed(wan))?;
         out.begin_array("track_ip")?;

@@ -33,10 +33,18 @@ pub struct Line {
     pub gateway6_answers: bool,
     /// The ISP's IPv6 beyond the router works (an IPv6-only outage clears this alone).
     pub upstream6_works: bool,
+    /// Share of the Internet targets' answers lost on the way back (0.3: 30 % iid, as
+    /// the lab's nftables `numgen random` rule); the gateway's are not.
+    pub loss: f64,
 }
 
 impl Line {
-    /// Whether a probe to `dst` would be answered now.
+    /// Whether `dst` is the line's gateway (of either family).
+    fn is_gateway(&self, dst: IpAddr) -> bool {
+        dst == IpAddr::V4(self.gateway) || dst == IpAddr::V6(self.gateway6)
+    }
+
+    /// Whether a probe to `dst` would be answered now (before random loss).
     fn answers(&self, dst: IpAddr) -> bool {
         self.carrier
             && match dst {
@@ -83,6 +91,11 @@ pub struct Sim {
     pub conntrack: Vec<(IpAddr, u32)>,
     /// Fail the next flush with this error text.
     pub fail_next_flush: Option<&'static str>,
+    /// State of the random generator behind `Line::loss` (xorshift64*; fixed seed, so a
+    /// run is the same every time).
+    pub rng: u64,
+    /// Times the loop woke up (a deadline or a reply), as `dualwan run`'s poll would.
+    pub wakeups: u64,
 }
 
 pub fn config() -> Config {
@@ -207,6 +220,7 @@ impl Sim {
                 gateway6: "fe80::1".parse().unwrap(),
                 gateway6_answers: true,
                 upstream6_works: true,
+                loss: 0.0,
             },
             Line {
                 ifindex: 3,
@@ -221,6 +235,7 @@ impl Sim {
                 gateway6: "fe80::1".parse().unwrap(),
                 gateway6_answers: true,
                 upstream6_works: true,
+                loss: 0.0,
             },
         ];
         let n = config.wans.len();
@@ -246,6 +261,8 @@ impl Sim {
             flushes: Vec::new(),
             conntrack: Vec::new(),
             fail_next_flush: None,
+            rng: 0x9e37_79b9_7f4a_7c15,
+            wakeups: 0,
         };
         sim.netifd = vec![("wan", netifd_up(&sim.lines[0])), ("wanb", netifd_up(&sim.lines[1]))];
         sim.drain();
@@ -362,8 +379,11 @@ impl Sim {
                     Action::SendProbe { wan, dst, seq } => {
                         self.probes += 1;
                         assert!(self.sockets[wan][Family::of(&dst).index()], "probe on a closed socket");
+                        let lost = self.lines[wan].loss > 0.0
+                            && !self.lines[wan].is_gateway(dst)
+                            && self.random() < self.lines[wan].loss;
                         let l = &self.lines[wan];
-                        if l.answers(dst) {
+                        if l.answers(dst) && !lost {
                             let ident = self.d.ident(wan);
                             self.in_flight.push((self.now + l.rtt, wan, dst, ident, seq));
                         }
@@ -417,6 +437,14 @@ impl Sim {
         }
     }
 
+    /// A uniform number in [0, 1) from the simulation's own generator.
+    pub fn random(&mut self) -> f64 {
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        (self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Runs the loop until `until`, waking at the core's deadlines and reply arrivals.
     pub fn run_until(&mut self, until: Instant) {
         loop {
@@ -426,6 +454,7 @@ impl Sim {
                 break;
             };
             self.now = self.now.max(next);
+            self.wakeups += 1;
             let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|r| r.0 <= self.now);
             self.in_flight = later;
             for (_, wan, src, ident, seq) in due {
