@@ -21,7 +21,7 @@
 
 use crate::action::Outbox;
 pub use crate::action::{Action, Event, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
-use crate::config::{Config, FlushConntrack, LastResort, LogLevel, MAX_WANS};
+use crate::config::{Config, FlushConntrack, Gateway, LastResort, LogLevel, MAX_WANS};
 use crate::health::{Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::links::{Links, NetifdChange};
@@ -305,6 +305,9 @@ impl Daemon {
                 if seen.changed {
                     self.mark_dirty();
                 }
+                if let Some((wan, family, gw)) = seen.kept {
+                    self.log_kept_gateway(wan, family, gw);
+                }
                 if seen.routes_gone && self.phase.sync().is_synced() {
                     self.resync(&[DumpKind::Routes]);
                 }
@@ -327,6 +330,20 @@ impl Daemon {
             }
         }
         self.update(now);
+    }
+
+    /// The main table's last default route via WAN `wan`'s device vanished and its gateway
+    /// `gw` is kept: say so once, if that gateway is the one the WAN uses.
+    fn log_kept_gateway(&mut self, wan: usize, family: Family, gw: IpAddr) {
+        let auto = |w: &&crate::config::Wan| w.enabled && w.tracks(family) && w.gateway_of(family) == Gateway::Auto;
+        let Some(w) = self.config.wans.get(wan).filter(auto) else { return };
+        if self.links.view(&self.config, wan, family).gateway != Some(gw) {
+            return;
+        }
+        let (name, ipv6) = (w.name.clone(), ipv6_word(family));
+        let args =
+            format_args!("{name}: {ipv6}main-table default route via {gw} vanished; keeping it (address unchanged)");
+        self.log(LogLevel::Notice, args);
     }
 
     /// A rule or route event for the mirror of our entries.
@@ -493,7 +510,10 @@ impl Daemon {
         if suspect {
             let (name, rounds) = (self.config.wans[wan].name.clone(), self.config.wans[wan].down);
             let ipv6 = ipv6_word(family);
-            self.log(LogLevel::Debug, format_args!("{name}: {ipv6}a probe went unanswered: confirming ({rounds} rounds)"));
+            self.log(
+                LogLevel::Debug,
+                format_args!("{name}: {ipv6}a probe went unanswered: confirming ({rounds} rounds)"),
+            );
         }
         for t in transitions {
             self.report(now, wan, family, t);

@@ -975,8 +975,8 @@ impl WanHealth {
         } else if !was_up && self.is_up() {
             self.next_round = Some(next_tick(now, wan.interval));
         }
-        let confirm_over = self.confirming.is_some_and(|c| c.sent >= c.rounds)
-            && !self.rounds.iter().any(|r| r.kind == Kind::Confirm);
+        let confirm_over =
+            self.confirming.is_some_and(|c| c.sent >= c.rounds) && !self.rounds.iter().any(|r| r.kind == Kind::Confirm);
         if confirm_over {
             self.end_confirmation(now);
         }

@@ -13,6 +13,14 @@
 //! and gateway are preferred over the kernel's (IPv6 always comes from the kernel: on
 //! OpenWrt it usually belongs to a second interface such as `wan6`). Pure and
 //! fixed-capacity: no I/O, no allocation.
+//!
+//! A vanished main-table default route is not a dead line: when the last default route via
+//! a WAN's device disappears from main while the device and the address probes leave from
+//! stay, the gateway it named is kept ([`Seen::kept`] reports it once) and the WAN goes on
+//! being probed and routed through dualwan's own tables; its health decides. The kept
+//! gateway holds while the device (same ifindex) and that address do: a new address, or
+//! a default route learned again, replaces it. Losing the address or the device is a
+//! failover at once, as always.
 
 use crate::config::{Config, Gateway, Source, MAX_WANS};
 use crate::health::Reason;
@@ -36,6 +44,16 @@ struct KnownAddr {
     preferred: bool,
 }
 
+/// A gateway whose main-table default route vanished while the link stayed as it was.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct KeptGateway {
+    gateway: IpAddr,
+    /// The device it was learned on.
+    ifindex: u32,
+    /// The address probes left from when the route vanished: it holds while this does.
+    addr: IpAddr,
+}
+
 /// What the kernel reported of one family on one WAN's device.
 #[derive(Clone, Debug, Default)]
 struct FamilyLink {
@@ -43,12 +61,34 @@ struct FamilyLink {
     addrs: heapless::Vec<KnownAddr, ADDRS_MAX>,
     /// (gateway, metric) of the main table's default routes through the device.
     main_defaults: heapless::Vec<(IpAddr, u32), DEFAULTS_MAX>,
+    /// The gateway of the last main default that vanished, while it holds. Survives a
+    /// re-read (the dump reports neither the route nor its absence).
+    kept: Option<KeptGateway>,
 }
 
 impl FamilyLink {
+    /// Forgets what a re-read reports again (the kept gateway stays: no dump brings it).
     fn forget(&mut self) {
         self.addrs.clear();
         self.main_defaults.clear();
+    }
+
+    /// The address probes leave from: netifd's once the kernel holds it, else a preferred
+    /// one, else any.
+    fn source(&self, netifd_addr: Option<IpAddr>) -> Option<IpAddr> {
+        let held = |a: IpAddr| self.addrs.iter().any(|k| k.addr == a);
+        netifd_addr
+            .filter(|a| held(*a))
+            .or_else(|| self.addrs.iter().find(|k| k.preferred).map(|k| k.addr))
+            .or(self.addrs.first().map(|k| k.addr))
+    }
+
+    /// The main table's gateway: the lowest-metric default, else the kept one while the
+    /// device and the address are those it was kept with.
+    fn main_gateway(&self, ifindex: Option<u32>, netifd_addr: Option<IpAddr>) -> Option<IpAddr> {
+        let lowest = self.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw);
+        let kept = self.kept.filter(|k| Some(k.ifindex) == ifindex && Some(k.addr) == self.source(netifd_addr));
+        lowest.or(kept.map(|k| k.gateway))
     }
 }
 
@@ -67,12 +107,24 @@ struct WanLink {
 }
 
 impl WanLink {
-    /// Forgets the device and everything on it (it is gone, or another one takes its place).
+    /// Forgets the device and everything on it, for a re-read that reports it again.
     fn forget_device(&mut self) {
         self.ifindex = None;
         self.admin_up = false;
         self.lower_up = false;
         self.families.iter_mut().for_each(FamilyLink::forget);
+    }
+
+    /// The device is gone, or another one takes its place: nothing of it is kept.
+    fn lose_device(&mut self) {
+        self.forget_device();
+        self.families.iter_mut().for_each(|f| f.kept = None);
+    }
+
+    /// netifd's IPv4 address while it reports the interface up.
+    fn netifd_addr(&self, family: Family) -> Option<IpAddr> {
+        let netifd = self.netifd.as_ref().filter(|n| n.up && family == Family::V4)?;
+        netifd.address.map(IpAddr::V4)
     }
 }
 
@@ -84,6 +136,9 @@ pub struct Seen {
     /// The kernel removed routes without saying so (a device or address went away): the
     /// routes must be read again.
     pub routes_gone: bool,
+    /// The last main-table default route of WAN `.0`'s `.1` family vanished while its
+    /// device and address stayed: gateway `.2` is kept (worth one log line).
+    pub kept: Option<(usize, Family, IpAddr)>,
 }
 
 /// What a netifd answer changed.
@@ -162,7 +217,7 @@ impl Links {
         if old.as_ref().and_then(|s| s.l3_device.as_ref()) == new.and_then(|s| s.l3_device.as_ref()) {
             return NetifdChange::Status;
         }
-        w.forget_device();
+        w.lose_device();
         NetifdChange::Device
     }
 
@@ -179,6 +234,7 @@ impl Links {
                         Change::New if named => {
                             if !same {
                                 // A new device (USB modem replugged): its addresses are new too.
+                                // (A kept gateway stays: it holds for its own ifindex only.)
                                 w.families.iter_mut().for_each(FamilyLink::forget);
                             }
                             w.ifindex = Some(link.ifindex);
@@ -189,7 +245,7 @@ impl Links {
                         // which the kernel removes without notifying).
                         Change::New | Change::Del if same => {
                             seen.routes_gone = true;
-                            w.forget_device();
+                            w.lose_device();
                         }
                         _ => continue,
                     }
@@ -215,9 +271,14 @@ impl Links {
                         (Change::New, Some(i)) if !usable => {
                             addrs.remove(i);
                         }
-                        // Removing an address silently removes the routes through it.
+                        // Removing an address silently removes the routes through it; a
+                        // gateway kept with it no longer holds.
                         (Change::Del, Some(i)) => {
                             addrs.remove(i);
+                            let kept = &mut w.families[family.index()].kept;
+                            if kept.is_some_and(|k| k.addr == addr.addr) {
+                                *kept = None;
+                            }
                             seen.routes_gone = true;
                         }
                         _ => continue,
@@ -227,17 +288,26 @@ impl Links {
                 seen
             }
             KernelEvent::Route(change, route) if route.table == TABLE_MAIN && route.dst.is_default() => {
-                Seen { changed: self.main_default(*change, route), routes_gone: false }
+                let (changed, kept) = self.main_default(*change, route);
+                Seen { changed, routes_gone: false, kept }
             }
             _ => Seen::default(),
         }
     }
 
     /// A default route of the main table changed: the gateways `gateway auto` learns.
-    /// Returns true if a WAN's gateways changed.
-    fn main_default(&mut self, change: Change, route: &Route) -> bool {
+    /// Returns whether a WAN's gateways changed, and a gateway kept because the last
+    /// default via a WAN's device vanished.
+    fn main_default(&mut self, change: Change, route: &Route) -> (bool, Option<(usize, Family, IpAddr)>) {
         let family = route.family();
         let mut changed = false;
+        let mut kept = None;
+        // What each WAN's main gateway is before the event, to notice one vanishing.
+        let before: heapless::Vec<Option<IpAddr>, MAX_WANS> = self
+            .wans
+            .iter()
+            .map(|w| w.families[family.index()].main_defaults.iter().min_by_key(|(_, m)| *m).map(|(gw, _)| *gw))
+            .collect();
         if change == Change::Replace {
             // The route that held this slot (any device, any gateway) is gone: the kernel
             // reports only the new one. Without this a renumbered gateway would be kept
@@ -249,22 +319,38 @@ impl Links {
                 changed |= defaults.len() != before;
             }
         }
-        let Some(gw) = route.gateway.filter(|_| route.kind == RouteType::Unicast) else { return changed };
-        for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
-            let defaults = &mut w.families[family.index()].main_defaults;
-            let pos = defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
-            match (change, pos) {
-                (Change::New | Change::Replace, None) => {
-                    let _ = defaults.push((gw, route.metric));
+        if let Some(gw) = route.gateway.filter(|_| route.kind == RouteType::Unicast) {
+            for w in self.wans.iter_mut().filter(|w| w.ifindex == Some(route.oif)) {
+                let f = &mut w.families[family.index()];
+                let pos = f.main_defaults.iter().position(|(g, m)| *g == gw && *m == route.metric);
+                match (change, pos) {
+                    (Change::New | Change::Replace, None) => {
+                        let _ = f.main_defaults.push((gw, route.metric));
+                        // A route learned again replaces whatever was kept.
+                        f.kept = None;
+                    }
+                    (Change::Del, Some(i)) => {
+                        f.main_defaults.remove(i);
+                    }
+                    _ => continue,
                 }
-                (Change::Del, Some(i)) => {
-                    defaults.remove(i);
-                }
-                _ => continue,
+                changed = true;
             }
-            changed = true;
         }
-        changed
+        for (i, w) in self.wans.iter_mut().enumerate() {
+            let netifd_addr = w.netifd_addr(family);
+            let (Some(ifindex), Some(gone)) = (w.ifindex, before.get(i).copied().flatten()) else { continue };
+            let f = &mut w.families[family.index()];
+            if !f.main_defaults.is_empty() {
+                continue;
+            }
+            // The last one vanished; keep its gateway while device and address stay.
+            if let Some(addr) = f.source(netifd_addr) {
+                f.kept = Some(KeptGateway { gateway: gone, ifindex, addr });
+                kept = Some((i, family, gone));
+            }
+        }
+        (changed, kept)
     }
 
     /// Forgets what a dump of `kind` will report again.
@@ -285,23 +371,16 @@ impl Links {
         };
         let f = &w.families[family.index()];
         let netifd = w.netifd.as_ref().filter(|n| n.up && family == Family::V4);
+        let netifd_addr = w.netifd_addr(family);
         let gateway = match wan_config.gateway_of(family) {
             Gateway::Fixed(ip) => Some(ip),
-            Gateway::Auto => netifd
-                .and_then(|n| n.gateway)
-                .map(IpAddr::V4)
-                .or_else(|| f.main_defaults.iter().min_by_key(|(_, metric)| *metric).map(|(gw, _)| *gw)),
+            Gateway::Auto => {
+                netifd.and_then(|n| n.gateway).map(IpAddr::V4).or_else(|| f.main_gateway(w.ifindex, netifd_addr))
+            }
         };
         // netifd's address, once the kernel has it on the device (a probe socket cannot
         // bind an address the device does not hold yet); else a preferred one.
-        let held = |a: IpAddr| f.addrs.iter().any(|k| k.addr == a);
-        let addr = netifd
-            .and_then(|n| n.address)
-            .map(IpAddr::V4)
-            .filter(|a| held(*a))
-            .or_else(|| f.addrs.iter().find(|k| k.preferred).map(|k| k.addr))
-            .or(f.addrs.first().map(|k| k.addr));
-        LinkView { ifindex: w.ifindex, addr, gateway }
+        LinkView { ifindex: w.ifindex, addr: f.source(netifd_addr), gateway }
     }
 
     /// Where WAN `wan`'s `family` probes leave from, (device index, source address), or
@@ -383,7 +462,7 @@ mod tests {
             Change::Del,
             Link { ifindex: 2, name: "wan1".try_into().unwrap(), up: false, lower_up: false },
         );
-        assert_eq!(links.handle_kernel(&c, &gone), Seen { changed: true, routes_gone: true });
+        assert_eq!(links.handle_kernel(&c, &gone), Seen { changed: true, routes_gone: true, kept: None });
         assert_eq!(links.view(&c, 0, Family::V4), LinkView::default());
     }
 
@@ -405,6 +484,59 @@ mod tests {
         links.handle_kernel(&c, &KernelEvent::Route(Change::Replace, default_via("fe80::7", 1024)));
         assert_eq!(links.view(&c, 0, Family::V6).gateway, "fe80::7".parse().ok());
         links.forget(DumpKind::Routes);
+        assert_eq!(links.probe_source(&c, 0, Family::V6), Err(Reason::NoGateway));
+    }
+
+    /// The seed's accident: the main table's default route goes (netifd, a DHCP client, a
+    /// person) while device, carrier and address stay. Its gateway is kept, once, until a new
+    /// address or a new route replaces it; losing the address is still the end of it.
+    #[test]
+    fn a_vanished_main_default_keeps_its_gateway_while_device_and_address_stay() {
+        let c = config();
+        let mut links = Links::new(1);
+        links.handle_kernel(&c, &link(2, true));
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("192.0.2.2", 0)));
+        let old = default_via("192.0.2.1", 10);
+        links.handle_kernel(&c, &KernelEvent::Route(Change::New, old));
+        let seen = links.handle_kernel(&c, &KernelEvent::Route(Change::Del, old));
+        assert_eq!(seen.kept, Some((0, Family::V4, "192.0.2.1".parse().unwrap())));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Ok((2, "192.0.2.2".parse().unwrap())));
+        assert_eq!(links.view(&c, 0, Family::V4).gateway, "192.0.2.1".parse().ok());
+        // A re-read (which reports neither the route nor its absence) keeps it, silently.
+        for kind in [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes] {
+            links.forget(kind);
+        }
+        links.handle_kernel(&c, &link(2, true));
+        let again = links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("192.0.2.2", 0)));
+        assert_eq!(again.kept, None);
+        assert_eq!(links.view(&c, 0, Family::V4).gateway, "192.0.2.1".parse().ok());
+        // A newly learned route replaces it, and its own vanishing keeps the new one.
+        let new = default_via("192.0.2.4", 10);
+        links.handle_kernel(&c, &KernelEvent::Route(Change::New, new));
+        assert_eq!(links.view(&c, 0, Family::V4).gateway, "192.0.2.4".parse().ok());
+        links.handle_kernel(&c, &KernelEvent::Route(Change::Del, new));
+        assert_eq!(links.view(&c, 0, Family::V4).gateway, "192.0.2.4".parse().ok());
+        // A new address: the kept gateway belonged to the old one.
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::Del, addr("192.0.2.2", 0)));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::AddressRemoved), "at once");
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("192.0.2.3", 0)));
+        assert_eq!(links.probe_source(&c, 0, Family::V4), Err(Reason::NoGateway));
+        // IPv6 alike: a vanished router advertisement's default while the address stays.
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::New, addr("2001:db8:1::2", 0x80)));
+        let ra = default_via("fe80::1", 1024);
+        links.handle_kernel(&c, &KernelEvent::Route(Change::New, ra));
+        let seen = links.handle_kernel(&c, &KernelEvent::Route(Change::Del, ra));
+        assert_eq!(seen.kept, Some((0, Family::V6, "fe80::1".parse().unwrap())));
+        assert_eq!(links.view(&c, 0, Family::V6).gateway, "fe80::1".parse().ok());
+        // The device goes: nothing is kept for the one that takes its name.
+        let gone = KernelEvent::Link(
+            Change::Del,
+            Link { ifindex: 2, name: "wan1".try_into().unwrap(), up: false, lower_up: false },
+        );
+        links.handle_kernel(&c, &gone);
+        links.handle_kernel(&c, &link(7, true));
+        let back6 = Addr { ifindex: 7, ..addr("2001:db8:1::2", 0x80) };
+        links.handle_kernel(&c, &KernelEvent::Addr(Change::New, back6));
         assert_eq!(links.probe_source(&c, 0, Family::V6), Err(Reason::NoGateway));
     }
 

@@ -796,7 +796,11 @@ fn check_quality_takes_a_lossy_line_offline_and_back() {
     let reason = s.d.health(0, Family::V4).reason().to_string();
     println!("50 % loss moved traffic after {took:?}: {reason}");
     assert!(reason.starts_with("loss ") && reason.ends_with(" % ≥ failure_loss 20 %"), "{reason}");
-    assert!(s.logs.iter().any(|l| l.contains(&format!("traffic moved to wanb (wan offline: {reason})"))), "{:#?}", s.logs);
+    assert!(
+        s.logs.iter().any(|l| l.contains(&format!("traffic moved to wanb (wan offline: {reason})"))),
+        "{:#?}",
+        s.logs
+    );
     s.run_for(Duration::from_secs(20));
     assert_eq!(s.egress(), Some("wan2"), "still lossy: stays away");
     s.lines[0].loss = 0.0;
@@ -832,4 +836,40 @@ fn false_switches_under_heavy_loss_match_the_arithmetic() {
     println!("60 % loss, 2 h: {confirmed} confirmations, {offline} false switches, {expected:.1} expected");
     assert!(expected > 10.0, "too few to count: {expected}");
     assert!((0.6 * expected..=1.5 * expected).contains(&offline), "{offline} false switches, {expected:.1} expected");
+}
+
+// --- A vanished main-table default route (issue 14, part 4) ---------------------------
+
+/// The main table's default route via a working wan goes while its device, carrier and
+/// address stay: the gateway already learned is kept (one log line, also across re-reads),
+/// traffic stays, and health still decides: an upstream outage later fails over and back.
+#[test]
+fn a_vanished_main_default_route_keeps_the_wan_and_health_decides() {
+    let mut s = settle_dual();
+    s.delete_main_default(0, Family::V4);
+    s.delete_main_default(0, Family::V6);
+    s.run_for(Duration::from_secs(130)); // two re-reads
+    assert_eq!((s.egress(), s.egress6()), (Some("wan1"), Some("wan1")), "{:#?}", s.logs);
+    let kept = |line: &str| s.logs.iter().filter(|l| l.ends_with(line)).count();
+    assert_eq!(kept("wan: main-table default route via 192.0.2.1 vanished; keeping it (address unchanged)"), 1);
+    assert_eq!(kept("wan: IPv6 main-table default route via fe80::1 vanished; keeping it (address unchanged)"), 1);
+    assert_eq!(s.d.health(0, Family::V4).transitions(), 1, "never left online");
+    let (_, routes) = s.ours();
+    assert!(routes.contains(&"default via 192.0.2.1 dev #2 table 101 proto dualwan".to_string()), "{routes:?}");
+    // Health decides: an outage moves traffic, the recovery brings it back.
+    s.lines[0].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(3), |s| s.egress() == Some("wan2")).expect("failover");
+    s.lines[0].upstream_works = true;
+    s.run_until_cond(Duration::from_secs(15), |s| s.egress() == Some("wan1")).expect("failback");
+    // A new address replaces the kept gateway (the new lease brings its own route).
+    let addr =
+        dualwan::kernel::Addr { ifindex: 2, addr: "192.0.2.2".parse().unwrap(), prefix_len: 29, scope: 0, flags: 0x80 };
+    s.core(|d, now| d.handle_kernel(now, &dualwan::kernel::KernelEvent::Addr(dualwan::kernel::Change::Del, addr)));
+    s.drain();
+    assert_eq!(s.d.health(0, Family::V4).reason().to_string(), "address removed", "at once");
+    let new = dualwan::kernel::Addr { addr: "192.0.2.3".parse().unwrap(), ..addr };
+    s.core(|d, now| d.handle_kernel(now, &dualwan::kernel::KernelEvent::Addr(dualwan::kernel::Change::New, new)));
+    s.drain();
+    assert_eq!(s.d.health(0, Family::V4).reason().to_string(), "no default route via the device");
+    assert_eq!(s.egress(), Some("wan2"));
 }

@@ -562,6 +562,20 @@ impl Sim {
         self.drain();
     }
 
+    /// Removes the main table's `family` default route via line `i`'s device, with the
+    /// notification (netifd or a person deleting it; the device and address stay).
+    pub fn delete_main_default(&mut self, i: usize, family: Family) {
+        let oif = self.lines[i].ifindex;
+        let pos = self
+            .routes
+            .iter()
+            .position(|r| r.table == TABLE_MAIN && r.dst.is_default() && r.oif == oif && r.family() == family)
+            .expect("a main default via the line");
+        let r = self.routes.remove(pos);
+        self.deliver(KernelEvent::Route(Change::Del, r));
+        self.drain();
+    }
+
     /// Removes a rule behind the daemon's back, with the notification.
     pub fn delete_rule_externally(&mut self, priority: u32) {
         let pos = self.rules.iter().position(|r| r.priority == priority).expect("rule present");
