@@ -369,7 +369,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "interval",
             ty: Type::Seconds { min: Duration::from_millis(100), max: Duration::from_secs(60), decimals: 3 },
             default: Some("0.2"),
-            help: "seconds between probes of a healthy WAN, between rounds of a down one",
+            help: "seconds between probes (while up) or rounds (while down)",
             get: |w| Some(Value::Seconds(w.interval)),
             set: |w, v| {
                 if let Value::Seconds(d) = v {
@@ -381,7 +381,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "timeout",
             ty: Type::Seconds { min: Duration::from_millis(100), max: Duration::from_secs(30), decimals: 3 },
             default: Some("0.5"),
-            help: "seconds a probe may take at most (the adaptive timeout's ceiling)",
+            help: "most seconds a probe may take (adaptive timeout's ceiling)",
             get: |w| Some(Value::Seconds(w.timeout)),
             set: |w, v| {
                 if let Value::Seconds(d) = v {
@@ -393,7 +393,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "down",
             ty: Type::uint(1, 100),
             default: Some("4"),
-            help: "failed rounds to every target, spread over one interval after a miss, before down",
+            help: "failed rounds after a miss (over one interval) before down",
             get: |w| Some(Value::Uint(w.down.into())),
             set: |w, v| {
                 if let Value::Uint(n) = v {
@@ -405,7 +405,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "up",
             ty: Type::uint(1, 100),
             default: Some("3"),
-            help: "good rounds in a row, one per interval, before a down WAN is up",
+            help: "good rounds in a row before a down WAN is up",
             get: |w| Some(Value::Uint(w.up.into())),
             set: |w, v| {
                 if let Value::Uint(n) = v {

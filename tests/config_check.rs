@@ -229,6 +229,51 @@ fn flush_conntrack_defaults_to_on_down_and_takes_three_words() {
     );
 }
 
+/// `check_quality` and its thresholds carry mwan3's names and defaults; recovery must be
+/// stricter than failure, or the error names the line that makes it not.
+#[test]
+fn quality_thresholds_take_mwan3s_names_and_recovery_must_be_stricter() {
+    let (code, out, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""));
+    for line in [
+        "\toption check_quality '0'\n",
+        "\toption failure_latency '1000'\n",
+        "\toption recovery_latency '500'\n",
+        "\toption failure_loss '40'\n",
+        "\toption recovery_loss '10'\n",
+    ] {
+        assert_eq!(out.matches(line).count(), 2, "{line} in {out}");
+    }
+    let quality = "\toption check_quality '1'\n\toption failure_loss '20'\n\toption recovery_loss '5'";
+    let (code, out, err) = check(&with_line(6, &format!("\toption metric '10'\n{quality}")));
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("\toption check_quality '1'\n\toption failure_latency '1000'"), "{out}");
+    let cases = [
+        (
+            "\toption metric '10'\n\toption failure_loss '20'\n\toption recovery_loss '20'",
+            "FILE:8: option 'recovery_loss' in interface 'wan': '20' is not below failure_loss 20 (recovery must be stricter than failure)",
+        ),
+        (
+            // Only the failure side given: it is the one named (the recovery default is 10).
+            "\toption metric '10'\n\toption failure_loss '5'",
+            "FILE:7: option 'failure_loss' in interface 'wan': '5' is not above recovery_loss 10 (recovery must be stricter than failure)",
+        ),
+        (
+            "\toption metric '10'\n\toption recovery_latency '1500'",
+            "FILE:7: option 'recovery_latency' in interface 'wan': '1500' is not below failure_latency 1000 (recovery must be stricter than failure)",
+        ),
+        (
+            "\toption metric '10'\n\toption failure_loss '101'",
+            "FILE:7: option 'failure_loss' in interface 'wan': '101' is above 100",
+        ),
+    ];
+    for (lines, message) in cases {
+        let (code, out, err) = check(&with_line(6, lines));
+        assert_eq!((code, out.as_str()), (1, ""), "{lines}");
+        assert_eq!(err, format!("{message}\n"), "{lines}");
+    }
+}
+
 /// Found in the bounds audit: a FIFO in the config's place blocked `open(2)` (and with it
 /// the daemon's loop on SIGHUP) until something wrote to it. A symlink and a directory are
 /// refused too.
