@@ -945,7 +945,8 @@ impl WanHealth {
                 }
                 (self.state, self.reason)
             }
-            (_, Kind::Steady | Kind::Sample) => (self.state, self.reason),
+            // A round to every target still out when the WAN came up is only a sample too.
+            (_, Kind::Steady | Kind::Sample) | (State::Up { .. }, Kind::Full) => (self.state, self.reason),
             (State::Up { .. }, _) if good => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
             (State::Up { bad_rounds }, _) if bad_rounds + 1 >= wan.down => (State::Down { good_rounds: 0 }, failure),
             (State::Up { bad_rounds }, _) => (State::Up { bad_rounds: bad_rounds + 1 }, failure),

@@ -12,8 +12,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
-/// Detection defaults (interval 0.2 s, timeout 0.5 s, down 4): the bound of a silent failure.
-const DETECTION: Duration = Duration::from_millis(4 * 200 + 500);
+/// Detection defaults (interval 0.2 s, timeout 0.5 s): the bound of a silent failure,
+/// 2 × (interval + timeout) (README, "Why these defaults").
+const DETECTION: Duration = Duration::from_millis(2 * (200 + 500));
 /// Slack for the lab's scheduling on a busy machine (two shared cores).
 const SLACK: Duration = Duration::from_millis(700);
 
@@ -185,5 +186,36 @@ fn ipv6_rules_deleted_behind_its_back_come_back_and_an_ipv4_only_config_leaves_i
     let up = wait_until(Duration::from_secs(5), || lab.stderr_of(&child).contains(" traffic on wan\n"));
     assert!(up.is_some(), "{}", lab.stderr_of(&child));
     assert_eq!(lab.snapshot6(), before.1, "an IPv4-only config touched IPv6");
+    stop(&lab, &mut child, &before);
+}
+
+/// Issue 14, part 4, for IPv6: the router advertisement's default route via wan1 vanishes
+/// from main while wan1 keeps its global address. The router learned is kept (said once),
+/// IPv6 traffic stays, and an IPv6 outage still moves it and back.
+#[test]
+fn a_vanished_ipv6_default_route_keeps_the_router() {
+    let Some(lab) = lab6_or_skip("dsra") else { return };
+    let before = (lab.snapshot(), lab.snapshot6());
+    let cfg = write_config(&lab, &["recovery_wait 1"]);
+    let mut child = start(&lab, &cfg);
+    sh(&lab, "rtr", &["ip", "-6", "route", "del", "default", "via", "fe80::1", "dev", "wan1"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let log = lab.stderr_of(&child);
+    let line = "wan: IPv6 main-table default route via fe80::1 vanished; keeping it (address unchanged)";
+    assert_eq!(log.matches(line).count(), 1, "{log}");
+    assert_eq!(on(&lab), ("wan1".into(), "wan1".into()), "{log}");
+    assert!(!log.contains("traffic moved"), "{log}");
+    ipv6_upstream(&lab, true);
+    let moved = wait_until(Duration::from_secs(5), || on(&lab).1 == "wan2");
+    assert!(moved.is_some(), "IPv6 did not move:\n{}", lab.stderr_of(&child));
+    ipv6_upstream(&lab, false);
+    let back = wait_until(Duration::from_secs(10), || on(&lab).1 == "wan1");
+    assert!(back.is_some(), "IPv6 did not come back:\n{}", lab.stderr_of(&child));
+    sh(
+        &lab,
+        "rtr",
+        &["ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "wan1", "proto", "static", "metric", "10"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
     stop(&lab, &mut child, &before);
 }
