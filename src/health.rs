@@ -20,14 +20,15 @@
 //!   target has answered once).
 //! - **Confirmation.** A steady probe that is lost, to a target whose previous probe was
 //!   answered, starts a confirmation: `down` rounds, each to every target of the family and
-//!   the gateway, the first at once and the others spread evenly over one `interval` (at
-//!   least [`CONFIRM_GAP_MIN`] apart), so a loss burst shorter than the span cannot fail
-//!   them all. All rounds of a confirmation share one deadline: the last one's start plus
-//!   the largest adaptive timeout of the targets, so an early round's answers may be late
-//!   by up to `interval` (a delay spike is not a dead line). As soon as one round has
+//!   the gateway, the first at once and the others one confirmation timeout apart (the
+//!   largest adaptive timeout of the family's targets), so a confirmation lasts `down`
+//!   timeouts of the line itself: a loss burst shorter than that cannot fail every round,
+//!   and a jittery line (Wi-Fi, LTE) gets a longer one. All rounds share one deadline, the
+//!   last one's start plus the timeout, so the first round's answers may be late by up to
+//!   `down` - 1 timeouts (a delay spike is not a dead line). As soon as one round has
 //!   `reliability` answers the line is alive: no more rounds go out, the outstanding ones
-//!   are judged as soon as their own timeout has passed, and steady probing resumes at the
-//!   next grid point. The line is down when all `down` rounds failed.
+//!   without enough answers become samples, and steady probing resumes at the next grid
+//!   point. The line is down when all `down` rounds failed.
 //! - **Rounds while not up** (`Init`, `Down`): every `interval` a round to every target and
 //!   the gateway with `timeout` as its deadline; the first verdict decides `Init`, and `up`
 //!   good rounds in a row bring a `Down` WAN back (traffic returns after `recovery_wait`).
@@ -47,8 +48,8 @@
 //!
 //! Detection of a silent failure (every answer stops at t = 0): the next steady probe goes
 //! out within `interval`, is lost after its target's timeout, and the confirmation ends
-//! one `interval` plus the largest timeout later: at most 2 × `interval` + 2 × timeout,
-//! where timeout is the adaptive one ([`RTO_MIN`] on a short, steady path). README's "Why
+//! `down` timeouts later: at most `interval` + (`down` + 1) × timeout, where timeout is the
+//! adaptive one ([`RTO_MIN`] on a short, steady path; `timeout` at worst). README's "Why
 //! these defaults" has the arithmetic, also of false switches under random loss.
 
 use crate::config::{Wan, MAX_TARGETS};
@@ -63,14 +64,12 @@ pub const HISTORY: usize = 16;
 /// the oldest is judged early (a confirmation of more than 8 rounds, or timeout > 8 ×
 /// interval while down).
 pub const ROUNDS_IN_FLIGHT: usize = 8;
-/// A healthy WAN's gateway is asked with every this many steady probes.
-pub const GATEWAY_EVERY: u16 = 10;
+/// A healthy WAN's gateway is asked with every this many steady probes (6 s at the
+/// default interval): for its RTT in the status, at the cost of one probe.
+pub const GATEWAY_EVERY: u16 = 20;
 /// The adaptive timeout's floor: below it, scheduling noise on a busy router and a
 /// target's occasional slow answer would start confirmations for nothing.
 pub const RTO_MIN: Duration = Duration::from_millis(50);
-/// Confirmation rounds are never closer than this (many `down` rounds in a short
-/// `interval` would otherwise be a packet burst).
-pub const CONFIRM_GAP_MIN: Duration = Duration::from_millis(10);
 /// Probe slot of the gateway; `track_ip[i]` uses slot `i`.
 pub const GATEWAY_SLOT: usize = MAX_TARGETS;
 const SLOTS: usize = MAX_TARGETS + 1;
@@ -448,9 +447,8 @@ struct Confirmation {
     rounds: u8,
     /// When its first round went out.
     first: Instant,
-    /// Between the starts of two rounds.
-    gap: Duration,
-    /// The largest adaptive timeout of the targets when it started.
+    /// The largest adaptive timeout of the targets when it started: between the starts of
+    /// two rounds, and after the last one's start.
     timeout: Duration,
     /// Answers a round needs (`reliability`, capped).
     need: u8,
@@ -459,10 +457,14 @@ struct Confirmation {
 }
 
 impl Confirmation {
-    /// The deadline all its rounds share.
+    /// When round `n` (from 0) goes out.
+    fn start_of(&self, n: u8) -> Instant {
+        self.first + self.timeout * u32::from(n)
+    }
+
+    /// The deadline all its rounds share: one timeout after the last one went out.
     fn deadline(&self) -> Instant {
-        let span = self.gap.as_micros() * u64::from(self.rounds.saturating_sub(1));
-        self.first + Duration::from_micros(span) + self.timeout
+        self.start_of(self.rounds)
     }
 }
 
@@ -751,9 +753,8 @@ impl WanHealth {
                 if let Some(c) = self.confirming.as_mut() {
                     c.sent += 1;
                     round.deadline = c.deadline();
-                    let next = c.first + Duration::from_micros(c.gap.as_micros() * u64::from(c.sent));
                     // The last round sent: the verdict, not a clock, decides what comes next.
-                    self.next_round = (c.sent < c.rounds).then_some(next);
+                    self.next_round = (c.sent < c.rounds).then_some(c.start_of(c.sent));
                 }
                 for (slot, ip) in wan.targets(self.family) {
                     probe(&mut round, slot, ip);
@@ -856,8 +857,6 @@ impl WanHealth {
     /// Starts a confirmation at `now`: its first round goes out at once.
     fn start_confirmation(&mut self, now: Instant, wan: &Wan) {
         let rounds = wan.down.max(1);
-        let spread = wan.interval.as_micros() / u64::from(rounds.saturating_sub(1).max(1));
-        let gap = if rounds > 1 { Duration::from_micros(spread).max(CONFIRM_GAP_MIN) } else { Duration::ZERO };
         let timeout = wan
             .targets(self.family)
             .map(|(slot, _)| self.targets[slot].timeout(wan.timeout))
@@ -867,7 +866,6 @@ impl WanHealth {
             sent: 0,
             rounds,
             first: now,
-            gap,
             timeout,
             need: wan.need(self.family),
             interval: wan.interval,
@@ -1067,12 +1065,12 @@ mod tests {
         d.run_ms(1000, &all);
         assert_eq!(d.h.status(), Status::Online);
         let first = d.sent.len();
-        d.run_ms(10_000, &all);
+        d.run_ms(12_000, &all);
         let steady: Vec<_> = d.sent[first..].to_vec();
-        // 50 grid points in 10 s; the gateway with every tenth.
+        // 40 grid points in 12 s; the gateway with every twentieth.
         let to_targets: Vec<_> = steady.iter().filter(|(_, ip)| *ip != GW).collect();
-        assert_eq!(to_targets.len(), 50);
-        assert_eq!(steady.len() - to_targets.len(), 5);
+        assert_eq!(to_targets.len(), 40);
+        assert_eq!(steady.len() - to_targets.len(), 2);
         // In turn, each on a multiple of the interval.
         for pair in to_targets.windows(2) {
             assert_ne!(pair[0].1, pair[1].1);
@@ -1082,14 +1080,14 @@ mod tests {
         assert_eq!(d.h.confirmations(), 0);
         // Each target has a history, RTT and an adaptive timeout at the floor.
         for i in 0..3 {
-            assert!(d.h.target(i).probes() >= 16);
+            assert!(d.h.target(i).probes() >= 13);
             assert_eq!(d.h.target(i).avg_rtt(), Some(RTT));
             assert_eq!(d.h.target(i).timeout(d.w.timeout), RTO_MIN);
         }
     }
 
     #[test]
-    fn a_silent_failure_is_confirmed_by_down_rounds_over_one_interval() {
+    fn a_silent_failure_is_confirmed_by_down_rounds_one_timeout_apart() {
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
         let dead_at = d.now + Duration::from_millis(37);
@@ -1097,21 +1095,19 @@ mod tests {
         d.run_ms(2000, &upstream);
         let (at, t) = d.transitions.iter().find(|(_, t)| t.to == Status::Offline).copied().expect("offline");
         assert_eq!(t.reason.to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
-        // The first steady probe after the failure, its timeout, one interval, a timeout.
+        // The first steady probe after the failure, its timeout, `down` timeouts.
         let took = at.saturating_since(dead_at);
         let probe_at = next_tick(dead_at, d.w.interval);
-        let gap = Duration::from_micros(d.w.interval.as_micros() / 3);
-        let span = Duration::from_micros(gap.as_micros() * 3); // one interval, to the µs
-        let expect = probe_at.saturating_since(dead_at) + RTO_MIN + span + RTO_MIN;
+        let expect = probe_at.saturating_since(dead_at) + RTO_MIN * 5;
         assert_eq!(took, expect, "detection");
-        // The confirmation: `down` rounds to every target and the gateway, spread over one
-        // interval, the first when the steady probe timed out.
+        // The confirmation: `down` rounds to every target and the gateway, one timeout
+        // apart, the first when the steady probe timed out.
         let confirm: Vec<_> = d.sent.iter().filter(|(t, _)| *t > probe_at && *t <= at).collect();
         assert_eq!(confirm.len(), 4 * 4, "{confirm:?}");
         let starts: Vec<Instant> = confirm.iter().step_by(4).map(|(t, _)| *t).collect();
         assert_eq!(starts[0], probe_at + RTO_MIN);
         for (k, s) in starts.iter().enumerate() {
-            assert_eq!(*s, starts[0] + Duration::from_micros(gap.as_micros() * k as u64));
+            assert_eq!(*s, starts[0] + RTO_MIN * k as u32);
         }
         assert_eq!(d.h.confirmations(), 1);
     }
@@ -1123,33 +1119,34 @@ mod tests {
         // .1 stops answering for one turn of the steady probes: its probe is lost once.
         let first = d.sent.len();
         let lose_one = |_: Instant, ip: IpAddr| ip != IpAddr::V4(Ipv4Addr::new(203, 0, 113, 1));
-        d.run_ms(600, &lose_one);
+        d.run_ms(900, &lose_one);
         d.run_ms(1000, &all);
         assert_eq!(d.h.confirmations(), 1);
         assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline));
         // Only the first confirmation round went out: 3 targets and the gateway.
-        let after: Vec<_> = d.sent[first..].iter().filter(|(t, _)| t.as_micros() % 200_000 != 0).collect();
+        let grid = d.w.interval.as_micros();
+        let after: Vec<_> = d.sent[first..].iter().filter(|(t, _)| t.as_micros() % grid != 0).collect();
         assert_eq!(after.len(), 4, "{after:?}");
         assert_eq!(d.h.status(), Status::Online);
     }
 
     /// A delay spike (a saturated uplink): answers come, but long after the adaptive
-    /// timeout. The first confirmation round may answer until the last one's deadline, one
-    /// interval and a timeout after it went out; later the timeout adapts.
+    /// timeout. The first confirmation round may answer until the last one's deadline,
+    /// `down` timeouts after it went out; later the timeout adapts.
     #[test]
     fn a_delay_spike_shorter_than_the_confirmation_is_no_failure() {
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
-        d.rtt = Duration::from_millis(240); // < interval + RTO_MIN = 250 ms
+        d.rtt = Duration::from_millis(190); // < down × RTO_MIN = 200 ms
         d.run_ms(3000, &all);
         assert!(d.h.confirmations() >= 1);
         assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline), "{:?}", d.transitions);
         assert_eq!(d.h.status(), Status::Online);
-        assert!(d.h.target(0).timeout(d.w.timeout) > Duration::from_millis(240), "adapted");
+        assert!(d.h.target(0).timeout(d.w.timeout) > Duration::from_millis(190), "adapted");
         // Longer than the confirmation's span: that is a dead line.
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
-        d.rtt = Duration::from_millis(260);
+        d.rtt = Duration::from_millis(210);
         d.run_ms(1000, &all);
         assert!(d.transitions.iter().any(|(_, t)| t.to == Status::Offline), "{:?}", d.transitions);
     }

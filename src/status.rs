@@ -177,12 +177,14 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
             out.u64(key("offline", family), if online { 0 } else { in_state })?;
             out.string(key("reason", family), format_args!("{}", h.reason()))?;
             out.u64(key("transitions", family), u64::from(h.transitions()))?;
-            out.u64(key("confirmations", family), u64::from(h.confirmations()))?;
+        }
+        out.u64("flushed", d.flushed(wan))?;
+        for family in families() {
+            out.u64(key("confirmations", family), u64::from(d.health(wan, family).confirmations()))?;
         }
         for family in families() {
             quality(out, w, key("quality", family), d.health(wan, family).recent())?;
         }
-        out.u64("flushed", d.flushed(wan))?;
         out.begin_array("track_ip")?;
         for (i, ip) in w.track_ip.iter().enumerate() {
             out.begin_table("")?;

@@ -6,7 +6,7 @@
 //! wrong clock and jump at NTP sync.
 
 use core::fmt;
-use core::ops::{Add, Sub};
+use core::ops::{Add, Mul, Sub};
 
 /// A point on the monotonic clock, in microseconds since an arbitrary origin.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -94,6 +94,13 @@ impl Sub for Duration {
     type Output = Duration;
     fn sub(self, d: Duration) -> Duration {
         Duration(self.0.saturating_sub(d.0))
+    }
+}
+
+impl Mul<u32> for Duration {
+    type Output = Duration;
+    fn mul(self, n: u32) -> Duration {
+        Duration(self.0.saturating_mul(u64::from(n)))
     }
 }
 

@@ -60,7 +60,7 @@ fn probe_rounds_allocate_nothing_in_steady_state() {
     let probes = s.probes - probes_before;
     // A healthy WAN's round is one probe to one target (the gateway now and then).
     let rounds = probes;
-    assert!(rounds > 500, "only {rounds} rounds ran");
+    assert!(rounds > 350, "only {rounds} rounds ran");
     println!("allocations per round: {}", s.core_allocs / rounds);
     println!("allocations in {rounds} rounds: {}", s.core_allocs);
     assert_eq!(s.core_allocs, 0);
@@ -107,7 +107,7 @@ fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
     s.core_allocs = 0;
     let probes_before = s.probes;
     s.run_for(Duration::from_secs(30));
-    assert!(s.probes - probes_before > 500, "both families probed");
+    assert!(s.probes - probes_before > 350, "both families probed");
     s.lines[0].upstream6_works = false;
     s.run_for(Duration::from_secs(3));
     assert_eq!((s.d.active(Family::V4), s.d.active(Family::V6)), (Some(0), Some(1)));

@@ -12,9 +12,10 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
-/// Detection defaults (interval 0.2 s, timeout 0.5 s): the bound of a silent failure,
-/// 2 × (interval + timeout) (README, "Why these defaults").
-const DETECTION: Duration = Duration::from_millis(2 * (200 + 500));
+/// Detection defaults (interval 0.3 s, timeout 0.5 s, down 4): the bound of a silent
+/// failure, interval + (down + 1) × timeout (README, "Why these defaults"), reached only
+/// on a path whose adaptive timeout is at its ceiling.
+const DETECTION: Duration = Duration::from_millis(300 + 5 * 500);
 /// Slack for the lab's scheduling on a busy machine (two shared cores).
 const SLACK: Duration = Duration::from_millis(700);
 

@@ -4,7 +4,7 @@
 //! the daemon logs, and ends with SIGTERM: exit status 0 and rtr's rules and routes exactly
 //! as they were before the daemon started.
 //!
-//! Scenarios 1–3 and 5 keep the detection defaults (interval 0.2 s, timeout 0.5 s, down 4,
+//! Scenarios 1–3 and 5 keep the detection defaults (interval 0.3 s, timeout 0.5 s, down 4,
 //! up 3) so their timings prove them. Needs root; `DUALWAN_SKIP_NETNS=1` skips.
 
 mod common;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 /// Detection defaults, for the timing bounds.
-const INTERVAL: Duration = Duration::from_millis(200);
+const INTERVAL: Duration = Duration::from_millis(300);
 const UP_ROUNDS: u32 = 3;
 /// What the daemon logs when the primary's targets stop answering behind a live gateway.
 const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
