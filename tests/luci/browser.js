@@ -250,6 +250,7 @@ test('browser: dual stack, IPv6 failed over: headline, both badges, markers, fac
 		['Address', '192.0.2.2', '2001:db8:4a1:100::1c2'],
 		['Gateway', '192.0.2.1', 'fe80::1'],
 		['Probes', '2 of 2 targets answer', '0 of 2 targets answer'],
+		['Quality', '0 % lost, 13.6 ms', '100 % lost'],
 		['Metric', '10'],
 	]);
 	assert.deepEqual(wan.families, ['ipv4', 'ipv6', 'ipv4', 'ipv6', 'ipv4', 'ipv6']);

@@ -130,7 +130,8 @@ test('config.js edits only options dualwan check knows, each with help text', ()
 	const g = opts(sections[0]), w = opts(sections[1]);
 	assert.deepEqual(g, ['enabled', 'log_level', 'last_resort', 'rule_priority', 'table_base']);
 	assert.deepEqual(w, ['enabled', 'device', 'network', 'gateway', 'gateway6', 'metric', 'track_ip', 'reliability',
-		'check_gateway', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack']);
+		'check_gateway', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'check_quality', 'failure_loss',
+		'recovery_loss', 'failure_latency', 'recovery_latency', 'flush_conntrack']);
 	for (const o of g) assert.ok(globals.includes(o), `globals: ${o}`);
 	for (const o of w)
 		assert.ok(wan.includes(o), `interface: ${o}`);

@@ -52,6 +52,15 @@ test('the schema check catches a wrong reply', () => {
 	assert.ok(problems.some(p => p.includes('newest first')), problems.join('\n'));
 });
 
+test('reply dualstack-v6-failover.json: quality and confirmations per family', () => {
+	const w = reply('dualstack-v6-failover').interfaces.wan;
+	assert.equal(w.quality6.packetloss, 100);
+	assert.equal(w.confirmations6, 4);
+	const bad = reply('dualstack-v6-failover');
+	bad.interfaces.wan.quality.check = true;              // on, without its thresholds
+	assert.ok(checkReply(bad).some(p => p.includes('thresholds if and only if check')));
+});
+
 // --- state, durations, numbers ---
 
 test('each WAN state has its label and colour', async () => {
@@ -617,7 +626,8 @@ test('config page defaults are the daemon\'s (dualwan check prints every default
 	const out = require('child_process').execFileSync(bin, ['check', '-c', conf], { encoding: 'utf8' });
 	fs.rmSync(tmp, { recursive: true });
 	const printed = name => (new RegExp(`option ${name} '([^']*)'`).exec(out.split("config interface")[1]) || [])[1];
-	for (const k of ['gateway', 'gateway6', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack'])
+	for (const k of ['gateway', 'gateway6', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack',
+		'check_quality', 'failure_latency', 'recovery_latency', 'failure_loss', 'recovery_loss'])
 		assert.equal(val.defaultOf('interface', k), printed(k), `default of ${k}`);
 });
 
@@ -628,8 +638,9 @@ test('config page: each field takes its default, words, range and check from sch
 	// Stand-ins for LuCI's form, uci and request that record what the page declares.
 	const sections = {}, fields = {};
 	class Field {
-		constructor(sec, name, descr) { Object.assign(this, { sec, option: name, descr, words: [] }); }
+		constructor(sec, name, descr) { Object.assign(this, { sec, option: name, descr, words: [], depend: [] }); }
 		value(word) { this.words.push(word); }
+		depends(name, v) { this.depend.push([name, v]); }
 	}
 	class Section {
 		constructor(type, descr) { Object.assign(this, { type, descr }); sections[type] = this; }
@@ -674,5 +685,40 @@ test('config page: each field takes its default, words, range and check from sch
 	assert.match(fields['interface.track_ip'].descr, /^1 to 8 addresses/);
 	assert.match(sections.interface.descr, /\(1 to 8\)/);
 	assert.match(fields['interface.gateway'].validate('wan', 'fe80::1'), /neither 'auto' nor an IPv4 address/);
+	// The quality thresholds show with check_quality only, and recovery must be stricter.
+	for (const k of ['failure_loss', 'recovery_loss', 'failure_latency', 'recovery_latency'])
+		assert.deepEqual(fields[`interface.${k}`].depend, [['check_quality', '1']], k);
 	assert.equal(fields['interface.gateway6'].validate('wan', 'fe80::1'), true);
+});
+
+test('quality: loss and latency over the last probes, toned by the thresholds when on', async () => {
+	const { fmt } = await load();
+	assert.equal(fmt.quality(undefined), null, 'a daemon without check_quality');
+	const off = fmt.quality({ check: false, latency: 13.6, packetloss: 0, probes: 16 });
+	assert.deepEqual([off.text, off.tone, off.check], ['0 % lost, 13.6 ms', 'ok', false]);
+	assert.equal(fmt.quality({ check: false, packetloss: 100, probes: 16 }).text, '100 % lost');
+	const limits = { failure_latency: 1000, recovery_latency: 500, failure_loss: 20, recovery_loss: 5 };
+	const on = q => fmt.quality(Object.assign({ check: true, probes: 16 }, limits, q));
+	assert.equal(on({ latency: 12.0, packetloss: 0 }).tone, 'ok');
+	assert.equal(on({ latency: 12.0, packetloss: 12 }).tone, 'warn', 'between recovery and failure');
+	assert.equal(on({ latency: 12.0, packetloss: 25 }).tone, 'bad');
+	assert.equal(on({ latency: 1240.0, packetloss: 0 }).tone, 'bad');
+	assert.match(on({ latency: 12.0, packetloss: 0 }).hint, /offline at 20 % lost or 1,000 ms; back at 5 % and 500 ms or less/);
+	assert.equal(fmt.thousands(1240), '1,240');
+	assert.equal(fmt.thousands(999), '999');
+	// Each family's model carries it.
+	const m = fmt.wan('wan', reply('dualstack-v6-failover').interfaces.wan);
+	assert.equal(m.v4.quality.text, '0 % lost, 13.6 ms');
+	assert.equal(m.v6.quality.text, '100 % lost');
+	assert.equal(m.v6.quality.tone, 'bad');
+});
+
+test('config: recovery thresholds must be stricter than the failure ones', async () => {
+	const { val } = await load();
+	assert.equal(val.stricter('loss', '10', '40'), true);
+	assert.equal(val.stricter('loss', '', ''), true, 'the defaults are');
+	assert.match(val.stricter('loss', '40', '40'), /Recovery loss 40 is not below failure loss 40/);
+	assert.match(val.stricter('loss', '', '5'), /Recovery loss 10 is not below failure loss 5/);
+	assert.match(val.stricter('latency', '1500', ''), /Recovery latency 1500 is not below failure latency 1000/);
+	assert.equal(val.stricter('latency', 'x', '5'), true, 'a bad value is its own field\'s error');
 });

@@ -60,7 +60,21 @@ function checkFamily(r, name, w, sfx, out) {
 	}
 }
 
-const V6_KEYS = ['address6', 'gateway6', 'active6', 'status6', 'online6', 'offline6', 'reason6', 'transitions6', 'gateway_probe6'];
+const V6_KEYS = ['address6', 'gateway6', 'active6', 'status6', 'online6', 'offline6', 'reason6', 'transitions6',
+	'confirmations6', 'quality6', 'gateway_probe6'];
+
+/* A family's `quality`: its last 16 probes to its targets, and the thresholds when on. */
+function checkQuality(q, where, out) {
+	const limits = ['failure_latency', 'recovery_latency', 'failure_loss', 'recovery_loss'];
+	keysIn(q, ['check', 'latency', 'packetloss', 'probes'].concat(limits), ['latency'].concat(limits), where, out);
+	if (typeof q.check !== 'boolean') out.push(`${where}: check`);
+	if ('latency' in q && !isMs(q.latency)) out.push(`${where}: latency ${q.latency} is not ms with one decimal`);
+	if (!isUint(q.packetloss) || q.packetloss > 100) out.push(`${where}: packetloss`);
+	if (!isUint(q.probes) || q.probes > 16) out.push(`${where}: probes`);
+	if (limits.some(k => k in q) !== q.check) out.push(`${where}: thresholds if and only if check`);
+	if (q.check && !(q.recovery_loss < q.failure_loss && q.recovery_latency < q.failure_latency))
+		out.push(`${where}: recovery not stricter than failure`);
+}
 
 function checkReply(r) {
 	const out = [];
@@ -80,8 +94,14 @@ function checkReply(r) {
 		if (!/^[A-Za-z0-9_]{1,32}$/.test(name)) out.push(`${at}: bad section name`);
 		keysIn(w, ['enabled', 'device', 'network', 'address', 'gateway', 'address6', 'gateway6', 'metric', 'active', 'active6',
 			'status', 'online', 'offline', 'reason', 'transitions', 'status6', 'online6', 'offline6', 'reason6', 'transitions6',
-			'flushed', 'track_ip', 'gateway_probe', 'gateway_probe6'],
-		['network', 'address', 'gateway', 'gateway_probe'].concat(V6_KEYS), at, out);
+			'flushed', 'confirmations', 'confirmations6', 'quality', 'quality6', 'track_ip', 'gateway_probe', 'gateway_probe6'],
+		['network', 'address', 'gateway', 'gateway_probe', 'confirmations', 'quality'].concat(V6_KEYS), at, out);
+		// A daemon before check_quality has neither; one after has both, for each family it tracks.
+		if (('confirmations' in w) !== ('quality' in w)) out.push(`${at}: confirmations and quality come together`);
+		for (const sfx of ['', '6'])
+			if (('quality' + sfx) in w)
+				checkQuality(w['quality' + sfx], `${at}.quality${sfx}`, out);
+		if ('confirmations' in w && !isUint(w.confirmations)) out.push(`${at}: confirmations`);
 		if (typeof w.enabled !== 'boolean') out.push(`${at}: enabled`);
 		if (typeof w.device !== 'string' || !w.device) out.push(`${at}: device`);
 		if ('network' in w && !/^[A-Za-z0-9_]{1,15}$/.test(w.network)) out.push(`${at}: network`);

@@ -143,6 +143,39 @@ return baseclass.extend({
 		return isNum(p) ? '%d %%'.format(p) : '–';
 	},
 
+	/** A whole number with thousands separators, as the daemon's reasons write them: 1,240. */
+	thousands: function(n) {
+		return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+	},
+
+	/**
+	 * One family's `quality` (its last 16 probes to its targets, as check_quality judges
+	 * them) -> { text, tone, hint }, or null for a reply without it. With check_quality
+	 * on, the tone says where the thresholds put it and the hint names them.
+	 */
+	quality: function(q) {
+		if (q == null || typeof(q) != 'object')
+			return null;
+
+		let text = isNum(q.latency) ? _('%s lost, %s').format(this.loss(q.packetloss), this.ms(q.latency))
+		                            : _('%s lost').format(this.loss(q.packetloss));
+		let hint = _('Over the last %d probes to its targets.').format(q.probes || 0);
+		let tone = this.lossTone(q.packetloss);
+
+		if (q.check) {
+			let lat = isNum(q.latency) ? q.latency : 0;
+			let failing = q.packetloss >= q.failure_loss || lat >= q.failure_latency;
+			let recovered = q.packetloss <= q.recovery_loss && lat <= q.recovery_latency;
+
+			tone = failing ? 'bad' : (recovered ? 'ok' : 'warn');
+			hint = _('check_quality: offline at %d %% lost or %s ms; back at %d %% and %s ms or less.')
+				.format(q.failure_loss, this.thousands(q.failure_latency), q.recovery_loss,
+					this.thousands(q.recovery_latency)) + ' ' + hint;
+		}
+
+		return { text: text, tone: tone, hint: hint, check: !!q.check };
+	},
+
 	/** Loss as a tone: none is fine, some is a warning, most is bad. */
 	lossTone: function(p) {
 		if (!isNum(p))
@@ -221,7 +254,8 @@ return baseclass.extend({
 			gateway: w['gateway' + sfx] || _('unknown'),
 			active: !!w['active' + sfx],
 			transitions: plural(w['transitions' + sfx] || 0, _('%d change'), _('%d changes')),
-			answered: mine.length ? _('%d of %d targets answer').format(answered, mine.length) : _('No targets')
+			answered: mine.length ? _('%d of %d targets answer').format(answered, mine.length) : _('No targets'),
+			quality: this.quality(w['quality' + sfx])
 		};
 	},
 
@@ -254,6 +288,7 @@ return baseclass.extend({
 			metric: w.metric,
 			transitions: v4.transitions,
 			answered: v4.answered,
+			quality: v4.quality,
 			targets: targets,
 			v6: null
 		};

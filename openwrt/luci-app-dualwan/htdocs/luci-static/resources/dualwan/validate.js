@@ -400,6 +400,23 @@ return baseclass.extend({
 	},
 
 	/**
+	 * interface.recovery_* against failure_* (`which`: 'loss' or 'latency'): recovery
+	 * must be stricter, below failure, as `dualwan check` requires. The values are UCI
+	 * texts (empty: the default); a field with a bad value of its own is not judged here.
+	 * Returns true or the message.
+	 */
+	stricter: function(which, recovery, failure) {
+		let r = parseWhole(empty(recovery) ? this.defaultOf('interface', 'recovery_' + which) : String(recovery));
+		let f = parseWhole(empty(failure) ? this.defaultOf('interface', 'failure_' + which) : String(failure));
+
+		if (r == null || f == null || r < f)
+			return true;
+
+		return _('Recovery %s %d is not below failure %s %d: recovery must be stricter than failure')
+			.format(which, r, which, f);
+	},
+
+	/**
 	 * Metric and device must differ between enabled interfaces. `self` and each of
 	 * `others` are { name, enabled, metric, device } with UCI text values (an empty
 	 * metric is the default). `which` ('metric' or 'device') limits the check to one of

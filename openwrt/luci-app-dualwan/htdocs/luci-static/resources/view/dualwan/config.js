@@ -273,22 +273,22 @@ return view.extend({
 		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
 
 		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
-			_('Seconds between probe rounds: %s to %s, up to %d decimals.')
+			_('Seconds between two probes of a working WAN (each to the next target in turn), and between two rounds to every target of a WAN that is down: %s to %s, up to %d decimals.')
 				.format(range('interval')[0], range('interval')[1], opt('interface', 'interval').decimals));
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'timeout', _('Timeout (s)'),
-			_('Seconds a probe may take: %s to %s. Raise it on high-latency lines (satellite, busy LTE).')
+			_('The most seconds a probe may take: %s to %s. Each target gets its own timeout from its measured RTT (smoothed RTT + 4 × variation, at least 0.05 s) up to this; a WAN that is down allows this much. Raise it on high-latency lines (satellite, busy LTE).')
 				.format(range('timeout')[0], range('timeout')[1]));
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'down', _('Down after'),
-			_('Bad rounds in a row before the WAN counts as down (%s to %s). Detection takes about down × interval + timeout.')
+			_('When a probe goes unanswered, this many rounds to every target go out, one timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 1) × timeout.')
 				.format(range('down')[0], range('down')[1]));
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'up', _('Up after'),
-			_('Good rounds in a row before a down WAN counts as up again (%s to %s).')
+			_('Good rounds in a row, one per interval, before a down WAN counts as up again (%s to %s).')
 				.format(range('up')[0], range('up')[1]));
 		checked(o, 'interface');
 
@@ -296,6 +296,46 @@ return view.extend({
 			_('Seconds a recovered, preferred WAN must stay up before traffic returns to it (%s to %s).')
 				.format(range('recovery_wait')[0], range('recovery_wait')[1]));
 		checked(o, 'interface');
+
+		o = s.taboption('probing', form.Flag, 'check_quality', _('Check quality'),
+			_('Also take the WAN down when it answers but loses or delays too much, measured over each family\'s last 16 probes to its targets; it comes back once better than the recovery thresholds for the up rounds (mwan3\'s options of the same names).'));
+		o.default = dwv.defaultOf('interface', 'check_quality');
+		o.rmempty = false;
+		o.modalonly = true;
+
+		/* A quality threshold: checked against its range, then against its partner. */
+		let threshold = function(o, which, kind) {
+			checked(o, 'interface');
+			o.depends('check_quality', '1');
+			o.modalonly = true;
+			o.validate = function(sid, v) {
+				let r = dwv.check('interface', o.option, v);
+				if (r !== true)
+					return r;
+				let other = current(this.section, sid, (kind == 'failure' ? 'recovery_' : 'failure_') + which);
+				return kind == 'failure' ? dwv.stricter(which, other, v) : dwv.stricter(which, v, other);
+			};
+		};
+
+		o = s.taboption('probing', form.Value, 'failure_loss', _('Failure loss (%)'),
+			_('Down when at least this share of the last 16 probes is lost: %s to %s.')
+				.format(range('failure_loss')[0], range('failure_loss')[1]));
+		threshold(o, 'loss', 'failure');
+
+		o = s.taboption('probing', form.Value, 'recovery_loss', _('Recovery loss (%)'),
+			_('Back only at or below this share lost; below the failure loss: %s to %s.')
+				.format(range('recovery_loss')[0], range('recovery_loss')[1]));
+		threshold(o, 'loss', 'recovery');
+
+		o = s.taboption('probing', form.Value, 'failure_latency', _('Failure latency (ms)'),
+			_('Down when the answered ones among the last 16 probes take this long on average: %s to %s.')
+				.format(range('failure_latency')[0], range('failure_latency')[1]));
+		threshold(o, 'latency', 'failure');
+
+		o = s.taboption('probing', form.Value, 'recovery_latency', _('Recovery latency (ms)'),
+			_('Back only at or below this average; below the failure latency: %s to %s.')
+				.format(range('recovery_latency')[0], range('recovery_latency')[1]));
+		threshold(o, 'latency', 'recovery');
 
 		o = s.taboption('probing', form.ListValue, 'flush_conntrack', _('Flush connections'),
 			_('When traffic leaves this WAN, remove the conntrack entries NAT\'d to its address, so that those connections fail fast instead of hanging: <em>on_down</em> when it went down, <em>on_switch</em> also on failback, <em>none</em> never.'));

@@ -68,6 +68,11 @@ function familyBadge(name, side, cls) {
 	return b;
 }
 
+/* A quality model (format.quality) as a fact's value: coloured, its thresholds on hover. */
+function qualityText(q) {
+	return q ? E('span', { 'class': 'dw-text-' + q.tone, 'title': q.hint }, q.text) : '–';
+}
+
 function fact(label, value, cls) {
 	return E('div', { 'class': 'dw-fact' + (cls ? ' ' + cls : '') }, [
 		E('span', { 'class': 'dw-fact-label' }, label),
@@ -167,6 +172,7 @@ return view.extend({
 			row(_('Address'), ipText(v4.address), ipText(v6.address), 'dw-address'),
 			row(_('Gateway'), ipText(v4.gateway), ipText(v6.gateway), 'dw-gateway'),
 			row(_('Probes'), v4.answered, v6.answered, 'dw-answered'),
+			(v4.quality || v6.quality) ? row(_('Quality'), qualityText(v4.quality), qualityText(v6.quality), 'dw-quality') : '',
 			E('div', { 'class': 'dw-fact dw-metric' }, [
 				E('span', { 'class': 'dw-fact-label' }, _('Metric')),
 				E('span', { 'class': 'dw-fact-value dw-fact-both' }, String(w.metric))
@@ -214,7 +220,8 @@ return view.extend({
 					fact(_('Address'), w.address, 'dw-address'),
 					fact(_('Gateway'), w.gateway, 'dw-gateway'),
 					fact(_('Metric'), String(w.metric), 'dw-metric'),
-					fact(_('Probes'), w.answered, 'dw-answered')
+					fact(_('Probes'), w.answered, 'dw-answered'),
+					w.quality ? fact(_('Quality'), qualityText(w.quality), 'dw-quality') : ''
 				]),
 				w.enabled ? this.renderSparkline(w.name) : ''
 			]),
