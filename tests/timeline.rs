@@ -653,10 +653,7 @@ fn status_shows_both_families() {
     let mut s = settle_dual();
     s.lines[1].upstream6_works = false;
     s.run_for(Duration::from_secs(3));
-    let mut text = String::new();
-    let mut json = dualwan::status::Json::new(&mut text).unwrap();
-    dualwan::status::write_status(&s.d, s.now, None, &mut json).unwrap();
-    json.finish().unwrap();
+    let text = s.status_json(None).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!((v["active"].as_str(), v["active6"].as_str()), (Some("wan"), Some("wan")));
     let wanb = &v["interfaces"]["wanb"];

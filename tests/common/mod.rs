@@ -2,4 +2,5 @@
 
 pub mod lab;
 pub mod skip;
+pub mod ubus_peer;
 pub mod ubusd;
