@@ -72,8 +72,8 @@ pub struct FakeUbusd {
     partial: Vec<u8>,
     /// The listener object, once the daemon subscribed to `network.interface`.
     subscribed: bool,
-    /// What the daemon did, in order: `HELLO`, `ADD_OBJECT dualwan`, `LOOKUP NAME`,
-    /// `status NAME`, `listen PATTERN`, `event NAME`, `closed`...
+    /// What the daemon did, in order, besides events and replies: `HELLO` (it connected),
+    /// `ADD_OBJECT dualwan`, `LOOKUP PATH`, `status NAME`, `listen PATTERN`, `closed`...
     pub log: Vec<String>,
     /// When the daemon's object was registered, each time.
     pub registered_at: Vec<Instant>,
@@ -235,7 +235,6 @@ impl FakeUbusd {
                     Some(b"send") => {
                         let name = table.iter().find(|a| a.name == "id").and_then(|a| a.as_str()).unwrap_or_default();
                         let fields = table.iter().find(|a| a.name == "data").map(|a| a.value).unwrap_or_default();
-                        self.log.push(format!("event {name}"));
                         self.events.push((name.to_string(), blob_json::table_to_string(fields, false)));
                         // ubusd's answer comes from the event object.
                         self.outbox.push((now, patched(vector("a04"), seq, &[(4, wire::SYSTEM_OBJECT_EVENT)])));
