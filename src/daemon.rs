@@ -293,7 +293,7 @@ impl Daemon {
 
     /// netifd's status of WAN `wan`'s interface (an interface netifd does not have counts
     /// as down).
-    pub fn handle_netifd(&mut self, now: Instant, wan: usize, status: NetifdStatus) {
+    fn handle_netifd(&mut self, now: Instant, wan: usize, status: NetifdStatus) {
         if self.config.wans.get(wan).is_none_or(|w| w.network().is_none()) {
             return;
         }

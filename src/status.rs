@@ -1,9 +1,9 @@
 //! The status view that `ubus call dualwan status`, the CLI and LuCI see.
 //!
 //! Written through [`Sink`] as blobmsg, in a fixed key order, without allocating: the reply
-//! to `ubus call dualwan status` ([`answer_call`]), which `dualwan status --json` prints as
-//! JSON and the tests read the same way. mwan3's key names are
-//! used where mwan3 has one (`status`, `online`, `offline`, `latency`, `packetloss`).
+//! to `ubus call dualwan status` ([`StatusAnswer`]), which `dualwan status --json` prints as
+//! JSON and the tests read the same way. mwan3's key names are used where mwan3 has one
+//! (`status`, `online`, `offline`, `latency`, `packetloss`).
 //!
 //! The unsuffixed keys describe IPv4; IPv6 has the same keys with a `6` (`active6`,
 //! `status6`, `address6`, ...), present only when IPv6 is tracked.

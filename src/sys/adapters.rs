@@ -187,14 +187,14 @@ impl Adapters for SysAdapters {
 
     fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16) -> Result<(), SysError> {
         let opened = ProbeSocket::open(device, src, ident);
-        let slot = &mut self.probes[wan][Family::of(&src).index()];
+        let probe = &mut self.probes[wan][Family::of(&src).index()];
         match opened {
             Ok(socket) => {
-                *slot = Some(socket);
+                *probe = Some(socket);
                 Ok(())
             }
             Err(e) => {
-                *slot = None;
+                *probe = None;
                 Err(SysError::Icmp(e))
             }
         }
