@@ -20,18 +20,15 @@
 
 mod common;
 
+use common::alloc::{allocations_in, Counting};
 use dualwan::sys::icmp::{Family, IcmpError, IcmpOp, ProbeSocket};
 use dualwan::wire::icmp::{EchoId, ErrorKind, Icmp, Malformed};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WAN0_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -598,55 +595,9 @@ fn icmp6_probes_through_the_lab_router_reach_inet_by_either_wan() {
     });
 }
 
-/// Counts heap allocations, but only on a thread inside `allocations_in` (the tests of this
-/// file run in parallel, and the harness allocates).
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-impl CountingAlloc {
-    fn count() {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: forwards every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `alloc`, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc`, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `realloc`, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Counts each thread's heap allocations: probing must make none.
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Heap allocations the calling thread makes in `f` (one thread measures at a time).
-fn allocations_in(f: impl FnOnce()) -> usize {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+static GLOBAL: Counting = Counting;
 
 #[test]
 fn probes_and_replies_allocate_nothing() {

@@ -2,14 +2,15 @@
 //! from the test thread between calls into the adapter (no other threads). The fake speaks
 //! the bytes of the captures in `tests/vectors/ubus/` with our ids patched in.
 
+mod common;
+
+use common::alloc::{allocations, Counting};
 use dualwan::sys::clock;
 use dualwan::sys::ubus::{Cause, Notice, Provider, State, Ubus, UbusOp, BACKOFF_MAX, BACKOFF_MIN, DUALWAN};
 use dualwan::time::{Duration, Instant};
 use dualwan::wire::blob::{Attrs, Full, Writer};
 use dualwan::wire::ubus::{self as wire, Message, MsgType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -17,36 +18,8 @@ use std::time::Duration as StdDuration;
 
 // --- a counting allocator: serving a call must not allocate ----------------------------
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 // --- the captures -------------------------------------------------------------------------
 

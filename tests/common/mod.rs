@@ -1,5 +1,9 @@
 //! Helpers shared by the integration tests (`mod common;` in a test file).
 
+pub mod alloc;
+pub mod config;
+pub mod daemon;
 pub mod lab;
+pub mod proc;
 pub mod skip;
 pub mod ubusd;
