@@ -5,9 +5,9 @@
 mod common;
 mod sim;
 
+use common::alloc::{allocations, Counting};
 use dualwan::route::Family;
 use dualwan::time::Duration;
-use common::alloc::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
