@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod config;
 pub mod daemon;
+pub mod files;
 pub mod lab;
 pub mod proc;
 pub mod skip;
