@@ -261,8 +261,11 @@ pub struct TcpProbes {
 
 impl TcpProbes {
     /// Opens the set of probes leaving through `device` from `src`; its family is `src`'s.
-    /// Fails with `ENODEV` (op `BindDevice`) for a name no device can have; other problems
-    /// (`src` not assigned, the device gone) show at the first `start`.
+    /// Fails with `ENODEV` (op `BindDevice`) for a name no device can have, and for IPv6 (op
+    /// `IfIndex`) when the device does not exist. Everything else (`src` not assigned, the
+    /// device gone later) shows at each `start`: every probe binds afresh, so a device
+    /// re-created under its name (PPP) needs no reopening, except for IPv6 link-local targets,
+    /// whose scope is the index looked up here.
     pub fn open(device: &str, src: IpAddr) -> Result<Self, TcpProbeError> {
         let family = Family::of(&src);
         let err = |op| TcpProbeError::call(family, op);
