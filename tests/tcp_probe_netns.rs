@@ -692,9 +692,9 @@ fn thread_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Runs `rounds` rounds of `per_round` probes to `dst`'s `port`, each round waited for as the
-/// poll loop would (results, or expiry at `within`), without allocating: the tally of answered
-/// probes, and the results' outcomes are checked by `expect`. Returns the answers counted.
+/// Runs `rounds` rounds of 4 probes to `dst`'s `port`, each round waited for as the poll loop
+/// would (results, or expiry at `within`); returns how many results were `expect` and carried
+/// their round's token. Allocates nothing itself.
 fn probe_rounds(
     probes: &mut TcpProbes,
     dst: IpAddr,
