@@ -22,19 +22,17 @@
 
 mod common;
 
+use common::alloc::{allocations_in, Counting};
 use dualwan::sys::clock;
 use dualwan::sys::tcp_probe::{TcpOp, TcpOutcome, TcpProbeError, TcpProbes, TcpResult, TCP_PROBES_MAX};
 use dualwan::time::{Duration as Span, Instant as At};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -636,52 +634,9 @@ fn a_full_set_refuses_more_and_every_way_out_closes_the_socket() {
     });
 }
 
-/// Counts heap allocations, but only on a thread inside `allocations_in`.
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-impl CountingAlloc {
-    fn count() {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: forwards every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `alloc`, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc`, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `realloc`, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Counts each thread's heap allocations: probing must make none.
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Heap allocations the calling thread makes in `f` (the lab's lock keeps the others quiet).
-fn allocations_in(f: impl FnOnce()) -> usize {
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+static GLOBAL: Counting = Counting;
 
 /// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`: the scheduler's count in
 /// nanoseconds, where getrusage(2) only counts ticks).
