@@ -21,11 +21,11 @@
 mod common;
 
 use common::alloc::{allocations_in, Counting};
+use common::netns::{in_ns, ip, may_build_namespaces, run_ok, sysctl};
 use dualwan::sys::icmp::{Family, IcmpError, IcmpOp, ProbeSocket};
 use dualwan::wire::icmp::{EchoId, ErrorKind, Icmp, Malformed};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
@@ -62,13 +62,9 @@ struct Lab {
 impl Lab {
     /// Builds the lab, or returns `None` (after printing why) when `DUALWAN_SKIP_NETNS=1`.
     fn new(test: &str) -> Option<Lab> {
-        if std::env::var_os("DUALWAN_SKIP_NETNS").is_some_and(|v| v == "1") {
-            println!("skip {test}: DUALWAN_SKIP_NETNS=1");
+        if !may_build_namespaces() {
             return None;
         }
-        // SAFETY: geteuid(2) takes nothing and cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        assert!(euid == 0, "{test}: netns tests need root (CI runs them as root); set DUALWAN_SKIP_NETNS=1 to skip");
         let id = std::process::id();
         // Made before the first command so that Drop removes whatever part got created.
         let lab = Lab { a: format!("dwicmp{id}{test}a"), b: format!("dwicmp{id}{test}b") };
@@ -106,27 +102,13 @@ impl Lab {
 
     /// Runs `f` on a new thread inside ns b (see `in_a`).
     fn in_b<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&self.b);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_ns(&self.b, f)
     }
 
     /// Runs `f` on a new thread inside ns a and returns its result; a panic in `f` is re-raised
     /// here with its message.
     fn in_a<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&self.a);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_ns(&self.a, f)
     }
 }
 
@@ -137,36 +119,6 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
-}
-
-/// Runs `ip ARGS` (iproute2).
-fn ip(args: &[&str]) {
-    run_ok(Command::new("ip").args(args));
-}
-
-/// Sets sysctls (`key=value`) in namespace `ns`.
-fn sysctl(ns: &str, settings: &[&str]) {
-    run_ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw"]).args(settings));
-}
-
-/// Runs `cmd` with its output captured, panicking with that output if it fails.
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Moves the calling thread into network namespace `ns`.
-fn enter(ns: &str) {
-    let file = File::open(format!("/var/run/netns/{ns}")).expect("open netns file");
-    // SAFETY: `file` is an open namespace file for the whole call; setns(2) only changes this
-    // thread's namespace, which this thread owns until it ends.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {ns}: {}", Errno::last());
 }
 
 /// The first packet `sock` receives within `wait`, or `None`.
@@ -560,16 +512,7 @@ fn icmp6_probes_through_the_lab_router_reach_inet_by_either_wan() {
     let rtr = lab.ns("rtr");
     let target: Ipv6Addr = TARGETS6[0].parse().unwrap();
     let gw: Ipv6Addr = LAB_GW6.parse().unwrap();
-    let in_rtr = |f: &(dyn Fn() + Sync)| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&rtr);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    };
+    let in_rtr = |f: &(dyn Fn() + Sync)| in_ns(&rtr, f);
     let probe = |wan: usize, dst: Ipv6Addr, seq: u16| {
         let src: Ipv6Addr = WAN_ADDR6[wan].parse().unwrap();
         let mut sock = open(&format!("wan{}", wan + 1), src, IDENT + wan as u16);

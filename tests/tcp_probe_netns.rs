@@ -23,15 +23,15 @@
 mod common;
 
 use common::alloc::{allocations_in, Counting};
+use common::netns::{in_ns, ip, may_build_namespaces, sysctl};
 use dualwan::sys::clock;
 use dualwan::sys::tcp_probe::{TcpOp, TcpOutcome, TcpProbeError, TcpProbes, TcpResult, TCP_PROBES_MAX};
 use dualwan::time::{Duration as Span, Instant as At};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -69,14 +69,9 @@ struct Lab {
 impl Lab {
     /// Builds the lab, or returns `None` (after saying why) when `DUALWAN_SKIP_NETNS=1`.
     fn new(test: &str) -> Option<Lab> {
-        if std::env::var_os(common::lab::SKIP_ENV).is_some_and(|v| v == "1") {
-            common::skip::skip(format_args!("network-namespace test ({}=1)", common::lab::SKIP_ENV));
+        if !may_build_namespaces() {
             return None;
         }
-        assert!(
-            common::lab::is_root(),
-            "{test}: netns tests need root (CI runs them as root); set DUALWAN_SKIP_NETNS=1 to skip"
-        );
         static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let id = std::process::id();
@@ -172,46 +167,6 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
-}
-
-fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            enter(ns);
-            f()
-        })
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
-/// Runs `ip ARGS` (iproute2).
-fn ip(args: &[&str]) {
-    run_ok(Command::new("ip").args(args));
-}
-
-/// Sets sysctls (`key=value`) in namespace `ns`.
-fn sysctl(ns: &str, settings: &[&str]) {
-    run_ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw"]).args(settings));
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Moves the calling thread into network namespace `ns`.
-fn enter(ns: &str) {
-    let file = File::open(format!("/var/run/netns/{ns}")).expect("open netns file");
-    // SAFETY: `file` is an open namespace file for the whole call; setns(2) only changes this
-    // thread's namespace, which this thread owns until it ends.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {ns}: {}", Errno::last());
 }
 
 /// A listening socket on `addr`, made in the calling thread's namespace (it stays there).

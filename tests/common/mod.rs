@@ -5,6 +5,7 @@ pub mod config;
 pub mod daemon;
 pub mod files;
 pub mod lab;
+pub mod netns;
 pub mod proc;
 pub mod skip;
 pub mod ubusd;
