@@ -2,53 +2,20 @@
 //! reconcile check run on fixed-capacity storage. A counting global allocator measures the
 //! allocations made inside the core's calls while the simulated router runs for a minute.
 
+mod common;
 mod sim;
 
+use common::alloc::{allocations, Counting};
 use dualwan::route::Family;
 use dualwan::time::Duration;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    // Per thread: the test harness runs tests in parallel threads.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn count() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
 #[test]
 fn probe_rounds_allocate_nothing_in_steady_state() {
     let mut s = sim::Sim::new(sim::config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3)); // start-up may allocate; not measured
     let probes_before = s.probes;
     // The meter itself must see an allocation made inside a core call.
@@ -69,7 +36,7 @@ fn probe_rounds_allocate_nothing_in_steady_state() {
 #[test]
 fn a_failover_and_back_allocates_nothing_either() {
     let mut s = sim::Sim::new(sim::config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     s.lines[0].upstream_works = false;
@@ -84,7 +51,7 @@ fn a_failover_and_back_allocates_nothing_either() {
 #[test]
 fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
     let mut s = sim::Sim::new(sim::network_config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     // A resync asks netifd; events ask again; a down and an up answer move traffic.
@@ -102,7 +69,7 @@ fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
 #[test]
 fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
     let mut s = sim::Sim::new(sim::dual_config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     let probes_before = s.probes;

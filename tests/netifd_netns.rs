@@ -15,7 +15,10 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::config::Config;
+use common::daemon::{status_json, wait_up, BIN};
+use common::lab::{lab_or_skip, wait_until, TARGETS};
+use common::proc::{status_field, NET_ADMIN_AND_RAW};
 use common::ubus_peer::Ubus;
 use common::ubusd::{Options, Ubusd};
 use dualwan::netifd::{NetifdStatus, EVENT};
@@ -30,8 +33,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 
 /// Two of netifd's methods: what the daemon calls, and one it must not be allowed to.
 const METHODS: &[Method<'static>] = &[Method { name: "status", args: &[] }, Method { name: "down", args: &[] }];
@@ -345,32 +346,8 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `wan` follows netifd's `wan` (metric 10), `wanb` netifd's `wanb` (metric 20).
-fn write_config(lab: &Lab) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, metric) in [("wan", 10), ("wanb", 20)] {
-        text += &format!(
-            "\nconfig interface '{name}'\n\toption network '{name}'\n\toption metric {metric}\n\toption recovery_wait 1\n"
-        );
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
-
-fn status_json(sock: &Path) -> serde_json::Value {
-    let out = Command::new(BIN).args(["status", "--json", "--ubus-socket"]).arg(sock).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The uid and gid of user `dualwan` in ubusd's passwd (nothing on the host has to know it).
 const DUALWAN_ID: u32 = 65500;
-/// CAP_NET_ADMIN is capability 12, CAP_NET_RAW 13 (linux/capability.h).
-const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
 
 /// ubusd's users: root (netifd, the test's callers) and dualwan.
 fn users() -> (String, String) {
@@ -393,19 +370,13 @@ fn install_acl(dir: &Path) -> PathBuf {
     acl_dir
 }
 
-/// A field of /proc/PID/status.
-fn proc_status(pid: u32, field: &str) -> String {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 #[test]
 fn the_daemon_follows_netifd_in_the_lab_as_dualwan_under_the_shipped_acl() {
     let Some(lab) = lab_or_skip("netifd") else { return };
-    let cfg = write_config(&lab);
+    // `wan` follows netifd's `wan`, `wanb` netifd's `wanb`.
+    let wan = Config::new().interface("wan").network("wan").metric(10).track(&TARGETS);
+    let both = wan.interface("wanb").network("wanb").metric(20).track(&TARGETS);
+    let cfg = both.all("recovery_wait 1").write(&lab);
     let sock = lab.dir().join("ubus.sock");
     let options = Options { acl_dir: Some(install_acl(lab.dir())), users: Some(users()) };
     let Some(ubusd) = Ubusd::start_with(&sock, options) else { return };
@@ -415,16 +386,12 @@ fn the_daemon_follows_netifd_in_the_lab_as_dualwan_under_the_shipped_acl() {
 
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
     let mut d = lab.spawn_as("rtr", DUALWAN_ID, "net_admin,net_raw", BIN, &args);
-    let up = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&d);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    wait_up(&lab, &d);
     let pid = d.id();
     assert!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap().ends_with("dualwan"));
     let id = DUALWAN_ID.to_string();
-    assert_eq!(proc_status(pid, "Uid").split_whitespace().collect::<Vec<_>>(), [id.as_str(); 4]);
-    assert_eq!(u64::from_str_radix(&proc_status(pid, "CapEff"), 16).unwrap(), NET_ADMIN_AND_RAW);
+    assert_eq!(status_field(pid, "Uid").split_whitespace().collect::<Vec<_>>(), [id.as_str(); 4]);
+    assert_eq!(u64::from_str_radix(&status_field(pid, "CapEff"), 16).unwrap(), NET_ADMIN_AND_RAW);
     assert_eq!(lab.active(), "wan1");
 
     // What the ACL must grant: publish `dualwan`, listen to `network.interface`, call

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::alloc::{allocations, Counting};
 use common::ubus_peer::Ubus;
 use dualwan::sys::clock;
 use dualwan::time::{Duration, Instant};
@@ -13,8 +14,6 @@ use dualwan::ubus::{Answer, Cause, Notice, State, UbusOp, BACKOFF_MAX, BACKOFF_M
 use dualwan::wire::blob::{Attrs, Full, Writer};
 use dualwan::wire::ubus::{self as wire, Message, MsgType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -22,36 +21,8 @@ use std::time::Duration as StdDuration;
 
 // --- a counting allocator: serving a call must not allocate ----------------------------
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 // --- the captures -------------------------------------------------------------------------
 

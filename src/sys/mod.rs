@@ -9,5 +9,6 @@ pub mod icmp;
 pub mod log;
 pub mod netlink;
 pub mod signals;
+pub mod tcp_probe;
 pub mod ubus;
 pub mod ubus_client;
