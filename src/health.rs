@@ -20,15 +20,16 @@
 //!   target has answered once).
 //! - **Confirmation.** A steady probe that is lost, to a target whose previous probe was
 //!   answered, starts a confirmation: `down` rounds, each to every target of the family and
-//!   the gateway, the first at once and the others one confirmation timeout apart (the
-//!   largest adaptive timeout of the family's targets), so a confirmation lasts `down`
-//!   timeouts of the line itself: a loss burst shorter than that cannot fail every round,
-//!   and a jittery line (Wi-Fi, LTE) gets a longer one. All rounds share one deadline, the
-//!   last one's start plus the timeout, so the first round's answers may be late by up to
-//!   `down` - 1 timeouts (a delay spike is not a dead line). As soon as one round has
-//!   `reliability` answers the line is alive: no more rounds go out, the outstanding ones
-//!   without enough answers become samples, and steady probing resumes at the next grid
-//!   point. The line is down when all `down` rounds failed.
+//!   the gateway, the first at once and the others half a confirmation timeout apart (the
+//!   largest adaptive timeout of the family's targets), so the sends span the line's own
+//!   timeouts: a loss burst shorter than that cannot fail every round, and a jittery line
+//!   (Wi-Fi, LTE) gets a longer span. All rounds share one deadline, the last one's start
+//!   plus the timeout, and the lost steady probe stays open until then too, so its answer
+//!   and the early rounds' may come late (a delay spike is not a dead line). As soon as
+//!   one round (or, with `reliability 1`, that steady probe) has `reliability` answers the
+//!   line is alive: no more rounds go out, the outstanding ones become samples, and steady
+//!   probing resumes at the next grid point. The line is down when all `down` rounds
+//!   failed.
 //! - **Rounds while not up** (`Init`, `Down`): every `interval` a round to every target and
 //!   the gateway with `timeout` as its deadline; the first verdict decides `Init`, and `up`
 //!   good rounds in a row bring a `Down` WAN back (traffic returns after `recovery_wait`).
@@ -48,8 +49,9 @@
 //!
 //! Detection of a silent failure (every answer stops at t = 0): the next steady probe goes
 //! out within `interval`, is lost after its target's timeout, and the confirmation ends
-//! `down` timeouts later: at most `interval` + (`down` + 1) × timeout, where timeout is the
-//! adaptive one ([`RTO_MIN`] on a short, steady path; `timeout` at worst). README's "Why
+//! (`down` - 1) / 2 + 1 timeouts later: at most `interval` + (`down` + 3) / 2 × timeout,
+//! where timeout is the adaptive one ([`RTO_MIN`] on a short, steady path; `timeout` at
+//! worst). README's "Why
 //! these defaults" has the arithmetic, also of false switches under random loss.
 
 use crate::config::{Wan, MAX_TARGETS};
@@ -70,6 +72,9 @@ pub const GATEWAY_EVERY: u16 = 20;
 /// The adaptive timeout's floor: below it, scheduling noise on a busy router and a
 /// target's occasional slow answer would start confirmations for nothing.
 pub const RTO_MIN: Duration = Duration::from_millis(50);
+/// Probes remembered after their round was judged without their answer: one that comes
+/// late still teaches the RTT estimator (a delay spike raises the timeouts).
+pub const LATE_MAX: usize = 16;
 /// Probe slot of the gateway; `track_ip[i]` uses slot `i`.
 pub const GATEWAY_SLOT: usize = MAX_TARGETS;
 const SLOTS: usize = MAX_TARGETS + 1;
@@ -117,6 +122,14 @@ impl TargetStats {
         } else {
             (self.srtt, self.rttvar, self.estimated) = (us, us / 2, true);
         }
+    }
+
+    /// Learns from an answer that came too late to count: the RTT estimate only, so that
+    /// the timeout grows with a delay spike (the probe stays lost in the history).
+    pub fn learn(&mut self, rtt: Duration) {
+        let (samples, next, filled) = (self.samples, self.next, self.filled);
+        self.record(Some(rtt));
+        (self.samples, self.next, self.filled) = (samples, next, filled);
     }
 
     /// Forgets every probe and the RTT estimate.
@@ -386,6 +399,8 @@ impl Transition {
 pub enum ReplyOutcome {
     /// Answered an outstanding probe.
     Matched(Duration),
+    /// Answered a probe already judged lost: its RTT teaches the timeout, nothing else.
+    Late(Duration),
     /// No outstanding probe has this sequence number (late, or never sent).
     Unknown,
     /// The probe with this sequence went to another address.
@@ -401,6 +416,9 @@ enum Kind {
     Steady,
     /// Every target, after a steady probe was lost.
     Confirm,
+    /// The steady probe whose loss started the confirmation: open until its verdict, an
+    /// answer to it is one more sign of life, never a verdict of its own.
+    Trigger,
     /// A confirmation round sent before another one proved the line alive: its answers
     /// are samples, not a verdict.
     Sample,
@@ -438,6 +456,16 @@ impl Round {
     }
 }
 
+/// A probe judged lost whose answer may still come.
+#[derive(Copy, Clone, Debug)]
+struct LateProbe {
+    seq: u16,
+    dst: IpAddr,
+    start: Instant,
+    /// Its slot: `track_ip[slot]`, or [`GATEWAY_SLOT`].
+    slot: u8,
+}
+
 /// A confirmation in progress: `down` rounds to every target after a lost steady probe.
 #[derive(Copy, Clone, Debug)]
 struct Confirmation {
@@ -447,8 +475,8 @@ struct Confirmation {
     rounds: u8,
     /// When its first round went out.
     first: Instant,
-    /// The largest adaptive timeout of the targets when it started: between the starts of
-    /// two rounds, and after the last one's start.
+    /// The largest adaptive timeout of the targets when it started: twice the gap between
+    /// two rounds, and the wait after the last one's start.
     timeout: Duration,
     /// Answers a round needs (`reliability`, capped).
     need: u8,
@@ -457,14 +485,14 @@ struct Confirmation {
 }
 
 impl Confirmation {
-    /// When round `n` (from 0) goes out.
+    /// When round `n` (from 0) goes out: half a timeout after the one before.
     fn start_of(&self, n: u8) -> Instant {
-        self.first + self.timeout * u32::from(n)
+        self.first + Duration::from_micros(self.timeout.as_micros() / 2) * u32::from(n)
     }
 
     /// The deadline all its rounds share: one timeout after the last one went out.
     fn deadline(&self) -> Instant {
-        self.start_of(self.rounds)
+        self.start_of(self.rounds.saturating_sub(1)) + self.timeout
     }
 }
 
@@ -484,6 +512,8 @@ pub struct WanHealth {
     /// The family's last target probes, any target: the quality window.
     recent: TargetStats,
     rounds: heapless::Deque<Round, ROUNDS_IN_FLIGHT>,
+    /// The newest probes judged lost, for their late answers.
+    late: heapless::Deque<LateProbe, LATE_MAX>,
     /// When the next probe or round goes out while probing; `None` while not probing (or
     /// while a confirmation that has sent all its rounds waits for their verdict).
     next_round: Option<Instant>,
@@ -532,6 +562,7 @@ impl WanHealth {
             gateway: TargetStats::default(),
             recent: TargetStats::default(),
             rounds: heapless::Deque::new(),
+            late: heapless::Deque::new(),
             next_round: None,
             confirming: None,
             turn: 0,
@@ -684,6 +715,7 @@ impl WanHealth {
         self.next_round = None;
         self.confirming = None;
         self.rounds.clear();
+        self.late.clear();
         self.recent.clear();
         if self.state == State::NoLink {
             // Still no link; the newest cause is the one to show (a device that is deleted
@@ -749,7 +781,7 @@ impl WanHealth {
                 self.next_round = Some(next_tick(now.max(due), wan.interval));
                 self.steady % GATEWAY_EVERY == 1
             }
-            Kind::Confirm | Kind::Sample => {
+            Kind::Confirm | Kind::Sample | Kind::Trigger => {
                 if let Some(c) = self.confirming.as_mut() {
                     c.sent += 1;
                     round.deadline = c.deadline();
@@ -798,6 +830,19 @@ impl WanHealth {
     pub fn handle_reply(&mut self, now: Instant, src: IpAddr, seq: u16) -> ReplyOutcome {
         let (i, slot) = match self.probe_of(src, seq) {
             Ok(found) => found,
+            Err(ReplyOutcome::Unknown) if self.late.iter().any(|p| p.seq == seq && p.dst == src) => {
+                let Some(p) = self.late.iter().find(|p| p.seq == seq && p.dst == src).copied() else {
+                    return ReplyOutcome::Unknown;
+                };
+                // Forget it: a duplicate answer is no second sample.
+                self.late.iter_mut().filter(|q| q.seq == seq).for_each(|q| q.dst = self.family.unspecified());
+                let rtt = now.saturating_since(p.start);
+                match usize::from(p.slot) {
+                    GATEWAY_SLOT => self.gateway.learn(rtt),
+                    slot => self.targets[slot % MAX_TARGETS].learn(rtt),
+                }
+                return ReplyOutcome::Late(rtt);
+            }
             Err(outcome) => {
                 self.ignored = self.ignored.saturating_add(1);
                 return outcome;
@@ -807,7 +852,8 @@ impl WanHealth {
         let rtt = now.saturating_since(r.start);
         r.answered |= 1 << slot;
         r.rtt[slot] = micros(rtt);
-        if r.kind == Kind::Confirm && self.confirming.is_some_and(|c| r.targets_answered() >= c.need) {
+        let evidence = matches!(r.kind, Kind::Confirm | Kind::Trigger);
+        if evidence && self.confirming.is_some_and(|c| r.targets_answered() >= c.need) {
             self.end_confirmation(now);
         }
         ReplyOutcome::Matched(rtt)
@@ -850,8 +896,39 @@ impl WanHealth {
             if !r.complete() && now < r.deadline {
                 break;
             }
+            if self.triggers(r, wan) {
+                // Lost, as far as its timeout goes: a confirmation starts, and the probe
+                // stays open until the confirmation's verdict.
+                self.start_confirmation(now, wan);
+                let deadline = self.confirming.map_or(now, |c| c.deadline());
+                if let Some(r) = self.rounds.front_mut() {
+                    (r.kind, r.deadline) = (Kind::Trigger, deadline);
+                }
+                continue;
+            }
             self.judge_oldest(now, wan, gateway, judged);
         }
+    }
+
+    /// Whether the steady probe `r`, past its timeout and not known lost, starts a
+    /// confirmation: unanswered, while up and not confirming ([`WanHealth::suspect`]).
+    fn triggers(&self, r: &Round, wan: &Wan) -> bool {
+        r.kind == Kind::Steady
+            && r.lost == 0
+            && r.targets_answered() == 0
+            && self.is_up()
+            && self.confirming.is_none()
+            && self.suspect(r, wan)
+    }
+
+    /// Whether the loss of steady probe `r` is news: its target answered its previous
+    /// probe, or no target of the family did. A target that is dead while others answer
+    /// (its operator dropped ICMP) does not make the line suspect every time it is asked.
+    fn suspect(&self, r: &Round, wan: &Wan) -> bool {
+        let up = |slot: usize| self.targets[slot].is_up() || self.targets[slot].probes() == 0;
+        let mut targets = wan.targets(self.family).map(|(slot, _)| slot);
+        let probed_was_up = wan.targets(self.family).any(|(slot, _)| r.sent & (1 << slot) != 0 && up(slot));
+        probed_was_up || !targets.any(up)
     }
 
     /// Starts a confirmation at `now`: its first round goes out at once.
@@ -910,15 +987,23 @@ impl WanHealth {
         let Some(r) = self.rounds.pop_front() else {
             return;
         };
-        let (mut n, mut answered, mut lost_was_up) = (0u8, 0u8, false);
+        let suspect = r.kind == Kind::Steady && self.suspect(&r, wan);
+        let (mut n, mut answered) = (0u8, 0u8);
         for (slot, _) in wan.targets(self.family).filter(|(slot, _)| r.sent & (1 << slot) != 0) {
             n += 1;
             let ok = r.answered & (1 << slot) != 0;
             answered += u8::from(ok);
-            lost_was_up |= !ok && (self.targets[slot].is_up() || self.targets[slot].probes() == 0);
             let rtt = ok.then(|| Duration::from_micros(u64::from(r.rtt[slot])));
             self.targets[slot].record(rtt);
             self.recent.record(rtt);
+        }
+        // What went unanswered may still answer late.
+        for slot in (0..SLOTS).filter(|&slot| (r.sent & !r.answered & !r.lost) & (1 << slot) != 0) {
+            if self.late.is_full() {
+                self.late.pop_front();
+            }
+            let late = LateProbe { seq: sequence(r.number, slot), dst: r.dst[slot], start: r.start, slot: slot as u8 };
+            let _ = self.late.push_back(late);
         }
         let gw_probed = r.sent & (1 << GATEWAY_SLOT) != 0;
         let gw_ok = r.answered & (1 << GATEWAY_SLOT) != 0;
@@ -938,13 +1023,15 @@ impl WanHealth {
             (s @ (State::NoLink | State::Disabled), _) => (s, self.reason),
             // A steady probe never counts by itself: its loss only starts a confirmation.
             (State::Up { .. }, Kind::Steady) => {
-                if answered == 0 && lost_was_up && self.confirming.is_none() {
+                if answered == 0 && suspect && self.confirming.is_none() {
                     self.start_confirmation(now, wan);
                 }
                 (self.state, self.reason)
             }
             // A round to every target still out when the WAN came up is only a sample too.
-            (_, Kind::Steady | Kind::Sample) | (State::Up { .. }, Kind::Full) => (self.state, self.reason),
+            (_, Kind::Steady | Kind::Sample | Kind::Trigger) | (State::Up { .. }, Kind::Full) => {
+                (self.state, self.reason)
+            }
             (State::Up { .. }, _) if good => (State::Up { bad_rounds: 0 }, Reason::ProbesAnswered),
             (State::Up { bad_rounds }, _) if bad_rounds + 1 >= wan.down => (State::Down { good_rounds: 0 }, failure),
             (State::Up { bad_rounds }, _) => (State::Up { bad_rounds: bad_rounds + 1 }, failure),
@@ -1065,9 +1152,9 @@ mod tests {
         d.run_ms(1000, &all);
         assert_eq!(d.h.status(), Status::Online);
         let first = d.sent.len();
-        d.run_ms(12_000, &all);
+        d.run_ms(d.w.interval.as_micros() / 1000 * 40, &all);
         let steady: Vec<_> = d.sent[first..].to_vec();
-        // 40 grid points in 12 s; the gateway with every twentieth.
+        // 40 grid points in 40 intervals; the gateway with every twentieth.
         let to_targets: Vec<_> = steady.iter().filter(|(_, ip)| *ip != GW).collect();
         assert_eq!(to_targets.len(), 40);
         assert_eq!(steady.len() - to_targets.len(), 2);
@@ -1087,7 +1174,7 @@ mod tests {
     }
 
     #[test]
-    fn a_silent_failure_is_confirmed_by_down_rounds_one_timeout_apart() {
+    fn a_silent_failure_is_confirmed_by_down_rounds_half_a_timeout_apart() {
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
         let dead_at = d.now + Duration::from_millis(37);
@@ -1095,19 +1182,21 @@ mod tests {
         d.run_ms(2000, &upstream);
         let (at, t) = d.transitions.iter().find(|(_, t)| t.to == Status::Offline).copied().expect("offline");
         assert_eq!(t.reason.to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
-        // The first steady probe after the failure, its timeout, `down` timeouts.
+        // The first steady probe after the failure, its timeout, three half timeouts between
+        // the four rounds, and the last one's timeout.
         let took = at.saturating_since(dead_at);
         let probe_at = next_tick(dead_at, d.w.interval);
-        let expect = probe_at.saturating_since(dead_at) + RTO_MIN * 5;
+        let half = Duration::from_micros(RTO_MIN.as_micros() / 2);
+        let expect = probe_at.saturating_since(dead_at) + RTO_MIN + half * 3 + RTO_MIN;
         assert_eq!(took, expect, "detection");
-        // The confirmation: `down` rounds to every target and the gateway, one timeout
+        // The confirmation: `down` rounds to every target and the gateway, half a timeout
         // apart, the first when the steady probe timed out.
         let confirm: Vec<_> = d.sent.iter().filter(|(t, _)| *t > probe_at && *t <= at).collect();
         assert_eq!(confirm.len(), 4 * 4, "{confirm:?}");
         let starts: Vec<Instant> = confirm.iter().step_by(4).map(|(t, _)| *t).collect();
         assert_eq!(starts[0], probe_at + RTO_MIN);
         for (k, s) in starts.iter().enumerate() {
-            assert_eq!(*s, starts[0] + RTO_MIN * k as u32);
+            assert_eq!(*s, starts[0] + half * k as u32);
         }
         assert_eq!(d.h.confirmations(), 1);
     }
@@ -1131,24 +1220,51 @@ mod tests {
     }
 
     /// A delay spike (a saturated uplink): answers come, but long after the adaptive
-    /// timeout. The first confirmation round may answer until the last one's deadline,
-    /// `down` timeouts after it went out; later the timeout adapts.
+    /// timeout. The steady probe that started the confirmation may answer until its
+    /// verdict, RTO + 1.5 RTO + RTO after it went out; later the timeout adapts.
     #[test]
     fn a_delay_spike_shorter_than_the_confirmation_is_no_failure() {
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
-        d.rtt = Duration::from_millis(190); // < down × RTO_MIN = 200 ms
+        d.rtt = Duration::from_millis(170); // < 3.5 × RTO_MIN = 175 ms
         d.run_ms(3000, &all);
         assert!(d.h.confirmations() >= 1);
         assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline), "{:?}", d.transitions);
         assert_eq!(d.h.status(), Status::Online);
-        assert!(d.h.target(0).timeout(d.w.timeout) > Duration::from_millis(190), "adapted");
+        for i in 0..3 {
+            let t = d.h.target(i);
+            assert!(t.timeout(d.w.timeout) > Duration::from_millis(150), "adapted: {i} {t:?} {}", d.h.confirmations());
+        }
         // Longer than the confirmation's span: that is a dead line.
         let mut d = Drive::new(wan());
         d.run_ms(1000, &all);
-        d.rtt = Duration::from_millis(210);
+        d.rtt = Duration::from_millis(185);
         d.run_ms(1000, &all);
         assert!(d.transitions.iter().any(|(_, t)| t.to == Status::Offline), "{:?}", d.transitions);
+    }
+
+    /// A target that is dead while the others answer does not start a confirmation every
+    /// time its turn comes; but once no target's newest probe was answered, any lost
+    /// probe does (else a line whose every target looked down could never be judged).
+    #[test]
+    fn a_dead_target_among_live_ones_is_no_news_but_all_silent_is() {
+        let dead = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+        let mut d = Drive::new(wan());
+        let not_dead = move |_: Instant, ip: IpAddr| ip != dead;
+        d.run_ms(1000, &all);
+        d.run_ms(d.w.interval.as_micros() / 1000 * 30, &not_dead);
+        // Its first lost probe was news (it had answered before); the next nine are not.
+        assert_eq!(d.h.confirmations(), 1);
+        assert_eq!(d.h.status(), Status::Online);
+        // Every target's newest probe lost (as after a delay spike): the next loss counts,
+        // whoever's turn it is.
+        for i in 0..3 {
+            d.h.targets[i].record(None);
+        }
+        let next = next_tick(d.now, d.w.interval);
+        d.run(next + Duration::from_millis(1), &|_, _| false);
+        d.run_ms(d.w.interval.as_micros() / 1000, &not_dead);
+        assert_eq!(d.h.confirmations(), 2);
     }
 
     #[test]
@@ -1219,8 +1335,13 @@ mod tests {
         let (dst2, seq2) = sent[1];
         assert!(matches!(h.handle_reply(Instant::from_millis(501), dst2, seq2), ReplyOutcome::Matched(_)));
         h.handle_timeout(Instant::from_millis(501), &w, Some(GW), &mut |_| {});
+        // Judged lost, it still teaches the timeout (once), and changes nothing else.
         let (dst3, seq3) = sent[2];
-        assert_eq!(h.handle_reply(Instant::from_millis(502), dst3, seq3), ReplyOutcome::Unknown, "judged");
+        let late = ReplyOutcome::Late(Duration::from_millis(502));
+        assert_eq!(h.handle_reply(Instant::from_millis(502), dst3, seq3), late);
+        assert_eq!(h.target(2).last_rtt(), None, "still lost in the history");
+        assert_eq!(h.target(2).timeout(w.timeout), w.timeout, "502 ms: the estimate hits the ceiling");
+        assert_eq!(h.handle_reply(Instant::from_millis(503), dst3, seq3), ReplyOutcome::Unknown, "once");
         assert_eq!(h.ignored(), 4);
     }
 
@@ -1252,13 +1373,15 @@ mod tests {
         h.link_usable(Instant::ZERO);
         h.start_round(Instant::ZERO, &w, None, &mut |_, _| {}, &mut |_| {});
         let mut second = Vec::new();
-        h.start_round(Instant::from_millis(300), &w, None, &mut |d, s| second.push((d, s)), &mut |_| {});
+        let next = Instant::ZERO + w.interval;
+        h.start_round(next, &w, None, &mut |d, s| second.push((d, s)), &mut |_| {});
+        assert_eq!(second.len(), 3);
         for (d, s) in second {
-            h.handle_reply(Instant::from_millis(310), d, s);
+            h.handle_reply(next + Duration::from_millis(10), d, s);
         }
         // The complete second round must wait for the first (which will fail).
         let mut seen = Vec::new();
-        h.handle_timeout(Instant::from_millis(320), &w, None, &mut |t| seen.push(t));
+        h.handle_timeout(next + Duration::from_millis(20), &w, None, &mut |t| seen.push(t));
         assert!(seen.is_empty());
         h.handle_timeout(Instant::from_millis(1000), &w, None, &mut |t| seen.push(t));
         assert_eq!(seen.iter().map(|t| t.to).collect::<Vec<_>>(), [Status::Offline, Status::Online]);

@@ -79,6 +79,22 @@ fn interface(out: &mut dyn Write, name: &str, wan: &Table<'_>, name_w: usize, de
     for t in wan.get("track_ip").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default() {
         target(out, t.str("ip").unwrap_or(""), &t)?;
     }
+    // With check_quality, what the WAN is judged on and the thresholds.
+    for suffix in ["", "6"] {
+        let Some(q) = wan.get(&format!("quality{suffix}")).and_then(|a| a.as_table()).map(Table::of) else {
+            continue;
+        };
+        if q.bool("check") != Some(true) {
+            continue;
+        }
+        let label = if suffix.is_empty() { "quality (last 16)" } else { "IPv6 quality (last 16)" };
+        let rtt = q.double("latency").map_or_else(|| "-".to_string(), |v| format!("{v:.1} ms"));
+        let loss = q.num("packetloss").unwrap_or(0);
+        let n = |k| q.num(k).unwrap_or(0);
+        writeln!(out, "    {label:<24}loss {loss:>3}%  rtt {rtt:>8}")?;
+        let (fl, fms, rl, rms) = (n("failure_loss"), n("failure_latency"), n("recovery_loss"), n("recovery_latency"));
+        writeln!(out, "      offline at >= {fl}% or {fms} ms, back at <= {rl}% and {rms} ms")?;
+    }
     Ok(())
 }
 
@@ -292,6 +308,38 @@ recent:
         for line in text.lines().filter(|l| !l.contains(" ago ")) {
             assert!(line.len() <= 80, "{line}");
         }
+    }
+
+    #[test]
+    fn check_quality_shows_what_the_wan_is_judged_on() {
+        let data = reply(|w| {
+            w.string("version", "0.1.0")?;
+            w.u32("uptime", 60)?;
+            w.string("active", "wan")?;
+            let i = w.begin_table("interfaces")?;
+            let t = w.begin_table("wan")?;
+            w.string("device", "eth1")?;
+            w.string("status", "offline")?;
+            w.u32("offline", 5)?;
+            w.string("reason", "loss 43 % ≥ failure_loss 40 %")?;
+            let q = w.begin_table("quality")?;
+            w.bool("check", true)?;
+            w.double("latency", 12.4)?;
+            for (k, v) in [("packetloss", 43), ("probes", 16), ("failure_latency", 1000)] {
+                w.u32(k, v)?;
+            }
+            for (k, v) in [("recovery_latency", 500), ("failure_loss", 40), ("recovery_loss", 10)] {
+                w.u32(k, v)?;
+            }
+            w.end(q);
+            w.end(t);
+            w.end(i);
+            Ok(())
+        });
+        let mut text = String::new();
+        write_summary(&data, &mut text).unwrap();
+        assert!(text.contains("\n    quality (last 16)       loss  43%  rtt  12.4 ms\n"), "{text}");
+        assert!(text.contains("\n      offline at >= 40% or 1000 ms, back at <= 10% and 500 ms\n"), "{text}");
     }
 
     #[test]

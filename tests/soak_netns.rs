@@ -29,7 +29,7 @@
 //!   upstream fault), really up (no fault of that family) or unknown (partial loss, a
 //!   renumbering in progress). The family's traffic (`ip route get`: rtr's own and the
 //!   LAN's) must not be on a WAN that has been really down for longer than its detection
-//!   bound (link faults 0.5 s; probe faults interval + (down + 1) × timeout + 0.5 s) while the
+//!   bound (link faults 0.5 s; probe faults interval + (down + 3) / 2 × timeout + 0.5 s) while the
 //!   other WAN has been really up for that family for `SETTLE` (up rounds, timeout and
 //!   margin; a reload restarts that clock because it restarts the changed interfaces'
 //!   health). Both WANs settled up: the family's traffic is not `none`.
@@ -78,9 +78,9 @@ const MARGIN: f64 = 0.5;
 /// Carrier loss and a deleted device are netlink events: a failover at once.
 const LINK_BOUND: f64 = 0.5;
 /// A silent failure: the next steady probe within an interval, its timeout, then `down`
-/// confirmation rounds one timeout apart and the last one's timeout (adaptive timeouts,
-/// at most `timeout`).
-const PROBE_BOUND: f64 = INTERVAL + (DOWN as f64 + 1.0) * TIMEOUT + MARGIN;
+/// confirmation rounds half a timeout apart and the last one's timeout (adaptive
+/// timeouts, at most `timeout`).
+const PROBE_BOUND: f64 = INTERVAL + (DOWN as f64 + 3.0) / 2.0 * TIMEOUT + MARGIN;
 /// How long a WAN must have been really up before traffic may be expected on it: `up` good
 /// rounds, a timeout, the margin, and a little for a recreated device's netlink dance.
 const SETTLE: f64 = UP as f64 * INTERVAL + TIMEOUT + MARGIN + 0.5;
