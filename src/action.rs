@@ -142,4 +142,9 @@ impl Outbox {
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
     }
+
+    /// How many actions wait.
+    pub fn len(&self) -> usize {
+        self.actions.len()
+    }
 }

@@ -14,22 +14,27 @@
 //! resync; the answer comes back through [`Daemon::handle_netifd`]. Until the first answer
 //! such a WAN is left alone (starting, not probed); afterwards netifd's `up` gates it.
 //!
-//! Each WAN has a health per family it tracks; each family has its own active WAN (chosen
-//! by [`plan::choose_active`]), its own probe socket per WAN and its own rules and routes.
-//! What is known of each WAN's link is kept in [`Links`]; every deadline is a named timer
-//! in [`Timers`].
+//! Each WAN has a health per family it tracks; each family has its own carriers (the
+//! active WAN, or in balance mode the WANs sharing the traffic, and those of each `config
+//! rule`: chosen by [`plan::choose`]), its own probe socket per WAN and its own rules,
+//! routes and nexthops. What is known of each WAN's link is kept in [`Links`]; every
+//! deadline is a named timer in [`Timers`].
+//!
+//! Kernel changes leave in batches that fit the action queue: when the queue has drained
+//! and changes are still missing, [`Daemon::poll_action`] queues the next batch (a config
+//! with many rules needs a few hundred at start).
 
 use crate::action::Outbox;
 pub use crate::action::{Action, Event, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
-use crate::config::{Config, FlushConntrack, LastResort, LogLevel, MAX_WANS};
+use crate::config::{Config, FlushConntrack, LastResort, LogLevel, Mode, WanSet, MAX_WANS};
 use crate::health::{Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::links::{Links, NetifdChange};
 use crate::netifd::NetifdStatus;
 use crate::phase::Phase;
-use crate::plan::{self, LinkView};
+use crate::plan::{self, Carriers, LinkView};
 use crate::reconcile::{self, Installed, Ownership};
-use crate::route::{Family, Op};
+use crate::route::{Family, NexthopKind, Op};
 use crate::time::{Duration, Instant};
 use crate::timers::{Timer, Timers};
 use core::fmt::Write;
@@ -42,7 +47,12 @@ pub const PROBE_RETRY: Duration = Duration::from_secs(5);
 /// Wait after a failed kernel write before re-reading and retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Every dump, in the order they must be read (links before their addresses and routes).
-const ALL_DUMPS: [DumpKind; 4] = [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules];
+const ALL_DUMPS: [DumpKind; 5] =
+    [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules, DumpKind::Nexthops];
+/// Most kernel changes queued at once.
+const OPS_BATCH: usize = 32;
+/// Room kept in the action queue for what else an update queues (logs, events, probes).
+const QUEUE_RESERVE: usize = 24;
 
 /// What the core keeps of one family of one WAN.
 #[derive(Clone, Debug)]
@@ -80,8 +90,15 @@ pub struct Daemon {
     wans: heapless::Vec<WanRuntime, MAX_WANS>,
     links: Links,
     installed: Installed,
-    /// The WAN carrying each family's traffic, by [`Family::index`].
-    active: [Option<usize>; 2],
+    /// Entries of ours under ranges a reload gave up (another `rule_priority` or
+    /// `table_base`): removed before anything else is written.
+    retiring: Installed,
+    /// What the kernel should hold, as last planned.
+    desired: plan::Desired,
+    /// The last plan is not fully queued yet (the queue was full).
+    reconcile_pending: bool,
+    /// Who carries each family's traffic, by [`Family::index`].
+    carriers: [Carriers; 2],
     phase: Phase,
     timers: Timers,
     outbox: Outbox,
@@ -116,7 +133,10 @@ impl Daemon {
             ident_base,
             wans,
             installed: Installed::default(),
-            active: [None; 2],
+            retiring: Installed::default(),
+            desired: plan::Desired::default(),
+            reconcile_pending: false,
+            carriers: [Carriers::default(); 2],
             phase: Phase::new(),
             timers: Timers::default(),
             outbox: Outbox::default(),
@@ -134,9 +154,15 @@ impl Daemon {
         &self.config
     }
 
-    /// The WAN carrying `family`'s traffic, if any.
+    /// The WAN carrying `family`'s traffic, if any (in balance mode: the first of those
+    /// sharing it; see [`Daemon::carriers`]).
     pub fn active(&self, family: Family) -> Option<usize> {
-        self.active[family.index()]
+        self.carriers[family.index()].global.first()
+    }
+
+    /// Who carries `family`'s traffic: the catch-all's WANs, and those of each rule.
+    pub fn carriers(&self, family: Family) -> &Carriers {
+        &self.carriers[family.index()]
     }
 
     /// `family` health of WAN `wan`.
@@ -178,14 +204,12 @@ impl Daemon {
 
     /// True once a stop was requested and every entry of ours is gone (or could not be).
     pub fn is_stopped(&self) -> bool {
-        self.phase.is_stopping()
-            && self.outbox.is_empty()
-            && self.installed.rules().is_empty()
-            && self.installed.routes().is_empty()
+        self.phase.is_stopping() && self.outbox.is_empty() && self.installed.is_empty() && self.retiring.is_empty()
     }
 
     fn ownership(&self) -> Ownership {
-        Ownership { rules: self.config.globals.rule_range(), tables: self.config.globals.table_range() }
+        let g = &self.config.globals;
+        Ownership { rules: g.rule_range(), tables: g.table_range(), nexthops: g.nexthop_range() }
     }
 
     fn family_mut(&mut self, wan: usize, family: Family) -> &mut FamilyRuntime {
@@ -235,6 +259,7 @@ impl Daemon {
             match kind {
                 DumpKind::Routes => self.installed.clear_routes(),
                 DumpKind::Rules => self.installed.clear_rules(),
+                DumpKind::Nexthops => self.installed.clear_nexthops(),
                 DumpKind::Links | DumpKind::Addrs => {}
             }
         }
@@ -308,11 +333,22 @@ impl Daemon {
                 if seen.routes_gone && self.phase.sync().is_synced() {
                     self.resync(&[DumpKind::Routes]);
                 }
+                // Our nexthops on a device that went down are gone, maybe with groups and
+                // their routes; the kernel says nothing of it.
+                let ours_on = |oif: u32| {
+                    self.installed
+                        .nexthops()
+                        .iter()
+                        .any(|n| matches!(n.kind, NexthopKind::Via { oif: o, .. } if o == oif))
+                };
+                if seen.nexthops_gone.is_some_and(ours_on) && self.phase.sync().is_synced() {
+                    self.resync(&[DumpKind::Nexthops, DumpKind::Routes]);
+                }
                 if matches!(event, KernelEvent::Route(..)) {
                     self.mirror(event);
                 }
             }
-            KernelEvent::Rule(..) => self.mirror(event),
+            KernelEvent::Rule(..) | KernelEvent::Nexthop(..) => self.mirror(event),
             KernelEvent::Overrun => {
                 self.log(LogLevel::Warning, format_args!("netlink notifications lost, re-reading kernel state"));
                 self.resync(&ALL_DUMPS);
@@ -516,6 +552,9 @@ impl Daemon {
     /// The next thing for the adapters to do. Once the queue is empty after it overflowed,
     /// one warning says how many were dropped.
     pub fn poll_action(&mut self) -> Option<Action> {
+        if self.outbox.is_empty() && self.reconcile_pending && self.phase.sync().is_synced() {
+            self.reconcile();
+        }
         self.outbox.pop(LogLevel::Warning <= self.config.globals.log_level)
     }
 
@@ -544,22 +583,23 @@ impl Daemon {
         }
         self.links.reload(config.wans.len(), |wan| keep[wan]);
         self.timers.reload(|wan| keep.get(wan) == Some(&true));
-        let ranges_changed =
-            config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
+        let g = &config.globals;
+        let ranges_changed = g.rule_range() != old_own.rules
+            || g.table_range() != old_own.tables
+            || g.nexthop_range() != old_own.nexthops;
         if ranges_changed {
-            // Entries under the old ranges would become invisible: remove them now.
-            for r in self.installed.rules().to_vec() {
-                self.push(Action::Apply(Op::DelRule(r)));
-            }
-            for r in self.installed.routes().to_vec() {
-                self.push(Action::Apply(Op::DelRoute(r)));
-            }
-            self.installed.clear();
+            // Entries under the old ranges would become invisible: remove them first.
+            self.retiring = core::mem::take(&mut self.installed);
+            self.reconcile_pending = true;
         }
         self.config = config;
         self.wans = wans;
-        for (family, active) in Family::ALL.into_iter().zip(self.active.iter_mut()) {
-            *active = active.filter(|&a| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up());
+        for (family, carriers) in Family::ALL.into_iter().zip(self.carriers.iter_mut()) {
+            // Rules and their sets may have changed: only the catch-all's choice is kept.
+            let up = |a: usize| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up();
+            let mut global = WanSet::EMPTY;
+            carriers.global.iter().filter(|&a| up(a)).for_each(|a| global.insert(a));
+            *carriers = Carriers { global, ..Carriers::default() };
         }
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new WANs.
@@ -591,7 +631,7 @@ impl Daemon {
         self.update(now);
     }
 
-    /// Brings links, sockets, the active WANs and the kernel in line with what is known.
+    /// Brings links, sockets, the carriers and the kernel in line with what is known.
     fn update(&mut self, now: Instant) {
         if !self.phase.sync_mut().take_dirty() {
             return;
@@ -600,9 +640,10 @@ impl Daemon {
         if !stopping {
             self.update_links(now);
         }
-        let mut desired = plan::Desired::default();
-        // Per family, the WAN its traffic left in this update (its connections may be flushed).
-        let mut moved_from: [Option<usize>; 2] = [None; 2];
+        self.desired.clear();
+        // Per family, the WANs its traffic left in this update (their connections may be
+        // flushed).
+        let mut left: [WanSet; 2] = [WanSet::EMPTY; 2];
         for family in Family::ALL {
             let links: heapless::Vec<LinkView, MAX_WANS> =
                 (0..self.wans.len()).map(|wan| self.link(wan, family)).collect();
@@ -611,9 +652,9 @@ impl Daemon {
                     w.families[family.index()].nat_addr = link.addr;
                 }
             }
-            let current = self.active[family.index()];
-            let active = if stopping {
-                None
+            let current = self.carriers[family.index()];
+            let next = if stopping {
+                Carriers::default()
             } else {
                 let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
                     .wans
@@ -621,32 +662,62 @@ impl Daemon {
                     .map(|w| &w.families[family.index()].health)
                     .map(|h| plan::Readiness { up: h.is_up(), eligible_at: h.eligible_at() })
                     .collect();
-                plan::choose_active(&self.config, family, &ready, &links, current, now)
+                plan::choose(&self.config, family, &ready, &links, &current, now)
             };
-            if active != current {
-                moved_from[family.index()] = current.filter(|_| !stopping);
-                self.log_move(family, current, active);
-                self.push(Action::Event(Event::Active { family, from: current, to: active }));
-                self.active[family.index()] = active;
+            if next.global != current.global {
+                match self.config.globals.mode {
+                    Mode::Failover => {
+                        let (from, to) = (current.global.first(), next.global.first());
+                        self.log_move(family, from, to);
+                        self.push(Action::Event(Event::Active { family, from, to }));
+                    }
+                    Mode::Balance => self.log_share(family, current.global, next.global),
+                }
             }
+            self.log_policies(family, &current, &next);
             if !stopping {
-                plan::plan(&self.config, family, &links, active, &mut desired);
+                left[family.index()] = current.all().minus(next.all());
+            }
+            self.carriers[family.index()] = next;
+            if !stopping {
+                plan::plan(&self.config, family, &links, &next, &mut self.desired);
             }
         }
-        let mut ops: heapless::Vec<Op, 48> = heapless::Vec::new();
-        reconcile::diff(&desired, &self.installed, &mut |op| {
-            let _ = ops.push(op);
-        });
-        for op in ops {
-            self.installed.handle_op(&op);
-            self.log(LogLevel::Debug, format_args!("{op}"));
-            self.push(Action::Apply(op));
-        }
+        self.reconcile();
         for family in Family::ALL {
-            if let Some(wan) = moved_from[family.index()] {
+            for wan in left[family.index()].iter() {
                 self.flush_moved_from(wan, family);
             }
         }
+    }
+
+    /// Queues the kernel changes that bring what is installed to what is desired (first,
+    /// removing what a reload retired), as many as the action queue has room for; the
+    /// rest follow once it has drained ([`Daemon::poll_action`]).
+    fn reconcile(&mut self) {
+        let per_op = if LogLevel::Debug <= self.config.globals.log_level { 2 } else { 1 };
+        let room = ACTIONS_MAX.saturating_sub(self.outbox.len() + QUEUE_RESERVE) / per_op;
+        let mut ops: heapless::Vec<Op, OPS_BATCH> = heapless::Vec::new();
+        let mut more = false;
+        let limit = room.min(OPS_BATCH);
+        let mut take = |ops: &mut heapless::Vec<Op, OPS_BATCH>, op: Op| {
+            if ops.len() < limit {
+                let _ = ops.push(op);
+            } else {
+                more = true;
+            }
+        };
+        reconcile::diff(&plan::Desired::default(), &self.retiring, &mut |op| take(&mut ops, op));
+        let retired = ops.len();
+        reconcile::diff(&self.desired, &self.installed, &mut |op| take(&mut ops, op));
+        for (i, op) in ops.into_iter().enumerate() {
+            // Retired entries are no longer visible as ours: forget them as they go.
+            let mirror = if i < retired { &mut self.retiring } else { &mut self.installed };
+            mirror.handle_op(&op);
+            self.log(LogLevel::Debug, format_args!("{op}"));
+            self.push(Action::Apply(op));
+        }
+        self.reconcile_pending = more;
     }
 
     /// `family`'s traffic left WAN `wan`: ask for its NAT'd connections of that family to
@@ -666,6 +737,65 @@ impl Daemon {
                 self.log(LogLevel::Debug, format_args!("{name}: no {family} address known, no connections to flush"));
             }
             (false, _) => {}
+        }
+    }
+
+    /// Balance mode: the WANs sharing `family`'s traffic changed from `from` to `to`.
+    fn log_share(&mut self, family: Family, from: WanSet, to: WanSet) {
+        let ipv6 = ipv6_word(family);
+        if to.is_empty() {
+            let how = match self.config.globals.last_resort {
+                LastResort::Main => "main routing table in charge",
+                LastResort::Unreachable => "traffic rejected",
+            };
+            if !self.phase.is_stopping() {
+                let for_ipv6 = if family == Family::V6 { " for IPv6" } else { "" };
+                self.log(LogLevel::Notice, format_args!("no WAN up{for_ipv6}: {how}"));
+            }
+            return;
+        }
+        let mut line = LogLine::new();
+        let _ = write!(line, "{ipv6}traffic shared by ");
+        for (i, wan) in to.iter().enumerate() {
+            let w = &self.config.wans[wan];
+            let _ = write!(line, "{}{} (weight {})", if i == 0 { "" } else { ", " }, w.name, w.weight);
+        }
+        for wan in from.minus(to).iter() {
+            let h = self.health(wan, family);
+            let (name, status, reason) = (self.config.wans[wan].name.clone(), h.status(), h.reason());
+            let _ = match status {
+                Status::Online => write!(line, "; {name} left"),
+                _ => write!(line, "; {name} {status}: {reason}"),
+            };
+        }
+        self.log(LogLevel::Notice, format_args!("{line}"));
+    }
+
+    /// Logs each `config rule` whose traffic of `family` changed WANs.
+    fn log_policies(&mut self, family: Family, from: &Carriers, to: &Carriers) {
+        if self.phase.is_stopping() {
+            return;
+        }
+        let ipv6 = ipv6_word(family);
+        for k in 0..self.config.policies.len() {
+            let (before, after) = (from.of_policy(&self.config, k), to.of_policy(&self.config, k));
+            if before == after || !self.config.policies[k].family.covers(family) || !self.config.tracks(family) {
+                continue;
+            }
+            let mut line = LogLine::new();
+            let _ = write!(line, "rule {}: {ipv6}traffic ", self.config.policies[k].name);
+            match after {
+                Some(wans) => {
+                    let _ = line.push_str("on ");
+                    for (i, wan) in wans.iter().enumerate() {
+                        let _ = write!(line, "{}{}", if i == 0 { "" } else { ", " }, self.config.wans[wan].name);
+                    }
+                }
+                None => {
+                    let _ = write!(line, "to its last resort ({})", self.config.policies[k].last_resort_word());
+                }
+            }
+            self.log(LogLevel::Notice, format_args!("{line}"));
         }
     }
 

@@ -169,7 +169,7 @@ pub fn rtnl(data: &[u8]) {
 
     let (config, _) = config::load_str(NETLINK_CONFIG);
     let config = config.expect("the netlink harness config is valid");
-    let ownership = (config.globals.rule_range(), config.globals.table_range());
+    let ownership = (config.globals.rule_range(), config.globals.table_range(), config.globals.nexthop_range());
     let mut core = Daemon::new(Instant::ZERO, config, 0x1230);
     let mut now = Instant::ZERO;
     let check = |core: &mut Daemon| {
@@ -178,6 +178,7 @@ pub fn rtnl(data: &[u8]) {
                 let ours = match op {
                     Op::AddRule(r) | Op::DelRule(r) => r.is_ours(ownership.0.clone()),
                     Op::AddRoute(r) | Op::ReplaceRoute(r) | Op::DelRoute(r) => r.is_ours(ownership.1.clone()),
+                    Op::AddNexthop(n) | Op::ReplaceNexthop(n) | Op::DelNexthop(n) => n.is_ours(ownership.2.clone()),
                 };
                 assert!(ours, "the core would change what is not its own: {op}");
             }
@@ -187,7 +188,7 @@ pub fn rtnl(data: &[u8]) {
     for event in &events {
         core.handle_kernel(now, event);
     }
-    for kind in [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules] {
+    for kind in [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules, DumpKind::Nexthops] {
         core.handle_kernel(now, &KernelEvent::DumpDone(kind));
     }
     check(&mut core);

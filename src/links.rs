@@ -84,6 +84,10 @@ pub struct Seen {
     /// The kernel removed routes without saying so (a device or address went away): the
     /// routes must be read again.
     pub routes_gone: bool,
+    /// The kernel removed the nexthop objects of a WAN device without saying so (it went
+    /// down, lost carrier or went away), and with them maybe groups and their routes: the
+    /// nexthops of the device `ifindex` (and routes) must be read again if any are ours.
+    pub nexthops_gone: Option<u32>,
 }
 
 /// What a netifd answer changed.
@@ -181,6 +185,9 @@ impl Links {
                                 // A new device (USB modem replugged): its addresses are new too.
                                 w.families.iter_mut().for_each(FamilyLink::forget);
                             }
+                            if same && ((w.lower_up && !link.lower_up) || (w.admin_up && !link.up)) {
+                                seen.nexthops_gone = Some(link.ifindex);
+                            }
                             w.ifindex = Some(link.ifindex);
                             w.admin_up = link.up;
                             w.lower_up = link.lower_up;
@@ -189,6 +196,7 @@ impl Links {
                         // which the kernel removes without notifying).
                         Change::New | Change::Del if same => {
                             seen.routes_gone = true;
+                            seen.nexthops_gone = Some(link.ifindex);
                             w.forget_device();
                         }
                         _ => continue,
@@ -227,7 +235,7 @@ impl Links {
                 seen
             }
             KernelEvent::Route(change, route) if route.table == TABLE_MAIN && route.dst.is_default() => {
-                Seen { changed: self.main_default(*change, route), routes_gone: false }
+                Seen { changed: self.main_default(*change, route), ..Seen::default() }
             }
             _ => Seen::default(),
         }
@@ -274,7 +282,7 @@ impl Links {
             DumpKind::Links => self.wans.iter_mut().for_each(WanLink::forget_device),
             DumpKind::Addrs => families.for_each(|f| f.addrs.clear()),
             DumpKind::Routes => families.for_each(|f| f.main_defaults.clear()),
-            DumpKind::Rules => {}
+            DumpKind::Rules | DumpKind::Nexthops => {}
         }
     }
 
@@ -353,6 +361,7 @@ mod tests {
             dst: Prefix::default_of(Family::of(&gw.parse().unwrap())),
             kind: RouteType::Unicast,
             gateway: gw.parse().ok(),
+            nhid: None,
             oif: 2,
             metric,
             protocol: 16,
@@ -383,7 +392,7 @@ mod tests {
             Change::Del,
             Link { ifindex: 2, name: "wan1".try_into().unwrap(), up: false, lower_up: false },
         );
-        assert_eq!(links.handle_kernel(&c, &gone), Seen { changed: true, routes_gone: true });
+        assert_eq!(links.handle_kernel(&c, &gone), Seen { changed: true, routes_gone: true, nexthops_gone: Some(2) });
         assert_eq!(links.view(&c, 0, Family::V4), LinkView::default());
     }
 

@@ -185,12 +185,12 @@ fn too_many_interfaces_and_warnings() {
     assert_eq!(code, 1);
     assert!(err.contains("FILE:33: more than 8 interface sections"), "{err}");
 
-    let text = GOOD.to_string() + "\nconfig rule\n\toption use 'wan'\n" + "config globals\n";
+    let text = GOOD.to_string() + "\nconfig member\n\toption interface 'wan'\n" + "config globals\n";
     let (code, _, err) =
         check(&text.replace("\toption log_level 'notice'", "\toption log_level 'notice'\n\toption colour 'red'"));
     assert_eq!(code, 1, "a second globals section is an error");
     assert!(err.contains("FILE:3: unknown option 'colour' in globals 'globals' ignored (warning)"), "{err}");
-    assert!(err.contains("FILE:16: unknown section type 'rule' ignored (warning)"), "{err}");
+    assert!(err.contains("FILE:16: unknown section type 'member' ignored (warning)"), "{err}");
     assert!(
         err.contains("FILE:18: anonymous globals section: second globals section (the first is on line 1)"),
         "{err}"
@@ -295,13 +295,15 @@ fn the_luci_apps_schema_is_check_schema() {
     assert_eq!(keys(&schema), ["bool", "sections"]);
     assert_eq!(schema["bool"]["true"][0], "1");
     assert_eq!(schema["bool"]["false"][0], "0");
-    assert_eq!(keys(&schema["sections"]), ["globals", "interface"]);
+    assert_eq!(keys(&schema["sections"]), ["globals", "interface", "rule"]);
     for (ty, section) in schema["sections"].as_object().unwrap() {
         assert_eq!(keys(section), ["name", "max", "one_of", "options"], "{ty}");
         for (name, option) in section["options"].as_object().unwrap() {
             let k = keys(option);
             let params: &[&str] = match option["type"].as_str().unwrap() {
-                "bool" | "text" => &[],
+                "bool" | "text" | "prefix" => &[],
+                "ports" => &["max"],
+                "wans" => &["max", "words"],
                 "uint" if option.get("reserved").is_some() => &["min", "max", "span", "reserved"],
                 "uint" if option.get("span").is_some() => &["min", "max", "span"],
                 "uint" | "hosts" => &["min", "max"],
@@ -338,9 +340,13 @@ fn schema_options_are_the_readers_and_their_defaults_are_printed() {
     for name in options("interface").keys() {
         text += &format!("\toption {name} 'x'\n");
     }
+    text += "config rule 'r'\n";
+    for name in options("rule").keys() {
+        text += &format!("\toption {name} 'x'\n");
+    }
     let (_, _, err) = check(&text);
     let unknown: Vec<&str> = err.lines().filter(|l| l.contains("unknown option")).collect();
-    assert_eq!(unknown, ["FILE:9: unknown option 'colour' in globals 'globals' ignored (warning)"], "{err}");
+    assert_eq!(unknown, ["FILE:10: unknown option 'colour' in globals 'globals' ignored (warning)"], "{err}");
 
     // wanb in GOOD sets only device, metric and track_ip.
     let (code, out, err) = check(GOOD);

@@ -12,7 +12,7 @@
 mod common;
 
 use dualwan::kernel::{Change, DumpKind, KernelEvent};
-use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors, PROTO_DUALWAN, TABLE_MAIN};
 use dualwan::sys::netlink::{Netlink, NlCause};
 use nix::errno::Errno;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -183,6 +183,7 @@ fn default_via(gw: [u8; 4], oif: u32, table: u32) -> Route {
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
         gateway: Some(Ipv4Addr::from(gw).into()),
+        nhid: None,
         oif,
         metric: 0,
         protocol: PROTO_DUALWAN,
@@ -239,6 +240,7 @@ fn routes_in_large_tables_and_reject_routes() {
             dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
+            nhid: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
@@ -268,6 +270,7 @@ fn our_rules() -> [Rule; 3] {
         family: dualwan::route::Family::V4,
         priority: 5000,
         src: None,
+        selectors: Selectors::NONE,
         action: RuleAction::Lookup(TABLE_MAIN),
         suppress_prefixlen: Some(0),
         protocol: PROTO_DUALWAN,
@@ -361,6 +364,7 @@ fn events_for_links_addresses_routes_and_rules() {
             dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
+            nhid: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
