@@ -710,12 +710,30 @@ impl Daemon {
         reconcile::diff(&plan::Desired::default(), &self.retiring, &mut |op| take(&mut ops, op));
         let retired = ops.len();
         reconcile::diff(&self.desired, &self.installed, &mut |op| take(&mut ops, op));
+        let mut full = false;
         for (i, op) in ops.into_iter().enumerate() {
             // Retired entries are no longer visible as ours: forget them as they go.
             let mirror = if i < retired { &mut self.retiring } else { &mut self.installed };
-            mirror.handle_op(&op);
+            full |= !mirror.handle_op(&op);
             self.log(LogLevel::Debug, format_args!("{op}"));
             self.push(Action::Apply(op));
+        }
+        if full {
+            // Only stale entries of ours (a crashed run's, another config's) beyond what
+            // the plan can want fill the mirror: remove what is not wanted first, and
+            // add the rest once there is room (the next update).
+            self.log(LogLevel::Warning, format_args!("more entries of ours in the kernel than expected"));
+            let mut deletes: heapless::Vec<Op, OPS_BATCH> = heapless::Vec::new();
+            reconcile::diff(&self.desired, &self.installed, &mut |op| {
+                if matches!(op, Op::DelRule(_) | Op::DelRoute(_) | Op::DelNexthop(_)) {
+                    let _ = deletes.push(op);
+                }
+            });
+            for op in deletes {
+                self.installed.handle_op(&op);
+                self.push(Action::Apply(op));
+            }
+            more = false;
         }
         self.reconcile_pending = more;
     }

@@ -90,26 +90,33 @@ impl Installed {
     }
 
     /// Records the effect of an operation we just sent, before its notification arrives,
-    /// so the next diff does not send it again.
-    pub fn handle_op(&mut self, op: &Op) {
+    /// so the next diff does not send it again. False if an entry it adds does not fit
+    /// (the next diff would send it again).
+    pub fn handle_op(&mut self, op: &Op) -> bool {
         match op {
             Op::AddRule(r) => {
                 self.set_rule(Change::New, r);
+                self.rules.contains(r)
             }
             Op::DelRule(r) => {
                 self.set_rule(Change::Del, r);
+                true
             }
             Op::AddRoute(r) | Op::ReplaceRoute(r) => {
                 self.set_route(Change::New, r);
+                self.routes.contains(r)
             }
             Op::DelRoute(r) => {
                 self.set_route(Change::Del, r);
+                true
             }
             Op::AddNexthop(n) | Op::ReplaceNexthop(n) => {
                 self.set_nexthop(Change::New, n);
+                self.nexthops.contains(n)
             }
             Op::DelNexthop(n) => {
                 self.set_nexthop(Change::Del, n);
+                true
             }
         }
     }
@@ -190,8 +197,9 @@ impl Installed {
 
 /// The operations that turn `installed` into `desired`, in a safe order: nexthop adds and
 /// replaces (single ones before the groups made of them), route adds and replaces, rule
-/// adds, then rule deletes, route deletes and nexthop deletes (groups before their
-/// members). Everything in `desired` must be ours (the planner guarantees it).
+/// adds (each followed by the deletes of the rules it takes the place of), then rule
+/// deletes, route deletes and nexthop deletes (groups before their members). Everything in
+/// `desired` must be ours (the planner guarantees it).
 ///
 /// A nexthop that cannot become the wanted one in place (a group type or bucket count
 /// changed, a group where a single one was: the kernel refuses such a replace) is deleted
@@ -219,13 +227,22 @@ pub fn diff(desired: &Desired, installed: &Installed, emit: &mut dyn FnMut(Op)) 
             None => emit(Op::AddRoute(*want)),
         }
     }
+    // A rule that takes the place of another (same family and priority: a rule's WAN
+    // changed, or the rules of a reloaded config moved) is added, then the one it replaces
+    // is deleted at once: the kernel keeps the older one first until then, and the mirror
+    // never holds more than one extra rule.
+    let same_slot = |a: &Rule, b: &Rule| a.family == b.family && a.priority == b.priority;
+    let added = |have: &Rule| desired.rules.iter().any(|w| same_slot(w, have) && !installed.rules.contains(w));
     for want in &desired.rules {
         if !installed.rules.contains(want) {
             emit(Op::AddRule(*want));
+            for have in installed.rules.iter().filter(|h| same_slot(h, want) && !desired.rules.contains(h)) {
+                emit(Op::DelRule(*have));
+            }
         }
     }
     for have in &installed.rules {
-        if !desired.rules.contains(have) {
+        if !desired.rules.contains(have) && !added(have) {
             emit(Op::DelRule(*have));
         }
     }
@@ -331,7 +348,7 @@ mod tests {
             ]
         );
         // Once applied, nothing is left to do.
-        diff(&desired, &inst.clone(), &mut |op| inst.handle_op(&op));
+        diff(&desired, &inst.clone(), &mut |op| assert!(inst.handle_op(&op)));
         assert!(ops(&desired, &inst).is_empty());
     }
 

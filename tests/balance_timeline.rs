@@ -1,0 +1,352 @@
+//! Timelines of balance mode and `config rule` sections, with simulated time and the fake
+//! kernel of `sim` (which keeps nexthop objects, walks rules with their selectors and, like
+//! Linux, drops the nexthops of a line that loses carrier without a word).
+
+mod sim;
+
+use dualwan::config::{load_str, Config};
+use dualwan::health::Status;
+use dualwan::route::{Family, Op};
+use dualwan::time::Duration;
+use sim::{foreign_routes, foreign_rules, Packet, Sim};
+
+/// Two lines as in `sim::config`, in balance mode, both metric 10, weights 3 and 1.
+const BALANCE: &str = "config globals 'globals'\n\toption mode 'balance'\n\
+config interface 'wan'\n\toption device 'wan1'\n\toption metric '10'\n\toption weight '3'\n\
+\tlist track_ip '203.0.113.1'\n\tlist track_ip '203.0.113.2'\n\tlist track_ip '203.0.113.3'\n\
+config interface 'wanb'\n\toption device 'wan2'\n\toption metric '10'\n\toption weight '1'\n\
+\tlist track_ip '203.0.113.1'\n\tlist track_ip '203.0.113.2'\n\tlist track_ip '203.0.113.3'\n";
+
+fn load(text: &str) -> Config {
+    let (config, report) = load_str(text);
+    config.unwrap_or_else(|| panic!("{:?}", report.errors))
+}
+
+fn settle(text: &str) -> Sim {
+    let mut s = Sim::new(load(text));
+    s.run_for(Duration::from_secs(2));
+    for wan in 0..s.d.config().wans.len() {
+        assert_eq!(s.d.health(wan, Family::V4).status(), Status::Online, "{:#?}", s.logs);
+    }
+    s
+}
+
+/// Where 60 LAN destinations leave, as counts per line: (wan1, wan2, elsewhere).
+fn spread(s: &Sim) -> (usize, usize, usize) {
+    let mut n = (0, 0, 0);
+    for i in 1..=60 {
+        match s.route_get(&Packet::from_lan("192.0.2.130", &format!("198.51.100.{i}"))) {
+            Some("wan1") => n.0 += 1,
+            Some("wan2") => n.1 += 1,
+            _ => n.2 += 1,
+        }
+    }
+    n
+}
+
+fn group_ops(s: &Sim, from: usize) -> Vec<String> {
+    s.ops[from..].iter().filter(|op| matches!(op, Op::ReplaceNexthop(_))).map(|op| op.to_string()).collect()
+}
+
+#[test]
+fn balance_installs_a_resilient_group_by_weight_and_leaves_foreign_state_alone() {
+    let s = settle(BALANCE);
+    let (rules, routes) = s.ours();
+    assert_eq!(
+        rules,
+        [
+            "5000:\tfrom all lookup main suppress_prefixlength 0 proto dualwan",
+            "5001:\tfrom 192.0.2.2 lookup 101 proto dualwan",
+            "5002:\tfrom 192.0.2.10 lookup 102 proto dualwan",
+            "5090:\tfrom all lookup 100 proto dualwan",
+        ]
+    );
+    assert_eq!(
+        routes,
+        [
+            "default via 192.0.2.1 dev #2 table 101 proto dualwan",
+            "default via 192.0.2.9 dev #3 table 102 proto dualwan",
+            "default nhid 5030 table 100 proto dualwan",
+        ]
+    );
+    let nexthops: Vec<String> = s.nexthops.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        nexthops,
+        [
+            "id 5010 via 192.0.2.1 dev #2 proto dualwan",
+            "id 5011 via 192.0.2.9 dev #3 proto dualwan",
+            "id 5030 group 5010,3/5011 type resilient buckets 128 idle_timer 120 proto dualwan",
+        ]
+    );
+    let (a, b, none) = spread(&s);
+    assert_eq!(none, 0);
+    assert!((35..=55).contains(&a) && a + b == 60, "3:1 by weight, got {a}:{b}");
+    assert_eq!(s.d.carriers(Family::V4).global.len(), 2);
+    assert!(s.logs.iter().any(|l| l.contains("traffic shared by wan (weight 3), wanb (weight 1)")), "{:#?}", s.logs);
+    for r in foreign_routes() {
+        assert!(s.routes.contains(&r), "{r} gone");
+    }
+    for r in foreign_rules() {
+        assert!(s.rules.contains(&r), "{r} gone");
+    }
+}
+
+#[test]
+fn a_dying_wan_leaves_the_group_in_one_change_within_the_detection_bound_and_rejoins() {
+    let mut s = settle(BALANCE);
+    let before = s.ops.len();
+    s.lines[0].upstream_works = false;
+    let took = s.run_until_cond(Duration::from_secs(5), |s| spread(s) == (0, 60, 0)).expect("all on wan2");
+    let w = &s.d.config().wans[0];
+    let bound = w.interval.as_micros() * u64::from(w.down) + w.timeout.as_micros();
+    assert!(took.as_micros() <= bound, "took {took:?}, bound {bound} us");
+    assert_eq!(
+        group_ops(&s, before),
+        ["nexthop replace id 5030 group 5011 type resilient buckets 128 idle_timer 120 proto dualwan"],
+        "one atomic change"
+    );
+    assert!(s.logs.iter().any(|l| l.contains("traffic shared by wanb (weight 1); wan offline")), "{:#?}", s.logs);
+    // Back after `up` good rounds and the recovery wait, with its weight.
+    let before = s.ops.len();
+    s.lines[0].upstream_works = true;
+    let back = s.run_until_cond(Duration::from_secs(30), |s| spread(s).0 > 30).expect("rejoined");
+    assert!(back >= s.d.config().wans[0].recovery_wait, "rejoined after {back:?}");
+    assert_eq!(group_ops(&s, before).len(), 1, "{:?}", group_ops(&s, before));
+    assert_eq!(spread(&s).2, 0);
+}
+
+#[test]
+fn carrier_loss_is_a_failover_at_once_even_though_the_kernel_drops_the_nexthop_silently() {
+    let mut s = settle(BALANCE);
+    s.set_carrier(0, false);
+    assert_eq!(spread(&s), (0, 60, 0));
+    s.run_for(Duration::from_secs(3));
+    let warnings: Vec<&String> = s.logs.iter().filter(|l| l.contains("re-reading")).collect();
+    assert!(warnings.is_empty(), "the daemon re-read the nexthops instead of failing on them: {warnings:#?}");
+    assert!(!s.nexthops.iter().any(|n| n.to_string().contains("id 5010")));
+    // The line comes back: its nexthop is made again and it rejoins.
+    s.set_carrier(0, true);
+    s.run_until_cond(Duration::from_secs(30), |s| spread(s).0 > 30).expect("rejoined");
+    assert!(s.nexthops.iter().any(|n| n.to_string().starts_with("id 5010 via")));
+}
+
+#[test]
+fn the_last_wan_going_down_lets_last_resort_decide() {
+    let mut s = settle(&BALANCE.replace("'balance'\n", "'balance'\n\toption last_resort 'unreachable'\n"));
+    s.lines[0].upstream_works = false;
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let (_, routes) = s.ours();
+    assert!(routes.contains(&"unreachable default table 100 proto dualwan".to_string()), "{routes:?}");
+    assert!(s.nexthops.is_empty(), "{:?}", s.nexthops);
+    assert_eq!(spread(&s), (0, 0, 60));
+}
+
+#[test]
+fn a_lower_metric_tier_is_used_alone_while_any_of_it_is_up() {
+    let text = BALANCE.replace("'wan2'\n\toption metric '10'", "'wan2'\n\toption metric '20'");
+    let mut s = settle(&text);
+    assert_eq!(spread(&s), (60, 0, 0), "wanb is in a higher tier");
+    s.lines[0].upstream_works = false;
+    s.run_until_cond(Duration::from_secs(5), |s| spread(s) == (0, 60, 0)).expect("the next tier");
+    s.lines[0].upstream_works = true;
+    let back = s.run_until_cond(Duration::from_secs(30), |s| spread(s) == (60, 0, 0)).expect("back to the first tier");
+    assert!(back >= s.d.config().wans[0].recovery_wait);
+}
+
+#[test]
+fn shutdown_removes_groups_nexthops_and_routes_and_nothing_else() {
+    let mut s = settle(BALANCE);
+    s.d.shutdown(s.now);
+    s.drain();
+    assert!(s.d.is_stopped());
+    assert!(s.nexthops.is_empty());
+    assert_eq!(s.routes, foreign_routes());
+    assert_eq!(s.rules, foreign_rules());
+}
+
+#[test]
+fn a_reload_to_failover_replaces_the_group_route_and_removes_the_nexthops() {
+    let mut s = settle(BALANCE);
+    s.core(|d, now| {
+        d.reload(
+            now,
+            load(
+                &BALANCE
+                    .replace("'balance'", "'failover'")
+                    .replace("'wan2'\n\toption metric '10'", "'wan2'\n\toption metric '20'"),
+            ),
+        )
+    });
+    s.drain();
+    s.run_for(Duration::from_secs(1));
+    assert!(s.nexthops.is_empty());
+    let (_, routes) = s.ours();
+    assert!(routes.contains(&"default via 192.0.2.1 dev #2 table 100 proto dualwan".to_string()), "{routes:?}");
+    assert_eq!(spread(&s), (60, 0, 0));
+}
+
+/// The lab's VoIP case: `lte` is the backup for everything, but carries one LAN host's SIP.
+const VOIP: &str = "config interface 'wan'\n\toption device 'wan1'\n\toption metric '10'\n\
+\tlist track_ip '203.0.113.1'\n\tlist track_ip '203.0.113.2'\n\
+config interface 'lte'\n\toption device 'wan2'\n\toption metric '20'\n\
+\tlist track_ip '203.0.113.1'\n\tlist track_ip '203.0.113.2'\n\
+config rule 'voip'\n\toption src_ip '192.0.2.130'\n\toption proto 'udp'\n\toption dest_port '5060'\n\
+\tlist use 'lte'\n\tlist use 'wan'\n";
+
+fn sip(s: &Sim) -> Option<&'static str> {
+    s.route_get(&Packet::from_lan("192.0.2.130", "198.51.100.7").udp(5060))
+}
+
+#[test]
+fn a_rule_sends_its_traffic_by_its_first_wan_and_falls_back_to_the_next() {
+    let mut s = settle(VOIP);
+    let (rules, _) = s.ours();
+    assert!(
+        rules.contains(&"5010:\tfrom 192.0.2.130 ipproto udp dport 5060 lookup 102 proto dualwan".to_string()),
+        "{rules:?}"
+    );
+    assert_eq!(sip(&s), Some("wan2"));
+    assert_eq!(s.route_get(&Packet::from_lan("192.0.2.130", "198.51.100.7").udp(5061)), Some("wan1"));
+    assert_eq!(s.route_get(&Packet::from_lan("192.0.2.131", "198.51.100.7").udp(5060)), Some("wan1"));
+    assert_eq!(s.d.carriers(Family::V4).of_policy(s.d.config(), 0).and_then(|w| w.first()), Some(1));
+    // lte's upstream dies: SIP moves to wan within the detection bound, and comes back.
+    s.lines[1].upstream_works = false;
+    let took = s.run_until_cond(Duration::from_secs(5), |s| sip(s) == Some("wan1")).expect("fell back");
+    assert!(took <= Duration::from_millis(1300), "{took:?}");
+    assert!(s.logs.iter().any(|l| l.contains("rule voip: traffic on wan")), "{:#?}", s.logs);
+    s.lines[1].upstream_works = true;
+    s.run_until_cond(Duration::from_secs(30), |s| sip(s) == Some("wan2")).expect("back on lte");
+}
+
+#[test]
+fn a_rule_with_none_of_its_wans_up_gets_its_last_resort() {
+    let text = VOIP.replace("\tlist use 'wan'\n", "\toption last_resort 'blackhole'\n");
+    let mut s = settle(&text);
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let (rules, _) = s.ours();
+    assert!(
+        rules.contains(&"5010:\tfrom 192.0.2.130 ipproto udp dport 5060 blackhole proto dualwan".to_string()),
+        "{rules:?}"
+    );
+    assert_eq!(sip(&s), None);
+    assert_eq!(s.route_get(&Packet::from_lan("192.0.2.131", "198.51.100.7").udp(5060)), Some("wan1"));
+}
+
+#[test]
+fn port_lists_become_one_kernel_rule_each_in_file_order() {
+    let text = VOIP.replace("'5060'", "'5060,10000-20000'")
+        + "config rule 'web'\n\toption proto 'tcp'\n\toption src_port '80,443'\n\toption dest_port '1-1024'\n\tlist use 'lte'\n";
+    let s = settle(&text);
+    let (rules, _) = s.ours();
+    let ours: Vec<&String> = rules.iter().filter(|r| r.starts_with("501")).collect();
+    assert_eq!(
+        ours,
+        [
+            "5010:\tfrom 192.0.2.130 ipproto udp dport 5060 lookup 102 proto dualwan",
+            "5011:\tfrom 192.0.2.130 ipproto udp dport 10000-20000 lookup 102 proto dualwan",
+            "5012:\tfrom all ipproto tcp sport 80 dport 1-1024 lookup 102 proto dualwan",
+            "5013:\tfrom all ipproto tcp sport 443 dport 1-1024 lookup 102 proto dualwan",
+        ]
+    );
+}
+
+/// 16 rules of 5 port entries each: 80 kernel rules per family, more than the action queue
+/// holds at once. They go out in batches, all of them, with no overflow.
+#[test]
+fn a_config_of_eighty_kernel_rules_is_installed_in_batches_without_overflow() {
+    let mut text = VOIP.replace(
+        "\tlist track_ip '203.0.113.1'\n",
+        "\tlist track_ip '203.0.113.1'\n\tlist track_ip '2001:db8:ff::1'\n",
+    );
+    text = text.replace("config rule 'voip'\n\toption src_ip '192.0.2.130'\n", "config rule 'voip'\n");
+    text = text.replace("'5060'", "'5060,5061,5062,5063,5064'");
+    for i in 1..16 {
+        text += &format!(
+            "config rule 'r{i}'\n\toption proto 'tcp'\n\toption dest_port '{0},{1},{2},{3},{4}'\n\tlist use 'wan'\n",
+            i * 10,
+            i * 10 + 1,
+            i * 10 + 2,
+            i * 10 + 3,
+            i * 10 + 4
+        );
+    }
+    let s = settle(&text);
+    let (rules, _) = s.ours();
+    assert_eq!(rules.len(), 2 * (4 + 80), "{rules:#?}");
+    assert!(!s.logs.iter().any(|l| l.contains("dropped")), "{:#?}", s.logs);
+    let mut s = s;
+    s.d.shutdown(s.now);
+    s.drain();
+    assert!(s.d.is_stopped());
+    assert_eq!(s.rules, foreign_rules());
+}
+
+#[test]
+fn a_rule_balancing_over_named_wans_gets_its_own_table_and_group() {
+    let text = VOIP.replace("\tlist use 'wan'\n", "\tlist use 'wan'\n\tlist use 'balance'\n");
+    let mut s = settle(&text);
+    let (rules, routes) = s.ours();
+    assert!(
+        rules.contains(&"5010:\tfrom 192.0.2.130 ipproto udp dport 5060 lookup 109 proto dualwan".to_string()),
+        "{rules:?}"
+    );
+    assert!(routes.contains(&"default nhid 5031 table 109 proto dualwan".to_string()), "{routes:?}");
+    assert!(
+        routes.contains(&"default via 192.0.2.1 dev #2 table 100 proto dualwan".to_string()),
+        "failover for the rest"
+    );
+    let both = (1..=60)
+        .map(|i| s.route_get(&Packet::from_lan("192.0.2.130", &format!("198.51.100.{i}")).udp(5060)))
+        .collect::<std::collections::HashSet<_>>();
+    assert_eq!(both.len(), 2, "{both:?}");
+    s.set_carrier(1, false);
+    assert_eq!(sip(&s), Some("wan1"));
+    s.run_for(Duration::from_secs(2));
+    assert!(!s.logs.iter().any(|l| l.contains("re-reading")), "{:#?}", s.logs);
+}
+
+/// Stale rules of ours (a crashed run with another config) beyond what the mirror has room
+/// for besides the plan: the plan is installed and the stale rules removed, those the
+/// mirror had no room for at the first read by the periodic re-read, without the core
+/// spinning on changes it cannot record.
+#[test]
+fn more_stale_entries_of_ours_than_the_mirror_holds_are_cleaned_up() {
+    use dualwan::route::{Prefix, Rule, RuleAction, Selectors, PROTO_DUALWAN};
+    let text = VOIP.replace("'5060'", "'5060,5061,5062,5063,5064'");
+    let mut text = text.replace(
+        "\tlist track_ip '203.0.113.1'\n",
+        "\tlist track_ip '203.0.113.1'\n\tlist track_ip '2001:db8:ff::1'\n",
+    );
+    for i in 1..16 {
+        text += &format!(
+            "config rule 'r{i}'\n\toption proto 'tcp'\n\toption dest_port '{},{},{},{},{}'\n\tlist use 'wan'\n",
+            i * 10,
+            i * 10 + 1,
+            i * 10 + 2,
+            i * 10 + 3,
+            i * 10 + 4
+        );
+    }
+    let mut s = Sim::new(load(&text));
+    for i in 0..40u8 {
+        s.rules.push(Rule {
+            family: Family::V4,
+            priority: 5091 + u32::from(i % 8),
+            src: Some(Prefix::host(std::net::Ipv4Addr::new(198, 51, 100, i).into())),
+            selectors: Selectors::NONE,
+            action: RuleAction::Lookup(103),
+            suppress_prefixlen: None,
+            protocol: PROTO_DUALWAN,
+            other_selectors: false,
+        });
+    }
+    s.d = dualwan::daemon::Daemon::new(s.now, load(&text), 0x4000);
+    s.drain();
+    s.run_for(Duration::from_secs(65));
+    let (rules, _) = s.ours();
+    assert!(rules.iter().all(|r| !r.starts_with("509") || r.starts_with("5090")), "{rules:#?}");
+    assert_eq!(rules.len(), (4 + 80) + (4 + 75), "voip is IPv4 only: {rules:#?}");
+    assert!(s.ops.len() < 1000, "{} ops", s.ops.len());
+}
