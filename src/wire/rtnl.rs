@@ -96,12 +96,13 @@ const FRA_PROTOCOL: u16 = 21;
 const FRA_IP_PROTO: u16 = 22;
 const FRA_SPORT_RANGE: u16 = 23;
 const FRA_DPORT_RANGE: u16 = 24;
+const FRA_SPORT_MASK: u16 = 28;
+const FRA_DPORT_MASK: u16 = 29;
 /// Rule attributes that select packets on something `Rule` does not model: fwmark (10),
 /// flow/realm (11), tun_id (12), fwmask (16), oifname (17), uid range (20), dscp (25),
-/// flowlabel and its mask (26, 27), sport/dport mask (28, 29), dscp mask (30). The kernel
-/// emits each only when it is set (`fib_nl_fill_rule`), so presence alone means "selects
-/// on it".
-const FRA_OTHER_SELECTORS: &[u16] = &[10, 11, 12, 16, 17, 20, 25, 26, 27, 28, 29, 30];
+/// flowlabel and its mask (26, 27), dscp mask (30). The kernel emits each only when it is
+/// set (`fib_nl_fill_rule`), so presence alone means "selects on it".
+const FRA_OTHER_SELECTORS: &[u16] = &[10, 11, 12, 16, 17, 20, 25, 26, 27, 30];
 // Nexthop attributes (include/uapi/linux/nexthop.h).
 const NHA_ID: u16 = 1;
 const NHA_GROUP: u16 = 2;
@@ -349,6 +350,8 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
             FRA_IP_PROTO => selectors.ip_proto = Some(*data.first().ok_or(Malformed("empty FRA_IP_PROTO"))?),
             FRA_SPORT_RANGE => selectors.sport = Some(port_range(data)?),
             FRA_DPORT_RANGE => selectors.dport = Some(port_range(data)?),
+            // Linux 6.16+ reports a single port with the full mask: the same selector.
+            FRA_SPORT_MASK | FRA_DPORT_MASK => other |= data != [0xff, 0xff],
             FRA_TABLE => table = attr_u32(data)?,
             FRA_PROTOCOL => protocol = *data.first().ok_or(Malformed("empty FRA_PROTOCOL"))?,
             FRA_SUPPRESS_PREFIXLEN => match attr_u32(data)? {
