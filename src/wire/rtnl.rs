@@ -569,6 +569,7 @@ fn attr_u32(data: &[u8]) -> Result<u32, Malformed> {
 mod tests {
     use super::*;
     use crate::route::Family;
+    use crate::route::NexthopKind;
     use crate::wire::netlink::{
         align4, ext_ack_msg, Messages, NLMSGERR_ATTR_MSG, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP,
         NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTI,
@@ -618,6 +619,13 @@ mod tests {
         "rule-5001-plain",
         "rule-5099-plain",
         "rule-6000-plain",
+        "nexthop-5010",
+        "nexthop6-5020",
+        "group-5030",
+        "route-nhid-table100",
+        "route6-nhid-table100",
+        "rule-5010-selectors",
+        "rule6-5011-selectors",
     ];
 
     #[test]
@@ -679,6 +687,70 @@ mod tests {
             assert!(!rule(name).other_selectors, "{name}");
             assert_eq!(rule(name).protocol, 2, "{name}: RTPROT_KERNEL");
         }
+    }
+
+    #[test]
+    fn nexthops_groups_and_routes_through_them_from_a_real_dump() {
+        let nexthop = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Nexthop(Change::New, n)) => n,
+            other => panic!("{name}: {other:?}"),
+        };
+        let a = nexthop("nexthop-5010");
+        assert!(matches!(a.kind, NexthopKind::Via { gateway, oif } if gateway == v4(192, 0, 2, 1) && oif != 0));
+        assert_eq!((a.id, a.protocol, a.family()), (5010, 201, Some(Family::V4)));
+        let a6 = nexthop("nexthop6-5020");
+        assert_eq!(a6.family(), Some(Family::V6));
+        let group = nexthop("group-5030");
+        assert_eq!(group.family(), None, "AF_UNSPEC");
+        assert_eq!(group.to_string(), "id 5030 group 5010,3 type resilient buckets 128 idle_timer 120 proto dualwan");
+        // Our own request for the same group reads back as the kernel reports it.
+        let mut buf = [0u8; 256];
+        let len = emit_nexthop(&mut buf, 7, &Op::AddNexthop(group)).unwrap();
+        let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+        assert_eq!((msg.ty, msg.flags), (RTM_NEWNEXTHOP, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL));
+        assert_eq!(parse(&msg), Ok(Parsed::Event(KernelEvent::Nexthop(Change::New, group))));
+        for n in [a, a6] {
+            let len = emit_nexthop(&mut buf, 8, &Op::ReplaceNexthop(n)).unwrap();
+            let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+            assert_eq!(msg.flags & NLM_F_REPLACE, NLM_F_REPLACE);
+            assert_eq!(parse(&msg), Ok(Parsed::Event(KernelEvent::Nexthop(Change::New, n))));
+        }
+        // A delete names nothing but the id (the kernel refuses other fields).
+        let len = emit_nexthop(&mut buf, 9, &Op::DelNexthop(group)).unwrap();
+        assert_eq!(&buf[16..24], &[0; 8], "an empty nhmsg");
+        assert_eq!(len, 16 + 8 + 8);
+        // The kernel adds the group's next hops to a route for show: only the id is kept.
+        let route = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Route(Change::New, r)) => r,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(route("route-nhid-table100").to_string(), "default nhid 5030 table 100 proto dualwan");
+        assert_eq!(
+            Op::AddRoute(route("route6-nhid-table100")).to_string(),
+            "-6 route add default nhid 5040 table 100 proto dualwan metric 1024"
+        );
+    }
+
+    #[test]
+    fn rules_with_selectors_from_a_real_dump() {
+        let v4 = rule("rule-5010-selectors");
+        assert!(!v4.other_selectors, "the full mask of a single port is no selector of its own");
+        assert_eq!(
+            v4.to_string(),
+            "5010:\tfrom 192.0.2.130 to 198.51.100.0/24 iif br-guest ipproto udp dport 5060 lookup 102 proto dualwan"
+        );
+        let Parsed::Event(KernelEvent::Rule(Change::New, v6)) = only(&capture("rule6-5011-selectors")) else {
+            panic!("not a rule")
+        };
+        assert_eq!(
+            Op::AddRule(v6).to_string(),
+            "-6 rule add 5011:\tfrom all ipproto tcp sport 1000-2000 dport 443 blackhole proto dualwan"
+        );
+        // Any other port mask is a selector this crate does not model.
+        let mut p = capture("rule-5010-selectors")[16..].to_vec();
+        let at = p.windows(4).position(|w| w == [6, 0, 29, 0]).expect("FRA_DPORT_MASK");
+        p[at + 4] = 0xf0;
+        assert!(parse_rule(&p).unwrap().unwrap().other_selectors);
     }
 
     #[test]
