@@ -350,3 +350,50 @@ fn more_stale_entries_of_ours_than_the_mirror_holds_are_cleaned_up() {
     assert_eq!(rules.len(), (4 + 80) + (4 + 75), "voip is IPv4 only: {rules:#?}");
     assert!(s.ops.len() < 1000, "{} ops", s.ops.len());
 }
+
+fn status(s: &Sim) -> serde_json::Value {
+    let mut text = String::new();
+    let mut json = dualwan::status::Json::new(&mut text).unwrap();
+    dualwan::status::write_status(&s.d, s.now, None, &mut json).unwrap();
+    json.finish().unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn status_shows_each_wans_share_and_each_rules_wans() {
+    let text = BALANCE.to_string() + "config rule 'voip'\n\toption proto 'udp'\n\toption dest_port '5060'\n\tlist use 'wanb'\n\tlist use 'wan'\n\toption last_resort 'unreachable'\n";
+    let mut s = settle(&text);
+    let v = status(&s);
+    assert_eq!((v["mode"].as_str(), v["active"].as_str()), (Some("balance"), Some("wan wanb")));
+    let (wan, wanb) = (&v["interfaces"]["wan"], &v["interfaces"]["wanb"]);
+    assert_eq!((wan["weight"].as_u64(), wan["share"].as_u64(), wan["tier"].as_bool()), (Some(3), Some(75), Some(true)));
+    assert_eq!(
+        (wanb["weight"].as_u64(), wanb["share"].as_u64(), wanb["active"].as_bool()),
+        (Some(1), Some(25), Some(true))
+    );
+    assert_eq!(v["rules"]["voip"]["via"], "wanb");
+    assert_eq!(v["rules"]["voip"]["priority"], 5010);
+    assert!(v["rules"]["voip"].get("via6").is_none(), "IPv6 is not tracked");
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(2));
+    let v = status(&s);
+    assert_eq!(v["active"], "wan");
+    assert_eq!(
+        (v["interfaces"]["wan"]["share"].as_u64(), v["interfaces"]["wanb"]["share"].as_u64()),
+        (Some(100), Some(0))
+    );
+    assert_eq!(v["interfaces"]["wanb"]["tier"], true, "down, but of the tier in use");
+    assert_eq!(v["rules"]["voip"]["via"], "wan");
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(2));
+    let v = status(&s);
+    assert_eq!((v["active"].as_str(), v["rules"]["voip"]["via"].as_str()), (Some(""), Some("unreachable")));
+    // The summary `dualwan status` prints from the same facts.
+    let mut buf = vec![0u8; 65536];
+    let mut w = dualwan::wire::blob::Writer::new(&mut buf);
+    dualwan::status::write_status(&s.d, s.now, None, &mut dualwan::status::Blob::new(&mut w)).unwrap();
+    let len = w.len();
+    let mut summary = String::new();
+    dualwan::summary::write_summary(&buf[..len], &mut summary).unwrap();
+    assert!(summary.contains("rules:\n    voip   5010  via unreachable\n"), "{summary}");
+}
