@@ -2,53 +2,20 @@
 //! reconcile check run on fixed-capacity storage. A counting global allocator measures the
 //! allocations made inside the core's calls while the simulated router runs for a minute.
 
+mod common;
 mod sim;
 
+use common::alloc::{allocations, Counting};
 use dualwan::route::Family;
 use dualwan::time::Duration;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
-struct Counting;
-
-thread_local! {
-    // Per thread: the test harness runs tests in parallel threads.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn bump() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        bump();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn count() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
 #[test]
 fn probe_rounds_allocate_nothing_in_steady_state() {
     let mut s = sim::Sim::new(sim::config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3)); // start-up may allocate; not measured
     let probes_before = s.probes;
     // The meter itself must see an allocation made inside a core call.
@@ -69,7 +36,7 @@ fn probe_rounds_allocate_nothing_in_steady_state() {
 #[test]
 fn a_failover_and_back_allocates_nothing_either() {
     let mut s = sim::Sim::new(sim::config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     s.lines[0].upstream_works = false;
@@ -84,7 +51,7 @@ fn a_failover_and_back_allocates_nothing_either() {
 #[test]
 fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
     let mut s = sim::Sim::new(sim::network_config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     // A resync asks netifd; events ask again; a down and an up answer move traffic.
@@ -102,7 +69,7 @@ fn a_wan_following_netifd_allocates_nothing_on_its_answers_and_events() {
 #[test]
 fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
     let mut s = sim::Sim::new(sim::dual_config());
-    s.alloc_meter = count;
+    s.alloc_meter = allocations;
     s.run_for(Duration::from_secs(3));
     s.core_allocs = 0;
     let probes_before = s.probes;
@@ -115,4 +82,44 @@ fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
     s.run_for(Duration::from_secs(15));
     assert_eq!(s.d.active(Family::V6), Some(0));
     assert_eq!(s.core_allocs, 0);
+}
+
+/// `ubus call dualwan status` is answered from the core's state straight into the ubus
+/// session's send queue: reading the call, writing the reply and handing it to the socket
+/// allocate nothing (the session's buffers were allocated when it was made).
+#[test]
+fn a_status_call_over_ubus_allocates_nothing() {
+    use dualwan::status::StatusAnswer;
+    use dualwan::ubus::{Session, DUALWAN};
+    use sim::ubusd::vector;
+    let mut s = sim::Sim::new(sim::dual_config());
+    s.run_for(Duration::from_secs(3));
+    let now = s.now;
+    let mut session = Session::new(DUALWAN);
+    let mut answer = StatusAnswer { core: &s.d, now };
+    session.handle_timeout(now);
+    assert!(session.poll_connect());
+    session.handle_connected(now);
+    // ubusd's side from the captures: HELLO, then the ADD_OBJECT answer for our request 1.
+    for bytes in [vector("a01"), vector("b02"), vector("b03")] {
+        assert_eq!(session.handle_bytes(now, &bytes, &mut answer), bytes.len());
+    }
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        session.handle_transmitted(now, n, &mut answer);
+    }
+    assert!(session.is_ready(), "{session:?}");
+    // b05: the call as ubusd forwards it, to the object id b02 gave us.
+    let call = vector("b05");
+    let before = allocations();
+    session.handle_bytes(now, &call, &mut answer);
+    let mut written = 0;
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        written += n;
+        session.handle_transmitted(now, n, &mut answer);
+    }
+    assert_eq!(allocations() - before, 0, "the call allocated");
+    assert_eq!(session.calls(), 1);
+    assert!(written > 500, "DATA with the whole status, then STATUS: {written} bytes");
 }

@@ -27,6 +27,7 @@ mod adb;
 mod common;
 
 use adb::{adbdump, hex, Node, Package};
+use common::files::{feed_var, read, text};
 use common::skip::{progress, skip};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,15 +44,6 @@ fn root() -> &'static Path {
 
 fn vectors() -> PathBuf {
     root().join("tests/vectors/apk")
-}
-
-fn read(path: impl AsRef<Path>) -> Vec<u8> {
-    let path = path.as_ref();
-    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn text(path: impl AsRef<Path>) -> String {
-    String::from_utf8(read(path)).expect("UTF-8")
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -124,17 +116,6 @@ fn decode(apk: &[u8]) -> Result<Package, String> {
 
 // ---------------------------------------------------------------------------------------
 // Building packages.
-
-/// `NAME:=value` (possibly indented) from the feed Makefile.
-fn feed_var(name: &str) -> String {
-    let makefile = text(root().join("openwrt/net/dualwan/Makefile"));
-    let prefix = format!("{name}:=");
-    makefile
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("{name} not in the feed Makefile"))
-        .to_string()
-}
 
 fn version(release: &str) -> String {
     format!("{}-r{release}", env!("CARGO_PKG_VERSION"))

@@ -352,11 +352,7 @@ fn more_stale_entries_of_ours_than_the_mirror_holds_are_cleaned_up() {
 }
 
 fn status(s: &Sim) -> serde_json::Value {
-    let mut text = String::new();
-    let mut json = dualwan::status::Json::new(&mut text).unwrap();
-    dualwan::status::write_status(&s.d, s.now, None, &mut json).unwrap();
-    json.finish().unwrap();
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&s.status_json(None).unwrap()).unwrap()
 }
 
 #[test]

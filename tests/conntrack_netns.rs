@@ -12,13 +12,14 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::config::Config;
+use common::daemon::{status_json, wait_up, BIN};
+use common::lab::{lab_or_skip, wait_until, Lab};
 use common::ubusd::{Options, Ubusd};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 const SERVER: &str = "203.0.113.50";
 
 /// Echoes every line on every connection, one thread each.
@@ -68,34 +69,12 @@ except OSError as e:
 time.sleep(60)
 "#;
 
-/// `wan` on wan1, `wanb` on wan2, with `flush_conntrack` as given (`None`: the default).
-fn write_config(lab: &Lab, flush: Option<&str>) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        if let Some(f) = flush {
-            text += &format!("\toption flush_conntrack '{f}'\n");
-        }
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
-
-fn stdout_of(lab: &Lab, child: &Child) -> String {
-    let err = lab.stderr_path(child);
-    std::fs::read_to_string(err.with_extension("stdout")).unwrap_or_default()
-}
-
 /// Starts a client in `role` from `src` (or the default source); returns it and its port.
 fn client(lab: &Lab, role: &str, src: &str, trigger: &Path) -> (Child, u16) {
     let child = lab.spawn_in(role, "python3", &["-c", CLIENT, src, trigger.to_str().unwrap()]);
     let mut port = None;
     wait_until(Duration::from_secs(5), || {
-        port = stdout_of(lab, &child).lines().find_map(|l| l.strip_prefix("port ")?.trim().parse().ok());
+        port = lab.stdout_of(&child).lines().find_map(|l| l.strip_prefix("port ")?.trim().parse().ok());
         port.is_some()
     });
     let port = port.unwrap_or_else(|| panic!("{role} client from {src:?} did not connect: {}", lab.stderr_of(&child)));
@@ -106,7 +85,7 @@ fn client(lab: &Lab, role: &str, src: &str, trigger: &Path) -> (Child, u16) {
 fn outcome(lab: &Lab, child: &Child) -> String {
     let mut said = None;
     wait_until(Duration::from_secs(5), || {
-        said = stdout_of(lab, child).lines().find(|l| !l.starts_with("port ")).map(str::to_string);
+        said = lab.stdout_of(child).lines().find(|l| !l.starts_with("port ")).map(str::to_string);
         said.is_some()
     });
     said.unwrap_or_else(|| "nothing".into())
@@ -202,17 +181,17 @@ fn scenario(tag: &str, nat: Nat, flush: Option<&str>) {
             ))
         })
         .ok();
-    let cfg = write_config(&lab, flush);
+    let mut cfg = Config::lab();
+    if let Some(flush) = flush {
+        cfg = cfg.all(&format!("flush_conntrack '{flush}'"));
+    }
+    let cfg = cfg.write(&lab);
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
     let mut daemon = lab.spawn_in("rtr", BIN, &args);
-    let up = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&daemon);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&daemon));
+    wait_up(&lab, &daemon);
 
     let server = lab.spawn_in("inet", "python3", &["-c", ECHO_SERVER]);
-    assert!(wait_until(Duration::from_secs(5), || stdout_of(&lab, &server).contains("listening")).is_some());
+    assert!(wait_until(Duration::from_secs(5), || lab.stdout_of(&server).contains("listening")).is_some());
     let trigger = lab.dir().join("send");
     let (via_wan1, port1) = client(&lab, "lan", "", &trigger);
     let (via_wan2, port2) = client(&lab, "lan", "192.0.2.131", &trigger);
@@ -266,9 +245,7 @@ fn scenario(tag: &str, nat: Nat, flush: Option<&str>) {
 
     // And the count is in the status, per interface.
     if ubusd.is_some() {
-        let out = Command::new(BIN).args(["status", "--json", "--ubus-socket"]).arg(&sock).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v = status_json(&sock);
         assert_eq!(v["interfaces"]["wan"]["flushed"], u64::from(flushed.unwrap_or(0)), "{v}");
         assert_eq!(v["interfaces"]["wanb"]["flushed"], 0);
     }
@@ -293,16 +270,8 @@ fn an_ipv6_failover_flushes_the_ipv6_entries_nat_d_to_the_failed_wan() {
             .replace("socket.socket()", "socket.socket(socket.AF_INET6)")
             .replace("(\"203.0.113.50\", 8080)", &format!("(\"{server6}\", 8080)"))
     };
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        for t in TARGETS.iter().chain(common::lab::TARGETS6.iter()) {
-            text += &format!("\tlist track_ip '{t}'\n");
-        }
-    }
-    let cfg = lab.dir().join("dualwan.conf");
-    std::fs::write(&cfg, text).unwrap();
-    let mut daemon = lab.spawn_in("rtr", BIN, &["run", "-c", cfg.to_str().unwrap(), "--log", "stderr"]);
+    let cfg = Config::lab_dual_stack().write(&lab);
+    let mut daemon = lab.spawn_in("rtr", BIN, &["run", "-c", &cfg, "--log", "stderr"]);
     let up = wait_until(Duration::from_secs(8), || {
         let log = lab.stderr_of(&daemon);
         log.contains("IPv6 traffic on wan\n") && log.contains("wanb: IPv6 connecting -> online")
@@ -310,13 +279,13 @@ fn an_ipv6_failover_flushes_the_ipv6_entries_nat_d_to_the_failed_wan() {
     assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&daemon));
 
     let server = lab.spawn_in("inet", "python3", &["-c", &v6(ECHO_SERVER)]);
-    assert!(wait_until(Duration::from_secs(5), || stdout_of(&lab, &server).contains("listening")).is_some());
+    assert!(wait_until(Duration::from_secs(5), || lab.stdout_of(&server).contains("listening")).is_some());
     let trigger = lab.dir().join("send6");
     let client6 = v6(CLIENT);
     let via_wan1 = lab.spawn_in("lan", "python3", &["-c", &client6, "", trigger.to_str().unwrap()]);
     let mut port = None;
     wait_until(Duration::from_secs(5), || {
-        port = stdout_of(&lab, &via_wan1).lines().find_map(|l| l.strip_prefix("port ")?.trim().parse::<u16>().ok());
+        port = lab.stdout_of(&via_wan1).lines().find_map(|l| l.strip_prefix("port ")?.trim().parse::<u16>().ok());
         port.is_some()
     });
     let port = port.unwrap_or_else(|| panic!("IPv6 client did not connect: {}", lab.stderr_of(&via_wan1)));

@@ -7,32 +7,16 @@
 
 mod common;
 
-use common::lab::{lab6_or_skip, wait_until, Lab, TARGETS, TARGETS6};
+use common::config::Config;
+use common::daemon::BIN;
+use common::lab::{lab6_or_skip, wait_until, Lab};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 /// Detection defaults (interval 0.2 s, timeout 0.5 s, down 4): the bound of a silent failure.
 const DETECTION: Duration = Duration::from_millis(4 * 200 + 500);
 /// Slack for the lab's scheduling on a busy machine (two shared cores).
 const SLACK: Duration = Duration::from_millis(700);
-
-/// `wan` on wan1 (metric 10) and `wanb` on wan2 (metric 20), both families tracked.
-fn write_config(lab: &Lab, per_wan: &[&str]) -> String {
-    let mut text = String::from("config globals 'globals'\n\toption log_level 'info'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        for t in TARGETS.iter().chain(TARGETS6.iter()) {
-            text += &format!("\tlist track_ip '{t}'\n");
-        }
-        for o in per_wan {
-            text += &format!("\toption {o}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
 
 /// Foreign IPv6 state a router may have: another program's rule inside our priority range,
 /// a static route in our active table, a rule and table of its own.
@@ -41,11 +25,6 @@ const FOREIGN6: [&[&str]; 3] = [
     &["ip", "-6", "route", "add", "2001:db8:77::/48", "via", "fe80::1", "dev", "wan1", "table", "100"],
     &["ip", "-6", "route", "add", "2001:db8:66::/48", "via", "fe80::1", "dev", "wan2", "table", "300"],
 ];
-
-fn sh(lab: &Lab, role: &str, args: &[&str]) {
-    let out = lab.exec(role, args);
-    assert!(out.status.success(), "{role}: {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// Starts the daemon and waits until both families are on `wan`.
 fn start(lab: &Lab, cfg: &str) -> Child {
@@ -83,17 +62,17 @@ fn ipv6_upstream(lab: &Lab, fail: bool) {
     let rule =
         if fail { "add rule inet dwlab upstream meta nfproto ipv6 drop" } else { "flush chain inet dwlab upstream" };
     let args: Vec<&str> = std::iter::once("nft").chain(rule.split(' ')).collect();
-    sh(lab, "isp1", &args);
+    lab.run("isp1", &args);
 }
 
 #[test]
 fn an_ipv6_only_outage_moves_only_ipv6_and_foreign_ipv6_state_stays() {
     let Some(lab) = lab6_or_skip("ds6") else { return };
     for cmd in FOREIGN6 {
-        sh(&lab, "rtr", cmd);
+        lab.run("rtr", cmd);
     }
     let before = (lab.snapshot(), lab.snapshot6());
-    let cfg = write_config(&lab, &["recovery_wait 2"]);
+    let cfg = Config::lab_dual_stack().all("recovery_wait 2").write(&lab);
     let mut child = start(&lab, &cfg);
     let ours = lab.snapshot6();
     for want in [
@@ -136,7 +115,7 @@ fn an_ipv6_only_outage_moves_only_ipv6_and_foreign_ipv6_state_stays() {
 fn a_full_failure_moves_both_families_and_a_pulled_cable_does_it_at_once() {
     let Some(lab) = lab6_or_skip("dsall") else { return };
     let before = (lab.snapshot(), lab.snapshot6());
-    let cfg = write_config(&lab, &["recovery_wait 1"]);
+    let cfg = Config::lab_dual_stack().all("recovery_wait 1").write(&lab);
     let mut child = start(&lab, &cfg);
 
     let t0 = Instant::now();
@@ -167,14 +146,14 @@ fn a_full_failure_moves_both_families_and_a_pulled_cable_does_it_at_once() {
 fn ipv6_rules_deleted_behind_its_back_come_back_and_an_ipv4_only_config_leaves_ipv6_alone() {
     let Some(lab) = lab6_or_skip("dsflush") else { return };
     let before = (lab.snapshot(), lab.snapshot6());
-    let cfg = write_config(&lab, &[]);
+    let cfg = Config::lab_dual_stack().write(&lab);
     let mut child = start(&lab, &cfg);
-    sh(&lab, "rtr", &["ip", "-6", "rule", "flush"]);
+    lab.run("rtr", &["ip", "-6", "rule", "flush"]);
     let restored =
         wait_until(Duration::from_secs(3), || lab.snapshot6().contains("5090:\tfrom all lookup 100 proto 201"));
     assert!(restored.is_some(), "IPv6 rules not restored:\n{}", lab.snapshot6());
     // `ip -6 rule flush` also removed the kernel's own main rule (32766): not ours to restore.
-    sh(&lab, "rtr", &["ip", "-6", "rule", "add", "pref", "32766", "lookup", "main"]);
+    lab.run("rtr", &["ip", "-6", "rule", "add", "pref", "32766", "lookup", "main"]);
     stop(&lab, &mut child, &before);
 
     // The same lab with IPv4 targets only: not one IPv6 rule or route is written.

@@ -9,47 +9,20 @@
 
 mod common;
 
+use common::config::Config;
+use common::daemon::{wait_up, BIN, SILENT_UPSTREAM};
 use common::lab::{lab_or_skip, wait_until, Lab, GW};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 /// Detection defaults, for the timing bounds.
 const INTERVAL: Duration = Duration::from_millis(200);
 const UP_ROUNDS: u32 = 3;
-/// What the daemon logs when the primary's targets stop answering behind a live gateway.
-const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
-
-/// Writes the lab's config: `wan` on wan1 (metric 10) and `wanb` on wan2 (metric 20), both
-/// tracking 203.0.113.1-3. `globals` goes into `config globals`, `per_wan` into both
-/// interface sections (one `option` per line, without indentation).
-fn write_config(lab: &Lab, globals: &[&str], per_wan: &[&str]) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for g in globals {
-        text += &format!("\toption {g}\n");
-    }
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        for t in common::lab::TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-        for o in per_wan {
-            text += &format!("\toption {o}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
 
 /// Starts the daemon and waits until both WANs are online and traffic is on `wan`.
 fn start(lab: &Lab, cfg: &str) -> Child {
     let child = lab.spawn_in("rtr", BIN, &["run", "-c", cfg, "--log", "stderr"]);
-    let ready = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&child);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(ready.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&child));
+    wait_up(lab, &child);
     assert!(on(lab, "wan1"), "traffic is not on wan1 after start");
     child
 }
@@ -102,12 +75,6 @@ fn last_transition(log: &str, name: &str) -> Option<String> {
     messages(log).into_iter().rev().find(|m| m.starts_with(&prefix) && m.contains(" -> "))
 }
 
-fn sh(lab: &Lab, role: &str, args: &[&str]) -> String {
-    let out = lab.exec(role, args);
-    assert!(out.status.success(), "{role}: {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// `ip` commands in a namespace, one batch.
 fn ip_batch(lab: &Lab, role: &str, batch: &str) {
     let mut child = Command::new("ip")
@@ -123,11 +90,11 @@ fn ip_batch(lab: &Lab, role: &str, batch: &str) {
 }
 
 fn rules(lab: &Lab) -> Vec<String> {
-    sh(lab, "rtr", &["ip", "-4", "rule", "show"]).lines().map(|l| l.trim_end().to_string()).collect()
+    lab.run("rtr", &["ip", "-4", "rule", "show"]).lines().map(|l| l.trim_end().to_string()).collect()
 }
 
 fn routes(lab: &Lab) -> Vec<String> {
-    sh(lab, "rtr", &["ip", "-4", "route", "show", "table", "all"]).lines().map(|l| l.trim_end().to_string()).collect()
+    lab.run("rtr", &["ip", "-4", "route", "show", "table", "all"]).lines().map(|l| l.trim_end().to_string()).collect()
 }
 
 fn ours(lines: Vec<String>) -> Vec<String> {
@@ -139,7 +106,7 @@ fn foreign(lines: Vec<String>) -> Vec<String> {
 }
 
 fn route_table(lab: &Lab, table: u32) -> String {
-    sh(lab, "rtr", &["ip", "-4", "route", "show", "table", &table.to_string()])
+    lab.run("rtr", &["ip", "-4", "route", "show", "table", &table.to_string()])
 }
 
 /// Scenario 1: the primary's upstream dies silently (its gateway still answers).
@@ -147,7 +114,7 @@ fn route_table(lab: &Lab, table: u32) -> String {
 fn silent_upstream_failure_moves_traffic_and_back() {
     let Some(lab) = lab_or_skip("up") else { return };
     // Every default, recovery_wait (10 s) included.
-    let cfg = write_config(&lab, &[], &[]);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
 
@@ -175,7 +142,7 @@ fn silent_upstream_failure_moves_traffic_and_back() {
 #[test]
 fn carrier_loss_moves_traffic_at_once() {
     let Some(lab) = lab_or_skip("carrier") else { return };
-    let cfg = write_config(&lab, &[], &["recovery_wait 2"]);
+    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
 
@@ -200,7 +167,7 @@ fn carrier_loss_moves_traffic_at_once() {
 #[test]
 fn blackholed_gateway_moves_traffic() {
     let Some(lab) = lab_or_skip("gwbh") else { return };
-    let cfg = write_config(&lab, &[], &["recovery_wait 2"]);
+    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
 
@@ -224,7 +191,7 @@ fn blackholed_gateway_moves_traffic() {
 fn both_dead(tag: &str, last_resort: &str) {
     let Some(lab) = lab_or_skip(tag) else { return };
     // Default recovery_wait (10 s): a recovered backup is used at once when nothing else is up.
-    let cfg = write_config(&lab, &[&format!("last_resort {last_resort}")], &[]);
+    let cfg = Config::lab().global(&format!("last_resort {last_resort}")).write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
 
@@ -275,7 +242,7 @@ fn both_dead_last_resort_unreachable() {
 #[test]
 fn thirty_percent_loss_does_not_flap() {
     let Some(lab) = lab_or_skip("loss") else { return };
-    let cfg = write_config(&lab, &[], &[]);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
 
@@ -317,7 +284,7 @@ fn foreign_state_survives_fifty_failovers_and_a_kill() {
     );
     // Quick rounds so 50 returns take seconds, not minutes (detection defaults are proven
     // by the other scenarios); no recovery wait.
-    let cfg = write_config(&lab, &[], &["recovery_wait 0", "interval 0.1", "timeout 0.2"]);
+    let cfg = Config::lab().all("recovery_wait 0").all("interval 0.1").all("timeout 0.2").write(&lab);
     let before = lab.snapshot();
     let (foreign_rules, foreign_routes) = (foreign(rules(&lab)), foreign(routes(&lab)));
     assert!(foreign_rules.iter().any(|r| r.starts_with("5050:")), "{foreign_rules:?}");
@@ -371,7 +338,7 @@ fn foreign_state_survives_fifty_failovers_and_a_kill() {
 #[test]
 fn deleted_rules_are_restored() {
     let Some(lab) = lab_or_skip("ruledel") else { return };
-    let cfg = write_config(&lab, &[], &[]);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
     let (want_rules, want_routes) = (ours(rules(&lab)), ours(routes(&lab)));
@@ -410,7 +377,7 @@ fn deleted_rules_are_restored() {
 #[test]
 fn address_and_gateway_change_are_followed() {
     let Some(lab) = lab_or_skip("readdr") else { return };
-    let cfg = write_config(&lab, &[], &["recovery_wait 2"]);
+    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
     assert!(rules(&lab).iter().any(|r| r == "5001:\tfrom 192.0.2.2 lookup 101 proto 201"));
@@ -463,7 +430,7 @@ fn address_and_gateway_change_are_followed() {
 }
 
 fn ifindex(lab: &Lab, dev: &str) -> u32 {
-    sh(lab, "rtr", &["cat", &format!("/sys/class/net/{dev}/ifindex")]).trim().parse().unwrap()
+    lab.run("rtr", &["cat", &format!("/sys/class/net/{dev}/ifindex")]).trim().parse().unwrap()
 }
 
 /// Scenario 9: the primary's device disappears and comes back with a new ifindex (USB modem
@@ -471,7 +438,7 @@ fn ifindex(lab: &Lab, dev: &str) -> u32 {
 #[test]
 fn device_replug_is_followed() {
     let Some(lab) = lab_or_skip("replug") else { return };
-    let cfg = write_config(&lab, &[], &["recovery_wait 2"]);
+    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
     let old = ifindex(&lab, "wan1");
@@ -546,19 +513,11 @@ while time.time() < end:
 print(sent)
 "#;
 
-fn in_echo_reps(lab: &Lab) -> u64 {
-    let text = sh(lab, "rtr", &["cat", "/proc/net/snmp"]);
-    let mut icmp = text.lines().filter(|l| l.starts_with("Icmp: "));
-    let (head, vals) = (icmp.next().unwrap(), icmp.next().unwrap());
-    let i = head.split_whitespace().position(|h| h == "InEchoReps").unwrap();
-    vals.split_whitespace().nth(i).unwrap().parse().unwrap()
-}
-
 /// Scenario 10: echo replies from hosts that were not probed do not keep a dead WAN up.
 #[test]
 fn forged_replies_do_not_keep_a_dead_wan_up() {
     let Some(lab) = lab_or_skip("forged") else { return };
-    let cfg = write_config(&lab, &[], &[]);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     let mut d = start(&lab, &cfg);
@@ -567,10 +526,10 @@ fn forged_replies_do_not_keep_a_dead_wan_up() {
 
     // The targets stop answering probes over ISP 1. (lab.sh's upstream-fail would drop the
     // forged packets too: ISP 1 forwards nothing then.) The gateway still answers.
-    sh(&lab, "inet", &["nft", "add table ip dwtest"]);
-    sh(&lab, "inet", &["nft", "add chain ip dwtest input { type filter hook input priority filter; }"]);
-    sh(&lab, "inet", &["nft", "add rule ip dwtest input ip saddr 192.0.2.0/29 icmp type echo-request drop"]);
-    let reps0 = in_echo_reps(&lab);
+    lab.run("inet", &["nft", "add table ip dwtest"]);
+    lab.run("inet", &["nft", "add chain ip dwtest input { type filter hook input priority filter; }"]);
+    lab.run("inet", &["nft", "add rule ip dwtest input ip saddr 192.0.2.0/29 icmp type echo-request drop"]);
+    let reps0 = lab.icmp_counter("rtr", "InEchoReps");
     let mut flood = lab.spawn_in(
         "inet",
         "python3",
@@ -579,14 +538,14 @@ fn forged_replies_do_not_keep_a_dead_wan_up() {
     let took = wait_until(Duration::from_secs(4), || on(&lab, "wan2"));
     let status = flood.wait().unwrap();
     assert!(status.success(), "flood: {}", lab.stderr_of(&flood));
-    let reps = in_echo_reps(&lab) - reps0;
+    let reps = lab.icmp_counter("rtr", "InEchoReps") - reps0;
     eprintln!("forged: {reps} foreign echo replies reached rtr; traffic on wan2 after {took:?}");
     assert!(reps > 1000, "the flood did not reach the router ({reps} replies)");
     assert!(took.is_some(), "forged replies kept wan up:\n{}", lab.stderr_of(&d));
     let log = lab.stderr_of(&d);
     assert_logged(&log, &format!("wan: disconnecting -> offline ({SILENT_UPSTREAM})"));
     assert_logged(&log, &format!("traffic moved to wanb (wan offline: {SILENT_UPSTREAM})"));
-    sh(&lab, "inet", &["nft", "delete table ip dwtest"]);
+    lab.run("inet", &["nft", "delete table ip dwtest"]);
     stop(&lab, &mut d, &before);
 }
 
@@ -596,7 +555,7 @@ fn forged_replies_do_not_keep_a_dead_wan_up() {
 #[test]
 fn reload_with_an_invalid_config_keeps_everything() {
     let Some(lab) = lab_or_skip("hup") else { return };
-    let cfg = write_config(&lab, &[], &[]);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
     let (rules0, routes0) = (rules(&lab), routes(&lab));

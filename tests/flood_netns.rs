@@ -8,27 +8,16 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS, TRAFFIC, WAN_ADDR};
+use common::config::Config;
+use common::daemon::{wait_up, BIN};
+use common::lab::{lab_or_skip, Lab, TRAFFIC, WAN_ADDR};
+use common::proc::{clk_tck, cpu_ticks};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 const FLOOD_SECONDS: u64 = 10;
 const FLOOD_RATE: u32 = 10_000;
-
-fn write_config(lab: &Lab) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, metric) in [("wan1", 10), ("wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{name}'\n\toption metric {metric}\n");
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
 
 /// Device of a route lookup in rtr, with extra `ip route get` arguments.
 fn route_dev(lab: &Lab, extra: &[&str]) -> String {
@@ -41,35 +30,13 @@ fn route_dev(lab: &Lab, extra: &[&str]) -> String {
     text.split_whitespace().skip_while(|w| *w != "dev").nth(1).unwrap_or("none").to_string()
 }
 
-/// `Icmp: InMsgs` of rtr.
-fn icmp_in(lab: &Lab) -> u64 {
-    let out = lab.exec("rtr", ["cat", "/proc/net/snmp"]);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut icmp = text.lines().filter(|l| l.starts_with("Icmp: "));
-    let (head, vals) = (icmp.next().unwrap(), icmp.next().unwrap());
-    let i = head.split_whitespace().position(|h| h == "InMsgs").unwrap();
-    vals.split_whitespace().nth(i).unwrap().parse().unwrap()
-}
-
-/// utime + stime of a process, in clock ticks.
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-}
-
 #[test]
 fn icmp_flood_changes_no_health_decision() {
     let Some(lab) = lab_or_skip("flood") else { return };
-    let cfg = write_config(&lab);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = lab.spawn_in("rtr", BIN, &["run", "-c", &cfg, "--log", "stderr"]);
-    let ready = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&d);
-        log.contains("traffic on wan1\n") && log.contains("wan2: connecting -> online")
-    });
-    assert!(ready.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    wait_up(&lab, &d);
     std::thread::sleep(Duration::from_secs(1));
 
     let pid = d.id();
@@ -77,7 +44,7 @@ fn icmp_flood_changes_no_health_decision() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lab/flood.py");
     let dsts = WAN_ADDR.join(",");
     let log0 = lab.stderr_of(&d).len();
-    let (icmp0, ticks0, t0) = (icmp_in(&lab), cpu_ticks(pid), Instant::now());
+    let (icmp0, ticks0, t0) = (lab.icmp_counter("rtr", "InMsgs"), cpu_ticks(pid), Instant::now());
     let mut flood = lab.spawn_in(
         "inet",
         "python3",
@@ -97,17 +64,12 @@ fn icmp_flood_changes_no_health_decision() {
         assert!(t0.elapsed() < Duration::from_secs(FLOOD_SECONDS + 30), "flood.py does not end");
         std::thread::sleep(Duration::from_millis(100));
     };
-    let (icmp1, ticks1, wall) = (icmp_in(&lab), cpu_ticks(pid), t0.elapsed());
+    let (icmp1, ticks1, wall) = (lab.icmp_counter("rtr", "InMsgs"), cpu_ticks(pid), t0.elapsed());
     let report = lab.stderr_of(&flood);
-    let out = std::fs::read_to_string(lab.stderr_path(&flood).with_extension("stdout")).unwrap_or_default();
+    let out = lab.stdout_of(&flood);
     assert!(status.success(), "flood.py: {report}{out}");
     let arrived = icmp1 - icmp0;
-    let tck: u64 = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(100);
+    let tck = clk_tck();
     let cpu_ms = ticks1.saturating_sub(ticks0) * 1000 / tck;
     eprintln!(
         "{} {arrived} ICMP messages reached rtr; daemon CPU {cpu_ms} ms in {:.1} s \

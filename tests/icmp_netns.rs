@@ -20,18 +20,15 @@
 
 mod common;
 
+use common::alloc::{allocations_in, Counting};
+use common::netns::{in_ns, ip, may_build_namespaces, run_ok, sysctl};
 use dualwan::sys::icmp::{Family, IcmpError, IcmpOp, ProbeSocket};
 use dualwan::wire::icmp::{EchoId, ErrorKind, Icmp, Malformed};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WAN0_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -65,13 +62,9 @@ struct Lab {
 impl Lab {
     /// Builds the lab, or returns `None` (after printing why) when `DUALWAN_SKIP_NETNS=1`.
     fn new(test: &str) -> Option<Lab> {
-        if std::env::var_os("DUALWAN_SKIP_NETNS").is_some_and(|v| v == "1") {
-            println!("skip {test}: DUALWAN_SKIP_NETNS=1");
+        if !may_build_namespaces() {
             return None;
         }
-        // SAFETY: geteuid(2) takes nothing and cannot fail.
-        let euid = unsafe { libc::geteuid() };
-        assert!(euid == 0, "{test}: netns tests need root (CI runs them as root); set DUALWAN_SKIP_NETNS=1 to skip");
         let id = std::process::id();
         // Made before the first command so that Drop removes whatever part got created.
         let lab = Lab { a: format!("dwicmp{id}{test}a"), b: format!("dwicmp{id}{test}b") };
@@ -109,27 +102,13 @@ impl Lab {
 
     /// Runs `f` on a new thread inside ns b (see `in_a`).
     fn in_b<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&self.b);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_ns(&self.b, f)
     }
 
     /// Runs `f` on a new thread inside ns a and returns its result; a panic in `f` is re-raised
     /// here with its message.
     fn in_a<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&self.a);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        in_ns(&self.a, f)
     }
 }
 
@@ -140,36 +119,6 @@ impl Drop for Lab {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
     }
-}
-
-/// Runs `ip ARGS` (iproute2).
-fn ip(args: &[&str]) {
-    run_ok(Command::new("ip").args(args));
-}
-
-/// Sets sysctls (`key=value`) in namespace `ns`.
-fn sysctl(ns: &str, settings: &[&str]) {
-    run_ok(Command::new("ip").args(["netns", "exec", ns, "sysctl", "-qw"]).args(settings));
-}
-
-/// Runs `cmd` with its output captured, panicking with that output if it fails.
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-}
-
-/// Moves the calling thread into network namespace `ns`.
-fn enter(ns: &str) {
-    let file = File::open(format!("/var/run/netns/{ns}")).expect("open netns file");
-    // SAFETY: `file` is an open namespace file for the whole call; setns(2) only changes this
-    // thread's namespace, which this thread owns until it ends.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {ns}: {}", Errno::last());
 }
 
 /// The first packet `sock` receives within `wait`, or `None`.
@@ -563,16 +512,7 @@ fn icmp6_probes_through_the_lab_router_reach_inet_by_either_wan() {
     let rtr = lab.ns("rtr");
     let target: Ipv6Addr = TARGETS6[0].parse().unwrap();
     let gw: Ipv6Addr = LAB_GW6.parse().unwrap();
-    let in_rtr = |f: &(dyn Fn() + Sync)| {
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                enter(&rtr);
-                f()
-            })
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    };
+    let in_rtr = |f: &(dyn Fn() + Sync)| in_ns(&rtr, f);
     let probe = |wan: usize, dst: Ipv6Addr, seq: u16| {
         let src: Ipv6Addr = WAN_ADDR6[wan].parse().unwrap();
         let mut sock = open(&format!("wan{}", wan + 1), src, IDENT + wan as u16);
@@ -598,55 +538,9 @@ fn icmp6_probes_through_the_lab_router_reach_inet_by_either_wan() {
     });
 }
 
-/// Counts heap allocations, but only on a thread inside `allocations_in` (the tests of this
-/// file run in parallel, and the harness allocates).
-struct CountingAlloc;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-impl CountingAlloc {
-    fn count() {
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
-
-// SAFETY: forwards every call to the system allocator; only counts.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `alloc`, passed on.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller's contract for `dealloc`, passed on.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        CountingAlloc::count();
-        // SAFETY: the caller's contract for `realloc`, passed on.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+/// Counts each thread's heap allocations: probing must make none.
 #[global_allocator]
-static GLOBAL: CountingAlloc = CountingAlloc;
-
-/// Heap allocations the calling thread makes in `f` (one thread measures at a time).
-fn allocations_in(f: impl FnOnce()) -> usize {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    f();
-    COUNTING.with(|c| c.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed)
-}
+static GLOBAL: Counting = Counting;
 
 #[test]
 fn probes_and_replies_allocate_nothing() {

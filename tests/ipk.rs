@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::files::{feed_var, read, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,15 +23,6 @@ const TARGET: &str = "x86_64-unknown-linux-musl";
 
 fn root() -> &'static Path {
     Path::new(ROOT)
-}
-
-fn read(path: impl AsRef<Path>) -> Vec<u8> {
-    let path = path.as_ref();
-    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
-}
-
-fn text(path: impl AsRef<Path>) -> String {
-    String::from_utf8(read(path)).expect("UTF-8")
 }
 
 /// One entry of a tar archive.
@@ -109,17 +101,6 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
     writer.join().unwrap();
     assert!(out.status.success(), "gzip -dc failed");
     out.stdout
-}
-
-/// `NAME:=value` from the feed Makefile.
-fn feed_var(name: &str) -> String {
-    let makefile = text(root().join("openwrt/net/dualwan/Makefile"));
-    let prefix = format!("{name}:=");
-    makefile
-        .lines()
-        .find_map(|l| l.trim_start().strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("{name} not in the feed Makefile"))
-        .to_string()
 }
 
 fn version() -> String {

@@ -15,11 +15,15 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::config::Config;
+use common::daemon::{status_json, wait_up, BIN};
+use common::lab::{lab_or_skip, wait_until, TARGETS};
+use common::proc::{status_field, NET_ADMIN_AND_RAW};
+use common::ubus_peer::Ubus;
 use common::ubusd::{Options, Ubusd};
 use dualwan::netifd::{NetifdStatus, EVENT};
 use dualwan::sys::clock;
-use dualwan::sys::ubus::{Input, Notice, Object, Provider, Ubus, DUALWAN};
+use dualwan::ubus::{Answer, Notice, Object, SessionEvent as Input, DUALWAN};
 use dualwan::wire::blob::{Attrs, Writer};
 use dualwan::wire::ubus::{self as wire, Method};
 use nix::poll::{poll, PollFd, PollTimeout};
@@ -29,8 +33,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 
 /// Two of netifd's methods: what the daemon calls, and one it must not be allowed to.
 const METHODS: &[Method<'static>] = &[Method { name: "status", args: &[] }, Method { name: "down", args: &[] }];
@@ -65,7 +67,7 @@ struct StatusOf<'a> {
     shared: &'a Shared,
 }
 
-impl Provider for StatusOf<'_> {
+impl Answer for StatusOf<'_> {
     fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
         if method == "down" {
             *self.shared.downs.lock().unwrap() += 1;
@@ -209,7 +211,7 @@ fn lab_ifaces() -> Vec<(&'static str, Iface)> {
 
 /// Serves nothing: the daemon's own object is not under test here.
 struct NoCalls;
-impl Provider for NoCalls {
+impl Answer for NoCalls {
     fn call(&mut self, _: &str, _: Attrs<'_>, _: &mut Writer<'_>) -> u32 {
         wire::STATUS_METHOD_NOT_FOUND
     }
@@ -232,7 +234,7 @@ fn drive<T>(ubus: &mut Ubus, notices: &mut Vec<Notice>, mut want: impl FnMut(&In
             std::thread::sleep(Duration::from_millis(10));
         }
         notices.extend(std::iter::from_fn(|| ubus.poll_notice()));
-        while let Some(input) = ubus.poll_input() {
+        while let Some(input) = ubus.poll_event() {
             if let Some(t) = want(&input) {
                 return t;
             }
@@ -277,13 +279,15 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     assert_eq!(interface.as_str(), "wanb");
 
     let now = clock::now();
-    assert!(ubus.ask_netifd(now, 0, "wan"));
-    assert!(ubus.ask_netifd(now, 1, "wanb"));
-    assert!(ubus.ask_netifd(now, 2, "nosuch"));
+    assert!(ubus.ask_netifd(now, "wan"));
+    assert!(ubus.ask_netifd(now, "wanb"));
+    assert!(ubus.ask_netifd(now, "nosuch"));
+    // The session knows interfaces, not WANs: each answer names the interface asked about.
+    let slot = |network: &str| ["wan", "wanb", "nosuch"].iter().position(|n| *n == network).expect("asked");
     let mut answers = Vec::new();
     for _ in 0..3 {
         answers.push(drive(&mut ubus, &mut notices, |i| match i {
-            Input::Netifd { wan, network, status } => Some((*wan, network.to_string(), status.clone())),
+            Input::Netifd { network, status } => Some((slot(network), network.to_string(), status.clone())),
             _ => None,
         }));
     }
@@ -312,9 +316,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         _ => None,
     });
     assert_eq!(interface.as_str(), "wan");
-    assert!(ubus.ask_netifd(clock::now(), 0, "wan"));
+    assert!(ubus.ask_netifd(clock::now(), "wan"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
-        Input::Netifd { wan: 0, status, .. } => Some(status.clone()),
+        Input::Netifd { network, status } if network == "wan" => Some(status.clone()),
         _ => None,
     });
     assert_eq!(status, NetifdStatus::DOWN);
@@ -331,9 +335,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         _ => None,
     });
     assert_eq!(interface.as_str(), "wan");
-    assert!(ubus.ask_netifd(clock::now(), 1, "wanb"));
+    assert!(ubus.ask_netifd(clock::now(), "wanb"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
-        Input::Netifd { wan: 1, status, .. } => Some(status.clone()),
+        Input::Netifd { network, status } if network == "wanb" => Some(status.clone()),
         _ => None,
     });
     assert_eq!(status, up("wan2", [192, 0, 2, 10], [192, 0, 2, 9]));
@@ -342,32 +346,8 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `wan` follows netifd's `wan` (metric 10), `wanb` netifd's `wanb` (metric 20).
-fn write_config(lab: &Lab) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, metric) in [("wan", 10), ("wanb", 20)] {
-        text += &format!(
-            "\nconfig interface '{name}'\n\toption network '{name}'\n\toption metric {metric}\n\toption recovery_wait 1\n"
-        );
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
-
-fn status_json(sock: &Path) -> serde_json::Value {
-    let out = Command::new(BIN).args(["status", "--json", "--ubus-socket"]).arg(sock).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The uid and gid of user `dualwan` in ubusd's passwd (nothing on the host has to know it).
 const DUALWAN_ID: u32 = 65500;
-/// CAP_NET_ADMIN is capability 12, CAP_NET_RAW 13 (linux/capability.h).
-const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
 
 /// ubusd's users: root (netifd, the test's callers) and dualwan.
 fn users() -> (String, String) {
@@ -390,19 +370,13 @@ fn install_acl(dir: &Path) -> PathBuf {
     acl_dir
 }
 
-/// A field of /proc/PID/status.
-fn proc_status(pid: u32, field: &str) -> String {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 #[test]
 fn the_daemon_follows_netifd_in_the_lab_as_dualwan_under_the_shipped_acl() {
     let Some(lab) = lab_or_skip("netifd") else { return };
-    let cfg = write_config(&lab);
+    // `wan` follows netifd's `wan`, `wanb` netifd's `wanb`.
+    let wan = Config::new().interface("wan").network("wan").metric(10).track(&TARGETS);
+    let both = wan.interface("wanb").network("wanb").metric(20).track(&TARGETS);
+    let cfg = both.all("recovery_wait 1").write(&lab);
     let sock = lab.dir().join("ubus.sock");
     let options = Options { acl_dir: Some(install_acl(lab.dir())), users: Some(users()) };
     let Some(ubusd) = Ubusd::start_with(&sock, options) else { return };
@@ -412,16 +386,12 @@ fn the_daemon_follows_netifd_in_the_lab_as_dualwan_under_the_shipped_acl() {
 
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
     let mut d = lab.spawn_as("rtr", DUALWAN_ID, "net_admin,net_raw", BIN, &args);
-    let up = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&d);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    wait_up(&lab, &d);
     let pid = d.id();
     assert!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap().ends_with("dualwan"));
     let id = DUALWAN_ID.to_string();
-    assert_eq!(proc_status(pid, "Uid").split_whitespace().collect::<Vec<_>>(), [id.as_str(); 4]);
-    assert_eq!(u64::from_str_radix(&proc_status(pid, "CapEff"), 16).unwrap(), NET_ADMIN_AND_RAW);
+    assert_eq!(status_field(pid, "Uid").split_whitespace().collect::<Vec<_>>(), [id.as_str(); 4]);
+    assert_eq!(u64::from_str_radix(&status_field(pid, "CapEff"), 16).unwrap(), NET_ADMIN_AND_RAW);
     assert_eq!(lab.active(), "wan1");
 
     // What the ACL must grant: publish `dualwan`, listen to `network.interface`, call

@@ -11,49 +11,19 @@
 
 mod common;
 
+use common::alloc::{allocations, Counting};
+use common::netns::{enter, may_build_namespaces};
 use dualwan::kernel::{Change, DumpKind, KernelEvent};
 use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors, PROTO_DUALWAN, TABLE_MAIN};
 use dualwan::sys::netlink::{Netlink, NlCause};
 use nix::errno::Errno;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Counts heap allocations made by the current thread, to prove the event path makes none.
-struct CountingAlloc;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; the counter is a
-// const-initialised thread-local without destructor, so touching it never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: CountingAlloc = CountingAlloc;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: Counting = Counting;
 
 /// A network namespace named `dwnl<pid>-<n>`, deleted on drop.
 struct Netns {
@@ -81,15 +51,6 @@ impl Netns {
         argv.extend(args.split_whitespace());
         try_run("ip", &argv)
     }
-
-    /// Move the calling thread into the namespace.
-    fn enter(&self) {
-        let file = std::fs::File::open(format!("/var/run/netns/{}", self.name)).expect("open netns file");
-        // SAFETY: plain system call on a descriptor we own for the duration of the call.
-        // (nix's `sched::setns` would do, but nix's "sched" feature is not enabled.)
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-    }
 }
 
 impl Drop for Netns {
@@ -112,15 +73,10 @@ fn run(cmd: &str, args: &[&str]) -> String {
 }
 
 /// Run `body` on its own thread inside a fresh namespace holding `dw0 <-> dw1`, both up,
-/// 192.0.2.2/24 on dw0. Returns without running it when skipping is allowed.
+/// 192.0.2.2/24 on dw0. Returns without running it (after a skip line) with DUALWAN_SKIP_NETNS=1.
 fn in_netns(body: impl FnOnce(&Netns) + Send + 'static) {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        if std::env::var_os("DUALWAN_SKIP_NETNS").is_some_and(|v| v == "1") {
-            common::skip::skip("netns lab tests need root (DUALWAN_SKIP_NETNS=1)");
-            return;
-        }
-        panic!("netns lab tests need root (namespaces, routes); run as root or set DUALWAN_SKIP_NETNS=1 to skip");
+    if !may_build_namespaces() {
+        return;
     }
     let ns = std::sync::Arc::new(Netns::create());
     ns.ip("link add dw0 type veth peer name dw1");
@@ -129,7 +85,7 @@ fn in_netns(body: impl FnOnce(&Netns) + Send + 'static) {
     ns.ip("link set dw1 up");
     let inner = ns.clone();
     let result = std::thread::spawn(move || {
-        inner.enter();
+        enter(&inner.name);
         body(&inner);
     })
     .join();

@@ -11,54 +11,24 @@
 
 mod common;
 
+use common::config::Config;
+use common::daemon::{wait_up, BIN, SILENT_UPSTREAM};
 use common::lab::{lab_or_skip, wait_until, Lab};
+use common::proc::{status_field, NET_ADMIN_AND_RAW};
 use std::process::Child;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 /// `nobody`.
 const UID: &str = "65534";
-/// CAP_NET_ADMIN is capability 12, CAP_NET_RAW 13 (linux/capability.h).
-const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
-const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
-
-/// Both WANs of the lab with the detection defaults (as in `failover_netns`).
-fn write_config(lab: &Lab) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        for t in common::lab::TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
 
 /// `dualwan run` as uid/gid 65534 holding exactly `caps` (e.g. "net_admin,net_raw").
 fn spawn_with_caps(lab: &Lab, cfg: &str, caps: &str) -> Child {
     lab.spawn_as("rtr", UID.parse().unwrap(), caps, BIN, &["run", "-c", cfg, "--log", "stderr"])
 }
 
-/// A field of /proc/PID/status.
-fn status_field(pid: u32, field: &str) -> String {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
-    text.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .map(|v| v.trim().to_string())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
-fn sh(lab: &Lab, args: &[&str]) -> String {
-    let out = lab.exec("rtr", args);
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn ours(lab: &Lab) -> Vec<String> {
-    let rules = sh(lab, &["ip", "-4", "rule", "show"]);
-    let routes = sh(lab, &["ip", "-4", "route", "show", "table", "all"]);
+    let rules = lab.run("rtr", &["ip", "-4", "rule", "show"]);
+    let routes = lab.run("rtr", &["ip", "-4", "route", "show", "table", "all"]);
     rules.lines().chain(routes.lines()).filter(|l| l.contains("proto 201")).map(str::to_string).collect()
 }
 
@@ -80,14 +50,10 @@ fn exits(lab: &Lab, child: &mut Child) -> (std::process::ExitStatus, String) {
 #[test]
 fn runs_as_nobody_with_only_net_admin_and_net_raw() {
     let Some(lab) = lab_or_skip("caps") else { return };
-    let cfg = write_config(&lab);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = spawn_with_caps(&lab, &cfg, "net_admin,net_raw");
-    let ready = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&d);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(ready.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    wait_up(&lab, &d);
 
     // It is the daemon itself (setpriv and `ip netns exec` exec), unprivileged.
     let pid = d.id();
@@ -103,12 +69,12 @@ fn runs_as_nobody_with_only_net_admin_and_net_raw() {
     assert!(installed.iter().any(|l| l.contains("default via 192.0.2.1 dev wan1 table 100")), "{installed:?}");
 
     // No listening socket of its own: TCP, UDP, unix stream/seqpacket (`ss -l`) in rtr.
-    let listening = sh(&lab, &["ss", "-H", "-l", "-n", "-p", "-t", "-u", "-x"]);
+    let listening = lab.run("rtr", &["ss", "-H", "-l", "-n", "-p", "-t", "-u", "-x"]);
     let mine = format!("pid={pid},");
     let theirs: Vec<&str> = listening.lines().filter(|l| l.contains(&mine)).collect();
     assert!(theirs.is_empty(), "dualwan listens: {theirs:?}");
     // Its sockets: netlink, the raw probe sockets, maybe a unix client (ubusd) - nothing else.
-    let all = sh(&lab, &["ss", "-H", "-a", "-n", "-p", "-t", "-u", "-x", "-w", "-0"]);
+    let all = lab.run("rtr", &["ss", "-H", "-a", "-n", "-p", "-t", "-u", "-x", "-w", "-0"]);
     let kinds: Vec<&str> =
         all.lines().filter(|l| l.contains(&mine)).filter_map(|l| l.split_whitespace().next()).collect();
     assert!(kinds.iter().all(|k| ["???", "raw", "u_str"].contains(k)), "unexpected sockets: {kinds:?}\n{all}");
@@ -131,7 +97,7 @@ fn runs_as_nobody_with_only_net_admin_and_net_raw() {
 #[test]
 fn without_net_raw_it_says_so_and_exits() {
     let Some(lab) = lab_or_skip("noraw") else { return };
-    let cfg = write_config(&lab);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = spawn_with_caps(&lab, &cfg, "net_admin");
     let (status, log) = exits(&lab, &mut d);
@@ -145,7 +111,7 @@ fn without_net_raw_it_says_so_and_exits() {
 #[test]
 fn without_net_admin_it_says_so_and_exits() {
     let Some(lab) = lab_or_skip("noadmin") else { return };
-    let cfg = write_config(&lab);
+    let cfg = Config::lab().write(&lab);
     let before = lab.snapshot();
     let mut d = spawn_with_caps(&lab, &cfg, "net_raw");
     let (status, log) = exits(&lab, &mut d);

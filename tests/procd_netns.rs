@@ -33,10 +33,13 @@
 
 mod common;
 
+use common::config::Config;
 use common::lab::{is_root, wait_until, SKIP_ENV};
+use common::proc::NET_ADMIN_AND_RAW;
 use common::skip::{owrt_program, progress, skip, Heartbeat};
+use common::ubus_peer::Ubus;
 use dualwan::sys::clock;
-use dualwan::sys::ubus::{Object, Provider, Ubus};
+use dualwan::ubus::{Answer, Object};
 use dualwan::wire::blob::{Attrs, Full, Writer};
 use dualwan::wire::ubus::{self as wire, Method};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -54,8 +57,6 @@ const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 const MUSL_BIN: &str = "target/x86_64-unknown-linux-musl/release/dualwan";
 /// The package's user (procd-ns.sh's /etc/passwd, as `USERID:=dualwan:dualwan` makes it).
 const USER_UID: &str = "1000";
-/// CAP_NET_ADMIN is capability 12, CAP_NET_RAW 13.
-const NET_ADMIN_AND_RAW: u64 = (1 << 12) | (1 << 13);
 const ACL: &str = "/usr/share/acl.d/dualwan.json";
 const TIMEOUT: Duration = Duration::from_secs(15);
 const RELOAD_EVENT: &str = r#"{"type":"config.change","data":{"package":"dualwan"}}"#;
@@ -94,12 +95,12 @@ exec /usr/bin/setpriv --reuid="${ids%:*}" --regid="${ids#*:}" --init-groups \
 
 /// The config every test starts from: both WANs by device.
 fn config(user: Option<&str>) -> String {
-    let user = user.map(|u| format!("\toption user '{u}'\n")).unwrap_or_default();
-    format!(
-        "config globals 'globals'\n\toption log_level 'info'\n{user}\n\
-         config interface 'wan'\n\toption device 'eth1'\n\toption metric '10'\n\tlist track_ip '203.0.113.1'\n\n\
-         config interface 'wwan'\n\toption device 'wwan0'\n\toption metric '20'\n\tlist track_ip '203.0.113.1'\n"
-    )
+    let mut config = Config::new().global("log_level 'info'");
+    if let Some(user) = user {
+        config = config.global(&format!("user '{user}'"));
+    }
+    let wan = config.interface("wan").device("eth1").metric(10).track(&["203.0.113.1"]);
+    wan.interface("wwan").device("wwan0").metric(20).track(&["203.0.113.1"]).text()
 }
 
 /// A network namespace with two WAN veths and a procd root; `Drop` stops procd (the kernel
@@ -445,7 +446,7 @@ const WWAN: Object = Object { path: "network.interface.wwan", methods: &[Method 
 
 struct WwanStatus<'a>(&'a AtomicU32);
 
-impl Provider for WwanStatus<'_> {
+impl Answer for WwanStatus<'_> {
     fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
         if method != "status" {
             return wire::STATUS_METHOD_NOT_FOUND;

@@ -20,7 +20,9 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::config::Config;
+use common::daemon::SILENT_UPSTREAM;
+use common::lab::{lab_or_skip, wait_until, Lab};
 use common::skip::{progress, skip};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,7 +38,6 @@ const CROSS: [(&str, &str); 5] = [
 ];
 
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openwrt/files/dualwan.config");
-const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
 
 fn binary(target: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(target).join("release/dualwan")
@@ -112,22 +113,6 @@ fn mips_under_qemu_prints_its_version_and_checks_configs() {
     version_and_check(CROSS[4].0, CROSS[4].1);
 }
 
-/// The lab's config: `wan` on wan1, `wanb` on wan2, both tracking the lab's targets;
-/// recovery_wait 2 s to keep the scenario short.
-fn write_config(lab: &Lab) -> PathBuf {
-    let mut text = String::from("config globals 'globals'\n\toption log_level 'info'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-        text += "\toption recovery_wait 2\n";
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path
-}
-
 fn on(lab: &Lab, dev: &str) -> bool {
     lab.active() == dev && lab.lan_active() == dev
 }
@@ -146,9 +131,10 @@ fn qemu_lacks_rules(log: &str) -> bool {
 /// or natively (`None`).
 fn failover(tag: &str, target: &str, bin: &Path, runner: Option<&Path>) {
     let Some(lab) = lab_or_skip(tag) else { return };
-    let cfg = write_config(&lab);
+    // recovery_wait 2 s keeps the scenario short.
+    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
-    let (bin, cfg) = (bin.to_string_lossy().into_owned(), cfg.to_string_lossy().into_owned());
+    let bin = bin.to_string_lossy().into_owned();
     let args = ["run", "-c", cfg.as_str(), "--log", "stderr"];
     let mut d = match runner {
         Some(q) => {

@@ -49,9 +49,12 @@
 
 mod common;
 
+use common::config::Config;
+use common::daemon::BIN;
 use common::lab::{
     lab6_or_skip, wait_until, Lab, GW6, GW6_GLOBAL, LAN_CLIENT, LAN_CLIENT6, TARGETS, TARGETS6, TRAFFIC, TRAFFIC6,
 };
+use common::proc::{clk_tck, cpu_ticks};
 use common::ubusd::{Options, Ubusd};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -60,7 +63,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
 const SECONDS_ENV: &str = "DUALWAN_SOAK_SECONDS";
 const SEED_ENV: &str = "DUALWAN_SOAK_SEED";
 /// Comma-separated fault kinds to restrict a run to (e.g. `UbusDrop,Reload`), for hunting.
@@ -351,17 +353,7 @@ fn stats(pid: u32) -> Stats {
             .unwrap_or(0)
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime the 13th.
-    let rest: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let ticks: u64 = rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-        + rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    Stats { rss_kib: field("VmRSS:"), anon_kib: field("RssAnon:"), fds, cpu_ms: ticks * 1000 / clk_tck() }
-}
-
-fn clk_tck() -> u64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output().ok();
-    out.and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok()).unwrap_or(100)
+    Stats { rss_kib: field("VmRSS:"), anon_kib: field("RssAnon:"), fds, cpu_ms: cpu_ticks(pid) * 1000 / clk_tck() }
 }
 
 fn show(s: &Stats) -> String {
@@ -377,28 +369,28 @@ fn config_text(variant: usize, bad: bool) -> (String, usize) {
         1 => (0, 2, [2, 1, 0]),
         _ => (1, 0, [1, 2, 0]),
     };
-    let mut text = String::from("config globals 'globals'\n\toption enabled '1'\n");
-    let mut bad_line = 0;
+    let mut config = Config::new().global("enabled '1'");
     for (i, wan) in WANS.iter().enumerate() {
-        write!(text, "\nconfig interface '{wan}'\n\toption device '{wan}'\n\toption metric '{}'\n", METRICS[i])
-            .unwrap();
         let targets: Vec<&str> = match variant {
             0 => order.iter().map(|&t| TARGETS[t]).chain(order.iter().map(|&t| TARGETS6[t])).collect(),
             1 => order.iter().map(|&t| TARGETS6[t]).chain(order.iter().map(|&t| TARGETS[t])).collect(),
             _ => order.iter().flat_map(|&t| [TARGETS[t], TARGETS6[t]]).collect(),
         };
-        for t in targets {
-            writeln!(text, "\tlist track_ip '{t}'").unwrap();
-        }
-        if bad && i == 0 {
-            bad_line = text.lines().count() + 1;
-            text += "\toption interval '0'\n";
-        } else {
-            writeln!(text, "\toption interval '{INTERVAL}'").unwrap();
-        }
-        writeln!(text, "\toption timeout '{TIMEOUT}'\n\toption down '{DOWN}'\n\toption up '{UP}'").unwrap();
-        writeln!(text, "\toption check_gateway '{check_gateway}'\n\toption recovery_wait '{recovery_wait}'").unwrap();
+        let interval = if bad && i == 0 { "0".to_string() } else { INTERVAL.to_string() };
+        config = config
+            .interface(wan)
+            .device(wan)
+            .metric(METRICS[i])
+            .track(&targets)
+            .option(&format!("interval '{interval}'"))
+            .option(&format!("timeout '{TIMEOUT}'"))
+            .option(&format!("down '{DOWN}'"))
+            .option(&format!("up '{UP}'"))
+            .option(&format!("check_gateway '{check_gateway}'"))
+            .option(&format!("recovery_wait '{recovery_wait}'"));
     }
+    let text = config.text();
+    let bad_line = if bad { text.lines().position(|l| l == "\toption interval '0'").unwrap() + 1 } else { 0 };
     (text, bad_line)
 }
 

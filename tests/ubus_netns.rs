@@ -10,34 +10,14 @@
 
 mod common;
 
-use common::lab::{lab_or_skip, wait_until, Lab, TARGETS};
+use common::config::Config;
+use common::daemon::{wait_up, BIN, SILENT_UPSTREAM};
+use common::lab::{lab_or_skip, wait_until};
 use common::ubusd::{Listener, Ubusd};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_dualwan");
-/// What the daemon says when the primary's targets stop answering behind a live gateway.
-const SILENT_UPSTREAM: &str = "gateway answers, targets unreachable (0/3 answered, need 1)";
-
-/// `wan` on wan1 (metric 10, back 1 s after it recovers), `wanb` on wan2 (metric 20),
-/// every other setting the default.
-fn write_config(lab: &Lab) -> String {
-    let mut text = String::from("config globals 'globals'\n");
-    for (name, dev, metric) in [("wan", "wan1", 10), ("wanb", "wan2", 20)] {
-        text += &format!("\nconfig interface '{name}'\n\toption device '{dev}'\n\toption metric {metric}\n");
-        if name == "wan" {
-            text += "\toption recovery_wait 1\n";
-        }
-        for t in TARGETS {
-            text += &format!("\tlist track_ip {t}\n");
-        }
-    }
-    let path = lab.dir().join("dualwan.conf");
-    std::fs::write(&path, text).expect("write config");
-    path.to_string_lossy().into_owned()
-}
 
 /// `dualwan status ARGS --ubus-socket SOCK`.
 fn status(sock: &Path, args: &[&str]) -> Output {
@@ -133,7 +113,8 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
     let Some(lab) = lab_or_skip("ubus") else { return };
     let sock = lab.dir().join("ubus.sock");
     let Some(mut ubusd) = Ubusd::start(&sock) else { return };
-    let cfg = write_config(&lab);
+    // `wan` back 1 s after it recovers, every other setting the default.
+    let cfg = Config::lab().on("wan", "recovery_wait 1").write(&lab);
     let hotplug = lab.dir().join("hotplug.d");
     let hotplug_log = lab.dir().join("hotplug.log");
     std::fs::create_dir_all(&hotplug).unwrap();
@@ -146,11 +127,7 @@ fn daemon_on_ubus_status_events_hotplug_and_a_ubusd_restart() {
 
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
     let mut d = lab.spawn_in("rtr", BIN, &[&args[..], &["--hotplug-dir", hotplug.to_str().unwrap()]].concat());
-    let up = wait_until(Duration::from_secs(5), || {
-        let log = lab.stderr_of(&d);
-        log.contains("traffic on wan\n") && log.contains("wanb: connecting -> online")
-    });
-    assert!(up.is_some(), "daemon did not come up:\n{}", lab.stderr_of(&d));
+    wait_up(&lab, &d);
     assert!(ubusd.wait_for(&["dualwan"], 3), "no registration:\n{}", lab.stderr_of(&d));
     assert!(lab.stderr_of(&d).contains("ubus: object dualwan registered"));
     let listed = ubusd.ubus(&["-v", "list", "dualwan"]);

@@ -1,5 +1,6 @@
 //! Adapters: the only code that holds file descriptors, calls libc or uses `unsafe`.
 
+pub mod adapters;
 pub mod clock;
 pub mod config_file;
 pub mod conntrack;
@@ -8,5 +9,6 @@ pub mod icmp;
 pub mod log;
 pub mod netlink;
 pub mod signals;
+pub mod tcp_probe;
 pub mod ubus;
 pub mod ubus_client;

@@ -283,6 +283,23 @@ impl Lab {
             .expect("run ip netns exec")
     }
 
+    /// Runs a command inside a namespace role; panics unless it exits 0. Returns its stdout.
+    pub fn run(&self, role: &str, args: &[&str]) -> String {
+        let out = self.exec(role, args);
+        assert!(out.status.success(), "{role}: {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The ICMP counter `name` (`InMsgs`, `InEchoReps`, ...) of a namespace role, from its
+    /// /proc/net/snmp.
+    pub fn icmp_counter(&self, role: &str, name: &str) -> u64 {
+        let text = self.run(role, &["cat", "/proc/net/snmp"]);
+        let mut icmp = text.lines().filter(|l| l.starts_with("Icmp: "));
+        let (head, vals) = (icmp.next().unwrap(), icmp.next().unwrap());
+        let i = head.split_whitespace().position(|h| h == name).unwrap_or_else(|| panic!("no Icmp {name}"));
+        vals.split_whitespace().nth(i).unwrap().parse().unwrap()
+    }
+
     /// One ping (`-c1 -W1`) from a namespace; extra args such as `-I wan2` go
     /// before the destination, which is the last element of `args`.
     pub fn ping(&self, role: &str, args: &[&str]) -> bool {
@@ -361,6 +378,11 @@ impl Lab {
     /// Everything the child wrote to stderr so far.
     pub fn stderr_of(&self, child: &Child) -> String {
         fs::read_to_string(self.stderr_path(child)).unwrap_or_default()
+    }
+
+    /// Everything the child wrote to stdout so far.
+    pub fn stdout_of(&self, child: &Child) -> String {
+        fs::read_to_string(self.stderr_path(child).with_extension("stdout")).unwrap_or_default()
     }
 
     /// SIGTERM, then up to 5 s for the child to exit (SIGKILL after that).
