@@ -18,15 +18,23 @@
 //!                  balance:  default nhid P+30 (IPv6: P+40)
 //!                  (none with last_resort main: main's DHCP defaults take over;
 //!                   `unreachable default` with last_resort unreachable)
-//! table T+9+s:     default nhid P+31+s (IPv6: P+41+s)   balance set s of the rules
-//! nexthop P+10+wan (IPv6: P+20+wan):  via <gateway> dev <device>   (balance only)
-//! nexthop P+30+s (IPv6: P+40+s):      group of the set's WANs that are up, by weight,
-//!                                     type resilient
+//! table T+9+s:     default nhid P+51+s (IPv6: P+61+s)   balance set s of the rules
+//! nexthop P+10+wan and P+30+wan (IPv6: P+20+wan, P+40+wan):   (balance only)
+//!                  via <gateway> dev <device>   the WAN's two twins
+//! nexthop P+50+s (IPv6: P+60+s):      group of the set's WANs that are up, each by its
+//!                                     twins with its weight, type resilient
 //! ```
 //! `wan` is the WAN's index in the config, `k` counts the kernel rules of `config rule`
 //! sections in file order (one per port combination), `s` is a balance set (0: the
 //! catch-all's). Switching WAN is one route replace in table T (failover), or one replace
 //! of a nexthop group (balance). The main table is never touched.
+//!
+//! Why twins: the kernel hashes a packet to a bucket of a resilient group, and marks the
+//! bucket busy, only when the group has more than one member; a group of one is used
+//! without choosing. With each WAN in the group twice (two nexthop objects, same next hop,
+//! same weight) a WAN left alone still has its buckets' activity tracked, so a WAN that
+//! returns takes over only buckets that were idle for `balance_idle`: the connections made
+//! during the outage stay where they are.
 
 use crate::config::{Config, LastResort, Mode, PolicyLastResort, Proto, Use, WanSet, BALANCE_SETS, MAX_POLICIES};
 use crate::config::{MAX_WANS, POLICY_SLOTS, POLICY_SLOT_FIRST};
@@ -45,11 +53,12 @@ pub const RULE_ACTIVE: u32 = 90;
 /// Offset of a priority the plan never uses: the start-up check of CAP_NET_ADMIN asks the
 /// kernel to delete a rule there (`sys::netlink::Netlink::check_admin`).
 pub const RULE_NEVER: u32 = crate::config::RULE_SPAN - 1;
-/// Offset (from `rule_priority`) of WAN `wan`'s IPv4 nexthop id (`+10` more for IPv6).
+/// Offset (from `rule_priority`) of WAN `wan`'s first IPv4 nexthop id (`+10` more for
+/// IPv6, `+20` more for its twin).
 pub const NEXTHOP_WAN: u32 = 10;
 /// Offset of the catch-all's IPv4 group id (`+10` more for IPv6); balance set `s` of the
 /// rules is `+1+s` from there.
-pub const NEXTHOP_GROUP: u32 = 30;
+pub const NEXTHOP_GROUP: u32 = 50;
 /// Hash buckets of each resilient group: enough for weights 1-100 among a few WANs.
 pub const GROUP_BUCKETS: u16 = 128;
 
@@ -59,9 +68,9 @@ pub const MAX_RULES: usize = 2 * (MAX_WANS + 2 + POLICY_SLOTS as usize);
 /// Most routes the plan can hold: per family one per WAN, the active one and one per rule
 /// balance set.
 pub const MAX_ROUTES: usize = 2 * (MAX_WANS + 1 + BALANCE_SETS);
-/// Most nexthop objects the plan can hold: per family one per WAN and one group per
+/// Most nexthop objects the plan can hold: per family two per WAN and one group per
 /// balance set (the catch-all's and the rules').
-pub const MAX_NEXTHOPS: usize = 2 * (MAX_WANS + 1 + BALANCE_SETS);
+pub const MAX_NEXTHOPS: usize = 2 * (2 * MAX_WANS + 1 + BALANCE_SETS);
 
 /// What the planner needs to know of one family of one WAN's link.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -149,9 +158,9 @@ pub fn set_table(config: &Config, s: usize) -> u32 {
     config.globals.table_base + 1 + (MAX_WANS + s) as u32
 }
 
-/// The id of WAN `wan`'s nexthop of `family`.
-pub fn nexthop_id(config: &Config, family: Family, wan: usize) -> u32 {
-    config.globals.rule_priority + NEXTHOP_WAN + 10 * family.index() as u32 + wan as u32
+/// The id of WAN `wan`'s nexthop of `family`: its first (`twin` 0) or its second.
+pub fn nexthop_id(config: &Config, family: Family, wan: usize, twin: usize) -> u32 {
+    config.globals.rule_priority + NEXTHOP_WAN + 10 * (2 * twin + family.index()) as u32 + wan as u32
 }
 
 /// The id of a group of `family`: the catch-all's (`None`) or rule balance set `s`'s.
@@ -361,9 +370,13 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], carriers: &Carr
         if wans.is_empty() {
             return false;
         }
-        let list: heapless::Vec<Member, MAX_WANS> = wans
+        let list: heapless::Vec<Member, { 2 * MAX_WANS }> = wans
             .iter()
-            .map(|wan| Member { id: nexthop_id(config, family, wan), weight: u16::from(config.wans[wan].weight) })
+            .flat_map(|wan| [0, 1].map(|twin| (wan, twin)))
+            .map(|(wan, twin)| Member {
+                id: nexthop_id(config, family, wan, twin),
+                weight: u16::from(config.wans[wan].weight),
+            })
             .collect();
         let resilient =
             Resilient { buckets: GROUP_BUCKETS, idle_timer: g.balance_idle.as_secs() as u32, unbalanced_timer: 0 };
@@ -403,9 +416,11 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], carriers: &Carr
     for wan in members.iter() {
         let link = links.get(wan).copied().unwrap_or_default();
         if let (Some(oif), Some(gateway)) = (link.ifindex, link.gateway) {
-            let id = nexthop_id(config, family, wan);
-            let via = Nexthop { id, kind: NexthopKind::Via { gateway, oif }, protocol: PROTO_DUALWAN };
-            let _ = desired.nexthops.push(via);
+            for twin in [0, 1] {
+                let id = nexthop_id(config, family, wan, twin);
+                let via = Nexthop { id, kind: NexthopKind::Via { gateway, oif }, protocol: PROTO_DUALWAN };
+                let _ = desired.nexthops.push(via);
+            }
         }
     }
 }

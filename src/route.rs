@@ -397,8 +397,8 @@ impl fmt::Display for Selectors {
     }
 }
 
-/// Most members of a nexthop group this crate keeps (one per WAN).
-pub const GROUP_MAX: usize = crate::config::MAX_WANS;
+/// Most members of a nexthop group this crate keeps (two per WAN: see `plan`'s twins).
+pub const GROUP_MAX: usize = 2 * crate::config::MAX_WANS;
 
 /// One member of a nexthop group: a nexthop id and its weight.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]

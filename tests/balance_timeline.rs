@@ -66,7 +66,7 @@ fn balance_installs_a_resilient_group_by_weight_and_leaves_foreign_state_alone()
         [
             "default via 192.0.2.1 dev #2 table 101 proto dualwan",
             "default via 192.0.2.9 dev #3 table 102 proto dualwan",
-            "default nhid 5030 table 100 proto dualwan",
+            "default nhid 5050 table 100 proto dualwan",
         ]
     );
     let nexthops: Vec<String> = s.nexthops.iter().map(|n| n.to_string()).collect();
@@ -74,8 +74,10 @@ fn balance_installs_a_resilient_group_by_weight_and_leaves_foreign_state_alone()
         nexthops,
         [
             "id 5010 via 192.0.2.1 dev #2 proto dualwan",
+            "id 5030 via 192.0.2.1 dev #2 proto dualwan",
             "id 5011 via 192.0.2.9 dev #3 proto dualwan",
-            "id 5030 group 5010,3/5011 type resilient buckets 128 idle_timer 120 proto dualwan",
+            "id 5031 via 192.0.2.9 dev #3 proto dualwan",
+            "id 5050 group 5010,3/5011/5030,3/5031 type resilient buckets 128 idle_timer 120 proto dualwan",
         ]
     );
     let (a, b, none) = spread(&s);
@@ -102,7 +104,7 @@ fn a_dying_wan_leaves_the_group_in_one_change_within_the_detection_bound_and_rej
     assert!(took.as_micros() <= bound, "took {took:?}, bound {bound} us");
     assert_eq!(
         group_ops(&s, before),
-        ["nexthop replace id 5030 group 5011 type resilient buckets 128 idle_timer 120 proto dualwan"],
+        ["nexthop replace id 5050 group 5011/5031 type resilient buckets 128 idle_timer 120 proto dualwan"],
         "one atomic change"
     );
     assert!(s.logs.iter().any(|l| l.contains("traffic shared by wanb (weight 1); wan offline")), "{:#?}", s.logs);
@@ -123,7 +125,7 @@ fn carrier_loss_is_a_failover_at_once_even_though_the_kernel_drops_the_nexthop_s
     s.run_for(Duration::from_secs(3));
     let warnings: Vec<&String> = s.logs.iter().filter(|l| l.contains("re-reading")).collect();
     assert!(warnings.is_empty(), "the daemon re-read the nexthops instead of failing on them: {warnings:#?}");
-    assert!(!s.nexthops.iter().any(|n| n.to_string().contains("id 5010")));
+    assert!(!s.nexthops.iter().any(|n| n.to_string().contains("id 5010") || n.to_string().contains("id 5030")));
     // The line comes back: its nexthop is made again and it rejoins.
     s.set_carrier(0, true);
     s.run_until_cond(Duration::from_secs(30), |s| spread(s).0 > 30).expect("rejoined");
@@ -292,7 +294,7 @@ fn a_rule_balancing_over_named_wans_gets_its_own_table_and_group() {
         rules.contains(&"5010:\tfrom 192.0.2.130 ipproto udp dport 5060 lookup 109 proto dualwan".to_string()),
         "{rules:?}"
     );
-    assert!(routes.contains(&"default nhid 5031 table 109 proto dualwan".to_string()), "{routes:?}");
+    assert!(routes.contains(&"default nhid 5051 table 109 proto dualwan".to_string()), "{routes:?}");
     assert!(
         routes.contains(&"default via 192.0.2.1 dev #2 table 100 proto dualwan".to_string()),
         "failover for the rest"
