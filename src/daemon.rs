@@ -30,7 +30,7 @@
 //! with many rules needs a few hundred at start).
 
 use crate::action::Outbox;
-pub use crate::action::{Action, Event, HotplugAction, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
+pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, FlushConntrack, LastResort, LogLevel, Mode, WanSet, MAX_WANS};
 use crate::health::{Reason, Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
@@ -104,6 +104,8 @@ pub struct Daemon {
     reconcile_pending: bool,
     /// Who carries each family's traffic, by [`Family::index`].
     carriers: [Carriers; 2],
+    /// The family's carriers were chosen at least once (since start or the last reload).
+    routed: [bool; 2],
     phase: Phase,
     timers: Timers,
     outbox: Outbox,
@@ -142,6 +144,7 @@ impl Daemon {
             desired: plan::Desired::default(),
             reconcile_pending: false,
             carriers: [Carriers::default(); 2],
+            routed: [false; 2],
             phase: Phase::new(),
             timers: Timers::default(),
             outbox: Outbox::default(),
@@ -620,6 +623,8 @@ impl Daemon {
         }
         self.config = config;
         self.wans = wans;
+        // Rules may have changed: they are announced afresh (without a previous).
+        self.routed = [false; 2];
         for (family, carriers) in Family::ALL.into_iter().zip(self.carriers.iter_mut()) {
             // Rules and their sets may have changed: only the catch-all's choice is kept.
             let up = |a: usize| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up();
@@ -698,14 +703,18 @@ impl Daemon {
                         self.log_move(family, from, to);
                         self.announce_move(family, from, to);
                     }
-                    Mode::Balance => self.log_share(family, current.global, next.global),
+                    Mode::Balance => {
+                        self.log_share(family, current.global, next.global);
+                        self.announce_share(family, current.global, next.global);
+                    }
                 }
             }
-            self.log_policies(family, &current, &next);
+            self.policies_moved(family, &current, &next);
             if !stopping {
                 left[family.index()] = current.all().minus(next.all());
             }
             self.carriers[family.index()] = next;
+            self.routed[family.index()] |= !stopping;
             if !stopping {
                 plan::plan(&self.config, family, &links, &next, &mut self.desired);
             }
@@ -816,8 +825,9 @@ impl Daemon {
         self.log(LogLevel::Notice, format_args!("{line}"));
     }
 
-    /// Logs each `config rule` whose traffic of `family` changed WANs.
-    fn log_policies(&mut self, family: Family, from: &Carriers, to: &Carriers) {
+    /// Each `config rule` whose traffic of `family` changed WANs: a log line, a
+    /// `dualwan.rule` event and the hotplug scripts (`ACTION=rule`).
+    fn policies_moved(&mut self, family: Family, from: &Carriers, to: &Carriers) {
         if self.phase.is_stopping() {
             return;
         }
@@ -841,6 +851,17 @@ impl Daemon {
                 }
             }
             self.log(LogLevel::Notice, format_args!("{line}"));
+            let rule = self.config.policies[k].name.clone();
+            // Before the first plan nobody carried anything: no previous.
+            let previous = if self.routed[family.index()] { self.via(from, k) } else { Names::new() };
+            let via = self.via(to, k);
+            self.push(Action::Event(Event::Rule {
+                rule: rule.clone(),
+                family,
+                via: via.clone(),
+                previous: previous.clone(),
+            }));
+            self.push(Action::HotplugRule { rule, family, via, previous });
         }
     }
 
@@ -855,9 +876,45 @@ impl Daemon {
             (None, Some(t)) => health(t).reason(),
             (None, None) => return,
         };
-        let name = |wan: Option<usize>| wan.map(|w| self.config.wans[w].name.clone()).unwrap_or_default();
-        let (active, previous) = (name(to), name(from));
+        let set = |wan: Option<usize>| wan.map_or(WanSet::EMPTY, WanSet::one);
+        let (active, previous) = (self.names(set(to)), self.names(set(from)));
         self.push(Action::Event(Event::Active { family, from, to, active, previous, reason }));
+    }
+
+    /// Balance mode: tells ubus listeners that the WANs sharing `family`'s traffic changed,
+    /// and why: the failure of a WAN that left, or else why one joined.
+    fn announce_share(&mut self, family: Family, from: WanSet, to: WanSet) {
+        let health = |wan: usize| self.health(wan, family);
+        let reason = match (from.minus(to).first(), to.minus(from).first()) {
+            (Some(left), _) if !health(left).is_up() => health(left).reason(),
+            (Some(_), _) => Reason::Recovered,
+            (None, Some(joined)) => health(joined).reason(),
+            (None, None) => return,
+        };
+        let (active, previous) = (self.names(to), self.names(from));
+        let (from, to) = (from.first(), to.first());
+        self.push(Action::Event(Event::Active { family, from, to, active, previous, reason }));
+    }
+
+    /// The names of `wans`, separated by spaces (cut at [`crate::action::NAMES_MAX`]).
+    fn names(&self, wans: WanSet) -> Names {
+        let mut names = Names::new();
+        for (i, wan) in wans.iter().enumerate() {
+            let _ = write!(names, "{}{}", if i == 0 { "" } else { " " }, self.config.wans[wan].name);
+        }
+        names
+    }
+
+    /// Who carries rule `k`'s traffic per `carriers`: WAN names, or its last resort word.
+    fn via(&self, carriers: &Carriers, k: usize) -> Names {
+        match carriers.of_policy(&self.config, k) {
+            Some(wans) => self.names(wans),
+            None => {
+                let mut word = Names::new();
+                let _ = word.push_str(self.config.policies[k].last_resort_word());
+                word
+            }
+        }
     }
 
     fn log_move(&mut self, family: Family, from: Option<usize>, to: Option<usize>) {

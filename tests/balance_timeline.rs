@@ -395,3 +395,34 @@ fn status_shows_each_wans_share_and_each_rules_wans() {
     dualwan::summary::write_summary(&buf[..len], &mut summary).unwrap();
     assert!(summary.contains("rules:\n    voip   5010  via unreachable\n"), "{summary}");
 }
+
+#[test]
+fn rule_moves_are_events_and_hotplug_runs_and_balance_moves_are_active_events() {
+    use dualwan::daemon::Event;
+    let mut s = settle(VOIP);
+    // At start the rule's traffic went by main until a WAN was up: wan answered first.
+    let rules: Vec<(&str, &str)> = s
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rule { rule, via, previous, .. } if rule == "voip" => Some((via.as_str(), previous.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rules, [("wan", "main"), ("lte", "wan")]);
+    assert_eq!(s.rule_hotplugs.last().unwrap(), &("voip".to_string(), "ipv4", "lte".to_string(), "wan".to_string()));
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let last = s.events.iter().rev().find(|e| matches!(e, Event::Rule { .. })).unwrap();
+    assert!(matches!(last, Event::Rule { via, previous, .. } if via == "wan" && previous == "lte"), "{last:?}");
+    assert_eq!(s.rule_hotplugs.last().unwrap(), &("voip".to_string(), "ipv4", "wan".to_string(), "lte".to_string()));
+
+    // Balance mode: `dualwan.active` names every WAN sharing the traffic.
+    let mut s = settle(BALANCE);
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    let last = s.events.iter().rev().find(|e| matches!(e, Event::Active { .. })).unwrap();
+    let Event::Active { active, previous, reason, .. } = last else { unreachable!() };
+    assert_eq!((active.as_str(), previous.as_str()), ("wan", "wan wanb"));
+    assert_eq!(*reason, s.d.health(1, Family::V4).reason(), "the failure of the WAN that left");
+}

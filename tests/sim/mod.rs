@@ -105,6 +105,8 @@ pub struct World {
     pub fail_next_flush: Option<&'static str>,
     /// Hotplug runs, oldest first: (ACTION, INTERFACE, DEVICE, FAMILY).
     pub hotplugs: Vec<(&'static str, String, String, &'static str)>,
+    /// Hotplug runs for rules (`ACTION=rule`), oldest first: (RULE, FAMILY, VIA, PREVIOUS).
+    pub rule_hotplugs: Vec<(String, &'static str, String, String)>,
     /// The daemon's ubus session and the scripted ubusd ([`Sim::with_ubus`]).
     pub ubus: Option<UbusLink>,
     /// Kernel notifications of applied ops, delivered once the actions are done.
@@ -325,6 +327,7 @@ impl Sim {
             conntrack: Vec::new(),
             fail_next_flush: None,
             hotplugs: Vec::new(),
+            rule_hotplugs: Vec::new(),
             ubus,
             notifications: Vec::new(),
             answers: Vec::new(),
@@ -865,6 +868,18 @@ impl Adapters for World {
         family: Family,
     ) -> Result<(), &'static str> {
         self.outside(|w| w.hotplugs.push((action.as_str(), interface.into(), device.into(), family_word(family))));
+        Ok(())
+    }
+
+    fn run_hotplug_rule(
+        &mut self,
+        _now: Instant,
+        rule: &str,
+        family: Family,
+        via: &str,
+        previous: &str,
+    ) -> Result<(), &'static str> {
+        self.outside(|w| w.rule_hotplugs.push((rule.into(), family_word(family), via.into(), previous.into())));
         Ok(())
     }
 
