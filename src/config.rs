@@ -1285,7 +1285,8 @@ fn check_policies(config: &Config, report: &mut Report) {
         }
         if let Use::Balance { wans, tiered } = p.uses {
             let set = (wans, tiered);
-            let own = !(config.globals.mode == Mode::Balance && set == global) && !sets.contains(&set);
+            let catch_all = config.globals.mode == Mode::Balance && set == global;
+            let own = !catch_all && !sets.contains(&set);
             if own && sets.push(set).is_err() {
                 let what = format!("balances over more different sets of interfaces than the {BALANCE_SETS} allowed");
                 report.errors.push(ConfigError { line: p.line, problem: Problem::Section { section, what } });

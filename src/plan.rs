@@ -294,8 +294,7 @@ pub fn choose(
     current: &Carriers,
     now: Instant,
 ) -> Carriers {
-    let mut next = Carriers::default();
-    next.global = match config.globals.mode {
+    let global = match config.globals.mode {
         Mode::Failover => {
             let active = choose_active(config, family, ready, links, current.global.first(), now);
             active.map_or(WanSet::EMPTY, WanSet::one)
@@ -305,6 +304,7 @@ pub fn choose(
             choose_balance(config, family, ready, links, all, true, current.global, now)
         }
     };
+    let mut next = Carriers { global, ..Carriers::default() };
     for (s, (wans, tiered)) in config.balance_sets().iter().enumerate() {
         next.sets[s] = choose_balance(config, family, ready, links, *wans, *tiered, current.sets[s], now);
     }
