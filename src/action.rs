@@ -23,8 +23,8 @@ use core::net::IpAddr;
 /// plus two gateways) fits with room for ops and logs.
 pub const ACTIONS_MAX: usize = 160;
 /// Longest list of WAN names an event carries (`active` in balance mode, a rule's `via`);
-/// longer lists are cut.
-pub const NAMES_MAX: usize = 128;
+/// longer lists are cut (8 names of 7 characters fit).
+pub const NAMES_MAX: usize = 64;
 
 /// WAN names separated by spaces (`wan lte`), or a rule's last resort word.
 pub type Names = heapless::String<NAMES_MAX>;

@@ -96,8 +96,8 @@ pub struct Daemon {
     links: Links,
     installed: Installed,
     /// Entries of ours under ranges a reload gave up (another `rule_priority` or
-    /// `table_base`): removed before anything else is written.
-    retiring: Installed,
+    /// `table_base`): removed before anything else is written. Allocated by that reload.
+    retiring: Option<Box<Installed>>,
     /// What the kernel should hold, as last planned.
     desired: plan::Desired,
     /// The last plan is not fully queued yet (the queue was full).
@@ -140,7 +140,7 @@ impl Daemon {
             ident_base,
             wans,
             installed: Installed::default(),
-            retiring: Installed::default(),
+            retiring: None,
             desired: plan::Desired::default(),
             reconcile_pending: false,
             carriers: [Carriers::default(); 2],
@@ -213,7 +213,7 @@ impl Daemon {
 
     /// True once a stop was requested and every entry of ours is gone (or could not be).
     pub fn is_stopped(&self) -> bool {
-        self.phase.is_stopping() && self.outbox.is_empty() && self.installed.is_empty() && self.retiring.is_empty()
+        self.phase.is_stopping() && self.outbox.is_empty() && self.installed.is_empty() && self.retiring.is_none()
     }
 
     fn ownership(&self) -> Ownership {
@@ -618,7 +618,9 @@ impl Daemon {
             || g.nexthop_range() != old_own.nexthops;
         if ranges_changed {
             // Entries under the old ranges would become invisible: remove them first.
-            self.retiring = core::mem::take(&mut self.installed);
+            let mut retiring = Box::new(Installed::default());
+            core::mem::swap(&mut *retiring, &mut self.installed);
+            self.retiring = Some(retiring);
             self.reconcile_pending = true;
         }
         self.config = config;
@@ -743,14 +745,20 @@ impl Daemon {
                 more = true;
             }
         };
-        reconcile::diff(&plan::Desired::default(), &self.retiring, &mut |op| take(&mut ops, op));
+        if let Some(retiring) = &self.retiring {
+            reconcile::remove_all(retiring, &mut |op| take(&mut ops, op));
+        }
         let retired = ops.len();
         reconcile::diff(&self.desired, &self.installed, &mut |op| take(&mut ops, op));
         let mut full = false;
         for (i, op) in ops.into_iter().enumerate() {
             // Retired entries are no longer visible as ours: forget them as they go.
-            let mirror = if i < retired { &mut self.retiring } else { &mut self.installed };
-            full |= !mirror.handle_op(&op);
+            match (&mut self.retiring, i < retired) {
+                (Some(retiring), true) => {
+                    retiring.handle_op(&op);
+                }
+                _ => full |= !self.installed.handle_op(&op),
+            }
             self.log(LogLevel::Debug, format_args!("{op}"));
             self.push(Action::Apply(op));
         }
@@ -770,6 +778,9 @@ impl Daemon {
                 self.push(Action::Apply(op));
             }
             more = false;
+        }
+        if self.retiring.as_ref().is_some_and(|r| r.is_empty()) {
+            self.retiring = None;
         }
         self.reconcile_pending = more;
     }

@@ -260,6 +260,16 @@ pub fn diff(desired: &Desired, installed: &Installed, emit: &mut dyn FnMut(Op)) 
     }
 }
 
+/// The operations that remove everything in `installed`, in the safe order of [`diff`]'s
+/// deletes: rules, routes, groups, then their members.
+pub fn remove_all(installed: &Installed, emit: &mut dyn FnMut(Op)) {
+    installed.rules.iter().for_each(|r| emit(Op::DelRule(*r)));
+    installed.routes.iter().for_each(|r| emit(Op::DelRoute(*r)));
+    for groups in [true, false] {
+        installed.nexthops.iter().filter(|n| n.is_group() == groups).for_each(|n| emit(Op::DelNexthop(*n)));
+    }
+}
+
 /// True if the kernel changes `have` into `want` in place (`NLM_F_REPLACE`): a single
 /// nexthop into another, a group into one of the same type and bucket count.
 fn replaceable(have: &Nexthop, want: &Nexthop) -> bool {

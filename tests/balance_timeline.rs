@@ -426,3 +426,30 @@ fn rule_moves_are_events_and_hotplug_runs_and_balance_moves_are_active_events() 
     assert_eq!((active.as_str(), previous.as_str()), ("wan", "wan wanb"));
     assert_eq!(*reason, s.d.health(1, Family::V4).reason(), "the failure of the WAN that left");
 }
+
+/// A reload that moves our ranges retires every old rule, route and nexthop (the rules of
+/// `config rule` sections included) before the new ones work, and leaves nothing behind.
+#[test]
+fn a_reload_to_other_ranges_retires_rules_routes_and_nexthops() {
+    let text = BALANCE.to_string()
+        + "config rule 'voip'\n\toption proto 'udp'\n\toption dest_port '5060'\n\tlist use 'wanb'\n";
+    let mut s = settle(&text);
+    let moved = text.replace("'balance'\n", "'balance'\n\toption rule_priority '7000'\n\toption table_base '200'\n");
+    s.core(|d, now| d.reload(now, load(&moved)));
+    s.drain();
+    s.run_for(Duration::from_secs(1));
+    let (rules, routes) = s.ours();
+    assert!(rules.iter().all(|r| r.starts_with("70")), "{rules:?}");
+    assert!(routes.iter().all(|r| r.contains("table 20")), "{routes:?}");
+    assert!(s.nexthops.iter().all(|n| n.id >= 7000), "{:?}", s.nexthops);
+    assert_eq!(s.nexthops.len(), 5, "four twins and the group");
+    assert!(
+        rules.contains(&"7010:\tfrom all ipproto udp dport 5060 lookup 202 proto dualwan".to_string()),
+        "{rules:?}"
+    );
+    s.d.shutdown(s.now);
+    s.drain();
+    assert!(s.d.is_stopped());
+    assert!(s.nexthops.is_empty());
+    assert_eq!((s.rules.clone(), s.routes.clone()), (foreign_rules(), foreign_routes()));
+}
