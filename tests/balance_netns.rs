@@ -230,3 +230,43 @@ fn a_voip_rule_leaves_by_lte_and_falls_back_to_wan() {
     assert!(back.is_some(), "SIP did not return to lte:\n{}", lab.stderr_of(&d));
     stop(&lab, &mut d, &before);
 }
+
+/// IPv6 balances on its own group (of IPv6 nexthops via the link-local routers `fe80::1`
+/// of each line), and an IPv6-only outage moves only IPv6: IPv4 stays shared.
+#[test]
+fn ipv6_balances_in_its_own_group_and_an_ipv6_outage_moves_only_ipv6() {
+    let Some(lab) = common::lab::lab6_or_skip("bal6") else { return };
+    let text = Config::lab_dual_stack().global("mode 'balance'").on("wanb", "metric 10").all("recovery_wait 2").text();
+    let before = format!("{}\n{}", state(&lab), lab.snapshot6());
+    let mut d = start(&lab, &text, "IPv6 traffic shared by wan (weight 1), wanb (weight 1)");
+    let spread6 = || {
+        let batch: String = (0x100..0x13c)
+            .map(|i| format!("route get 2001:db8:f::{i:x} from {} iif lan0\n", common::lab::LAN_CLIENT6))
+            .collect();
+        // `route get` takes its family from the address.
+        let out = ip_batch(&lab, &batch);
+        (out.matches(" dev wan1 ").count(), out.matches(" dev wan2 ").count())
+    };
+    let (a, b) = spread6();
+    eprintln!("figure: 60 IPv6 LAN destinations by weight 1:1 -> wan1 {a}, wan2 {b}");
+    assert!(a >= 15 && b >= 15 && a + b == 60, "{a}:{b}");
+    let shown = lab.run("rtr", &["ip", "-6", "route", "show", "table", "100"]);
+    assert!(shown.contains("default nhid 5060"), "{shown}");
+    // IPv6 dies upstream of wan1: IPv6 all on wan2, IPv4 still on both.
+    let took = after(
+        || {
+            lab.run("isp1", &["nft", "add", "rule", "inet", "dwlab", "upstream", "meta", "nfproto", "ipv6", "drop"]);
+        },
+        Duration::from_secs(5),
+        || spread6() == (0, 60),
+    )
+    .unwrap_or_else(|| panic!("IPv6 did not move:\n{}", lab.stderr_of(&d)));
+    eprintln!("timing: balance, wan1's IPv6 upstream dies -> all 60 IPv6 destinations on wan2 in {took:?}");
+    assert!(took <= DETECTION, "took {took:?}");
+    let (a, b, _) = spread(&lab, "");
+    assert!(a > 0 && b > 0, "IPv4 still shared: {a}:{b}");
+    lab.run("isp1", &["nft", "flush", "chain", "inet", "dwlab", "upstream"]);
+    let status: ExitStatus = lab.terminate(&mut d);
+    assert!(status.success());
+    assert_eq!(format!("{}\n{}", state(&lab), lab.snapshot6()), before);
+}
