@@ -104,7 +104,7 @@ pub enum Action {
     /// Ask netifd for the status of interface `network` (`ubus call
     /// network.interface.NAME status`); the answer goes to `handle_netifd_answer`.
     AskNetifd {
-        /// WAN index.
+        /// WAN index ([`crate::config::MAX_WANS`] for a rule's `src_iface`).
         wan: usize,
         /// The netifd interface.
         network: NetName,

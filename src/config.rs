@@ -282,6 +282,14 @@ impl Policy {
         policy
     }
 
+    /// `src_iface` when it can name a netifd interface (`[A-Za-z0-9_]`, at most
+    /// [`NETWORK_MAX`]): netifd is asked for its device first (`guest` is `br-guest`).
+    pub fn src_netifd(&self) -> Option<&str> {
+        let name = self.src_iface.as_ref()?.as_str();
+        let netifd = name.len() <= NETWORK_MAX && name.bytes().all(|b| options::NAME_CHARS.allows(b));
+        netifd.then_some(name)
+    }
+
     /// `main`, `unreachable` or `blackhole`, as its option says.
     pub fn last_resort_word(&self) -> &'static str {
         match self.last_resort {

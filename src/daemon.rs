@@ -39,7 +39,7 @@ use crate::netifd::NetifdStatus;
 use crate::phase::Phase;
 use crate::plan::{self, Carriers, LinkView};
 use crate::reconcile::{self, Installed, Ownership};
-use crate::route::{Family, NexthopKind, Op};
+use crate::route::{DevName, Family, NexthopKind, Op};
 use crate::time::{Duration, Instant};
 use crate::timers::{Timer, Timers};
 use core::fmt::Write;
@@ -106,6 +106,8 @@ pub struct Daemon {
     carriers: [Carriers; 2],
     /// The family's carriers were chosen at least once (since start or the last reload).
     routed: [bool; 2],
+    /// The devices netifd named for the rules' `src_iface` (by rule).
+    devices: plan::PolicyDevices,
     phase: Phase,
     timers: Timers,
     outbox: Outbox,
@@ -145,6 +147,7 @@ impl Daemon {
             reconcile_pending: false,
             carriers: [Carriers::default(); 2],
             routed: [false; 2],
+            devices: [None; crate::config::MAX_POLICIES],
             phase: Phase::new(),
             timers: Timers::default(),
             outbox: Outbox::default(),
@@ -288,6 +291,14 @@ impl Daemon {
             let network = network.clone();
             self.push(Action::AskNetifd { wan, network });
         }
+        for k in 0..self.config.policies.len() {
+            let Some(name) = self.config.policies[k].src_netifd() else { continue };
+            if only.is_some_and(|n| n != name) {
+                continue;
+            }
+            let network = crate::config::truncated(name);
+            self.push(Action::AskNetifd { wan: MAX_WANS, network });
+        }
     }
 
     fn ask_netifd(&mut self) {
@@ -296,7 +307,8 @@ impl Daemon {
 
     /// Some WAN follows a netifd interface: its events are worth hearing.
     fn listen_netifd(&mut self) {
-        if self.config.wans.iter().any(|w| w.network().is_some()) {
+        let rules = self.config.policies.iter().any(|p| p.src_netifd().is_some());
+        if rules || self.config.wans.iter().any(|w| w.network().is_some()) {
             self.push(Action::ListenNetifd);
         }
     }
@@ -314,8 +326,21 @@ impl Daemon {
     /// netifd's answer to an [`Action::AskNetifd`] about interface `network`: for the WAN
     /// that follows it now (a reload may have changed which, or made it none).
     pub fn handle_netifd_answer(&mut self, now: Instant, network: &str, status: NetifdStatus) {
+        let device = status.l3_device.as_ref().and_then(|d| DevName::new(d));
         if let Some(wan) = self.config.wans.iter().position(|w| w.network().is_some_and(|n| n == network)) {
             self.handle_netifd(now, wan, status);
+        }
+        // A rule's src_iface that netifd knows is its device; one it does not know (or
+        // not yet) is taken as a device name itself.
+        for k in 0..self.config.policies.len() {
+            if self.config.policies[k].src_netifd() != Some(network) || device.is_none() || self.devices[k] == device {
+                continue;
+            }
+            self.devices[k] = device;
+            let (rule, dev) = (self.config.policies[k].name.clone(), OrNone(device));
+            self.log(LogLevel::Info, format_args!("rule {rule}: src_iface {network} is device {dev} (netifd)"));
+            self.mark_dirty();
+            self.update(now);
         }
     }
 
@@ -625,8 +650,10 @@ impl Daemon {
         }
         self.config = config;
         self.wans = wans;
-        // Rules may have changed: they are announced afresh (without a previous).
+        // Rules may have changed: they are announced afresh (without a previous), and
+        // netifd is asked again for their devices.
         self.routed = [false; 2];
+        self.devices = [None; crate::config::MAX_POLICIES];
         for (family, carriers) in Family::ALL.into_iter().zip(self.carriers.iter_mut()) {
             // Rules and their sets may have changed: only the catch-all's choice is kept.
             let up = |a: usize| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up();
@@ -718,7 +745,7 @@ impl Daemon {
             self.carriers[family.index()] = next;
             self.routed[family.index()] |= !stopping;
             if !stopping {
-                plan::plan(&self.config, family, &links, &next, &mut self.desired);
+                plan::plan(&self.config, family, &links, &next, &self.devices, &mut self.desired);
             }
         }
         self.reconcile();

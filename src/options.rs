@@ -553,7 +553,7 @@ pub static RULE: Section<Policy> = Section {
                 invalid: "is not a valid device name (1-15 characters, no '/', ':' or spaces)",
             },
             default: None,
-            help: "device the traffic arrives on, e.g. br-guest",
+            help: "where the traffic arrives: netifd interface or device",
             get: |p| p.src_iface.as_ref().map(|d| Value::Name(d.as_str())),
             set: |p, v| {
                 if let Value::Name(s) = v {

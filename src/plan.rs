@@ -38,7 +38,7 @@
 
 use crate::config::{Config, LastResort, Mode, PolicyLastResort, Proto, Use, WanSet, BALANCE_SETS, MAX_POLICIES};
 use crate::config::{MAX_WANS, POLICY_SLOTS, POLICY_SLOT_FIRST};
-use crate::route::{Family, Group, Member, Nexthop, NexthopKind, Prefix, Resilient, Route, RouteType, Rule};
+use crate::route::{DevName, Family, Group, Member, Nexthop, NexthopKind, Prefix, Resilient, Route, RouteType, Rule};
 use crate::route::{RuleAction, Selectors, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_METRIC};
 use crate::route::{PROTO_DUALWAN, TABLE_MAIN};
 use crate::time::Instant;
@@ -317,9 +317,20 @@ pub fn choose(
     next
 }
 
+/// The devices netifd named for the rules' `src_iface`, by rule (`None`: the option's own
+/// text is the device).
+pub type PolicyDevices = [Option<DevName>; MAX_POLICIES];
+
 /// Adds the rules, routes and nexthops of `family` for this config, these links (of the
-/// family) and these carriers to `desired`.
-pub fn plan(config: &Config, family: Family, links: &[LinkView], carriers: &Carriers, desired: &mut Desired) {
+/// family), these carriers and these rule devices to `desired`.
+pub fn plan(
+    config: &Config,
+    family: Family,
+    links: &[LinkView],
+    carriers: &Carriers,
+    devices: &PolicyDevices,
+    desired: &mut Desired,
+) {
     let g = &config.globals;
     if !g.enabled || !config.tracks(family) {
         return;
@@ -361,7 +372,7 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], carriers: &Carr
             let _ = desired.routes.push(default_via(wan_table(config, wan), gw, ifindex));
         }
     }
-    plan_policies(config, family, carriers, desired);
+    plan_policies(config, family, carriers, devices, desired);
     let _ = desired.rules.push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
 
     // Balance: one group per set with members, and a nexthop for each member.
@@ -428,7 +439,7 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], carriers: &Carr
 /// The kernel rules of the `config rule` sections of `family`, from `P+10` on: one per
 /// combination of a source and a destination port entry, in file order; the two families
 /// share the priorities.
-fn plan_policies(config: &Config, family: Family, carriers: &Carriers, desired: &mut Desired) {
+fn plan_policies(config: &Config, family: Family, carriers: &Carriers, devices: &PolicyDevices, desired: &mut Desired) {
     let g = &config.globals;
     let mut slot = 0;
     for (k, p) in config.policies.iter().enumerate() {
@@ -461,7 +472,8 @@ fn plan_policies(config: &Config, family: Family, carriers: &Carriers, desired: 
         };
         // A /0 selects everything: the kernel reports no selector for it.
         let some = |a: Option<Prefix>| a.filter(|a| a.len > 0);
-        let base = Selectors { dst: some(p.dest_ip), iif: p.src_iface, ip_proto, sport: None, dport: None };
+        let iif = devices[k].or(p.src_iface);
+        let base = Selectors { dst: some(p.dest_ip), iif, ip_proto, sport: None, dport: None };
         let sports = || p.src_port.iter().map(Some).chain(p.src_port.is_empty().then_some(None));
         let mut n = first;
         for sport in sports() {
@@ -500,7 +512,7 @@ mod tests {
 
     fn plan4(c: &Config, links: &[LinkView], active: Option<usize>) -> Desired {
         let mut d = Desired::default();
-        plan(c, Family::V4, links, &on(active), &mut d);
+        plan(c, Family::V4, links, &on(active), &[None; MAX_POLICIES], &mut d);
         d
     }
 
@@ -627,11 +639,11 @@ mod tests {
             LinkView { ifindex: Some(3), addr: "2001:db8:2::2".parse().ok(), gateway: "fe80::2".parse().ok() },
         ];
         let mut d = Desired::default();
-        plan(&c, Family::V6, &l6, &on(Some(0)), &mut d);
+        plan(&c, Family::V6, &l6, &on(Some(0)), &[None; MAX_POLICIES], &mut d);
         assert_eq!(d, Desired::default(), "no IPv6 track_ip: IPv6 routing is left alone");
         c.wans[1].track_ip.push("2001:db8:ff::1".parse().unwrap()).unwrap();
-        plan(&c, Family::V4, &links(), &on(Some(0)), &mut d);
-        plan(&c, Family::V6, &l6, &on(Some(1)), &mut d);
+        plan(&c, Family::V4, &links(), &on(Some(0)), &[None; MAX_POLICIES], &mut d);
+        plan(&c, Family::V6, &l6, &on(Some(1)), &[None; MAX_POLICIES], &mut d);
         let ops: Vec<String> = d
             .rules
             .iter()

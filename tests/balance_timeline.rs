@@ -453,3 +453,35 @@ fn a_reload_to_other_ranges_retires_rules_routes_and_nexthops() {
     assert!(s.nexthops.is_empty());
     assert_eq!((s.rules.clone(), s.routes.clone()), (foreign_rules(), foreign_routes()));
 }
+
+/// `src_iface` names a netifd interface (its device asked from netifd, followed when it
+/// changes) or, when netifd does not know it, a device.
+#[test]
+fn src_iface_is_netifds_device_for_an_interface_name_and_the_device_otherwise() {
+    use dualwan::netifd::NetifdStatus;
+    let text = VOIP.replace("\toption src_ip '192.0.2.130'\n", "\toption src_iface 'guest'\n")
+        + "config rule 'lab'\n\toption src_iface 'eth9'\n\tlist use 'wan'\n\
+           config rule 'vlan'\n\toption src_iface 'br-lan.3'\n\tlist use 'wan'\n";
+    let config = load(&text);
+    let mut s = Sim::new(config);
+    let bridge =
+        |dev: &str| NetifdStatus { up: true, l3_device: Some(dev.try_into().unwrap()), address: None, gateway: None };
+    s.netifd_says("guest", bridge("br-guest"));
+    s.run_for(Duration::from_secs(2));
+    let (rules, _) = s.ours();
+    let iifs: Vec<&str> =
+        rules.iter().filter_map(|r| r.split(" iif ").nth(1)).map(|r| r.split(' ').next().unwrap()).collect();
+    assert_eq!(iifs, ["br-guest", "eth9", "br-lan.3"], "{rules:#?}");
+    assert!(s.asks.iter().any(|a| a == "guest") && s.asks.iter().any(|a| a == "eth9"), "{:?}", s.asks);
+    assert!(!s.asks.iter().any(|a| a == "br-lan.3"), "not a netifd name: not asked");
+    // The guest network moves to another bridge: the rule follows.
+    s.netifd_says("guest", bridge("br-guest2"));
+    let (rules, _) = s.ours();
+    assert!(rules.iter().any(|r| r.contains(" iif br-guest2 ")), "{rules:#?}");
+    assert!(!rules.iter().any(|r| r.contains(" iif br-guest ")), "{rules:#?}");
+    assert!(
+        s.logs.iter().any(|l| l.contains("rule voip: src_iface guest is device br-guest2 (netifd)")),
+        "{:#?}",
+        s.logs
+    );
+}

@@ -407,7 +407,7 @@ return view.extend({
 		o.validate = function(sid, v) { return dwv.rulePorts(v, current(this.section, sid, 'proto')); };
 
 		o = s.option(widgets.DeviceSelect, 'src_iface', _('Incoming device'),
-			_('Only traffic arriving on this device, e.g. the guest network\'s bridge <code>br-guest</code>. Empty: any.'));
+			_('Only traffic arriving on this device, e.g. the guest network\'s bridge <code>br-guest</code>, or a network interface such as <code>guest</code> (dualwan asks netifd for its device). Empty: any.'));
 		o.noaliases = true;
 		o.optional = true;
 		o.modalonly = true;
