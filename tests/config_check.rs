@@ -369,3 +369,67 @@ fn schema_options_are_the_readers_and_their_defaults_are_printed() {
         }
     }
 }
+
+/// Balance mode allows equal metrics (failover still refuses them); each class of error of
+/// a `config rule` names its line.
+#[test]
+fn balance_and_rules_errors_name_their_lines() {
+    let balance = GOOD.replace("\toption metric '20'", "\toption metric '10'\n\toption weight '3'");
+    let (code, _, err) = check(&balance);
+    assert_eq!(code, 1, "failover: equal metrics refused");
+    assert!(err.contains("metric 10 is already used by interface 'wan'"), "{err}");
+    let balance =
+        balance.replace("\toption log_level 'notice'", "\toption log_level 'notice'\n\toption mode 'balance'");
+    let (code, out, err) = check(&balance);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("\toption mode 'balance'\n") && out.contains("\toption weight '3'\n"), "{out}");
+
+    // GOOD has 13 lines; the rule starts on line 15.
+    let rule = |body: &str| format!("{GOOD}\nconfig rule 'voip'\n{body}");
+    let cases: &[(String, &str)] = &[
+        (
+            rule("\tlist use 'lte'\n"),
+            "FILE:16: option 'use' in rule 'voip': 'lte' is not an interface section (config interface 'lte') nor 'balance'",
+        ),
+        (rule("\toption dest_port '5060'\n"), "FILE:16: option 'dest_port' in rule 'voip': '5060' needs proto tcp or udp (proto is 'all')"),
+        (
+            rule("\toption proto 'udp'\n\toption dest_port '5060,70000'\n"),
+            "FILE:17: option 'dest_port' in rule 'voip': '70000' is not a port (1-65535) or a range a-b",
+        ),
+        (
+            rule("\toption src_ip '192.0.2.130'\n\toption dest_ip '2001:db8::/32'\n"),
+            "FILE:17: option 'dest_ip' in rule 'voip': '2001:db8::/32' is IPv6 but src_ip is IPv4: a rule is of one family",
+        ),
+        (
+            rule("\toption src_ip '192.0.2.130'\n\toption family 'ipv6'\n"),
+            "FILE:17: option 'family' in rule 'voip': 'ipv6' does not match src_ip '192.0.2.130', an IPv4 address",
+        ),
+        (rule("\toption src_ip '192.0.2.130/24'\n"), "FILE:16: option 'src_ip' in rule 'voip': '192.0.2.130/24' has host bits set: the prefix is 192.0.2.0/24"),
+        (rule("\tlist use 'wan'\n\tlist use 'wan'\n"), "FILE:17: option 'use' in rule 'voip': 'wan' is listed twice"),
+    ];
+    for (text, want) in cases {
+        let (code, _, err) = check(text);
+        assert_eq!(code, 1, "{want}");
+        assert!(err.lines().any(|l| l == *want), "want {want:?} in:\n{err}");
+    }
+
+    // 17 rules; 80 kernel rules and one more.
+    let mut many = GOOD.to_string();
+    for i in 0..17 {
+        many += &format!("config rule 'r{i}'\n\tlist use 'wan'\n");
+    }
+    let (code, _, err) = check(&many);
+    assert_eq!(code, 1);
+    assert!(err.contains("FILE:46: more than 16 rule sections"), "{err}");
+    let mut wide = GOOD.to_string();
+    for i in 0..9 {
+        let ports: Vec<String> = (0..9).map(|p| (1000 + i * 100 + p).to_string()).collect();
+        wide += &format!("config rule 'w{i}'\n\toption proto 'tcp'\n\toption dest_port '{}'\n", ports.join(","));
+    }
+    let (code, _, err) = check(&wide);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("FILE:38: rule 'w8': needs 9 kernel rules (one per port combination), 81 in all: more than the 80 priorities rule_priority+10 to +89 hold"),
+        "{err}"
+    );
+}
