@@ -96,6 +96,24 @@ CFG=$WORK/trial.conf
 write_config "$CFG" "$RECOVERY_WAIT"
 CFG6=$WORK/trial6.conf
 write_config "$CFG6" "$RECOVERY_WAIT" ipv6
+# Balance mode: both WANs metric 10, weight 1; a returning WAN takes its buckets at once
+# (balance_idle 0), so that the back trial sees it in the kernel whatever was polled.
+CFGB=$WORK/trialb.conf
+write_config "$CFGB" "$RECOVERY_WAIT"
+sed -i "s/option enabled '1'/option enabled '1'\n\toption mode 'balance'\n\toption balance_idle '0'/; s/option metric '20'/option metric '10'/" "$CFGB"
+
+# lan_share: in balance mode, wan1 if any of 16 LAN destinations leaves by wan1, else
+# wan2 (all moved), or none.
+lan_share() {
+    local out
+    out=$(for i in $(seq 100 115); do echo "route get 203.0.113.$i from 192.0.2.130 iif lan0"; done |
+        ip -n "$P-rtr" -4 -batch - 2>/dev/null) || true
+    case $out in
+        *" dev wan1 "*) echo wan1 ;;
+        *" dev wan2 "*) echo wan2 ;;
+        *) echo none ;;
+    esac
+}
 
 # lan_dev6: the device LAN IPv6 traffic leaves by (the ipv6 trials' wait_dev).
 lan_dev6() { "$LAB" "$P" lan-active6; }
@@ -106,7 +124,7 @@ declare -A MOVE BACK MOVE_POLL BACK_POLL FAILS CMD_US
 # IPv6-only upstream loss in a dual-stack lab: only IPv6 traffic must move.
 trial() {
     local kind=$1 n=$2 fail restore t0 t1 t2 ev poll bpoll move back why='' cfg=$CFG moved='notice +traffic moved to'
-    local dev=lan_dev
+    local dev=lan_dev ready='traffic on wan1' gone='wan2' returned='wan1'
     case $kind in
         carrier) fail=(carrier-down 1) restore=(carrier-up 1) ;;
         upstream) fail=(upstream-fail 1) restore=(upstream-restore 1) ;;
@@ -115,11 +133,20 @@ trial() {
             fail=(exec isp1 nft add rule inet dwlab upstream meta nfproto ipv6 drop)
             restore=(exec isp1 nft flush chain inet dwlab upstream)
             cfg=$CFG6 moved='IPv6 traffic moved to' dev=lan_dev6 ;;
+        balance)
+            # Balance: wan1 leaves the group (all on wan2) and rejoins it.
+            fail=(upstream-fail 1) restore=(upstream-restore 1)
+            # (`.` for the parentheses: the same pattern goes to grep -E and to awk -v.)
+            cfg=$CFGB moved='traffic shared by' dev=lan_share ready='traffic shared by wan1 .weight 1., wan2'
+            gone='wan2 .weight 1.; wan1' returned='wan1 .weight 1., wan2' ;;
     esac
     if [ "$kind" = ipv6 ]; then DWLAB_IPV6=1 "$LAB" "$P" up; else "$LAB" "$P" up; fi
     daemon_start "$BIN" "$cfg" "$WORK/$kind.$n.log"
-    if ! wait_ready 5 || { [ "$kind" = ipv6 ] && ! wait_log 'IPv6 traffic on wan1' 5; }; then
+    if ! wait_log "$ready" 5 || ! wait_log 'wan1: .*-> online' 5 || ! wait_log 'wan2: .*-> online' 5 ||
+        { [ "$kind" = ipv6 ] && ! wait_log 'IPv6 traffic on wan1' 5; }; then
         why="daemon not ready within 5 s"
+    elif [ "$kind" = balance ] && [ "$(lan_share)" != wan1 ]; then
+        why="no LAN destination on wan1 before the fault"
     else
         nap "$(phase_s)"
         now; t0=$NOW
@@ -129,8 +156,8 @@ trial() {
             why="traffic still on $($dev) 10 s after ${fail[*]}"
         else
             poll=$((NOW - t0))
-            if ! wait_log "$moved wan2" 2 || ! ev=$(log_event_us "$moved wan2") || [ -z "$ev" ]; then
-                why="kernel moved traffic but no '$moved wan2' line"
+            if ! wait_log "$moved $gone" 2 || ! ev=$(log_event_us "$moved $gone") || [ -z "$ev" ]; then
+                why="kernel moved traffic but no '$moved $gone' line"
             elif [ "$kind" = ipv6 ] && [ "$(lan_dev)" != wan1 ]; then
                 why="an IPv6-only loss moved IPv4 traffic too"
             else
@@ -141,8 +168,8 @@ trial() {
                     why="traffic still on $($dev) $((RECOVERY_WAIT + 20)) s after ${restore[*]}"
                 else
                     bpoll=$((NOW - t2))
-                    if ! wait_log "$moved wan1" 2 || ! ev=$(log_event_us "$moved wan1") || [ -z "$ev" ]; then
-                        why="kernel moved traffic back but no 'traffic moved to wan1' line"
+                    if ! wait_log "$moved $returned" 2 || ! ev=$(log_event_us "$moved $returned" "$t2") || [ -z "$ev" ]; then
+                        why="kernel moved traffic back but no '$moved $returned' line"
                     else
                         back=$((ev - t2))
                     fi
@@ -370,7 +397,7 @@ say "loss: $loss_switches switch(es), $loss_offline offline transition(s), $loss
 
 # --- failover trials -----------------------------------------------------------
 
-for kind in carrier upstream blackhole ipv6; do
+for kind in carrier upstream blackhole ipv6 balance; do
     for n in $(seq "$TRIALS"); do
         trial "$kind" "$n"
     done
@@ -423,10 +450,12 @@ fault_row carrier "carrier loss → traffic moved" 50000 50000 "≤ 50 ms"
 fault_row upstream "silent upstream loss → traffic moved" 500000 700000 "≤ 500 ms (max ≤ 700)"
 fault_row blackhole "gateway blackhole → traffic moved" 500000 700000 "≤ 500 ms (max ≤ 700)"
 fault_row ipv6 "IPv6-only upstream loss → IPv6 moved" 500000 700000 "≤ 500 ms (max ≤ 700)"
+fault_row balance "balance: silent upstream loss → WAN left group" 500000 700000 "≤ 500 ms (max ≤ 700)"
 back_row carrier "carrier back → traffic back"
 back_row upstream "upstream back → traffic back (failback)" 1000000 "recovery_wait + ≤ 1 s"
 back_row blackhole "gateway back → traffic back (failback)" 1000000 "recovery_wait + ≤ 1 s"
 back_row ipv6 "IPv6 back → IPv6 traffic back"
+back_row balance "balance: upstream back → WAN rejoined"
 loss_span="$LOSS_SECONDS s"
 [ $((LOSS_SECONDS % 60)) != 0 ] || loss_span="$((LOSS_SECONDS / 60)) min"
 row "switches in $loss_span at 30 % random loss (both WANs)" "$loss_switches" "—" "0" \
@@ -486,7 +515,7 @@ done
 echo
 echo "Fault times run from just before the lab.sh fault command to the daemon's \"traffic moved\" log line (±1 ms); ✓ means every trial met the target."
 polled=
-for kind in carrier upstream blackhole ipv6; do
+for kind in carrier upstream blackhole ipv6 balance; do
     [ -n "${MOVE_POLL[$kind]:-}" ] || continue
     # shellcheck disable=SC2086
     read -r med _ < <(stats ${MOVE_POLL[$kind]})

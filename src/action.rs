@@ -10,7 +10,7 @@
 //! fixed size in a queue of fixed capacity: queuing one allocates nothing, and one that
 //! does not fit is dropped and counted, never blocking the core.
 
-use crate::config::{LogLevel, NetName, WanName};
+use crate::config::{LogLevel, NetName, PolicyName, WanName};
 use crate::health::{Reason, Transition};
 use crate::kernel::{DumpKind, IfName};
 use crate::route::{Family, Op};
@@ -22,6 +22,12 @@ use core::net::IpAddr;
 /// Queued actions; a round of 8 WANs × 9 probes (the targets of both families together
 /// plus two gateways) fits with room for ops and logs.
 pub const ACTIONS_MAX: usize = 160;
+/// Longest list of WAN names an event carries (`active` in balance mode, a rule's `via`);
+/// longer lists are cut (8 names of 7 characters fit).
+pub const NAMES_MAX: usize = 64;
+
+/// WAN names separated by spaces (`wan lte`), or a rule's last resort word.
+pub type Names = heapless::String<NAMES_MAX>;
 /// A log line's capacity; longer lines are cut.
 pub const LOG_LINE_MAX: usize = 200;
 
@@ -80,13 +86,25 @@ pub enum Action {
         /// `FAMILY`: the family whose health changed.
         family: Family,
     },
+    /// Run the hotplug scripts for a rule whose WANs changed, with `ACTION=rule`, `RULE`,
+    /// `FAMILY`, `VIA` and `PREVIOUS` set.
+    HotplugRule {
+        /// `RULE`: the `config rule` section's name.
+        rule: PolicyName,
+        /// `FAMILY`: the family whose traffic of the rule moved.
+        family: Family,
+        /// `VIA`: who carries it now (WAN names, or its last resort word).
+        via: Names,
+        /// `PREVIOUS`: who carried it before (empty at start).
+        previous: Names,
+    },
     /// Listen for netifd's `network.interface` events on ubus (some WAN follows a netifd
     /// interface); they go to `handle_netifd_event`. Repeating it changes nothing.
     ListenNetifd,
     /// Ask netifd for the status of interface `network` (`ubus call
     /// network.interface.NAME status`); the answer goes to `handle_netifd_answer`.
     AskNetifd {
-        /// WAN index.
+        /// WAN index ([`crate::config::MAX_WANS`] for a rule's `src_iface`).
         wan: usize,
         /// The netifd interface.
         network: NetName,
@@ -120,20 +138,34 @@ pub enum Event {
         /// Its kernel device (empty before netifd named one).
         device: IfName,
     },
-    /// `family`'s traffic moved from one WAN to another (or to none): `dualwan.active`.
+    /// `family`'s traffic moved from one WAN to another (or to none): `dualwan.active`. In
+    /// balance mode: the WANs sharing it changed.
     Active {
         /// Which traffic moved.
         family: Family,
-        /// The WAN traffic left, if any.
+        /// The WAN traffic left, if any (balance mode: the first of those sharing it).
         from: Option<usize>,
-        /// The WAN now carrying traffic, if any.
+        /// The WAN now carrying traffic, if any (balance mode: the first of those sharing it).
         to: Option<usize>,
-        /// The name of the WAN now carrying traffic (empty for none).
-        active: WanName,
-        /// The name of the WAN traffic left (empty for none).
-        previous: WanName,
+        /// The name of the WAN now carrying traffic (empty for none; balance mode: the names
+        /// of those sharing it).
+        active: Names,
+        /// The name of the WAN traffic left (empty for none; balance mode: the names of
+        /// those that shared it).
+        previous: Names,
         /// Why: the failure of the WAN traffic left, or its recovery.
         reason: Reason,
+    },
+    /// The WANs carrying a `config rule`'s traffic of `family` changed: `dualwan.rule`.
+    Rule {
+        /// The rule's name.
+        rule: PolicyName,
+        /// Which traffic of it moved.
+        family: Family,
+        /// Who carries it now: WAN names, or its last resort word (`main`, ...).
+        via: Names,
+        /// Who carried it before (empty at start).
+        previous: Names,
     },
 }
 
@@ -143,6 +175,7 @@ impl Event {
         match self {
             Event::Interface { .. } => "dualwan.interface",
             Event::Active { .. } => "dualwan.active",
+            Event::Rule { .. } => "dualwan.rule",
         }
     }
 
@@ -162,6 +195,12 @@ impl Event {
                 out.string("active", active)?;
                 out.string("previous", previous)?;
                 out.string("reason", &short(format_args!("{reason}")))
+            }
+            Event::Rule { rule, family, via, previous } => {
+                out.string("rule", rule)?;
+                out.string("family", family_word(*family))?;
+                out.string("via", via)?;
+                out.string("previous", previous)
             }
         }
     }
@@ -239,5 +278,10 @@ impl Outbox {
     /// True if nothing waits.
     pub fn is_empty(&self) -> bool {
         self.actions.is_empty()
+    }
+
+    /// How many actions wait.
+    pub fn len(&self) -> usize {
+        self.actions.len()
     }
 }

@@ -8,8 +8,10 @@
 //! dualwan still loads. Pure: reading the file is `sys::config_file`'s job.
 
 use crate::kernel::IfName;
-use crate::options::{self, Opt, Section, Type, Value, BOOL_FALSE, BOOL_TRUE, GATEWAY_WORDS, KERNEL_TABLES};
-use crate::route::Family;
+use crate::options::{
+    self, Opt, Section, Type, Value, BOOL_FALSE, BOOL_TRUE, GATEWAY_WORDS, KERNEL_TABLES, USE_BALANCE,
+};
+use crate::route::{DevName, Family, PortRange, Prefix};
 use crate::time::Duration;
 use crate::uci::{self, OptionRef, Package, SectionRef};
 use core::fmt;
@@ -29,6 +31,18 @@ pub const FILE_MAX: usize = 64 * 1024;
 pub const RULE_SPAN: u32 = 100;
 /// How many routing tables belong to dualwan, starting at `table_base`.
 pub const TABLE_SPAN: u32 = 17;
+/// Most `config rule` sections.
+pub const MAX_POLICIES: usize = 16;
+/// Most ports or port ranges in one `src_port` / `dest_port`.
+pub const PORTS_MAX: usize = 16;
+/// Offset (from `rule_priority`) of the first priority the kernel rules of `config rule`
+/// sections take, one per port combination, in file order.
+pub const POLICY_SLOT_FIRST: u32 = 10;
+/// How many priorities those kernel rules may take: up to, not including, the catch-all.
+pub const POLICY_SLOTS: u32 = 80;
+/// Tables (and nexthop groups) for `config rule` sections that balance over a set of WANs
+/// other than the catch-all's: `table_base + 1 + MAX_WANS` onwards.
+pub const BALANCE_SETS: usize = 8;
 
 /// Name of a WAN: the UCI section name.
 pub type WanName = heapless::String<NAME_MAX>;
@@ -56,11 +70,240 @@ pub enum Source {
 pub enum Mode {
     /// Everything on the best working WAN.
     Failover,
+    /// New connections shared by `weight` among the working WANs of the lowest metric.
+    Balance,
 }
 
 impl Mode {
     /// Every mode, in the order of its option's words.
-    pub const ALL: [Mode; 1] = [Mode::Failover];
+    pub const ALL: [Mode; 2] = [Mode::Failover, Mode::Balance];
+}
+
+/// A set of WANs by index in the config (at most [`MAX_WANS`]): who carries a family's
+/// traffic in balance mode, or a rule's.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct WanSet(u8);
+
+impl WanSet {
+    /// No WAN.
+    pub const EMPTY: WanSet = WanSet(0);
+
+    /// Just `wan`.
+    pub const fn one(wan: usize) -> WanSet {
+        WanSet(1 << wan)
+    }
+
+    /// Adds `wan` (ignored beyond [`MAX_WANS`]).
+    pub fn insert(&mut self, wan: usize) {
+        if wan < MAX_WANS {
+            self.0 |= 1 << wan;
+        }
+    }
+
+    /// True if `wan` is in the set.
+    pub const fn contains(self, wan: usize) -> bool {
+        wan < MAX_WANS && self.0 & (1 << wan) != 0
+    }
+
+    /// True if no WAN is in it.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// How many WANs are in it.
+    pub const fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// The WANs in it, lowest index first.
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..MAX_WANS).filter(move |&w| self.contains(w))
+    }
+
+    /// The lowest WAN in it.
+    pub fn first(self) -> Option<usize> {
+        self.iter().next()
+    }
+
+    /// The WANs of both sets.
+    pub const fn union(self, other: WanSet) -> WanSet {
+        WanSet(self.0 | other.0)
+    }
+
+    /// The WANs of this set that are not in `other`.
+    pub const fn minus(self, other: WanSet) -> WanSet {
+        WanSet(self.0 & !other.0)
+    }
+}
+
+/// Which packets a `config rule` section selects by protocol (`option proto`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// ICMP (IPv4) and ICMPv6 (IPv6).
+    Icmp,
+    /// Any protocol.
+    All,
+}
+
+impl Proto {
+    /// All four, in the order of their option's words.
+    pub const ALL: [Proto; 4] = [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::All];
+
+    /// True if ports can be selected on (TCP and UDP).
+    pub const fn has_ports(self) -> bool {
+        matches!(self, Proto::Tcp | Proto::Udp)
+    }
+}
+
+/// Which families a `config rule` section makes kernel rules for (`option family`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PolicyFamily {
+    /// IPv4 only.
+    Ipv4,
+    /// IPv6 only.
+    Ipv6,
+    /// Both (each only while dualwan routes it: see [`Config::tracks`]).
+    Any,
+}
+
+impl PolicyFamily {
+    /// All three, in the order of their option's words.
+    pub const ALL: [PolicyFamily; 3] = [PolicyFamily::Ipv4, PolicyFamily::Ipv6, PolicyFamily::Any];
+
+    /// True if rules of `family` are made.
+    pub const fn covers(self, family: Family) -> bool {
+        matches!(
+            (self, family),
+            (PolicyFamily::Any, _) | (PolicyFamily::Ipv4, Family::V4) | (PolicyFamily::Ipv6, Family::V6)
+        )
+    }
+
+    /// Just `family`.
+    pub const fn of(family: Family) -> PolicyFamily {
+        match family {
+            Family::V4 => PolicyFamily::Ipv4,
+            Family::V6 => PolicyFamily::Ipv6,
+        }
+    }
+}
+
+/// What a `config rule`'s traffic gets while none of its `use` WANs is up.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PolicyLastResort {
+    /// The main table decides (its default routes).
+    Main,
+    /// Rejected with ICMP unreachable.
+    Unreachable,
+    /// Dropped silently.
+    Blackhole,
+}
+
+impl PolicyLastResort {
+    /// All three, in the order of their option's words.
+    pub const ALL: [PolicyLastResort; 3] =
+        [PolicyLastResort::Main, PolicyLastResort::Unreachable, PolicyLastResort::Blackhole];
+}
+
+/// Name of a `config rule` section.
+pub type PolicyName = heapless::String<NAME_MAX>;
+
+/// Ports and port ranges of one `src_port` / `dest_port` option.
+pub type Ports = heapless::Vec<PortRange, PORTS_MAX>;
+
+/// What a `config rule`'s `list use` asks for, resolved against the interfaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// No `use`: whatever carries the rest of the traffic (the catch-all's choice).
+    Global,
+    /// The first of these WANs (by index) that is up, in this order of preference.
+    Ordered(heapless::Vec<u8, MAX_WANS>),
+    /// `balance`: the WANs of `wans` that are up share the traffic by weight; with `tiered`
+    /// (`balance` alone: every enabled WAN), only those of the lowest metric that is up.
+    Balance {
+        /// Who may carry it.
+        wans: WanSet,
+        /// Metric tiers apply (`list use 'balance'` alone).
+        tiered: bool,
+    },
+}
+
+/// `config rule NAME`: traffic selected by FIB rule selectors and where it goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Section name.
+    pub name: PolicyName,
+    /// Line of its `config` command.
+    pub line: u32,
+    /// `src_ip`: source address or prefix.
+    pub src_ip: Option<Prefix>,
+    /// `dest_ip`: destination address or prefix.
+    pub dest_ip: Option<Prefix>,
+    /// `proto`.
+    pub proto: Proto,
+    /// `src_port`: each entry is one kernel rule (times the `dest_port` entries).
+    pub src_port: Ports,
+    /// `dest_port`.
+    pub dest_port: Ports,
+    /// `src_iface`: the device the traffic arrives on (`iif`).
+    pub src_iface: Option<DevName>,
+    /// `family`, as given or inferred from the addresses.
+    pub family: PolicyFamily,
+    /// `list use` as written: interface names and the word `balance`.
+    pub use_names: heapless::Vec<WanName, { MAX_WANS + 1 }>,
+    /// `use` resolved (once the interfaces are known).
+    pub uses: Use,
+    /// `last_resort`.
+    pub last_resort: PolicyLastResort,
+}
+
+impl Policy {
+    /// A rule with every default and the given name.
+    pub fn with_defaults(name: &str) -> Policy {
+        // Placeholders, each replaced by its option's default.
+        let mut policy = Policy {
+            name: truncated(name),
+            line: 0,
+            src_ip: None,
+            dest_ip: None,
+            proto: Proto::All,
+            src_port: Ports::new(),
+            dest_port: Ports::new(),
+            src_iface: None,
+            family: PolicyFamily::Any,
+            use_names: heapless::Vec::new(),
+            uses: Use::Global,
+            last_resort: PolicyLastResort::Main,
+        };
+        set_defaults(&options::RULE, &mut policy);
+        policy
+    }
+
+    /// `src_iface` when it can name a netifd interface (`[A-Za-z0-9_]`, at most
+    /// [`NETWORK_MAX`]): netifd is asked for its device first (`guest` is `br-guest`).
+    pub fn src_netifd(&self) -> Option<&str> {
+        let name = self.src_iface.as_ref()?.as_str();
+        let netifd = name.len() <= NETWORK_MAX && name.bytes().all(|b| options::NAME_CHARS.allows(b));
+        netifd.then_some(name)
+    }
+
+    /// `main`, `unreachable` or `blackhole`, as its option says.
+    pub fn last_resort_word(&self) -> &'static str {
+        match self.last_resort {
+            PolicyLastResort::Main => "main",
+            PolicyLastResort::Unreachable => "unreachable",
+            PolicyLastResort::Blackhole => "blackhole",
+        }
+    }
+
+    /// How many priorities its kernel rules take: one per combination of a source and a
+    /// destination port entry (the two families share them).
+    pub fn slots(&self) -> u32 {
+        (self.src_port.len().max(1) * self.dest_port.len().max(1)) as u32
+    }
 }
 
 /// Syslog severity threshold, in syslog's names.
@@ -139,6 +382,9 @@ pub struct Globals {
     pub table_base: u32,
     /// Behaviour with no WAN up.
     pub last_resort: LastResort,
+    /// Balance mode: how long a hash bucket must carry no packet before it moves to a WAN
+    /// that (re)joined.
+    pub balance_idle: Duration,
 }
 
 /// Every option at its default (the option table's).
@@ -152,6 +398,7 @@ impl Default for Globals {
             rule_priority: 0,
             table_base: 0,
             last_resort: LastResort::Main,
+            balance_idle: Duration::ZERO,
         };
         set_defaults(&options::GLOBALS, &mut globals);
         globals
@@ -167,6 +414,12 @@ impl Globals {
     /// The routing tables that belong to dualwan.
     pub fn table_range(&self) -> core::ops::RangeInclusive<u32> {
         self.table_base..=self.table_base + (TABLE_SPAN - 1)
+    }
+
+    /// The nexthop object ids that belong to dualwan: the numbers of our rule priorities
+    /// (another id space; balance mode's nexthops and groups).
+    pub fn nexthop_range(&self) -> core::ops::RangeInclusive<u32> {
+        self.rule_range()
     }
 }
 
@@ -187,6 +440,8 @@ pub struct Wan {
     pub gateway6: Gateway,
     /// Preference: lower wins.
     pub metric: u32,
+    /// Balance mode: its share of new connections among the WANs of its metric.
+    pub weight: u8,
     /// Probe the gateway too, to tell a dead gateway from a dead upstream.
     pub check_gateway: bool,
     /// Internet hosts whose answers decide whether the WAN works, IPv4 and IPv6 mixed;
@@ -245,6 +500,7 @@ impl Wan {
             gateway: Gateway::Auto,
             gateway6: Gateway::Auto,
             metric: 0,
+            weight: 0,
             check_gateway: false,
             track_ip: heapless::Vec::new(),
             reliability: 0,
@@ -319,6 +575,8 @@ pub struct Config {
     pub globals: Globals,
     /// Interfaces in file order; the index is the WAN's slot (its table is `table_base + 1 + slot`).
     pub wans: heapless::Vec<Wan, MAX_WANS>,
+    /// `config rule` sections in file order.
+    pub policies: heapless::Vec<Policy, MAX_POLICIES>,
 }
 
 impl Config {
@@ -331,6 +589,31 @@ impl Config {
     /// An IPv4-only config leaves IPv6 routing entirely alone, and the other way round.
     pub fn tracks(&self, family: Family) -> bool {
         self.wans.iter().any(|w| w.enabled && w.tracks(family))
+    }
+
+    /// The enabled WANs: whom balance mode shares traffic among (by metric tier).
+    pub fn enabled_wans(&self) -> WanSet {
+        let mut set = WanSet::EMPTY;
+        self.wans.iter().enumerate().filter(|(_, w)| w.enabled).for_each(|(i, _)| set.insert(i));
+        set
+    }
+
+    /// The balance sets that need a table and a group of their own, in the order of
+    /// their tables (`table_base + 1 + MAX_WANS + i`): those of rules that balance over
+    /// something else than the catch-all does (in balance mode, every enabled WAN by tier).
+    pub fn balance_sets(&self) -> heapless::Vec<(WanSet, bool), BALANCE_SETS> {
+        let mut sets: heapless::Vec<(WanSet, bool), BALANCE_SETS> = heapless::Vec::new();
+        let global = (self.enabled_wans(), true);
+        for p in &self.policies {
+            if let Use::Balance { wans, tiered } = p.uses {
+                let set = (wans, tiered);
+                if (self.globals.mode == Mode::Balance && set == global) || sets.contains(&set) {
+                    continue;
+                }
+                let _ = sets.push(set); // more are refused by the reader
+            }
+        }
+        sets
     }
 }
 
@@ -349,6 +632,8 @@ pub enum Problem {
     Section { section: String, what: String },
     /// More interfaces than [`MAX_WANS`].
     TooManyWans,
+    /// More `config rule` sections than [`MAX_POLICIES`].
+    TooManyPolicies,
     /// No interface is enabled.
     NoEnabledWan,
     /// A section type this version does not know (warning).
@@ -370,6 +655,7 @@ impl fmt::Display for Problem {
             }
             Problem::Section { section, what } => write!(f, "{section}: {what}"),
             Problem::TooManyWans => write!(f, "more than {MAX_WANS} interface sections"),
+            Problem::TooManyPolicies => write!(f, "more than {MAX_POLICIES} rule sections"),
             Problem::NoEnabledWan => {
                 write!(f, "no enabled interface: nothing to fail over between")
             }
@@ -441,6 +727,8 @@ pub fn from_package(package: &Package, report: &mut Report) -> Option<Config> {
     let mut globals_seen: Option<u32> = None;
     let mut wans: heapless::Vec<Wan, MAX_WANS> = heapless::Vec::new();
     let mut too_many_reported = false;
+    // Read once the interfaces they name are all known.
+    let mut rule_sections: Vec<SectionRef<'_>> = Vec::new();
 
     for section in package.sections() {
         match section.ty() {
@@ -465,15 +753,25 @@ pub fn from_package(package: &Package, report: &mut Report) -> Option<Config> {
                     report.errors.push(ConfigError { line: section.line(), problem: Problem::TooManyWans });
                 }
             }
+            "rule" => rule_sections.push(section),
             other => report
                 .warnings
                 .push(ConfigError { line: section.line(), problem: Problem::UnknownSection { ty: other.into() } }),
         }
     }
 
-    check_wans(&wans, report);
+    check_wans(&wans, globals.mode, report);
+    let mut config = Config { globals, wans, policies: heapless::Vec::new() };
+    for section in &rule_sections {
+        let policy = read_policy(section, &config, report);
+        if config.policies.push(policy).is_err() {
+            report.errors.push(ConfigError { line: section.line(), problem: Problem::TooManyPolicies });
+            break;
+        }
+    }
+    check_policies(&config, report);
     if report.errors.is_empty() {
-        Some(Config { globals, wans })
+        Some(config)
     } else {
         None
     }
@@ -538,6 +836,16 @@ impl<'a> Reader<'_, 'a> {
                 Type::Hosts { min, max } => {
                     if let Some(hosts) = self.hosts(opt.name, min, max) {
                         (opt.set)(into, Value::Hosts(&hosts));
+                    }
+                }
+                Type::Ports { max } => {
+                    if let Some(ports) = self.ports(opt.name, max) {
+                        (opt.set)(into, Value::Ports(&ports));
+                    }
+                }
+                Type::Uses { max } => {
+                    if let Some(names) = self.uses(opt.name, max) {
+                        (opt.set)(into, Value::Uses(&names));
                     }
                 }
                 _ => {
@@ -630,6 +938,108 @@ impl<'a> Reader<'_, 'a> {
     }
 }
 
+impl<'a> Reader<'_, 'a> {
+    /// A [`Type::Ports`] option (`None` if not given): comma lists, given once or as a
+    /// `list`; each bad or surplus entry is an error of its line.
+    fn ports(&mut self, name: &'static str, max: u8) -> Option<Ports> {
+        let option = self.section.option(name)?;
+        let mut ports = Ports::new();
+        for (v, line) in option.values() {
+            for item in v.split(',') {
+                let why = match parse_port_range(item) {
+                    Some(range) if ports.contains(&range) => Some("is listed twice".to_string()),
+                    Some(range) => match ports.len() < usize::from(max) && ports.push(range).is_ok() {
+                        true => None,
+                        false => Some(format!("is one more than the {max} ports or ranges allowed")),
+                    },
+                    None if item
+                        .split_once('-')
+                        .is_some_and(|(a, b)| a.parse::<u16>().ok() > b.parse::<u16>().ok()) =>
+                    {
+                        Some("is a range that ends before it starts".into())
+                    }
+                    None => Some("is not a port (1-65535) or a range a-b".into()),
+                };
+                if let Some(why) = why {
+                    self.bad(line, name, item, why);
+                }
+            }
+        }
+        Some(ports)
+    }
+
+    /// A [`Type::Uses`] list (`None` if not given): interface names or `balance`, each at
+    /// most once. Whether the names exist is checked with the interfaces.
+    fn uses(&mut self, name: &'static str, max: u8) -> Option<heapless::Vec<WanName, { MAX_WANS + 1 }>> {
+        let option = self.section.option(name)?;
+        let mut names: heapless::Vec<WanName, { MAX_WANS + 1 }> = heapless::Vec::new();
+        for (v, line) in option.values() {
+            let why = if v.is_empty() || v.len() > NAME_MAX || !v.bytes().all(|b| options::NAME_CHARS.allows(b)) {
+                Some(format!(
+                    "is not an interface name (1-{NAME_MAX} characters of A-Z, a-z, 0-9, _) or '{USE_BALANCE}'"
+                ))
+            } else if names.iter().any(|n| n == v) {
+                Some("is listed twice".into())
+            } else if names.len() >= usize::from(max) || names.push(truncated(v)).is_err() {
+                Some(format!("is one more than the {max} entries allowed"))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.bad(line, name, v, why);
+            }
+        }
+        Some(names)
+    }
+}
+
+/// `80` or `1000-2000` (ports 1 to 65535, a range not ending before it starts).
+fn parse_port_range(v: &str) -> Option<PortRange> {
+    let port = |s: &str| s.parse::<u16>().ok().filter(|&p| p > 0 && s.bytes().all(|b| b.is_ascii_digit()));
+    let (start, end) = match v.split_once('-') {
+        Some((a, b)) => (port(a)?, port(b)?),
+        None => (port(v)?, port(v)?),
+    };
+    (start <= end).then_some(PortRange { start, end })
+}
+
+/// `192.0.2.0/24`, `2001:db8::/32` or a single address; host bits must be zero.
+fn parse_prefix(v: &str) -> Result<Prefix, String> {
+    let (addr, len) = match v.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (v, None),
+    };
+    let Ok(addr) = addr.parse::<IpAddr>() else {
+        return Err("is not an IPv4 or IPv6 address or prefix (e.g. 192.0.2.0/24)".into());
+    };
+    let family = Family::of(&addr);
+    let len = match len.map(|l| (l, l.parse::<u8>())) {
+        None => family.max_len(),
+        Some((_, Ok(n))) if n <= family.max_len() && len.is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) => n,
+        Some((l, _)) => return Err(format!("has prefix length '{l}': {family} takes 0 to {}", family.max_len())),
+    };
+    let prefix = Prefix { addr, len };
+    let network = prefix_network(prefix);
+    if network != addr {
+        return Err(format!("has host bits set: the prefix is {network}/{len}"));
+    }
+    Ok(prefix)
+}
+
+/// The address of `p` with its host bits cleared.
+fn prefix_network(p: Prefix) -> IpAddr {
+    match p.addr {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(p.len)).unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(a) & mask))
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(p.len)).unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
+        }
+    }
+}
+
 /// One value of a single-valued option, or why it is refused (the tail of the message
 /// `'VALUE' why`).
 fn parse<'v>(ty: &Type, v: &'v str) -> Result<Value<'v>, String> {
@@ -677,7 +1087,9 @@ fn parse<'v>(ty: &Type, v: &'v str) -> Result<Value<'v>, String> {
             }
         }
         Type::Text => Ok(Value::Name(v)),
-        Type::Hosts { .. } => Err("takes a list".into()), // read by `Reader::hosts`
+        Type::Prefix => parse_prefix(v).map(Value::Prefix),
+        // Read by `Reader::hosts`, `Reader::ports` and `Reader::uses`.
+        Type::Hosts { .. } | Type::Ports { .. } | Type::Uses { .. } => Err("takes a list".into()),
     }
 }
 
@@ -747,8 +1159,9 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
     wan
 }
 
-/// Checks that concern several interfaces at once.
-fn check_wans(wans: &[Wan], report: &mut Report) {
+/// Checks that concern several interfaces at once. In balance mode interfaces of equal
+/// metric share the traffic, so equal metrics are allowed there.
+fn check_wans(wans: &[Wan], mode: Mode, report: &mut Report) {
     let enabled: Vec<&Wan> = wans.iter().filter(|w| w.enabled && !source_is_empty(&w.source)).collect();
     for (i, w) in enabled.iter().enumerate() {
         for earlier in &enabled[..i] {
@@ -766,7 +1179,7 @@ fn check_wans(wans: &[Wan], report: &mut Report) {
                     },
                 });
             }
-            if earlier.metric == w.metric {
+            if earlier.metric == w.metric && mode == Mode::Failover {
                 report.errors.push(ConfigError {
                     line: w.line,
                     problem: Problem::Section {
@@ -784,6 +1197,146 @@ fn check_wans(wans: &[Wan], report: &mut Report) {
         report.errors.push(ConfigError { line: wans[0].line, problem: Problem::NoEnabledWan });
     } else if wans.is_empty() {
         report.errors.push(ConfigError { line: 0, problem: Problem::NoEnabledWan });
+    }
+}
+
+/// Reads one `config rule` section: its options, then what needs them together or the
+/// interfaces (families of the addresses, ports and proto, the `use` names).
+fn read_policy(section: &SectionRef<'_>, config: &Config, report: &mut Report) -> Policy {
+    let name = section.name().unwrap_or("");
+    let mut p = Policy::with_defaults(name);
+    p.line = section.line();
+    let mut r = Reader { section, label: label(section), report };
+    if section.name().is_none() {
+        r.section_error(section.line(), "rule sections need a name (config rule 'voip')".into());
+    } else if name.len() > NAME_MAX {
+        r.section_error(section.line(), format!("name is longer than {NAME_MAX} characters"));
+    }
+    r.read(&options::RULE, &mut p);
+    let line_of = |option: &str| section.option(option).map_or(section.line(), |o| o.line());
+    let value_of = |option: &str| {
+        section.option(option).and_then(|o| o.values().next()).map_or(String::new(), |(v, _)| v.to_string())
+    };
+
+    // One family per rule: the addresses', or the one given.
+    let (src, dst) = (p.src_ip.map(|a| a.family()), p.dest_ip.map(|a| a.family()));
+    if let (Some(a), Some(b)) = (src, dst) {
+        if a != b {
+            r.bad(
+                line_of("dest_ip"),
+                "dest_ip",
+                &value_of("dest_ip"),
+                format!("is {b} but src_ip is {a}: a rule is of one family"),
+            );
+        }
+    }
+    match (section.option("family").is_some(), src.or(dst)) {
+        (false, Some(f)) => p.family = PolicyFamily::of(f),
+        (false, None) => p.family = PolicyFamily::Any,
+        (true, Some(f)) if p.family != PolicyFamily::of(f) => {
+            let option = if src.is_some() { "src_ip" } else { "dest_ip" };
+            let why = format!("does not match {option} '{}', an {f} address", value_of(option));
+            r.bad(line_of("family"), "family", &value_of("family"), why);
+        }
+        (true, _) => {}
+    }
+    for family in Family::ALL {
+        if p.family.covers(family) && p.family != PolicyFamily::Any && !config.tracks(family) {
+            let what = format!(
+                "no enabled interface tracks {family}: dualwan leaves {family} alone and this rule does nothing"
+            );
+            r.report.warnings.push(ConfigError {
+                line: section.line(),
+                problem: Problem::Section { section: r.label.clone(), what },
+            });
+        }
+    }
+
+    // Ports need a protocol that has them.
+    if !p.proto.has_ports() {
+        let proto = if section.option("proto").is_some() { value_of("proto") } else { "all".into() };
+        for option in ["src_port", "dest_port"] {
+            if section.option(option).is_some() {
+                let why = format!("needs proto tcp or udp (proto is '{proto}')");
+                r.bad(line_of(option), option, &value_of(option), why);
+            }
+        }
+    }
+
+    // `use`: interface names (each an interface section), and `balance`.
+    let mut ordered: heapless::Vec<u8, MAX_WANS> = heapless::Vec::new();
+    let mut named = WanSet::EMPTY;
+    let mut balance = false;
+    for (v, line) in section.option("use").map(|o| o.values().collect::<Vec<_>>()).unwrap_or_default() {
+        if v == USE_BALANCE {
+            balance = true;
+            continue;
+        }
+        match config.wan(v) {
+            Some((i, w)) => {
+                if !named.contains(i) {
+                    named.insert(i);
+                    let _ = ordered.push(i as u8);
+                }
+                if !w.enabled {
+                    r.report.warnings.push(ConfigError {
+                        line,
+                        problem: Problem::Value {
+                            section: r.label.clone(),
+                            option: "use",
+                            value: v.into(),
+                            why: "is a disabled interface: never used".into(),
+                        },
+                    });
+                }
+            }
+            None if v.len() <= NAME_MAX && v.bytes().all(|b| options::NAME_CHARS.allows(b)) => r.bad(
+                line,
+                "use",
+                v,
+                format!("is not an interface section (config interface '{v}') nor '{USE_BALANCE}'"),
+            ),
+            None => {} // reported by `Reader::uses`
+        }
+    }
+    p.uses = match (balance, ordered.is_empty()) {
+        (false, true) => Use::Global,
+        (false, false) => Use::Ordered(ordered),
+        (true, true) => Use::Balance { wans: config.enabled_wans(), tiered: true },
+        (true, false) => Use::Balance { wans: named, tiered: false },
+    };
+    p
+}
+
+/// Checks between rules: their kernel rules fit the priorities set aside for them, and
+/// their balance sets the tables.
+fn check_policies(config: &Config, report: &mut Report) {
+    let mut used = 0;
+    let mut sets: heapless::Vec<(WanSet, bool), BALANCE_SETS> = heapless::Vec::new();
+    let global = (config.enabled_wans(), true);
+    for p in &config.policies {
+        used += p.slots();
+        let section = format!("rule '{}'", p.name);
+        if used > POLICY_SLOTS {
+            let what = format!(
+                "needs {} kernel rules (one per port combination), {used} in all: more than the {POLICY_SLOTS} priorities \
+                 rule_priority+{POLICY_SLOT_FIRST} to +{} hold",
+                p.slots(),
+                POLICY_SLOT_FIRST + POLICY_SLOTS - 1
+            );
+            report.errors.push(ConfigError { line: p.line, problem: Problem::Section { section, what } });
+            return;
+        }
+        if let Use::Balance { wans, tiered } = p.uses {
+            let set = (wans, tiered);
+            let catch_all = config.globals.mode == Mode::Balance && set == global;
+            let own = !catch_all && !sets.contains(&set);
+            if own && sets.push(set).is_err() {
+                let what = format!("balances over more different sets of interfaces than the {BALANCE_SETS} allowed");
+                report.errors.push(ConfigError { line: p.line, problem: Problem::Section { section, what } });
+                return;
+            }
+        }
     }
 }
 
@@ -864,6 +1417,11 @@ pub fn write_effective(config: &Config, out: &mut dyn fmt::Write) -> fmt::Result
         writeln!(out, "config interface '{}'", w.name)?;
         write_options(&options::INTERFACE, w, out)?;
     }
+    for p in &config.policies {
+        writeln!(out)?;
+        writeln!(out, "config rule '{}'", p.name)?;
+        write_options(&options::RULE, p, out)?;
+    }
     Ok(())
 }
 
@@ -874,6 +1432,11 @@ fn write_options<T>(table: &Section<T>, from: &T, out: &mut dyn fmt::Write) -> f
             Some(Value::Hosts(ips)) => {
                 for ip in ips {
                     writeln!(out, "\tlist {} '{ip}'", opt.name)?;
+                }
+            }
+            Some(Value::Uses(names)) => {
+                for name in names {
+                    writeln!(out, "\tlist {} '{name}'", opt.name)?;
                 }
             }
             Some(value) => {
@@ -902,7 +1465,16 @@ fn write_value(ty: &Type, value: Value<'_>, out: &mut dyn fmt::Write) -> fmt::Re
         // A kernel device name may hold a quote: write it as UCI reads it back.
         Value::Name(s) => uci::write_quoted(out, s),
         // One `list` line each: see `write_options`.
-        Value::Hosts(_) => Ok(()),
+        Value::Hosts(_) | Value::Uses(_) => Ok(()),
+        Value::Prefix(p) if p.len == p.family().max_len() => write!(out, "'{}'", p.addr),
+        Value::Prefix(p) => write!(out, "'{}/{}'", p.addr, p.len),
+        Value::Ports(ports) => {
+            out.write_char('\'')?;
+            for (i, p) in ports.iter().enumerate() {
+                write!(out, "{}{p}", if i == 0 { "" } else { "," })?;
+            }
+            out.write_char('\'')
+        }
     }
 }
 

@@ -19,22 +19,27 @@
 //! going up or down also runs the hotplug scripts ([`Action::Hotplug`]), and every move of
 //! traffic is an [`Event::Active`] with its reason.
 //!
-//! Each WAN has a health per family it tracks; each family has its own active WAN (chosen
-//! by [`plan::choose_active`]), its own probe socket per WAN and its own rules and routes.
-//! What is known of each WAN's link is kept in [`Links`]; every deadline is a named timer
-//! in [`Timers`].
+//! Each WAN has a health per family it tracks; each family has its own carriers (the
+//! active WAN, or in balance mode the WANs sharing the traffic, and those of each `config
+//! rule`: chosen by [`plan::choose`]), its own probe socket per WAN and its own rules,
+//! routes and nexthops. What is known of each WAN's link is kept in [`Links`]; every
+//! deadline is a named timer in [`Timers`].
+//!
+//! Kernel changes leave in batches that fit the action queue: when the queue has drained
+//! and changes are still missing, [`Daemon::poll_action`] queues the next batch (a config
+//! with many rules needs a few hundred at start).
 
 use crate::action::Outbox;
-pub use crate::action::{Action, Event, HotplugAction, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
-use crate::config::{Config, FlushConntrack, Gateway, LastResort, LogLevel, MAX_WANS};
+pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, ACTIONS_MAX, LOG_LINE_MAX};
+use crate::config::{Config, FlushConntrack, Gateway, LastResort, LogLevel, Mode, WanSet, MAX_WANS};
 use crate::health::{Reason, Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::links::{Links, NetifdChange};
 use crate::netifd::NetifdStatus;
 use crate::phase::Phase;
-use crate::plan::{self, LinkView};
+use crate::plan::{self, Carriers, LinkView};
 use crate::reconcile::{self, Installed, Ownership};
-use crate::route::{Family, Op};
+use crate::route::{DevName, Family, NexthopKind, Op};
 use crate::time::{Duration, Instant};
 use crate::timers::{Timer, Timers};
 use core::fmt::Write;
@@ -47,7 +52,12 @@ pub const PROBE_RETRY: Duration = Duration::from_secs(5);
 /// Wait after a failed kernel write before re-reading and retrying.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Every dump, in the order they must be read (links before their addresses and routes).
-const ALL_DUMPS: [DumpKind; 4] = [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules];
+const ALL_DUMPS: [DumpKind; 5] =
+    [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules, DumpKind::Nexthops];
+/// Most kernel changes queued at once.
+const OPS_BATCH: usize = 32;
+/// Room kept in the action queue for what else an update queues (logs, events, probes).
+const QUEUE_RESERVE: usize = 24;
 
 /// What the core keeps of one family of one WAN.
 #[derive(Clone, Debug)]
@@ -85,8 +95,19 @@ pub struct Daemon {
     wans: heapless::Vec<WanRuntime, MAX_WANS>,
     links: Links,
     installed: Installed,
-    /// The WAN carrying each family's traffic, by [`Family::index`].
-    active: [Option<usize>; 2],
+    /// Entries of ours under ranges a reload gave up (another `rule_priority` or
+    /// `table_base`): removed before anything else is written. Allocated by that reload.
+    retiring: Option<Box<Installed>>,
+    /// What the kernel should hold, as last planned.
+    desired: plan::Desired,
+    /// The last plan is not fully queued yet (the queue was full).
+    reconcile_pending: bool,
+    /// Who carries each family's traffic, by [`Family::index`].
+    carriers: [Carriers; 2],
+    /// The family's carriers were chosen at least once (since start or the last reload).
+    routed: [bool; 2],
+    /// The devices netifd named for the rules' `src_iface` (by rule).
+    devices: plan::PolicyDevices,
     phase: Phase,
     timers: Timers,
     outbox: Outbox,
@@ -121,7 +142,12 @@ impl Daemon {
             ident_base,
             wans,
             installed: Installed::default(),
-            active: [None; 2],
+            retiring: None,
+            desired: plan::Desired::default(),
+            reconcile_pending: false,
+            carriers: [Carriers::default(); 2],
+            routed: [false; 2],
+            devices: [None; crate::config::MAX_POLICIES],
             phase: Phase::new(),
             timers: Timers::default(),
             outbox: Outbox::default(),
@@ -140,9 +166,15 @@ impl Daemon {
         &self.config
     }
 
-    /// The WAN carrying `family`'s traffic, if any.
+    /// The WAN carrying `family`'s traffic, if any (in balance mode: the first of those
+    /// sharing it; see [`Daemon::carriers`]).
     pub fn active(&self, family: Family) -> Option<usize> {
-        self.active[family.index()]
+        self.carriers[family.index()].global.first()
+    }
+
+    /// Who carries `family`'s traffic: the catch-all's WANs, and those of each rule.
+    pub fn carriers(&self, family: Family) -> &Carriers {
+        &self.carriers[family.index()]
     }
 
     /// `family` health of WAN `wan`.
@@ -184,14 +216,12 @@ impl Daemon {
 
     /// True once a stop was requested and every entry of ours is gone (or could not be).
     pub fn is_stopped(&self) -> bool {
-        self.phase.is_stopping()
-            && self.outbox.is_empty()
-            && self.installed.rules().is_empty()
-            && self.installed.routes().is_empty()
+        self.phase.is_stopping() && self.outbox.is_empty() && self.installed.is_empty() && self.retiring.is_none()
     }
 
     fn ownership(&self) -> Ownership {
-        Ownership { rules: self.config.globals.rule_range(), tables: self.config.globals.table_range() }
+        let g = &self.config.globals;
+        Ownership { rules: g.rule_range(), tables: g.table_range(), nexthops: g.nexthop_range() }
     }
 
     fn family_mut(&mut self, wan: usize, family: Family) -> &mut FamilyRuntime {
@@ -241,6 +271,7 @@ impl Daemon {
             match kind {
                 DumpKind::Routes => self.installed.clear_routes(),
                 DumpKind::Rules => self.installed.clear_rules(),
+                DumpKind::Nexthops => self.installed.clear_nexthops(),
                 DumpKind::Links | DumpKind::Addrs => {}
             }
         }
@@ -260,6 +291,14 @@ impl Daemon {
             let network = network.clone();
             self.push(Action::AskNetifd { wan, network });
         }
+        for k in 0..self.config.policies.len() {
+            let Some(name) = self.config.policies[k].src_netifd() else { continue };
+            if only.is_some_and(|n| n != name) {
+                continue;
+            }
+            let network = crate::config::truncated(name);
+            self.push(Action::AskNetifd { wan: MAX_WANS, network });
+        }
     }
 
     fn ask_netifd(&mut self) {
@@ -268,7 +307,8 @@ impl Daemon {
 
     /// Some WAN follows a netifd interface: its events are worth hearing.
     fn listen_netifd(&mut self) {
-        if self.config.wans.iter().any(|w| w.network().is_some()) {
+        let rules = self.config.policies.iter().any(|p| p.src_netifd().is_some());
+        if rules || self.config.wans.iter().any(|w| w.network().is_some()) {
             self.push(Action::ListenNetifd);
         }
     }
@@ -286,8 +326,21 @@ impl Daemon {
     /// netifd's answer to an [`Action::AskNetifd`] about interface `network`: for the WAN
     /// that follows it now (a reload may have changed which, or made it none).
     pub fn handle_netifd_answer(&mut self, now: Instant, network: &str, status: NetifdStatus) {
+        let device = status.l3_device.as_ref().and_then(|d| DevName::new(d));
         if let Some(wan) = self.config.wans.iter().position(|w| w.network().is_some_and(|n| n == network)) {
             self.handle_netifd(now, wan, status);
+        }
+        // A rule's src_iface that netifd knows is its device; one it does not know (or
+        // not yet) is taken as a device name itself.
+        for k in 0..self.config.policies.len() {
+            if self.config.policies[k].src_netifd() != Some(network) || device.is_none() || self.devices[k] == device {
+                continue;
+            }
+            self.devices[k] = device;
+            let (rule, dev) = (self.config.policies[k].name.clone(), OrNone(device));
+            self.log(LogLevel::Info, format_args!("rule {rule}: src_iface {network} is device {dev} (netifd)"));
+            self.mark_dirty();
+            self.update(now);
         }
     }
 
@@ -332,11 +385,22 @@ impl Daemon {
                 if seen.routes_gone && self.phase.sync().is_synced() {
                     self.resync(&[DumpKind::Routes]);
                 }
+                // Our nexthops on a device that went down are gone, maybe with groups and
+                // their routes; the kernel says nothing of it.
+                let ours_on = |oif: u32| {
+                    self.installed
+                        .nexthops()
+                        .iter()
+                        .any(|n| matches!(n.kind, NexthopKind::Via { oif: o, .. } if o == oif))
+                };
+                if seen.nexthops_gone.is_some_and(ours_on) && self.phase.sync().is_synced() {
+                    self.resync(&[DumpKind::Nexthops, DumpKind::Routes]);
+                }
                 if matches!(event, KernelEvent::Route(..)) {
                     self.mirror(event);
                 }
             }
-            KernelEvent::Rule(..) => self.mirror(event),
+            KernelEvent::Rule(..) | KernelEvent::Nexthop(..) => self.mirror(event),
             KernelEvent::Overrun => {
                 self.log(LogLevel::Warning, format_args!("netlink notifications lost, re-reading kernel state"));
                 self.resync(&ALL_DUMPS);
@@ -584,6 +648,9 @@ impl Daemon {
     /// The next thing for the adapters to do. Once the queue is empty after it overflowed,
     /// one warning says how many were dropped.
     pub fn poll_action(&mut self) -> Option<Action> {
+        if self.outbox.is_empty() && self.reconcile_pending && self.phase.sync().is_synced() {
+            self.reconcile();
+        }
         self.outbox.pop(LogLevel::Warning <= self.config.globals.log_level)
     }
 
@@ -612,22 +679,29 @@ impl Daemon {
         }
         self.links.reload(config.wans.len(), |wan| keep[wan]);
         self.timers.reload(|wan| keep.get(wan) == Some(&true));
-        let ranges_changed =
-            config.globals.rule_range() != old_own.rules || config.globals.table_range() != old_own.tables;
+        let g = &config.globals;
+        let ranges_changed = g.rule_range() != old_own.rules
+            || g.table_range() != old_own.tables
+            || g.nexthop_range() != old_own.nexthops;
         if ranges_changed {
-            // Entries under the old ranges would become invisible: remove them now.
-            for r in self.installed.rules().to_vec() {
-                self.push(Action::Apply(Op::DelRule(r)));
-            }
-            for r in self.installed.routes().to_vec() {
-                self.push(Action::Apply(Op::DelRoute(r)));
-            }
-            self.installed.clear();
+            // Entries under the old ranges would become invisible: remove them first.
+            let mut retiring = Box::new(Installed::default());
+            core::mem::swap(&mut *retiring, &mut self.installed);
+            self.retiring = Some(retiring);
+            self.reconcile_pending = true;
         }
         self.config = config;
         self.wans = wans;
-        for (family, active) in Family::ALL.into_iter().zip(self.active.iter_mut()) {
-            *active = active.filter(|&a| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up());
+        // Rules may have changed: they are announced afresh (without a previous), and
+        // netifd is asked again for their devices.
+        self.routed = [false; 2];
+        self.devices = [None; crate::config::MAX_POLICIES];
+        for (family, carriers) in Family::ALL.into_iter().zip(self.carriers.iter_mut()) {
+            // Rules and their sets may have changed: only the catch-all's choice is kept.
+            let up = |a: usize| a < self.wans.len() && self.wans[a].families[family.index()].health.is_up();
+            let mut global = WanSet::EMPTY;
+            carriers.global.iter().filter(|&a| up(a)).for_each(|a| global.insert(a));
+            *carriers = Carriers { global, ..Carriers::default() };
         }
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new WANs.
@@ -660,7 +734,7 @@ impl Daemon {
         self.update(now);
     }
 
-    /// Brings links, sockets, the active WANs and the kernel in line with what is known.
+    /// Brings links, sockets, the carriers and the kernel in line with what is known.
     fn update(&mut self, now: Instant) {
         if !self.phase.sync_mut().take_dirty() {
             return;
@@ -669,9 +743,10 @@ impl Daemon {
         if !stopping {
             self.update_links(now);
         }
-        let mut desired = plan::Desired::default();
-        // Per family, the WAN its traffic left in this update (its connections may be flushed).
-        let mut moved_from: [Option<usize>; 2] = [None; 2];
+        self.desired.clear();
+        // Per family, the WANs its traffic left in this update (their connections may be
+        // flushed).
+        let mut left: [WanSet; 2] = [WanSet::EMPTY; 2];
         for family in Family::ALL {
             let links: heapless::Vec<LinkView, MAX_WANS> =
                 (0..self.wans.len()).map(|wan| self.link(wan, family)).collect();
@@ -680,9 +755,9 @@ impl Daemon {
                     w.families[family.index()].nat_addr = link.addr;
                 }
             }
-            let current = self.active[family.index()];
-            let active = if stopping {
-                None
+            let current = self.carriers[family.index()];
+            let next = if stopping {
+                Carriers::default()
             } else {
                 let ready: heapless::Vec<plan::Readiness, MAX_WANS> = self
                     .wans
@@ -690,32 +765,93 @@ impl Daemon {
                     .map(|w| &w.families[family.index()].health)
                     .map(|h| plan::Readiness { up: h.is_up(), eligible_at: h.eligible_at() })
                     .collect();
-                plan::choose_active(&self.config, family, &ready, &links, current, now)
+                plan::choose(&self.config, family, &ready, &links, &current, now)
             };
-            if active != current {
-                moved_from[family.index()] = current.filter(|_| !stopping);
-                self.log_move(family, current, active);
-                self.announce_move(family, current, active);
-                self.active[family.index()] = active;
+            if next.global != current.global {
+                match self.config.globals.mode {
+                    Mode::Failover => {
+                        let (from, to) = (current.global.first(), next.global.first());
+                        self.log_move(family, from, to);
+                        self.announce_move(family, from, to);
+                    }
+                    Mode::Balance => {
+                        self.log_share(family, current.global, next.global);
+                        self.announce_share(family, current.global, next.global);
+                    }
+                }
             }
+            self.policies_moved(family, &current, &next);
             if !stopping {
-                plan::plan(&self.config, family, &links, active, &mut desired);
+                left[family.index()] = current.all().minus(next.all());
+            }
+            self.carriers[family.index()] = next;
+            self.routed[family.index()] |= !stopping;
+            if !stopping {
+                plan::plan(&self.config, family, &links, &next, &self.devices, &mut self.desired);
             }
         }
-        let mut ops: heapless::Vec<Op, 48> = heapless::Vec::new();
-        reconcile::diff(&desired, &self.installed, &mut |op| {
-            let _ = ops.push(op);
-        });
-        for op in ops {
-            self.installed.handle_op(&op);
-            self.log(LogLevel::Debug, format_args!("{op}"));
-            self.push(Action::Apply(op));
-        }
+        self.reconcile();
         for family in Family::ALL {
-            if let Some(wan) = moved_from[family.index()] {
+            for wan in left[family.index()].iter() {
                 self.flush_moved_from(wan, family);
             }
         }
+    }
+
+    /// Queues the kernel changes that bring what is installed to what is desired (first,
+    /// removing what a reload retired), as many as the action queue has room for; the
+    /// rest follow once it has drained ([`Daemon::poll_action`]).
+    fn reconcile(&mut self) {
+        let per_op = if LogLevel::Debug <= self.config.globals.log_level { 2 } else { 1 };
+        let room = ACTIONS_MAX.saturating_sub(self.outbox.len() + QUEUE_RESERVE) / per_op;
+        let mut ops: heapless::Vec<Op, OPS_BATCH> = heapless::Vec::new();
+        let mut more = false;
+        let limit = room.min(OPS_BATCH);
+        let mut take = |ops: &mut heapless::Vec<Op, OPS_BATCH>, op: Op| {
+            if ops.len() < limit {
+                let _ = ops.push(op);
+            } else {
+                more = true;
+            }
+        };
+        if let Some(retiring) = &self.retiring {
+            reconcile::remove_all(retiring, &mut |op| take(&mut ops, op));
+        }
+        let retired = ops.len();
+        reconcile::diff(&self.desired, &self.installed, &mut |op| take(&mut ops, op));
+        let mut full = false;
+        for (i, op) in ops.into_iter().enumerate() {
+            // Retired entries are no longer visible as ours: forget them as they go.
+            match (&mut self.retiring, i < retired) {
+                (Some(retiring), true) => {
+                    retiring.handle_op(&op);
+                }
+                _ => full |= !self.installed.handle_op(&op),
+            }
+            self.log(LogLevel::Debug, format_args!("{op}"));
+            self.push(Action::Apply(op));
+        }
+        if full {
+            // Only stale entries of ours (a crashed run's, another config's) beyond what
+            // the plan can want fill the mirror: remove what is not wanted first, and
+            // add the rest once there is room (the next update).
+            self.log(LogLevel::Warning, format_args!("more entries of ours in the kernel than expected"));
+            let mut deletes: heapless::Vec<Op, OPS_BATCH> = heapless::Vec::new();
+            reconcile::diff(&self.desired, &self.installed, &mut |op| {
+                if matches!(op, Op::DelRule(_) | Op::DelRoute(_) | Op::DelNexthop(_)) {
+                    let _ = deletes.push(op);
+                }
+            });
+            for op in deletes {
+                self.installed.handle_op(&op);
+                self.push(Action::Apply(op));
+            }
+            more = false;
+        }
+        if self.retiring.as_ref().is_some_and(|r| r.is_empty()) {
+            self.retiring = None;
+        }
+        self.reconcile_pending = more;
     }
 
     /// `family`'s traffic left WAN `wan`: ask for its NAT'd connections of that family to
@@ -738,6 +874,77 @@ impl Daemon {
         }
     }
 
+    /// Balance mode: the WANs sharing `family`'s traffic changed from `from` to `to`.
+    fn log_share(&mut self, family: Family, from: WanSet, to: WanSet) {
+        let ipv6 = ipv6_word(family);
+        if to.is_empty() {
+            let how = match self.config.globals.last_resort {
+                LastResort::Main => "main routing table in charge",
+                LastResort::Unreachable => "traffic rejected",
+            };
+            if !self.phase.is_stopping() {
+                let for_ipv6 = if family == Family::V6 { " for IPv6" } else { "" };
+                self.log(LogLevel::Notice, format_args!("no WAN up{for_ipv6}: {how}"));
+            }
+            return;
+        }
+        let mut line = LogLine::new();
+        let _ = write!(line, "{ipv6}traffic shared by ");
+        for (i, wan) in to.iter().enumerate() {
+            let w = &self.config.wans[wan];
+            let _ = write!(line, "{}{} (weight {})", if i == 0 { "" } else { ", " }, w.name, w.weight);
+        }
+        for wan in from.minus(to).iter() {
+            let h = self.health(wan, family);
+            let (name, status, reason) = (self.config.wans[wan].name.clone(), h.status(), h.reason());
+            let _ = match status {
+                Status::Online => write!(line, "; {name} left"),
+                _ => write!(line, "; {name} {status}: {reason}"),
+            };
+        }
+        self.log(LogLevel::Notice, format_args!("{line}"));
+    }
+
+    /// Each `config rule` whose traffic of `family` changed WANs: a log line, a
+    /// `dualwan.rule` event and the hotplug scripts (`ACTION=rule`).
+    fn policies_moved(&mut self, family: Family, from: &Carriers, to: &Carriers) {
+        if self.phase.is_stopping() {
+            return;
+        }
+        let ipv6 = ipv6_word(family);
+        for k in 0..self.config.policies.len() {
+            let (before, after) = (from.of_policy(&self.config, k), to.of_policy(&self.config, k));
+            if before == after || !self.config.policies[k].family.covers(family) || !self.config.tracks(family) {
+                continue;
+            }
+            let mut line = LogLine::new();
+            let _ = write!(line, "rule {}: {ipv6}traffic ", self.config.policies[k].name);
+            match after {
+                Some(wans) => {
+                    let _ = line.push_str("on ");
+                    for (i, wan) in wans.iter().enumerate() {
+                        let _ = write!(line, "{}{}", if i == 0 { "" } else { ", " }, self.config.wans[wan].name);
+                    }
+                }
+                None => {
+                    let _ = write!(line, "to its last resort ({})", self.config.policies[k].last_resort_word());
+                }
+            }
+            self.log(LogLevel::Notice, format_args!("{line}"));
+            let rule = self.config.policies[k].name.clone();
+            // Before the first plan nobody carried anything: no previous.
+            let previous = if self.routed[family.index()] { self.via(from, k) } else { Names::new() };
+            let via = self.via(to, k);
+            self.push(Action::Event(Event::Rule {
+                rule: rule.clone(),
+                family,
+                via: via.clone(),
+                previous: previous.clone(),
+            }));
+            self.push(Action::HotplugRule { rule, family, via, previous });
+        }
+    }
+
     /// Tells ubus listeners that `family`'s traffic moved, and why: the failure of the WAN
     /// it left, or (that WAN still up) its recovery; with no WAN left before, why the new
     /// one is up.
@@ -749,9 +956,45 @@ impl Daemon {
             (None, Some(t)) => health(t).reason(),
             (None, None) => return,
         };
-        let name = |wan: Option<usize>| wan.map(|w| self.config.wans[w].name.clone()).unwrap_or_default();
-        let (active, previous) = (name(to), name(from));
+        let set = |wan: Option<usize>| wan.map_or(WanSet::EMPTY, WanSet::one);
+        let (active, previous) = (self.names(set(to)), self.names(set(from)));
         self.push(Action::Event(Event::Active { family, from, to, active, previous, reason }));
+    }
+
+    /// Balance mode: tells ubus listeners that the WANs sharing `family`'s traffic changed,
+    /// and why: the failure of a WAN that left, or else why one joined.
+    fn announce_share(&mut self, family: Family, from: WanSet, to: WanSet) {
+        let health = |wan: usize| self.health(wan, family);
+        let reason = match (from.minus(to).first(), to.minus(from).first()) {
+            (Some(left), _) if !health(left).is_up() => health(left).reason(),
+            (Some(_), _) => Reason::Recovered,
+            (None, Some(joined)) => health(joined).reason(),
+            (None, None) => return,
+        };
+        let (active, previous) = (self.names(to), self.names(from));
+        let (from, to) = (from.first(), to.first());
+        self.push(Action::Event(Event::Active { family, from, to, active, previous, reason }));
+    }
+
+    /// The names of `wans`, separated by spaces (cut at [`crate::action::NAMES_MAX`]).
+    fn names(&self, wans: WanSet) -> Names {
+        let mut names = Names::new();
+        for (i, wan) in wans.iter().enumerate() {
+            let _ = write!(names, "{}{}", if i == 0 { "" } else { " " }, self.config.wans[wan].name);
+        }
+        names
+    }
+
+    /// Who carries rule `k`'s traffic per `carriers`: WAN names, or its last resort word.
+    fn via(&self, carriers: &Carriers, k: usize) -> Names {
+        match carriers.of_policy(&self.config, k) {
+            Some(wans) => self.names(wans),
+            None => {
+                let mut word = Names::new();
+                let _ = word.push_str(self.config.policies[k].last_resort_word());
+                word
+            }
+        }
     }
 
     fn log_move(&mut self, family: Family, from: Option<usize>, to: Option<usize>) {

@@ -137,14 +137,24 @@ config interface 'wan'\n\toption device 'wan1'\n\toption metric '10'\n\tlist tra
 config interface 'wanb'\n\toption device 'wan2'\n\toption metric '20'\n\tlist track_ip '203.0.113.2'\n\
 \tlist track_ip '2001:db8:f::2'\n";
 
+/// [`NETLINK_CONFIG`] in balance mode with a `config rule`: nexthops and rule selectors too.
+const NETLINK_BALANCE: &str = "config globals 'globals'\n\toption mode 'balance'\n\
+config interface 'wan'\n\toption device 'wan1'\n\toption weight '3'\n\tlist track_ip '203.0.113.1'\n\
+\tlist track_ip '2001:db8:f::1'\n\
+config interface 'wanb'\n\toption device 'wan2'\n\tlist track_ip '203.0.113.2'\n\
+\tlist track_ip '2001:db8:f::2'\n\
+config rule 'voip'\n\toption proto 'udp'\n\toption dest_port '5060,10000-20000'\n\tlist use 'wanb'\n\
+\tlist use 'wan'\n";
+
 /// One datagram from a `NETLINK_ROUTE` socket (notification or dump reply):
 /// `netlink::Messages` walk, `rtnl::parse` of every message (link, address, route, rule,
 /// ACK/error, done), the extended-ACK text, the datagram read by the request path
 /// (`netlink::Reply`) as the answer to an ACK and to a dump, then every event handed to the
 /// core as dump entries and as notifications.
 ///
-/// Invariant: whatever the kernel claims to hold, the core only ever changes rules and
-/// routes that are its own (protocol 201, in its priority range and tables).
+/// Invariant: whatever the kernel claims to hold, the core only ever changes rules, routes
+/// and nexthops that are its own (protocol 201, in its priority range, tables and nexthop
+/// ids), in failover and in balance mode.
 pub fn rtnl(data: &[u8]) {
     let mut events: Vec<KernelEvent> = Vec::new();
     if let Some(Ok(first)) = netlink::Messages::new(data).next() {
@@ -162,15 +172,25 @@ pub fn rtnl(data: &[u8]) {
                 KernelEvent::Rule(_, rule) => {
                     let _ = rule.to_string();
                 }
+                KernelEvent::Nexthop(_, nh) => {
+                    let _ = nh.to_string();
+                }
                 _ => {}
             }
             events.push(event);
         }
     }
 
-    let (config, _) = config::load_str(NETLINK_CONFIG);
+    for text in [NETLINK_CONFIG, NETLINK_BALANCE] {
+        core_sees(text, &events);
+    }
+}
+
+/// The core of config `text` given `events` as dump entries, then as notifications.
+fn core_sees(text: &str, events: &[KernelEvent]) {
+    let (config, _) = config::load_str(text);
     let config = config.expect("the netlink harness config is valid");
-    let ownership = (config.globals.rule_range(), config.globals.table_range());
+    let ownership = (config.globals.rule_range(), config.globals.table_range(), config.globals.nexthop_range());
     let mut core = Daemon::new(Instant::ZERO, config, 0x1230);
     let mut now = Instant::ZERO;
     let check = |core: &mut Daemon| {
@@ -179,21 +199,22 @@ pub fn rtnl(data: &[u8]) {
                 let ours = match op {
                     Op::AddRule(r) | Op::DelRule(r) => r.is_ours(ownership.0.clone()),
                     Op::AddRoute(r) | Op::ReplaceRoute(r) | Op::DelRoute(r) => r.is_ours(ownership.1.clone()),
+                    Op::AddNexthop(n) | Op::ReplaceNexthop(n) | Op::DelNexthop(n) => n.is_ours(ownership.2.clone()),
                 };
                 assert!(ours, "the core would change what is not its own: {op}");
             }
         }
     };
     // As the answers to the start-up dumps...
-    for event in &events {
+    for event in events {
         core.handle_kernel(now, event);
     }
-    for kind in [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules] {
+    for kind in [DumpKind::Links, DumpKind::Addrs, DumpKind::Routes, DumpKind::Rules, DumpKind::Nexthops] {
         core.handle_kernel(now, &KernelEvent::DumpDone(kind));
     }
     check(&mut core);
     // ...then again as notifications, with time passing so that rounds start.
-    for event in &events {
+    for event in events {
         now = now + Duration::from_millis(50);
         core.handle_kernel(now, event);
         core.handle_timeout(now);

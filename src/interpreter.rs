@@ -48,6 +48,15 @@ pub trait Adapters {
         device: &str,
         family: Family,
     ) -> Result<(), Self::Error>;
+    /// Starts the hotplug scripts for a rule whose WANs changed (`ACTION=rule`).
+    fn run_hotplug_rule(
+        &mut self,
+        now: Instant,
+        rule: &str,
+        family: Family,
+        via: &str,
+        previous: &str,
+    ) -> Result<(), Self::Error>;
     /// Writes a log line.
     fn log(&mut self, level: LogLevel, line: &str);
     /// Asks netifd about `network` (the answer comes later, as a session event).
@@ -100,6 +109,11 @@ pub fn perform<A: Adapters>(core: &mut Daemon, adapters: &mut A, now: Instant) {
             Action::Hotplug { action, interface, device, family, .. } => {
                 if let Err(e) = adapters.run_hotplug(now, action, &interface, &device, family) {
                     adapters.log(LogLevel::Warning, &line(format_args!("{interface}: hotplug scripts: {e}")));
+                }
+            }
+            Action::HotplugRule { rule, family, via, previous } => {
+                if let Err(e) = adapters.run_hotplug_rule(now, &rule, family, &via, &previous) {
+                    adapters.log(LogLevel::Warning, &line(format_args!("rule {rule}: hotplug scripts: {e}")));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! (and dump entries, which arrive in the same shape). The netlink adapter produces these;
 //! the core consumes them. No I/O here.
 
-use crate::route::{Family, Route, Rule};
+use crate::route::{Family, Nexthop, Route, Rule};
 use core::net::IpAddr;
 
 /// Longest interface name the kernel allows, without the NUL (`IFNAMSIZ - 1`).
@@ -93,13 +93,17 @@ pub enum KernelEvent {
     Route(Change, Route),
     /// A rule was added or removed.
     Rule(Change, Rule),
+    /// A nexthop object was added, replaced or removed. The kernel removes the nexthops of
+    /// a device that goes down or loses carrier (and them from their groups, and a group
+    /// left empty with its routes) without a word.
+    Nexthop(Change, Nexthop),
     /// The socket overflowed (`ENOBUFS`): notifications were lost, dump everything again.
     Overrun,
     /// A dump of the given kind finished (`NLMSG_DONE`).
     DumpDone(DumpKind),
 }
 
-/// The four dumps a resync asks for; addresses, routes and rules of both families.
+/// The dumps a resync asks for; addresses, routes, rules and nexthops of both families.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum DumpKind {
     /// `RTM_GETLINK`.
@@ -110,6 +114,8 @@ pub enum DumpKind {
     Routes,
     /// `RTM_GETRULE`.
     Rules,
+    /// `RTM_GETNEXTHOP` (a kernel without nexthop objects has none of ours: empty).
+    Nexthops,
 }
 
 impl core::fmt::Display for DumpKind {
@@ -119,6 +125,7 @@ impl core::fmt::Display for DumpKind {
             DumpKind::Addrs => "addresses",
             DumpKind::Routes => "routes",
             DumpKind::Rules => "rules",
+            DumpKind::Nexthops => "nexthops",
         })
     }
 }

@@ -139,6 +139,10 @@ pub struct Seen {
     /// The last main-table default route of WAN `.0`'s `.1` family vanished while its
     /// device and address stayed: gateway `.2` is kept (worth one log line).
     pub kept: Option<(usize, Family, IpAddr)>,
+    /// The kernel removed the nexthop objects of a WAN device without saying so (it went
+    /// down, lost carrier or went away), and with them maybe groups and their routes: the
+    /// nexthops of the device `ifindex` (and routes) must be read again if any are ours.
+    pub nexthops_gone: Option<u32>,
 }
 
 /// What a netifd answer changed.
@@ -237,6 +241,9 @@ impl Links {
                                 // (A kept gateway stays: it holds for its own ifindex only.)
                                 w.families.iter_mut().for_each(FamilyLink::forget);
                             }
+                            if same && ((w.lower_up && !link.lower_up) || (w.admin_up && !link.up)) {
+                                seen.nexthops_gone = Some(link.ifindex);
+                            }
                             w.ifindex = Some(link.ifindex);
                             w.admin_up = link.up;
                             w.lower_up = link.lower_up;
@@ -245,6 +252,7 @@ impl Links {
                         // which the kernel removes without notifying).
                         Change::New | Change::Del if same => {
                             seen.routes_gone = true;
+                            seen.nexthops_gone = Some(link.ifindex);
                             w.lose_device();
                         }
                         _ => continue,
@@ -289,7 +297,7 @@ impl Links {
             }
             KernelEvent::Route(change, route) if route.table == TABLE_MAIN && route.dst.is_default() => {
                 let (changed, kept) = self.main_default(*change, route);
-                Seen { changed, routes_gone: false, kept }
+                Seen { changed, kept, ..Seen::default() }
             }
             _ => Seen::default(),
         }
@@ -360,7 +368,7 @@ impl Links {
             DumpKind::Links => self.wans.iter_mut().for_each(WanLink::forget_device),
             DumpKind::Addrs => families.for_each(|f| f.addrs.clear()),
             DumpKind::Routes => families.for_each(|f| f.main_defaults.clear()),
-            DumpKind::Rules => {}
+            DumpKind::Rules | DumpKind::Nexthops => {}
         }
     }
 
@@ -432,6 +440,7 @@ mod tests {
             dst: Prefix::default_of(Family::of(&gw.parse().unwrap())),
             kind: RouteType::Unicast,
             gateway: gw.parse().ok(),
+            nhid: None,
             oif: 2,
             metric,
             protocol: 16,
@@ -462,7 +471,8 @@ mod tests {
             Change::Del,
             Link { ifindex: 2, name: "wan1".try_into().unwrap(), up: false, lower_up: false },
         );
-        assert_eq!(links.handle_kernel(&c, &gone), Seen { changed: true, routes_gone: true, kept: None });
+        let seen = Seen { changed: true, routes_gone: true, nexthops_gone: Some(2), kept: None };
+        assert_eq!(links.handle_kernel(&c, &gone), seen);
         assert_eq!(links.view(&c, 0, Family::V4), LinkView::default());
     }
 

@@ -7,11 +7,11 @@
 //! nothing here allocates.
 
 use crate::config::{
-    FlushConntrack, Gateway, Globals, LastResort, LogLevel, Mode, Source, Wan, MAX_TARGETS, MAX_WANS, NAME_MAX,
-    NETWORK_MAX, RULE_SPAN, TABLE_SPAN,
+    FlushConntrack, Gateway, Globals, LastResort, LogLevel, Mode, Policy, PolicyFamily, PolicyLastResort, Proto,
+    Source, Wan, WanName, MAX_POLICIES, MAX_TARGETS, MAX_WANS, NAME_MAX, NETWORK_MAX, PORTS_MAX, RULE_SPAN, TABLE_SPAN,
 };
 use crate::kernel::IFNAME_MAX;
-use crate::route::Family;
+use crate::route::{DevName, Family, PortRange, Prefix};
 use crate::time::Duration;
 use crate::wire::blob_json;
 use core::fmt::{self, Write};
@@ -28,6 +28,15 @@ pub const GATEWAY_WORDS: [&str; 1] = ["auto"];
 
 /// The characters of a UCI section name (libuci's `uci_validate_name`), in [`Chars`] syntax.
 pub const UCI_NAME_CHARS: &str = "A-Za-z0-9_";
+
+/// [`UCI_NAME_CHARS`] as a [`Chars`].
+pub const NAME_CHARS: Chars = Chars::Only(UCI_NAME_CHARS);
+
+/// The word of a rule's `list use` that stands for balancing (the rest are interface names).
+pub const USE_BALANCE: &str = "balance";
+
+/// What a kernel device name may not contain (`option device`, `option src_iface`).
+const DEVICE_CHARS: Chars = Chars::Not("/: \t");
 
 /// The kernel's own routing tables (default, main, local): ours must not overlap them.
 pub const KERNEL_TABLES: (u32, u32) = (253, 255);
@@ -82,6 +91,13 @@ pub enum Type {
     Name { max: u8, chars: Chars, invalid: &'static str },
     /// Any text; read by the init script, not by the daemon.
     Text,
+    /// An address or prefix of either family (`192.0.2.0/24`, `2001:db8::1`), host bits
+    /// zero.
+    Prefix,
+    /// Ports 1-65535 and ranges `a-b`, comma separated (or as a `list`), at most `max`.
+    Ports { max: u8 },
+    /// A `list` of at most `max` interface section names, or the word [`USE_BALANCE`].
+    Uses { max: u8 },
 }
 
 impl Type {
@@ -92,7 +108,7 @@ impl Type {
 
     /// True for a type given with `list`.
     pub const fn is_list(&self) -> bool {
-        matches!(self, Type::Hosts { .. })
+        matches!(self, Type::Hosts { .. } | Type::Uses { .. })
     }
 }
 
@@ -153,6 +169,12 @@ pub enum Value<'a> {
     Hosts(&'a [IpAddr]),
     /// [`Type::Name`] and [`Type::Text`].
     Name(&'a str),
+    /// [`Type::Prefix`].
+    Prefix(Prefix),
+    /// [`Type::Ports`].
+    Ports(&'a [PortRange]),
+    /// [`Type::Uses`].
+    Uses(&'a [WanName]),
 }
 
 /// The enum value at a [`Value::Word`]'s index in `all` (the enum's values in word order).
@@ -184,9 +206,9 @@ pub static GLOBALS: Section<Globals> = Section {
         },
         Opt {
             name: "mode",
-            ty: Type::Enum { words: &["failover"] },
+            ty: Type::Enum { words: &["failover", "balance"] },
             default: Some("failover"),
-            help: "all traffic on the best working WAN",
+            help: "failover: the best working WAN; balance: share by weight",
             get: |g| Some(Value::Word(g.mode as usize)),
             set: |g, v| g.mode = word(v, &Mode::ALL).unwrap_or(g.mode),
         },
@@ -232,6 +254,18 @@ pub static GLOBALS: Section<Globals> = Section {
             set: |g, v| g.last_resort = word(v, &LastResort::ALL).unwrap_or(g.last_resort),
         },
         Opt {
+            name: "balance_idle",
+            ty: Type::Seconds { min: Duration::ZERO, max: Duration::from_secs(3600), decimals: 0 },
+            default: Some("120"),
+            help: "balance: seconds a flow idles before a returning WAN takes it",
+            get: |g| Some(Value::Seconds(g.balance_idle)),
+            set: |g, v| {
+                if let Value::Seconds(d) = v {
+                    g.balance_idle = d
+                }
+            },
+        },
+        Opt {
             name: "user",
             ty: Type::Text,
             default: None,
@@ -265,7 +299,7 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "device",
             ty: Type::Name {
                 max: IFNAME_MAX as u8,
-                chars: Chars::Not("/: \t"),
+                chars: DEVICE_CHARS,
                 invalid: "is not a valid device name (1-15 characters, no '/', ':' or spaces)",
             },
             default: None,
@@ -321,11 +355,23 @@ pub static INTERFACE: Section<Wan> = Section {
             name: "metric",
             ty: Type::uint(0, 65535),
             default: Some("0"),
-            help: "lower is preferred; differs between enabled WANs",
+            help: "lower is preferred; differs between WANs in failover mode",
             get: |w| Some(Value::Uint(w.metric)),
             set: |w, v| {
                 if let Value::Uint(n) = v {
                     w.metric = n
+                }
+            },
+        },
+        Opt {
+            name: "weight",
+            ty: Type::uint(1, 100),
+            default: Some("1"),
+            help: "balance: share of new connections among equal metrics",
+            get: |w| Some(Value::Uint(w.weight.into())),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.weight = n as u8
                 }
             },
         },
@@ -496,8 +542,118 @@ pub static INTERFACE: Section<Wan> = Section {
     ],
 };
 
-/// Writes both tables as JSON (`dualwan check --schema`), keys in a fixed order; the
-/// README describes the shape.
+/// `config rule NAME`: traffic picked by kernel rule selectors and the WANs it uses.
+pub static RULE: Section<Policy> = Section {
+    ty: "rule",
+    max: MAX_POLICIES,
+    name_max: Some(NAME_MAX),
+    one_of: &[],
+    options: &[
+        Opt {
+            name: "src_ip",
+            ty: Type::Prefix,
+            default: None,
+            help: "source address or prefix",
+            get: |p| p.src_ip.map(Value::Prefix),
+            set: |p, v| {
+                if let Value::Prefix(a) = v {
+                    p.src_ip = Some(a)
+                }
+            },
+        },
+        Opt {
+            name: "dest_ip",
+            ty: Type::Prefix,
+            default: None,
+            help: "destination address or prefix",
+            get: |p| p.dest_ip.map(Value::Prefix),
+            set: |p, v| {
+                if let Value::Prefix(a) = v {
+                    p.dest_ip = Some(a)
+                }
+            },
+        },
+        Opt {
+            name: "proto",
+            ty: Type::Enum { words: &["tcp", "udp", "icmp", "all"] },
+            default: Some("all"),
+            help: "protocol",
+            get: |p| Some(Value::Word(p.proto as usize)),
+            set: |p, v| p.proto = word(v, &Proto::ALL).unwrap_or(p.proto),
+        },
+        Opt {
+            name: "src_port",
+            ty: Type::Ports { max: PORTS_MAX as u8 },
+            default: None,
+            help: "source ports (tcp, udp): 5060, 1000-2000, 80,443",
+            get: |p| (!p.src_port.is_empty()).then_some(Value::Ports(&p.src_port)),
+            set: |p, v| {
+                if let Value::Ports(ports) = v {
+                    p.src_port = heapless::Vec::from_slice(ports).unwrap_or_default()
+                }
+            },
+        },
+        Opt {
+            name: "dest_port",
+            ty: Type::Ports { max: PORTS_MAX as u8 },
+            default: None,
+            help: "destination ports (tcp, udp): 5060, 1000-2000, 80,443",
+            get: |p| (!p.dest_port.is_empty()).then_some(Value::Ports(&p.dest_port)),
+            set: |p, v| {
+                if let Value::Ports(ports) = v {
+                    p.dest_port = heapless::Vec::from_slice(ports).unwrap_or_default()
+                }
+            },
+        },
+        Opt {
+            name: "src_iface",
+            ty: Type::Name {
+                max: IFNAME_MAX as u8,
+                chars: DEVICE_CHARS,
+                invalid: "is not a valid device name (1-15 characters, no '/', ':' or spaces)",
+            },
+            default: None,
+            help: "where the traffic arrives: netifd interface or device",
+            get: |p| p.src_iface.as_ref().map(|d| Value::Name(d.as_str())),
+            set: |p, v| {
+                if let Value::Name(s) = v {
+                    p.src_iface = DevName::new(s)
+                }
+            },
+        },
+        Opt {
+            name: "family",
+            ty: Type::Enum { words: &["ipv4", "ipv6", "any"] },
+            default: None,
+            help: "ipv4, ipv6 or any; unset: the addresses' (or any)",
+            get: |p| Some(Value::Word(p.family as usize)),
+            set: |p, v| p.family = word(v, &PolicyFamily::ALL).unwrap_or(p.family),
+        },
+        Opt {
+            name: "use",
+            ty: Type::Uses { max: MAX_WANS as u8 + 1 },
+            default: None,
+            help: "interfaces by preference, or balance; unset: as all traffic",
+            get: |p| (!p.use_names.is_empty()).then_some(Value::Uses(&p.use_names)),
+            set: |p, v| {
+                if let Value::Uses(names) = v {
+                    p.use_names = heapless::Vec::from_slice(names).unwrap_or_default()
+                }
+            },
+        },
+        Opt {
+            name: "last_resort",
+            ty: Type::Enum { words: &["main", "unreachable", "blackhole"] },
+            default: Some("main"),
+            help: "none of use up: main table, reject, or drop",
+            get: |p| Some(Value::Word(p.last_resort as usize)),
+            set: |p, v| p.last_resort = word(v, &PolicyLastResort::ALL).unwrap_or(p.last_resort),
+        },
+    ],
+};
+
+/// Writes the tables as JSON (`dualwan check --schema`), keys in a fixed order; the README
+/// describes the shape.
 pub fn write_schema(out: &mut dyn Write) -> fmt::Result {
     out.write_str("{\n\t\"bool\": {\"true\": ")?;
     words(out, &BOOL_TRUE)?;
@@ -507,6 +663,8 @@ pub fn write_schema(out: &mut dyn Write) -> fmt::Result {
     section(out, &GLOBALS)?;
     out.write_str(",\n")?;
     section(out, &INTERFACE)?;
+    out.write_str(",\n")?;
+    section(out, &RULE)?;
     out.write_str("\n\t}\n}\n")
 }
 
@@ -574,6 +732,12 @@ fn option(out: &mut dyn Write, name: &str, ty: &Type, default: Option<&str>, hel
             string(out, invalid)?;
         }
         Type::Text => string(out, "text")?,
+        Type::Prefix => string(out, "prefix")?,
+        Type::Ports { max } => write!(out, "\"ports\", \"max\": {max}")?,
+        Type::Uses { max } => {
+            write!(out, "\"wans\", \"max\": {max}, \"words\": ")?;
+            words(out, &[USE_BALANCE])?;
+        }
     }
     write!(out, ", \"list\": {}, \"default\": ", ty.is_list())?;
     match default {

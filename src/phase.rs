@@ -26,7 +26,7 @@ pub enum KernelSync {
     /// the read (the core then reads everything again a little later).
     Reading {
         /// The dumps asked for and not done yet.
-        pending: heapless::Vec<DumpKind, 4>,
+        pending: heapless::Vec<DumpKind, 5>,
         /// No read has completed since start (the first is worth an info line, later ones
         /// a debug line).
         first: bool,

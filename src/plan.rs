@@ -1,7 +1,7 @@
-//! The planner: (config, health, what we know of each WAN's link) → which WAN carries
-//! traffic, and the rules and routes that make it so. Each family is planned on its own,
-//! with the same layout in its own rule list and tables (the kernel keeps IPv4 and IPv6
-//! tables apart); a family no enabled WAN tracks gets no entries at all.
+//! The planner: (config, health, what we know of each WAN's link) → which WANs carry
+//! traffic, and the rules, routes and nexthop objects that make it so. Each family is
+//! planned on its own, with the same layout in its own rule list and tables (the kernel
+//! keeps IPv4 and IPv6 tables apart); a family no enabled WAN tracks gets no entries at all.
 //!
 //! Layout, with `P = rule_priority` and `T = table_base`:
 //! ```text
@@ -9,17 +9,38 @@
 //!                                                               win; main's defaults don't
 //! P+1+wan      from <WAN address> lookup T+1+wan              probes and replies of a WAN
 //!                                                               always leave by that WAN
+//! P+10+k       <selectors of `config rule`s> lookup <table>   a rule's traffic: its WAN's table
+//!              (or lookup main / unreachable / blackhole)     T+1+wan, its balance table, T;
+//!                                                               its last_resort when none is up
 //! P+90         from all lookup T                               everything else: the active WAN
 //! table T+1+wan:   default via <gateway> dev <device>      (IPv6: often via fe80::1)
-//! table T:         default via <active gateway> dev <active device>
+//! table T:         failover: default via <active gateway> dev <active device>
+//!                  balance:  default nhid P+30 (IPv6: P+40)
 //!                  (none with last_resort main: main's DHCP defaults take over;
 //!                   `unreachable default` with last_resort unreachable)
+//! table T+9+s:     default nhid P+51+s (IPv6: P+61+s)   balance set s of the rules
+//! nexthop P+10+wan and P+30+wan (IPv6: P+20+wan, P+40+wan):   (balance only)
+//!                  via <gateway> dev <device>   the WAN's two twins
+//! nexthop P+50+s (IPv6: P+60+s):      group of the set's WANs that are up, each by its
+//!                                     twins with its weight, type resilient
 //! ```
-//! `wan` is the WAN's index in the config. Switching WAN is one route replace in table T.
-//! The main table is never touched.
+//! `wan` is the WAN's index in the config, `k` counts the kernel rules of `config rule`
+//! sections in file order (one per port combination), `s` is a balance set (0: the
+//! catch-all's). Switching WAN is one route replace in table T (failover), or one replace
+//! of a nexthop group (balance). The main table is never touched.
+//!
+//! Why twins: the kernel hashes a packet to a bucket of a resilient group, and marks the
+//! bucket busy, only when the group has more than one member; a group of one is used
+//! without choosing. With each WAN in the group twice (two nexthop objects, same next hop,
+//! same weight) a WAN left alone still has its buckets' activity tracked, so a WAN that
+//! returns takes over only buckets that were idle for `balance_idle`: the connections made
+//! during the outage stay where they are.
 
-use crate::config::{Config, LastResort, MAX_WANS};
-use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction, IPV6_METRIC, PROTO_DUALWAN, TABLE_MAIN};
+use crate::config::{Config, LastResort, Mode, PolicyLastResort, Proto, Use, WanSet, BALANCE_SETS, MAX_POLICIES};
+use crate::config::{MAX_WANS, POLICY_SLOTS, POLICY_SLOT_FIRST};
+use crate::route::{DevName, Family, Group, Member, Nexthop, NexthopKind, Prefix, Resilient, Route, RouteType, Rule};
+use crate::route::{RuleAction, Selectors, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV6_METRIC};
+use crate::route::{PROTO_DUALWAN, TABLE_MAIN};
 use crate::time::Instant;
 use core::net::IpAddr;
 
@@ -32,11 +53,24 @@ pub const RULE_ACTIVE: u32 = 90;
 /// Offset of a priority the plan never uses: the start-up check of CAP_NET_ADMIN asks the
 /// kernel to delete a rule there (`sys::netlink::Netlink::check_admin`).
 pub const RULE_NEVER: u32 = crate::config::RULE_SPAN - 1;
+/// Offset (from `rule_priority`) of WAN `wan`'s first IPv4 nexthop id (`+10` more for
+/// IPv6, `+20` more for its twin).
+pub const NEXTHOP_WAN: u32 = 10;
+/// Offset of the catch-all's IPv4 group id (`+10` more for IPv6); balance set `s` of the
+/// rules is `+1+s` from there.
+pub const NEXTHOP_GROUP: u32 = 50;
+/// Hash buckets of each resilient group: enough for weights 1-100 among a few WANs.
+pub const GROUP_BUCKETS: u16 = 128;
 
-/// Most rules the plan can hold: per family one per WAN plus the two fixed ones.
-pub const MAX_RULES: usize = 2 * (MAX_WANS + 2);
-/// Most routes the plan can hold: per family one per WAN plus the active one.
-pub const MAX_ROUTES: usize = 2 * (MAX_WANS + 1);
+/// Most rules the plan can hold: per family one per WAN, the two fixed ones, and those of
+/// `config rule` sections.
+pub const MAX_RULES: usize = 2 * (MAX_WANS + 2 + POLICY_SLOTS as usize);
+/// Most routes the plan can hold: per family one per WAN, the active one and one per rule
+/// balance set.
+pub const MAX_ROUTES: usize = 2 * (MAX_WANS + 1 + BALANCE_SETS);
+/// Most nexthop objects the plan can hold: per family two per WAN and one group per
+/// balance set (the catch-all's and the rules').
+pub const MAX_NEXTHOPS: usize = 2 * (2 * MAX_WANS + 1 + BALANCE_SETS);
 
 /// What the planner needs to know of one family of one WAN's link.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -49,13 +83,64 @@ pub struct LinkView {
     pub gateway: Option<IpAddr>,
 }
 
-/// The rules and routes dualwan wants in the kernel.
+/// The rules, routes and nexthop objects dualwan wants in the kernel.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Desired {
     /// Rules, all within our priority range.
     pub rules: heapless::Vec<Rule, MAX_RULES>,
     /// Routes, all within our tables.
     pub routes: heapless::Vec<Route, MAX_ROUTES>,
+    /// Nexthop objects (balance only), all with our ids.
+    pub nexthops: heapless::Vec<Nexthop, MAX_NEXTHOPS>,
+}
+
+impl Desired {
+    /// Forgets everything (before planning again).
+    pub fn clear(&mut self) {
+        self.rules.clear();
+        self.routes.clear();
+        self.nexthops.clear();
+    }
+}
+
+/// Who carries one family's traffic: what the core chose, what the planner lays out.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carriers {
+    /// The catch-all: the active WAN (failover, at most one) or the members of its group
+    /// (balance).
+    pub global: WanSet,
+    /// The members of each rule balance set's group, in [`Config::balance_sets`] order.
+    pub sets: [WanSet; BALANCE_SETS],
+    /// Per `config rule` with an ordered `use`: the WAN that carries it.
+    pub ordered: [Option<u8>; MAX_POLICIES],
+}
+
+impl Carriers {
+    /// Every WAN that carries some of the family's traffic.
+    pub fn all(&self) -> WanSet {
+        let ordered = self.ordered.iter().flatten().map(|&w| WanSet::one(usize::from(w)));
+        self.sets.iter().copied().chain(ordered).fold(self.global, WanSet::union)
+    }
+
+    /// Who carries rule `k`'s traffic of this family: `None` while none of its WANs is up
+    /// (its `last_resort` applies).
+    pub fn of_policy(&self, config: &Config, k: usize) -> Option<WanSet> {
+        let set = match &config.policies.get(k)?.uses {
+            Use::Global => return Some(self.global),
+            Use::Ordered(_) => self.ordered[k].map_or(WanSet::EMPTY, |w| WanSet::one(usize::from(w))),
+            Use::Balance { wans, tiered } => match balance_set(config, *wans, *tiered) {
+                Some(s) => self.sets[s],
+                None => self.global,
+            },
+        };
+        (!set.is_empty()).then_some(set)
+    }
+}
+
+/// The index of a rule balance set among [`Config::balance_sets`]; `None` for the
+/// catch-all's own (balance mode, every enabled WAN by tier).
+fn balance_set(config: &Config, wans: WanSet, tiered: bool) -> Option<usize> {
+    config.balance_sets().iter().position(|s| *s == (wans, tiered))
 }
 
 /// The routing table of WAN `wan`.
@@ -68,6 +153,22 @@ pub fn active_table(config: &Config) -> u32 {
     config.globals.table_base
 }
 
+/// The table of rule balance set `s`.
+pub fn set_table(config: &Config, s: usize) -> u32 {
+    config.globals.table_base + 1 + (MAX_WANS + s) as u32
+}
+
+/// The id of WAN `wan`'s nexthop of `family`: its first (`twin` 0) or its second.
+pub fn nexthop_id(config: &Config, family: Family, wan: usize, twin: usize) -> u32 {
+    config.globals.rule_priority + NEXTHOP_WAN + 10 * (2 * twin + family.index()) as u32 + wan as u32
+}
+
+/// The id of a group of `family`: the catch-all's (`None`) or rule balance set `s`'s.
+pub fn group_id(config: &Config, family: Family, set: Option<usize>) -> u32 {
+    let s = set.map_or(0, |s| s as u32 + 1);
+    config.globals.rule_priority + NEXTHOP_GROUP + 10 * family.index() as u32 + s
+}
+
 /// What [`choose_active`] needs of a WAN's health.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
@@ -75,6 +176,13 @@ pub struct Readiness {
     pub up: bool,
     /// Traffic may go to it from this instant on.
     pub eligible_at: Instant,
+}
+
+/// True if WAN `i` may carry `family`'s traffic: enabled, tracking the family, up, with a
+/// known device and next hop.
+fn usable(config: &Config, family: Family, ready: &[Readiness], links: &[LinkView], i: usize) -> bool {
+    let (Some(w), Some(r), Some(l)) = (config.wans.get(i), ready.get(i), links.get(i)) else { return false };
+    w.enabled && w.tracks(family) && r.up && l.ifindex.is_some() && l.gateway.is_some()
 }
 
 /// Picks the WAN that should carry `family`'s traffic, given the one that carries it now
@@ -96,10 +204,7 @@ pub fn choose_active(
     if !config.globals.enabled {
         return None;
     }
-    let usable = |i: usize| {
-        let w = &config.wans[i];
-        w.enabled && w.tracks(family) && ready[i].up && links[i].ifindex.is_some() && links[i].gateway.is_some()
-    };
+    let usable = |i: usize| usable(config, family, ready, links, i);
     let by_metric = |a: &usize, b: &usize| config.wans[*a].metric.cmp(&config.wans[*b].metric);
     let settled = (0..config.wans.len()).filter(|&i| usable(i) && ready[i].eligible_at <= now).min_by(by_metric);
     let candidate = settled.or_else(|| (0..config.wans.len()).filter(|&i| usable(i)).min_by(by_metric));
@@ -110,9 +215,122 @@ pub fn choose_active(
     }
 }
 
-/// Adds the rules and routes of `family` for this config, these links (of the family) and
-/// this active WAN to `desired`.
-pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<usize>, desired: &mut Desired) {
+/// Picks the WAN of a rule's ordered `use` list that should carry its `family` traffic:
+/// the first in `order` that is up and settled (or, when none is, the first that is up);
+/// the `current` one keeps it while usable unless an earlier one is ready. As
+/// [`choose_active`] with the list's order for metrics.
+pub fn choose_ordered(
+    config: &Config,
+    family: Family,
+    ready: &[Readiness],
+    links: &[LinkView],
+    order: &[u8],
+    current: Option<usize>,
+    now: Instant,
+) -> Option<usize> {
+    if !config.globals.enabled {
+        return None;
+    }
+    let usable = |i: usize| usable(config, family, ready, links, i);
+    let listed = || order.iter().map(|&w| usize::from(w));
+    let rank = |i: usize| listed().position(|w| w == i);
+    let settled = listed().find(|&i| usable(i) && ready[i].eligible_at <= now);
+    let candidate = settled.or_else(|| listed().find(|&i| usable(i)));
+    match (current, candidate) {
+        (Some(cur), Some(cand)) if usable(cur) && rank(cur).is_some() && rank(cur) <= rank(cand) => Some(cur),
+        _ => candidate,
+    }
+}
+
+/// Picks the WANs of `wans` that share `family`'s traffic (balance): those that are up
+/// and settled, and with `tiered` only those of the lowest metric among them. A WAN in its
+/// recovery wait joins once it is over, unless no settled WAN is up at all (then every
+/// usable one of the lowest metric is used); members of `current` stay while usable. As in
+/// [`choose_active`], the current tier keeps the traffic until a lower metric is ready.
+#[allow(clippy::too_many_arguments)]
+pub fn choose_balance(
+    config: &Config,
+    family: Family,
+    ready: &[Readiness],
+    links: &[LinkView],
+    wans: WanSet,
+    tiered: bool,
+    current: WanSet,
+    now: Instant,
+) -> WanSet {
+    if !config.globals.enabled {
+        return WanSet::EMPTY;
+    }
+    let usable = |i: usize| wans.contains(i) && usable(config, family, ready, links, i);
+    let settled = |i: usize| usable(i) && ready[i].eligible_at <= now;
+    let metric = |i: usize| config.wans[i].metric;
+    let tier = if tiered {
+        let ready_tier = wans.iter().filter(|&i| settled(i)).map(metric).min();
+        let candidate = ready_tier.or_else(|| wans.iter().filter(|&i| usable(i)).map(metric).min());
+        let current_tier = current.iter().filter(|&i| usable(i)).map(metric).min();
+        match (current_tier, candidate) {
+            (Some(c), Some(n)) if n >= c => Some(c),
+            (_, n) => n,
+        }
+    } else {
+        None
+    };
+    let in_tier = |i: usize| usable(i) && tier.is_none_or(|t| metric(i) == t);
+    let mut members = WanSet::EMPTY;
+    wans.iter().filter(|&i| in_tier(i) && (settled(i) || current.contains(i))).for_each(|i| members.insert(i));
+    if members.is_empty() {
+        wans.iter().filter(|&i| in_tier(i)).for_each(|i| members.insert(i));
+    }
+    members
+}
+
+/// Who should carry `family`'s traffic: the catch-all, every rule balance set and every
+/// rule with an ordered `use`, given who does now. `ready` and `links` are of `family`.
+pub fn choose(
+    config: &Config,
+    family: Family,
+    ready: &[Readiness],
+    links: &[LinkView],
+    current: &Carriers,
+    now: Instant,
+) -> Carriers {
+    let global = match config.globals.mode {
+        Mode::Failover => {
+            let active = choose_active(config, family, ready, links, current.global.first(), now);
+            active.map_or(WanSet::EMPTY, WanSet::one)
+        }
+        Mode::Balance => {
+            let all = config.enabled_wans();
+            choose_balance(config, family, ready, links, all, true, current.global, now)
+        }
+    };
+    let mut next = Carriers { global, ..Carriers::default() };
+    for (s, (wans, tiered)) in config.balance_sets().iter().enumerate() {
+        next.sets[s] = choose_balance(config, family, ready, links, *wans, *tiered, current.sets[s], now);
+    }
+    for (k, p) in config.policies.iter().enumerate() {
+        if let Use::Ordered(order) = &p.uses {
+            let current = current.ordered[k].map(usize::from);
+            next.ordered[k] = choose_ordered(config, family, ready, links, order, current, now).map(|w| w as u8);
+        }
+    }
+    next
+}
+
+/// The devices netifd named for the rules' `src_iface`, by rule (`None`: the option's own
+/// text is the device).
+pub type PolicyDevices = [Option<DevName>; MAX_POLICIES];
+
+/// Adds the rules, routes and nexthops of `family` for this config, these links (of the
+/// family), these carriers and these rule devices to `desired`.
+pub fn plan(
+    config: &Config,
+    family: Family,
+    links: &[LinkView],
+    carriers: &Carriers,
+    devices: &PolicyDevices,
+    desired: &mut Desired,
+) {
     let g = &config.globals;
     if !g.enabled || !config.tracks(family) {
         return;
@@ -121,21 +339,25 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<
         family,
         priority: g.rule_priority + offset,
         src,
+        selectors: Selectors::NONE,
         action,
         suppress_prefixlen: suppress,
         protocol: PROTO_DUALWAN,
         other_selectors: false,
     };
-    let default_via = |table: u32, gateway: IpAddr, oif: u32| Route {
+    let default_route = |table: u32| Route {
         table,
         dst: Prefix::default_of(family),
         kind: RouteType::Unicast,
-        gateway: Some(gateway),
-        oif,
+        gateway: None,
+        nhid: None,
+        oif: 0,
         metric: if family == Family::V6 { IPV6_METRIC } else { 0 },
         protocol: PROTO_DUALWAN,
     };
-    // Capacities: MAX_RULES/MAX_ROUTES leave room for every WAN plus the fixed entries.
+    let default_via =
+        |table: u32, gateway: IpAddr, oif: u32| Route { gateway: Some(gateway), oif, ..default_route(table) };
+    // Capacities: MAX_RULES/MAX_ROUTES/MAX_NEXTHOPS leave room for everything pushed here.
     let _ = desired.rules.push(rule(RULE_MAIN, None, RuleAction::Lookup(TABLE_MAIN), Some(0)));
     for (wan, w) in config.wans.iter().enumerate() {
         let link = links.get(wan).copied().unwrap_or_default();
@@ -150,24 +372,128 @@ pub fn plan(config: &Config, family: Family, links: &[LinkView], active: Option<
             let _ = desired.routes.push(default_via(wan_table(config, wan), gw, ifindex));
         }
     }
+    plan_policies(config, family, carriers, devices, desired);
     let _ = desired.rules.push(rule(RULE_ACTIVE, None, RuleAction::Lookup(active_table(config)), None));
-    let active_route = active.and_then(|wan| {
-        let link = links.get(wan)?;
-        Some(default_via(active_table(config), link.gateway?, link.ifindex?))
-    });
+
+    // Balance: one group per set with members, and a nexthop for each member.
+    let mut members = WanSet::EMPTY;
+    let mut group_route = |set: Option<usize>, wans: WanSet, table: u32| {
+        if wans.is_empty() {
+            return false;
+        }
+        let list: heapless::Vec<Member, { 2 * MAX_WANS }> = wans
+            .iter()
+            .flat_map(|wan| [0, 1].map(|twin| (wan, twin)))
+            .map(|(wan, twin)| Member {
+                id: nexthop_id(config, family, wan, twin),
+                weight: u16::from(config.wans[wan].weight),
+            })
+            .collect();
+        let resilient =
+            Resilient { buckets: GROUP_BUCKETS, idle_timer: g.balance_idle.as_secs() as u32, unbalanced_timer: 0 };
+        let Some(group) = Group::new(&list, Some(resilient)) else { return false };
+        let id = group_id(config, family, set);
+        let _ = desired.nexthops.push(Nexthop { id, kind: NexthopKind::Group(group), protocol: PROTO_DUALWAN });
+        let _ = desired.routes.push(Route { nhid: Some(id), ..default_route(table) });
+        wans.iter().for_each(|w| members.insert(w));
+        true
+    };
+    let active_route = match g.mode {
+        Mode::Failover => carriers.global.first().and_then(|wan| {
+            let link = links.get(wan)?;
+            Some(default_via(active_table(config), link.gateway?, link.ifindex?))
+        }),
+        Mode::Balance => {
+            group_route(None, carriers.global, active_table(config));
+            None
+        }
+    };
+    for s in 0..config.balance_sets().len() {
+        group_route(Some(s), carriers.sets[s], set_table(config, s));
+    }
+    let balanced = g.mode == Mode::Balance && !carriers.global.is_empty();
     match (active_route, g.last_resort) {
         (Some(route), _) => {
             let _ = desired.routes.push(route);
         }
+        (None, _) if balanced => {}
         (None, LastResort::Unreachable) => {
-            let _ = desired.routes.push(Route {
-                kind: RouteType::Unreachable,
-                gateway: None,
-                oif: 0,
-                ..default_via(active_table(config), family.unspecified(), 0)
-            });
+            let _ = desired.routes.push(Route { kind: RouteType::Unreachable, ..default_route(active_table(config)) });
         }
         (None, LastResort::Main) => {}
+    }
+    // Members first: a group can only be made of nexthops that exist (the diff orders
+    // them so anyway).
+    for wan in members.iter() {
+        let link = links.get(wan).copied().unwrap_or_default();
+        if let (Some(oif), Some(gateway)) = (link.ifindex, link.gateway) {
+            for twin in [0, 1] {
+                let id = nexthop_id(config, family, wan, twin);
+                let via = Nexthop { id, kind: NexthopKind::Via { gateway, oif }, protocol: PROTO_DUALWAN };
+                let _ = desired.nexthops.push(via);
+            }
+        }
+    }
+}
+
+/// The kernel rules of the `config rule` sections of `family`, from `P+10` on: one per
+/// combination of a source and a destination port entry, in file order; the two families
+/// share the priorities.
+fn plan_policies(config: &Config, family: Family, carriers: &Carriers, devices: &PolicyDevices, desired: &mut Desired) {
+    let g = &config.globals;
+    let mut slot = 0;
+    for (k, p) in config.policies.iter().enumerate() {
+        let first = slot;
+        slot += p.slots();
+        if !p.family.covers(family) {
+            continue;
+        }
+        let action = match (&p.uses, carriers.of_policy(config, k)) {
+            (Use::Global, _) => RuleAction::Lookup(active_table(config)),
+            (Use::Ordered(_), Some(wans)) => {
+                RuleAction::Lookup(wans.first().map_or(TABLE_MAIN, |w| wan_table(config, w)))
+            }
+            (Use::Balance { wans, tiered }, Some(_)) => match balance_set(config, *wans, *tiered) {
+                Some(s) => RuleAction::Lookup(set_table(config, s)),
+                None => RuleAction::Lookup(active_table(config)),
+            },
+            (_, None) => match p.last_resort {
+                PolicyLastResort::Main => RuleAction::Lookup(TABLE_MAIN),
+                PolicyLastResort::Unreachable => RuleAction::Unreachable,
+                PolicyLastResort::Blackhole => RuleAction::Blackhole,
+            },
+        };
+        let ip_proto = match (p.proto, family) {
+            (Proto::Tcp, _) => Some(IPPROTO_TCP),
+            (Proto::Udp, _) => Some(IPPROTO_UDP),
+            (Proto::Icmp, Family::V4) => Some(IPPROTO_ICMP),
+            (Proto::Icmp, Family::V6) => Some(IPPROTO_ICMPV6),
+            (Proto::All, _) => None,
+        };
+        // A /0 selects everything: the kernel reports no selector for it.
+        let some = |a: Option<Prefix>| a.filter(|a| a.len > 0);
+        let iif = devices[k].or(p.src_iface);
+        let base = Selectors { dst: some(p.dest_ip), iif, ip_proto, sport: None, dport: None };
+        let sports = || p.src_port.iter().map(Some).chain(p.src_port.is_empty().then_some(None));
+        let mut n = first;
+        for sport in sports() {
+            let dports = p.dest_port.iter().map(Some).chain(p.dest_port.is_empty().then_some(None));
+            for dport in dports {
+                let priority = g.rule_priority + POLICY_SLOT_FIRST + n;
+                let selectors = Selectors { sport: sport.copied(), dport: dport.copied(), ..base };
+                let _ = desired.rules.push(Rule {
+                    family,
+                    priority,
+                    src: some(p.src_ip),
+                    selectors,
+                    action,
+                    suppress_prefixlen: None,
+                    protocol: PROTO_DUALWAN,
+                    other_selectors: false,
+                });
+                n += 1;
+            }
+        }
     }
 }
 
@@ -179,9 +505,14 @@ mod tests {
     use crate::time::Duration;
     use core::net::Ipv4Addr;
 
+    /// Carriers with just the catch-all's active WAN (failover).
+    fn on(active: Option<usize>) -> Carriers {
+        Carriers { global: active.map_or(WanSet::EMPTY, WanSet::one), ..Carriers::default() }
+    }
+
     fn plan4(c: &Config, links: &[LinkView], active: Option<usize>) -> Desired {
         let mut d = Desired::default();
-        plan(c, Family::V4, links, active, &mut d);
+        plan(c, Family::V4, links, &on(active), &[None; MAX_POLICIES], &mut d);
         d
     }
 
@@ -308,11 +639,11 @@ mod tests {
             LinkView { ifindex: Some(3), addr: "2001:db8:2::2".parse().ok(), gateway: "fe80::2".parse().ok() },
         ];
         let mut d = Desired::default();
-        plan(&c, Family::V6, &l6, Some(0), &mut d);
+        plan(&c, Family::V6, &l6, &on(Some(0)), &[None; MAX_POLICIES], &mut d);
         assert_eq!(d, Desired::default(), "no IPv6 track_ip: IPv6 routing is left alone");
         c.wans[1].track_ip.push("2001:db8:ff::1".parse().unwrap()).unwrap();
-        plan(&c, Family::V4, &links(), Some(0), &mut d);
-        plan(&c, Family::V6, &l6, Some(1), &mut d);
+        plan(&c, Family::V4, &links(), &on(Some(0)), &[None; MAX_POLICIES], &mut d);
+        plan(&c, Family::V6, &l6, &on(Some(1)), &[None; MAX_POLICIES], &mut d);
         let ops: Vec<String> = d
             .rules
             .iter()

@@ -6,8 +6,12 @@
 //! (`status`, `online`, `offline`, `latency`, `packetloss`).
 //!
 //! The unsuffixed keys describe IPv4; IPv6 has the same keys with a `6` (`active6`,
-//! `status6`, `address6`, ...), present only when IPv6 is tracked.
+//! `status6`, `address6`, ...), present only when IPv6 is tracked. In balance mode `active`
+//! names every WAN sharing the traffic (separated by spaces) and each interface says its
+//! `weight`, its `share` of new connections now (percent) and whether its metric is the
+//! `tier` in use; `rules` says per `config rule` which WANs carry its traffic (`via`).
 
+use crate::config::{Config, Mode, WanSet};
 use crate::daemon::Daemon;
 use crate::health::{Status, TargetStats};
 use crate::route::Family;
@@ -119,6 +123,9 @@ fn key(name: &'static str, family: Family) -> &'static str {
         "gateway_probe" => "gateway_probe6",
         "quality" => "quality6",
         "confirmations" => "confirmations6",
+        "share" => "share6",
+        "tier" => "tier6",
+        "via" => "via6",
         other => other,
     }
 }
@@ -178,11 +185,12 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
     }
     out.string("version", format_args!("{}", env!("CARGO_PKG_VERSION")))?;
     out.u64("uptime", now.saturating_since(d.started()).as_secs())?;
-    out.string("mode", format_args!("failover"))?;
+    let balance = config.globals.mode == Mode::Balance;
+    out.string("mode", format_args!("{}", if balance { "balance" } else { "failover" }))?;
     let v6 = config.tracks(Family::V6);
     for family in Family::ALL.into_iter().filter(|&f| f == Family::V4 || v6) {
-        let name = d.active(family).map_or("", |a| config.wans[a].name.as_str());
-        out.string(key("active", family), format_args!("{name}"))?;
+        let names = Names(config, d.carriers(family).global);
+        out.string(key("active", family), format_args!("{names}"))?;
     }
     out.begin_table("interfaces")?;
     for (wan, w) in config.wans.iter().enumerate() {
@@ -207,7 +215,19 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         }
         out.u64("metric", u64::from(w.metric))?;
         for family in families() {
-            out.bool(key("active", family), d.active(family) == Some(wan))?;
+            out.bool(key("active", family), d.carriers(family).global.contains(wan))?;
+        }
+        if balance {
+            out.u64("weight", u64::from(w.weight))?;
+            for family in families() {
+                let members = d.carriers(family).global;
+                let total: u64 = members.iter().map(|m| u64::from(config.wans[m].weight)).sum();
+                let share =
+                    if members.contains(wan) { (u64::from(w.weight) * 100 + total / 2) / total.max(1) } else { 0 };
+                out.u64(key("share", family), share)?;
+                let tier = members.first().map(|m| config.wans[m].metric);
+                out.bool(key("tier", family), tier == Some(w.metric))?;
+            }
         }
         for family in families() {
             let h = d.health(wan, family);
@@ -243,6 +263,9 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         out.end()?;
     }
     out.end()?;
+    if only.is_none() && !config.policies.is_empty() {
+        write_rules(d, out)?;
+    }
     out.begin_array("history")?;
     for e in d.history().rev() {
         if only.is_some_and(|n| n != e.wan.as_str()) {
@@ -259,6 +282,41 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
     }
     out.end()?;
     Ok(())
+}
+
+/// `rules`: per `config rule`, in file order, its first priority and per family it makes
+/// kernel rules for, who carries its traffic now (`via`, `via6`): the WANs' names, or its
+/// `last_resort` word while none of them is up.
+fn write_rules(d: &Daemon, out: &mut dyn Sink) -> Result<(), Full> {
+    let config = d.config();
+    out.begin_table("rules")?;
+    let mut slot = 0;
+    for (k, p) in config.policies.iter().enumerate() {
+        out.begin_table(&p.name)?;
+        out.u64("priority", u64::from(config.globals.rule_priority + crate::config::POLICY_SLOT_FIRST + slot))?;
+        slot += p.slots();
+        for family in Family::ALL.into_iter().filter(|&f| p.family.covers(f) && config.tracks(f)) {
+            match d.carriers(family).of_policy(config, k) {
+                Some(wans) => out.string(key("via", family), format_args!("{}", Names(config, wans)))?,
+                None => out.string(key("via", family), format_args!("{}", p.last_resort_word()))?,
+            }
+        }
+        out.end()?;
+    }
+    out.end()
+}
+
+/// The names of a set of WANs, separated by spaces.
+struct Names<'a>(&'a Config, WanSet);
+
+impl fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, wan) in self.1.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{}", self.0.wans[wan].name)?;
+        }
+        Ok(())
+    }
 }
 
 /// A [`Sink`] writing blobmsg (the ubus reply) through [`crate::wire::blob::Writer`].

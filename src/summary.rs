@@ -9,9 +9,12 @@
 //! wanb  (wwan0)  online 1h02m                 started
 //!   IPv6         offline 12s                  targets unreachable (0/1 answered, need 1)
 //!     ...
+//! rules:
+//!     voip    5010  via wanb
 //! recent:
 //!     2m05s ago  wan   offline -> online (recovered)
 //! ```
+//! In balance mode the marker says the interface's share of new connections (`* 75%`).
 //! One block per interface in the reply's (= the config's) order; lines stay within 80
 //! columns except a long reason in the history. Keys the reply lacks are left out, and keys
 //! it adds are ignored, so an older or newer daemon still reads.
@@ -45,6 +48,25 @@ pub fn write_summary(reply: &[u8], out: &mut dyn Write) -> fmt::Result {
     let dev_w = interfaces.iter().map(|(_, t)| t.str("device").unwrap_or("").len() + 2).max().unwrap_or(0);
     for (name, wan) in &interfaces {
         interface(out, name, wan, name_w, dev_w)?;
+    }
+    let rules: Vec<(&str, Table<'_>)> =
+        top.get("rules").and_then(|a| a.as_table()).map(Table::named).unwrap_or_default();
+    if !rules.is_empty() {
+        writeln!(out, "rules:")?;
+        let rule_w = rules.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (name, rule) in &rules {
+            let priority = rule.num("priority").unwrap_or(0);
+            write!(out, "    {name:<rule_w$}  {priority:>5}")?;
+            if let Some(via) = rule.str("via") {
+                write!(out, "  via {via}")?;
+            }
+            match rule.str("via6") {
+                Some(v6) if rule.str("via").is_some_and(|v| v != v6) => write!(out, ", IPv6 via {v6}")?,
+                Some(v6) if rule.str("via").is_none() => write!(out, "  IPv6 via {v6}")?,
+                _ => {}
+            }
+            writeln!(out)?;
+        }
     }
     let history = top.get("history").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default();
     if !history.is_empty() {
@@ -109,7 +131,11 @@ fn state_line(out: &mut dyn Write, head: &str, wan: &Table<'_>, suffix: &str) ->
         Some(secs) => format!("{status} {}", Age(secs)),
         None => status.to_string(),
     };
-    let mark = if wan.bool(&key("active")) == Some(true) { "* active" } else { "" };
+    let mark = match (wan.bool(&key("active")), wan.num(&key("share"))) {
+        (Some(true), Some(share)) => format!("* {share}%"),
+        (Some(true), None) => "* active".to_string(),
+        _ => String::new(),
+    };
     let mut line = format!("{head}  {state:<18}  {mark:<8}");
     let reason = wan.str(&key("reason")).unwrap_or("");
     if line.trim_end().len() + 2 + reason.len() <= 80 {

@@ -123,3 +123,32 @@ fn a_status_call_over_ubus_allocates_nothing() {
     assert_eq!(session.calls(), 1);
     assert!(written > 500, "DATA with the whole status, then STATUS: {written} bytes");
 }
+
+/// Balance mode with a `config rule`: rounds, a WAN leaving the group and rejoining (group
+/// replaces, the kernel dropping nexthops on carrier loss and the re-read that follows) and
+/// the rule's fallback allocate nothing.
+#[test]
+fn balance_mode_and_rules_allocate_nothing() {
+    let text = "config globals 'globals'\n\toption mode 'balance'\n\
+        config interface 'wan'\n\toption device 'wan1'\n\toption weight '3'\n\tlist track_ip '203.0.113.1'\n\
+        config interface 'wanb'\n\toption device 'wan2'\n\tlist track_ip '203.0.113.1'\n\
+        config rule 'voip'\n\toption proto 'udp'\n\toption dest_port '5060,5061'\n\tlist use 'wanb'\n\tlist use 'wan'\n";
+    let config = dualwan::config::load_str(text).0.expect("valid");
+    let mut s = sim::Sim::new(config);
+    s.alloc_meter = allocations;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.carriers(Family::V4).global.len(), 2);
+    s.core_allocs = 0;
+    s.run_for(Duration::from_secs(20));
+    s.lines[1].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.carriers(Family::V4).global.len(), 1);
+    s.lines[1].upstream_works = true;
+    s.run_for(Duration::from_secs(15));
+    s.set_carrier(0, false);
+    s.run_for(Duration::from_secs(1));
+    s.set_carrier(0, true);
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.d.carriers(Family::V4).global.len(), 2, "{:#?}", s.logs);
+    assert_eq!(s.core_allocs, 0);
+}

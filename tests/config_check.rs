@@ -185,12 +185,12 @@ fn too_many_interfaces_and_warnings() {
     assert_eq!(code, 1);
     assert!(err.contains("FILE:33: more than 8 interface sections"), "{err}");
 
-    let text = GOOD.to_string() + "\nconfig rule\n\toption use 'wan'\n" + "config globals\n";
+    let text = GOOD.to_string() + "\nconfig member\n\toption interface 'wan'\n" + "config globals\n";
     let (code, _, err) =
         check(&text.replace("\toption log_level 'notice'", "\toption log_level 'notice'\n\toption colour 'red'"));
     assert_eq!(code, 1, "a second globals section is an error");
     assert!(err.contains("FILE:3: unknown option 'colour' in globals 'globals' ignored (warning)"), "{err}");
-    assert!(err.contains("FILE:16: unknown section type 'rule' ignored (warning)"), "{err}");
+    assert!(err.contains("FILE:16: unknown section type 'member' ignored (warning)"), "{err}");
     assert!(
         err.contains("FILE:18: anonymous globals section: second globals section (the first is on line 1)"),
         "{err}"
@@ -340,13 +340,15 @@ fn the_luci_apps_schema_is_check_schema() {
     assert_eq!(keys(&schema), ["bool", "sections"]);
     assert_eq!(schema["bool"]["true"][0], "1");
     assert_eq!(schema["bool"]["false"][0], "0");
-    assert_eq!(keys(&schema["sections"]), ["globals", "interface"]);
+    assert_eq!(keys(&schema["sections"]), ["globals", "interface", "rule"]);
     for (ty, section) in schema["sections"].as_object().unwrap() {
         assert_eq!(keys(section), ["name", "max", "one_of", "options"], "{ty}");
         for (name, option) in section["options"].as_object().unwrap() {
             let k = keys(option);
             let params: &[&str] = match option["type"].as_str().unwrap() {
-                "bool" | "text" => &[],
+                "bool" | "text" | "prefix" => &[],
+                "ports" => &["max"],
+                "wans" => &["max", "words"],
                 "uint" if option.get("reserved").is_some() => &["min", "max", "span", "reserved"],
                 "uint" if option.get("span").is_some() => &["min", "max", "span"],
                 "uint" | "hosts" => &["min", "max"],
@@ -383,9 +385,13 @@ fn schema_options_are_the_readers_and_their_defaults_are_printed() {
     for name in options("interface").keys() {
         text += &format!("\toption {name} 'x'\n");
     }
+    text += "config rule 'r'\n";
+    for name in options("rule").keys() {
+        text += &format!("\toption {name} 'x'\n");
+    }
     let (_, _, err) = check(&text);
     let unknown: Vec<&str> = err.lines().filter(|l| l.contains("unknown option")).collect();
-    assert_eq!(unknown, ["FILE:9: unknown option 'colour' in globals 'globals' ignored (warning)"], "{err}");
+    assert_eq!(unknown, ["FILE:10: unknown option 'colour' in globals 'globals' ignored (warning)"], "{err}");
 
     // wanb in GOOD sets only device, metric and track_ip.
     let (code, out, err) = check(GOOD);
@@ -407,4 +413,68 @@ fn schema_options_are_the_readers_and_their_defaults_are_printed() {
             }
         }
     }
+}
+
+/// Balance mode allows equal metrics (failover still refuses them); each class of error of
+/// a `config rule` names its line.
+#[test]
+fn balance_and_rules_errors_name_their_lines() {
+    let balance = GOOD.replace("\toption metric '20'", "\toption metric '10'\n\toption weight '3'");
+    let (code, _, err) = check(&balance);
+    assert_eq!(code, 1, "failover: equal metrics refused");
+    assert!(err.contains("metric 10 is already used by interface 'wan'"), "{err}");
+    let balance =
+        balance.replace("\toption log_level 'notice'", "\toption log_level 'notice'\n\toption mode 'balance'");
+    let (code, out, err) = check(&balance);
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.contains("\toption mode 'balance'\n") && out.contains("\toption weight '3'\n"), "{out}");
+
+    // GOOD has 13 lines; the rule starts on line 15.
+    let rule = |body: &str| format!("{GOOD}\nconfig rule 'voip'\n{body}");
+    let cases: &[(String, &str)] = &[
+        (
+            rule("\tlist use 'lte'\n"),
+            "FILE:16: option 'use' in rule 'voip': 'lte' is not an interface section (config interface 'lte') nor 'balance'",
+        ),
+        (rule("\toption dest_port '5060'\n"), "FILE:16: option 'dest_port' in rule 'voip': '5060' needs proto tcp or udp (proto is 'all')"),
+        (
+            rule("\toption proto 'udp'\n\toption dest_port '5060,70000'\n"),
+            "FILE:17: option 'dest_port' in rule 'voip': '70000' is not a port (1-65535) or a range a-b",
+        ),
+        (
+            rule("\toption src_ip '192.0.2.130'\n\toption dest_ip '2001:db8::/32'\n"),
+            "FILE:17: option 'dest_ip' in rule 'voip': '2001:db8::/32' is IPv6 but src_ip is IPv4: a rule is of one family",
+        ),
+        (
+            rule("\toption src_ip '192.0.2.130'\n\toption family 'ipv6'\n"),
+            "FILE:17: option 'family' in rule 'voip': 'ipv6' does not match src_ip '192.0.2.130', an IPv4 address",
+        ),
+        (rule("\toption src_ip '192.0.2.130/24'\n"), "FILE:16: option 'src_ip' in rule 'voip': '192.0.2.130/24' has host bits set: the prefix is 192.0.2.0/24"),
+        (rule("\tlist use 'wan'\n\tlist use 'wan'\n"), "FILE:17: option 'use' in rule 'voip': 'wan' is listed twice"),
+    ];
+    for (text, want) in cases {
+        let (code, _, err) = check(text);
+        assert_eq!(code, 1, "{want}");
+        assert!(err.lines().any(|l| l == *want), "want {want:?} in:\n{err}");
+    }
+
+    // 17 rules; 80 kernel rules and one more.
+    let mut many = GOOD.to_string();
+    for i in 0..17 {
+        many += &format!("config rule 'r{i}'\n\tlist use 'wan'\n");
+    }
+    let (code, _, err) = check(&many);
+    assert_eq!(code, 1);
+    assert!(err.contains("FILE:46: more than 16 rule sections"), "{err}");
+    let mut wide = GOOD.to_string();
+    for i in 0..9 {
+        let ports: Vec<String> = (0..9).map(|p| (1000 + i * 100 + p).to_string()).collect();
+        wide += &format!("config rule 'w{i}'\n\toption proto 'tcp'\n\toption dest_port '{}'\n", ports.join(","));
+    }
+    let (code, _, err) = check(&wide);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("FILE:38: rule 'w8': needs 9 kernel rules (one per port combination), 81 in all: more than the 80 priorities rule_priority+10 to +89 hold"),
+        "{err}"
+    );
 }

@@ -106,3 +106,20 @@ fn runs_beyond_the_limit_are_refused_with_a_reason() {
     assert_eq!(h.running(), 0, "all killed at their limit");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A rule's WANs changed: `ACTION=rule` with `RULE`, `FAMILY`, `VIA` and `PREVIOUS`, and no
+/// `INTERFACE` or `DEVICE`.
+#[test]
+fn rule_runs_see_rule_family_via_and_previous() {
+    let d = dir("rule");
+    let out = d.join("out");
+    let body = "echo \"$ACTION $RULE $FAMILY [$VIA] [$PREVIOUS] [${INTERFACE-unset}]\"; echo end";
+    std::fs::write(d.join("hotplug.d/10-rule"), format!("{{ {body}; }} >> {}\n", out.display())).unwrap();
+    let mut h = Hotplug::new(d.join("hotplug.d").to_str().unwrap(), Duration::from_secs(30));
+    h.run_rule(Instant::ZERO, "voip", "ipv4", "wan lte", "unreachable").unwrap();
+    assert_eq!(wait_for(&out), "rule voip ipv4 [wan lte] [unreachable] [unset]\nend\n");
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    h.reap(Instant::from_millis(1000));
+    assert_eq!(h.running(), 0);
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -14,7 +14,7 @@ mod common;
 use common::alloc::{allocations, Counting};
 use common::netns::{enter, may_build_namespaces};
 use dualwan::kernel::{Change, DumpKind, KernelEvent};
-use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN, TABLE_MAIN};
+use dualwan::route::{Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors, PROTO_DUALWAN, TABLE_MAIN};
 use dualwan::sys::netlink::{Netlink, NlCause};
 use nix::errno::Errno;
 use std::net::Ipv4Addr;
@@ -139,6 +139,7 @@ fn default_via(gw: [u8; 4], oif: u32, table: u32) -> Route {
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
         gateway: Some(Ipv4Addr::from(gw).into()),
+        nhid: None,
         oif,
         metric: 0,
         protocol: PROTO_DUALWAN,
@@ -195,6 +196,7 @@ fn routes_in_large_tables_and_reject_routes() {
             dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
+            nhid: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
@@ -224,6 +226,7 @@ fn our_rules() -> [Rule; 3] {
         family: dualwan::route::Family::V4,
         priority: 5000,
         src: None,
+        selectors: Selectors::NONE,
         action: RuleAction::Lookup(TABLE_MAIN),
         suppress_prefixlen: Some(0),
         protocol: PROTO_DUALWAN,
@@ -317,6 +320,7 @@ fn events_for_links_addresses_routes_and_rules() {
             dst: Prefix { addr: Ipv4Addr::new(203, 0, 113, 0).into(), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
+            nhid: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
@@ -385,5 +389,165 @@ fn overflow_is_reported_as_overrun() {
         let mut rules = 0;
         nl.drain_events(&mut |e| rules += matches!(e, KernelEvent::Rule(Change::New, _)) as u32).unwrap();
         assert_eq!(rules, 1);
+    });
+}
+
+/// The selectors of `config rule` sections (`to`, `iif`, `ipproto`, `sport`, `dport`) go to
+/// the kernel as sent, come back from a dump equal, and a delete names them all: a foreign
+/// rule with the same selectors and action stays.
+#[test]
+fn rules_with_selectors_round_trip_and_delete_precisely() {
+    use dualwan::route::{DevName, Family, PortRange};
+    in_netns(|ns| {
+        ns.ip("rule add pref 5010 from 192.0.2.130 to 198.51.100.0/24 iif br-guest ipproto udp dport 5060 lookup 102");
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        let v4 = Rule {
+            family: Family::V4,
+            priority: 5010,
+            src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 130).into())),
+            selectors: Selectors {
+                dst: Some(Prefix { addr: Ipv4Addr::new(198, 51, 100, 0).into(), len: 24 }),
+                iif: DevName::new("br-guest"),
+                ip_proto: Some(17),
+                sport: None,
+                dport: Some(PortRange { start: 5060, end: 5060 }),
+            },
+            action: RuleAction::Lookup(102),
+            suppress_prefixlen: None,
+            protocol: PROTO_DUALWAN,
+            other_selectors: false,
+        };
+        let v6 = Rule {
+            family: Family::V6,
+            priority: 5011,
+            src: None,
+            selectors: Selectors {
+                dst: Some(Prefix { addr: "2001:db8:f::".parse().unwrap(), len: 48 }),
+                iif: None,
+                ip_proto: Some(6),
+                sport: Some(PortRange { start: 1000, end: 2000 }),
+                dport: Some(PortRange { start: 443, end: 443 }),
+            },
+            action: RuleAction::Blackhole,
+            ..v4
+        };
+        for rule in [v4, v6] {
+            nl.apply(&Op::AddRule(rule)).unwrap_or_else(|e| panic!("{rule}: {e}"));
+        }
+        let shown = ns.ip("rule show pref 5010");
+        assert!(
+            shown.contains("5010:\tfrom 192.0.2.130 to 198.51.100.0/24 iif br-guest [detached] ipproto udp dport 5060 lookup 102 proto 201"),
+            "{shown}"
+        );
+        let shown6 = ns.ip("-6 rule show pref 5011");
+        assert!(
+            shown6.contains(
+                "5011:\tfrom all to 2001:db8:f::/48 ipproto tcp sport 1000-2000 dport 443 blackhole proto 201"
+            ),
+            "{shown6}"
+        );
+        let dumped = rules(&mut nl);
+        assert!(dumped.contains(&v4) && dumped.contains(&v6), "{dumped:#?}");
+        assert_eq!(
+            v4.to_string(),
+            "5010:\tfrom 192.0.2.130 to 198.51.100.0/24 iif br-guest ipproto udp dport 5060 lookup 102 proto dualwan"
+        );
+        // The foreign twin (no proto 201) is not ours and is left alone by the delete.
+        let twin = dumped.iter().find(|r| r.priority == 5010 && r.protocol != PROTO_DUALWAN).expect("the foreign twin");
+        assert_eq!(twin.selectors, v4.selectors, "modelled, so not an unknown selector");
+        nl.apply(&Op::DelRule(v4)).unwrap_or_else(|e| panic!("{e}"));
+        nl.apply(&Op::DelRule(v6)).unwrap_or_else(|e| panic!("{e}"));
+        let left = rules(&mut nl);
+        assert!(left.iter().all(|r| r.protocol != PROTO_DUALWAN), "{left:#?}");
+        assert!(ns.ip("rule show pref 5010").contains("iif br-guest"), "the foreign rule stays");
+    });
+}
+
+/// Balance mode's kernel objects: a nexthop per WAN (IPv4, and IPv6 via a link-local
+/// router), a resilient group with weights, a route through it; a replace of the group is
+/// one change the route follows; what the dump reports parses back to what was sent; a
+/// device losing carrier loses its nexthops (and the group its member) without a
+/// notification.
+#[test]
+fn nexthops_groups_and_routes_through_them() {
+    use dualwan::route::{Group, Member, Nexthop, NexthopKind, Resilient};
+    in_netns(|ns| {
+        ns.ip("link add dw2 type veth peer name dw3");
+        ns.ip("addr add 198.51.100.2/24 dev dw2");
+        ns.ip("link set dw2 up");
+        ns.ip("link set dw3 up");
+        ns.ip("-6 addr add 2001:db8:1::2/64 dev dw0 nodad");
+        let mut nl = Netlink::open().unwrap_or_else(|e| panic!("{e}"));
+        let (dw0, dw2) = (ifindex(&mut nl, "dw0"), ifindex(&mut nl, "dw2"));
+        let via = |id, gw: &str, oif| Nexthop {
+            id,
+            kind: NexthopKind::Via { gateway: gw.parse().unwrap(), oif },
+            protocol: PROTO_DUALWAN,
+        };
+        let (a, b, a6) = (via(5010, "192.0.2.1", dw0), via(5011, "198.51.100.1", dw2), via(5020, "fe80::1", dw0));
+        let resilient = Some(Resilient { buckets: 128, idle_timer: 120, unbalanced_timer: 0 });
+        let group = |members: &[(u32, u16)]| Nexthop {
+            id: 5030,
+            kind: NexthopKind::Group(
+                Group::new(&members.iter().map(|&(id, weight)| Member { id, weight }).collect::<Vec<_>>(), resilient)
+                    .unwrap(),
+            ),
+            protocol: PROTO_DUALWAN,
+        };
+        let both = group(&[(5010, 3), (5011, 1)]);
+        let route = Route { gateway: None, oif: 0, nhid: Some(5030), ..default_via([0; 4], 0, 100) };
+        let mut events = Vec::with_capacity(256);
+        nl.drain_events(&mut |e| events.push(e)).unwrap();
+        events.clear();
+        for op in [Op::AddNexthop(a), Op::AddNexthop(b), Op::AddNexthop(a6), Op::AddNexthop(both), Op::AddRoute(route)]
+        {
+            nl.apply(&op).unwrap_or_else(|e| panic!("{op}: {e}"));
+        }
+        let shown = ns.ip("nexthop show");
+        assert!(
+            shown.contains("id 5030 group 5010,3/5011 type resilient buckets 128 idle_timer 120 unbalanced_timer 0"),
+            "{shown}"
+        );
+        assert!(shown.contains("id 5020 via fe80::1 dev dw0 scope link proto 201"), "{shown}");
+        let nexthops: Vec<Nexthop> = collect(&mut nl, DumpKind::Nexthops)
+            .into_iter()
+            .map(|e| match e {
+                KernelEvent::Nexthop(Change::New, n) => n,
+                other => panic!("nexthop dump gave {other:?}"),
+            })
+            .collect();
+        assert_eq!(nexthops, [a, b, a6, both]);
+        let table100: Vec<Route> = routes(&mut nl).into_iter().filter(|r| r.table == 100).collect();
+        assert_eq!(table100, [route], "the route keeps only its nhid");
+        nl.drain_events(&mut |e| events.push(e)).unwrap();
+        for n in [a, b, a6, both] {
+            assert!(events.contains(&KernelEvent::Nexthop(Change::New, n)), "no event for {n} in {events:?}");
+        }
+
+        // One member leaves: one replace, and the route goes by the other member.
+        let only_b = group(&[(5011, 1)]);
+        nl.apply(&Op::ReplaceNexthop(only_b)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(ns.ip("route show table 100").contains("via 198.51.100.1 dev dw2"));
+        nl.apply(&Op::ReplaceNexthop(both)).unwrap_or_else(|e| panic!("{e}"));
+
+        // dw0 loses carrier: the kernel drops its nexthops and shrinks the group, quietly.
+        nl.drain_events(&mut |_| {}).unwrap();
+        events.clear();
+        ns.ip("link set dw1 down");
+        nl.drain_events(&mut |e| events.push(e)).unwrap();
+        assert!(!events.iter().any(|e| matches!(e, KernelEvent::Nexthop(..))), "{events:?}");
+        let left: Vec<KernelEvent> = collect(&mut nl, DumpKind::Nexthops);
+        assert_eq!(left, [KernelEvent::Nexthop(Change::New, b), KernelEvent::Nexthop(Change::New, only_b)]);
+        ns.ip("link set dw1 up");
+
+        // Deleting the group takes its route along; then the members go.
+        nl.apply(&Op::DelNexthop(only_b)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(routes(&mut nl).iter().all(|r| r.table != 100));
+        nl.apply(&Op::DelNexthop(b)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(collect(&mut nl, DumpKind::Nexthops).is_empty());
+        let (errno, text) = kernel_errno(nl.apply(&Op::DelNexthop(b)));
+        assert_eq!(errno, Errno::ENOENT);
+        assert_eq!(text, "netlink nexthop del: No such file or directory");
+        assert_eq!(nl.malformed(), 0);
     });
 }

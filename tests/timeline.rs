@@ -241,7 +241,7 @@ fn many_failovers_leave_foreign_state_untouched() {
 
 #[test]
 fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
-    use dualwan::route::{Prefix, Route, RouteType, Rule, RuleAction, PROTO_DUALWAN};
+    use dualwan::route::{Prefix, Route, RouteType, Rule, RuleAction, Selectors, PROTO_DUALWAN};
     use std::net::Ipv4Addr;
     // Entries a crashed run would leave: our protocol, our range, stale values.
     let mut s = Sim::new(config());
@@ -249,6 +249,7 @@ fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
         family: dualwan::route::Family::V4,
         priority: 5007,
         src: Some(Prefix::host(Ipv4Addr::new(192, 0, 2, 99).into())),
+        selectors: Selectors::NONE,
         action: RuleAction::Lookup(107),
         suppress_prefixlen: None,
         protocol: PROTO_DUALWAN,
@@ -259,6 +260,7 @@ fn a_restart_after_a_crash_replaces_stale_entries_without_duplicates() {
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
         gateway: Some(Ipv4Addr::new(192, 0, 2, 97).into()),
+        nhid: None,
         oif: 2,
         metric: 0,
         protocol: PROTO_DUALWAN,

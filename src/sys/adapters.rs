@@ -235,6 +235,17 @@ impl Adapters for SysAdapters {
         self.hotplug.run(now, action.as_str(), interface, device, family_word(family)).map_err(SysError::Hotplug)
     }
 
+    fn run_hotplug_rule(
+        &mut self,
+        now: Instant,
+        rule: &str,
+        family: Family,
+        via: &str,
+        previous: &str,
+    ) -> Result<(), SysError> {
+        self.hotplug.run_rule(now, rule, family_word(family), via, previous).map_err(SysError::Hotplug)
+    }
+
     fn log(&mut self, level: LogLevel, line: &str) {
         self.log.write(level, line);
     }

@@ -2,6 +2,8 @@
 //! `/etc/hotplug.d/dualwan/` run with `ACTION`, `INTERFACE`, `DEVICE` and `FAMILY` in their
 //! environment, the way OpenWrt's `hotplug-call` runs them (each sourced by `/bin/sh` in
 //! its own subshell, in name order), so mwan3.user-style scripts port by changing a path.
+//! When the WANs carrying a `config rule`'s traffic change they run with `ACTION=rule`,
+//! `RULE`, `FAMILY`, `VIA` and `PREVIOUS` instead.
 //!
 //! Scripts never block the loop: they are spawned, reaped without waiting, and killed
 //! (with their process group) when they run longer than the limit.
@@ -25,8 +27,8 @@ pub const RUNS_MAX: usize = 8;
 
 /// Shell loop equivalent to `hotplug-call`: every regular file, sourced in a subshell.
 const RUNNER: &CStr = cr#"for s in "$0"/*; do [ -f "$s" ] && ( . "$s" ); done"#;
-/// The variables a run sets; the daemon's own values of these are not passed on.
-const NAMES: [&str; 4] = ["ACTION", "INTERFACE", "DEVICE", "FAMILY"];
+/// The variables runs set; the daemon's own values of these are not passed on.
+const NAMES: [&str; 7] = ["ACTION", "INTERFACE", "DEVICE", "FAMILY", "RULE", "VIA", "PREVIOUS"];
 
 extern "C" {
     /// The process environment (POSIX `environ`; the libc crate declares it for glibc only).
@@ -69,8 +71,35 @@ impl Hotplug {
             let why = format!("{RUNS_MAX} runs still going; {action} of {interface} skipped");
             return Err(std::io::Error::other(why));
         }
-        let pid = spawn(&self.dir, [action, interface, device, family])?;
-        let _ = self.runs.push((pid, now + self.limit)); // room checked above
+        self.start(now, &[("ACTION", action), ("INTERFACE", interface), ("DEVICE", device), ("FAMILY", family)])
+    }
+
+    /// Starts the scripts for a rule whose WANs changed: `ACTION=rule`, `RULE`, `FAMILY`,
+    /// `VIA` (WAN names, or the rule's last resort word) and `PREVIOUS`. As [`Hotplug::run`].
+    pub fn run_rule(
+        &mut self,
+        now: Instant,
+        rule: &str,
+        family: &str,
+        via: &str,
+        previous: &str,
+    ) -> std::io::Result<()> {
+        self.reap(now);
+        if !std::path::Path::new(&self.dir).is_dir() {
+            return Ok(());
+        }
+        if self.runs.is_full() {
+            self.skipped += 1;
+            let why = format!("{RUNS_MAX} runs still going; rule {rule} skipped");
+            return Err(std::io::Error::other(why));
+        }
+        let vars = [("ACTION", "rule"), ("RULE", rule), ("FAMILY", family), ("VIA", via), ("PREVIOUS", previous)];
+        self.start(now, &vars)
+    }
+
+    fn start(&mut self, now: Instant, vars: &[(&str, &str)]) -> std::io::Result<()> {
+        let pid = spawn(&self.dir, vars)?;
+        let _ = self.runs.push((pid, now + self.limit)); // room checked by the callers
         Ok(())
     }
 
@@ -126,16 +155,16 @@ impl Drop for Hotplug {
 }
 
 /// Starts `/bin/sh -c RUNNER dir` in a new process group, stdin and stdout on /dev/null,
-/// stderr inherited, with the daemon's environment plus `NAMES` set to `values`.
+/// stderr inherited, with the daemon's environment (less `NAMES`) plus `vars`.
 ///
 /// posix_spawn(3) rather than `std::process::Command`, whose environment map and spawn
 /// machinery cost ~17 KB of a MIPS binary. Like `Command`, the child gets SIGPIPE back at
 /// its default (the daemon ignores it). Unlike it, the child starts with an empty signal
 /// mask: the daemon blocks SIGTERM, SIGINT and SIGHUP for its signalfd, and a script (or a
 /// `sleep` it kills, or `timeout`) must not inherit that.
-fn spawn(dir: &str, values: [&str; 4]) -> std::io::Result<Pid> {
-    let mut own = Vec::with_capacity(values.len());
-    for (name, value) in NAMES.iter().zip(values) {
+fn spawn(dir: &str, vars: &[(&str, &str)]) -> std::io::Result<Pid> {
+    let mut own = Vec::with_capacity(vars.len());
+    for (name, value) in vars {
         let entry = [name.as_bytes(), b"=", value.as_bytes()].concat();
         own.push(CString::new(entry).map_err(|_| nul_error())?);
     }

@@ -33,8 +33,8 @@
 pub mod request;
 
 use crate::kernel::{DumpKind, KernelEvent};
-use crate::route::{Family, Op, Route, RouteType, Rule, RuleAction};
-use crate::wire::netlink::{Message, Messages};
+use crate::route::{Family, Op, Route, RouteType, Rule, RuleAction, Selectors};
+use crate::wire::netlink::{Full, Message, Messages};
 use crate::wire::rtnl::{self, Parsed};
 use core::fmt;
 use core::net::IpAddr;
@@ -60,8 +60,9 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// many routes going away) does not overflow it.
 pub const EVENT_RCVBUF: usize = 512 * 1024;
 
-/// Multicast groups of the event socket (`RTNLGRP_*` numbers, not bitmasks).
-const EVENT_GROUPS: [u32; 7] = [
+/// Multicast groups of the event socket (`RTNLGRP_*` numbers, not bitmasks). A kernel
+/// without nexthop objects has no such group; joining it there is harmless.
+const EVENT_GROUPS: [u32; 8] = [
     libc::RTNLGRP_LINK,
     libc::RTNLGRP_IPV4_IFADDR,
     libc::RTNLGRP_IPV4_ROUTE,
@@ -69,7 +70,11 @@ const EVENT_GROUPS: [u32; 7] = [
     libc::RTNLGRP_IPV6_IFADDR,
     libc::RTNLGRP_IPV6_ROUTE,
     libc::RTNLGRP_IPV6_RULE,
+    rtnl::RTNLGRP_NEXTHOP,
 ];
+
+/// Room for the longest nexthop request (a group of every WAN with resilient parameters).
+const NEXTHOP_REQUEST_MAX: usize = 256;
 
 /// Which adapter call failed.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -88,7 +93,7 @@ pub enum NlOp {
     Apply(ApplyKind),
 }
 
-/// The five changes [`Netlink::apply`] makes.
+/// The changes [`Netlink::apply`] makes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum ApplyKind {
     /// `RTM_NEWROUTE` with `NLM_F_CREATE | NLM_F_EXCL`.
@@ -101,6 +106,12 @@ pub enum ApplyKind {
     RuleAdd,
     /// `RTM_DELRULE`.
     RuleDel,
+    /// `RTM_NEWNEXTHOP` with `NLM_F_CREATE | NLM_F_EXCL`.
+    NexthopAdd,
+    /// `RTM_NEWNEXTHOP` with `NLM_F_CREATE | NLM_F_REPLACE`.
+    NexthopReplace,
+    /// `RTM_DELNEXTHOP`.
+    NexthopDel,
 }
 
 impl ApplyKind {
@@ -112,6 +123,9 @@ impl ApplyKind {
             Op::DelRoute(_) => ApplyKind::RouteDel,
             Op::AddRule(_) => ApplyKind::RuleAdd,
             Op::DelRule(_) => ApplyKind::RuleDel,
+            Op::AddNexthop(_) => ApplyKind::NexthopAdd,
+            Op::ReplaceNexthop(_) => ApplyKind::NexthopReplace,
+            Op::DelNexthop(_) => ApplyKind::NexthopDel,
         }
     }
 }
@@ -147,11 +161,15 @@ impl fmt::Display for NlOp {
             NlOp::Dump(DumpKind::Addrs) => "dump addresses",
             NlOp::Dump(DumpKind::Routes) => "dump routes",
             NlOp::Dump(DumpKind::Rules) => "dump rules",
+            NlOp::Dump(DumpKind::Nexthops) => "dump nexthops",
             NlOp::Apply(ApplyKind::RouteAdd) => "route add",
             NlOp::Apply(ApplyKind::RouteReplace) => "route replace",
             NlOp::Apply(ApplyKind::RouteDel) => "route del",
             NlOp::Apply(ApplyKind::RuleAdd) => "rule add",
             NlOp::Apply(ApplyKind::RuleDel) => "rule del",
+            NlOp::Apply(ApplyKind::NexthopAdd) => "nexthop add",
+            NlOp::Apply(ApplyKind::NexthopReplace) => "nexthop replace",
+            NlOp::Apply(ApplyKind::NexthopDel) => "nexthop del",
         })
     }
 }
@@ -249,8 +267,12 @@ impl Netlink {
                 }
                 Ok(())
             };
-            let interrupted =
-                self.requests.dump(self.out.get_ref(), &mut entry).map_err(|c| NetlinkError::new(op, c))?;
+            let interrupted = match self.requests.dump(self.out.get_ref(), &mut entry) {
+                Ok(interrupted) => interrupted,
+                // A kernel without nexthop objects (before 5.3) holds none of ours.
+                Err(cause) if kind == DumpKind::Nexthops && cause.errno() == Some(Errno::EOPNOTSUPP) => false,
+                Err(cause) => return Err(NetlinkError::new(op, cause)),
+            };
             if !interrupted {
                 sink(KernelEvent::DumpDone(kind));
                 return Ok(());
@@ -280,6 +302,7 @@ impl Netlink {
             family: Family::V4,
             priority,
             src: None,
+            selectors: Selectors::NONE,
             action: RuleAction::Unreachable,
             suppress_prefixlen: None,
             protocol: crate::route::PROTO_DUALWAN,
@@ -388,11 +411,29 @@ fn encode_dump(out: &mut Cursor<Vec<u8>>, kind: DumpKind, seq: u32) -> Result<()
             encode(out, Rtm::Getroute, dump, seq, msg)
         }
         DumpKind::Rules => {
-            let msg = fibmsg(RtAddrFamily::Unspecified, 0, 0, FrAct::Unspec, RtBuffer::new())?;
+            let msg = fibmsg(RtAddrFamily::Unspecified, 0, 0, 0, FrAct::Unspec, RtBuffer::new())?;
             encode(out, Rtm::Getrule, dump, seq, msg)
         }
+        DumpKind::Nexthops => lend(out, |buf| rtnl::emit_nexthop_dump(buf, seq)),
     }
 }
+
+/// Lets a `wire` emitter write one request into `out`, replacing what was there.
+fn lend(out: &mut Cursor<Vec<u8>>, emit: impl FnOnce(&mut [u8]) -> Result<usize, Full>) -> Result<(), NlCause> {
+    let buf = out.get_mut();
+    buf.clear();
+    buf.resize(NEXTHOP_REQUEST_MAX, 0);
+    let len = emit(buf).map_err(|_| NlCause::Unencodable("nexthop request does not fit"))?;
+    buf.truncate(len);
+    out.set_position(0);
+    Ok(())
+}
+
+// Attributes neli has no names for (include/uapi/linux/{rtnetlink,fib_rules}.h).
+const RTA_NH_ID: u16 = 30;
+const FRA_IP_PROTO: u16 = 22;
+const FRA_SPORT_RANGE: u16 = 23;
+const FRA_DPORT_RANGE: u16 = 24;
 
 // rtm_scope values (include/uapi/linux/rtnetlink.h).
 const RT_SCOPE_UNIVERSE: u8 = 0;
@@ -426,13 +467,14 @@ fn rtmsg(
 fn fibmsg(
     family: RtAddrFamily,
     src_len: u8,
+    dst_len: u8,
     table: u8,
     action: FrAct,
     attrs: RtBuffer<Frattr, Buffer>,
 ) -> Result<neli::rtnl::Fibmsg, NlCause> {
     FibmsgBuilder::default()
         .fib_family(family)
-        .fib_dst_len(0)
+        .fib_dst_len(dst_len)
         .fib_src_len(src_len)
         .fib_tos(0)
         .fib_table(RtTable::from(table))
@@ -459,6 +501,9 @@ fn encode_op(out: &mut Cursor<Vec<u8>>, op: &Op, seq: u32) -> Result<(), NlCause
         Op::DelRoute(r) => encode(out, Rtm::Delroute, ack, seq, route_msg(r, true)?),
         Op::AddRule(r) => encode(out, Rtm::Newrule, ack | NlmF::CREATE | NlmF::EXCL, seq, rule_msg(r)?),
         Op::DelRule(r) => encode(out, Rtm::Delrule, ack, seq, rule_msg(r)?),
+        Op::AddNexthop(_) | Op::ReplaceNexthop(_) | Op::DelNexthop(_) => {
+            lend(out, |buf| rtnl::emit_nexthop(buf, seq, op))
+        }
     }
 }
 
@@ -497,6 +542,9 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
     if route.oif != 0 {
         attrs.push(attr(Rta::Oif, route.oif)?);
     }
+    if let Some(id) = route.nhid {
+        attrs.push(attr(Rta::from(RTA_NH_ID), id)?);
+    }
     if route.metric != 0 {
         attrs.push(attr(Rta::Priority, route.metric)?);
     }
@@ -507,9 +555,10 @@ fn route_msg(route: &Route, delete: bool) -> Result<neli::rtnl::Rtmsg, NlCause> 
 /// `struct fib_rule_hdr` + attributes for `rule`.
 ///
 /// On delete the kernel (`rule_find`) removes the first rule whose *given* fields match:
-/// priority, action, table, source, suppress_prefixlength and protocol are all sent, and
-/// the protocol keeps it off rules dualwan did not create. A rule with selectors this crate
-/// does not model cannot be described, so it is refused rather than approximated.
+/// priority, action, table, source, the other selectors, suppress_prefixlength and
+/// protocol are all sent, and the protocol keeps it off rules dualwan did not create. A
+/// rule with selectors this crate does not model cannot be described, so it is refused
+/// rather than approximated.
 fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
     if rule.other_selectors {
         return Err(NlCause::Unencodable("rule has selectors dualwan cannot encode; not sent"));
@@ -527,6 +576,26 @@ fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
     if let Some(p) = src {
         attrs.push(addr_attr(Frattr::Src, p.addr)?);
     }
+    let sel = &rule.selectors;
+    let dst = sel.dst.filter(|p| p.len > 0);
+    if let Some(p) = dst {
+        attrs.push(addr_attr(Frattr::Dst, p.addr)?);
+    }
+    if let Some(name) = sel.iif {
+        let mut bytes = [0u8; crate::kernel::IFNAME_MAX + 1];
+        bytes[..name.as_str().len()].copy_from_slice(name.as_str().as_bytes());
+        attrs.push(attr(Frattr::Iifname, &bytes[..=name.as_str().len()])?);
+    }
+    if let Some(n) = sel.ip_proto {
+        attrs.push(attr(Frattr::from(FRA_IP_PROTO), n)?);
+    }
+    for (ty, range) in [(FRA_SPORT_RANGE, sel.sport), (FRA_DPORT_RANGE, sel.dport)] {
+        if let Some(r) = range {
+            let [a, b] = r.start.to_ne_bytes();
+            let [c, d] = r.end.to_ne_bytes();
+            attrs.push(attr(Frattr::from(ty), [a, b, c, d])?);
+        }
+    }
     if let Some(t) = table {
         attrs.push(attr(Frattr::Table, t)?);
     }
@@ -534,8 +603,8 @@ fn rule_msg(rule: &Rule) -> Result<neli::rtnl::Fibmsg, NlCause> {
         attrs.push(attr(Frattr::SuppressPrefixlen, u32::from(n))?);
     }
     attrs.push(attr(Frattr::Protocol, rule.protocol)?);
-    let src_len = src.map_or(0, |p| p.len);
-    fibmsg(af(rule.family), src_len, table.map_or(0, table_byte), FrAct::from(action), attrs)
+    let (src_len, dst_len) = (src.map_or(0, |p| p.len), dst.map_or(0, |p| p.len));
+    fibmsg(af(rule.family), src_len, dst_len, table.map_or(0, table_byte), FrAct::from(action), attrs)
 }
 
 #[cfg(test)]
@@ -570,6 +639,7 @@ mod tests {
             dst: Prefix::DEFAULT,
             kind: RouteType::Unicast,
             gateway: Some(IpAddr::from(gw)),
+            nhid: None,
             oif: 7,
             metric,
             protocol: PROTO_DUALWAN,
@@ -595,6 +665,7 @@ mod tests {
             family: Family::V6,
             priority: 5001,
             src: Some(Prefix::host("2001:db8:1::2".parse().unwrap())),
+            selectors: Selectors::NONE,
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             protocol: PROTO_DUALWAN,
@@ -618,6 +689,7 @@ mod tests {
                 dst: Prefix { addr: v4(203, 0, 113, 0), len: 24 },
                 kind: RouteType::Unreachable,
                 gateway: None,
+                nhid: None,
                 oif: 0,
                 metric: 0,
                 protocol: PROTO_DUALWAN,
@@ -658,6 +730,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5000,
                 src: None,
+                selectors: Selectors::NONE,
                 action: RuleAction::Lookup(TABLE_MAIN),
                 suppress_prefixlen: Some(0),
                 protocol: PROTO_DUALWAN,
@@ -667,6 +740,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5001,
                 src: Some(Prefix::host(v4(192, 0, 2, 2))),
+                selectors: Selectors::NONE,
                 action: RuleAction::Lookup(1000),
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
@@ -676,6 +750,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5099,
                 src: None,
+                selectors: Selectors::NONE,
                 action: RuleAction::Unreachable,
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
@@ -699,6 +774,7 @@ mod tests {
             family: Family::V4,
             priority: 5098,
             src: Some(Prefix { addr: v4(198, 51, 100, 0), len: 24 }),
+            selectors: Selectors::NONE,
             action: RuleAction::Lookup(101),
             suppress_prefixlen: None,
             protocol: PROTO_DUALWAN,

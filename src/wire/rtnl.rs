@@ -1,7 +1,7 @@
-//! rtnetlink (`NETLINK_ROUTE`) messages as the kernel sends them: link entries, and
-//! address, route and rule entries of IPv4 and IPv6 (notifications and dump entries share
-//! one layout),
-//! ACKs, errors and the end of a dump.
+//! rtnetlink (`NETLINK_ROUTE`) messages as the kernel sends them: link entries, address,
+//! route and rule entries of IPv4 and IPv6 and nexthop objects (notifications and dump
+//! entries share one layout), ACKs, errors and the end of a dump; and the nexthop requests
+//! dualwan sends.
 //!
 //! Contract: [`parse`] turns one message (walked with `wire::netlink::Messages`) into a
 //! [`Parsed`] value. It neither allocates nor panics: every length is checked before it is
@@ -11,13 +11,16 @@
 //! [`Parsed::Ignored`]; unknown attribute types inside a modelled message are skipped.
 //! Numbers are host-endian except addresses, which are in network order (rtnetlink(7)).
 //!
-//! Requests are encoded in `sys::netlink` with neli's types; this module only parses, so
-//! that notifications and dump entries go through the same allocation-free code.
+//! Route and rule requests are encoded in `sys::netlink` with neli's types, which have no
+//! nexthop objects: [`emit_nexthop`] writes those (and the nexthop dump request) into a
+//! buffer the caller lends.
 
 use crate::kernel::{Addr, Change, IfName, KernelEvent, Link};
-use crate::route::{Family, Prefix, Route, RouteType, Rule, RuleAction};
-use crate::wire::netlink::{i32_at, parse_control, u32_at, Attrs, Control, Malformed, Message};
-use crate::wire::netlink::{AF_INET, AF_INET6, AF_UNSPEC, NLM_F_REPLACE};
+use crate::route::{DevName, Family, Group, Member, Nexthop, NexthopKind, Op, PortRange, Prefix, Resilient, Route};
+use crate::route::{RouteType, Rule, RuleAction, Selectors, GROUP_MAX};
+use crate::wire::netlink::{i32_at, parse_control, u32_at, Attrs, Control, Full, Malformed, Message, Writer};
+use crate::wire::netlink::{AF_INET, AF_INET6, AF_UNSPEC, NLA_TYPE_MASK, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP};
+use crate::wire::netlink::{NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST};
 use core::net::IpAddr;
 
 /// `RTM_NEWLINK`.
@@ -36,6 +39,14 @@ pub const RTM_DELROUTE: u16 = 25;
 pub const RTM_NEWRULE: u16 = 32;
 /// `RTM_DELRULE`.
 pub const RTM_DELRULE: u16 = 33;
+/// `RTM_NEWNEXTHOP` (Linux 5.3+).
+pub const RTM_NEWNEXTHOP: u16 = 104;
+/// `RTM_DELNEXTHOP`.
+pub const RTM_DELNEXTHOP: u16 = 105;
+/// `RTM_GETNEXTHOP`.
+pub const RTM_GETNEXTHOP: u16 = 106;
+/// The nexthop notification group (`RTNLGRP_NEXTHOP`).
+pub const RTNLGRP_NEXTHOP: u32 = 32;
 
 /// `IFF_UP`.
 pub const IFF_UP: u32 = 0x1;
@@ -72,7 +83,9 @@ const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
 const RTA_PRIORITY: u16 = 6;
 const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
 const FRA_DST: u16 = 1;
+const FRA_IIFNAME: u16 = 3;
 const FRA_SRC: u16 = 2;
 const FRA_PRIORITY: u16 = 6;
 const FRA_SUPPRESS_IFGROUP: u16 = 13;
@@ -80,12 +93,39 @@ const FRA_SUPPRESS_PREFIXLEN: u16 = 14;
 const FRA_TABLE: u16 = 15;
 const FRA_L3MDEV: u16 = 19;
 const FRA_PROTOCOL: u16 = 21;
-/// Rule attributes that select packets on something `Rule` does not model: iifname (3),
-/// fwmark (10), flow/realm (11), tun_id (12), fwmask (16), oifname (17), uid range (20),
-/// ip_proto (22), sport/dport range (23, 24), dscp (25), flowlabel and its mask (26, 27),
-/// sport/dport mask (28, 29), dscp mask (30). The kernel emits each only when it is set
-/// (`fib_nl_fill_rule`), so presence alone means "selects on it".
-const FRA_OTHER_SELECTORS: &[u16] = &[3, 10, 11, 12, 16, 17, 20, 22, 23, 24, 25, 26, 27, 28, 29, 30];
+const FRA_IP_PROTO: u16 = 22;
+const FRA_SPORT_RANGE: u16 = 23;
+const FRA_DPORT_RANGE: u16 = 24;
+const FRA_SPORT_MASK: u16 = 28;
+const FRA_DPORT_MASK: u16 = 29;
+/// Rule attributes that select packets on something `Rule` does not model: fwmark (10),
+/// flow/realm (11), tun_id (12), fwmask (16), oifname (17), uid range (20), dscp (25),
+/// flowlabel and its mask (26, 27), dscp mask (30). The kernel emits each only when it is
+/// set (`fib_nl_fill_rule`), so presence alone means "selects on it".
+const FRA_OTHER_SELECTORS: &[u16] = &[10, 11, 12, 16, 17, 20, 25, 26, 27, 30];
+// Nexthop attributes (include/uapi/linux/nexthop.h).
+const NHA_ID: u16 = 1;
+const NHA_GROUP: u16 = 2;
+const NHA_GROUP_TYPE: u16 = 3;
+const NHA_BLACKHOLE: u16 = 4;
+const NHA_OIF: u16 = 5;
+const NHA_GATEWAY: u16 = 6;
+const NHA_ENCAP_TYPE: u16 = 7;
+const NHA_ENCAP: u16 = 8;
+const NHA_FDB: u16 = 11;
+const NHA_RES_GROUP: u16 = 12;
+const NHA_RES_GROUP_BUCKETS: u16 = 1;
+const NHA_RES_GROUP_IDLE_TIMER: u16 = 2;
+const NHA_RES_GROUP_UNBALANCED_TIMER: u16 = 3;
+/// `NEXTHOP_GRP_TYPE_RES` (`NEXTHOP_GRP_TYPE_MPATH` is 0).
+const NEXTHOP_GRP_TYPE_RES: u16 = 1;
+/// The resilient group timers are `clock_t`, in units of `USER_HZ` (100 on every Linux
+/// architecture).
+const USER_HZ: u32 = 100;
+/// Size of `struct nhmsg`.
+const NHMSG_LEN: usize = 8;
+/// Size of `struct nexthop_grp`.
+const NEXTHOP_GRP_LEN: usize = 8;
 
 /// The kernel reports an unset `suppress_prefixlength` / `suppress_ifgroup` as -1.
 const FRA_UNSET: u32 = u32::MAX;
@@ -133,7 +173,7 @@ impl From<Control> for Parsed {
 pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
     let p = msg.payload;
     let change = match msg.ty {
-        RTM_DELLINK | RTM_DELADDR | RTM_DELROUTE | RTM_DELRULE => Change::Del,
+        RTM_DELLINK | RTM_DELADDR | RTM_DELROUTE | RTM_DELRULE | RTM_DELNEXTHOP => Change::Del,
         RTM_NEWROUTE if msg.flags & NLM_F_REPLACE != 0 => Change::Replace,
         _ => Change::New,
     };
@@ -145,6 +185,7 @@ pub fn parse(msg: &Message<'_>) -> Result<Parsed, Malformed> {
         RTM_NEWADDR | RTM_DELADDR => parse_addr(p)?.map(|a| KernelEvent::Addr(change, a)),
         RTM_NEWROUTE | RTM_DELROUTE => parse_route(p)?.map(|r| KernelEvent::Route(change, r)),
         RTM_NEWRULE | RTM_DELRULE => parse_rule(p)?.map(|r| KernelEvent::Rule(change, r)),
+        RTM_NEWNEXTHOP | RTM_DELNEXTHOP => parse_nexthop(p)?.map(|n| KernelEvent::Nexthop(change, n)),
         _ => None,
     };
     Ok(event.map_or(Parsed::Ignored, Parsed::Event))
@@ -226,7 +267,9 @@ pub fn parse_addr(p: &[u8]) -> Result<Option<Addr>, Malformed> {
 /// `struct rtmsg` + `RTA_*`. `None` for families other than `AF_INET`/`AF_INET6`.
 ///
 /// Multipath routes (`RTA_MULTIPATH`) are reported without gateway and device: dualwan
-/// never creates them and leaves them alone. A source prefix (`RTA_SRC`, IPv6
+/// never creates them and leaves them alone. A route through a nexthop object (`RTA_NH_ID`)
+/// keeps only the id: the kernel adds the object's gateway and device (or its group's
+/// next hops) for show, not as the route's own. A source prefix (`RTA_SRC`, IPv6
 /// source-specific routes such as OpenWrt's `default from 2001:db8::/48`) is not kept.
 pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
     if p.len() < RTMSG_LEN {
@@ -245,6 +288,7 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
             n => RouteType::Other(n),
         },
         gateway: None,
+        nhid: None,
         oif: 0,
         metric: 0,
         protocol: p[5],
@@ -258,8 +302,12 @@ pub fn parse_route(p: &[u8]) -> Result<Option<Route>, Malformed> {
             (RTA_PRIORITY, data) => route.metric = attr_u32(data)?,
             // rtm_table is only 8 bits; tables >= 256 are only in RTA_TABLE.
             (RTA_TABLE, data) => route.table = attr_u32(data)?,
+            (RTA_NH_ID, data) => route.nhid = Some(attr_u32(data)?),
             _ => {}
         }
+    }
+    if route.nhid.is_some() {
+        (route.gateway, route.oif) = (None, 0);
     }
     // IPv6 gives reject routes the loopback device (`ip -6 route` hides it); they have no
     // real output device, in either family.
@@ -284,8 +332,9 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
     prefix_len(fam, dst_len)?;
     prefix_len(fam, src_len)?;
     let flags = u32_at(p, 8);
-    let mut other = dst_len != 0 || tos != 0 || flags & FIB_RULE_INVERT != 0;
-    let (mut priority, mut src, mut suppress, mut protocol) = (0, None, None, 0);
+    let mut other = tos != 0 || flags & FIB_RULE_INVERT != 0;
+    let (mut priority, mut src, mut dst, mut suppress, mut protocol) = (0, None, None, None, 0);
+    let mut selectors = Selectors::NONE;
     let mut table = u32::from(table);
     for attr in Attrs::new(&p[FIB_RULE_HDR_LEN..]) {
         let (ty, data) = attr?;
@@ -293,7 +342,16 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
             // The kernel omits FRA_PRIORITY for priority 0 (the `local` rule).
             FRA_PRIORITY => priority = attr_u32(data)?,
             FRA_SRC => src = Some(ip(fam, data)?),
-            FRA_DST => other = true,
+            FRA_DST => dst = Some(ip(fam, data)?),
+            FRA_IIFNAME => match DevName::new(parse_ifname(data)?.as_str()) {
+                Some(name) => selectors.iif = Some(name),
+                None => other = true,
+            },
+            FRA_IP_PROTO => selectors.ip_proto = Some(*data.first().ok_or(Malformed("empty FRA_IP_PROTO"))?),
+            FRA_SPORT_RANGE => selectors.sport = Some(port_range(data)?),
+            FRA_DPORT_RANGE => selectors.dport = Some(port_range(data)?),
+            // Linux 6.16+ reports a single port with the full mask: the same selector.
+            FRA_SPORT_MASK | FRA_DPORT_MASK => other |= data != [0xff, 0xff],
             FRA_TABLE => table = attr_u32(data)?,
             FRA_PROTOCOL => protocol = *data.first().ok_or(Malformed("empty FRA_PROTOCOL"))?,
             FRA_SUPPRESS_PREFIXLEN => match attr_u32(data)? {
@@ -315,6 +373,11 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
         (Some(addr), len) => Some(Prefix { addr, len }),
         (None, _) => return Err(Malformed("rule source length without FRA_SRC")),
     };
+    selectors.dst = match (dst, dst_len) {
+        (_, 0) => None,
+        (Some(addr), len) => Some(Prefix { addr, len }),
+        (None, _) => return Err(Malformed("rule destination length without FRA_DST")),
+    };
     let action = match action {
         FR_ACT_TO_TBL => RuleAction::Lookup(table),
         FR_ACT_UNREACHABLE => RuleAction::Unreachable,
@@ -326,11 +389,151 @@ pub fn parse_rule(p: &[u8]) -> Result<Option<Rule>, Malformed> {
         family: fam,
         priority,
         src,
+        selectors,
         action,
         suppress_prefixlen: suppress,
         protocol,
         other_selectors: other,
     }))
+}
+
+/// `struct fib_rule_port_range`: first and last port, host order.
+fn port_range(data: &[u8]) -> Result<PortRange, Malformed> {
+    let bytes: [u8; 4] = data.try_into().map_err(|_| Malformed("port range not 4 bytes"))?;
+    let start = u16::from_ne_bytes([bytes[0], bytes[1]]);
+    let end = u16::from_ne_bytes([bytes[2], bytes[3]]);
+    Ok(PortRange { start, end })
+}
+
+/// `struct nhmsg` + `NHA_*`: a nexthop object. `None` for families other than
+/// `AF_INET`/`AF_INET6` and, for groups, `AF_UNSPEC`.
+pub fn parse_nexthop(p: &[u8]) -> Result<Option<Nexthop>, Malformed> {
+    if p.len() < NHMSG_LEN {
+        return Err(Malformed("short nhmsg"));
+    }
+    let fam = match p[0] {
+        AF_UNSPEC => None,
+        af => match family(af) {
+            Some(f) => Some(f),
+            None => return Ok(None),
+        },
+    };
+    let protocol = p[2];
+    let (mut id, mut gateway, mut oif, mut other) = (None, None, None, false);
+    let mut members: heapless::Vec<Member, GROUP_MAX> = heapless::Vec::new();
+    let (mut grouped, mut resilient) = (false, None);
+    for attr in Attrs::new(&p[NHMSG_LEN..]) {
+        let (ty, data) = attr?;
+        match ty & NLA_TYPE_MASK {
+            NHA_ID => id = Some(attr_u32(data)?),
+            NHA_GROUP => {
+                grouped = true;
+                if data.len() % NEXTHOP_GRP_LEN != 0 {
+                    return Err(Malformed("NHA_GROUP not a whole number of entries"));
+                }
+                for entry in data.chunks_exact(NEXTHOP_GRP_LEN) {
+                    // Weight - 1: its low byte, then its high byte (Linux 6.12+; 0 before).
+                    let weight = (u16::from(entry[5]) << 8 | u16::from(entry[4])).saturating_add(1);
+                    other |= members.push(Member { id: u32_at(entry, 0), weight }).is_err();
+                }
+            }
+            NHA_GROUP_TYPE => {
+                let bytes: [u8; 2] = data.try_into().map_err(|_| Malformed("NHA_GROUP_TYPE not 2 bytes"))?;
+                if u16::from_ne_bytes(bytes) == NEXTHOP_GRP_TYPE_RES {
+                    resilient.get_or_insert(Resilient { buckets: 0, idle_timer: 0, unbalanced_timer: 0 });
+                }
+            }
+            NHA_RES_GROUP => {
+                let r = resilient.get_or_insert(Resilient { buckets: 0, idle_timer: 0, unbalanced_timer: 0 });
+                for inner in Attrs::new(data) {
+                    match inner? {
+                        (NHA_RES_GROUP_BUCKETS, d) => {
+                            let b: [u8; 2] = d.try_into().map_err(|_| Malformed("buckets not 2 bytes"))?;
+                            r.buckets = u16::from_ne_bytes(b);
+                        }
+                        (NHA_RES_GROUP_IDLE_TIMER, d) => r.idle_timer = attr_u32(d)? / USER_HZ,
+                        (NHA_RES_GROUP_UNBALANCED_TIMER, d) => r.unbalanced_timer = attr_u32(d)? / USER_HZ,
+                        _ => {}
+                    }
+                }
+            }
+            NHA_GATEWAY => gateway = Some(ip(fam.ok_or(Malformed("gateway of a nexthop without family"))?, data)?),
+            NHA_OIF => oif = Some(attr_u32(data)?),
+            NHA_BLACKHOLE | NHA_ENCAP_TYPE | NHA_ENCAP | NHA_FDB => other = true,
+            _ => {}
+        }
+    }
+    let id = id.ok_or(Malformed("nexthop without NHA_ID"))?;
+    let kind = match (grouped, gateway, oif) {
+        _ if other => NexthopKind::Other,
+        (true, ..) => Group::new(&members, resilient).map_or(NexthopKind::Other, NexthopKind::Group),
+        (false, Some(gateway), Some(oif)) => NexthopKind::Via { gateway, oif },
+        _ => NexthopKind::Other,
+    };
+    Ok(Some(Nexthop { id, kind, protocol }))
+}
+
+/// The `ip nexthop` requests: add, replace or delete (by id) the nexthop of a nexthop
+/// [`Op`], asking for an ACK; anything else writes nothing and gives `Ok(0)`.
+pub fn emit_nexthop(buf: &mut [u8], seq: u32, op: &Op) -> Result<usize, Full> {
+    let ack = NLM_F_REQUEST | NLM_F_ACK;
+    let (ty, flags, nh) = match op {
+        Op::AddNexthop(n) => (RTM_NEWNEXTHOP, ack | NLM_F_CREATE | NLM_F_EXCL, n),
+        Op::ReplaceNexthop(n) => (RTM_NEWNEXTHOP, ack | NLM_F_CREATE | NLM_F_REPLACE, n),
+        Op::DelNexthop(n) => (RTM_DELNEXTHOP, ack, n),
+        _ => return Ok(0),
+    };
+    let mut w = Writer::new(buf);
+    w.header(ty, flags, seq)?;
+    let delete = ty == RTM_DELNEXTHOP;
+    // A delete names the id only: the kernel refuses any other field (`nh_valid_get_del_req`).
+    let family = match nh.family() {
+        Some(Family::V4) if !delete => AF_INET,
+        Some(Family::V6) if !delete => AF_INET6,
+        _ => AF_UNSPEC,
+    };
+    let protocol = if delete { 0 } else { nh.protocol };
+    w.bytes(&[family, 0, protocol, 0, 0, 0, 0, 0])?;
+    w.attr(NHA_ID, &nh.id.to_ne_bytes())?;
+    if delete {
+        return w.finish();
+    }
+    match &nh.kind {
+        NexthopKind::Via { gateway, oif } => {
+            w.attr(NHA_OIF, &oif.to_ne_bytes())?;
+            match gateway {
+                IpAddr::V4(a) => w.attr(NHA_GATEWAY, &a.octets())?,
+                IpAddr::V6(a) => w.attr(NHA_GATEWAY, &a.octets())?,
+            }
+        }
+        NexthopKind::Group(g) => {
+            let mut entries = [0u8; NEXTHOP_GRP_LEN * GROUP_MAX];
+            for (m, entry) in g.members().iter().zip(entries.chunks_exact_mut(NEXTHOP_GRP_LEN)) {
+                let weight = m.weight.saturating_sub(1);
+                entry[..4].copy_from_slice(&m.id.to_ne_bytes());
+                (entry[4], entry[5]) = (weight as u8, (weight >> 8) as u8);
+            }
+            w.attr(NHA_GROUP, &entries[..NEXTHOP_GRP_LEN * g.members().len()])?;
+            if let Some(r) = g.resilient {
+                w.attr(NHA_GROUP_TYPE, &NEXTHOP_GRP_TYPE_RES.to_ne_bytes())?;
+                let nest = w.begin(NHA_RES_GROUP)?;
+                w.attr(NHA_RES_GROUP_BUCKETS, &r.buckets.to_ne_bytes())?;
+                w.attr(NHA_RES_GROUP_IDLE_TIMER, &r.idle_timer.saturating_mul(USER_HZ).to_ne_bytes())?;
+                w.attr(NHA_RES_GROUP_UNBALANCED_TIMER, &r.unbalanced_timer.saturating_mul(USER_HZ).to_ne_bytes())?;
+                w.end(nest)?;
+            }
+        }
+        NexthopKind::Other => return Err(Full),
+    }
+    w.finish()
+}
+
+/// The dump request for every nexthop object.
+pub fn emit_nexthop_dump(buf: &mut [u8], seq: u32) -> Result<usize, Full> {
+    let mut w = Writer::new(buf);
+    w.header(RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP, seq)?;
+    w.bytes(&[AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0])?;
+    w.finish()
 }
 
 fn parse_ifname(data: &[u8]) -> Result<IfName, Malformed> {
@@ -366,6 +569,7 @@ fn attr_u32(data: &[u8]) -> Result<u32, Malformed> {
 mod tests {
     use super::*;
     use crate::route::Family;
+    use crate::route::NexthopKind;
     use crate::wire::netlink::{
         align4, ext_ack_msg, Messages, NLMSGERR_ATTR_MSG, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP,
         NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP_INTR, NLM_F_MULTI,
@@ -415,6 +619,13 @@ mod tests {
         "rule-5001-plain",
         "rule-5099-plain",
         "rule-6000-plain",
+        "nexthop-5010",
+        "nexthop6-5020",
+        "group-5030",
+        "route-nhid-table100",
+        "route6-nhid-table100",
+        "rule-5010-selectors",
+        "rule6-5011-selectors",
     ];
 
     #[test]
@@ -425,6 +636,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5000,
                 src: None,
+                selectors: Selectors::NONE,
                 action: RuleAction::Lookup(TABLE_MAIN),
                 suppress_prefixlen: Some(0),
                 protocol: PROTO_DUALWAN,
@@ -437,6 +649,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5001,
                 src: Some(Prefix::host(v4(192, 0, 2, 2))),
+                selectors: Selectors::NONE,
                 action: RuleAction::Lookup(101),
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
@@ -449,6 +662,7 @@ mod tests {
                 family: Family::V4,
                 priority: 5099,
                 src: None,
+                selectors: Selectors::NONE,
                 action: RuleAction::Unreachable,
                 suppress_prefixlen: None,
                 protocol: PROTO_DUALWAN,
@@ -473,6 +687,70 @@ mod tests {
             assert!(!rule(name).other_selectors, "{name}");
             assert_eq!(rule(name).protocol, 2, "{name}: RTPROT_KERNEL");
         }
+    }
+
+    #[test]
+    fn nexthops_groups_and_routes_through_them_from_a_real_dump() {
+        let nexthop = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Nexthop(Change::New, n)) => n,
+            other => panic!("{name}: {other:?}"),
+        };
+        let a = nexthop("nexthop-5010");
+        assert!(matches!(a.kind, NexthopKind::Via { gateway, oif } if gateway == v4(192, 0, 2, 1) && oif != 0));
+        assert_eq!((a.id, a.protocol, a.family()), (5010, 201, Some(Family::V4)));
+        let a6 = nexthop("nexthop6-5020");
+        assert_eq!(a6.family(), Some(Family::V6));
+        let group = nexthop("group-5030");
+        assert_eq!(group.family(), None, "AF_UNSPEC");
+        assert_eq!(group.to_string(), "id 5030 group 5010,3 type resilient buckets 128 idle_timer 120 proto dualwan");
+        // Our own request for the same group reads back as the kernel reports it.
+        let mut buf = [0u8; 256];
+        let len = emit_nexthop(&mut buf, 7, &Op::AddNexthop(group)).unwrap();
+        let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+        assert_eq!((msg.ty, msg.flags), (RTM_NEWNEXTHOP, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL));
+        assert_eq!(parse(&msg), Ok(Parsed::Event(KernelEvent::Nexthop(Change::New, group))));
+        for n in [a, a6] {
+            let len = emit_nexthop(&mut buf, 8, &Op::ReplaceNexthop(n)).unwrap();
+            let msg = Messages::new(&buf[..len]).next().unwrap().unwrap();
+            assert_eq!(msg.flags & NLM_F_REPLACE, NLM_F_REPLACE);
+            assert_eq!(parse(&msg), Ok(Parsed::Event(KernelEvent::Nexthop(Change::New, n))));
+        }
+        // A delete names nothing but the id (the kernel refuses other fields).
+        let len = emit_nexthop(&mut buf, 9, &Op::DelNexthop(group)).unwrap();
+        assert_eq!(&buf[16..24], &[0; 8], "an empty nhmsg");
+        assert_eq!(len, 16 + 8 + 8);
+        // The kernel adds the group's next hops to a route for show: only the id is kept.
+        let route = |name: &str| match only(&capture(name)) {
+            Parsed::Event(KernelEvent::Route(Change::New, r)) => r,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(route("route-nhid-table100").to_string(), "default nhid 5030 table 100 proto dualwan");
+        assert_eq!(
+            Op::AddRoute(route("route6-nhid-table100")).to_string(),
+            "-6 route add default nhid 5040 table 100 proto dualwan metric 1024"
+        );
+    }
+
+    #[test]
+    fn rules_with_selectors_from_a_real_dump() {
+        let v4 = rule("rule-5010-selectors");
+        assert!(!v4.other_selectors, "the full mask of a single port is no selector of its own");
+        assert_eq!(
+            v4.to_string(),
+            "5010:\tfrom 192.0.2.130 to 198.51.100.0/24 iif br-guest ipproto udp dport 5060 lookup 102 proto dualwan"
+        );
+        let Parsed::Event(KernelEvent::Rule(Change::New, v6)) = only(&capture("rule6-5011-selectors")) else {
+            panic!("not a rule")
+        };
+        assert_eq!(
+            Op::AddRule(v6).to_string(),
+            "-6 rule add 5011:\tfrom all ipproto tcp sport 1000-2000 dport 443 blackhole proto dualwan"
+        );
+        // Any other port mask is a selector this crate does not model.
+        let mut p = capture("rule-5010-selectors")[16..].to_vec();
+        let at = p.windows(4).position(|w| w == [6, 0, 29, 0]).expect("FRA_DPORT_MASK");
+        p[at + 4] = 0xf0;
+        assert!(parse_rule(&p).unwrap().unwrap().other_selectors);
     }
 
     #[test]
@@ -503,6 +781,7 @@ mod tests {
             dst: Prefix { addr: v4(203, 0, 113, 0), len: 24 },
             kind: RouteType::Unreachable,
             gateway: None,
+            nhid: None,
             oif: 0,
             metric: 0,
             protocol: PROTO_DUALWAN,
@@ -762,7 +1041,7 @@ mod tests {
         assert!(!r.other_selectors);
         // Selectors this crate does not model.
         for a in [
-            attr(3, b"eth0\0"),
+            attr(17, b"eth0\0"),
             attr(10, &7u32.to_ne_bytes()),
             attr(20, &[0; 8]),
             attr(FRA_SUPPRESS_IFGROUP, &3u32.to_ne_bytes()),

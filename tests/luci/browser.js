@@ -140,6 +140,20 @@ test('browser: failover page shows states, marker, reason, targets and history',
 	await page.close();
 });
 
+test('browser: balance page shows each WAN\'s share and weight, and the rules with their WANs', async () => {
+	const { page, errors } = await open('balance');
+	const c = await cards(page);
+	assert.deepEqual(c.map(x => [x.name, x.carrying]), [
+		['wan', '⇄ 75 % of new connections'], ['wanb', '⇄ 25 % of new connections'], ['lte', null]]);
+	const weights = await page.$$eval('.dw-weight .dw-fact-value', els => els.map(e => e.textContent));
+	assert.deepEqual(weights, ['3', '1', '1']);
+	assert.match(await page.textContent('.dw-headline'), /Traffic shared by wan \(75 %\), wanb \(25 %\)\./);
+	const rules = await page.$$eval('tr.dw-rule', els => els.map(r => Array.from(r.querySelectorAll('td')).map(td => td.textContent)));
+	assert.deepEqual(rules, [['voip', '5010', 'lte'], ['guest', '5011', 'wan wanb'], ['backup_only', '5012', 'blackhole']]);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
 test('browser: successive polls draw an RTT sparkline per WAN; screenshot', async () => {
 	const { page, errors } = await open('failover');
 	const base = JSON.parse(fs.readFileSync(path.join(replies, 'failover.json'), 'utf8'));

@@ -113,6 +113,35 @@ test('WANs are shown in priority order: enabled by metric, then disabled', async
 
 // --- whole replies -> what the user sees ---
 
+test('balance: the headline names the WANs sharing traffic with their shares, cards their share and weight, rules their WANs', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('balance'));
+	assert.equal(m.balance, true);
+	assert.deepEqual(m.headline, { tone: 'ok', text: 'Traffic shared by wan (75 %), wanb (25 %).', detail: '' });
+	const [wan, wanb, lte] = m.wans;
+	assert.deepEqual([wan.name, wan.share, wan.weight, wan.tier, wan.active], ['wan', 75, 3, true, true]);
+	assert.deepEqual([wanb.share, wanb.weight], [25, 1]);
+	assert.deepEqual([lte.name, lte.share, lte.tier, lte.active], ['lte', 0, false, false]);
+	assert.deepEqual(m.rules.map(r => [r.name, r.priority, r.via, r.resort]),
+		[['voip', 5010, 'lte', false], ['guest', 5011, 'wan wanb', false], ['backup_only', 5012, 'blackhole', true]]);
+	// wanb leaves: wan alone, and the headline says why wanb is out of the tier in use.
+	const r = reply('balance');
+	Object.assign(r.interfaces.wanb, { active: false, share: 0, status: 'offline', online: 0, offline: 30,
+		reason: 'gateway 198.51.100.1 unreachable' });
+	Object.assign(r.interfaces.wan, { share: 100 });
+	r.active = 'wan';
+	const d = fmt.model(r);
+	assert.deepEqual(d.headline, { tone: 'warn', text: 'Traffic shared by wan (100 %).',
+		detail: 'wanb is offline: gateway 198.51.100.1 unreachable' });
+	r.active = '';
+	r.interfaces.wan.active = false;
+	assert.equal(fmt.model(r).headline.text, 'No WAN is carrying traffic.');
+	// A failover reply has no rules and no shares.
+	const f = fmt.model(reply('failover'));
+	assert.deepEqual([f.balance, f.rules, f.wans[0].share, f.wans[0].weight], [false, [], null, null]);
+});
+
+
 test('all online: wan carries traffic, every target answers', async () => {
 	const { fmt } = await load();
 	const m = fmt.model(reply('all-online'));
@@ -638,14 +667,15 @@ test('config page: each field takes its default, words, range and check from sch
 	// Stand-ins for LuCI's form, uci and request that record what the page declares.
 	const sections = {}, fields = {};
 	class Field {
-		constructor(sec, name, descr) { Object.assign(this, { sec, option: name, descr, words: [], depend: [] }); }
+		constructor(sec, name, descr) { Object.assign(this, { sec, option: name, descr, words: [], deps: [] }); }
 		value(word) { this.words.push(word); }
-		depends(name, v) { this.depend.push([name, v]); }
+		depends(option, value) { this.deps.push([option, value]); }
 	}
 	class Section {
 		constructor(type, descr) { Object.assign(this, { type, descr }); sections[type] = this; }
 		tab() {}
-		taboption(tab, cls, name, title, descr) { return (fields[`${this.type}.${name}`] = new Field(this.type, name, descr)); }
+		taboption(tab, cls, name, title, descr) { return this.option(cls, name, title, descr); }
+		option(cls, name, title, descr) { return (fields[`${this.type}.${name}`] = new Field(this.type, name, descr)); }
 	}
 	const form = {
 		Map: class { section(cls, type, title, descr) { return new Section(type, descr); } render() { return 'page'; } },
@@ -666,8 +696,9 @@ test('config page: each field takes its default, words, range and check from sch
 		const o = schema.sections[f.sec].options[f.option];
 		assert.ok(o, `${key} is not in the schema`);
 		if (o.type == 'enum') {
-			assert.deepEqual([...f.words].sort(), [...o.words].sort(), `${key}: the schema's words`);
-			assert.equal(f.default, o.default, `${key}: default`);
+			// '' is "unset" where an option has no default (a rule's family: from its addresses).
+			assert.deepEqual(f.words.filter(w => w !== '').sort(), [...o.words].sort(), `${key}: the schema's words`);
+			assert.equal(f.default, o.default == null ? '' : o.default, `${key}: default`);
 		} else if (o.type == 'bool') {
 			assert.equal(f.default, o.default, `${key}: default`);
 		} else if (o['default'] != null) {
@@ -687,8 +718,52 @@ test('config page: each field takes its default, words, range and check from sch
 	assert.match(fields['interface.gateway'].validate('wan', 'fe80::1'), /neither 'auto' nor an IPv4 address/);
 	// The quality thresholds show with check_quality only, and recovery must be stricter.
 	for (const k of ['failure_loss', 'recovery_loss', 'failure_latency', 'recovery_latency'])
-		assert.deepEqual(fields[`interface.${k}`].depend, [['check_quality', '1']], k);
+		assert.deepEqual(fields[`interface.${k}`].deps, [['check_quality', '1']], k);
 	assert.equal(fields['interface.gateway6'].validate('wan', 'fe80::1'), true);
+	assert.deepEqual(fields['globals.balance_idle'].deps, [['mode', 'balance']], 'shown in balance mode only');
+	assert.match(sections.rule.descr, /Up to 16 rules/);
+	assert.match(fields['rule.dest_port'].descr, /at most 16 entries/);
+});
+
+test('config: rules: prefixes, ports against proto, one family, use names interfaces', async () => {
+	const { val } = await load();
+	const prefix = v => val.check('rule', 'src_ip', v);
+	for (const v of ['192.0.2.130', '192.0.2.128/25', '0.0.0.0/0', '2001:db8::/32', '2001:db8::1', '2001:db8:0:0:1::/80'])
+		assert.equal(prefix(v), true, v);
+	assert.equal(prefix('192.0.2.130/24'), "'192.0.2.130/24' has host bits set");
+	assert.equal(prefix('2001:db8::1/64'), "'2001:db8::1/64' has host bits set");
+	assert.equal(prefix('192.0.2.0/33'), "'192.0.2.0/33' has prefix length '33': IPv4 takes 0 to 32");
+	assert.match(prefix('lan'), /is not an IPv4 or IPv6 address or prefix/);
+	assert.deepEqual(val.parsePorts('1000-2000'), [1000, 2000]);
+	assert.equal(val.parsePorts('2000-1000'), null);
+	assert.equal(val.parsePorts('0'), null);
+	assert.equal(val.rulePorts('5060', 'udp'), true);
+	assert.equal(val.rulePorts('80,443,8000-8099', 'tcp'), true);
+	assert.equal(val.rulePorts('80', ''), "Ports need proto tcp or udp (proto is 'all')");
+	assert.equal(val.rulePorts('80', 'icmp'), "Ports need proto tcp or udp (proto is 'icmp')");
+	assert.equal(val.rulePorts('80,80', 'tcp'), "'80' is listed twice");
+	assert.match(val.rulePorts('65536', 'tcp'), /is not a port/);
+	assert.match(val.rulePorts(Array.from({ length: 17 }, (_, i) => String(i + 1)).join(','), 'tcp'), /More than the 16/);
+	assert.equal(val.ruleFamily('192.0.2.1', '198.51.100.0/24', '', 'dest_ip'), true);
+	assert.equal(val.ruleFamily('192.0.2.1', '2001:db8::/32', '', 'dest_ip'), 'An IPv4 and an IPv6 address: a rule is of one family');
+	assert.equal(val.ruleFamily('192.0.2.1', '', 'ipv6', 'family'), 'The addresses are IPv4');
+	assert.equal(val.ruleFamily('', '', 'ipv6', 'family'), true);
+	const wans = ['wan', 'lte'];
+	assert.equal(val.ruleUse('lte', wans, []), true);
+	assert.equal(val.ruleUse('balance', wans, ['wan']), true);
+	assert.equal(val.ruleUse('wan', wans, ['wan']), "'wan' is listed twice");
+	assert.equal(val.ruleUse('dsl', wans, []), "'dsl' is not an interface section");
+	assert.equal(val.ruleUse('wan-b', wans, []), "'wan-b' is not an interface name or 'balance'");
+});
+
+test('config: in balance mode equal metrics are allowed', async () => {
+	const { val } = await load();
+	const wans = [{ name: 'wanb', enabled: '1', metric: '10', device: 'wwan0' }];
+	const wan = { name: 'wan', enabled: '1', metric: '10', device: 'eth1' };
+	assert.match(val.distinct(wan, wans, 'metric', ''), /Metric 10 is already used by wanb/, 'failover is the default');
+	assert.match(val.distinct(wan, wans, 'metric', 'failover'), /Metric 10/);
+	assert.equal(val.distinct(wan, wans, 'metric', 'balance'), true);
+	assert.match(val.distinct(Object.assign({}, wan, { device: 'wwan0' }), wans, 'device', 'balance'), /Device wwan0/);
 });
 
 test('quality: loss and latency over the last probes, toned by the thresholds when on', async () => {

@@ -17,7 +17,8 @@ use dualwan::daemon::{Daemon, Event, HotplugAction};
 use dualwan::interpreter::{self, Adapters};
 use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
 use dualwan::netifd::{self, NetifdStatus};
-use dualwan::route::{Family, Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
+use dualwan::route::{Family, Group, Nexthop, NexthopKind, Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors};
+use dualwan::route::{PortRange, TABLE_MAIN};
 use dualwan::status::{family_word, write_status, Blob, StatusAnswer, StatusError};
 use dualwan::time::{Duration, Instant};
 use dualwan::ubus::{Session, DUALWAN};
@@ -78,6 +79,8 @@ pub struct World {
     pub lines: Vec<Line>,
     pub rules: Vec<Rule>,
     pub routes: Vec<Route>,
+    /// The fake kernel's nexthop objects (balance mode's).
+    pub nexthops: Vec<Nexthop>,
     pub logs: Vec<String>,
     /// The ubus events the core sent, oldest first.
     pub events: Vec<Event>,
@@ -110,6 +113,8 @@ pub struct World {
     pub fail_next_flush: Option<&'static str>,
     /// Hotplug runs, oldest first: (ACTION, INTERFACE, DEVICE, FAMILY).
     pub hotplugs: Vec<(&'static str, String, String, &'static str)>,
+    /// Hotplug runs for rules (`ACTION=rule`), oldest first: (RULE, FAMILY, VIA, PREVIOUS).
+    pub rule_hotplugs: Vec<(String, &'static str, String, String)>,
     /// The daemon's ubus session and the scripted ubusd ([`Sim::with_ubus`]).
     pub ubus: Option<UbusLink>,
     /// Kernel notifications of applied ops, delivered once the actions are done.
@@ -155,7 +160,7 @@ pub fn config() -> Config {
         }
         wans.push(w).unwrap();
     }
-    Config { globals: Globals::default(), wans }
+    Config { policies: heapless::Vec::new(), globals: Globals::default(), wans }
 }
 
 /// [`config`] with an IPv6 target on both interfaces: dual-stack failover.
@@ -193,6 +198,7 @@ pub fn foreign_routes() -> Vec<Route> {
         dst: Prefix::DEFAULT,
         kind: RouteType::Unicast,
         gateway: Some(Ipv4Addr::from(gw).into()),
+        nhid: None,
         oif,
         metric,
         protocol: 16, // dhcp
@@ -205,6 +211,7 @@ pub fn foreign_routes() -> Vec<Route> {
             dst: Prefix { addr: Ipv4Addr::new(198, 51, 100, 0).into(), len: 24 },
             kind: RouteType::Unicast,
             gateway: Some(Ipv4Addr::new(192, 0, 2, 1).into()),
+            nhid: None,
             oif: 2,
             metric: 0,
             protocol: 4, // static
@@ -230,6 +237,7 @@ pub fn foreign_routes() -> Vec<Route> {
             dst: Prefix { addr: "2001:db8:77::".parse().unwrap(), len: 48 },
             kind: RouteType::Unicast,
             gateway: Some("fe80::1".parse().unwrap()),
+            nhid: None,
             oif: 2,
             metric: 0,
             protocol: 4,
@@ -242,6 +250,7 @@ pub fn foreign_rules() -> Vec<Rule> {
         family: Family::V4,
         priority: 4000,
         src: None,
+        selectors: Selectors::NONE,
         action: RuleAction::Lookup(200),
         suppress_prefixlen: None,
         protocol: 0,
@@ -295,6 +304,19 @@ impl Sim {
                 loss: 0.0,
             },
         ];
+        let mut lines = lines;
+        if config.wans.len() > 2 {
+            // A third line, for configs with three WANs.
+            lines.push(Line {
+                ifindex: 4,
+                name: "wan3",
+                addr: Ipv4Addr::new(192, 0, 2, 18),
+                gateway: Ipv4Addr::new(192, 0, 2, 17),
+                addr6: Some("2001:db8:3::2".parse().unwrap()),
+                rtt: Duration::from_millis(20),
+                ..lines[0].clone()
+            });
+        }
         let n = config.wans.len();
         let now = Instant::from_millis(1_000);
         let netifd = vec![("wan", netifd_up(&lines[0])), ("wanb", netifd_up(&lines[1]))];
@@ -303,6 +325,7 @@ impl Sim {
             lines,
             rules: foreign_rules(),
             routes: foreign_routes(),
+            nexthops: Vec::new(),
             logs: Vec::new(),
             events: Vec::new(),
             opens: 0,
@@ -319,6 +342,7 @@ impl Sim {
             conntrack: Vec::new(),
             fail_next_flush: None,
             hotplugs: Vec::new(),
+            rule_hotplugs: Vec::new(),
             ubus,
             notifications: Vec::new(),
             answers: Vec::new(),
@@ -443,9 +467,23 @@ impl Sim {
         cond(self).then(|| self.now.saturating_since(start))
     }
 
-    /// Sets a line's carrier and tells the daemon, as the kernel would.
+    /// Sets a line's carrier and tells the daemon, as the kernel would: a line losing
+    /// carrier loses its nexthop objects (and with them maybe groups and their routes),
+    /// without a notification.
     pub fn set_carrier(&mut self, i: usize, up: bool) {
         self.lines[i].carrier = up;
+        if !up {
+            let oif = self.lines[i].ifindex;
+            let on_it: Vec<u32> = self
+                .nexthops
+                .iter()
+                .filter(|n| matches!(n.kind, NexthopKind::Via { oif: o, .. } if o == oif))
+                .map(|n| n.id)
+                .collect();
+            for id in on_it {
+                let _silent = self.remove_nexthop(id);
+            }
+        }
         let link = self.link(i);
         self.deliver(KernelEvent::Link(Change::New, link));
         self.drain();
@@ -556,6 +594,7 @@ impl World {
             }
             DumpKind::Routes => events.extend(self.routes.iter().map(|r| KernelEvent::Route(Change::New, *r))),
             DumpKind::Rules => events.extend(self.rules.iter().map(|r| KernelEvent::Rule(Change::New, *r))),
+            DumpKind::Nexthops => events.extend(self.nexthops.iter().map(|n| KernelEvent::Nexthop(Change::New, *n))),
         }
         events.push(KernelEvent::DumpDone(kind));
         events
@@ -569,8 +608,73 @@ impl World {
         [Some(v4), Some(link_local), global].into_iter().flatten()
     }
 
-    /// Applies an op like the kernel would, with its notification.
-    fn apply_op(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
+    /// Applies an op like the kernel would, with its notifications.
+    fn apply_op(&mut self, op: Op) -> Result<Vec<KernelEvent>, &'static str> {
+        if let Op::AddRoute(r) | Op::ReplaceRoute(r) = op {
+            if r.nhid.is_some_and(|id| !self.nexthops.iter().any(|n| n.id == id)) {
+                return Err("Nexthop id does not exist");
+            }
+        }
+        match op {
+            Op::AddNexthop(n) | Op::ReplaceNexthop(n) => {
+                if matches!(op, Op::AddNexthop(_)) && self.nexthops.iter().any(|x| x.id == n.id) {
+                    return Err("File exists");
+                }
+                match n.kind {
+                    NexthopKind::Via { oif, .. } if !self.lines.iter().any(|l| l.ifindex == oif && l.carrier) => {
+                        return Err("Network is down");
+                    }
+                    NexthopKind::Group(g)
+                        if g.members().iter().any(|m| !self.nexthops.iter().any(|x| x.id == m.id)) =>
+                    {
+                        return Err("Invalid nexthop id");
+                    }
+                    _ => {}
+                }
+                self.nexthops.retain(|x| x.id != n.id);
+                self.nexthops.push(n);
+                return Ok(vec![KernelEvent::Nexthop(Change::New, n)]);
+            }
+            Op::DelNexthop(n) => {
+                if !self.nexthops.iter().any(|x| x.id == n.id) {
+                    return Err("No such file or directory");
+                }
+                return Ok(self.remove_nexthop(n.id));
+            }
+            _ => {}
+        }
+        self.apply_one(op).map(|e| vec![e])
+    }
+
+    /// Removes nexthop `id` as the kernel does: its routes go without a word, it leaves its
+    /// groups (a group left empty goes too). Returns the nexthop notifications.
+    fn remove_nexthop(&mut self, id: u32) -> Vec<KernelEvent> {
+        let Some(pos) = self.nexthops.iter().position(|n| n.id == id) else { return Vec::new() };
+        let gone = self.nexthops.remove(pos);
+        self.routes.retain(|r| r.nhid != Some(id));
+        let mut events = vec![KernelEvent::Nexthop(Change::Del, gone)];
+        let mut emptied = Vec::new();
+        for n in self.nexthops.iter_mut() {
+            if let NexthopKind::Group(g) = n.kind {
+                if g.members().iter().any(|m| m.id == id) {
+                    let rest: Vec<_> = g.members().iter().filter(|m| m.id != id).copied().collect();
+                    if rest.is_empty() {
+                        emptied.push(n.id);
+                    } else {
+                        n.kind = NexthopKind::Group(Group::new(&rest, g.resilient).unwrap());
+                        events.push(KernelEvent::Nexthop(Change::New, *n));
+                    }
+                }
+            }
+        }
+        for id in emptied {
+            events.extend(self.remove_nexthop(id));
+        }
+        events
+    }
+
+    /// Applies a rule or route op like the kernel would, with its notification.
+    fn apply_one(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
         // Like the kernel, IPv6 stores a route added without a metric with metric 1024.
         let v6_metric = |r: Route| match r.metric {
             0 if r.family() == Family::V6 => Route { metric: 1024, ..r },
@@ -614,6 +718,7 @@ impl World {
                 self.rules.remove(pos);
                 KernelEvent::Rule(Change::Del, r)
             }
+            Op::AddNexthop(_) | Op::ReplaceNexthop(_) | Op::DelNexthop(_) => unreachable!("see apply_op"),
         })
     }
 
@@ -648,6 +753,76 @@ impl World {
                 .min_by_key(|r| r.metric),
         }?;
         self.lines.iter().find(|l| l.ifindex == route.oif).map(|l| l.name)
+    }
+
+    /// The device a packet leaves by, as `ip route get` finds it: the rules in priority
+    /// order (ours, the foreign ones, the kernel's `main` at 32766) and the tables they
+    /// name; a route through a nexthop group picks a member by the packet's hash and the
+    /// members' weights (like the kernel, the same packet always takes the same member
+    /// while the group is unchanged). Only default routes exist in this kernel.
+    pub fn route_get(&self, p: &Packet) -> Option<&'static str> {
+        let family = Family::of(&p.dst);
+        let mut rules: Vec<&Rule> = self.rules.iter().filter(|r| r.family == family).collect();
+        rules.sort_by_key(|r| r.priority);
+        let main = Rule {
+            family,
+            priority: 32766,
+            src: None,
+            selectors: Selectors::NONE,
+            action: RuleAction::Lookup(TABLE_MAIN),
+            suppress_prefixlen: None,
+            protocol: 2,
+            other_selectors: false,
+        };
+        for r in rules.into_iter().chain([&main]) {
+            if r.other_selectors || !p.matches(r) {
+                continue;
+            }
+            match r.action {
+                RuleAction::Lookup(table) => {
+                    let defaults = self.routes.iter().filter(|x| x.table == table && x.dst.is_default());
+                    let Some(route) = defaults.filter(|x| x.family() == family).min_by_key(|x| x.metric) else {
+                        continue;
+                    };
+                    if r.suppress_prefixlen.is_some() {
+                        continue; // every route here is a default: suppressed
+                    }
+                    return match route.kind {
+                        RouteType::Unicast => self.via(route, p),
+                        _ => None,
+                    };
+                }
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn via(&self, route: &Route, p: &Packet) -> Option<&'static str> {
+        let oif = match route.nhid {
+            None => route.oif,
+            Some(id) => {
+                let nh = self.nexthops.iter().find(|n| n.id == id)?;
+                let via = match nh.kind {
+                    NexthopKind::Group(g) => {
+                        let total: u32 = g.members().iter().map(|m| u32::from(m.weight)).sum();
+                        let mut point = p.hash() % total;
+                        let member = g.members().iter().find(|m| {
+                            let hit = point < u32::from(m.weight);
+                            point = point.saturating_sub(u32::from(m.weight));
+                            hit
+                        })?;
+                        self.nexthops.iter().find(|n| n.id == member.id)?
+                    }
+                    _ => nh,
+                };
+                match via.kind {
+                    NexthopKind::Via { oif, .. } => oif,
+                    _ => return None,
+                }
+            }
+        };
+        self.lines.iter().find(|l| l.ifindex == oif).map(|l| l.name)
     }
 
     /// Our rules and routes in `ip` syntax, IPv6 ones with `-6 ` in front.
@@ -713,7 +888,7 @@ impl Adapters for World {
                 Some(e) => Err(e),
                 None => w.apply_op(*op),
             };
-            result.map(|notification| w.notifications.push(notification))
+            result.map(|notifications| w.notifications.extend(notifications))
         })
     }
 
@@ -737,6 +912,18 @@ impl Adapters for World {
         family: Family,
     ) -> Result<(), &'static str> {
         self.outside(|w| w.hotplugs.push((action.as_str(), interface.into(), device.into(), family_word(family))));
+        Ok(())
+    }
+
+    fn run_hotplug_rule(
+        &mut self,
+        _now: Instant,
+        rule: &str,
+        family: Family,
+        via: &str,
+        previous: &str,
+    ) -> Result<(), &'static str> {
+        self.outside(|w| w.rule_hotplugs.push((rule.into(), family_word(family), via.into(), previous.into())));
         Ok(())
     }
 
@@ -775,5 +962,70 @@ impl Adapters for World {
 
     fn ubus(&mut self) -> Option<&mut Session> {
         self.ubus.as_mut().map(|link| &mut link.session)
+    }
+}
+
+/// A packet for [`World::route_get`]: what the kernel's rules can select on.
+#[derive(Clone, Debug)]
+pub struct Packet {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// The device it arrived on (`None`: sent by the router itself).
+    pub iif: Option<&'static str>,
+    pub proto: Option<u8>,
+    pub sport: Option<u16>,
+    pub dport: Option<u16>,
+}
+
+impl Packet {
+    /// A packet from LAN host `src` to `dst` (any protocol), arriving on `lan0`.
+    pub fn from_lan(src: &str, dst: &str) -> Packet {
+        Packet {
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            iif: Some("lan0"),
+            proto: None,
+            sport: None,
+            dport: None,
+        }
+    }
+
+    /// This packet as UDP to port `dport`.
+    pub fn udp(self, dport: u16) -> Packet {
+        Packet { proto: Some(17), sport: Some(40000), dport: Some(dport), ..self }
+    }
+
+    fn matches(&self, r: &Rule) -> bool {
+        let within = |p: &Option<Prefix>, a: IpAddr| {
+            p.is_none_or(|p| {
+                let bits = |a: IpAddr| match a {
+                    IpAddr::V4(a) => u128::from(u32::from(a)) << 96,
+                    IpAddr::V6(a) => u128::from(a),
+                };
+                // Both families as the top bits of 128: the prefix's first `len` bits.
+                let mask = u128::MAX.checked_shl(128 - u32::from(p.len)).unwrap_or(0);
+                bits(p.addr) & mask == bits(a) & mask
+            })
+        };
+        let port = |range: &Option<PortRange>, port: Option<u16>| {
+            range.is_none_or(|r| port.is_some_and(|p| (r.start..=r.end).contains(&p)))
+        };
+        let s = &r.selectors;
+        within(&r.src, self.src)
+            && within(&s.dst, self.dst)
+            && s.iif.is_none_or(|d| self.iif == Some(d.as_str()))
+            && s.ip_proto.is_none_or(|n| self.proto == Some(n))
+            && port(&s.sport, self.sport)
+            && port(&s.dport, self.dport)
+    }
+
+    /// The kernel hashes addresses (and, with L4 hashing, ports) into a number; any
+    /// stable mix will do here.
+    fn hash(&self) -> u32 {
+        let mut h: u32 = 2166136261;
+        for b in format!("{}{}", self.src, self.dst).bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(16777619);
+        }
+        h
     }
 }

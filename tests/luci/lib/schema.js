@@ -5,6 +5,11 @@
 // active6, status6 .. transitions6, gateway_probe6), the reply has `active6` when an
 // enabled interface has them, and history entries name their `family`. Replies of a
 // daemon without IPv6 support have none of these and still fit.
+//
+// Balance mode: `active` names every WAN sharing the traffic, separated by spaces; each
+// interface has `weight`, `share` and `tier` (`share6`, `tier6` with IPv6 targets), the
+// shares of those carrying traffic adding up to about 100. `rules` (when the config has
+// `config rule` sections) holds per rule `priority` and `via` / `via6`.
 'use strict';
 const { isIPv6 } = require('net');
 
@@ -50,7 +55,8 @@ function checkFamily(r, name, w, sfx, out) {
 	if (w[k('online')] > r.uptime || w[k('offline')] > r.uptime) out.push(`${at}: ${k('status')} longer than uptime`);
 	if (typeof w[k('reason')] !== 'string' || !w[k('reason')]) out.push(`${at}: ${k('reason')}`);
 	if (!isUint(w[k('transitions')])) out.push(`${at}: ${k('transitions')}`);
-	if (w[k('active')] !== (r[k('active')] === name)) out.push(`${at}: ${k('active')} disagrees with reply.${k('active')}`);
+	const carriers = String(r[k('active')] || '').split(' ');
+	if (w[k('active')] !== carriers.includes(name)) out.push(`${at}: ${k('active')} disagrees with reply.${k('active')}`);
 	if (w[k('active')] && w[k('status')] === 'disabled') out.push(`${at}: ${k('active')} while ${k('status')} is disabled`);
 	const probe = 'gateway_probe' + sfx;
 	if (probe in w) {
@@ -78,12 +84,24 @@ function checkQuality(q, where, out) {
 
 function checkReply(r) {
 	const out = [];
-	keysIn(r, ['version', 'uptime', 'mode', 'active', 'active6', 'interfaces', 'history'], ['active6'], 'reply', out);
+	keysIn(r, ['version', 'uptime', 'mode', 'active', 'active6', 'interfaces', 'rules', 'history'], ['active6', 'rules'], 'reply', out);
 	if (typeof r.version !== 'string') out.push('version');
 	if (!isUint(r.uptime)) out.push('uptime');
-	if (r.mode !== 'failover') out.push('mode');
-	for (const a of ['active', 'active6'])
-		if (a in r && (typeof r[a] !== 'string' || (r[a] !== '' && !(r[a] in r.interfaces)))) out.push(`${a} ${r[a]}`);
+	if (r.mode !== 'failover' && r.mode !== 'balance') out.push('mode');
+	const balance = r.mode === 'balance';
+	for (const a of ['active', 'active6']) {
+		const names = a in r ? String(r[a]).split(' ').filter(n => n) : [];
+		if (a in r && (typeof r[a] !== 'string' || names.some(n => !(n in r.interfaces)))) out.push(`${a} ${r[a]}`);
+		if (!balance && names.length > 1) out.push(`${a}: several WANs in failover mode`);
+	}
+	for (const [name, rule] of Object.entries(r.rules || {})) {
+		keysIn(rule, ['priority', 'via', 'via6'], ['via', 'via6'], `rules.${name}`, out);
+		if (!isUint(rule.priority)) out.push(`rules.${name}: priority`);
+		for (const k of ['via', 'via6'])
+			if (k in rule && !(['main', 'unreachable', 'blackhole'].includes(rule[k]) ||
+				(rule[k] !== '' && rule[k].split(' ').every(n => n in r.interfaces))))
+				out.push(`rules.${name}: ${k} ${rule[k]}`);
+	}
 	const dual = Object.values(r.interfaces || {}).some(w => w.enabled === true && 'status6' in w);
 	if (dual !== ('active6' in r)) out.push('active6 is there if and only if an enabled interface has IPv6 targets');
 
@@ -92,16 +110,26 @@ function checkReply(r) {
 		const v4 = (w.track_ip || []).filter(t => !String(t.ip).includes(':')).length;
 		const v6 = (w.track_ip || []).length - v4;
 		if (!/^[A-Za-z0-9_]{1,32}$/.test(name)) out.push(`${at}: bad section name`);
+		const BALANCE_KEYS = ['weight', 'share', 'tier', 'share6', 'tier6'];
 		keysIn(w, ['enabled', 'device', 'network', 'address', 'gateway', 'address6', 'gateway6', 'metric', 'active', 'active6',
+			'weight', 'share', 'tier', 'share6', 'tier6',
 			'status', 'online', 'offline', 'reason', 'transitions', 'status6', 'online6', 'offline6', 'reason6', 'transitions6',
 			'flushed', 'confirmations', 'confirmations6', 'quality', 'quality6', 'track_ip', 'gateway_probe', 'gateway_probe6'],
-		['network', 'address', 'gateway', 'gateway_probe', 'confirmations', 'quality'].concat(V6_KEYS), at, out);
+		['network', 'address', 'gateway', 'gateway_probe', 'confirmations', 'quality'].concat(V6_KEYS, BALANCE_KEYS), at, out);
 		// A daemon before check_quality has neither; one after has both, for each family it tracks.
 		if (('confirmations' in w) !== ('quality' in w)) out.push(`${at}: confirmations and quality come together`);
 		for (const sfx of ['', '6'])
 			if (('quality' + sfx) in w)
 				checkQuality(w['quality' + sfx], `${at}.quality${sfx}`, out);
 		if ('confirmations' in w && !isUint(w.confirmations)) out.push(`${at}: confirmations`);
+		if (balance) {
+			if (!isUint(w.weight) || w.weight < 1 || w.weight > 100) out.push(`${at}: weight`);
+			if (!isUint(w.share) || w.share > 100 || (w.share > 0) !== w.active) out.push(`${at}: share vs active`);
+			if (typeof w.tier !== 'boolean') out.push(`${at}: tier`);
+		} else {
+			for (const k of BALANCE_KEYS)
+				if (k in w) out.push(`${at}: ${k} in failover mode`);
+		}
 		if (typeof w.enabled !== 'boolean') out.push(`${at}: enabled`);
 		if (typeof w.device !== 'string' || !w.device) out.push(`${at}: device`);
 		if ('network' in w && !/^[A-Za-z0-9_]{1,15}$/.test(w.network)) out.push(`${at}: network`);

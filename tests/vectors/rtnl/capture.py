@@ -13,6 +13,7 @@ import os
 
 RTM_NEWLINK, RTM_DELADDR, RTM_NEWROUTE, RTM_DELRULE = 16, 21, 24, 33
 RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETRULE = 18, 22, 26, 34
+RTM_GETNEXTHOP = 106
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
@@ -34,6 +35,17 @@ ip -6 route add default via fe80::1 dev dw0 table 101 proto 201 metric 10
 ip -6 route add default from 2001:db8::/48 via fe80::1 dev dw0 metric 512
 ip -6 rule add pref 5000 lookup main suppress_prefixlength 0 proto 201
 ip -6 rule add pref 5001 from 2001:db8:1::2 lookup 101 proto 201
+"""
+# Balance mode and `config rule` sections (added later; see capture_balance).
+SETUP_BALANCE = """
+ip nexthop add id 5010 via 192.0.2.1 dev dw0 proto 201
+ip nexthop add id 5020 via fe80::1 dev dw0 proto 201
+ip nexthop add id 5030 group 5010,3 type resilient buckets 128 idle_timer 120 proto 201
+ip nexthop add id 5040 group 5020 type resilient buckets 128 idle_timer 120 proto 201
+ip route add default nhid 5030 table 100 proto 201
+ip -6 route add default nhid 5040 table 100 proto 201
+ip rule add pref 5010 from 192.0.2.130 to 198.51.100.0/24 iif br-guest ipproto udp dport 5060 lookup 102 proto 201
+ip -6 rule add pref 5011 ipproto tcp sport 1000-2000 dport 443 blackhole proto 201
 """
 
 
@@ -125,6 +137,7 @@ def inside(outdir):
         if attr(msg, 16, 3) == b"dw0\0":
             save(outdir, "link-dw0-up", msg)
     capture6(s, outdir)
+    capture_balance(s, outdir)
     replies(s, outdir)
     subprocess.run("ip link set dw1 down".split(), check=True)
     save(outdir, "event-newlink-dw0-nocarrier", wait_for(ev, RTM_NEWLINK, b"dw0\0"))
@@ -156,6 +169,26 @@ def capture6(s, outdir):
             save(outdir, "addr6-dw0-deprecated", msg)
         elif addr and addr[:2] == b"\xfe\x80" and struct.unpack_from("=I", msg, 16 + 4)[0] == 2:
             save(outdir, "addr6-dw0-linklocal", msg)
+
+
+def capture_balance(s, outdir):
+    """SETUP_BALANCE's entries: nexthops (AF_UNSPEC dump), the routes through the groups, the
+    rules with selectors."""
+    for line in SETUP_BALANCE.strip().splitlines():
+        subprocess.run(line.split(), check=True)
+    for msg in dump(s, RTM_GETNEXTHOP, struct.pack("=4BI", 0, 0, 0, 0, 0)):
+        nhid = struct.unpack("=I", attr(msg, 8, 1))[0]
+        kind = "group" if attr(msg, 8, 2) else ("nexthop6" if msg[16] == 10 else "nexthop")
+        save(outdir, "%s-%d" % (kind, nhid), msg)
+    for family, name in ((2, "route-nhid-table100"), (10, "route6-nhid-table100")):
+        for msg in dump(s, RTM_GETROUTE, struct.pack("=8BI", family, 0, 0, 0, 0, 0, 0, 0, 0)):
+            if struct.unpack("=I", attr(msg, 12, 15))[0] == 100:
+                save(outdir, name, msg)
+    for family, prio, name in ((2, 5010, "rule-5010-selectors"), (10, 5011, "rule6-5011-selectors")):
+        for msg in dump(s, RTM_GETRULE, struct.pack("=8BI", family, 0, 0, 0, 0, 0, 0, 0, 0)):
+            p = attr(msg, 12, 6)
+            if p and struct.unpack("=I", p)[0] == prio:
+                save(outdir, name, msg)
 
 
 def main():

@@ -11,6 +11,11 @@
  * Dual stack: a WAN with IPv6 targets has a second set of keys for IPv6 (status6,
  * reason6, active6, ...; the same names with a "6"), and the reply an `active6`. A WAN
  * without them is modelled, and drawn, exactly as before IPv6 support.
+ *
+ * Balance mode (`mode` "balance"): `active` names every WAN sharing the traffic,
+ * separated by spaces, and each WAN has `weight`, `share` (percent of new connections)
+ * and `tier`. A reply with `config rule` sections has `rules`: per rule its `priority`
+ * and who carries it (`via`, `via6`).
  */
 
 /* WAN states as the daemon names them; `tone` picks the colour class `dw-tone-<tone>`. */
@@ -276,6 +281,10 @@ return baseclass.extend({
 			name: name,
 			device: w.device || '',
 			enabled: w.enabled !== false,
+			weight: isNum(w.weight) ? w.weight : null,
+			share: isNum(w.share) ? w.share : null,
+			share6: isNum(w.share6) ? w.share6 : null,
+			tier: w.tier === true,
 			active: v4.active,
 			status: v4.status,
 			label: v4.label,
@@ -351,6 +360,9 @@ return baseclass.extend({
 
 		if (!names.length)
 			return { tone: 'bad', text: _('No WAN is enabled.'), detail: '' };
+
+		if (reply.mode == 'balance')
+			return this.balanceHeadline(reply);
 
 		if (reply.active6 != null)
 			return this.dualHeadline(reply);
@@ -448,6 +460,70 @@ return baseclass.extend({
 		};
 	},
 
+	/** The WANs a reply's `active` (sfx '') or `active6` ('6') names: balance mode lists several. */
+	carriers: function(reply, sfx) {
+		let ifaces = reply.interfaces || {};
+
+		return String(reply['active' + sfx] || '').split(' ').filter(function(n) { return n && ifaces[n]; });
+	},
+
+	/**
+	 * The headline in balance mode: per family, the WANs sharing it with their shares;
+	 * warn when a WAN of the tier in use is not among them.
+	 */
+	balanceHeadline: function(reply) {
+		let ifaces = reply.interfaces;
+		let fams = FAMILIES.filter(function(f) { return f.sfx == '' || reply.active6 != null; });
+		let details = [], carried = 0, phrases = [];
+
+		fams.forEach(function(f) {
+			let names = this.carriers(reply, f.sfx);
+			let shares = names.map(function(n) {
+				return _('%s (%d %%)').format(n, ifaces[n]['share' + f.sfx] || 0);
+			}).join(', ');
+
+			if (names.length)
+				carried++;
+			phrases.push(!names.length ? _('no WAN carries %s').format(f.name)
+				: (fams.length > 1 ? _('%s shared by %s').format(f.name, shares) : _('shared by %s').format(shares)));
+
+			this.order(reply).forEach(function(n) {
+				let w = ifaces[n];
+				if (w.enabled !== false && w['tier' + f.sfx] && names.indexOf(n) < 0)
+					details.push(_('%s is %s%s: %s').format(n, this.wanState(w['status' + f.sfx]).label.toLowerCase(),
+						fams.length > 1 ? ' (' + f.name + ')' : '', w['reason' + f.sfx] || '–'));
+			}, this);
+		}, this);
+
+		if (!carried)
+			return { tone: 'bad', text: _('No WAN is carrying traffic.'), detail: details.join('\n') };
+
+		let text = phrases.join(', ');
+
+		return {
+			tone: (details.length || carried < fams.length) ? 'warn' : 'ok',
+			text: _('Traffic %s.').format(text),
+			detail: details.join('\n')
+		};
+	},
+
+	/** A reply's rules -> one line each: name, first priority, who carries it per family. */
+	rules: function(reply) {
+		let rules = reply.rules || {};
+
+		return Object.keys(rules).map(function(name) {
+			let r = rules[name];
+			return {
+				name: name,
+				priority: r.priority,
+				via: r.via != null ? r.via : null,
+				via6: r.via6 != null ? r.via6 : null,
+				resort: [ 'main', 'unreachable', 'blackhole' ].indexOf(r.via) >= 0 ||
+					[ 'main', 'unreachable', 'blackhole' ].indexOf(r.via6) >= 0
+			};
+		});
+	},
+
 	/** A usable reply has interfaces; anything else (an error code) is not one. */
 	isReply: function(reply) {
 		return reply != null && typeof(reply) == 'object' && reply.interfaces != null &&
@@ -464,6 +540,8 @@ return baseclass.extend({
 			version: reply.version,
 			uptime: this.duration(reply.uptime),
 			mode: reply.mode,
+			balance: reply.mode == 'balance',
+			rules: this.rules(reply),
 			active: reply.active || '',
 			active6: reply.active6 != null ? reply.active6 : null,
 			headline: this.headline(reply),

@@ -9,7 +9,9 @@
  * ships it; the page hands it over once with setSchema() before any check. What stays
  * here is what a table cannot say: how an address parses and which addresses are
  * unicast, and the rules between options (device or network, reliability against the
- * targets) and between interfaces (distinct metrics and devices).
+ * targets, a rule's ports against its protocol and its addresses against its family)
+ * and between sections (distinct metrics and devices in failover mode, a rule's `use`
+ * naming interfaces).
  *
  * Each check takes the text of a form field and returns true or an error message,
  * as LuCI's `validate` hooks expect. An empty field means "the default" for
@@ -55,7 +57,7 @@ function unicast(o) {
 }
 
 /*
- * An IPv6 address as Rust's Ipv6Addr parses it -> its eight 16-bit groups, or null:
+ * An IPv6 address as Rust's Ipv6Addr parses it -> its eight groups of two octets, or null:
  * groups of 1-4 hex digits, at most one "::" standing for at least one zero group, and
  * an optional dotted quad in place of the last two groups. No zone ("%eth0"), no brackets.
  */
@@ -241,14 +243,91 @@ const TYPES = {
 
 	text: function(o, v) {
 		return true;
+	},
+
+	/* An address or prefix of either family, host bits zero (`parse_prefix`). */
+	prefix: function(o, v) {
+		let p = parsePrefix(v);
+		return p.error ? '\'%s\' %s'.format(v, p.error) : true;
+	},
+
+	/* Ports and ranges, comma separated (`Reader::ports`). */
+	ports: function(o, v) {
+		let seen = [], items = v.split(',');
+
+		for (let i = 0; i < items.length; i++) {
+			let r = parsePorts(items[i]);
+			if (!r)
+				return _('\'%s\' is not a port (1-%d) or a range a-b').format(items[i], PORT_MAX);
+			if (seen.indexOf(r.join('-')) >= 0)
+				return _('\'%s\' is listed twice').format(items[i]);
+			seen.push(r.join('-'));
+		}
+
+		if (seen.length > o.max)
+			return _('More than the %d ports or ranges allowed').format(o.max);
+		return true;
+	},
+
+	/* One entry of a rule's `use`: an interface section name or one of the words. */
+	wans: function(o, v) {
+		if (o.words.indexOf(v) >= 0)
+			return true;
+		let rule = section('interface').name;
+		if (!v.split('').every(function(c) { return inSet(rule.chars, c); }) || v.length > rule.max)
+			return _('\'%s\' is not an interface name or \'%s\'').format(v, o.words[0]);
+		return true;
 	}
 };
+
+/* The highest TCP/UDP port. */
+const PORT_MAX = 0xffff;
+
+/* `80` or `1000-2000` -> [first, last], or null (`parse_port_range`). */
+function parsePorts(v) {
+	let m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(v);
+
+	if (!m)
+		return null;
+
+	let a = +m[1], b = m[2] != null ? +m[2] : a;
+	return (a >= 1 && b <= PORT_MAX && a <= b) ? [ a, b ] : null;
+}
+
+/* `ADDRESS` or `ADDRESS/LEN` -> { family, len } or { error } (`parse_prefix`). */
+function parsePrefix(v) {
+	let at = v.indexOf('/');
+	let addr = at < 0 ? v : v.substr(0, at), len = at < 0 ? null : v.substr(at + 1);
+	let ip = parseIP(addr);
+
+	if (!ip)
+		return { error: _('is not an IPv4 or IPv6 address or prefix (e.g. 192.0.2.0/24)') };
+
+	/* Parts of one octet (IPv4) or two (IPv6). */
+	let size = ip.family == 4 ? 8 : 2 * 8, bits = ip.parts.length * size;
+	let n = len == null ? bits : (/^\d+$/.test(len) ? +len : -1);
+
+	if (n < 0 || n > bits)
+		return { error: _('has prefix length \'%s\': IPv%d takes 0 to %d').format(len, ip.family, bits) };
+
+	/* Host bits: every bit past n of the address, part by part. */
+	for (let i = 0; i < ip.parts.length; i++) {
+		let keep = Math.max(0, Math.min(size, n - i * size));
+		let mask = keep == 0 ? 0 : ((1 << size) - 1) ^ ((1 << (size - keep)) - 1);
+		if ((ip.parts[i] & ~mask) != 0)
+			return { error: _('has host bits set') };
+	}
+
+	return { family: ip.family, len: n };
+}
 
 return baseclass.extend({
 	parseIPv4: parseIPv4,
 	parseIPv6: parseIPv6,
 	parseIP: parseIP,
 	parseSeconds: parseSeconds,
+	parsePrefix: parsePrefix,
+	parsePorts: parsePorts,
 
 	/** Takes schema.json (as `dualwan check --schema` prints it) for every later check. */
 	setSchema: function(s) {
@@ -417,12 +496,17 @@ return baseclass.extend({
 	},
 
 	/**
-	 * Metric and device must differ between enabled interfaces. `self` and each of
+	 * Metric and device must differ between enabled interfaces (metrics only in
+	 * failover mode: in balance mode equal metrics share traffic). `self` and each of
 	 * `others` are { name, enabled, metric, device } with UCI text values (an empty
 	 * metric is the default). `which` ('metric' or 'device') limits the check to one of
-	 * them. Returns true or the message for `self`.
+	 * them; `mode` is the globals' mode (empty: its default). Returns true or the message
+	 * for `self`.
 	 */
-	distinct: function(self, others, which) {
+	distinct: function(self, others, which, mode) {
+		if (which == 'metric' && (empty(mode) ? this.defaultOf('globals', 'mode') : mode) == 'balance')
+			return true;
+
 		if (!this.enabled(self.enabled))
 			return true;
 
@@ -444,6 +528,50 @@ return baseclass.extend({
 				return _('Device %s is already used by %s').format(self.device, o.name);
 		}
 
+		return true;
+	},
+
+	/**
+	 * A rule's addresses and family (each UCI text, empty for unset): one family. Returns
+	 * true or the message for the field `which` ('src_ip', 'dest_ip' or 'family').
+	 */
+	ruleFamily: function(src, dst, family, which) {
+		let fam = function(v) { let p = empty(v) ? null : parsePrefix(v); return (p && !p.error) ? p.family : null; };
+		let a = fam(src), b = fam(dst);
+
+		if (which != 'family' && a != null && b != null && a != b)
+			return _('An IPv%d and an IPv%d address: a rule is of one family').format(a, b);
+		if (which == 'family' && !empty(family) && (a || b) && family != 'ipv' + (a || b))
+			return _('The addresses are IPv%d').format(a || b);
+		return true;
+	},
+
+	/** A rule's src_port / dest_port against its proto (empty: the default). */
+	rulePorts: function(v, proto) {
+		let r = this.check('rule', 'dest_port', v);
+
+		if (r !== true || empty(v))
+			return r;
+		if (empty(proto))
+			proto = this.defaultOf('rule', 'proto');
+		if (proto != 'tcp' && proto != 'udp')
+			return _('Ports need proto tcp or udp (proto is \'%s\')').format(proto);
+		return true;
+	},
+
+	/** One entry of a rule's `use`, given the interface section names and the entries before it. */
+	ruleUse: function(v, wans, before) {
+		if (empty(v))
+			return true;
+
+		let r = this.check('rule', 'use', v);
+
+		if (r !== true)
+			return r;
+		if ((before || []).indexOf(v) >= 0)
+			return _('\'%s\' is listed twice').format(v);
+		if (option('rule', 'use').words.indexOf(v) < 0 && (wans || []).indexOf(v) < 0)
+			return _('\'%s\' is not an interface section').format(v);
 		return true;
 	},
 

@@ -9,7 +9,7 @@
 'require dualwan.validate as dwv';
 
 /*
- * Network → Dual WAN: the globals and the WAN interfaces of /etc/config/dualwan, checked
+ * Network → Dual WAN: the globals, the WAN interfaces and the rules of /etc/config/dualwan, checked
  * with the rules of `dualwan check` (dualwan/validate.js); ranges, words and defaults
  * come from dualwan/schema.json (`dualwan check --schema`). Save & Apply commits the
  * config; rpcd's apply sends procd the config.change event for 'dualwan', and the
@@ -76,6 +76,24 @@ function thisWan(section, sid, over) {
 	return w;
 }
 
+/* The globals' mode as the form has it now. */
+function mode() {
+	let g = uci.sections('dualwan', 'globals')[0];
+	let v = null;
+
+	try {
+		v = g ? globalsSection.formvalue(g['.name'], 'mode') : null;
+	}
+	catch (e) {
+		v = null;
+	}
+
+	return v != null ? v : (g ? g.mode : null);
+}
+
+/* The globals section of the form (for mode()). */
+let globalsSection = null;
+
 function toList(v) {
 	if (v == null || v === '')
 		return [];
@@ -108,6 +126,7 @@ return view.extend({
 		s = m.section(form.TypedSection, 'globals', _('General settings'));
 		s.anonymous = true;
 		s.addremove = false;
+		globalsSection = s;
 
 		s.tab('general', _('General'));
 		s.tab('advanced', _('Advanced'));
@@ -119,6 +138,13 @@ return view.extend({
 			_('Off: dualwan keeps no routing rules or routes at all and the main routing table decides alone.'));
 		o.default = dwv.defaultOf('globals', 'enabled');
 		o.rmempty = false;
+
+		o = s.taboption('general', form.ListValue, 'mode', _('Mode'),
+			_('<em>failover</em>: all traffic on the best working WAN. <em>balance</em>: the working WANs of the lowest metric share new connections by their weight; a WAN that returns takes over only connections idle for a while, so those in use keep their WAN.'));
+		choices(o, 'globals', [
+			[ 'failover', _('Failover') ],
+			[ 'balance', _('Balance by weight') ]
+		]);
 
 		o = s.taboption('general', form.ListValue, 'log_level', _('Log level'),
 			_('What goes to the system log (<code>logread -e dualwan</code>). <em>notice</em> logs every switch with its reason.'));
@@ -145,6 +171,12 @@ return view.extend({
 		o = s.taboption('advanced', form.Value, 'table_base', _('First routing table'),
 			_('dualwan\'s routing tables are this number to this number + %d; they must avoid the kernel\'s tables %d-%d.')
 				.format(table.span - 1, table.reserved[0], table.reserved[1]));
+		checked(o, 'globals');
+
+		o = s.taboption('advanced', form.Value, 'balance_idle', _('Idle before rebalancing (s)'),
+			_('Balance mode: a WAN that (re)joins takes over only connections whose share of the hash space carried no packet for this long (%s to %s seconds; 0: at once).')
+				.format(String(opt('globals', 'balance_idle').min), String(opt('globals', 'balance_idle').max)));
+		o.depends('mode', 'balance');
 		checked(o, 'globals');
 
 		s = m.section(form.GridSection, 'interface', _('WAN interfaces'),
@@ -228,13 +260,19 @@ return view.extend({
 		checked(o, 'interface');
 
 		o = s.taboption('general', form.Value, 'metric', _('Metric'),
-			_('Priority: the lowest metric among working WANs carries traffic. Enabled WANs need different metrics (%d to %d).')
+			_('Priority: the lowest metric among working WANs carries traffic (%d to %d). In failover mode enabled WANs need different metrics; in balance mode WANs of one metric share the traffic.')
 				.format(opt('interface', 'metric').min, opt('interface', 'metric').max));
 		o.placeholder = dwv.defaultOf('interface', 'metric');
 		o.validate = function(sid, v) {
 			let r = dwv.check('interface', 'metric', v);
-			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { metric: v }), otherWans(sid), 'metric');
+			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { metric: v }), otherWans(sid), 'metric', mode());
 		};
+
+		o = s.taboption('general', form.Value, 'weight', _('Weight'),
+			_('Balance mode: this WAN\'s share of new connections beside the others of its metric (%d to %d): weight 3 beside weight 1 gets three quarters.')
+				.format(opt('interface', 'weight').min, opt('interface', 'weight').max));
+		o.modalonly = true;
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
 			_('%d to %d addresses of Internet hosts to ping through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.')
@@ -298,7 +336,7 @@ return view.extend({
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Flag, 'check_quality', _('Check quality'),
-			_('Also take the WAN down when it answers but loses or delays too much, measured over each family\'s last 16 probes to its targets; it comes back once better than the recovery thresholds for the up rounds (mwan3\'s options of the same names).'));
+			_('Also take the WAN down when it answers but loses or delays too much, measured over each family\'s last sixteen probes to its targets; it comes back once better than the recovery thresholds for the up rounds (mwan3\'s options of the same names).'));
 		o.default = dwv.defaultOf('interface', 'check_quality');
 		o.rmempty = false;
 		o.modalonly = true;
@@ -318,7 +356,7 @@ return view.extend({
 		};
 
 		o = s.taboption('probing', form.Value, 'failure_loss', _('Failure loss (%)'),
-			_('Down when at least this share of the last 16 probes is lost: %s to %s.')
+			_('Down when at least this share of the last sixteen probes is lost: %s to %s.')
 				.format(range('failure_loss')[0], range('failure_loss')[1]));
 		threshold(o, 'loss', 'failure');
 
@@ -328,7 +366,7 @@ return view.extend({
 		threshold(o, 'loss', 'recovery');
 
 		o = s.taboption('probing', form.Value, 'failure_latency', _('Failure latency (ms)'),
-			_('Down when the answered ones among the last 16 probes take this long on average: %s to %s.')
+			_('Down when the answered ones among the last sixteen probes take this long on average: %s to %s.')
 				.format(range('failure_latency')[0], range('failure_latency')[1]));
 		threshold(o, 'latency', 'failure');
 
@@ -344,6 +382,114 @@ return view.extend({
 			[ 'on_switch', _('Whenever traffic leaves it') ],
 			[ 'none', _('Never') ]
 		]);
+
+		let rules = dwv.section('rule');
+
+		s = m.section(form.GridSection, 'rule', _('Rules'),
+			_('Traffic picked by address, protocol, port or incoming device goes by the WANs a rule names, in order of preference, or balanced. Up to %d rules, applied in this order before the rest of the traffic; kernel routing rules only, no firewall marks.').format(rules.max));
+		s.addremove = true;
+		s.anonymous = false;
+		s.sortable = true;
+		s.nodescriptions = true;
+		s.addbtntitle = _('Add rule');
+		s.modaltitle = function(sid) { return _('Dual WAN') + ' » ' + _('Rule') + ' ' + sid; };
+
+		s.handleAdd = function(ev, name) {
+			let ok = dwv.sectionName(name);
+
+			if (ok === true && uci.get('dualwan', name) != null)
+				ok = _('A section named %s exists already').format(name);
+			if (ok === true && this.cfgsections().length >= rules.max)
+				ok = _('dualwan handles at most %d rules').format(rules.max);
+			if (ok !== true) {
+				ui.addNotification(null, E('p', {}, ok), 'warning');
+				return Promise.resolve();
+			}
+
+			let sid = this.map.data.add('dualwan', 'rule', name);
+			let mapNode = this.getPreviousModalMap(),
+			    prevMap = mapNode ? dom.findClassInstance(mapNode) : this.map;
+
+			prevMap.addedSection = sid;
+			return this.renderMoreOptionsModal(sid);
+		};
+
+		o = s.option(form.Value, 'src_ip', _('Source'),
+			_('Source address or prefix, IPv4 or IPv6 (e.g. a LAN host 192.168.1.20 or 192.168.1.0/24). Empty: any.'));
+		o.validate = function(sid, v) {
+			let r = dwv.check('rule', 'src_ip', v);
+			return r !== true ? r : dwv.ruleFamily(v, current(this.section, sid, 'dest_ip'), null, 'src_ip');
+		};
+
+		o = s.option(form.Value, 'dest_ip', _('Destination'),
+			_('Destination address or prefix. Empty: any.'));
+		o.validate = function(sid, v) {
+			let r = dwv.check('rule', 'dest_ip', v);
+			return r !== true ? r : dwv.ruleFamily(current(this.section, sid, 'src_ip'), v, null, 'dest_ip');
+		};
+
+		o = s.option(form.ListValue, 'proto', _('Protocol'),
+			_('Ports can only be given with TCP or UDP. ICMP means ICMPv6 for IPv6.'));
+		choices(o, 'rule', [
+			[ 'all', _('Any') ],
+			[ 'tcp', 'TCP' ],
+			[ 'udp', 'UDP' ],
+			[ 'icmp', 'ICMP' ]
+		]);
+
+		o = s.option(form.Value, 'src_port', _('Source ports'),
+			_('A port, a range a-b, or a comma list (at most %d entries); each entry is a kernel rule of its own.').format(opt('rule', 'src_port').max));
+		o.modalonly = true;
+		o.validate = function(sid, v) { return dwv.rulePorts(v, current(this.section, sid, 'proto')); };
+
+		o = s.option(form.Value, 'dest_port', _('Destination ports'),
+			_('A port, a range a-b, or a comma list, e.g. 5060 or 80,443 (at most %d entries).').format(opt('rule', 'dest_port').max));
+		o.validate = function(sid, v) { return dwv.rulePorts(v, current(this.section, sid, 'proto')); };
+
+		o = s.option(widgets.DeviceSelect, 'src_iface', _('Incoming device'),
+			_('Only traffic arriving on this device, e.g. the guest network\'s bridge <code>br-guest</code>, or a network interface such as <code>guest</code> (dualwan asks netifd for its device). Empty: any.'));
+		o.noaliases = true;
+		o.optional = true;
+		o.modalonly = true;
+		o.validate = function(sid, v) { return dwv.check('rule', 'src_iface', v); };
+
+		o = s.option(form.ListValue, 'family', _('Family'),
+			_('Decided by the addresses when there are any; without them, a rule for IPv4 and one for IPv6 (each while dualwan routes that family).'));
+		o.value('', _('From the addresses'));
+		choices(o, 'rule', [
+			[ 'ipv4', 'IPv4' ],
+			[ 'ipv6', 'IPv6' ],
+			[ 'any', _('Both') ]
+		]);
+		o.default = '';
+		o.modalonly = true;
+		o.validate = function(sid, v) {
+			return dwv.ruleFamily(current(this.section, sid, 'src_ip'), current(this.section, sid, 'dest_ip'), v, 'family');
+		};
+
+		o = s.option(form.DynamicList, 'use', _('Use'),
+			_('The WANs for this traffic, in order of preference: the first that is up carries it. <em>balance</em> alone: all WANs by weight and metric, as balance mode; with names: those share it by weight. Empty: as all other traffic.'));
+		uci.sections('dualwan', 'interface').forEach(function(x) { o.value(x['.name']); });
+		opt('rule', 'use').words.forEach(function(w) { o.value(w, _('balance (by weight)')); });
+		o.validate = function(sid, v) {
+			let list = toList(this.formvalue(sid)).slice();
+			let at = list.indexOf(v);
+			let before = at >= 0 ? list.slice(0, at) : list;
+			let wans = uci.sections('dualwan', 'interface').map(function(x) { return x['.name']; });
+			return dwv.ruleUse(v, wans, before);
+		};
+		o.textvalue = function(sid) {
+			return toList(this.cfgvalue(sid)).join(', ') || _('as all traffic');
+		};
+
+		o = s.option(form.ListValue, 'last_resort', _('When none is up'),
+			_('While none of its WANs is up: <em>main</em> lets the main routing table decide; <em>unreachable</em> rejects the traffic; <em>blackhole</em> drops it silently.'));
+		choices(o, 'rule', [
+			[ 'main', _('Main routing table') ],
+			[ 'unreachable', _('Reject (unreachable)') ],
+			[ 'blackhole', _('Drop (blackhole)') ]
+		]);
+		o.modalonly = true;
 
 		return m.render();
 	}

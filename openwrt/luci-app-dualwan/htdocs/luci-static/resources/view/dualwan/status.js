@@ -6,9 +6,10 @@
 'require dualwan.format as fmt';
 
 /*
- * Status → Dual WAN: one card per WAN (priority order), the recent transitions,
- * and an RTT sparkline per WAN from successive polls. The page logic lives in
- * dualwan/format.js; this file only builds elements from its models.
+ * Status → Dual WAN: one card per WAN (priority order), the rules and who carries
+ * each, the recent transitions, and an RTT sparkline per WAN from successive polls. The
+ * page logic lives in dualwan/format.js; this file only builds elements from its models.
+ * In balance mode a card says the WAN's share of new connections and its weight.
  *
  * A WAN with IPv6 targets (its model has `v6`) gets a card with the two families side
  * by side; any other WAN gets the card it always had.
@@ -184,7 +185,12 @@ return view.extend({
 		let dual = !!w.v6;
 		let carrying = '';
 
-		if (dual && (w.v4.active || w.v6.active))
+		if (w.share != null && (w.active || (dual && w.v6.active)))
+			carrying = badge('active', '⇄ ' + (dual && w.share6 != null && w.share6 != w.share
+				? _('%d %% of IPv4, %d %% of IPv6').format(w.share, w.share6)
+				: _('%d %% of new connections').format(w.active ? w.share : w.share6)),
+				(w.active ? 'dw-carrying' : '') + (dual && w.v6.active ? ' dw-carrying6' : ''));
+		else if (dual && (w.v4.active || w.v6.active))
 			carrying = badge('active', '⇄ ' + (w.v4.active && w.v6.active ? _('Carrying IPv4 and IPv6')
 				: (w.v4.active ? _('Carrying IPv4') : _('Carrying IPv6'))),
 				(w.v4.active ? 'dw-carrying' : '') + (w.v6.active ? ' dw-carrying6' : ''));
@@ -220,6 +226,7 @@ return view.extend({
 					fact(_('Address'), w.address, 'dw-address'),
 					fact(_('Gateway'), w.gateway, 'dw-gateway'),
 					fact(_('Metric'), String(w.metric), 'dw-metric'),
+					w.weight != null ? fact(_('Weight'), String(w.weight), 'dw-weight') : '',
 					fact(_('Probes'), w.answered, 'dw-answered'),
 					w.quality ? fact(_('Quality'), qualityText(w.quality), 'dw-quality') : ''
 				]),
@@ -230,6 +237,27 @@ return view.extend({
 				? _('%s (IPv4) and %s (IPv6) since the daemon started.').format(w.v4.transitions, w.v6.transitions)
 				: [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
 		]);
+	},
+
+	/* The rules, in file order: who carries each one's traffic now. */
+	renderRules: function(m) {
+		let v6 = m.rules.some(function(r) { return r.via6 != null; });
+
+		return E('table', { 'class': 'table dw-rules' }, [
+			E('tr', { 'class': 'tr table-titles' }, [
+				E('th', { 'class': 'th' }, _('Rule')),
+				E('th', { 'class': 'th dw-num' }, _('Priority')),
+				E('th', { 'class': 'th' }, v6 ? _('IPv4 via') : _('Via')),
+				v6 ? E('th', { 'class': 'th' }, _('IPv6 via')) : ''
+			])
+		].concat(m.rules.map(function(r) {
+			return E('tr', { 'class': 'tr dw-rule' + (r.resort ? ' dw-rule-resort' : ''), 'data-rule': r.name }, [
+				E('td', { 'class': 'td dw-rule-name' }, r.name),
+				E('td', { 'class': 'td dw-num' }, String(r.priority)),
+				E('td', { 'class': 'td dw-rule-via' }, r.via != null ? r.via : '–'),
+				v6 ? E('td', { 'class': 'td dw-rule-via6' }, r.via6 != null ? r.via6 : '–') : ''
+			]);
+		})));
 	},
 
 	renderHistory: function(m) {
@@ -275,6 +303,8 @@ return view.extend({
 					_('dualwan %s, running for %s, mode %s').format(m.version, m.uptime, m.mode))
 			]),
 			E('div', { 'class': 'dw-cards' }, m.wans.map(this.renderCard, this)),
+			m.rules.length ? E('h3', {}, _('Rules')) : '',
+			m.rules.length ? this.renderRules(m) : '',
 			E('h3', {}, _('Recent transitions')),
 			this.renderHistory(m)
 		]);
