@@ -133,6 +133,14 @@ build_zig() {
     flags="$(remap_flags "$sysroot") -C target-feature=+crt-static -C link-self-contained=no -Zlocation-detail=none -Zfmt-debug=none"
     flags="$flags -C force-unwind-tables=no"
     flags="$flags -A linker-messages"
+    case $target in
+        mips*)
+            # relocation-model=static: the binary is a static executable at a fixed address
+            # (ELF EXEC), so position-independent code buys nothing; on MIPS it costs a GOT
+            # load for every call and string address (mipsel: -48 KB).
+            flags="$flags -C relocation-model=static"
+            ;;
+    esac
     say "$target: cargo zigbuild ($NIGHTLY, build-std, zig $ZIGLANG_VERSION)"
     RUSTFLAGS="$flags" cargo +"$NIGHTLY" zigbuild --release --locked --target "$target" "${BUILD_STD[@]}"
     case $target in
