@@ -22,6 +22,7 @@ pub mod fuzzing;
 pub mod health;
 pub mod kernel;
 pub mod links;
+pub mod mwan3;
 pub mod netifd;
 pub mod options;
 pub mod phase;

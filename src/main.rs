@@ -1,6 +1,8 @@
 //! `dualwan`: the command line, and the one poll loop that connects the adapters in
 //! `sys` to the pure core in `daemon`.
 
+mod import_mwan3;
+
 use argh::FromArgs;
 use dualwan::config::{self, Config, LogLevel, Report, MAX_WANS};
 use dualwan::daemon::{Action, Daemon, Event};
@@ -47,6 +49,7 @@ enum Command {
     Run(RunArgs),
     Check(CheckArgs),
     Status(StatusArgs),
+    ImportMwan3(import_mwan3::Args),
 }
 
 /// Run the daemon in the foreground (as procd starts it).
@@ -124,8 +127,9 @@ fn main() -> ExitCode {
         Some(Command::Check(c)) => check(&c.config),
         Some(Command::Run(r)) => run(&r),
         Some(Command::Status(s)) => show_status(&s),
+        Some(Command::ImportMwan3(i)) => import_mwan3::run(&i),
         None => {
-            eprintln!("dualwan: a command is needed: run, check, status (see dualwan --help)");
+            eprintln!("dualwan: a command is needed: run, check, status, import-mwan3 (see dualwan --help)");
             ExitCode::from(2)
         }
     }
