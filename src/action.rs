@@ -1,17 +1,21 @@
 //! What the core asks of the adapters ([`Action`], taken from
-//! [`crate::daemon::Daemon::poll_action`]), what it tells observers ([`Event`]: ubus
-//! listeners, hotplug scripts), and the [`Outbox`] they wait in.
+//! [`crate::daemon::Daemon::poll_action`]), what it tells observers (ubus listeners an
+//! [`Event`], hotplug scripts a [`HotplugAction`]), and the [`Outbox`] they wait in.
 //!
 //! Contract: every action names the WAN it concerns by its index in the config in force
 //! when it was queued; its result, if it has one, goes back through the `handle_*` method
-//! its documentation names. Actions are plain values of fixed size in a queue of fixed
-//! capacity: queuing one allocates nothing, and one that does not fit is dropped and
-//! counted, never blocking the core.
+//! its documentation names. What observers are told is decided here, not by the adapters:
+//! an event carries its names and its reason, and writes its own fields
+//! ([`Event::write`]); a hotplug run carries its environment. Actions are plain values of
+//! fixed size in a queue of fixed capacity: queuing one allocates nothing, and one that
+//! does not fit is dropped and counted, never blocking the core.
 
-use crate::config::{LogLevel, NetName};
-use crate::health::Transition;
+use crate::config::{LogLevel, NetName, WanName};
+use crate::health::{Reason, Transition};
 use crate::kernel::{DumpKind, IfName};
 use crate::route::{Family, Op};
+use crate::status::family_word;
+use crate::wire::blob::{Full, Writer};
 use core::fmt::Write;
 use core::net::IpAddr;
 
@@ -61,10 +65,26 @@ pub enum Action {
     Apply(Op),
     /// Write a log line.
     Log(LogLevel, LogLine),
-    /// Tell observers.
+    /// Tell ubus listeners (a ubus event).
     Event(Event),
+    /// Run the hotplug scripts with `ACTION`, `INTERFACE`, `DEVICE` and `FAMILY` set.
+    Hotplug {
+        /// `ACTION`.
+        action: HotplugAction,
+        /// WAN index.
+        wan: usize,
+        /// `INTERFACE`: the WAN's name.
+        interface: WanName,
+        /// `DEVICE`: its kernel device (empty before netifd named one).
+        device: IfName,
+        /// `FAMILY`: the family whose health changed.
+        family: Family,
+    },
+    /// Listen for netifd's `network.interface` events on ubus (some WAN follows a netifd
+    /// interface); they go to `handle_netifd_event`. Repeating it changes nothing.
+    ListenNetifd,
     /// Ask netifd for the status of interface `network` (`ubus call
-    /// network.interface.NAME status`); the answer goes to `handle_netifd`.
+    /// network.interface.NAME status`); the answer goes to `handle_netifd_answer`.
     AskNetifd {
         /// WAN index.
         wan: usize,
@@ -84,10 +104,10 @@ pub enum Action {
     },
 }
 
-/// Something observers (ubus listeners, hotplug scripts) are told about.
+/// Something ubus listeners are told (`ubus listen dualwan.*`), every field decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// WAN `wan`'s status for `family` changed.
+    /// WAN `wan`'s status for `family` changed: `dualwan.interface`.
     Interface {
         /// WAN index.
         wan: usize,
@@ -95,8 +115,12 @@ pub enum Event {
         family: Family,
         /// The change.
         transition: Transition,
+        /// The WAN's name.
+        interface: WanName,
+        /// Its kernel device (empty before netifd named one).
+        device: IfName,
     },
-    /// `family`'s traffic moved from one WAN to another (or to none).
+    /// `family`'s traffic moved from one WAN to another (or to none): `dualwan.active`.
     Active {
         /// Which traffic moved.
         family: Family,
@@ -104,7 +128,81 @@ pub enum Event {
         from: Option<usize>,
         /// The WAN now carrying traffic, if any.
         to: Option<usize>,
+        /// The name of the WAN now carrying traffic (empty for none).
+        active: WanName,
+        /// The name of the WAN traffic left (empty for none).
+        previous: WanName,
+        /// Why: the failure of the WAN traffic left, or its recovery.
+        reason: Reason,
     },
+}
+
+impl Event {
+    /// The ubus event's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Interface { .. } => "dualwan.interface",
+            Event::Active { .. } => "dualwan.active",
+        }
+    }
+
+    /// Writes the event's table (what `ubus listen` shows under its name).
+    pub fn write(&self, out: &mut Writer<'_>) -> Result<(), Full> {
+        match self {
+            Event::Interface { family, transition, interface, device, .. } => {
+                out.string("interface", interface)?;
+                out.string("device", device)?;
+                out.string("family", family_word(*family))?;
+                out.string("status", transition.to.as_str())?;
+                out.string("previous", transition.from.as_str())?;
+                out.string("reason", &short(format_args!("{}", transition.reason)))
+            }
+            Event::Active { family, active, previous, reason, .. } => {
+                out.string("family", family_word(*family))?;
+                out.string("active", active)?;
+                out.string("previous", previous)?;
+                out.string("reason", &short(format_args!("{reason}")))
+            }
+        }
+    }
+}
+
+/// A short value (a reason) formatted without allocating.
+fn short(args: core::fmt::Arguments<'_>) -> heapless::String<128> {
+    let mut s = heapless::String::new();
+    let _ = s.write_fmt(args); // cut at capacity
+    s
+}
+
+/// What hotplug scripts are told happened to a WAN (`ACTION`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum HotplugAction {
+    /// It became usable.
+    Connected,
+    /// It stopped being usable.
+    Disconnected,
+}
+
+impl HotplugAction {
+    /// `connected` / `disconnected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HotplugAction::Connected => "connected",
+            HotplugAction::Disconnected => "disconnected",
+        }
+    }
+
+    /// The action a transition runs the scripts for: going up or going down; none for
+    /// progress within a state (connecting, disconnecting).
+    pub fn of(transition: &Transition) -> Option<HotplugAction> {
+        if transition.went_up() {
+            Some(HotplugAction::Connected)
+        } else if transition.went_down() {
+            Some(HotplugAction::Disconnected)
+        } else {
+            None
+        }
+    }
 }
 
 /// The actions waiting for the adapters, oldest first.

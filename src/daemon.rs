@@ -10,9 +10,14 @@
 //!
 //! A WAN with `option network` learns its device from netifd: [`Action::AskNetifd`] at
 //! start, after every ubus (re)registration ([`Daemon::handle_ubus_ready`]), on every
-//! netifd event about its interface ([`Daemon::handle_netifd_event`]) and with the 60 s
-//! resync; the answer comes back through [`Daemon::handle_netifd`]. Until the first answer
-//! such a WAN is left alone (starting, not probed); afterwards netifd's `up` gates it.
+//! netifd event about its interface ([`Daemon::handle_netifd_event`], heard after
+//! [`Action::ListenNetifd`]) and with the 60 s resync; the answer comes back through
+//! [`Daemon::handle_netifd_answer`]. Until the first answer such a WAN is left alone
+//! (starting, not probed); afterwards netifd's `up` gates it.
+//!
+//! What observers are told is decided here: every transition is an [`Event::Interface`],
+//! going up or down also runs the hotplug scripts ([`Action::Hotplug`]), and every move of
+//! traffic is an [`Event::Active`] with its reason.
 //!
 //! Each WAN has a health per family it tracks; each family has its own active WAN (chosen
 //! by [`plan::choose_active`]), its own probe socket per WAN and its own rules and routes.
@@ -20,9 +25,9 @@
 //! in [`Timers`].
 
 use crate::action::Outbox;
-pub use crate::action::{Action, Event, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
+pub use crate::action::{Action, Event, HotplugAction, LogLine, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, FlushConntrack, LastResort, LogLevel, MAX_WANS};
-use crate::health::{Status, Transition, WanHealth};
+use crate::health::{Reason, Status, Transition, WanHealth};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::links::{Links, NetifdChange};
 use crate::netifd::NetifdStatus;
@@ -125,6 +130,7 @@ impl Daemon {
         };
         d.timers.set(Timer::Resync, Some(now + RESYNC_EVERY));
         d.request_dumps(&ALL_DUMPS);
+        d.listen_netifd();
         d.ask_netifd();
         d
     }
@@ -260,6 +266,13 @@ impl Daemon {
         self.ask_netifd_for(None);
     }
 
+    /// Some WAN follows a netifd interface: its events are worth hearing.
+    fn listen_netifd(&mut self) {
+        if self.config.wans.iter().any(|w| w.network().is_some()) {
+            self.push(Action::ListenNetifd);
+        }
+    }
+
     /// The ubus connection is (again) registered: netifd may have changed meanwhile.
     pub fn handle_ubus_ready(&mut self, _now: Instant) {
         self.ask_netifd();
@@ -270,9 +283,17 @@ impl Daemon {
         self.ask_netifd_for(Some(interface));
     }
 
-    /// netifd's answer to an [`Action::AskNetifd`] for WAN `wan` (an interface netifd
-    /// does not have counts as down).
-    pub fn handle_netifd(&mut self, now: Instant, wan: usize, status: NetifdStatus) {
+    /// netifd's answer to an [`Action::AskNetifd`] about interface `network`: for the WAN
+    /// that follows it now (a reload may have changed which, or made it none).
+    pub fn handle_netifd_answer(&mut self, now: Instant, network: &str, status: NetifdStatus) {
+        if let Some(wan) = self.config.wans.iter().position(|w| w.network().is_some_and(|n| n == network)) {
+            self.handle_netifd(now, wan, status);
+        }
+    }
+
+    /// netifd's status of WAN `wan`'s interface (an interface netifd does not have counts
+    /// as down).
+    fn handle_netifd(&mut self, now: Instant, wan: usize, status: NetifdStatus) {
         if self.config.wans.get(wan).is_none_or(|w| w.network().is_none()) {
             return;
         }
@@ -497,7 +518,12 @@ impl Daemon {
             self.history.pop_front();
         }
         let _ = self.history.push_back(HistoryEntry { at: now, wan: name.clone(), family, transition: t });
-        self.push(Action::Event(Event::Interface { wan, family, transition: t }));
+        let device = crate::kernel::IfName::try_from(self.device(wan)).unwrap_or_default();
+        let interface = name.clone();
+        self.push(Action::Event(Event::Interface { wan, family, transition: t, interface, device: device.clone() }));
+        if let Some(action) = HotplugAction::of(&t) {
+            self.push(Action::Hotplug { action, wan, interface: name.clone(), device, family });
+        }
         // Going up or down is a notice; progress within a state (connecting) is info.
         let level = if matches!(t.to, Status::Online | Status::Offline | Status::NoLink) {
             LogLevel::Notice
@@ -564,6 +590,7 @@ impl Daemon {
         self.log(LogLevel::Info, format_args!("configuration reloaded"));
         // Links, addresses and routes must be known again for the new WANs.
         self.resync(&ALL_DUMPS);
+        self.listen_netifd();
         self.ask_netifd();
         self.update(now);
     }
@@ -626,7 +653,7 @@ impl Daemon {
             if active != current {
                 moved_from[family.index()] = current.filter(|_| !stopping);
                 self.log_move(family, current, active);
-                self.push(Action::Event(Event::Active { family, from: current, to: active }));
+                self.announce_move(family, current, active);
                 self.active[family.index()] = active;
             }
             if !stopping {
@@ -667,6 +694,22 @@ impl Daemon {
             }
             (false, _) => {}
         }
+    }
+
+    /// Tells ubus listeners that `family`'s traffic moved, and why: the failure of the WAN
+    /// it left, or (that WAN still up) its recovery; with no WAN left before, why the new
+    /// one is up.
+    fn announce_move(&mut self, family: Family, from: Option<usize>, to: Option<usize>) {
+        let health = |wan: usize| self.health(wan, family);
+        let reason = match (from, to) {
+            (Some(f), _) if !health(f).is_up() => health(f).reason(),
+            (Some(_), _) => Reason::Recovered,
+            (None, Some(t)) => health(t).reason(),
+            (None, None) => return,
+        };
+        let name = |wan: Option<usize>| wan.map(|w| self.config.wans[w].name.clone()).unwrap_or_default();
+        let (active, previous) = (name(to), name(from));
+        self.push(Action::Event(Event::Active { family, from, to, active, previous, reason }));
     }
 
     fn log_move(&mut self, family: Family, from: Option<usize>, to: Option<usize>) {

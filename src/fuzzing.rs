@@ -12,6 +12,7 @@ use crate::daemon::{Action, Daemon};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::route::Op;
 use crate::time::{Duration, Instant};
+use crate::ubus::{Answer, Session, DUALWAN};
 use crate::wire::icmp::Icmp;
 use crate::wire::{blob, blob_json, icmp, icmp6, netlink, rtnl, ubus};
 use crate::{netifd, summary, uci};
@@ -202,10 +203,20 @@ pub fn rtnl(data: &[u8]) {
     check(&mut core);
 }
 
-/// One message from the ubusd socket: `ubus::message_len` and `ubus::parse`, every
-/// accessor, then its DATA as the daemon and `dualwan status` read it: `blob::check_table`,
-/// netifd's status and event parsers, the JSON printer and the status summary.
+/// Bytes from the ubusd socket: first as one message (`ubus::message_len` and
+/// `ubus::parse`, every accessor, then its DATA as the daemon and `dualwan status` read it:
+/// `blob::check_table`, netifd's status and event parsers, the JSON printer and the status
+/// summary), then as what ubusd says to the daemon's [`Session`]: once as the first bytes
+/// of a connection, once after registration with a subscription and an ask out, in pieces.
+///
+/// Invariant for the session: whatever ubusd says, everything it writes is well-formed ubus
+/// messages.
 pub fn ubus(data: &[u8]) {
+    ubus_message(data);
+    ubus_session(data);
+}
+
+fn ubus_message(data: &[u8]) {
     let _ = ubus::message_len(data);
     // The payload as a bare blobmsg table too, as the DATA of some message.
     blobmsg(data);
@@ -225,6 +236,93 @@ pub fn ubus(data: &[u8]) {
     }
     if let Some(signature) = msg.signature() {
         blobmsg(signature);
+    }
+}
+
+fn ubus_session(data: &[u8]) {
+    let mut answer = |method: &str, args: blob::Attrs<'_>, reply: &mut blob::Writer<'_>| -> u32 {
+        for arg in args.flatten() {
+            let _ = arg.as_str();
+        }
+        let _ = reply.string("method", method);
+        ubus::STATUS_OK
+    };
+    let t0 = Instant::from_millis(1_000);
+    let mut written = Vec::new();
+
+    // The first thing ubusd says on a new connection.
+    let mut session = connected(t0);
+    feed(&mut session, t0, data, usize::MAX, &mut answer, &mut written);
+    check_framing(&written);
+
+    // What ubusd says to a registered daemon that listens for events and asks netifd.
+    let mut session = connected(t0);
+    session.listen(t0, netifd::EVENT);
+    written.clear();
+    let mut greeting = [0u8; 64];
+    let hello = ubus::emit_message(&mut greeting, ubus::MsgType::Hello, 0, 0x1234, |_| Ok(())).unwrap_or(0);
+    feed(&mut session, t0, &greeting[..hello], usize::MAX, &mut answer, &mut written);
+    let data_len = ubus::emit_message(&mut greeting, ubus::MsgType::Data, 1, 0, |w| w.blob_u32(ubus::ATTR_OBJID, 7));
+    feed(&mut session, t0, &greeting[..data_len.unwrap_or(0)], usize::MAX, &mut answer, &mut written);
+    let status_len =
+        ubus::emit_message(&mut greeting, ubus::MsgType::Status, 1, 0, |w| w.blob_u32(ubus::ATTR_STATUS, 0));
+    feed(&mut session, t0, &greeting[..status_len.unwrap_or(0)], usize::MAX, &mut answer, &mut written);
+    assert!(session.is_ready(), "registration from well-formed answers");
+    let _ = session.ask_netifd(t0, "wan");
+    let _ = session.send_event("dualwan.active", &|w| w.string("active", "wan"));
+    // In pieces whose size the input's first byte picks.
+    let piece = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    feed(&mut session, t0, data, piece, &mut answer, &mut written);
+    session.handle_timeout(t0 + Duration::from_secs(10));
+    drain(&mut session, t0, &mut answer, &mut written);
+    check_framing(&written);
+    let mut sink = Discard;
+    while let Some(notice) = session.poll_notice() {
+        let _ = write!(sink, "{notice}");
+    }
+    while session.poll_event().is_some() {}
+}
+
+/// A fresh session whose socket just connected.
+fn connected(now: Instant) -> Session {
+    let mut session = Session::new(DUALWAN);
+    session.handle_timeout(now);
+    assert!(session.poll_connect());
+    session.handle_connected(now);
+    session
+}
+
+/// Hands `bytes` to the session `piece` bytes at a time, the socket taking all it writes.
+fn feed(session: &mut Session, now: Instant, bytes: &[u8], piece: usize, answer: &mut dyn Answer, out: &mut Vec<u8>) {
+    let mut at = 0;
+    while at < bytes.len() && session.has_connection() {
+        let end = bytes.len().min(at.saturating_add(piece));
+        let taken = session.handle_bytes(now, &bytes[at..end], answer);
+        drain(session, now, answer, out);
+        if taken == 0 && !session.wants_input() {
+            break;
+        }
+        at += taken;
+    }
+}
+
+/// Writes everything the session queued into `out`.
+fn drain(session: &mut Session, now: Instant, answer: &mut dyn Answer, out: &mut Vec<u8>) {
+    while let Some(pending) = session.poll_transmit() {
+        let len = pending.len();
+        out.extend_from_slice(pending);
+        session.handle_transmitted(now, len, answer);
+    }
+}
+
+/// `written` is a sequence of whole, well-formed messages.
+fn check_framing(written: &[u8]) {
+    let mut rest = written;
+    while !rest.is_empty() {
+        let len = ubus::message_len(rest).expect("a well-formed header").expect("a whole header");
+        assert!(len <= rest.len(), "a message cut short");
+        ubus::parse(&rest[..len]).expect("a well-formed message");
+        rest = &rest[len..];
     }
 }
 

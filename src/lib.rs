@@ -2,15 +2,18 @@
 //!
 //! ```text
 //!  kernel (netlink) ─┐                       ┌─> send probe   (sys::icmp)
-//!  ICMP replies ─────┼─> daemon (pure core) ─┼─> route/rule ops (sys::netlink)
-//!  signals, timers ──┘   health · links ·    └─> logs, status
+//!  ICMP replies ─────┤                       ├─> route/rule ops (sys::netlink)
+//!  ubus (session) ───┼─> daemon (pure core) ─┼─> ubus events, status replies (ubus)
+//!  signals, timers ──┘   health · links ·    └─> hotplug, conntrack, logs
 //!                        plan · reconcile
 //! ```
 //! The core (`config`, `health`, `links`, `plan`, `reconcile`, `daemon` with its `phase`,
-//! `timers` and `action`s) does no I/O and takes the current time as an argument; `options`
-//! declares every UCI option once. The adapters in `sys` own every file descriptor and all
-//! `unsafe`. `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the
-//! one poll loop whose timeout is the core's next deadline.
+//! `timers` and `action`s, and the `ubus` session) does no I/O and takes the current time
+//! as an argument; `options` declares every UCI option once. The `interpreter` carries the
+//! core's actions out on a small adapter trait, implemented by the real adapters in `sys`
+//! (which own every file descriptor and all `unsafe`) and by the tests' simulated router.
+//! `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the one poll loop
+//! whose timeout is the core's next deadline.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -20,6 +23,7 @@ pub mod daemon;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
+pub mod interpreter;
 pub mod kernel;
 pub mod links;
 pub mod mwan3;
@@ -34,5 +38,6 @@ pub mod summary;
 pub mod sys;
 pub mod time;
 pub mod timers;
+pub mod ubus;
 pub mod uci;
 pub mod wire;

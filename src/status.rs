@@ -1,8 +1,9 @@
 //! The status view that `ubus call dualwan status`, the CLI and LuCI see.
 //!
-//! Written through [`Sink`], so the same walk produces blobmsg for ubus and JSON for the
-//! command line and tests, in a fixed key order, without allocating. mwan3's key names are
-//! used where mwan3 has one (`status`, `online`, `offline`, `latency`, `packetloss`).
+//! Written through [`Sink`] as blobmsg, in a fixed key order, without allocating: the reply
+//! to `ubus call dualwan status` ([`StatusAnswer`]), which `dualwan status --json` prints as
+//! JSON and the tests read the same way. mwan3's key names are used where mwan3 has one
+//! (`status`, `online`, `offline`, `latency`, `packetloss`).
 //!
 //! The unsuffixed keys describe IPv4; IPv6 has the same keys with a `6` (`active6`,
 //! `status6`, `address6`, ...), present only when IPv6 is tracked.
@@ -11,6 +12,9 @@ use crate::daemon::Daemon;
 use crate::health::{Status, TargetStats};
 use crate::route::Family;
 use crate::time::{Duration, Instant};
+use crate::ubus::Answer;
+use crate::wire::blob::{Attrs, Writer};
+use crate::wire::ubus;
 use core::fmt::{self, Write};
 use core::net::IpAddr;
 
@@ -106,6 +110,43 @@ pub fn family_word(family: Family) -> &'static str {
     }
 }
 
+/// Answers `ubus call dualwan status ['{"interface": NAME}']` from the core's state at
+/// `now`: what the daemon's ubus session is handed to answer calls with.
+pub struct StatusAnswer<'a> {
+    /// The core whose state is shown.
+    pub core: &'a Daemon,
+    /// The time of the call.
+    pub now: Instant,
+}
+
+impl Answer for StatusAnswer<'_> {
+    fn call(&mut self, method: &str, args: Attrs<'_>, reply: &mut Writer<'_>) -> u32 {
+        answer_call(self.core, self.now, method, args, reply)
+    }
+}
+
+/// [`StatusAnswer`]'s work: writes the reply to `method` with `args` and returns the ubus
+/// status.
+fn answer_call(d: &Daemon, now: Instant, method: &str, args: Attrs<'_>, reply: &mut Writer<'_>) -> u32 {
+    if method != "status" {
+        return ubus::STATUS_METHOD_NOT_FOUND;
+    }
+    let mut only = None;
+    for attr in args.flatten() {
+        if attr.name == "interface" {
+            match attr.as_str() {
+                Some(name) => only = Some(name),
+                None => return ubus::STATUS_INVALID_ARGUMENT,
+            }
+        }
+    }
+    match write_status(d, now, only, &mut Blob::new(reply)) {
+        Ok(()) => ubus::STATUS_OK,
+        Err(StatusError::NotFound) => ubus::STATUS_NOT_FOUND,
+        Err(StatusError::Full) => ubus::STATUS_UNKNOWN_ERROR,
+    }
+}
+
 /// Writes the whole status (or, with `only`, just that interface) as one table.
 pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn Sink) -> Result<(), StatusError> {
     let config = d.config();
@@ -193,109 +234,15 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
     Ok(())
 }
 
-/// A [`Sink`] writing compact JSON into any `fmt::Write` (a fixed `heapless::String` in the
-/// daemon, a `String` in tools and tests). The top-level table is implicit: call
-/// [`Json::finish`] after writing.
-pub struct Json<'w> {
-    out: &'w mut dyn Write,
-    /// Per open level: (is array, has members).
-    stack: heapless::Vec<(bool, bool), 8>,
-}
-
-impl<'w> Json<'w> {
-    /// Starts the top-level object.
-    pub fn new(out: &'w mut dyn Write) -> Result<Self, Full> {
-        out.write_char('{').map_err(|_| Full)?;
-        let mut stack = heapless::Vec::new();
-        let _ = stack.push((false, false));
-        Ok(Json { out, stack })
-    }
-
-    /// Closes the top-level object.
-    pub fn finish(self) -> Result<(), Full> {
-        self.out.write_char('}').map_err(|_| Full)
-    }
-
-    fn key(&mut self, name: &str) -> Result<(), Full> {
-        let (in_array, has) = self.stack.last().copied().unwrap_or((false, false));
-        if has {
-            self.out.write_char(',').map_err(|_| Full)?;
-        }
-        if let Some(top) = self.stack.last_mut() {
-            top.1 = true;
-        }
-        if !in_array {
-            self.quoted(format_args!("{name}"))?;
-            self.out.write_char(':').map_err(|_| Full)?;
-        }
-        Ok(())
-    }
-
-    fn quoted(&mut self, value: fmt::Arguments<'_>) -> Result<(), Full> {
-        struct Escape<'a>(&'a mut dyn Write);
-        impl Write for Escape<'_> {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                for c in s.chars() {
-                    match c {
-                        '"' => self.0.write_str("\\\"")?,
-                        '\\' => self.0.write_str("\\\\")?,
-                        c if (c as u32) < 0x20 => write!(self.0, "\\u{:04x}", c as u32)?,
-                        c => self.0.write_char(c)?,
-                    }
-                }
-                Ok(())
-            }
-        }
-        self.out.write_char('"').map_err(|_| Full)?;
-        Escape(self.out).write_fmt(value).map_err(|_| Full)?;
-        self.out.write_char('"').map_err(|_| Full)
-    }
-
-    fn open(&mut self, name: &str, array: bool) -> Result<(), Full> {
-        self.key(name)?;
-        self.out.write_char(if array { '[' } else { '{' }).map_err(|_| Full)?;
-        self.stack.push((array, false)).map_err(|_| Full)
-    }
-}
-
-impl Sink for Json<'_> {
-    fn begin_table(&mut self, name: &str) -> Result<(), Full> {
-        self.open(name, false)
-    }
-    fn begin_array(&mut self, name: &str) -> Result<(), Full> {
-        self.open(name, true)
-    }
-    fn end(&mut self) -> Result<(), Full> {
-        let (array, _) = self.stack.pop().ok_or(Full)?;
-        self.out.write_char(if array { ']' } else { '}' }).map_err(|_| Full)
-    }
-    fn string(&mut self, name: &str, value: fmt::Arguments<'_>) -> Result<(), Full> {
-        self.key(name)?;
-        self.quoted(value)
-    }
-    fn u64(&mut self, name: &str, value: u64) -> Result<(), Full> {
-        self.key(name)?;
-        write!(self.out, "{value}").map_err(|_| Full)
-    }
-    fn bool(&mut self, name: &str, value: bool) -> Result<(), Full> {
-        self.key(name)?;
-        self.out.write_str(if value { "true" } else { "false" }).map_err(|_| Full)
-    }
-    fn double(&mut self, name: &str, value: f64) -> Result<(), Full> {
-        self.key(name)?;
-        write!(self.out, "{value}").map_err(|_| Full)
-    }
-}
-
 /// A [`Sink`] writing blobmsg (the ubus reply) through [`crate::wire::blob::Writer`].
 pub struct Blob<'b, 'w> {
-    out: &'b mut crate::wire::blob::Writer<'w>,
+    out: &'b mut Writer<'w>,
     open: heapless::Vec<crate::wire::blob::Nest, 8>,
 }
 
 impl<'b, 'w> Blob<'b, 'w> {
     /// Writes members into `out`'s current table.
-    pub fn new(out: &'b mut crate::wire::blob::Writer<'w>) -> Self {
+    pub fn new(out: &'b mut Writer<'w>) -> Self {
         Blob { out, open: heapless::Vec::new() }
     }
 }

@@ -83,3 +83,43 @@ fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
     assert_eq!(s.d.active(Family::V6), Some(0));
     assert_eq!(s.core_allocs, 0);
 }
+
+/// `ubus call dualwan status` is answered from the core's state straight into the ubus
+/// session's send queue: reading the call, writing the reply and handing it to the socket
+/// allocate nothing (the session's buffers were allocated when it was made).
+#[test]
+fn a_status_call_over_ubus_allocates_nothing() {
+    use dualwan::status::StatusAnswer;
+    use dualwan::ubus::{Session, DUALWAN};
+    use sim::ubusd::vector;
+    let mut s = sim::Sim::new(sim::dual_config());
+    s.run_for(Duration::from_secs(3));
+    let now = s.now;
+    let mut session = Session::new(DUALWAN);
+    let mut answer = StatusAnswer { core: &s.d, now };
+    session.handle_timeout(now);
+    assert!(session.poll_connect());
+    session.handle_connected(now);
+    // ubusd's side from the captures: HELLO, then the ADD_OBJECT answer for our request 1.
+    for bytes in [vector("a01"), vector("b02"), vector("b03")] {
+        assert_eq!(session.handle_bytes(now, &bytes, &mut answer), bytes.len());
+    }
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        session.handle_transmitted(now, n, &mut answer);
+    }
+    assert!(session.is_ready(), "{session:?}");
+    // b05: the call as ubusd forwards it, to the object id b02 gave us.
+    let call = vector("b05");
+    let before = allocations();
+    session.handle_bytes(now, &call, &mut answer);
+    let mut written = 0;
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        written += n;
+        session.handle_transmitted(now, n, &mut answer);
+    }
+    assert_eq!(allocations() - before, 0, "the call allocated");
+    assert_eq!(session.calls(), 1);
+    assert!(written > 500, "DATA with the whole status, then STATUS: {written} bytes");
+}

@@ -19,10 +19,11 @@ use common::config::Config;
 use common::daemon::{status_json, wait_up, BIN};
 use common::lab::{lab_or_skip, wait_until, TARGETS};
 use common::proc::{status_field, NET_ADMIN_AND_RAW};
+use common::ubus_peer::Ubus;
 use common::ubusd::{Options, Ubusd};
 use dualwan::netifd::{NetifdStatus, EVENT};
 use dualwan::sys::clock;
-use dualwan::sys::ubus::{Input, Notice, Object, Provider, Ubus, DUALWAN};
+use dualwan::ubus::{Answer, Notice, Object, SessionEvent as Input, DUALWAN};
 use dualwan::wire::blob::{Attrs, Writer};
 use dualwan::wire::ubus::{self as wire, Method};
 use nix::poll::{poll, PollFd, PollTimeout};
@@ -66,7 +67,7 @@ struct StatusOf<'a> {
     shared: &'a Shared,
 }
 
-impl Provider for StatusOf<'_> {
+impl Answer for StatusOf<'_> {
     fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
         if method == "down" {
             *self.shared.downs.lock().unwrap() += 1;
@@ -210,7 +211,7 @@ fn lab_ifaces() -> Vec<(&'static str, Iface)> {
 
 /// Serves nothing: the daemon's own object is not under test here.
 struct NoCalls;
-impl Provider for NoCalls {
+impl Answer for NoCalls {
     fn call(&mut self, _: &str, _: Attrs<'_>, _: &mut Writer<'_>) -> u32 {
         wire::STATUS_METHOD_NOT_FOUND
     }
@@ -233,7 +234,7 @@ fn drive<T>(ubus: &mut Ubus, notices: &mut Vec<Notice>, mut want: impl FnMut(&In
             std::thread::sleep(Duration::from_millis(10));
         }
         notices.extend(std::iter::from_fn(|| ubus.poll_notice()));
-        while let Some(input) = ubus.poll_input() {
+        while let Some(input) = ubus.poll_event() {
             if let Some(t) = want(&input) {
                 return t;
             }
@@ -278,13 +279,15 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
     assert_eq!(interface.as_str(), "wanb");
 
     let now = clock::now();
-    assert!(ubus.ask_netifd(now, 0, "wan"));
-    assert!(ubus.ask_netifd(now, 1, "wanb"));
-    assert!(ubus.ask_netifd(now, 2, "nosuch"));
+    assert!(ubus.ask_netifd(now, "wan"));
+    assert!(ubus.ask_netifd(now, "wanb"));
+    assert!(ubus.ask_netifd(now, "nosuch"));
+    // The session knows interfaces, not WANs: each answer names the interface asked about.
+    let slot = |network: &str| ["wan", "wanb", "nosuch"].iter().position(|n| *n == network).expect("asked");
     let mut answers = Vec::new();
     for _ in 0..3 {
         answers.push(drive(&mut ubus, &mut notices, |i| match i {
-            Input::Netifd { wan, network, status } => Some((*wan, network.to_string(), status.clone())),
+            Input::Netifd { network, status } => Some((slot(network), network.to_string(), status.clone())),
             _ => None,
         }));
     }
@@ -313,9 +316,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         _ => None,
     });
     assert_eq!(interface.as_str(), "wan");
-    assert!(ubus.ask_netifd(clock::now(), 0, "wan"));
+    assert!(ubus.ask_netifd(clock::now(), "wan"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
-        Input::Netifd { wan: 0, status, .. } => Some(status.clone()),
+        Input::Netifd { network, status } if network == "wan" => Some(status.clone()),
         _ => None,
     });
     assert_eq!(status, NetifdStatus::DOWN);
@@ -332,9 +335,9 @@ fn the_ubus_adapter_asks_netifd_and_hears_its_events() {
         _ => None,
     });
     assert_eq!(interface.as_str(), "wan");
-    assert!(ubus.ask_netifd(clock::now(), 1, "wanb"));
+    assert!(ubus.ask_netifd(clock::now(), "wanb"));
     let status = drive(&mut ubus, &mut notices, |i| match i {
-        Input::Netifd { wan: 1, status, .. } => Some(status.clone()),
+        Input::Netifd { network, status } if network == "wanb" => Some(status.clone()),
         _ => None,
     });
     assert_eq!(status, up("wan2", [192, 0, 2, 10], [192, 0, 2, 9]));

@@ -37,8 +37,9 @@ use common::config::Config;
 use common::lab::{is_root, wait_until, SKIP_ENV};
 use common::proc::NET_ADMIN_AND_RAW;
 use common::skip::{owrt_program, progress, skip, Heartbeat};
+use common::ubus_peer::Ubus;
 use dualwan::sys::clock;
-use dualwan::sys::ubus::{Object, Provider, Ubus};
+use dualwan::ubus::{Answer, Object};
 use dualwan::wire::blob::{Attrs, Full, Writer};
 use dualwan::wire::ubus::{self as wire, Method};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -445,7 +446,7 @@ const WWAN: Object = Object { path: "network.interface.wwan", methods: &[Method 
 
 struct WwanStatus<'a>(&'a AtomicU32);
 
-impl Provider for WwanStatus<'_> {
+impl Answer for WwanStatus<'_> {
     fn call(&mut self, method: &str, _args: Attrs<'_>, w: &mut Writer<'_>) -> u32 {
         if method != "status" {
             return wire::STATUS_METHOD_NOT_FOUND;

@@ -3,15 +3,14 @@
 
 mod sim;
 
-use dualwan::status::{write_status, Json, StatusError};
+use dualwan::status::{write_status, Blob, StatusError};
 use dualwan::time::Duration;
+use dualwan::wire::blob::Writer;
 use serde_json::Value;
 
+/// The status as ubus answers it, read as JSON the way `dualwan status --json` prints it.
 fn status(s: &sim::Sim, only: Option<&str>) -> Result<Value, StatusError> {
-    let mut text = String::new();
-    let mut json = Json::new(&mut text).unwrap();
-    write_status(&s.d, s.now, only, &mut json)?;
-    json.finish().unwrap();
+    let text = s.status_json(only)?;
     Ok(serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}")))
 }
 
@@ -60,9 +59,9 @@ fn one_interface_or_not_found() {
 fn a_small_buffer_is_full_not_a_panic() {
     let mut s = sim::Sim::new(sim::config());
     s.run_for(Duration::from_secs(2));
-    let mut small: heapless::String<256> = heapless::String::new();
-    let mut json = Json::new(&mut small).unwrap();
-    assert_eq!(write_status(&s.d, s.now, None, &mut json), Err(StatusError::Full));
+    let mut small = [0u8; 256];
+    let mut reply = Writer::new(&mut small);
+    assert_eq!(write_status(&s.d, s.now, None, &mut Blob::new(&mut reply)), Err(StatusError::Full));
 }
 
 #[test]

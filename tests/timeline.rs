@@ -47,6 +47,55 @@ fn start_installs_the_documented_layout_and_leaves_foreign_state_alone() {
     }
 }
 
+/// What observers are told is the core's decision: a transition that leaves or reaches a
+/// usable state runs the hotplug scripts, every transition and every move of traffic is a
+/// ubus event, and the move's reason is the failure of the WAN traffic left, or its recovery.
+#[test]
+fn failover_and_failback_run_hotplug_and_send_events_with_their_reasons() {
+    use dualwan::daemon::Event;
+    use dualwan::health::Reason;
+    let mut s = settle();
+    let hotplug = |action: &'static str, device: &str| (action, "wan".to_string(), device.to_string(), "ipv4");
+    let started: Vec<_> = s.hotplugs.iter().map(|h| (h.0, h.1.as_str())).collect();
+    assert_eq!(started, [("connected", "wan"), ("connected", "wanb")], "both came up at start");
+    let (hotplugs, events) = (s.hotplugs.len(), s.events.len());
+
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.hotplugs[hotplugs..], [(hotplug("disconnected", "wan1"))]);
+    let moves: Vec<_> = s.events[events..].iter().filter(|e| matches!(e, Event::Active { .. })).collect();
+    let [Event::Active { family, from, to, active, previous, reason }] = moves[..] else { panic!("{moves:?}") };
+    assert_eq!(
+        (*family, *from, *to, active.as_str(), previous.as_str()),
+        (Family::V4, Some(0), Some(1), "wanb", "wan")
+    );
+    assert_eq!(*reason, s.d.health(0, Family::V4).reason(), "the failure of the WAN traffic left");
+    assert!(matches!(reason, Reason::TargetsUnreachable { answered: 0, .. }), "{reason:?}");
+    let wan_events: Vec<_> = s.events[events..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::Interface { interface, device, transition, .. } if interface == "wan" => {
+                Some((device.as_str(), transition.to))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(wan_events.last(), Some(&("wan1", Status::Offline)), "{wan_events:?}");
+    assert!(s.events[events..].iter().all(|e| !matches!(e, Event::Interface { interface, .. } if interface == "wanb")));
+
+    let (hotplugs, events) = (s.hotplugs.len(), s.events.len());
+    s.lines[0].upstream_works = true;
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.hotplugs[hotplugs..], [(hotplug("connected", "wan1"))]);
+    let back = s.events[events..].iter().find_map(|e| match e {
+        Event::Active { from, to, active, previous, reason, .. } => {
+            Some((*from, *to, active.as_str(), previous.as_str(), *reason))
+        }
+        _ => None,
+    });
+    assert_eq!(back, Some((Some(1), Some(0), "wan", "wanb", Reason::Recovered)));
+}
+
 #[test]
 fn silent_upstream_failure_moves_traffic_within_the_detection_bound() {
     let mut s = settle();
@@ -653,10 +702,7 @@ fn status_shows_both_families() {
     let mut s = settle_dual();
     s.lines[1].upstream6_works = false;
     s.run_for(Duration::from_secs(3));
-    let mut text = String::new();
-    let mut json = dualwan::status::Json::new(&mut text).unwrap();
-    dualwan::status::write_status(&s.d, s.now, None, &mut json).unwrap();
-    json.finish().unwrap();
+    let text = s.status_json(None).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!((v["active"].as_str(), v["active6"].as_str()), (Some("wan"), Some("wan")));
     let wanb = &v["interfaces"]["wanb"];

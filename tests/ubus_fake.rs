@@ -1,13 +1,16 @@
-//! `sys::ubus` against a fake ubusd: a `UnixListener` in a temp dir, driven step by step
-//! from the test thread between calls into the adapter (no other threads). The fake speaks
+//! The ubus session on its socket shell (`ubus::Session` under `sys::ubus::UbusSocket`, as
+//! `common::ubus_peer` puts them together) against a fake ubusd: a `UnixListener` in a temp
+//! dir, driven step by step from the test thread between calls into the adapter (no other
+//! threads). The fake speaks
 //! the bytes of the captures in `tests/vectors/ubus/` with our ids patched in.
 
 mod common;
 
 use common::alloc::{allocations, Counting};
+use common::ubus_peer::Ubus;
 use dualwan::sys::clock;
-use dualwan::sys::ubus::{Cause, Notice, Provider, State, Ubus, UbusOp, BACKOFF_MAX, BACKOFF_MIN, DUALWAN};
 use dualwan::time::{Duration, Instant};
+use dualwan::ubus::{Answer, Cause, Notice, State, UbusOp, BACKOFF_MAX, BACKOFF_MIN, DUALWAN};
 use dualwan::wire::blob::{Attrs, Full, Writer};
 use dualwan::wire::ubus::{self as wire, Message, MsgType};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -130,7 +133,7 @@ const PAD: &str = match core::str::from_utf8(&[b'x'; 70_000]) {
     Err(_) => "",
 };
 
-impl Provider for Fixed {
+impl Answer for Fixed {
     fn call(&mut self, method: &str, args: Attrs<'_>, reply: &mut Writer<'_>) -> u32 {
         self.calls += 1;
         assert_eq!(method, "status");
@@ -220,7 +223,7 @@ fn read_msg(conn: &mut UnixStream) -> Vec<u8> {
 }
 
 /// Runs the adapter the way the daemon's loop does, for up to `max` or until `done`.
-fn pump(ubus: &mut Ubus, provider: &mut dyn Provider, max: StdDuration, done: impl Fn(&Ubus) -> bool) -> bool {
+fn pump(ubus: &mut Ubus, provider: &mut dyn Answer, max: StdDuration, done: impl Fn(&Ubus) -> bool) -> bool {
     let end = std::time::Instant::now() + max;
     loop {
         ubus.handle_timeout(clock::now());
@@ -249,7 +252,7 @@ fn pump(ubus: &mut Ubus, provider: &mut dyn Provider, max: StdDuration, done: im
     }
 }
 
-fn settle(ubus: &mut Ubus, provider: &mut dyn Provider) {
+fn settle(ubus: &mut Ubus, provider: &mut dyn Answer) {
     pump(ubus, provider, StdDuration::from_millis(30), |_| false);
 }
 
@@ -258,7 +261,7 @@ fn notices(ubus: &mut Ubus) -> Vec<Notice> {
 }
 
 /// Accepts, greets, checks the ADD_OBJECT and answers it; the adapter ends `Ready`.
-fn register(fake: &Fake, ubus: &mut Ubus, provider: &mut dyn Provider) -> UnixStream {
+fn register(fake: &Fake, ubus: &mut Ubus, provider: &mut dyn Answer) -> UnixStream {
     assert!(pump(ubus, provider, StdDuration::from_secs(3), |u| matches!(u.state(), State::WaitHello { .. })));
     let mut conn = fake.accept();
     conn.write_all(&hello(CLIENT)).unwrap();
@@ -278,7 +281,7 @@ fn register(fake: &Fake, ubus: &mut Ubus, provider: &mut dyn Provider) -> UnixSt
 }
 
 /// Sends one call and returns what came back: DATA (if any) and STATUS.
-fn call(conn: &mut UnixStream, ubus: &mut Ubus, provider: &mut dyn Provider, msg: &[u8]) -> Vec<Vec<u8>> {
+fn call(conn: &mut UnixStream, ubus: &mut Ubus, provider: &mut dyn Answer, msg: &[u8]) -> Vec<Vec<u8>> {
     conn.write_all(msg).unwrap();
     settle(ubus, provider);
     let mut replies = vec![read_msg(conn)];

@@ -1,5 +1,6 @@
 //! Adapters: the only code that holds file descriptors, calls libc or uses `unsafe`.
 
+pub mod adapters;
 pub mod clock;
 pub mod config_file;
 pub mod conntrack;

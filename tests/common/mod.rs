@@ -8,4 +8,5 @@ pub mod lab;
 pub mod netns;
 pub mod proc;
 pub mod skip;
+pub mod ubus_peer;
 pub mod ubusd;

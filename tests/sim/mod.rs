@@ -1,15 +1,31 @@
 //! A simulated router for timeline tests of the core: a fake kernel that applies the
-//! daemon's operations and echoes notifications back, and a fake network that answers
-//! probes according to which parts of each ISP work. Time is simulated; nothing sleeps.
+//! daemon's operations and echoes notifications back, a fake network that answers probes
+//! according to which parts of each ISP work, and a fake netifd. The core's actions are
+//! carried out by the binary's own interpreter (`dualwan::interpreter::perform`) on this
+//! simulated [`World`], so the timelines test what the binary does. Time is simulated;
+//! nothing sleeps.
+//!
+//! netifd answers in one of two ways: at once, from [`World::netifd`] (as over a registered
+//! ubus connection), or, with [`Sim::with_ubus`], through the daemon's real ubus session
+//! talking to the scripted ubusd of [`ubusd`].
 #![allow(dead_code)]
 
-use dualwan::config::{Config, Gateway, Globals, Wan};
-use dualwan::daemon::{Action, Daemon};
+pub mod ubusd;
+
+use dualwan::config::{Config, Gateway, Globals, LogLevel, NetName, Wan};
+use dualwan::daemon::{Daemon, Event, HotplugAction};
+use dualwan::interpreter::{self, Adapters};
 use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
-use dualwan::netifd::NetifdStatus;
+use dualwan::netifd::{self, NetifdStatus};
 use dualwan::route::{Family, Op, Prefix, Route, RouteType, Rule, RuleAction, TABLE_MAIN};
+use dualwan::status::{family_word, write_status, Blob, StatusAnswer, StatusError};
 use dualwan::time::{Duration, Instant};
+use dualwan::ubus::{Session, DUALWAN};
+use dualwan::wire::blob::Writer;
+use dualwan::wire::blob_json;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::{Deref, DerefMut};
+use ubusd::{FakeUbusd, UbusLink};
 
 pub const TARGETS: [[u8; 4]; 3] = [[203, 0, 113, 1], [203, 0, 113, 2], [203, 0, 113, 3]];
 /// The IPv6 Internet host of [`dual_config`].
@@ -48,27 +64,28 @@ impl Line {
     }
 }
 
-pub struct Sim {
-    pub d: Daemon,
+/// The simulated world around the core: what the interpreter's adapters act on.
+pub struct World {
     pub now: Instant,
     pub lines: Vec<Line>,
     pub rules: Vec<Rule>,
     pub routes: Vec<Route>,
     pub logs: Vec<String>,
-    pub events: Vec<dualwan::daemon::Event>,
+    /// The ubus events the core sent, oldest first.
+    pub events: Vec<Event>,
     /// Probe sockets opened so far.
     pub opens: usize,
     /// Probes sent so far.
     pub probes: u64,
     pub ops: Vec<Op>,
-    /// Open probe sockets by WAN index, per family.
-    sockets: Vec<[bool; 2]>,
+    /// Open probe sockets by WAN index, per family: the ICMP identifier they were opened for.
+    sockets: Vec<[Option<u16>; 2]>,
     in_flight: Vec<(Instant, usize, IpAddr, u16, u16)>,
     /// Fail the next kernel write with this error text.
     pub fail_next_op: Option<&'static str>,
     /// Reads a global allocation counter (the allocation test installs one).
     pub alloc_meter: fn() -> u64,
-    /// Allocations made inside the daemon's own calls.
+    /// Allocations made inside the daemon's own calls and the interpreter (not the world's).
     pub core_allocs: u64,
     /// What the fake netifd answers, by interface; an interface not listed gets no answer
     /// (as while ubus is away).
@@ -83,6 +100,35 @@ pub struct Sim {
     pub conntrack: Vec<(IpAddr, u32)>,
     /// Fail the next flush with this error text.
     pub fail_next_flush: Option<&'static str>,
+    /// Hotplug runs, oldest first: (ACTION, INTERFACE, DEVICE, FAMILY).
+    pub hotplugs: Vec<(&'static str, String, String, &'static str)>,
+    /// The daemon's ubus session and the scripted ubusd ([`Sim::with_ubus`]).
+    pub ubus: Option<UbusLink>,
+    /// Kernel notifications of applied ops, delivered once the actions are done.
+    notifications: Vec<KernelEvent>,
+    /// netifd's answers, delivered once the actions are done.
+    answers: Vec<(NetName, NetifdStatus)>,
+    /// Allocations the world made during the interpreter's run (not the core's).
+    excluded: u64,
+}
+
+/// The core and its simulated world (whose fields read as the sim's own: `s.lines`).
+pub struct Sim {
+    pub d: Daemon,
+    w: World,
+}
+
+impl Deref for Sim {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.w
+    }
+}
+
+impl DerefMut for Sim {
+    fn deref_mut(&mut self) -> &mut World {
+        &mut self.w
+    }
 }
 
 pub fn config() -> Config {
@@ -191,8 +237,19 @@ pub fn foreign_rules() -> Vec<Rule> {
 }
 
 impl Sim {
-    /// A router with two working lines, the daemon started and settled.
+    /// A router with two working lines, the daemon started and settled; netifd answers at
+    /// once.
     pub fn new(config: Config) -> Sim {
+        Sim::build(config, None)
+    }
+
+    /// [`Sim::new`] with the daemon's ubus session connected to a scripted ubusd: netifd
+    /// answers over ubus, and ubus faults are part of the timeline.
+    pub fn with_ubus(config: Config) -> Sim {
+        Sim::build(config, Some(UbusLink { session: Session::new(DUALWAN), ubusd: FakeUbusd::new() }))
+    }
+
+    fn build(config: Config, ubus: Option<UbusLink>) -> Sim {
         let lines = vec![
             Line {
                 ifindex: 2,
@@ -225,8 +282,8 @@ impl Sim {
         ];
         let n = config.wans.len();
         let now = Instant::from_millis(1_000);
-        let mut sim = Sim {
-            d: Daemon::new(now, config, 0x4000),
+        let netifd = vec![("wan", netifd_up(&lines[0])), ("wanb", netifd_up(&lines[1]))];
+        let w = World {
             now,
             lines,
             rules: foreign_rules(),
@@ -236,32 +293,32 @@ impl Sim {
             opens: 0,
             probes: 0,
             ops: Vec::new(),
-            sockets: vec![[false; 2]; n],
+            sockets: vec![[None; 2]; n],
             in_flight: Vec::new(),
             fail_next_op: None,
             alloc_meter: || 0,
             core_allocs: 0,
-            netifd: Vec::new(),
+            netifd,
             asks: Vec::new(),
             flushes: Vec::new(),
             conntrack: Vec::new(),
             fail_next_flush: None,
+            hotplugs: Vec::new(),
+            ubus,
+            notifications: Vec::new(),
+            answers: Vec::new(),
+            excluded: 0,
         };
-        sim.netifd = vec![("wan", netifd_up(&sim.lines[0])), ("wanb", netifd_up(&sim.lines[1]))];
+        let mut sim = Sim { d: Daemon::new(now, config, 0x4000), w };
         sim.drain();
         sim
     }
 
-    fn link(&self, i: usize) -> Link {
-        let l = &self.lines[i];
-        Link { ifindex: l.ifindex, name: l.name.try_into().unwrap(), up: true, lower_up: l.carrier }
-    }
-
     /// Calls into the daemon, counting the allocations made inside the call.
     pub fn core<R>(&mut self, f: impl FnOnce(&mut Daemon, Instant) -> R) -> R {
-        let before = (self.alloc_meter)();
-        let r = f(&mut self.d, self.now);
-        self.core_allocs += (self.alloc_meter)() - before;
+        let before = (self.w.alloc_meter)();
+        let r = f(&mut self.d, self.w.now);
+        self.w.core_allocs += (self.w.alloc_meter)() - before;
         r
     }
 
@@ -269,7 +326,182 @@ impl Sim {
         self.core(|d, now| d.handle_kernel(now, &e));
     }
 
-    fn dump(&mut self, kind: DumpKind) {
+    /// Carries out every queued action with the binary's interpreter, feeding results,
+    /// kernel notifications, netifd's answers and ubus traffic back, until all is quiet.
+    pub fn drain(&mut self) {
+        loop {
+            let before = (self.w.alloc_meter)();
+            self.w.excluded = 0;
+            let now = self.w.now;
+            interpreter::perform(&mut self.d, &mut self.w, now);
+            let used = (self.w.alloc_meter)() - before;
+            self.w.core_allocs += used.saturating_sub(self.w.excluded);
+            let heard = self.pump_ubus();
+            let answers = std::mem::take(&mut self.w.answers);
+            let notifications = std::mem::take(&mut self.w.notifications);
+            if answers.is_empty() && notifications.is_empty() && !heard {
+                break;
+            }
+            for (network, status) in answers {
+                self.core(|d, now| d.handle_netifd_answer(now, &network, status));
+            }
+            for e in notifications {
+                self.deliver(e);
+            }
+        }
+    }
+
+    /// Moves bytes between the daemon's ubus session and the scripted ubusd; calls are
+    /// answered by the core's status writer. True if the session heard anything.
+    fn pump_ubus(&mut self) -> bool {
+        let now = self.w.now;
+        let World { ubus, netifd, .. } = &mut self.w;
+        let Some(link) = ubus.as_mut() else { return false };
+        link.pump(now, netifd, &mut StatusAnswer { core: &self.d, now })
+    }
+
+    /// The status as `ubus call dualwan status` answers it (`only` one interface), in the
+    /// JSON that `dualwan status --json` prints of that reply.
+    pub fn status_json(&self, only: Option<&str>) -> Result<String, StatusError> {
+        let mut buf = vec![0u8; dualwan::wire::ubus::MAX_MESSAGE];
+        let mut reply = Writer::new(&mut buf);
+        write_status(&self.d, self.w.now, only, &mut Blob::new(&mut reply))?;
+        Ok(blob_json::table_to_string(reply.written(), false))
+    }
+
+    /// The scripted ubusd ([`Sim::with_ubus`] only).
+    pub fn ubusd(&mut self) -> &mut FakeUbusd {
+        &mut self.w.ubus.as_mut().expect("a Sim::with_ubus").ubusd
+    }
+
+    /// The daemon's ubus session ([`Sim::with_ubus`] only).
+    pub fn session(&self) -> &Session {
+        &self.w.ubus.as_ref().expect("a Sim::with_ubus").session
+    }
+
+    /// Runs the loop until `until`, waking at the core's deadlines, reply arrivals and the
+    /// ubus session's and ubusd's deadlines.
+    pub fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_reply = self.w.in_flight.iter().map(|r| r.0).min();
+            let next_ubus = self.w.ubus.as_ref().and_then(UbusLink::next_deadline);
+            let next = [self.core(|d, _| d.poll_timeout()), next_reply, next_ubus].into_iter().flatten().min();
+            let Some(next) = next.filter(|&t| t <= until) else {
+                break;
+            };
+            self.w.now = self.w.now.max(next);
+            let (due, later): (Vec<_>, Vec<_>) = self.w.in_flight.drain(..).partition(|r| r.0 <= self.w.now);
+            self.w.in_flight = later;
+            for (_, wan, src, ident, seq) in due {
+                self.core(|d, now| d.handle_reply(now, wan, src, ident, seq));
+            }
+            let now = self.w.now;
+            if let Some(link) = self.w.ubus.as_mut() {
+                link.session.handle_timeout(now);
+            }
+            self.pump_ubus();
+            self.core(|d, now| d.handle_timeout(now));
+            self.drain();
+        }
+        self.w.now = until;
+    }
+
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Runs until `cond` holds (checked at every wake-up); returns the time it took.
+    pub fn run_until_cond(&mut self, limit: Duration, cond: impl Fn(&Sim) -> bool) -> Option<Duration> {
+        let start = self.now;
+        let step = Duration::from_millis(1);
+        while self.now.saturating_since(start) < limit {
+            if cond(self) {
+                return Some(self.now.saturating_since(start));
+            }
+            let t = self.now + step;
+            self.run_until(t);
+        }
+        cond(self).then(|| self.now.saturating_since(start))
+    }
+
+    /// Sets a line's carrier and tells the daemon, as the kernel would.
+    pub fn set_carrier(&mut self, i: usize, up: bool) {
+        self.lines[i].carrier = up;
+        let link = self.link(i);
+        self.deliver(KernelEvent::Link(Change::New, link));
+        self.drain();
+    }
+
+    /// netifd's status of `interface` becomes `status`, and netifd says so with an event
+    /// (over ubus with [`Sim::with_ubus`], where it reaches the daemon only if it listens).
+    pub fn netifd_says(&mut self, interface: &'static str, status: NetifdStatus) {
+        match self.w.netifd.iter_mut().find(|(n, _)| *n == interface) {
+            Some(entry) => entry.1 = status,
+            None => self.w.netifd.push((interface, status)),
+        }
+        let now = self.w.now;
+        match self.w.ubus.as_mut() {
+            Some(link) => {
+                let action = if self.w.netifd.iter().any(|(n, s)| *n == interface && s.up) { "ifup" } else { "ifdown" };
+                link.ubusd.announce(now, action, interface);
+            }
+            None => self.core(|d, now| d.handle_netifd_event(now, interface)),
+        }
+        self.drain();
+    }
+
+    /// Line `i`'s device is replaced by a new one, `name` with `ifindex` (a modem that
+    /// reconnects as `wwan0_4`): the kernel deletes the old link with its routes (silently)
+    /// and creates the new one with the address and main's default route moved to it.
+    pub fn replace_device(&mut self, i: usize, name: &'static str, ifindex: u32) {
+        let old = self.lines[i].ifindex;
+        let gone = self.link(i);
+        self.routes.retain(|r| r.oif != old || r.table == TABLE_MAIN);
+        self.deliver(KernelEvent::Link(Change::Del, gone));
+        self.lines[i].name = name;
+        self.lines[i].ifindex = ifindex;
+        let l = self.lines[i].clone();
+        self.deliver(KernelEvent::Link(Change::New, self.link(i)));
+        for a in World::addrs(&l) {
+            self.deliver(KernelEvent::Addr(Change::New, a));
+        }
+        let moved: Vec<Route> = self.routes.iter().filter(|r| r.oif == old).copied().collect();
+        for r in moved {
+            self.routes.retain(|x| *x != r);
+            self.deliver(KernelEvent::Route(Change::Del, r));
+            let new = Route { oif: ifindex, ..r };
+            self.routes.push(new);
+            self.deliver(KernelEvent::Route(Change::New, new));
+        }
+        self.drain();
+    }
+
+    /// Removes a rule behind the daemon's back, with the notification.
+    pub fn delete_rule_externally(&mut self, priority: u32) {
+        let pos = self.rules.iter().position(|r| r.priority == priority).expect("rule present");
+        let r = self.rules.remove(pos);
+        self.deliver(KernelEvent::Rule(Change::Del, r));
+        self.drain();
+    }
+}
+
+impl World {
+    fn link(&self, i: usize) -> Link {
+        let l = &self.lines[i];
+        Link { ifindex: l.ifindex, name: l.name.try_into().unwrap(), up: true, lower_up: l.carrier }
+    }
+
+    /// Runs `f` on the world, its allocations not counted as the core's.
+    fn outside<R>(&mut self, f: impl FnOnce(&mut World) -> R) -> R {
+        let before = (self.alloc_meter)();
+        let r = f(self);
+        self.excluded += (self.alloc_meter)() - before;
+        r
+    }
+
+    /// What the kernel reports for a dump of `kind`, in its order.
+    fn dump_events(&self, kind: DumpKind) -> Vec<KernelEvent> {
         let mut events = Vec::new();
         match kind {
             DumpKind::Links => {
@@ -286,9 +518,7 @@ impl Sim {
             DumpKind::Rules => events.extend(self.rules.iter().map(|r| KernelEvent::Rule(Change::New, *r))),
         }
         events.push(KernelEvent::DumpDone(kind));
-        for e in events {
-            self.deliver(e);
-        }
+        events
     }
 
     /// A line's addresses as the kernel reports them: IPv4, IPv6 link-local, IPv6 global.
@@ -300,7 +530,7 @@ impl Sim {
     }
 
     /// Applies an op like the kernel would, with its notification.
-    fn apply(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
+    fn apply_op(&mut self, op: Op) -> Result<KernelEvent, &'static str> {
         // Like the kernel, IPv6 stores a route added without a metric with metric 1024.
         let v6_metric = |r: Route| match r.metric {
             0 if r.family() == Family::V6 => Route { metric: 1024, ..r },
@@ -347,115 +577,6 @@ impl Sim {
         })
     }
 
-    /// Carries out every queued action, feeding results back, until the queue is empty.
-    pub fn drain(&mut self) {
-        let mut notifications = Vec::new();
-        loop {
-            while let Some(action) = self.core(|d, _| d.poll_action()) {
-                match action {
-                    Action::Dump(kind) => self.dump(kind),
-                    Action::OpenProbe { wan, src, .. } => {
-                        self.sockets[wan][Family::of(&src).index()] = true;
-                        self.opens += 1;
-                    }
-                    Action::CloseProbe { wan, family } => self.sockets[wan][family.index()] = false,
-                    Action::SendProbe { wan, dst, seq } => {
-                        self.probes += 1;
-                        assert!(self.sockets[wan][Family::of(&dst).index()], "probe on a closed socket");
-                        let l = &self.lines[wan];
-                        if l.answers(dst) {
-                            let ident = self.d.ident(wan);
-                            self.in_flight.push((self.now + l.rtt, wan, dst, ident, seq));
-                        }
-                    }
-                    Action::Apply(op) => {
-                        self.ops.push(op);
-                        let result = match self.fail_next_op.take() {
-                            Some(e) => Err(e),
-                            None => self.apply(op),
-                        };
-                        match result {
-                            Ok(e) => {
-                                self.core(|d, now| d.handle_op_result(now, &op, Ok(())));
-                                notifications.push(e);
-                            }
-                            Err(e) => self.core(|d, now| d.handle_op_result(now, &op, Err(&e))),
-                        }
-                    }
-                    Action::Event(e) => self.events.push(e),
-                    Action::AskNetifd { wan, network } => {
-                        self.asks.push(network.to_string());
-                        let answer = self.netifd.iter().find(|(n, _)| *n == network.as_str()).map(|(_, s)| s.clone());
-                        if let Some(status) = answer {
-                            self.core(|d, now| d.handle_netifd(now, wan, status));
-                        }
-                    }
-                    Action::Log(_, line) => self.logs.push(format!("{:>7} {}", self.now.as_micros() / 1000, line)),
-                    Action::FlushConntrack { wan, addr } => {
-                        let egress = self.egress();
-                        self.flushes.push((wan, addr, egress));
-                        match self.fail_next_flush.take() {
-                            Some(e) => self.core(|d, now| d.handle_flush_result(now, wan, addr, Err(&e))),
-                            None => {
-                                let n = self.conntrack.iter_mut().find(|(a, _)| *a == addr).map_or(0, |e| {
-                                    let n = e.1;
-                                    e.1 = 0;
-                                    n
-                                });
-                                self.core(|d, now| d.handle_flush_result(now, wan, addr, Ok(n)));
-                            }
-                        }
-                    }
-                }
-            }
-            if notifications.is_empty() {
-                break;
-            }
-            for e in std::mem::take(&mut notifications) {
-                self.deliver(e);
-            }
-        }
-    }
-
-    /// Runs the loop until `until`, waking at the core's deadlines and reply arrivals.
-    pub fn run_until(&mut self, until: Instant) {
-        loop {
-            let next_reply = self.in_flight.iter().map(|r| r.0).min();
-            let next = [self.core(|d, _| d.poll_timeout()), next_reply].into_iter().flatten().min();
-            let Some(next) = next.filter(|&t| t <= until) else {
-                break;
-            };
-            self.now = self.now.max(next);
-            let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|r| r.0 <= self.now);
-            self.in_flight = later;
-            for (_, wan, src, ident, seq) in due {
-                self.core(|d, now| d.handle_reply(now, wan, src, ident, seq));
-            }
-            self.core(|d, now| d.handle_timeout(now));
-            self.drain();
-        }
-        self.now = until;
-    }
-
-    pub fn run_for(&mut self, d: Duration) {
-        let until = self.now + d;
-        self.run_until(until);
-    }
-
-    /// Runs until `cond` holds (checked at every wake-up); returns the time it took.
-    pub fn run_until_cond(&mut self, limit: Duration, cond: impl Fn(&Sim) -> bool) -> Option<Duration> {
-        let start = self.now;
-        let step = Duration::from_millis(1);
-        while self.now.saturating_since(start) < limit {
-            if cond(self) {
-                return Some(self.now.saturating_since(start));
-            }
-            let t = self.now + step;
-            self.run_until(t);
-        }
-        cond(self).then(|| self.now.saturating_since(start))
-    }
-
     /// The device the router's traffic uses now: our active table's route if our rule
     /// sends traffic there, else main's lowest-metric default (what `ip route get` shows).
     pub fn egress(&self) -> Option<&'static str> {
@@ -489,58 +610,6 @@ impl Sim {
         self.lines.iter().find(|l| l.ifindex == route.oif).map(|l| l.name)
     }
 
-    /// Sets a line's carrier and tells the daemon, as the kernel would.
-    pub fn set_carrier(&mut self, i: usize, up: bool) {
-        self.lines[i].carrier = up;
-        let link = self.link(i);
-        self.deliver(KernelEvent::Link(Change::New, link));
-        self.drain();
-    }
-
-    /// netifd's status of `interface` becomes `status`, and netifd says so with an event.
-    pub fn netifd_says(&mut self, interface: &'static str, status: NetifdStatus) {
-        match self.netifd.iter_mut().find(|(n, _)| *n == interface) {
-            Some(entry) => entry.1 = status,
-            None => self.netifd.push((interface, status)),
-        }
-        self.core(|d, now| d.handle_netifd_event(now, interface));
-        self.drain();
-    }
-
-    /// Line `i`'s device is replaced by a new one, `name` with `ifindex` (a modem that
-    /// reconnects as `wwan0_4`): the kernel deletes the old link with its routes (silently)
-    /// and creates the new one with the address and main's default route moved to it.
-    pub fn replace_device(&mut self, i: usize, name: &'static str, ifindex: u32) {
-        let old = self.lines[i].ifindex;
-        let gone = self.link(i);
-        self.routes.retain(|r| r.oif != old || r.table == TABLE_MAIN);
-        self.deliver(KernelEvent::Link(Change::Del, gone));
-        self.lines[i].name = name;
-        self.lines[i].ifindex = ifindex;
-        let l = self.lines[i].clone();
-        self.deliver(KernelEvent::Link(Change::New, self.link(i)));
-        for a in Self::addrs(&l) {
-            self.deliver(KernelEvent::Addr(Change::New, a));
-        }
-        let moved: Vec<Route> = self.routes.iter().filter(|r| r.oif == old).copied().collect();
-        for r in moved {
-            self.routes.retain(|x| *x != r);
-            self.deliver(KernelEvent::Route(Change::Del, r));
-            let new = Route { oif: ifindex, ..r };
-            self.routes.push(new);
-            self.deliver(KernelEvent::Route(Change::New, new));
-        }
-        self.drain();
-    }
-
-    /// Removes a rule behind the daemon's back, with the notification.
-    pub fn delete_rule_externally(&mut self, priority: u32) {
-        let pos = self.rules.iter().position(|r| r.priority == priority).expect("rule present");
-        let r = self.rules.remove(pos);
-        self.deliver(KernelEvent::Rule(Change::Del, r));
-        self.drain();
-    }
-
     /// Our rules and routes in `ip` syntax, IPv6 ones with `-6 ` in front.
     pub fn ours(&self) -> (Vec<String>, Vec<String>) {
         let v6 = |f: Family| if f == Family::V6 { "-6 " } else { "" };
@@ -557,5 +626,110 @@ impl Sim {
         let (mut rules, routes): (Vec<String>, Vec<String>) = (rules.collect(), routes.collect());
         rules.sort(); // the kernel orders rules by priority
         (rules, routes)
+    }
+}
+
+/// The simulated world as the interpreter's adapters: what the binary does with sockets,
+/// done to the fake kernel, network, netifd, conntrack and hotplug.
+impl Adapters for World {
+    type Error = &'static str;
+
+    fn dump(&mut self, kind: DumpKind, each: &mut dyn FnMut(&KernelEvent)) -> Result<(), &'static str> {
+        let events = self.outside(|w| w.dump_events(kind));
+        for e in &events {
+            each(e);
+        }
+        Ok(())
+    }
+
+    fn open_probe(&mut self, wan: usize, _device: &str, src: IpAddr, ident: u16) -> Result<(), &'static str> {
+        self.sockets[wan][Family::of(&src).index()] = Some(ident);
+        self.opens += 1;
+        Ok(())
+    }
+
+    fn close_probe(&mut self, wan: usize, family: Family) {
+        self.sockets[wan][family.index()] = None;
+    }
+
+    fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16) {
+        self.probes += 1;
+        let ident = self.sockets[wan][Family::of(&dst).index()].expect("probe on a closed socket");
+        let l = &self.lines[wan];
+        if l.answers(dst) {
+            let arrival = self.now + l.rtt;
+            self.outside(|w| w.in_flight.push((arrival, wan, dst, ident, seq)));
+        }
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), &'static str> {
+        self.outside(|w| {
+            w.ops.push(*op);
+            let result = match w.fail_next_op.take() {
+                Some(e) => Err(e),
+                None => w.apply_op(*op),
+            };
+            result.map(|notification| w.notifications.push(notification))
+        })
+    }
+
+    fn flush_conntrack(&mut self, wan: usize, addr: IpAddr) -> Result<u32, &'static str> {
+        self.outside(|w| {
+            let egress = w.egress();
+            w.flushes.push((wan, addr, egress));
+            match w.fail_next_flush.take() {
+                Some(e) => Err(e),
+                None => Ok(w.conntrack.iter_mut().find(|(a, _)| *a == addr).map_or(0, |e| std::mem::take(&mut e.1))),
+            }
+        })
+    }
+
+    fn run_hotplug(
+        &mut self,
+        _now: Instant,
+        action: HotplugAction,
+        interface: &str,
+        device: &str,
+        family: Family,
+    ) -> Result<(), &'static str> {
+        self.outside(|w| w.hotplugs.push((action.as_str(), interface.into(), device.into(), family_word(family))));
+        Ok(())
+    }
+
+    fn log(&mut self, _level: LogLevel, line: &str) {
+        self.outside(|w| w.logs.push(format!("{:>7} {}", w.now.as_micros() / 1000, line)));
+    }
+
+    fn ask_netifd(&mut self, now: Instant, network: &NetName) {
+        self.outside(|w| {
+            w.asks.push(network.to_string());
+            match &mut w.ubus {
+                Some(link) => {
+                    let _ = link.session.ask_netifd(now, network);
+                }
+                None => {
+                    if let Some((_, status)) = w.netifd.iter().find(|(n, _)| *n == network.as_str()) {
+                        w.answers.push((network.clone(), status.clone()));
+                    }
+                }
+            }
+        });
+    }
+
+    fn listen_netifd(&mut self, now: Instant) {
+        if let Some(link) = &mut self.ubus {
+            link.session.listen(now, netifd::EVENT);
+        }
+    }
+
+    fn send_event(&mut self, event: &Event) {
+        self.outside(|w| w.events.push(event.clone()));
+        if let Some(link) = &mut self.ubus {
+            link.session.send_event(event.name(), &|out| event.write(out));
+        }
+    }
+
+    fn ubus(&mut self) -> Option<&mut Session> {
+        self.ubus.as_mut().map(|link| &mut link.session)
     }
 }

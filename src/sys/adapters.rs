@@ -1,0 +1,258 @@
+//! The real adapters of `dualwan run`, as the [`interpreter`](crate::interpreter) carries
+//! actions out on them: netlink, one probe socket per WAN and family, conntrack, hotplug,
+//! the log and the ubus socket with its session. Also the poll(2) of their descriptors.
+//!
+//! Contract: opened by the caller at start (so a missing capability is reported at once);
+//! nothing here decides anything or allocates per action. An ICMP message on a probe
+//! socket other than an echo reply counts as nothing: the probe it concerns times out.
+//! (ICMP errors are not taken as early losses: an unreachable quoting our identifier and a
+//! live sequence number is as easy to forge as a reply, and would fail probes that
+//! `flood_netns` proves junk cannot touch.)
+
+use super::conntrack::{Conntrack, ConntrackError};
+use super::hotplug::Hotplug;
+use super::icmp::{IcmpError, ProbeSocket};
+use super::log::Log;
+use super::netlink::{Netlink, NetlinkError};
+use super::ubus::UbusSocket;
+use crate::action::{Event, HotplugAction};
+use crate::config::{LogLevel, NetName, MAX_WANS};
+use crate::interpreter::Adapters;
+use crate::kernel::{DumpKind, KernelEvent};
+use crate::netifd;
+use crate::route::{Family, Op};
+use crate::status::family_word;
+use crate::time::Instant;
+use crate::ubus::{Answer, Session};
+use crate::wire::icmp::Icmp;
+use core::fmt;
+use core::net::IpAddr;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use std::os::fd::{AsFd, BorrowedFd};
+
+/// Descriptors polled: signals, netlink, ubus, then one per open probe socket.
+const FDS_MAX: usize = 2 * MAX_WANS + 3;
+
+/// An adapter's error, for the core to report.
+#[derive(Debug)]
+pub enum SysError {
+    /// A netlink dump or write.
+    Netlink(NetlinkError),
+    /// Opening a probe socket.
+    Icmp(IcmpError),
+    /// A conntrack flush.
+    Conntrack(ConntrackError),
+    /// Starting the hotplug scripts.
+    Hotplug(std::io::Error),
+}
+
+impl fmt::Display for SysError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SysError::Netlink(e) => e.fmt(f),
+            SysError::Icmp(e) => e.fmt(f),
+            SysError::Conntrack(e) => e.fmt(f),
+            SysError::Hotplug(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The adapters of the running daemon.
+pub struct SysAdapters {
+    /// Routing: dumps, notifications, rule and route changes.
+    pub netlink: Netlink,
+    /// Per WAN, its IPv4 and IPv6 probe sockets (by [`Family::index`]).
+    pub probes: [[Option<ProbeSocket>; 2]; MAX_WANS],
+    /// The hotplug scripts' runs.
+    pub hotplug: Hotplug,
+    /// Where log lines go.
+    pub log: Log,
+    /// The ctnetlink socket, once opened.
+    pub conntrack: Option<Conntrack>,
+    /// The socket to ubusd.
+    pub ubus_socket: UbusSocket,
+    /// The conversation on it.
+    pub ubus: Session,
+}
+
+/// Which descriptors poll(2) found ready.
+pub struct Ready {
+    revents: heapless::Vec<PollFlags, FDS_MAX>,
+    /// The (WAN, family) of each probe socket polled, in order after the first three.
+    probes: heapless::Vec<(usize, Family), { 2 * MAX_WANS }>,
+}
+
+impl Ready {
+    fn at(&self, i: usize) -> PollFlags {
+        self.revents.get(i).copied().unwrap_or(PollFlags::empty())
+    }
+
+    /// A signal arrived.
+    pub fn signals(&self) -> bool {
+        !self.at(0).is_empty()
+    }
+
+    /// Netlink notifications arrived.
+    pub fn netlink(&self) -> bool {
+        !self.at(1).is_empty()
+    }
+
+    /// The ubus socket's events.
+    pub fn ubus(&self) -> PollFlags {
+        self.at(2)
+    }
+
+    /// The probe sockets with something to read, as (WAN, family).
+    pub fn probes(&self) -> impl Iterator<Item = (usize, Family)> + '_ {
+        self.probes.iter().enumerate().filter(|&(i, _)| !self.at(3 + i).is_empty()).map(|(_, &p)| p)
+    }
+}
+
+impl SysAdapters {
+    /// Waits until `signals` or one of the adapters' descriptors is ready, or `timeout`
+    /// passed. An interrupted wait reports nothing ready.
+    pub fn wait(&self, signals: BorrowedFd<'_>, timeout: PollTimeout) -> nix::Result<Ready> {
+        let mut fds: heapless::Vec<PollFd, FDS_MAX> = heapless::Vec::new();
+        let _ = fds.push(PollFd::new(signals, PollFlags::POLLIN));
+        let _ = fds.push(PollFd::new(self.netlink.event_fd(), PollFlags::POLLIN));
+        let _ = fds.push(match self.ubus_socket.fd() {
+            Some(fd) => PollFd::new(fd, self.ubus_socket.interest(&self.ubus)),
+            // Nothing to watch: a slot that poll(2) ignores.
+            None => PollFd::new(signals, PollFlags::empty()),
+        });
+        let mut probes = heapless::Vec::new();
+        for (wan, pair) in self.probes.iter().enumerate() {
+            for (family, socket) in Family::ALL.into_iter().zip(pair) {
+                if let Some(socket) = socket {
+                    let _ = fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
+                    let _ = probes.push((wan, family));
+                }
+            }
+        }
+        let revents = match poll(&mut fds, timeout) {
+            Ok(_) => fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect(),
+            Err(nix::errno::Errno::EINTR) => heapless::Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(Ready { revents, probes })
+    }
+
+    /// Reads WAN `wan`'s `family` probe socket until it is empty, handing each echo reply
+    /// (source, identifier, sequence) to `reply`. A socket error closes the socket and is
+    /// returned.
+    pub fn read_probe(
+        &mut self,
+        wan: usize,
+        family: Family,
+        reply: &mut dyn FnMut(IpAddr, u16, u16),
+    ) -> Result<(), IcmpError> {
+        let Some(socket) = self.probes[wan][family.index()].as_mut() else { return Ok(()) };
+        loop {
+            match socket.recv() {
+                Ok(None) => return Ok(()),
+                Ok(Some(Ok(Icmp::EchoReply { src, ident, seq, .. }))) => reply(src, ident, seq),
+                // ICMP errors about our probes and malformed packets count as nothing (see
+                // the module contract).
+                Ok(Some(_)) => {}
+                Err(e) => {
+                    self.probes[wan][family.index()] = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The ubus session's deadline passed (or may have).
+    pub fn handle_ubus_timeout(&mut self, now: Instant) {
+        self.ubus_socket.handle_timeout(now, &mut self.ubus);
+    }
+
+    /// The ubus socket is ready: exchange bytes; calls go to `answer`.
+    pub fn handle_ubus_ready(&mut self, now: Instant, revents: PollFlags, answer: &mut dyn Answer) {
+        self.ubus_socket.handle_ready(now, revents, &mut self.ubus, answer);
+    }
+
+    /// Writes what the ubus session queued.
+    pub fn flush_ubus(&mut self, now: Instant, answer: &mut dyn Answer) {
+        self.ubus_socket.flush(now, &mut self.ubus, answer);
+    }
+}
+
+impl Adapters for SysAdapters {
+    type Error = SysError;
+
+    fn dump(&mut self, kind: DumpKind, each: &mut dyn FnMut(&KernelEvent)) -> Result<(), SysError> {
+        self.netlink.dump(kind, &mut |event| each(&event)).map_err(SysError::Netlink)
+    }
+
+    fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16) -> Result<(), SysError> {
+        let opened = ProbeSocket::open(device, src, ident);
+        let probe = &mut self.probes[wan][Family::of(&src).index()];
+        match opened {
+            Ok(socket) => {
+                *probe = Some(socket);
+                Ok(())
+            }
+            Err(e) => {
+                *probe = None;
+                Err(SysError::Icmp(e))
+            }
+        }
+    }
+
+    fn close_probe(&mut self, wan: usize, family: Family) {
+        self.probes[wan][family.index()] = None;
+    }
+
+    fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16) {
+        // A failed send (link just went down, firewall) is a lost probe.
+        if let Some(socket) = self.probes[wan][Family::of(&dst).index()].as_mut() {
+            let _ = socket.send_echo(dst, seq);
+        }
+    }
+
+    fn apply(&mut self, op: &Op) -> Result<(), SysError> {
+        self.netlink.apply(op).map_err(SysError::Netlink)
+    }
+
+    fn flush_conntrack(&mut self, _wan: usize, addr: IpAddr) -> Result<u32, SysError> {
+        let result = match &mut self.conntrack {
+            Some(ct) => ct.flush_nat_to(addr),
+            // Not opened at start (or that failed): try now.
+            None => Conntrack::open().and_then(|ct| self.conntrack.insert(ct).flush_nat_to(addr)),
+        };
+        result.map_err(SysError::Conntrack)
+    }
+
+    fn run_hotplug(
+        &mut self,
+        now: Instant,
+        action: HotplugAction,
+        interface: &str,
+        device: &str,
+        family: Family,
+    ) -> Result<(), SysError> {
+        self.hotplug.run(now, action.as_str(), interface, device, family_word(family)).map_err(SysError::Hotplug)
+    }
+
+    fn log(&mut self, level: LogLevel, line: &str) {
+        self.log.write(level, line);
+    }
+
+    fn ask_netifd(&mut self, now: Instant, network: &NetName) {
+        // Not registered yet: the registration makes the core ask again.
+        let _ = self.ubus.ask_netifd(now, network);
+    }
+
+    fn listen_netifd(&mut self, now: Instant) {
+        self.ubus.listen(now, netifd::EVENT);
+    }
+
+    fn send_event(&mut self, event: &Event) {
+        self.ubus.send_event(event.name(), &|w| event.write(w));
+    }
+
+    fn ubus(&mut self) -> Option<&mut Session> {
+        Some(&mut self.ubus)
+    }
+}
