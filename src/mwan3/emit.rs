@@ -8,9 +8,9 @@ use core::fmt::Write;
 /// The first lines of every translation.
 const HEADER: &str = "\
 # dualwan config translated from an mwan3 config by `dualwan import-mwan3`.
-# A line '# mwan3:N: ...' is about line N of the mwan3 file: what could not be
-# translated, or what to know about what was. Check the result with
-# `dualwan check -c FILE` before starting dualwan.
+# A line '# mwan3:N: ...' is about line N of the mwan3 file (without N: about
+# the whole file): what could not be translated, or what to know about what
+# was. Check the result with `dualwan check -c FILE` before starting dualwan.
 ";
 
 /// One section to write; one without a name was not translated and is written as its
@@ -95,8 +95,11 @@ fn write_section(out: &mut String, s: &Section) {
     } else {
         ""
     };
-    for n in s.notices.iter() {
-        let _ = writeln!(out, "{indent}# mwan3:{}: {n}", n.line);
+    for n in &s.notices {
+        let _ = match n.line {
+            0 => writeln!(out, "{indent}# mwan3: {n}"),
+            line => writeln!(out, "{indent}# mwan3:{line}: {n}"),
+        };
     }
     for o in &s.options {
         let _ = write!(out, "\t{} {} ", if o.list { "list" } else { "option" }, o.name);

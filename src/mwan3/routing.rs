@@ -73,6 +73,8 @@ struct Policy<'a> {
     /// Members whose settings are part of a dualwan interface, in `use_member` order.
     members: Vec<Member>,
     last_resort: LastResort,
+    /// Its name is too long: mwan3 makes no chain of it.
+    skipped: bool,
 }
 
 /// Where a rule sends its traffic.
@@ -155,13 +157,15 @@ pub(super) fn translate(pkg: &Package, net: &Network<'_>, read: &Read<'_>, out: 
         .enumerate()
         .map(|(i, s)| read_rule(&s, i, net, &policies))
         .collect();
-    let main = rules.iter().find(|r| r.is_catch_all()).and_then(|r| r.target).map(|Target::Policy(p)| p);
+    // The catch-all of IPv4 traffic if there is one (an IPv6 one may come first).
+    let catch_all = |f: usize| rules.iter().find(|r| r.is_catch_all() && r.families[f]);
+    let main = catch_all(0).or_else(|| catch_all(1)).and_then(|r| r.target).map(|Target::Policy(p)| p);
     let arr = arrange(read, &policies, main, out);
 
     out.globals.option("mode", if arr.balance { "balance" } else { "failover" });
     let last_resort = main.map_or(LastResort::Main, |p| policies[p].last_resort);
     if last_resort == LastResort::Blackhole {
-        let line = rules.iter().find(|r| r.is_catch_all()).map_or(0, |r| r.line);
+        let line = catch_all(0).or_else(|| catch_all(1)).map_or(0, |r| r.line);
         let text = format!(
             "last_resort 'blackhole' of policy '{}': with no interface up dualwan's globals reject traffic (unreachable) rather than drop it",
             policies[main.unwrap_or(0)].name
@@ -254,10 +258,8 @@ fn read_policies<'a>(
             let text = format!("policy '{name}': option '{}' is not an option of mwan3's policies", o.name());
             notices.push(Notice::lost(o.line(), text));
         }
-        if name.len() > CHAIN_NAME_MAX {
-            continue; // the rules naming it say so
-        }
-        policies.push(Policy { name, members: list, last_resort });
+        let skipped = name.len() > CHAIN_NAME_MAX;
+        policies.push(Policy { name, members: list, last_resort, skipped });
     }
     policies
 }
@@ -312,7 +314,9 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         Some(("ipv4", _)) => r.families = [true, false],
         Some(("ipv6", _)) => r.families = [false, true],
         Some(("any", _)) | None => {}
-        Some((v, l)) => r.notices.push(Notice::note(l, format!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it"))),
+        Some((v, l)) => {
+            r.notices.push(Notice::note(l, format!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it")))
+        }
     }
     for (option, into_src) in [("src_ip", true), ("dest_ip", false)] {
         let Some((v, l)) = value(s, option) else { continue };
@@ -362,7 +366,13 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         match parse_ports(v) {
             Some(ports) if option == "src_port" => r.src_port = ports,
             Some(ports) => r.dest_port = ports,
-            None => refuse(&mut r, l, format!("{label}: {option} '{v}' is not ports dualwan takes (1-65535, a:b ranges, at most {PORTS_MAX})")),
+            None => refuse(
+                &mut r,
+                l,
+                format!(
+                    "{label}: {option} '{v}' is not ports dualwan takes (1-65535, a:b ranges, at most {PORTS_MAX})"
+                ),
+            ),
         }
     }
     if let Some((iface, l)) = value(s, "src_iface") {
@@ -372,12 +382,22 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
                 r.notices.push(Notice::note(l, text));
                 r.src_iface = Some(device);
             }
-            None if !net.known() => refuse(&mut r, l, format!("{label}: src_iface '{iface}': without the network config its device is unknown")),
-            None => refuse(&mut r, l, format!("{label}: src_iface '{iface}': the network config gives no device for it")),
+            None if !net.known() => refuse(
+                &mut r,
+                l,
+                format!("{label}: src_iface '{iface}': without the network config its device is unknown"),
+            ),
+            None => {
+                refuse(&mut r, l, format!("{label}: src_iface '{iface}': the network config gives no device for it"))
+            }
         }
     }
     if let Some((v, l)) = value(s, "ipset") {
-        refuse(&mut r, l, format!("{label}: ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"));
+        refuse(
+            &mut r,
+            l,
+            format!("{label}: ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"),
+        );
     }
     if let Some((_, l)) = value(s, "sticky").filter(|(v, _)| *v == "1") {
         let timeout = value(s, "timeout").map_or("600", |(t, _)| t);
@@ -389,8 +409,18 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     }
     for o in s.options() {
         let known = [
-            "src_ip", "dest_ip", "proto", "src_port", "dest_port", "src_iface", "family", "ipset", "sticky", "timeout",
-            "logging", "use_policy",
+            "src_ip",
+            "dest_ip",
+            "proto",
+            "src_port",
+            "dest_port",
+            "src_iface",
+            "family",
+            "ipset",
+            "sticky",
+            "timeout",
+            "logging",
+            "use_policy",
         ];
         if !known.contains(&o.name()) {
             r.notices.push(Notice::lost(o.line(), format!("option '{}' is not an option of mwan3's rules", o.name())));
@@ -412,12 +442,18 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
             refuse(&mut r, l, format!("{label}: use_policy '{v}': dualwan's rules send traffic to interfaces, and {v} only when none is up"))
         }
         Some((v, l)) => match policies.iter().position(|p| p.name == v) {
+            Some(p) if policies[p].skipped => refuse(
+                &mut r,
+                l,
+                format!("{label}: policy '{v}' has a name longer than {CHAIN_NAME_MAX} characters, so mwan3 skips it"),
+            ),
             Some(p) => r.target = Some(Target::Policy(p)),
-            None => refuse(&mut r, l, format!("{label}: use_policy '{v}' names no policy mwan3 uses")),
+            None => refuse(&mut r, l, format!("{label}: use_policy '{v}' names no policy")),
         },
     }
     if r.families == [false, false] && r.refused.is_none() {
-        r.refused = Some(Notice::note(line, format!("{label} never matches in mwan3: its addresses and family disagree")));
+        r.refused =
+            Some(Notice::note(line, format!("{label} never matches in mwan3: its addresses and family disagree")));
     }
     r
 }
@@ -471,7 +507,8 @@ fn show_prefix(p: &Prefix) -> String {
 
 /// `80,443,1000:2000` (iptables' multiport; `a-b` taken too) as port ranges.
 fn parse_ports(v: &str) -> Option<Vec<(u16, u16)>> {
-    let port = |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u16>().ok()).flatten().filter(|&p| p > 0);
+    let port =
+        |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u16>().ok()).flatten().filter(|&p| p > 0);
     let ports: Option<Vec<(u16, u16)>> = v
         .split(',')
         .map(|item| {
@@ -562,12 +599,30 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
             }
         }
     }
+    if !balance {
+        // Failover: enabled interfaces need metrics of their own; the order stays.
+        let mut order: Vec<usize> = (0..n).filter(|&w| read.wans[w].enabled && metric[w].is_some()).collect();
+        order.sort_by_key(|&w| (metric[w], w));
+        let mut last: Option<u32> = None;
+        for w in order {
+            let m = metric[w].unwrap_or(0);
+            if let Some(l) = last.filter(|&l| m <= l) {
+                let text = format!(
+                    "metric {m} is another interface's too: in failover mode each has its own, {} written",
+                    l + 1
+                );
+                note(out, w, Notice::note(read.wans[w].line, text));
+                metric[w] = Some(l + 1);
+            }
+            last = metric[w];
+        }
+    }
     let mut next = metric.iter().flatten().max().map_or(1, |m| m + 1);
-    for w in 0..n {
-        if metric[w].is_some() {
+    for (w, m) in metric.iter_mut().enumerate() {
+        if m.is_some() {
             continue;
         }
-        metric[w] = Some(next);
+        *m = Some(next);
         if let (Some(p), true) = (main, read.wans[w].enabled) {
             let text = format!(
                 "not in policy '{}', which takes all traffic: dualwan's globals use it when none of that policy's interfaces is up (metric {next})",
@@ -577,25 +632,7 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
         }
         next += 1;
     }
-    let mut metric: Vec<u32> = metric.into_iter().map(|m| m.unwrap_or(0)).collect();
-    if !balance {
-        // Failover: enabled interfaces need metrics of their own; the order stays.
-        let mut order: Vec<usize> = (0..n).filter(|&w| read.wans[w].enabled).collect();
-        order.sort_by_key(|&w| (metric[w], w));
-        let mut last: Option<u32> = None;
-        for w in order {
-            if let Some(l) = last.filter(|&l| metric[w] <= l) {
-                let text = format!(
-                    "metric {} is another interface's too: in failover mode each has its own, {} written",
-                    metric[w],
-                    l + 1
-                );
-                note(out, w, Notice::note(read.wans[w].line, text));
-                metric[w] = l + 1;
-            }
-            last = Some(metric[w]);
-        }
-    }
+    let metric: Vec<u32> = metric.into_iter().map(|m| m.unwrap_or(0)).collect();
     let weight = scale_weights(weight, &mut out.globals.notices);
     Arrangement { metric, weight, balance, main }
 }
@@ -604,7 +641,8 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
 fn scale_weights(weight: Vec<Option<u32>>, notices: &mut Vec<Notice>) -> Vec<u32> {
     let mut weight: Vec<u32> = weight.into_iter().map(|w| w.unwrap_or(1)).collect();
     if weight.contains(&0) {
-        notices.push(Notice::lost(0, "a weight of 0 (mwan3 then picks the interface only when alone): 1 written".into()));
+        notices
+            .push(Notice::lost(0, "a weight of 0 (mwan3 then picks the interface only when alone): 1 written".into()));
         weight.iter_mut().filter(|w| **w == 0).for_each(|w| *w = 1);
     }
     let gcd = weight.iter().copied().fold(0, gcd);
@@ -638,11 +676,16 @@ fn use_for(ctx: &Ctx<'_, '_>, p: usize, f: usize, notices: &mut Vec<Notice>, lin
     if tiers.is_empty() {
         return Use::Empty;
     }
+    // The catch-all's policy is what the globals say, whatever the family.
+    if ctx.arr.balance && ctx.arr.main == Some(p) {
+        check_weights(ctx, policy, &tiers, notices, line);
+        return Use::Global;
+    }
     if tiers.iter().all(|(_, t)| t.len() == 1) {
         return Use::Ordered(tiers.iter().map(|(m, t)| (t[0].0, *m)).collect());
     }
     check_weights(ctx, policy, &tiers, notices, line);
-    if ctx.arr.balance && (ctx.arr.main == Some(p) || same_as_global(ctx, &tiers, f)) {
+    if ctx.arr.balance && same_as_global(ctx, &tiers, f) {
         return Use::Global;
     }
     if let [(_, tier)] = &tiers[..] {
@@ -707,7 +750,10 @@ fn check_weights(
             continue;
         }
         let show = |pick: &dyn Fn(usize, u32) -> u32| {
-            tier.iter().map(|&(w, p)| format!("{} {}", ctx.read.wans[w].name, pick(w, p))).collect::<Vec<_>>().join(", ")
+            tier.iter()
+                .map(|&(w, p)| format!("{} {}", ctx.read.wans[w].name, pick(w, p)))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let text = format!(
             "policy '{}' weighs {}: dualwan weighs by interface, {}",
@@ -813,7 +859,11 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
         let live: Families = [r.families[0] && !covered[0], r.families[1] && !covered[1]];
         if live == [false, false] {
             let by: Vec<&str> = (0..2).filter(|&f| r.families[f]).map(|f| covered_by[f].as_str()).collect();
-            let text = format!("rule '{}' never matches in mwan3: rule '{}' above takes all its traffic", r.name, by.join("', '"));
+            let text = format!(
+                "rule '{}' never matches in mwan3: rule '{}' above takes all its traffic",
+                r.name,
+                by.join("', '")
+            );
             r.notices.insert(0, Notice::note(r.line, text));
             out.rules.push(dropped(r.notices));
             continue;
@@ -890,7 +940,8 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
             r.notices.push(Notice::lost(line, text));
             continue;
         }
-        let srcs: Vec<Option<Prefix>> = if r.src.is_empty() { vec![None] } else { r.src.iter().copied().map(Some).collect() };
+        let srcs: Vec<Option<Prefix>> =
+            if r.src.is_empty() { vec![None] } else { r.src.iter().copied().map(Some).collect() };
         let dests: Vec<Option<Prefix>> =
             if r.dest.is_empty() { vec![None] } else { r.dest.iter().copied().map(Some).collect() };
         for src in &srcs {

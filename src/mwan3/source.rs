@@ -140,14 +140,18 @@ pub(super) fn read<'a>(pkg: &'a Package, net: &Network<'_>, out: &mut Output) ->
                 Err(why) => dropped.push(why),
             },
             "member" | "policy" | "rule" => {}
-            other => out.globals.notices.push(Notice::lost(
-                s.line(),
-                format!("section type '{other}': mwan3 has none such, nor has dualwan"),
-            )),
+            other => out
+                .globals
+                .notices
+                .push(Notice::lost(s.line(), format!("section type '{other}': mwan3 has none such, nor has dualwan"))),
         }
     }
     pair(&mut read, net, out);
-    out.interfaces.extend(dropped.into_iter().map(|n| Section { ty: "interface", notices: vec![n], ..Section::default() }));
+    out.interfaces.extend(dropped.into_iter().map(|n| Section {
+        ty: "interface",
+        notices: vec![n],
+        ..Section::default()
+    }));
     read
 }
 
@@ -295,7 +299,9 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
     for (name, v, line) in phase_intervals {
         if millis(v) != Some(side.nums[INTERVAL].v) {
             let what = if name == "failure_interval" { "while failing" } else { "while recovering" };
-            let text = format!("{name} '{v}' ({what}): dualwan has one interval (after a miss it confirms within one interval)");
+            let text = format!(
+                "{name} '{v}' ({what}): dualwan has one interval (after a miss it confirms within one interval)"
+            );
             notices.push(Notice::lost(line, text));
         }
     }
@@ -307,7 +313,9 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
         }
         Some((m @ ("httping" | "arping" | "nslookup" | "nping-udp" | "nping-arp"), l)) => {
             let what = match m {
-                "httping" if httping_ssl => "HTTPS requests; `track_method 'tcp'` with `track_port '443'` is the nearest",
+                "httping" if httping_ssl => {
+                    "HTTPS requests; `track_method 'tcp'` with `track_port '443'` is the nearest"
+                }
                 "httping" => "HTTP requests; `track_method 'tcp'` with `track_port '80'` is the nearest",
                 "arping" => "ARP requests on the link",
                 "nslookup" => "DNS queries",
@@ -417,7 +425,9 @@ fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
     let mut partner: Vec<Option<usize>> = vec![None; sides.len()];
     for i in (0..sides.len()).filter(|&i| !sides[i].v6) {
         let Some(dev) = device(i) else { continue };
-        if let Some(j) = (0..sides.len()).find(|&j| sides[j].v6 && partner[j].is_none() && device(j) == Some(dev.clone())) {
+        if let Some(j) =
+            (0..sides.len()).find(|&j| sides[j].v6 && partner[j].is_none() && device(j) == Some(dev.clone()))
+        {
             partner[i] = Some(j);
             partner[j] = Some(i);
         }
@@ -453,7 +463,8 @@ fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
             }
             Some(_) => {
                 let text = format!("more than {MAX_WANS} interfaces: dualwan takes {MAX_WANS}");
-                section = Section { ty: "interface", notices: vec![Notice::lost(sides[i].line, text)], ..Section::default() };
+                section =
+                    Section { ty: "interface", notices: vec![Notice::lost(sides[i].line, text)], ..Section::default() };
             }
             None => section.name = None,
         }
@@ -489,7 +500,8 @@ fn build(read: &Read<'_>, group: &[usize], net: &Network<'_>, section: &mut Sect
         }
     }
     if network.len() > NETWORK_MAX {
-        let text = format!("'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows");
+        let text =
+            format!("'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows");
         section.notices.push(Notice::lost(first.line, text));
         return None;
     }
@@ -596,7 +608,8 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
             }
         }
         if other.method != main.method || other.check_quality != main.check_quality {
-            let text = format!("'{}' probes differently from '{}': '{}''s way is written", other.name, main.name, main.name);
+            let text =
+                format!("'{}' probes differently from '{}': '{}''s way is written", other.name, main.name, main.name);
             section.notices.push(Notice::note(other.line, text));
         }
     }
