@@ -79,7 +79,7 @@ impl Output {
         let mut notices = Vec::new();
         for mut section in core::iter::once(self.globals).chain(self.interfaces).chain(self.rules) {
             // In the order of the mwan3 file.
-            section.notices.sort_by_key(|n| n.line);
+            super::sort_by_key(&mut section.notices, |n| n.line);
             write_section(&mut text, &section);
             notices.extend(section.notices);
         }

@@ -55,6 +55,31 @@ impl Notice {
     }
 }
 
+/// Adds a warning. Out of line, so that each of the many places that report something
+/// stays a few instructions (the binary runs on routers).
+#[inline(never)]
+fn lost(to: &mut Vec<Notice>, line: u32, text: fmt::Arguments<'_>) {
+    to.push(Notice::lost(line, std::fmt::format(text)));
+}
+
+/// Adds a remark (see [`lost`]).
+#[inline(never)]
+fn note(to: &mut Vec<Notice>, line: u32, text: fmt::Arguments<'_>) {
+    to.push(Notice::note(line, std::fmt::format(text)));
+}
+
+/// Sorts by a key, keeping the order of equal keys: an insertion sort (the lists here hold
+/// a handful of entries), far smaller in the binary than the standard library's sorts.
+fn sort_by_key<T, K: PartialOrd>(v: &mut [T], key: impl Fn(&T) -> K) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 impl fmt::Display for Notice {
     /// `not translated: WHY` or the remark: what follows `FILE:LINE: `.
     /// Control characters (a quoted value may hold a newline) are shown as `?`, so that a

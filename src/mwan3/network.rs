@@ -71,6 +71,7 @@ impl<'a> Network<'a> {
 }
 
 /// The first value of option `name`.
+#[inline(never)]
 fn first<'a>(s: &SectionRef<'a>, name: &str) -> Option<&'a str> {
     s.option(name)?.values().next().map(|(v, _)| v)
 }

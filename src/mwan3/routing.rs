@@ -20,7 +20,7 @@
 use super::emit::{Output, Section};
 use super::network::Network;
 use super::source::Read;
-use super::Notice;
+use super::{lost, note, sort_by_key, Notice};
 use crate::route::{Family, Prefix};
 use crate::uci::{Package, SectionRef};
 use core::net::IpAddr;
@@ -166,11 +166,10 @@ pub(super) fn translate(pkg: &Package, net: &Network<'_>, read: &Read<'_>, out: 
     let last_resort = main.map_or(LastResort::Main, |p| policies[p].last_resort);
     if last_resort == LastResort::Blackhole {
         let line = catch_all(0).or_else(|| catch_all(1)).map_or(0, |r| r.line);
-        let text = format!(
+        lost(&mut out.globals.notices, line, format_args!(
             "last_resort 'blackhole' of policy '{}': with no interface up dualwan's globals reject traffic (unreachable) rather than drop it",
             policies[main.unwrap_or(0)].name
-        );
-        out.globals.notices.push(Notice::lost(line, text));
+        ));
     }
     out.globals.option("last_resort", if last_resort == LastResort::Main { "main" } else { "unreachable" });
 
@@ -202,8 +201,11 @@ fn read_members(pkg: &Package, read: &Read<'_>, notices: &mut Vec<Notice>) -> Ve
             }
             Some((iface, line)) => match read.wan(iface) {
                 _ if metric > MEMBER_METRIC_MAX => {
-                    let text = format!("member '{name}': metric {metric} is above 256, which mwan3 leaves out");
-                    notices.push(Notice::note(line, text));
+                    note(
+                        notices,
+                        line,
+                        format_args!("member '{name}': metric {metric} is above 256, which mwan3 leaves out"),
+                    );
                     None
                 }
                 Some((wan, true)) => {
@@ -236,16 +238,15 @@ fn read_policies<'a>(
         let mut list = Vec::new();
         if let Some(o) = s.option("use_member") {
             if !o.is_list() {
-                let text = format!(
+                note(notices, o.line(), format_args!(
                     "policy '{name}': use_member is an option, not a list: mwan3 reads no member from it; read as the list it was meant to be"
-                );
-                notices.push(Notice::note(o.line(), text));
+                ));
             }
             for (v, line) in o.values() {
                 match members.iter().find(|(n, _)| n == v) {
                     Some((_, Some(m))) => list.push(m.clone()),
                     Some((_, None)) => {}
-                    None => notices.push(Notice::lost(line, format!("policy '{name}': member '{v}' does not exist"))),
+                    None => lost(notices, line, format_args!("policy '{name}': member '{v}' does not exist")),
                 }
             }
         }
@@ -255,8 +256,11 @@ fn read_policies<'a>(
             _ => LastResort::Unreachable,
         };
         for o in s.options().filter(|o| !matches!(o.name(), "use_member" | "last_resort")) {
-            let text = format!("policy '{name}': option '{}' is not an option of mwan3's policies", o.name());
-            notices.push(Notice::lost(o.line(), text));
+            lost(
+                notices,
+                o.line(),
+                format_args!("policy '{name}': option '{}' is not an option of mwan3's policies", o.name()),
+            );
         }
         let skipped = name.len() > CHAIN_NAME_MAX;
         policies.push(Policy { name, members: list, last_resort, skipped });
@@ -264,7 +268,8 @@ fn read_policies<'a>(
     policies
 }
 
-/// The last value of option `name`, and its line.
+/// The last value of option `name`, and its line. Out of line: called in many places.
+#[inline(never)]
 fn value<'a>(s: &SectionRef<'a>, name: &str) -> Option<(&'a str, u32)> {
     s.option(name)?.values().last()
 }
@@ -304,7 +309,7 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         Some(name) => name.into(),
         None => {
             let name = format!("rule_{}", index + 1);
-            r.notices.push(Notice::note(line, format!("a rule without a name: called '{name}'")));
+            note(&mut r.notices, line, format_args!("a rule without a name: called '{name}'"));
             name
         }
     };
@@ -315,7 +320,7 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         Some(("ipv6", _)) => r.families = [false, true],
         Some(("any", _)) | None => {}
         Some((v, l)) => {
-            r.notices.push(Notice::note(l, format!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it")))
+            note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it"))
         }
     }
     for (option, into_src) in [("src_ip", true), ("dest_ip", false)] {
@@ -359,8 +364,7 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     for option in ["src_port", "dest_port"] {
         let Some((v, l)) = value(s, option) else { continue };
         if !matches!(r.proto, Some("tcp" | "udp")) {
-            let text = format!("{option} '{v}' without proto tcp or udp: mwan3 ignores it too");
-            r.notices.push(Notice::note(l, text));
+            note(&mut r.notices, l, format_args!("{option} '{v}' without proto tcp or udp: mwan3 ignores it too"));
             continue;
         }
         match parse_ports(v) {
@@ -378,8 +382,7 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     if let Some((iface, l)) = value(s, "src_iface") {
         match net.device(iface).filter(|d| valid_device(d)) {
             Some(device) => {
-                let text = format!("src_iface '{iface}' is device '{device}' (network config)");
-                r.notices.push(Notice::note(l, text));
+                note(&mut r.notices, l, format_args!("src_iface '{iface}' is device '{device}' (network config)"));
                 r.src_iface = Some(device);
             }
             None if !net.known() => refuse(
@@ -401,11 +404,10 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     }
     if let Some((_, l)) = value(s, "sticky").filter(|(v, _)| *v == "1") {
         let timeout = value(s, "timeout").map_or("600", |(t, _)| t);
-        let text = format!("sticky (for {timeout} s): dualwan keeps each connection on its interface but does not keep a source address on one");
-        r.notices.push(Notice::lost(l, text));
+        lost(&mut r.notices, l, format_args!("sticky (for {timeout} s): dualwan keeps each connection on its interface but does not keep a source address on one"));
     }
     if let Some((_, l)) = value(s, "logging").filter(|(v, _)| *v == "1") {
-        r.notices.push(Notice::lost(l, "logging: dualwan logs its decisions, not the packets a rule matches".into()));
+        lost(&mut r.notices, l, format_args!("logging: dualwan logs its decisions, not the packets a rule matches"));
     }
     for o in s.options() {
         let known = [
@@ -423,7 +425,7 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
             "use_policy",
         ];
         if !known.contains(&o.name()) {
-            r.notices.push(Notice::lost(o.line(), format!("option '{}' is not an option of mwan3's rules", o.name())));
+            lost(&mut r.notices, o.line(), format_args!("option '{}' is not an option of mwan3's rules", o.name()));
         }
     }
     match value(s, "use_policy") {
@@ -538,7 +540,7 @@ fn tiers(p: &Policy<'_>, f: usize) -> Vec<(u32, Vec<(usize, u32)>)> {
             members.push(m);
         }
     }
-    members.sort_by_key(|m| m.metric);
+    sort_by_key(&mut members, |m| m.metric);
     let mut tiers: Vec<(u32, Vec<(usize, u32)>)> = Vec::new();
     for m in members {
         match tiers.last_mut() {
@@ -602,7 +604,7 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
     if !balance {
         // Failover: enabled interfaces need metrics of their own; the order stays.
         let mut order: Vec<usize> = (0..n).filter(|&w| read.wans[w].enabled && metric[w].is_some()).collect();
-        order.sort_by_key(|&w| (metric[w], w));
+        sort_by_key(&mut order, |&w| (metric[w], w));
         let mut last: Option<u32> = None;
         for w in order {
             let m = metric[w].unwrap_or(0);
@@ -652,7 +654,7 @@ fn scale_weights(weight: Vec<Option<u32>>, notices: &mut Vec<Notice>) -> Vec<u32
         let max = weight.iter().copied().max().unwrap_or(1);
         if max > WEIGHT_MAX {
             weight.iter_mut().for_each(|w| *w = ((*w * WEIGHT_MAX + max / 2) / max).max(1));
-            notices.push(Notice::lost(0, format!("weights above {WEIGHT_MAX}: scaled down, proportions rounded")));
+            lost(notices, 0, format_args!("weights above {WEIGHT_MAX}: scaled down, proportions rounded"));
         }
     }
     weight
@@ -693,22 +695,24 @@ fn use_for(ctx: &Ctx<'_, '_>, p: usize, f: usize, notices: &mut Vec<Notice>, lin
     }
     if tiers[0].1.len() > 1 {
         let rest = names(&mut tiers[1..].iter().flat_map(|(_, t)| t.iter().map(|&(w, _)| w)));
-        let text = format!(
+        lost(notices, line, format_args!(
             "policy '{}' ({}): falling back to {rest} after the first tier: dualwan balances over the named interfaces without a fallback",
             policy.name,
             family_word(f)
-        );
-        notices.push(Notice::lost(line, text));
+        ));
         return Use::Named(tiers[0].1.iter().map(|&(w, _)| w).collect());
     }
     for (_, tier) in tiers.iter().filter(|(_, t)| t.len() > 1) {
-        let text = format!(
-            "policy '{}' ({}): {} share a tier: dualwan uses them in order",
-            policy.name,
-            family_word(f),
-            names(&mut tier.iter().map(|&(w, _)| w))
+        lost(
+            notices,
+            line,
+            format_args!(
+                "policy '{}' ({}): {} share a tier: dualwan uses them in order",
+                policy.name,
+                family_word(f),
+                names(&mut tier.iter().map(|&(w, _)| w))
+            ),
         );
-        notices.push(Notice::lost(line, text));
     }
     Use::Ordered(tiers.iter().flat_map(|(m, t)| t.iter().map(move |&(w, _)| (w, *m))).collect())
 }
@@ -721,7 +725,7 @@ fn same_as_global(ctx: &Ctx<'_, '_>, tiers: &[(u32, Vec<(usize, u32)>)], f: usiz
         tiers.iter().map(|(_, t)| t.iter().map(|&(w, _)| w).filter(|&w| live(w)).collect::<Vec<_>>()).collect();
     ours.retain(|t| !t.is_empty());
     let mut by_metric: Vec<usize> = (0..wans.len()).filter(|&w| live(w)).collect();
-    by_metric.sort_by_key(|&w| (ctx.arr.metric[w], w));
+    sort_by_key(&mut by_metric, |&w| (ctx.arr.metric[w], w));
     let mut global: Vec<Vec<usize>> = Vec::new();
     for w in by_metric {
         match global.last_mut() {
@@ -730,7 +734,7 @@ fn same_as_global(ctx: &Ctx<'_, '_>, tiers: &[(u32, Vec<(usize, u32)>)], f: usiz
         }
     }
     for t in ours.iter_mut().chain(global.iter_mut()) {
-        t.sort_unstable();
+        sort_by_key(t, |&w| w);
     }
     ours == global
 }
@@ -791,7 +795,7 @@ fn same(a: &Use, b: &Use) -> bool {
             Use::Ordered(l) if l.len() == 1 => vec![l[0].0],
             _ => return None,
         };
-        s.sort_unstable();
+        sort_by_key(&mut s, |&w| w);
         Some(s)
     };
     match (a, b) {
@@ -819,7 +823,7 @@ fn merge(ctx: &Ctx<'_, '_>, u4: &Use, u6: &Use) -> Option<Use> {
                     None => all.push((w, m)),
                 }
             }
-            all.sort_by_key(|&(_, m)| m);
+            sort_by_key(&mut all, |&(_, m)| m);
             Use::Ordered(all)
         }
         (Use::Named(a), Use::Named(b)) => Use::Named(union(a, b)),
@@ -893,11 +897,10 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
     for f in 0..2 {
         let tracked = ctx.read.wans.iter().any(|w| w.enabled && w.tracks[f]);
         if tracked && !global[f] && !covered[f] {
-            let text = format!(
+            lost(&mut out.globals.notices, 0, format_args!(
                 "no rule takes all {} traffic to a policy: mwan3 leaves what no rule takes to the main table, dualwan to the interfaces by metric",
                 family_word(f)
-            );
-            out.globals.notices.push(Notice::lost(0, text));
+            ));
         }
     }
 }
@@ -931,13 +934,12 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
     for (fams, u) in parts {
         if u == Use::Empty {
             let f: Vec<&str> = (0..2).filter(|&f| fams[f]).map(family_word).collect();
-            let text = format!(
+            lost(&mut r.notices, line, format_args!(
                 "policy '{}' has no {} member: mwan3 gives the rule's {} traffic its last resort, dualwan lets it through to the next rules",
                 policy.name,
                 f.join(" or "),
                 f.join(" and ")
-            );
-            r.notices.push(Notice::lost(line, text));
+            ));
             continue;
         }
         let srcs: Vec<Option<Prefix>> =
@@ -955,7 +957,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
         }
     }
     if emitted.len() > 1 && (r.src.len() > 1 || r.dest.len() > 1) {
-        r.notices.push(Notice::note(line, "an address list: one dualwan rule per address".into()));
+        note(&mut r.notices, line, format_args!("an address list: one dualwan rule per address"));
     }
     let mut sections = Vec::new();
     for (fams, u, src, dest) in emitted {
@@ -963,7 +965,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
         let set = match &u {
             Use::Named(s) => {
                 let mut s = s.clone();
-                s.sort_unstable();
+                sort_by_key(&mut s, |&w| w);
                 Some(s)
             }
             _ => None,
@@ -979,7 +981,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
             None
         };
         if let Some(why) = full {
-            r.notices.push(Notice::lost(line, format!("rule '{}': {why}: dualwan takes no more", r.name)));
+            lost(&mut r.notices, line, format_args!("rule '{}': {why}: dualwan takes no more", r.name));
             break;
         }
         limits.rules += 1;
@@ -1070,11 +1072,10 @@ fn write_interfaces(read: &Read<'_>, arr: &Arrangement, out: &mut Output) {
         };
         if flush(w, true) {
             let line = wan.included.iter().map(|&k| sides[k].flush_line).find(|&l| l != wan.line).unwrap_or(wan.line);
-            let text = format!(
+            note(&mut section.notices, line, format_args!(
                 "flush_conntrack ifup/connected: to move connections back to '{}', dualwan flushes those of the interface traffic leaves (on_switch there)",
                 wan.name
-            );
-            section.notices.push(Notice::note(line, text));
+            ));
         }
         section.option("flush_conntrack", value);
     }

@@ -12,7 +12,7 @@
 
 use super::emit::{Output, Section};
 use super::network::{Network, DYNAMIC_PROTOS};
-use super::Notice;
+use super::{lost, note, Notice};
 use crate::config::{parse_bool, usable_target, MAX_TARGETS, MAX_WANS, NETWORK_MAX};
 use crate::uci::{OptionRef, Package, SectionRef};
 use core::net::IpAddr;
@@ -217,11 +217,10 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
         return Err(Notice::lost(line, "interface section without a name: it names no netifd interface".into()));
     };
     let mut notices = Vec::new();
-    let mut lost = |line: u32, text: String| notices.push(Notice::lost(line, text));
     let family = s.option("family").and_then(|o| last(&o)).unwrap_or(("ipv4", line));
     let v6 = family.0 == "ipv6";
     if !matches!(family.0, "ipv4" | "ipv6") {
-        lost(family.1, format!("family '{}' is neither ipv4 nor ipv6: read as ipv4", family.0));
+        lost(&mut notices, family.1, format_args!("family '{}' is neither ipv4 nor ipv6: read as ipv4", family.0));
     }
     let mut side = Side {
         name,
@@ -243,10 +242,10 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
     let mut phase_intervals = Vec::new();
     for o in s.options() {
         let Some((v, vline)) = last(&o) else { continue };
-        let bool_of = |lost: &mut dyn FnMut(u32, String), default: bool| {
+        let bool_of = |notices: &mut Vec<Notice>| {
             parse_bool(v).unwrap_or_else(|| {
-                lost(vline, format!("{} '{v}' is not a boolean: mwan3 reads it as {}", o.name(), u8::from(default)));
-                default
+                lost(notices, vline, format_args!("{} '{v}' is not a boolean: mwan3 reads it as 0", o.name()));
+                false
             })
         };
         let name = o.name();
@@ -255,7 +254,11 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
             let parsed = if f.seconds { millis(v) } else { uint(v) };
             let Some(mut n) = parsed else {
                 let unit = if f.seconds { "a number of seconds" } else { "a whole number" };
-                lost(vline, format!("{name} '{v}' is not {unit}: mwan3's default {} written", show(f, f.mwan3)));
+                lost(
+                    &mut notices,
+                    vline,
+                    format_args!("{name} '{v}' is not {unit}: mwan3's default {} written", show(f, f.mwan3)),
+                );
                 continue;
             };
             if n < f.min || n > f.max {
@@ -265,7 +268,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
                     _ => "",
                 };
                 let edge = if n < f.min { "below dualwan's least" } else { "above dualwan's most" };
-                lost(vline, format!("{name} '{v}' is {edge}, {}: written{why}", show(f, clamped)));
+                lost(&mut notices, vline, format_args!("{name} '{v}' is {edge}, {}: written{why}", show(f, clamped)));
                 n = clamped;
             }
             side.nums[i] = Num { v: n, set: true };
@@ -273,42 +276,55 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
         }
         match name {
             "enabled" => {
-                side.enabled = bool_of(&mut lost, false);
+                side.enabled = bool_of(&mut notices);
                 enabled_set = true;
             }
             "family" | "track_ip" | "flush_conntrack" => {}
             "track_method" => method = Some((v, vline)),
             "httping_ssl" => httping_ssl = parse_bool(v) == Some(true),
-            "check_quality" => side.check_quality = bool_of(&mut lost, false),
+            "check_quality" => side.check_quality = bool_of(&mut notices),
             "count" if uint(v) == Some(1) => {}
-            "count" => lost(vline, format!("count '{v}': dualwan sends one probe per target and round")),
+            "count" => {
+                lost(&mut notices, vline, format_args!("count '{v}': dualwan sends one probe per target and round"))
+            }
             "size" if uint(v) == Some(56) => {}
-            "size" => lost(vline, format!("size '{v}': dualwan's probes have a fixed size")),
+            "size" => lost(&mut notices, vline, format_args!("size '{v}': dualwan's probes have a fixed size")),
             "max_ttl" if uint(v) == Some(60) => {}
-            "max_ttl" => lost(vline, format!("max_ttl '{v}': dualwan's probes use the system's TTL")),
+            "max_ttl" => {
+                lost(&mut notices, vline, format_args!("max_ttl '{v}': dualwan's probes use the system's TTL"))
+            }
             "failure_interval" | "recovery_interval" => phase_intervals.push((name, v, vline)),
             "keep_failure_interval" if parse_bool(v) != Some(true) => {}
-            "keep_failure_interval" => lost(vline, "keep_failure_interval: dualwan has one interval".into()),
-            "initial_state" if v == "online" => {}
-            "initial_state" => {
-                lost(vline, format!("initial_state '{v}': dualwan judges an interface by its first probe round"))
+            "keep_failure_interval" => {
+                lost(&mut notices, vline, format_args!("keep_failure_interval: dualwan has one interval"))
             }
-            other => lost(o.line(), format!("option '{other}': not an option of mwan3's interfaces")),
+            "initial_state" if v == "online" => {}
+            "initial_state" => lost(
+                &mut notices,
+                vline,
+                format_args!("initial_state '{v}': dualwan judges an interface by its first probe round"),
+            ),
+            other => {
+                lost(&mut notices, o.line(), format_args!("option '{other}': not an option of mwan3's interfaces"))
+            }
         }
     }
     for (name, v, line) in phase_intervals {
         if millis(v) != Some(side.nums[INTERVAL].v) {
             let what = if name == "failure_interval" { "while failing" } else { "while recovering" };
-            let text = format!(
-                "{name} '{v}' ({what}): dualwan has one interval (after a miss it confirms within one interval)"
+            lost(
+                &mut notices,
+                line,
+                format_args!(
+                    "{name} '{v}' ({what}): dualwan has one interval (after a miss it confirms within one interval)"
+                ),
             );
-            notices.push(Notice::lost(line, text));
         }
     }
     side.method = match method {
         None | Some(("ping" | "nping-icmp", _)) => Method::Icmp,
         Some(("nping-tcp", l)) => {
-            notices.push(Notice::note(l, "nping-tcp probes TCP port 80: track_method tcp, track_port 80".into()));
+            note(&mut notices, l, format_args!("nping-tcp probes TCP port 80: track_method tcp, track_port 80"));
             Method::Tcp(80)
         }
         Some((m @ ("httping" | "arping" | "nslookup" | "nping-udp" | "nping-arp"), l)) => {
@@ -322,16 +338,16 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
                 "nping-udp" => "UDP probes",
                 _ => "ARP probes",
             };
-            notices.push(Notice::lost(l, format!("track_method '{m}' ({what}): dualwan probes with ICMP echo here")));
+            lost(&mut notices, l, format_args!("track_method '{m}' ({what}): dualwan probes with ICMP echo here"));
             Method::Icmp
         }
         Some((m, l)) => {
-            notices.push(Notice::note(l, format!("track_method '{m}' is unknown to mwan3, which pings instead")));
+            note(&mut notices, l, format_args!("track_method '{m}' is unknown to mwan3, which pings instead"));
             Method::Icmp
         }
     };
     if !enabled_set {
-        notices.push(Notice::note(line, "enabled is unset: mwan3 leaves such an interface disabled".into()));
+        note(&mut notices, line, format_args!("enabled is unset: mwan3 leaves such an interface disabled"));
     }
     read_targets(s, v6, &mut side.targets, &mut notices);
     read_flush(s, &mut side, &mut notices);
@@ -343,10 +359,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
 fn read_targets(s: &SectionRef<'_>, v6: bool, targets: &mut Vec<IpAddr>, notices: &mut Vec<Notice>) {
     let Some(o) = s.option("track_ip") else { return };
     if !o.is_list() {
-        notices.push(Notice::note(
-            o.line(),
-            "track_ip is an option, not a list: mwan3 reads no target from it (the interface never comes online); read as the list it was meant to be".into(),
-        ));
+        note(notices, o.line(), format_args!("track_ip is an option, not a list: mwan3 reads no target from it (the interface never comes online); read as the list it was meant to be"));
     }
     for (v, line) in o.values() {
         let why = match v.parse::<IpAddr>() {
@@ -368,7 +381,7 @@ fn read_targets(s: &SectionRef<'_>, v6: bool, targets: &mut Vec<IpAddr>, notices
                 continue;
             }
         };
-        notices.push(Notice::lost(line, format!("track_ip '{v}' {why}")));
+        lost(notices, line, format_args!("track_ip '{v}' {why}"));
     }
 }
 
@@ -380,10 +393,7 @@ fn read_flush(s: &SectionRef<'_>, side: &mut Side<'_>, notices: &mut Vec<Notice>
     side.flush_line = o.line();
     let legacy = o.values().all(|(v, _)| matches!(v, "always" | "never"));
     if !o.is_list() && !legacy {
-        notices.push(Notice::note(
-            o.line(),
-            "flush_conntrack is an option, not a list: mwan3 reads nothing from it; read as the list it was meant to be".into(),
-        ));
+        note(notices, o.line(), format_args!("flush_conntrack is an option, not a list: mwan3 reads nothing from it; read as the list it was meant to be"));
     }
     for (v, line) in o.values() {
         match v {
@@ -391,7 +401,7 @@ fn read_flush(s: &SectionRef<'_>, side: &mut Side<'_>, notices: &mut Vec<Notice>
             "ifup" | "connected" => side.flush_up = true,
             "always" => (side.flush_down, side.flush_up) = (true, true),
             "never" => {}
-            other => notices.push(Notice::lost(line, format!("flush_conntrack '{other}': not an mwan3 event"))),
+            other => lost(notices, line, format_args!("flush_conntrack '{other}': not an mwan3 event")),
         }
     }
 }
@@ -406,11 +416,14 @@ fn check_quality_order(side: &mut Side<'_>, notices: &mut Vec<Notice>) {
             continue;
         }
         let written = f.v.saturating_sub(1).max(FIELDS[recovery].min);
-        let text = format!(
-            "{} {} is not below {} {}: dualwan needs recovery stricter than failure, {written} written",
-            FIELDS[recovery].name, r.v, FIELDS[failure].name, f.v
+        lost(
+            notices,
+            side.line,
+            format_args!(
+                "{} {} is not below {} {}: dualwan needs recovery stricter than failure, {written} written",
+                FIELDS[recovery].name, r.v, FIELDS[failure].name, f.v
+            ),
         );
-        notices.push(Notice::lost(side.line, text));
         side.nums[recovery] = Num { v: written, set: true };
         if written >= f.v {
             side.nums[failure] = Num { v: written + 1, set: true };
@@ -439,17 +452,18 @@ fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
         }
         // IPv4 first.
         let mut group: Vec<usize> = core::iter::once(i).chain(partner[i]).collect();
-        group.sort_by_key(|&k| sides[k].v6);
+        if sides[group[0]].v6 {
+            group.reverse();
+        }
         let mut section = Section::new("interface", sides[group[0]].name);
         if let [a, b] = group[..] {
-            let text = format!(
+            note(&mut section.notices, sides[i].line, format_args!(
                 "'{}' (ipv4) and '{}' (line {}, ipv6) use the same device, {} (network config): one dual-stack interface",
                 sides[a].name,
                 sides[b].name,
                 sides[b].line,
                 device(a).unwrap_or_default()
-            );
-            section.notices.push(Notice::note(sides[i].line, text));
+            ));
         }
         let wan = build(read, &group, net, &mut section);
         let index = read.wans.len();
@@ -482,8 +496,11 @@ fn build(read: &Read<'_>, group: &[usize], net: &Network<'_>, section: &mut Sect
     let main = &sides[included[0]];
     for &k in group.iter().filter(|k| !included.contains(k)) {
         let s = &sides[k];
-        let text = format!("'{}' ({}) is disabled: its targets and settings are left out", s.name, family_word(s.v6));
-        section.notices.push(Notice::note(s.line, text));
+        note(
+            &mut section.notices,
+            s.line,
+            format_args!("'{}' ({}) is disabled: its targets and settings are left out", s.name, family_word(s.v6)),
+        );
     }
     for &k in group {
         section.notices.extend(sides[k].notices.iter().cloned());
@@ -494,8 +511,11 @@ fn build(read: &Read<'_>, group: &[usize], net: &Network<'_>, section: &mut Sect
     if net.proto(&network).is_some_and(|p| DYNAMIC_PROTOS.contains(&p)) {
         let child = format!("{network}_{}", if first.v6 { 6 } else { 4 });
         if child.len() <= NETWORK_MAX {
-            let text = format!("its addresses are on netifd's '{child}' (proto {})", net.proto(&network).unwrap_or(""));
-            section.notices.push(Notice::note(first.line, text));
+            note(
+                &mut section.notices,
+                first.line,
+                format_args!("its addresses are on netifd's '{child}' (proto {})", net.proto(&network).unwrap_or("")),
+            );
             network = child;
         }
     }
@@ -506,8 +526,7 @@ fn build(read: &Read<'_>, group: &[usize], net: &Network<'_>, section: &mut Sect
         return None;
     }
     if net.known() && net.interface(first.name).is_none() && net.device(&network).is_none() {
-        let text = format!("the network config has no interface '{}'", first.name);
-        section.notices.push(Notice::note(first.line, text));
+        note(&mut section.notices, first.line, format_args!("the network config has no interface '{}'", first.name));
     }
 
     let targets = targets(read, &included, section);
@@ -554,11 +573,14 @@ fn targets(read: &Read<'_>, included: &[usize], section: &mut Section) -> Vec<Ip
         }
         let lender = sides.iter().find(|o| o.v6 == s.v6 && !o.targets.is_empty() && (o.enabled || !s.enabled));
         if let Some(lender) = lender {
-            let text = format!(
+            lost(
+                &mut section.notices,
+                s.line,
+                format_args!(
                 "'{}' has no usable track_ip (mwan3 trusts netifd alone then): dualwan needs targets, '{}''s are used",
                 s.name, lender.name
+            ),
             );
-            section.notices.push(Notice::lost(s.line, text));
             per_family.push(lender.targets.clone());
         }
     }
@@ -581,8 +603,11 @@ fn targets(read: &Read<'_>, included: &[usize], section: &mut Section) -> Vec<Ip
         out.extend_from_slice(&t[..k]);
         left_out.extend(t[k..].iter().map(|ip| ip.to_string()));
     }
-    let text = format!("track_ip {}: dualwan probes at most {MAX_TARGETS} targets", left_out.join(", "));
-    section.notices.push(Notice::lost(sides[included[0]].line, text));
+    lost(
+        &mut section.notices,
+        sides[included[0]].line,
+        format_args!("track_ip {}: dualwan probes at most {MAX_TARGETS} targets", left_out.join(", ")),
+    );
     out
 }
 
@@ -595,16 +620,19 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
         let other = &sides[k];
         for (i, f) in FIELDS.iter().enumerate() {
             if other.nums[i].set && other.nums[i].v != nums[i].v {
-                let text = format!(
-                    "'{}' has {} {}, '{}' {}: one value per dualwan interface, {} written",
-                    other.name,
-                    f.name,
-                    show(f, other.nums[i].v),
-                    main.name,
-                    show(f, nums[i].v),
-                    show(f, nums[i].v)
+                note(
+                    &mut section.notices,
+                    other.line,
+                    format_args!(
+                        "'{}' has {} {}, '{}' {}: one value per dualwan interface, {} written",
+                        other.name,
+                        f.name,
+                        show(f, other.nums[i].v),
+                        main.name,
+                        show(f, nums[i].v),
+                        show(f, nums[i].v)
+                    ),
                 );
-                section.notices.push(Notice::note(other.line, text));
             }
         }
         if other.method != main.method || other.check_quality != main.check_quality {
@@ -615,11 +643,10 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
     }
     let own = main.targets.len().max(1) as u32;
     if nums[RELIABILITY].v > own {
-        let text = format!(
+        lost(&mut section.notices, main.line, format_args!(
             "reliability {} with {own} targets: mwan3 never counts a round good; dualwan counts at most the targets a family has",
             nums[RELIABILITY].v
-        );
-        section.notices.push(Notice::lost(main.line, text));
+        ));
     }
     if nums[RELIABILITY].v > targets as u32 {
         nums[RELIABILITY] = Num { v: targets as u32, set: true };
@@ -629,12 +656,15 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
     if !defaulted.is_empty() {
         let theirs: Vec<String> = defaulted.iter().map(|f| format!("{} {}", f.name, show(f, f.mwan3))).collect();
         let ours: Vec<String> = defaulted.iter().map(|f| show(f, f.dualwan)).collect();
-        let text = format!(
-            "unset in mwan3, whose defaults are written: {} (leave them out for dualwan's: {})",
-            theirs.join(", "),
-            ours.join(", ")
+        note(
+            &mut section.notices,
+            main.line,
+            format_args!(
+                "unset in mwan3, whose defaults are written: {} (leave them out for dualwan's: {})",
+                theirs.join(", "),
+                ours.join(", ")
+            ),
         );
-        section.notices.push(Notice::note(main.line, text));
     }
     if main.check_quality {
         let text = "check_quality: mwan3 judges each round's ping per target; dualwan judges the mean latency and the loss of its last 16 probes";
