@@ -933,7 +933,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
     let mut emitted = Vec::new();
     for (fams, u) in parts {
         if u == Use::Empty {
-            let f: Vec<&str> = (0..2).filter(|&f| fams[f]).map(family_word).collect();
+            let f: Vec<&str> = (0..2).filter(|&f| fams[f] && matters[f]).map(family_word).collect();
             lost(&mut r.notices, line, format_args!(
                 "policy '{}' has no {} member: mwan3 gives the rule's {} traffic its last resort, dualwan lets it through to the next rules",
                 policy.name,

@@ -198,8 +198,10 @@ fn millis(v: &str) -> Option<u32> {
 
 /// Milliseconds as dualwan's seconds: `10`, `0.5`, `1.25`.
 pub(super) fn seconds(ms: u32) -> String {
-    let s = format!("{}.{:03}", ms / 1000, ms % 1000);
-    s.trim_end_matches('0').trim_end_matches('.').into()
+    match ms % 1000 {
+        0 => (ms / 1000).to_string(),
+        frac => format!("{}.{}", ms / 1000, format!("{frac:03}").trim_end_matches('0')),
+    }
 }
 
 fn show(f: &Field, v: u32) -> String {

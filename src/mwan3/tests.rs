@@ -642,3 +642,12 @@ fn globals_and_unknown_sections() {
         ]
     );
 }
+
+#[test]
+fn seconds_are_written_as_dualwan_reads_them() {
+    use super::source::seconds;
+    let cases = [(0, "0"), (100, "0.1"), (1250, "1.25"), (10_000, "10"), (100_000, "100"), (60_005, "60.005")];
+    for (ms, text) in cases {
+        assert_eq!(seconds(ms), text);
+    }
+}
