@@ -3,7 +3,7 @@
 
 use super::Notice;
 use crate::uci;
-use core::fmt::Write;
+use core::fmt::{self, Write};
 
 /// The first lines of every translation.
 const HEADER: &str = "\
@@ -15,7 +15,7 @@ const HEADER: &str = "\
 
 /// One section to write; one without a name was not translated and is written as its
 /// notices alone.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Section {
     /// `config TYPE`.
     pub ty: &'static str,
@@ -23,8 +23,12 @@ pub(super) struct Section {
     pub name: Option<String>,
     /// What to know about it.
     pub notices: Vec<Notice>,
-    /// `option`s and `list`s, in the order written.
-    pub options: Vec<Opt>,
+    /// Its `option` and `list` lines, as written (the text is built as it goes: one
+    /// string, rather than a list of values, keeps the binary small).
+    pub body: String,
+    /// Where in `body` the lines that are decided later go (an interface's metric and
+    /// weight, after its `network`).
+    pub mark: usize,
 }
 
 impl Section {
@@ -33,30 +37,32 @@ impl Section {
         Section { ty, name: Some(name.into()), ..Section::default() }
     }
 
+    /// What is left of a section that was not translated: its notices.
+    pub fn dropped(ty: &'static str, notices: Vec<Notice>) -> Section {
+        Section { ty, notices, ..Section::default() }
+    }
+
     /// Adds `option NAME 'VALUE'`.
-    pub fn option(&mut self, name: &'static str, value: impl ToString) {
-        self.options.push(Opt { list: false, name, value: value.to_string() });
+    #[inline(never)]
+    pub fn option(&mut self, name: &str, value: &dyn fmt::Display) {
+        self.line("option", name, value);
     }
 
     /// Adds `list NAME 'VALUE'`.
-    pub fn list(&mut self, name: &'static str, value: impl ToString) {
-        self.options.push(Opt { list: true, name, value: value.to_string() });
+    #[inline(never)]
+    pub fn list(&mut self, name: &str, value: &dyn fmt::Display) {
+        self.line("list", name, value);
+    }
+
+    fn line(&mut self, keyword: &str, name: &str, value: &dyn fmt::Display) {
+        let value = value.to_string();
+        let _ = write!(self.body, "\t{keyword} {name} ");
+        let _ = uci::write_quoted(&mut self.body, &value);
+        self.body.push('\n');
     }
 }
 
-/// One `option` or `list` line.
-#[derive(Debug)]
-pub(super) struct Opt {
-    /// `list` rather than `option`.
-    pub list: bool,
-    /// Option name.
-    pub name: &'static str,
-    /// Its value, quoted when written.
-    pub value: String,
-}
-
 /// The whole config.
-#[derive(Debug)]
 pub(super) struct Output {
     /// `config globals 'globals'`, whose notices include those about the file as a whole.
     pub globals: Section,
@@ -78,12 +84,24 @@ impl Output {
         let mut text = String::from(HEADER);
         let mut notices = Vec::new();
         for mut section in core::iter::once(self.globals).chain(self.interfaces).chain(self.rules) {
-            // In the order of the mwan3 file.
-            super::sort_by_key(&mut section.notices, |n| n.line);
+            sort_by_line(&mut section.notices);
             write_section(&mut text, &section);
-            notices.extend(section.notices);
+            notices.append(&mut section.notices);
         }
         (text, notices)
+    }
+}
+
+/// In the order of the mwan3 file, keeping the order of notices about one line: an
+/// insertion sort (a section has a handful), far smaller in the binary than the standard
+/// library's sorts.
+fn sort_by_line(notices: &mut [Notice]) {
+    for i in 1..notices.len() {
+        let mut j = i;
+        while j > 0 && notices[j - 1].line > notices[j].line {
+            notices.swap(j - 1, j);
+            j -= 1;
+        }
     }
 }
 
@@ -101,9 +119,5 @@ fn write_section(out: &mut String, s: &Section) {
             line => writeln!(out, "{indent}# mwan3:{line}: {n}"),
         };
     }
-    for o in &s.options {
-        let _ = write!(out, "\t{} {} ", if o.list { "list" } else { "option" }, o.name);
-        let _ = uci::write_quoted(out, &o.value);
-        out.push('\n');
-    }
+    out.push_str(&s.body);
 }

@@ -68,16 +68,28 @@ fn note(to: &mut Vec<Notice>, line: u32, text: fmt::Arguments<'_>) {
     to.push(Notice::note(line, std::fmt::format(text)));
 }
 
-/// Sorts by a key, keeping the order of equal keys: an insertion sort (the lists here hold
-/// a handful of entries), far smaller in the binary than the standard library's sorts.
-fn sort_by_key<T, K: PartialOrd>(v: &mut [T], key: impl Fn(&T) -> K) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && key(&v[j - 1]) > key(&v[j]) {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
+/// A whole number as mwan3's shell arithmetic takes it (decimal, no sign; at most nine
+/// digits, so that it fits).
+fn uint(v: &str) -> Option<u32> {
+    if v.len() > 9 {
+        return None;
     }
+    digits(v)
+}
+
+/// Decimal digits and nothing else, as a number (saturating at `u32::MAX`).
+fn digits(v: &str) -> Option<u32> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut n: u32 = 0;
+    for b in v.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.saturating_mul(10).saturating_add(u32::from(b - b'0'));
+    }
+    Some(n)
 }
 
 impl fmt::Display for Notice {
@@ -137,22 +149,28 @@ pub fn import(mwan3: &Package, network: Option<&Package>) -> Result<Import, NotM
 /// interfaces have a `proto`, a dualwan config's (without members or policies) a `device`
 /// or `network`.
 fn recognise(pkg: &Package) -> Result<(), NotMwan3> {
-    let has = |ty: &str| pkg.sections().any(|s| s.ty() == ty);
-    let routing = has("member") || has("policy");
-    if !routing && !has("interface") && !has("rule") {
+    let (mut routing, mut other) = (false, false);
+    for s in pkg.sections() {
+        match s.ty() {
+            "member" | "policy" => routing = true,
+            "interface" | "rule" => other = true,
+            _ => {}
+        }
+    }
+    if !routing && !other {
         return Err(NotMwan3("it has no interface, member, policy or rule sections".into()));
     }
     for s in pkg.sections().filter(|s| s.ty() == "interface") {
-        let name = s.name().unwrap_or("?");
-        let looks = |option: &str, like: &str| {
+        let looks_like = |option: &str, like: &str| {
+            let name = s.name().unwrap_or("?");
             NotMwan3(format!("interface '{name}' (line {}) has option '{option}': this looks like {like}", s.line()))
         };
         if s.option("proto").is_some() {
-            return Err(looks("proto", "/etc/config/network"));
+            return Err(looks_like("proto", "/etc/config/network"));
         }
         for option in ["device", "network"] {
             if !routing && s.option(option).is_some() {
-                return Err(looks(option, "a dualwan config"));
+                return Err(looks_like(option, "a dualwan config"));
             }
         }
     }

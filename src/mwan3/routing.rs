@@ -16,14 +16,19 @@
 //! `use` lists: the interfaces in order of preference (a policy whose metrics all differ),
 //! `balance` alone (the globals' tiers), or the named interfaces and `balance` (one tier,
 //! by weight).
+//!
+//! Sets and lists of interfaces are small fixed arrays ([`Wans`]) and bit masks, not
+//! vectors: the binary runs on routers, and this keeps the translator small in it.
 
 use super::emit::{Output, Section};
 use super::network::Network;
 use super::source::Read;
-use super::{lost, note, sort_by_key, Notice};
+use super::{digits, lost, note, uint, Notice};
+use crate::config::MAX_WANS;
 use crate::route::{Family, Prefix};
 use crate::uci::{Package, SectionRef};
-use core::net::IpAddr;
+use core::fmt::{self, Write};
+use core::net::{IpAddr, Ipv4Addr};
 
 /// Most `config rule` sections dualwan takes.
 const MAX_RULES: usize = 16;
@@ -42,13 +47,106 @@ const WEIGHT_MAX: u32 = 100;
 /// A family set, by [`Family::index`].
 type Families = [bool; 2];
 const BOTH: Families = [true, true];
+/// The families' names, by [`Family::index`].
+const FAMILY: [&str; 2] = ["ipv4", "ipv6"];
+/// The options of mwan3's rules.
+const RULE_OPTIONS: [&str; 12] = [
+    "src_ip",
+    "dest_ip",
+    "proto",
+    "src_port",
+    "dest_port",
+    "src_iface",
+    "family",
+    "ipset",
+    "sticky",
+    "timeout",
+    "logging",
+    "use_policy",
+];
 
-fn family_word(f: usize) -> &'static str {
-    ["ipv4", "ipv6"][f]
+/// The names of the families in `fams`, joined by `sep`.
+fn family_words(fams: Families, sep: &str) -> String {
+    let mut words = String::new();
+    for f in 0..2 {
+        if fams[f] {
+            if !words.is_empty() {
+                words.push_str(sep);
+            }
+            words.push_str(FAMILY[f]);
+        }
+    }
+    words
+}
+
+/// Interfaces in an order, each with a metric and a weight: a policy's members of one
+/// family (sorted by metric, so that each run of one metric is a tier), or the interfaces
+/// a rule uses. Each interface is there at most once, so there are at most [`MAX_WANS`].
+#[derive(Copy, Clone)]
+struct Wans {
+    len: usize,
+    wan: [usize; MAX_WANS],
+    metric: [u32; MAX_WANS],
+    weight: [u32; MAX_WANS],
+}
+
+impl Wans {
+    const NONE: Wans = Wans { len: 0, wan: [0; MAX_WANS], metric: [0; MAX_WANS], weight: [0; MAX_WANS] };
+
+    /// The interfaces, in order.
+    fn wans(&self) -> &[usize] {
+        &self.wan[..self.len]
+    }
+
+    /// Adds an interface at the end unless it is there already; its index.
+    fn add(&mut self, wan: usize, metric: u32, weight: u32) -> usize {
+        if let Some(i) = self.wans().iter().position(|&w| w == wan) {
+            return i;
+        }
+        let i = self.len;
+        self.wan[i] = wan;
+        self.metric[i] = metric;
+        self.weight[i] = weight;
+        self.len += 1;
+        i
+    }
+
+    /// By metric, keeping the order of equal ones: an insertion sort (a handful of
+    /// entries), far smaller in the binary than the standard library's sorts.
+    fn sort_by_metric(&mut self) {
+        for i in 1..self.len {
+            let mut j = i;
+            while j > 0 && self.metric[j - 1] > self.metric[j] {
+                self.wan.swap(j - 1, j);
+                self.metric.swap(j - 1, j);
+                self.weight.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+    }
+
+    /// Where the tier (the run of one metric) that starts at `i` ends.
+    fn tier_end(&self, i: usize) -> usize {
+        let mut end = i + 1;
+        while end < self.len && self.metric[end] == self.metric[i] {
+            end += 1;
+        }
+        end
+    }
+
+    /// Entry `i` shares its tier with another interface.
+    fn shared(&self, i: usize) -> bool {
+        (i > 0 && self.metric[i - 1] == self.metric[i]) || (i + 1 < self.len && self.metric[i + 1] == self.metric[i])
+    }
+
+    /// The set of the interfaces, one bit each.
+    fn set(&self) -> u32 {
+        self.wans().iter().fold(0, |set, &w| set | 1 << w)
+    }
 }
 
 /// One member: an interface of a policy with its metric and weight.
-#[derive(Clone, Debug)]
+#[derive(Copy, Clone)]
 struct Member {
     /// The dualwan interface.
     wan: usize,
@@ -59,7 +157,7 @@ struct Member {
 }
 
 /// What a policy's traffic gets while none of its members is online.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, PartialEq, Eq)]
 enum LastResort {
     Unreachable,
     Blackhole,
@@ -67,39 +165,35 @@ enum LastResort {
     Main,
 }
 
-#[derive(Debug)]
 struct Policy<'a> {
     name: &'a str,
-    /// Members whose settings are part of a dualwan interface, in `use_member` order.
-    members: Vec<Member>,
+    /// Per family, its members whose settings are part of a dualwan interface, by metric
+    /// (an interface counted once, at its first member in `use_member` order).
+    tiers: [Wans; 2],
+    /// Each interface's lowest metric among its members.
+    best: [Option<u32>; MAX_WANS],
     last_resort: LastResort,
     /// Its name is too long: mwan3 makes no chain of it.
     skipped: bool,
 }
 
-/// Where a rule sends its traffic.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Target {
-    Policy(usize),
-}
-
 /// One mwan3 rule, read.
-#[derive(Debug)]
 struct Rule {
     name: String,
     line: u32,
     /// Families it can match.
     families: Families,
-    /// Source prefixes (a comma list), none for any.
-    src: Vec<Prefix>,
-    dest: Vec<Prefix>,
+    /// Source and destination prefixes (comma lists), none for any.
+    addrs: [Vec<Prefix>; 2],
     /// `tcp`, `udp` or `icmp`; `None` for all.
     proto: Option<&'static str>,
-    src_port: Vec<(u16, u16)>,
-    dest_port: Vec<(u16, u16)>,
+    /// Source and destination ports as dualwan writes them, and how many ports and ranges
+    /// each has.
+    ports: [(usize, String); 2],
     /// The device of `src_iface`.
     src_iface: Option<String>,
-    target: Option<Target>,
+    /// The policy it sends its traffic to.
+    policy: Option<usize>,
     notices: Vec<Notice>,
     /// Why it has no dualwan rule.
     refused: Option<Notice>,
@@ -109,32 +203,61 @@ impl Rule {
     /// Takes all traffic of its families.
     fn is_catch_all(&self) -> bool {
         self.refused.is_none()
-            && self.src.is_empty()
-            && self.dest.is_empty()
+            && self.addrs[0].is_empty()
+            && self.addrs[1].is_empty()
             && self.proto.is_none()
             && self.src_iface.is_none()
-            && self.target.is_some()
+            && self.policy.is_some()
+    }
+
+    /// Leaves the rule out, for the first reason found.
+    #[inline(never)]
+    fn refuse(&mut self, line: u32, why: fmt::Arguments<'_>) {
+        if self.refused.is_none() {
+            self.refused = Some(Notice::lost(line, format!("rule '{}': {why}", self.name)));
+        }
+    }
+
+    /// Leaves the rule out as mwan3 does, unless it is refused already.
+    fn ignore(&mut self, why: &str) {
+        if self.refused.is_none() {
+            self.refused = Some(Notice::note(self.line, format!("rule '{}' {why}", self.name)));
+        }
     }
 }
 
 /// What a policy is in dualwan, for one family.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Use {
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum How {
     /// No member of the family.
     Empty,
     /// These interfaces in this order (with the policy's metric of each).
-    Ordered(Vec<(usize, u32)>),
+    Ordered,
     /// These interfaces by weight: the named ones and `balance`.
-    Named(Vec<usize>),
+    Named,
     /// The globals' arrangement: `balance` alone.
     Global,
 }
 
+/// A `use` list: how, and the interfaces (none for `Empty` and `Global`).
+#[derive(Copy, Clone)]
+struct Use {
+    how: How,
+    wans: Wans,
+}
+
+impl Use {
+    const fn of(how: How, wans: Wans) -> Use {
+        Use { how, wans }
+    }
+
+    const EMPTY: Use = Use::of(How::Empty, Wans::NONE);
+}
+
 /// The globals' arrangement of the interfaces.
-#[derive(Debug)]
 struct Arrangement {
-    metric: Vec<u32>,
-    weight: Vec<u32>,
+    metric: [u32; MAX_WANS],
+    weight: [u32; MAX_WANS],
     balance: bool,
     /// The catch-all's policy.
     main: Option<usize>,
@@ -151,91 +274,93 @@ struct Ctx<'r, 'a> {
 pub(super) fn translate(pkg: &Package, net: &Network<'_>, read: &Read<'_>, out: &mut Output) {
     let members = read_members(pkg, read, &mut out.globals.notices);
     let policies = read_policies(pkg, &members, &mut out.globals.notices);
-    let rules: Vec<Rule> = pkg
-        .sections()
-        .filter(|s| s.ty() == "rule")
-        .enumerate()
-        .map(|(i, s)| read_rule(&s, i, net, &policies))
-        .collect();
+    let mut rules = Vec::new();
+    for s in pkg.sections().filter(|s| s.ty() == "rule") {
+        let rule = read_rule(&s, rules.len(), net, &policies);
+        rules.push(rule);
+    }
     // The catch-all of IPv4 traffic if there is one (an IPv6 one may come first).
-    let catch_all = |f: usize| rules.iter().find(|r| r.is_catch_all() && r.families[f]);
-    let main = catch_all(0).or_else(|| catch_all(1)).and_then(|r| r.target).map(|Target::Policy(p)| p);
+    let catch_all = (0..2).find_map(|f| rules.iter().find(|r| r.is_catch_all() && r.families[f]));
+    let main = catch_all.and_then(|r| r.policy);
     let arr = arrange(read, &policies, main, out);
 
-    out.globals.option("mode", if arr.balance { "balance" } else { "failover" });
+    let globals = &mut out.globals;
+    globals.option("mode", &if arr.balance { "balance" } else { "failover" });
     let last_resort = main.map_or(LastResort::Main, |p| policies[p].last_resort);
-    if last_resort == LastResort::Blackhole {
-        let line = catch_all(0).or_else(|| catch_all(1)).map_or(0, |r| r.line);
-        lost(&mut out.globals.notices, line, format_args!(
+    if let (LastResort::Blackhole, Some(p), Some(r)) = (last_resort, main, catch_all) {
+        lost(&mut globals.notices, r.line, format_args!(
             "last_resort 'blackhole' of policy '{}': with no interface up dualwan's globals reject traffic (unreachable) rather than drop it",
-            policies[main.unwrap_or(0)].name
+            policies[p].name
         ));
     }
-    out.globals.option("last_resort", if last_resort == LastResort::Main { "main" } else { "unreachable" });
+    globals.option("last_resort", &if last_resort == LastResort::Main { "main" } else { "unreachable" });
 
     let ctx = Ctx { read, policies: &policies, arr: &arr };
     write_rules(&ctx, rules, out);
     write_interfaces(read, &arr, out);
 }
 
-fn read_members(pkg: &Package, read: &Read<'_>, notices: &mut Vec<Notice>) -> Vec<(String, Option<Member>)> {
+fn read_members<'a>(pkg: &'a Package, read: &Read<'_>, notices: &mut Vec<Notice>) -> Vec<(&'a str, Option<Member>)> {
     let mut members = Vec::new();
     for s in pkg.sections().filter(|s| s.ty() == "member") {
         let Some(name) = s.name() else { continue };
-        let mut lost = |line: u32, text: String| notices.push(Notice::lost(line, text));
-        let mut number = |option: &str, default: u32| match value(&s, option) {
-            None => default,
-            Some((v, line)) => uint(v).unwrap_or_else(|| {
-                lost(line, format!("member '{name}': {option} '{v}' is not a whole number: {default} taken"));
-                default
-            }),
-        };
-        let (metric, weight) = (number("metric", 1), number("weight", 1));
-        for o in s.options().filter(|o| !matches!(o.name(), "interface" | "metric" | "weight")) {
-            lost(o.line(), format!("member '{name}': option '{}' is not an option of mwan3's members", o.name()));
+        let metric = member_number(&s, name, "metric", notices);
+        let weight = member_number(&s, name, "weight", notices);
+        for o in s.options() {
+            let option = o.name();
+            if !matches!(option, "interface" | "metric" | "weight") {
+                lost(
+                    notices,
+                    o.line(),
+                    format_args!("member '{name}': option '{option}' is not an option of mwan3's members"),
+                );
+            }
         }
         let member = match value(&s, "interface") {
             None => {
-                lost(s.line(), format!("member '{name}' has no interface"));
+                lost(notices, s.line(), format_args!("member '{name}' has no interface"));
+                None
+            }
+            Some((_, line)) if metric > MEMBER_METRIC_MAX => {
+                note(notices, line, format_args!("member '{name}': metric {metric} is above 256, which mwan3 leaves out"));
                 None
             }
             Some((iface, line)) => match read.wan(iface) {
-                _ if metric > MEMBER_METRIC_MAX => {
-                    note(
-                        notices,
-                        line,
-                        format_args!("member '{name}': metric {metric} is above 256, which mwan3 leaves out"),
-                    );
-                    None
-                }
-                Some((wan, true)) => {
-                    let v6 = read.sides.iter().find(|s| s.name == iface).is_some_and(|s| s.v6);
-                    Some(Member { wan, v6, metric, weight })
-                }
+                Some((wan, true, v6)) => Some(Member { wan, v6, metric, weight }),
                 // The disabled half of a pair: never online in mwan3 either.
-                Some((_, false)) => None,
+                Some((_, false, _)) => None,
                 None => {
                     let known = read.sides.iter().any(|s| s.name == iface);
                     let why = if known { "is not translated" } else { "is no interface section" };
-                    lost(line, format!("member '{name}': interface '{iface}' {why}"));
+                    lost(notices, line, format_args!("member '{name}': interface '{iface}' {why}"));
                     None
                 }
             },
         };
-        members.push((name.to_string(), member));
+        members.push((name, member));
     }
     members
 }
 
+/// A member's `metric` or `weight` (mwan3's default of both is 1).
+fn member_number(s: &SectionRef<'_>, name: &str, option: &str, notices: &mut Vec<Notice>) -> u32 {
+    let Some((v, line)) = value(s, option) else { return 1 };
+    uint(v).unwrap_or_else(|| {
+        lost(notices, line, format_args!("member '{name}': {option} '{v}' is not a whole number: 1 taken"));
+        1
+    })
+}
+
 fn read_policies<'a>(
     pkg: &'a Package,
-    members: &[(String, Option<Member>)],
+    members: &[(&str, Option<Member>)],
     notices: &mut Vec<Notice>,
 ) -> Vec<Policy<'a>> {
     let mut policies = Vec::new();
     for s in pkg.sections().filter(|s| s.ty() == "policy") {
         let Some(name) = s.name() else { continue };
-        let mut list = Vec::new();
+        let mut tiers = [Wans::NONE; 2];
+        let mut best = [None; MAX_WANS];
         if let Some(o) = s.option("use_member") {
             if !o.is_list() {
                 note(notices, o.line(), format_args!(
@@ -243,27 +368,37 @@ fn read_policies<'a>(
                 ));
             }
             for (v, line) in o.values() {
-                match members.iter().find(|(n, _)| n == v) {
-                    Some((_, Some(m))) => list.push(m.clone()),
+                match members.iter().find(|(n, _)| *n == v) {
+                    Some((_, Some(m))) => {
+                        tiers[usize::from(m.v6)].add(m.wan, m.metric, m.weight);
+                        let b: &mut Option<u32> = &mut best[m.wan];
+                        *b = Some(b.map_or(m.metric, |b| b.min(m.metric)));
+                    }
                     Some((_, None)) => {}
                     None => lost(notices, line, format_args!("policy '{name}': member '{v}' does not exist")),
                 }
             }
         }
-        let last_resort = match value(&s, "last_resort").map(|(v, _)| v) {
-            Some("blackhole") => LastResort::Blackhole,
-            Some("default") => LastResort::Main,
+        for t in &mut tiers {
+            t.sort_by_metric();
+        }
+        let last_resort = match value(&s, "last_resort") {
+            Some(("blackhole", _)) => LastResort::Blackhole,
+            Some(("default", _)) => LastResort::Main,
             _ => LastResort::Unreachable,
         };
-        for o in s.options().filter(|o| !matches!(o.name(), "use_member" | "last_resort")) {
-            lost(
-                notices,
-                o.line(),
-                format_args!("policy '{name}': option '{}' is not an option of mwan3's policies", o.name()),
-            );
+        for o in s.options() {
+            let option = o.name();
+            if !matches!(option, "use_member" | "last_resort") {
+                lost(
+                    notices,
+                    o.line(),
+                    format_args!("policy '{name}': option '{option}' is not an option of mwan3's policies"),
+                );
+            }
         }
         let skipped = name.len() > CHAIN_NAME_MAX;
-        policies.push(Policy { name, members: list, last_resort, skipped });
+        policies.push(Policy { name, tiers, best, last_resort, skipped });
     }
     policies
 }
@@ -274,10 +409,6 @@ fn value<'a>(s: &SectionRef<'a>, name: &str) -> Option<(&'a str, u32)> {
     s.option(name)?.values().last()
 }
 
-fn uint(v: &str) -> Option<u32> {
-    (!v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok())?
-}
-
 /// Reads rule `index` (counted among rules) as far as dualwan can say the same.
 fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Policy<'_>]) -> Rule {
     let line = s.line();
@@ -285,35 +416,26 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         name: String::new(),
         line,
         families: BOTH,
-        src: Vec::new(),
-        dest: Vec::new(),
+        addrs: [Vec::new(), Vec::new()],
         proto: None,
-        src_port: Vec::new(),
-        dest_port: Vec::new(),
+        ports: [(0, String::new()), (0, String::new())],
         src_iface: None,
-        target: None,
+        policy: None,
         notices: Vec::new(),
         refused: None,
     };
-    let refuse = |r: &mut Rule, line: u32, text: String| {
-        if r.refused.is_none() {
-            r.refused = Some(Notice::lost(line, text));
-        }
-    };
-    r.name = match s.name() {
+    match s.name() {
         Some(name) if name.len() > CHAIN_NAME_MAX => {
             let text = format!("rule '{name}': its name is longer than {CHAIN_NAME_MAX} characters, so mwan3 skips it");
             r.refused = Some(Notice::note(line, text));
             return r;
         }
-        Some(name) => name.into(),
+        Some(name) => r.name = name.into(),
         None => {
-            let name = format!("rule_{}", index + 1);
-            note(&mut r.notices, line, format_args!("a rule without a name: called '{name}'"));
-            name
+            r.name = format!("rule_{}", index + 1);
+            note(&mut r.notices, line, format_args!("a rule without a name: called '{}'", r.name));
         }
-    };
-    let label = format!("rule '{}'", r.name);
+    }
 
     match value(s, "family") {
         Some(("ipv4", _)) => r.families = [true, false],
@@ -323,23 +445,18 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
             note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it"))
         }
     }
-    for (option, into_src) in [("src_ip", true), ("dest_ip", false)] {
+    for (k, option) in ["src_ip", "dest_ip"].into_iter().enumerate() {
         let Some((v, l)) = value(s, option) else { continue };
         for item in v.split(',') {
             match parse_prefix(item.trim()) {
                 Ok(p) => {
                     // An address of one family keeps mwan3 from using the rule for the other.
                     r.families[1 - p.family().index()] = false;
-                    if p.len == 0 {
-                        continue;
-                    }
-                    if into_src {
-                        r.src.push(p)
-                    } else {
-                        r.dest.push(p)
+                    if p.len > 0 {
+                        r.addrs[k].push(p);
                     }
                 }
-                Err(why) => refuse(&mut r, l, format!("{label}: {option} '{item}' {why}")),
+                Err(why) => r.refuse(l, format_args!("{option} '{item}' {why}")),
             }
         }
     }
@@ -350,8 +467,9 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         Some(("icmp" | "1", l)) => {
             r.proto = Some("icmp");
             if r.families[1] {
-                let text = "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4";
-                r.notices.push(Notice::note(l, text.into()));
+                note(&mut r.notices, l, format_args!(
+                    "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4"
+                ));
             }
             r.families[1] = false;
         }
@@ -359,23 +477,19 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
             r.proto = Some("icmp");
             r.families[0] = false;
         }
-        Some((v, l)) => refuse(&mut r, l, format!("{label}: proto '{v}': dualwan's rules take tcp, udp, icmp or all")),
+        Some((v, l)) => r.refuse(l, format_args!("proto '{v}': dualwan's rules take tcp, udp, icmp or all")),
     }
-    for option in ["src_port", "dest_port"] {
+    for (k, option) in ["src_port", "dest_port"].into_iter().enumerate() {
         let Some((v, l)) = value(s, option) else { continue };
         if !matches!(r.proto, Some("tcp" | "udp")) {
             note(&mut r.notices, l, format_args!("{option} '{v}' without proto tcp or udp: mwan3 ignores it too"));
             continue;
         }
         match parse_ports(v) {
-            Some(ports) if option == "src_port" => r.src_port = ports,
-            Some(ports) => r.dest_port = ports,
-            None => refuse(
-                &mut r,
+            Some(ports) => r.ports[k] = ports,
+            None => r.refuse(
                 l,
-                format!(
-                    "{label}: {option} '{v}' is not ports dualwan takes (1-65535, a:b ranges, at most {PORTS_MAX})"
-                ),
+                format_args!("{option} '{v}' is not ports dualwan takes (1-65535, a:b ranges, at most {PORTS_MAX})"),
             ),
         }
     }
@@ -385,22 +499,18 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
                 note(&mut r.notices, l, format_args!("src_iface '{iface}' is device '{device}' (network config)"));
                 r.src_iface = Some(device);
             }
-            None if !net.known() => refuse(
-                &mut r,
-                l,
-                format!("{label}: src_iface '{iface}': without the network config its device is unknown"),
-            ),
             None => {
-                refuse(&mut r, l, format!("{label}: src_iface '{iface}': the network config gives no device for it"))
+                let why = if net.known() {
+                    "the network config gives no device for it"
+                } else {
+                    "without the network config its device is unknown"
+                };
+                r.refuse(l, format_args!("src_iface '{iface}': {why}"));
             }
         }
     }
     if let Some((v, l)) = value(s, "ipset") {
-        refuse(
-            &mut r,
-            l,
-            format!("{label}: ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"),
-        );
+        r.refuse(l, format_args!("ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"));
     }
     if let Some((_, l)) = value(s, "sticky").filter(|(v, _)| *v == "1") {
         let timeout = value(s, "timeout").map_or("600", |(t, _)| t);
@@ -410,52 +520,32 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         lost(&mut r.notices, l, format_args!("logging: dualwan logs its decisions, not the packets a rule matches"));
     }
     for o in s.options() {
-        let known = [
-            "src_ip",
-            "dest_ip",
-            "proto",
-            "src_port",
-            "dest_port",
-            "src_iface",
-            "family",
-            "ipset",
-            "sticky",
-            "timeout",
-            "logging",
-            "use_policy",
-        ];
-        if !known.contains(&o.name()) {
-            lost(&mut r.notices, o.line(), format_args!("option '{}' is not an option of mwan3's rules", o.name()));
+        let option = o.name();
+        if !RULE_OPTIONS.contains(&option) {
+            lost(&mut r.notices, o.line(), format_args!("option '{option}' is not an option of mwan3's rules"));
         }
     }
     match value(s, "use_policy") {
-        None => {
-            let text = format!("{label} has no use_policy: mwan3 ignores it");
-            if r.refused.is_none() {
-                r.refused = Some(Notice::note(line, text));
-            }
-        }
-        Some(("default", l)) => refuse(
-            &mut r,
+        None => r.ignore("has no use_policy: mwan3 ignores it"),
+        Some(("default", l)) => r.refuse(
             l,
-            format!("{label}: use_policy 'default' (the main table): dualwan's rules send traffic to interfaces (routes of the main table more specific than a default route always win)"),
+            format_args!("use_policy 'default' (the main table): dualwan's rules send traffic to interfaces (routes of the main table more specific than a default route always win)"),
         ),
-        Some((v @ ("unreachable" | "blackhole"), l)) => {
-            refuse(&mut r, l, format!("{label}: use_policy '{v}': dualwan's rules send traffic to interfaces, and {v} only when none is up"))
-        }
+        Some((v @ ("unreachable" | "blackhole"), l)) => r.refuse(
+            l,
+            format_args!("use_policy '{v}': dualwan's rules send traffic to interfaces, and {v} only when none is up"),
+        ),
         Some((v, l)) => match policies.iter().position(|p| p.name == v) {
-            Some(p) if policies[p].skipped => refuse(
-                &mut r,
+            Some(p) if policies[p].skipped => r.refuse(
                 l,
-                format!("{label}: policy '{v}' has a name longer than {CHAIN_NAME_MAX} characters, so mwan3 skips it"),
+                format_args!("policy '{v}' has a name longer than {CHAIN_NAME_MAX} characters, so mwan3 skips it"),
             ),
-            Some(p) => r.target = Some(Target::Policy(p)),
-            None => refuse(&mut r, l, format!("{label}: use_policy '{v}' names no policy")),
+            Some(p) => r.policy = Some(p),
+            None => r.refuse(l, format_args!("use_policy '{v}' names no policy")),
         },
     }
-    if r.families == [false, false] && r.refused.is_none() {
-        r.refused =
-            Some(Notice::note(line, format!("{label} never matches in mwan3: its addresses and family disagree")));
+    if r.families == [false, false] {
+        r.ignore("never matches in mwan3: its addresses and family disagree");
     }
     r
 }
@@ -468,6 +558,7 @@ fn valid_device(d: &str) -> bool {
 /// An address or prefix as iptables reads it (`192.0.2.0/24`, `192.0.2.0/255.255.255.0`,
 /// `2001:db8::/32`), host bits cleared as iptables clears them.
 fn parse_prefix(v: &str) -> Result<Prefix, &'static str> {
+    const NOT_A_PREFIX: &str = "has a mask that is not a prefix";
     if v.starts_with('!') {
         return Err("is negated: dualwan's rules select, never exclude");
     }
@@ -480,17 +571,17 @@ fn parse_prefix(v: &str) -> Result<Prefix, &'static str> {
         });
     };
     let max = Family::of(&addr).max_len();
-    let len = match (len, addr) {
-        ("", _) => max,
-        (l, _) if l.bytes().all(|b| b.is_ascii_digit()) && l.len() <= 3 => match l.parse::<u8>() {
+    let len = match (digits(len), addr) {
+        _ if len.is_empty() => max,
+        (Some(n), _) if len.len() <= 3 => match u8::try_from(n) {
             Ok(n) if n <= max => n,
             _ => return Err("has a prefix length beyond its family's"),
         },
-        (mask, IpAddr::V4(_)) => match mask.parse::<core::net::Ipv4Addr>().map(u32::from) {
+        (_, IpAddr::V4(_)) => match len.parse::<Ipv4Addr>().map(u32::from) {
             Ok(m) if m.leading_ones() + m.trailing_zeros() == 32 => m.leading_ones() as u8,
-            _ => return Err("has a mask that is not a prefix"),
+            _ => return Err(NOT_A_PREFIX),
         },
-        _ => return Err("has a mask that is not a prefix"),
+        _ => return Err(NOT_A_PREFIX),
     };
     let addr = match addr {
         IpAddr::V4(a) => IpAddr::V4((u32::from(a) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)).into()),
@@ -499,165 +590,137 @@ fn parse_prefix(v: &str) -> Result<Prefix, &'static str> {
     Ok(Prefix { addr, len })
 }
 
-fn show_prefix(p: &Prefix) -> String {
-    if p.len == p.family().max_len() {
-        p.addr.to_string()
-    } else {
-        format!("{}/{}", p.addr, p.len)
-    }
-}
-
-/// `80,443,1000:2000` (iptables' multiport; `a-b` taken too) as port ranges.
-fn parse_ports(v: &str) -> Option<Vec<(u16, u16)>> {
-    let port =
-        |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u16>().ok()).flatten().filter(|&p| p > 0);
-    let ports: Option<Vec<(u16, u16)>> = v
-        .split(',')
-        .map(|item| {
-            let item = item.trim();
-            let (a, b) = item.split_once([':', '-']).unwrap_or((item, item));
-            let (a, b) = (port(a)?, port(b)?);
-            (a <= b).then_some((a, b))
-        })
-        .collect();
-    ports.filter(|p| !p.is_empty() && p.len() <= PORTS_MAX)
-}
-
-fn show_ports(ports: &[(u16, u16)]) -> String {
-    let items: Vec<String> =
-        ports.iter().map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
-    items.join(",")
-}
-
-/// A policy's members of family `f` in tiers: by metric, lowest first, each tier's
-/// interfaces with their weights in `use_member` order (an interface counted once).
-fn tiers(p: &Policy<'_>, f: usize) -> Vec<(u32, Vec<(usize, u32)>)> {
-    let mut seen = Vec::new();
-    let mut members: Vec<&Member> = Vec::new();
-    for m in p.members.iter().filter(|m| usize::from(m.v6) == f) {
-        if !seen.contains(&m.wan) {
-            seen.push(m.wan);
-            members.push(m);
+/// `80,443,1000:2000` (iptables' multiport; `a-b` taken too) as dualwan writes it
+/// (`80,443,1000-2000`), and how many ports and ranges it has.
+fn parse_ports(v: &str) -> Option<(usize, String)> {
+    let port = |p: &str| digits(p).filter(|p| (1..=65535).contains(p));
+    let mut text = String::new();
+    let mut count = 0;
+    for item in v.split(',') {
+        let item = item.trim();
+        let (a, b) = item.split_once([':', '-']).unwrap_or((item, item));
+        let (a, b) = (port(a)?, port(b)?);
+        if a > b {
+            return None;
         }
+        let sep = if count == 0 { "" } else { "," };
+        let _ = if a == b { write!(text, "{sep}{a}") } else { write!(text, "{sep}{a}-{b}") };
+        count += 1;
     }
-    sort_by_key(&mut members, |m| m.metric);
-    let mut tiers: Vec<(u32, Vec<(usize, u32)>)> = Vec::new();
-    for m in members {
-        match tiers.last_mut() {
-            Some((metric, tier)) if *metric == m.metric => tier.push((m.wan, m.weight)),
-            _ => tiers.push((m.metric, vec![(m.wan, m.weight)])),
-        }
-    }
-    tiers
+    (count <= PORTS_MAX).then_some((count, text))
 }
 
 /// The globals' arrangement: the catch-all's policy gives each interface its metric and,
 /// where it balances, its weight; interfaces it leaves out come after, one metric each.
 fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &mut Output) -> Arrangement {
-    let n = read.wans.len();
-    let mut metric: Vec<Option<u32>> = vec![None; n];
-    let mut weight: Vec<Option<u32>> = vec![None; n];
+    let wans = &read.wans;
+    let n = wans.len();
+    let mut metric: [Option<u32>; MAX_WANS] = [None; MAX_WANS];
+    let mut weight: [Option<u32>; MAX_WANS] = [None; MAX_WANS];
     let mut balance = false;
-    let note = |out: &mut Output, w: usize, notice: Notice| out.interfaces[read.wans[w].section].notices.push(notice);
     if let Some(p) = main {
         let policy = &policies[p];
-        for f in 0..2 {
-            for (m, tier) in tiers(policy, f) {
-                balance |= tier.len() > 1;
-                for &(w, wt) in &tier {
-                    match metric[w] {
-                        None => metric[w] = Some(m),
-                        Some(x) if x != m => {
-                            let text = format!(
-                                "policy '{}' gives it metric {x} for ipv4 and {m} for ipv6: one metric per dualwan interface, {x} written",
-                                policy.name
-                            );
-                            note(out, w, Notice::lost(read.wans[w].line, text));
-                        }
-                        Some(_) => {}
-                    }
-                    if tier.len() > 1 {
-                        weight[w].get_or_insert(wt);
-                    }
+        for t in &policy.tiers {
+            for i in 0..t.len {
+                let (w, m) = (t.wan[i], t.metric[i]);
+                balance |= t.shared(i);
+                match metric[w] {
+                    None => metric[w] = Some(m),
+                    Some(x) if x != m => lost(
+                        &mut out.interfaces[wans[w].section].notices,
+                        wans[w].line,
+                        format_args!(
+                            "policy '{}' gives it metric {x} for ipv4 and {m} for ipv6: one metric per dualwan interface, {x} written",
+                            policy.name
+                        ),
+                    ),
+                    Some(_) => {}
                 }
             }
         }
     }
-    // Weights of interfaces that share traffic only in other policies.
-    for policy in policies {
-        for f in 0..2 {
-            for (_, tier) in tiers(policy, f).into_iter().filter(|(_, t)| t.len() > 1) {
-                for (w, wt) in tier {
-                    weight[w].get_or_insert(wt);
-                }
+    // The weights of interfaces that share a tier (in the catch-all's policy first).
+    for policy in main.iter().map(|&p| &policies[p]).chain(policies) {
+        for t in &policy.tiers {
+            for i in (0..t.len).filter(|&i| t.shared(i)) {
+                weight[t.wan[i]].get_or_insert(t.weight[i]);
             }
         }
     }
     if main.is_none() {
         // No catch-all: each interface by its best metric in any policy.
         for policy in policies {
-            for m in &policy.members {
-                metric[m.wan] = Some(metric[m.wan].map_or(m.metric, |x| x.min(m.metric)));
+            for (m, best) in metric.iter_mut().zip(policy.best) {
+                if let Some(b) = best {
+                    *m = Some(m.map_or(b, |m| m.min(b)));
+                }
             }
         }
     }
     if !balance {
         // Failover: enabled interfaces need metrics of their own; the order stays.
-        let mut order: Vec<usize> = (0..n).filter(|&w| read.wans[w].enabled && metric[w].is_some()).collect();
-        sort_by_key(&mut order, |&w| (metric[w], w));
+        let mut order = Wans::NONE;
+        for w in 0..n {
+            if let (true, Some(m)) = (wans[w].enabled, metric[w]) {
+                order.add(w, m, 0);
+            }
+        }
+        order.sort_by_metric();
         let mut last: Option<u32> = None;
-        for w in order {
+        for &w in order.wans() {
             let m = metric[w].unwrap_or(0);
             if let Some(l) = last.filter(|&l| m <= l) {
-                let text = format!(
-                    "metric {m} is another interface's too: in failover mode each has its own, {} written",
-                    l + 1
+                note(
+                    &mut out.interfaces[wans[w].section].notices,
+                    wans[w].line,
+                    format_args!("metric {m} is another interface's too: in failover mode each has its own, {} written", l + 1),
                 );
-                note(out, w, Notice::note(read.wans[w].line, text));
                 metric[w] = Some(l + 1);
             }
             last = metric[w];
         }
     }
     let mut next = metric.iter().flatten().max().map_or(1, |m| m + 1);
-    for (w, m) in metric.iter_mut().enumerate() {
-        if m.is_some() {
+    for w in 0..n {
+        if metric[w].is_some() {
             continue;
         }
-        *m = Some(next);
-        if let (Some(p), true) = (main, read.wans[w].enabled) {
-            let text = format!(
+        metric[w] = Some(next);
+        if let (Some(p), true) = (main, wans[w].enabled) {
+            lost(&mut out.interfaces[wans[w].section].notices, wans[w].line, format_args!(
                 "not in policy '{}', which takes all traffic: dualwan's globals use it when none of that policy's interfaces is up (metric {next})",
                 policies[p].name
-            );
-            note(out, w, Notice::lost(read.wans[w].line, text));
+            ));
         }
         next += 1;
     }
-    let metric: Vec<u32> = metric.into_iter().map(|m| m.unwrap_or(0)).collect();
-    let weight = scale_weights(weight, &mut out.globals.notices);
-    Arrangement { metric, weight, balance, main }
+    let mut weight = weight.map(|w| w.unwrap_or(1));
+    scale_weights(&mut weight[..n], &mut out.globals.notices);
+    Arrangement { metric: metric.map(|m| m.unwrap_or(0)), weight, balance, main }
 }
 
 /// Weights in dualwan's 1-100, in the same proportions as far as they go.
-fn scale_weights(weight: Vec<Option<u32>>, notices: &mut Vec<Notice>) -> Vec<u32> {
-    let mut weight: Vec<u32> = weight.into_iter().map(|w| w.unwrap_or(1)).collect();
+fn scale_weights(weight: &mut [u32], notices: &mut Vec<Notice>) {
     if weight.contains(&0) {
-        notices
-            .push(Notice::lost(0, "a weight of 0 (mwan3 then picks the interface only when alone): 1 written".into()));
-        weight.iter_mut().filter(|w| **w == 0).for_each(|w| *w = 1);
+        lost(notices, 0, format_args!("a weight of 0 (mwan3 then picks the interface only when alone): 1 written"));
+        for w in weight.iter_mut() {
+            *w = (*w).max(1);
+        }
     }
-    let gcd = weight.iter().copied().fold(0, gcd);
+    let gcd = weight.iter().fold(0, |a, &b| gcd(a, b));
     let max = weight.iter().copied().max().unwrap_or(1);
     if max > WEIGHT_MAX && gcd > 0 {
-        weight.iter_mut().for_each(|w| *w /= gcd);
+        for w in weight.iter_mut() {
+            *w /= gcd;
+        }
         let max = weight.iter().copied().max().unwrap_or(1);
         if max > WEIGHT_MAX {
-            weight.iter_mut().for_each(|w| *w = ((*w * WEIGHT_MAX + max / 2) / max).max(1));
+            for w in weight.iter_mut() {
+                *w = ((*w * WEIGHT_MAX + max / 2) / max).max(1);
+            }
             lost(notices, 0, format_args!("weights above {WEIGHT_MAX}: scaled down, proportions rounded"));
         }
     }
-    weight
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -668,175 +731,183 @@ fn gcd(a: u32, b: u32) -> u32 {
     }
 }
 
+/// The enabled interfaces track family `f`: dualwan routes it.
+fn tracked(read: &Read<'_>, f: usize) -> bool {
+    read.wans.iter().any(|w| w.enabled && w.tracks[f])
+}
+
+/// The names of interfaces, `a, b`.
+fn names(read: &Read<'_>, wans: &[usize]) -> String {
+    let mut text = String::new();
+    for &w in wans {
+        if !text.is_empty() {
+            text.push_str(", ");
+        }
+        text.push_str(read.wans[w].name);
+    }
+    text
+}
+
 /// Policy `p` for family `f`, with notices about what dualwan says differently.
 fn use_for(ctx: &Ctx<'_, '_>, p: usize, f: usize, notices: &mut Vec<Notice>, line: u32) -> Use {
     let policy = &ctx.policies[p];
-    let tiers = tiers(policy, f);
-    let names = |wans: &mut dyn Iterator<Item = usize>| -> String {
-        wans.map(|w| ctx.read.wans[w].name.as_str()).collect::<Vec<_>>().join(", ")
-    };
-    if tiers.is_empty() {
-        return Use::Empty;
+    let t = &policy.tiers[f];
+    if t.len == 0 {
+        return Use::EMPTY;
     }
     // The catch-all's policy is what the globals say, whatever the family.
     if ctx.arr.balance && ctx.arr.main == Some(p) {
-        check_weights(ctx, policy, &tiers, notices, line);
-        return Use::Global;
+        check_weights(ctx, policy, t, notices, line);
+        return Use::of(How::Global, Wans::NONE);
     }
-    if tiers.iter().all(|(_, t)| t.len() == 1) {
-        return Use::Ordered(tiers.iter().map(|(m, t)| (t[0].0, *m)).collect());
+    if !(0..t.len).any(|i| t.shared(i)) {
+        return Use::of(How::Ordered, *t);
     }
-    check_weights(ctx, policy, &tiers, notices, line);
-    if ctx.arr.balance && same_as_global(ctx, &tiers, f) {
-        return Use::Global;
+    check_weights(ctx, policy, t, notices, line);
+    if ctx.arr.balance && same_as_global(ctx, t, f) {
+        return Use::of(How::Global, Wans::NONE);
     }
-    if let [(_, tier)] = &tiers[..] {
-        return Use::Named(tier.iter().map(|&(w, _)| w).collect());
+    let first = t.tier_end(0);
+    if first == t.len {
+        return Use::of(How::Named, *t);
     }
-    if tiers[0].1.len() > 1 {
-        let rest = names(&mut tiers[1..].iter().flat_map(|(_, t)| t.iter().map(|&(w, _)| w)));
+    let family = FAMILY[f];
+    if first > 1 {
+        let rest = names(ctx.read, &t.wans()[first..]);
         lost(notices, line, format_args!(
-            "policy '{}' ({}): falling back to {rest} after the first tier: dualwan balances over the named interfaces without a fallback",
-            policy.name,
-            family_word(f)
+            "policy '{}' ({family}): falling back to {rest} after the first tier: dualwan balances over the named interfaces without a fallback",
+            policy.name
         ));
-        return Use::Named(tiers[0].1.iter().map(|&(w, _)| w).collect());
+        let mut tier = *t;
+        tier.len = first;
+        return Use::of(How::Named, tier);
     }
-    for (_, tier) in tiers.iter().filter(|(_, t)| t.len() > 1) {
-        lost(
-            notices,
-            line,
-            format_args!(
-                "policy '{}' ({}): {} share a tier: dualwan uses them in order",
-                policy.name,
-                family_word(f),
-                names(&mut tier.iter().map(|&(w, _)| w))
-            ),
-        );
+    let mut i = 0;
+    while i < t.len {
+        let end = t.tier_end(i);
+        if end - i > 1 {
+            let tier = names(ctx.read, &t.wans()[i..end]);
+            lost(
+                notices,
+                line,
+                format_args!("policy '{}' ({family}): {tier} share a tier: dualwan uses them in order", policy.name),
+            );
+        }
+        i = end;
     }
-    Use::Ordered(tiers.iter().flat_map(|(m, t)| t.iter().map(move |&(w, _)| (w, *m))).collect())
+    Use::of(How::Ordered, *t)
+}
+
+/// The tiers of `t` as sets of the interfaces `live` takes, empty ones left out.
+fn tier_sets(t: &Wans, live: &dyn Fn(usize) -> bool) -> [u32; MAX_WANS] {
+    let mut sets = [0; MAX_WANS];
+    let (mut n, mut i) = (0, 0);
+    while i < t.len {
+        let end = t.tier_end(i);
+        let set = t.wans()[i..end].iter().filter(|&&w| live(w)).fold(0, |set, &w| set | 1 << w);
+        if set != 0 {
+            sets[n] = set;
+            n += 1;
+        }
+        i = end;
+    }
+    sets
 }
 
 /// The globals' tiers of family `f` are the policy's (enabled interfaces only).
-fn same_as_global(ctx: &Ctx<'_, '_>, tiers: &[(u32, Vec<(usize, u32)>)], f: usize) -> bool {
+fn same_as_global(ctx: &Ctx<'_, '_>, t: &Wans, f: usize) -> bool {
     let wans = &ctx.read.wans;
     let live = |w: usize| wans[w].enabled && wans[w].tracks[f];
-    let mut ours: Vec<Vec<usize>> =
-        tiers.iter().map(|(_, t)| t.iter().map(|&(w, _)| w).filter(|&w| live(w)).collect::<Vec<_>>()).collect();
-    ours.retain(|t| !t.is_empty());
-    let mut by_metric: Vec<usize> = (0..wans.len()).filter(|&w| live(w)).collect();
-    sort_by_key(&mut by_metric, |&w| (ctx.arr.metric[w], w));
-    let mut global: Vec<Vec<usize>> = Vec::new();
-    for w in by_metric {
-        match global.last_mut() {
-            Some(t) if ctx.arr.metric[t[0]] == ctx.arr.metric[w] => t.push(w),
-            _ => global.push(vec![w]),
-        }
+    let mut by_metric = Wans::NONE;
+    for w in (0..wans.len()).filter(|&w| live(w)) {
+        by_metric.add(w, ctx.arr.metric[w], 0);
     }
-    for t in ours.iter_mut().chain(global.iter_mut()) {
-        sort_by_key(t, |&w| w);
-    }
-    ours == global
+    by_metric.sort_by_metric();
+    tier_sets(t, &live) == tier_sets(&by_metric, &live)
 }
 
 /// Within a tier, the policy's weights must be in the interfaces' proportions.
-fn check_weights(
-    ctx: &Ctx<'_, '_>,
-    policy: &Policy<'_>,
-    tiers: &[(u32, Vec<(usize, u32)>)],
-    notices: &mut Vec<Notice>,
-    line: u32,
-) {
+fn check_weights(ctx: &Ctx<'_, '_>, policy: &Policy<'_>, t: &Wans, notices: &mut Vec<Notice>, line: u32) {
     let weight = &ctx.arr.weight;
-    for (_, tier) in tiers.iter().filter(|(_, t)| t.len() > 1) {
-        let (w0, p0) = tier[0];
-        if tier.iter().all(|&(w, p)| u64::from(p) * u64::from(weight[w0]) == u64::from(p0) * u64::from(weight[w])) {
-            continue;
+    let mut i = 0;
+    while i < t.len {
+        let end = t.tier_end(i);
+        let (w0, p0) = (u64::from(weight[t.wan[i]]), u64::from(t.weight[i]));
+        if (i..end).any(|k| u64::from(t.weight[k]) * w0 != p0 * u64::from(weight[t.wan[k]])) {
+            let (mut theirs, mut ours) = (String::new(), String::new());
+            for k in i..end {
+                let name = ctx.read.wans[t.wan[k]].name;
+                let sep = if k == i { "" } else { ", " };
+                let _ = write!(theirs, "{sep}{name} {}", t.weight[k]);
+                let _ = write!(ours, "{sep}{name} {}", weight[t.wan[k]]);
+            }
+            let text = format!("policy '{}' weighs {theirs}: dualwan weighs by interface, {ours}", policy.name);
+            if !notices.iter().any(|n| n.text == text) {
+                notices.push(Notice::lost(line, text));
+            }
         }
-        let show = |pick: &dyn Fn(usize, u32) -> u32| {
-            tier.iter()
-                .map(|&(w, p)| format!("{} {}", ctx.read.wans[w].name, pick(w, p)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let text = format!(
-            "policy '{}' weighs {}: dualwan weighs by interface, {}",
-            policy.name,
-            show(&|_, p| p),
-            show(&|w, _| weight[w])
-        );
-        if !notices.iter().any(|n| n.text == text) {
-            notices.push(Notice::lost(line, text));
-        }
+        i = end;
     }
 }
 
 /// Restricts a use to the interfaces that track family `f`.
 fn only(ctx: &Ctx<'_, '_>, u: &Use, f: usize) -> Use {
-    let tracks = |w: &usize| ctx.read.wans[*w].tracks[f];
-    match u {
-        Use::Ordered(l) => match l.iter().filter(|(w, _)| tracks(w)).copied().collect::<Vec<_>>() {
-            l if l.is_empty() => Use::Empty,
-            l => Use::Ordered(l),
-        },
-        Use::Named(s) => match s.iter().filter(|w| tracks(w)).copied().collect::<Vec<_>>() {
-            s if s.is_empty() => Use::Empty,
-            s => Use::Named(s),
-        },
-        other => other.clone(),
+    if !matches!(u.how, How::Ordered | How::Named) {
+        return *u;
     }
+    let mut kept = Wans::NONE;
+    for i in 0..u.wans.len {
+        let w = u.wans.wan[i];
+        if ctx.read.wans[w].tracks[f] {
+            kept.add(w, u.wans.metric[i], 0);
+        }
+    }
+    Use::of(if kept.len == 0 { How::Empty } else { u.how }, kept)
 }
 
 /// Two uses say the same (one interface in order is one interface by weight).
 fn same(a: &Use, b: &Use) -> bool {
-    let set = |u: &Use| -> Option<Vec<usize>> {
-        let mut s: Vec<usize> = match u {
-            Use::Named(s) => s.clone(),
-            Use::Ordered(l) if l.len() == 1 => vec![l[0].0],
-            _ => return None,
-        };
-        sort_by_key(&mut s, |&w| w);
-        Some(s)
+    let set = |u: &Use| match u.how {
+        How::Named => Some(u.wans.set()),
+        How::Ordered if u.wans.len == 1 => Some(u.wans.set()),
+        _ => None,
     };
-    match (a, b) {
-        (Use::Ordered(x), Use::Ordered(y)) => x.iter().map(|p| p.0).eq(y.iter().map(|p| p.0)),
+    match (a.how, b.how) {
+        (How::Ordered, How::Ordered) => a.wans.wans() == b.wans.wans(),
         _ if set(a).is_some() => set(a) == set(b),
-        _ => a == b,
+        _ => a.how == b.how,
     }
 }
 
 /// One use for both families, if one says what each family's says.
 fn merge(ctx: &Ctx<'_, '_>, u4: &Use, u6: &Use) -> Option<Use> {
-    let union = |a: &[usize], b: &[usize]| {
-        let mut s = a.to_vec();
-        s.extend(b.iter().filter(|w| !a.contains(w)));
-        s
+    // The interfaces of `a` and then those of `b` not in `a`, by weight.
+    let union = |a: &Use, b: &Use| {
+        let mut all = a.wans;
+        for &w in b.wans.wans() {
+            all.add(w, 0, 0);
+        }
+        Use::of(How::Named, all)
     };
-    let candidate = match (u4, u6) {
-        (Use::Empty, x) | (x, Use::Empty) => x.clone(),
-        (Use::Global, Use::Global) => Use::Global,
-        (Use::Ordered(a), Use::Ordered(b)) => {
-            let mut all: Vec<(usize, u32)> = a.clone();
-            for &(w, m) in b {
-                match all.iter_mut().find(|(x, _)| *x == w) {
-                    Some(e) => e.1 = e.1.min(m),
-                    None => all.push((w, m)),
-                }
+    let candidate = match (u4.how, u6.how) {
+        (How::Empty, _) => *u6,
+        (_, How::Empty) | (How::Global, How::Global) => *u4,
+        (How::Ordered, How::Ordered) => {
+            let mut all = u4.wans;
+            for i in 0..u6.wans.len {
+                let m = u6.wans.metric[i];
+                let k = all.add(u6.wans.wan[i], m, 0);
+                all.metric[k] = all.metric[k].min(m);
             }
-            sort_by_key(&mut all, |&(_, m)| m);
-            Use::Ordered(all)
+            all.sort_by_metric();
+            Use::of(How::Ordered, all)
         }
-        (Use::Named(a), Use::Named(b)) => Use::Named(union(a, b)),
-        (Use::Named(a), Use::Ordered(b)) | (Use::Ordered(b), Use::Named(a)) if b.len() == 1 => {
-            Use::Named(union(a, &[b[0].0]))
-        }
+        (How::Named, How::Named) => union(u4, u6),
+        (How::Named, How::Ordered) if u6.wans.len == 1 => union(u4, u6),
+        (How::Ordered, How::Named) if u4.wans.len == 1 => union(u6, u4),
         _ => return None,
     };
-    let fits = |u: &Use, f: usize| match (only(ctx, &candidate, f), u) {
-        (Use::Empty, Use::Empty) => true,
-        (c, u) => same(&c, u),
-    };
-    (fits(u4, 0) && fits(u6, 1)).then_some(candidate)
+    (same(&only(ctx, &candidate, 0), u4) && same(&only(ctx, &candidate, 1), u6)).then_some(candidate)
 }
 
 /// Running totals against dualwan's limits on rules.
@@ -844,7 +915,8 @@ fn merge(ctx: &Ctx<'_, '_>, u4: &Use, u6: &Use) -> Option<Use> {
 struct Limits {
     rules: usize,
     slots: usize,
-    sets: Vec<Vec<usize>>,
+    /// The sets of interfaces balanced over, one bit each.
+    sets: Vec<u32>,
     names: Vec<String>,
 }
 
@@ -854,52 +926,50 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
     let mut global: Families = [false; 2];
     let mut limits = Limits::default();
     for mut r in rules {
-        let dropped = |notices: Vec<Notice>| Section { ty: "rule", notices, ..Section::default() };
-        if let Some(n) = r.refused.take() {
-            r.notices.insert(0, n);
-            out.rules.push(dropped(r.notices));
-            continue;
-        }
         let live: Families = [r.families[0] && !covered[0], r.families[1] && !covered[1]];
-        if live == [false, false] {
-            let by: Vec<&str> = (0..2).filter(|&f| r.families[f]).map(|f| covered_by[f].as_str()).collect();
-            let text = format!(
-                "rule '{}' never matches in mwan3: rule '{}' above takes all its traffic",
-                r.name,
-                by.join("', '")
-            );
-            r.notices.insert(0, Notice::note(r.line, text));
-            out.rules.push(dropped(r.notices));
+        let first = match r.refused.take() {
+            None if live == [false, false] => {
+                let mut by = String::new();
+                for f in (0..2).filter(|&f| r.families[f]) {
+                    let sep = if by.is_empty() { "" } else { "', '" };
+                    let _ = write!(by, "{sep}{}", covered_by[f]);
+                }
+                let text = format!("rule '{}' never matches in mwan3: rule '{by}' above takes all its traffic", r.name);
+                Some(Notice::note(r.line, text))
+            }
+            refused => refused,
+        };
+        if let Some(n) = first {
+            r.notices.insert(0, n);
+            out.rules.push(Section::dropped("rule", r.notices));
             continue;
         }
-        let Some(Target::Policy(p)) = r.target else { continue };
+        let Some(p) = r.policy else { continue };
         if r.is_catch_all() {
             for f in (0..2).filter(|&f| live[f]) {
                 covered[f] = true;
-                covered_by[f] = r.name.clone();
+                covered_by[f].clone_from(&r.name);
             }
             if ctx.arr.main == Some(p) {
-                let fams: Vec<&str> = (0..2).filter(|&f| live[f]).map(family_word).collect();
                 let text = format!(
                     "rule '{}' takes all {} traffic to policy '{}': the globals (mode, last_resort) and the interfaces' metric and weight say the same",
                     r.name,
-                    fams.join(" and "),
+                    family_words(live, " and "),
                     ctx.policies[p].name
                 );
                 r.notices.insert(0, Notice::note(r.line, text));
-                out.rules.push(dropped(r.notices));
-                (0..2).filter(|&f| live[f]).for_each(|f| global[f] = true);
+                out.rules.push(Section::dropped("rule", r.notices));
+                global = [global[0] || live[0], global[1] || live[1]];
                 continue;
             }
         }
         write_rule(ctx, r, p, live, &mut limits, out);
     }
     for f in 0..2 {
-        let tracked = ctx.read.wans.iter().any(|w| w.enabled && w.tracks[f]);
-        if tracked && !global[f] && !covered[f] {
+        if tracked(ctx.read, f) && !global[f] && !covered[f] {
             lost(&mut out.globals.notices, 0, format_args!(
                 "no rule takes all {} traffic to a policy: mwan3 leaves what no rule takes to the main table, dualwan to the interfaces by metric",
-                family_word(f)
+                FAMILY[f]
             ));
         }
     }
@@ -912,76 +982,75 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
     let policy = &ctx.policies[p];
     // A family no enabled interface tracks is left alone by dualwan: what the policy does
     // with it does not matter (unless the rule is only about it).
-    let tracked = |f: usize| ctx.read.wans.iter().any(|w| w.enabled && w.tracks[f]);
-    let mut matters: Families = [live[0] && tracked(0), live[1] && tracked(1)];
+    let mut matters: Families = [live[0] && tracked(ctx.read, 0), live[1] && tracked(ctx.read, 1)];
     if matters == [false, false] {
         matters = live;
     }
-    let uses: Vec<Use> =
-        (0..2).map(|f| if matters[f] { use_for(ctx, p, f, &mut r.notices, line) } else { Use::Empty }).collect();
-    let mut parts: Vec<(Families, Use)> = Vec::new();
-    match (matters, merge(ctx, &uses[0], &uses[1])) {
-        ([true, true], Some(u)) => parts.push((live, u)),
-        ([true, true], None) => {
-            let text = "its policy differs between ipv4 and ipv6: one dualwan rule for each".to_string();
-            r.notices.push(Notice::note(line, text));
-            parts.push(([true, false], uses[0].clone()));
-            parts.push(([false, true], uses[1].clone()));
-        }
-        _ => parts.push((live, uses[matters[1] as usize].clone())),
+    let mut uses = [Use::EMPTY; 2];
+    for f in (0..2).filter(|&f| matters[f]) {
+        uses[f] = use_for(ctx, p, f, &mut r.notices, line);
     }
-    let mut emitted = Vec::new();
-    for (fams, u) in parts {
-        if u == Use::Empty {
-            let f: Vec<&str> = (0..2).filter(|&f| fams[f] && matters[f]).map(family_word).collect();
+    // The families of each dualwan rule, and what they use.
+    let mut parts = [(live, Use::EMPTY); 2];
+    let mut n_parts = 1;
+    match (matters, merge(ctx, &uses[0], &uses[1])) {
+        ([true, true], Some(u)) => parts[0].1 = u,
+        ([true, true], None) => {
+            note(&mut r.notices, line, format_args!("its policy differs between ipv4 and ipv6: one dualwan rule for each"));
+            parts = [([true, false], uses[0]), ([false, true], uses[1])];
+            n_parts = 2;
+        }
+        _ => parts[0].1 = uses[usize::from(matters[1])],
+    }
+    // Each part's rules: one per source and destination address of its families.
+    let mut emitted: Vec<(usize, Option<Prefix>, Option<Prefix>)> = Vec::new();
+    for (k, (fams, u)) in parts[..n_parts].iter().enumerate() {
+        if u.how == How::Empty {
+            let f = [fams[0] && matters[0], fams[1] && matters[1]];
             lost(&mut r.notices, line, format_args!(
                 "policy '{}' has no {} member: mwan3 gives the rule's {} traffic its last resort, dualwan lets it through to the next rules",
                 policy.name,
-                f.join(" or "),
-                f.join(" and ")
+                family_words(f, " or "),
+                family_words(f, " and ")
             ));
             continue;
         }
-        let srcs: Vec<Option<Prefix>> =
-            if r.src.is_empty() { vec![None] } else { r.src.iter().copied().map(Some).collect() };
-        let dests: Vec<Option<Prefix>> =
-            if r.dest.is_empty() { vec![None] } else { r.dest.iter().copied().map(Some).collect() };
-        for src in &srcs {
-            for dest in &dests {
-                let fam = src.or(*dest).map(|a| a.family().index());
-                if src.zip(*dest).is_some_and(|(a, b)| a.family() != b.family()) || fam.is_some_and(|f| !fams[f]) {
+        for i in 0..r.addrs[0].len().max(1) {
+            let src = r.addrs[0].get(i).copied();
+            for j in 0..r.addrs[1].len().max(1) {
+                let dest = r.addrs[1].get(j).copied();
+                let fam = src.or(dest).map(|a| a.family().index());
+                if src.zip(dest).is_some_and(|(a, b)| a.family() != b.family()) || fam.is_some_and(|f| !fams[f]) {
                     continue;
                 }
-                emitted.push((fams, u.clone(), *src, *dest));
+                emitted.push((k, src, dest));
             }
         }
     }
-    if emitted.len() > 1 && (r.src.len() > 1 || r.dest.len() > 1) {
+    if emitted.len() > 1 && (r.addrs[0].len() > 1 || r.addrs[1].len() > 1) {
         note(&mut r.notices, line, format_args!("an address list: one dualwan rule per address"));
     }
     let mut sections = Vec::new();
-    for (fams, u, src, dest) in emitted {
-        let slots = r.src_port.len().max(1) * r.dest_port.len().max(1);
-        let set = match &u {
-            Use::Named(s) => {
-                let mut s = s.clone();
-                sort_by_key(&mut s, |&w| w);
-                Some(s)
-            }
-            _ => None,
-        };
-        let new_set = set.as_ref().is_some_and(|s| !limits.sets.contains(s));
-        let full = if limits.rules >= MAX_RULES {
-            Some(format!("more than {MAX_RULES} rules"))
-        } else if limits.slots + slots > RULE_SLOTS {
-            Some(format!("more than {RULE_SLOTS} port combinations in all rules"))
-        } else if new_set && limits.sets.len() >= BALANCE_SETS {
-            Some(format!("more than {BALANCE_SETS} different sets of interfaces to balance over"))
-        } else {
-            None
-        };
-        if let Some(why) = full {
-            lost(&mut r.notices, line, format_args!("rule '{}': {why}: dualwan takes no more", r.name));
+    for (k, src, dest) in emitted {
+        let (fams, u) = &parts[k];
+        let slots = r.ports[0].0.max(1) * r.ports[1].0.max(1);
+        let set = (u.how == How::Named).then(|| u.wans.set());
+        let new_set = set.is_some_and(|s| !limits.sets.contains(&s));
+        let name = &r.name;
+        if limits.rules >= MAX_RULES {
+            lost(&mut r.notices, line, format_args!("rule '{name}': more than {MAX_RULES} rules: dualwan takes no more"));
+            break;
+        }
+        if limits.slots + slots > RULE_SLOTS {
+            lost(&mut r.notices, line, format_args!(
+                "rule '{name}': more than {RULE_SLOTS} port combinations in all rules: dualwan takes no more"
+            ));
+            break;
+        }
+        if new_set && limits.sets.len() >= BALANCE_SETS {
+            lost(&mut r.notices, line, format_args!(
+                "rule '{name}': more than {BALANCE_SETS} different sets of interfaces to balance over: dualwan takes no more"
+            ));
             break;
         }
         limits.rules += 1;
@@ -989,57 +1058,53 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
         if let (Some(s), true) = (set, new_set) {
             limits.sets.push(s);
         }
-        let mut name = r.name.clone();
+        let mut unique = name.clone();
         let mut n = 1;
-        while limits.names.contains(&name) {
+        while limits.names.contains(&unique) {
             n += 1;
-            name = format!("{}_{n}", r.name);
+            unique = format!("{name}_{n}");
         }
-        limits.names.push(name.clone());
-        let mut s = Section::new("rule", &name);
+        let mut s = Section::new("rule", &unique);
+        limits.names.push(unique);
         if let Some(a) = src {
-            s.option("src_ip", show_prefix(&a));
+            s.option("src_ip", &a);
         }
         if let Some(a) = dest {
-            s.option("dest_ip", show_prefix(&a));
+            s.option("dest_ip", &a);
         }
         if let Some(proto) = r.proto {
-            s.option("proto", proto);
+            s.option("proto", &proto);
         }
-        if !r.src_port.is_empty() {
-            s.option("src_port", show_ports(&r.src_port));
-        }
-        if !r.dest_port.is_empty() {
-            s.option("dest_port", show_ports(&r.dest_port));
+        for (option, (count, ports)) in ["src_port", "dest_port"].into_iter().zip(&r.ports) {
+            if *count > 0 {
+                s.option(option, ports);
+            }
         }
         if let Some(d) = &r.src_iface {
             s.option("src_iface", d);
         }
-        if fams != BOTH && src.or(dest).is_none() {
-            s.option("family", family_word(fams[1] as usize));
+        if *fams != BOTH && src.or(dest).is_none() {
+            s.option("family", &FAMILY[usize::from(fams[1])]);
         }
-        let wan = |w: usize| ctx.read.wans[w].name.clone();
-        match u {
-            Use::Ordered(l) => l.iter().for_each(|&(w, _)| s.list("use", wan(w))),
-            Use::Named(set) => {
-                set.iter().for_each(|&w| s.list("use", wan(w)));
-                s.list("use", "balance");
-            }
-            Use::Global => s.list("use", "balance"),
-            Use::Empty => {}
+        for &w in u.wans.wans() {
+            s.list("use", &ctx.read.wans[w].name);
+        }
+        if u.how != How::Ordered {
+            s.list("use", &"balance");
         }
         match policy.last_resort {
-            LastResort::Unreachable => s.option("last_resort", "unreachable"),
-            LastResort::Blackhole => s.option("last_resort", "blackhole"),
+            LastResort::Unreachable => s.option("last_resort", &"unreachable"),
+            LastResort::Blackhole => s.option("last_resort", &"blackhole"),
             LastResort::Main => {}
         }
         sections.push(s);
     }
+    let notices = core::mem::take(&mut r.notices);
     match sections.first_mut() {
-        Some(first) => first.notices = core::mem::take(&mut r.notices),
-        None => out.rules.push(Section { ty: "rule", notices: core::mem::take(&mut r.notices), ..Section::default() }),
+        Some(first) => first.notices = notices,
+        None => out.rules.push(Section::dropped("rule", notices)),
     }
-    out.rules.extend(sections);
+    out.rules.append(&mut sections);
 }
 
 /// Each interface's metric and weight (after `network`), and `flush_conntrack`: mwan3
@@ -1052,17 +1117,15 @@ fn write_interfaces(read: &Read<'_>, arr: &Arrangement, out: &mut Output) {
     let flush = |w: usize, up: bool| {
         read.wans[w].included.iter().any(|&k| if up { sides[k].flush_up } else { sides[k].flush_down })
     };
-    let enabled = |w: usize| read.wans[w].enabled;
     for (w, wan) in read.wans.iter().enumerate() {
         let section = &mut out.interfaces[wan.section];
-        let at = section.options.iter().position(|o| o.name == "network").map_or(0, |i| i + 1);
-        let mut extra = Section::default();
-        extra.option("metric", arr.metric[w]);
+        let mut decided = Section::default();
+        decided.option("metric", &arr.metric[w]);
         if arr.weight[w] != 1 {
-            extra.option("weight", arr.weight[w]);
+            decided.option("weight", &arr.weight[w]);
         }
-        section.options.splice(at..at, extra.options);
-        let switch = enabled(w) && (0..read.wans.len()).any(|x| x != w && enabled(x) && flush(x, true));
+        section.body.insert_str(section.mark, &decided.body);
+        let switch = wan.enabled && (0..read.wans.len()).any(|x| x != w && read.wans[x].enabled && flush(x, true));
         let value = if switch {
             "on_switch"
         } else if flush(w, false) {
@@ -1077,6 +1140,6 @@ fn write_interfaces(read: &Read<'_>, arr: &Arrangement, out: &mut Output) {
                 wan.name
             ));
         }
-        section.option("flush_conntrack", value);
+        section.option("flush_conntrack", &value);
     }
 }

@@ -12,9 +12,11 @@
 
 use super::emit::{Output, Section};
 use super::network::{Network, DYNAMIC_PROTOS};
-use super::{lost, note, Notice};
+use super::{lost, note, uint, Notice};
 use crate::config::{parse_bool, usable_target, MAX_TARGETS, MAX_WANS, NETWORK_MAX};
+use crate::time::Duration;
 use crate::uci::{OptionRef, Package, SectionRef};
+use core::fmt::{self, Write};
 use core::net::IpAddr;
 
 /// One whole-number option carried over: mwan3's default, dualwan's, dualwan's range.
@@ -48,24 +50,47 @@ const RELIABILITY: usize = 0;
 const INTERVAL: usize = 1;
 const FAILURE_LATENCY: usize = 5;
 
+/// Options of mwan3's probes that dualwan has no counterpart for, harmless at mwan3's
+/// default: the option, that default, what dualwan does instead.
+const FIXED: [(&str, u32, &str); 3] = [
+    ("count", 1, "dualwan sends one probe per target and round"),
+    ("size", 56, "dualwan's probes have a fixed size"),
+    ("max_ttl", 60, "dualwan's probes use the system's TTL"),
+];
+
+/// mwan3's track methods that dualwan has no probe for, and what they send.
+const OTHER_METHODS: [(&str, &str); 5] = [
+    ("httping", "HTTP requests; `track_method 'tcp'` with `track_port '80'` is the nearest"),
+    ("arping", "ARP requests on the link"),
+    ("nslookup", "DNS queries"),
+    ("nping-udp", "UDP probes"),
+    ("nping-arp", "ARP probes"),
+];
+
+/// The port of mwan3's `nping-tcp` probes.
+const NPING_TCP_PORT: u16 = 80;
+
 /// A carried value, and whether the mwan3 section set it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone)]
 struct Num {
     v: u32,
     set: bool,
 }
 
-/// How the targets are probed.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Method {
-    /// ICMP echo: dualwan's default.
-    Icmp,
-    /// TCP connections to this port.
-    Tcp(u16),
+/// A value of a [`Field`] as dualwan's config writes it (seconds as `10`, `0.5`).
+struct Shown<'f>(&'f Field, u32);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.seconds {
+            Duration::from_millis(self.1.into()).fmt(f)
+        } else {
+            self.1.fmt(f)
+        }
+    }
 }
 
 /// One mwan3 interface section, read.
-#[derive(Debug)]
 pub(super) struct Side<'a> {
     /// Section name: the netifd interface.
     pub name: &'a str,
@@ -75,11 +100,16 @@ pub(super) struct Side<'a> {
     pub v6: bool,
     /// `enabled` (mwan3's default: 0).
     pub enabled: bool,
+    /// Its dualwan interface (an index into [`Read::wans`]), if it has one.
+    pub wan: Option<usize>,
+    /// The section of the other family on the same device.
+    partner: Option<usize>,
     /// Usable `track_ip` entries.
     targets: Vec<IpAddr>,
     nums: [Num; 9],
     check_quality: bool,
-    method: Method,
+    /// `track_method 'nping-tcp'` (else ICMP echo).
+    tcp: bool,
     /// `flush_conntrack` has `ifdown` or `disconnected`.
     pub flush_down: bool,
     /// `flush_conntrack` has `ifup` or `connected`.
@@ -90,10 +120,9 @@ pub(super) struct Side<'a> {
 }
 
 /// One dualwan interface: one or two mwan3 sections.
-#[derive(Debug)]
-pub(super) struct Wan {
+pub(super) struct Wan<'a> {
     /// Its name (the IPv4 section's, else the IPv6 one's).
-    pub name: String,
+    pub name: &'a str,
     /// Line of its first section.
     pub line: u32,
     /// Some section of it is enabled.
@@ -107,23 +136,21 @@ pub(super) struct Wan {
 }
 
 /// The interface sections, read and paired.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(super) struct Read<'a> {
     /// Every named interface section, in file order.
     pub sides: Vec<Side<'a>>,
     /// The dualwan interfaces, in file order (at most [`MAX_WANS`]).
-    pub wans: Vec<Wan>,
-    /// Per side: its dualwan interface, if it has one.
-    pub wan_of: Vec<Option<usize>>,
+    pub wans: Vec<Wan<'a>>,
 }
 
 impl Read<'_> {
-    /// The dualwan interface of mwan3 interface `name`, and whether that section's settings
-    /// are part of it (not when it is a disabled half of an enabled pair).
-    pub fn wan(&self, name: &str) -> Option<(usize, bool)> {
+    /// The dualwan interface of mwan3 interface `name`, whether that section's settings
+    /// are part of it (not when it is a disabled half of an enabled pair), and its family.
+    pub fn wan(&self, name: &str) -> Option<(usize, bool, bool)> {
         let side = self.sides.iter().position(|s| s.name == name)?;
-        let wan = self.wan_of[side]?;
-        Some((wan, self.wans[wan].included.contains(&side)))
+        let wan = self.sides[side].wan?;
+        Some((wan, self.wans[wan].included.contains(&side), self.sides[side].v6))
     }
 }
 
@@ -137,21 +164,18 @@ pub(super) fn read<'a>(pkg: &'a Package, net: &Network<'_>, out: &mut Output) ->
             "globals" => read_globals(&s, &mut out.globals.notices),
             "interface" => match read_side(&s) {
                 Ok(side) => read.sides.push(side),
-                Err(why) => dropped.push(why),
+                Err(why) => dropped.push(Section::dropped("interface", why)),
             },
             "member" | "policy" | "rule" => {}
-            other => out
-                .globals
-                .notices
-                .push(Notice::lost(s.line(), format!("section type '{other}': mwan3 has none such, nor has dualwan"))),
+            other => lost(
+                &mut out.globals.notices,
+                s.line(),
+                format_args!("section type '{other}': mwan3 has none such, nor has dualwan"),
+            ),
         }
     }
     pair(&mut read, net, out);
-    out.interfaces.extend(dropped.into_iter().map(|n| Section {
-        ty: "interface",
-        notices: vec![n],
-        ..Section::default()
-    }));
+    out.interfaces.append(&mut dropped);
     read
 }
 
@@ -159,69 +183,75 @@ fn read_globals(s: &SectionRef<'_>, notices: &mut Vec<Notice>) {
     let logging = s.option("logging").and_then(|o| last(&o)).is_some_and(|(v, _)| v == "1");
     for o in s.options() {
         let (v, line) = last(&o).unwrap_or_default();
-        let why = match o.name() {
-            "mmx_mask" => format!("mmx_mask '{v}': dualwan marks no packets (its ip rules select by address, port and incoming device)"),
-            "logging" if logging => "logging '1': dualwan logs its decisions, not the packets rules match".into(),
-            "loglevel" if logging => format!("loglevel '{v}' of packet logging"),
+        let name = o.name();
+        let why = match name {
+            "mmx_mask" => "': dualwan marks no packets (its ip rules select by address, port and incoming device)",
+            "logging" if logging => "': dualwan logs its decisions, not the packets rules match",
+            "loglevel" if logging => "' of packet logging",
             "logging" | "loglevel" => continue,
-            "rt_table_lookup" => format!(
-                "rt_table_lookup '{v}': dualwan's rules look up only the main table before its own (add a rule for those routes' destinations)"
-            ),
+            "rt_table_lookup" => "': dualwan's rules look up only the main table before its own (add a rule for those routes' destinations)",
             "source_routing" if parse_bool(v) != Some(true) => continue,
-            "source_routing" => "source_routing: dualwan's tables hold default routes only".into(),
-            other => format!("option '{other}' of globals: not an option mwan3 reads"),
+            "source_routing" => {
+                lost(notices, line, format_args!("source_routing: dualwan's tables hold default routes only"));
+                continue;
+            }
+            other => {
+                lost(notices, line, format_args!("option '{other}' of globals: not an option mwan3 reads"));
+                continue;
+            }
         };
-        notices.push(Notice::lost(line, why));
+        lost(notices, line, format_args!("{name} '{v}{why}"));
     }
 }
 
 /// The last value of an option (what mwan3's `config_get` sees of a single value).
+#[inline(never)]
 fn last<'a>(o: &OptionRef<'a>) -> Option<(&'a str, u32)> {
     o.values().last()
-}
-
-/// A whole number as mwan3's shell arithmetic takes it (decimal, no sign).
-fn uint(v: &str) -> Option<u32> {
-    (!v.is_empty() && v.len() <= 9 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok())?
 }
 
 /// Seconds with up to 3 decimals, in milliseconds.
 fn millis(v: &str) -> Option<u32> {
     let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) || (whole.is_empty() && frac.is_empty()) {
+    if frac.len() > 3 || (whole.is_empty() && frac.is_empty()) {
         return None;
     }
     let whole = if whole.is_empty() { 0 } else { uint(whole).filter(|&s| s <= 1_000_000)? };
-    let frac: u32 = format!("{frac:0<3}").parse().ok()?;
-    Some(whole * 1000 + frac)
+    let mut ms = 0;
+    for (i, b) in frac.bytes().enumerate() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        ms += u32::from(b - b'0') * [100, 10, 1][i];
+    }
+    Some(whole * 1000 + ms)
 }
 
-/// Milliseconds as dualwan's seconds: `10`, `0.5`, `1.25`.
+/// Milliseconds as dualwan's seconds: `10`, `0.5`, `1.25` (what [`Shown`] writes).
+#[cfg(test)]
 pub(super) fn seconds(ms: u32) -> String {
-    match ms % 1000 {
-        0 => (ms / 1000).to_string(),
-        frac => format!("{}.{}", ms / 1000, format!("{frac:03}").trim_end_matches('0')),
-    }
+    Duration::from_millis(ms.into()).to_string()
 }
 
-fn show(f: &Field, v: u32) -> String {
-    if f.seconds {
-        seconds(v)
-    } else {
-        v.to_string()
-    }
+/// A boolean as mwan3 reads it: anything else is 0, and reported.
+fn boolean(notices: &mut Vec<Notice>, name: &str, (v, line): (&str, u32)) -> bool {
+    parse_bool(v).unwrap_or_else(|| {
+        lost(notices, line, format_args!("{name} '{v}' is not a boolean: mwan3 reads it as 0"));
+        false
+    })
 }
 
 /// Reads one interface section, or says why it has no dualwan interface.
-fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
+fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
     let line = s.line();
-    let Some(name) = s.name() else {
-        return Err(Notice::lost(line, "interface section without a name: it names no netifd interface".into()));
-    };
     let mut notices = Vec::new();
+    let Some(name) = s.name() else {
+        lost(&mut notices, line, format_args!("interface section without a name: it names no netifd interface"));
+        return Err(notices);
+    };
     let family = s.option("family").and_then(|o| last(&o)).unwrap_or(("ipv4", line));
     let v6 = family.0 == "ipv6";
-    if !matches!(family.0, "ipv4" | "ipv6") {
+    if !v6 && family.0 != "ipv4" {
         lost(&mut notices, family.1, format_args!("family '{}' is neither ipv4 nor ipv6: read as ipv4", family.0));
     }
     let mut side = Side {
@@ -229,10 +259,12 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
         line,
         v6,
         enabled: false,
+        wan: None,
+        partner: None,
         targets: Vec::new(),
         nums: FIELDS.map(|f| Num { v: f.mwan3, set: false }),
         check_quality: false,
-        method: Method::Icmp,
+        tcp: false,
         flush_down: false,
         flush_up: false,
         flush_line: line,
@@ -243,59 +275,28 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
     let mut method = None;
     let mut phase_intervals = Vec::new();
     for o in s.options() {
-        let Some((v, vline)) = last(&o) else { continue };
-        let bool_of = |notices: &mut Vec<Notice>| {
-            parse_bool(v).unwrap_or_else(|| {
-                lost(notices, vline, format_args!("{} '{v}' is not a boolean: mwan3 reads it as 0", o.name()));
-                false
-            })
-        };
+        let Some(value @ (v, vline)) = last(&o) else { continue };
         let name = o.name();
         if let Some(i) = FIELDS.iter().position(|f| f.name == name) {
-            let f = &FIELDS[i];
-            let parsed = if f.seconds { millis(v) } else { uint(v) };
-            let Some(mut n) = parsed else {
-                let unit = if f.seconds { "a number of seconds" } else { "a whole number" };
-                lost(
-                    &mut notices,
-                    vline,
-                    format_args!("{name} '{v}' is not {unit}: mwan3's default {} written", show(f, f.mwan3)),
-                );
-                continue;
-            };
-            if n < f.min || n > f.max {
-                let clamped = n.clamp(f.min, f.max);
-                let why = match (i, n) {
-                    (RELIABILITY, 0) => " (with 0, mwan3 counts every round good)",
-                    _ => "",
-                };
-                let edge = if n < f.min { "below dualwan's least" } else { "above dualwan's most" };
-                lost(&mut notices, vline, format_args!("{name} '{v}' is {edge}, {}: written{why}", show(f, clamped)));
-                n = clamped;
+            read_field(&mut notices, &mut side.nums[i], i, value);
+            continue;
+        }
+        if let Some(&(_, default, instead)) = FIXED.iter().find(|f| f.0 == name) {
+            if uint(v) != Some(default) {
+                lost(&mut notices, vline, format_args!("{name} '{v}': {instead}"));
             }
-            side.nums[i] = Num { v: n, set: true };
             continue;
         }
         match name {
             "enabled" => {
-                side.enabled = bool_of(&mut notices);
+                side.enabled = boolean(&mut notices, name, value);
                 enabled_set = true;
             }
             "family" | "track_ip" | "flush_conntrack" => {}
-            "track_method" => method = Some((v, vline)),
+            "track_method" => method = Some(value),
             "httping_ssl" => httping_ssl = parse_bool(v) == Some(true),
-            "check_quality" => side.check_quality = bool_of(&mut notices),
-            "count" if uint(v) == Some(1) => {}
-            "count" => {
-                lost(&mut notices, vline, format_args!("count '{v}': dualwan sends one probe per target and round"))
-            }
-            "size" if uint(v) == Some(56) => {}
-            "size" => lost(&mut notices, vline, format_args!("size '{v}': dualwan's probes have a fixed size")),
-            "max_ttl" if uint(v) == Some(60) => {}
-            "max_ttl" => {
-                lost(&mut notices, vline, format_args!("max_ttl '{v}': dualwan's probes use the system's TTL"))
-            }
-            "failure_interval" | "recovery_interval" => phase_intervals.push((name, v, vline)),
+            "check_quality" => side.check_quality = boolean(&mut notices, name, value),
+            "failure_interval" | "recovery_interval" => phase_intervals.push((name, value)),
             "keep_failure_interval" if parse_bool(v) != Some(true) => {}
             "keep_failure_interval" => {
                 lost(&mut notices, vline, format_args!("keep_failure_interval: dualwan has one interval"))
@@ -311,43 +312,36 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
             }
         }
     }
-    for (name, v, line) in phase_intervals {
+    for (name, (v, line)) in phase_intervals {
         if millis(v) != Some(side.nums[INTERVAL].v) {
-            let what = if name == "failure_interval" { "while failing" } else { "while recovering" };
+            let what = if name == "failure_interval" { "failing" } else { "recovering" };
             lost(
                 &mut notices,
                 line,
                 format_args!(
-                    "{name} '{v}' ({what}): dualwan has one interval (after a miss it confirms within one interval)"
+                    "{name} '{v}' (while {what}): dualwan has one interval (after a miss it confirms within one interval)"
                 ),
             );
         }
     }
-    side.method = match method {
-        None | Some(("ping" | "nping-icmp", _)) => Method::Icmp,
+    match method {
+        None | Some(("ping" | "nping-icmp", _)) => {}
         Some(("nping-tcp", l)) => {
             note(&mut notices, l, format_args!("nping-tcp probes TCP port 80: track_method tcp, track_port 80"));
-            Method::Tcp(80)
+            side.tcp = true;
         }
-        Some((m @ ("httping" | "arping" | "nslookup" | "nping-udp" | "nping-arp"), l)) => {
-            let what = match m {
-                "httping" if httping_ssl => {
+        Some((m, l)) => match OTHER_METHODS.iter().find(|(name, _)| *name == m) {
+            Some(&(_, what)) => {
+                let what = if m == "httping" && httping_ssl {
                     "HTTPS requests; `track_method 'tcp'` with `track_port '443'` is the nearest"
-                }
-                "httping" => "HTTP requests; `track_method 'tcp'` with `track_port '80'` is the nearest",
-                "arping" => "ARP requests on the link",
-                "nslookup" => "DNS queries",
-                "nping-udp" => "UDP probes",
-                _ => "ARP probes",
-            };
-            lost(&mut notices, l, format_args!("track_method '{m}' ({what}): dualwan probes with ICMP echo here"));
-            Method::Icmp
-        }
-        Some((m, l)) => {
-            note(&mut notices, l, format_args!("track_method '{m}' is unknown to mwan3, which pings instead"));
-            Method::Icmp
-        }
-    };
+                } else {
+                    what
+                };
+                lost(&mut notices, l, format_args!("track_method '{m}' ({what}): dualwan probes with ICMP echo here"));
+            }
+            None => note(&mut notices, l, format_args!("track_method '{m}' is unknown to mwan3, which pings instead")),
+        },
+    }
     if !enabled_set {
         note(&mut notices, line, format_args!("enabled is unset: mwan3 leaves such an interface disabled"));
     }
@@ -356,6 +350,28 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Notice> {
     check_quality_order(&mut side, &mut notices);
     side.notices = notices;
     Ok(side)
+}
+
+/// One of [`FIELDS`], `FIELDS[i]`: parsed, and brought into dualwan's range.
+fn read_field(notices: &mut Vec<Notice>, num: &mut Num, i: usize, (v, line): (&str, u32)) {
+    let f = &FIELDS[i];
+    let name = f.name;
+    let parsed = if f.seconds { millis(v) } else { uint(v) };
+    let Some(mut n) = parsed else {
+        let unit = if f.seconds { "a number of seconds" } else { "a whole number" };
+        let default = Shown(f, f.mwan3);
+        lost(notices, line, format_args!("{name} '{v}' is not {unit}: mwan3's default {default} written"));
+        return;
+    };
+    if n < f.min || n > f.max {
+        let clamped = n.clamp(f.min, f.max);
+        let why = if i == RELIABILITY && n == 0 { " (with 0, mwan3 counts every round good)" } else { "" };
+        let edge = if n < f.min { "below dualwan's least" } else { "above dualwan's most" };
+        let shown = Shown(f, clamped);
+        lost(notices, line, format_args!("{name} '{v}' is {edge}, {shown}: written{why}"));
+        n = clamped;
+    }
+    *num = Num { v: n, set: true };
 }
 
 fn read_targets(s: &SectionRef<'_>, v6: bool, targets: &mut Vec<IpAddr>, notices: &mut Vec<Notice>) {
@@ -413,21 +429,21 @@ fn read_flush(s: &SectionRef<'_>, side: &mut Side<'_>, notices: &mut Vec<Notice>
 fn check_quality_order(side: &mut Side<'_>, notices: &mut Vec<Notice>) {
     for failure in [FAILURE_LATENCY, FAILURE_LATENCY + 2] {
         let recovery = failure + 1;
-        let (f, r) = (side.nums[failure], side.nums[recovery]);
-        if r.v < f.v {
+        let (f, r) = (side.nums[failure].v, side.nums[recovery].v);
+        if r < f {
             continue;
         }
-        let written = f.v.saturating_sub(1).max(FIELDS[recovery].min);
+        let written = f.saturating_sub(1).max(FIELDS[recovery].min);
         lost(
             notices,
             side.line,
             format_args!(
-                "{} {} is not below {} {}: dualwan needs recovery stricter than failure, {written} written",
-                FIELDS[recovery].name, r.v, FIELDS[failure].name, f.v
+                "{} {r} is not below {} {f}: dualwan needs recovery stricter than failure, {written} written",
+                FIELDS[recovery].name, FIELDS[failure].name
             ),
         );
         side.nums[recovery] = Num { v: written, set: true };
-        if written >= f.v {
+        if written >= f {
             side.nums[failure] = Num { v: written + 1, set: true };
         }
     }
@@ -435,52 +451,51 @@ fn check_quality_order(side: &mut Side<'_>, notices: &mut Vec<Notice>) {
 
 /// Pairs IPv4 and IPv6 sections on one device into dualwan interfaces, in file order.
 fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
-    let sides = &read.sides;
-    let device = |i: usize| net.device(sides[i].name);
-    let mut partner: Vec<Option<usize>> = vec![None; sides.len()];
-    for i in (0..sides.len()).filter(|&i| !sides[i].v6) {
-        let Some(dev) = device(i) else { continue };
-        if let Some(j) =
-            (0..sides.len()).find(|&j| sides[j].v6 && partner[j].is_none() && device(j) == Some(dev.clone()))
-        {
-            partner[i] = Some(j);
-            partner[j] = Some(i);
+    let n = read.sides.len();
+    let devices: Vec<Option<String>> = read.sides.iter().map(|s| net.device(s.name)).collect();
+    for i in 0..n {
+        let Some(dev) = devices[i].as_ref().filter(|_| !read.sides[i].v6) else { continue };
+        let sides = &read.sides;
+        if let Some(j) = (0..n).find(|&j| sides[j].v6 && sides[j].partner.is_none() && devices[j].as_ref() == Some(dev)) {
+            read.sides[i].partner = Some(j);
+            read.sides[j].partner = Some(i);
         }
     }
-    read.wan_of = vec![None; sides.len()];
-    for i in 0..sides.len() {
-        if partner[i].is_some_and(|j| j < i) {
-            continue;
-        }
+    for i in 0..n {
+        let sides = &read.sides;
+        let line = sides[i].line;
         // IPv4 first.
-        let mut group: Vec<usize> = core::iter::once(i).chain(partner[i]).collect();
-        if sides[group[0]].v6 {
-            group.reverse();
-        }
+        let (group, len) = match sides[i].partner {
+            Some(j) if j < i => continue,
+            Some(j) if sides[i].v6 => ([j, i], 2),
+            Some(j) => ([i, j], 2),
+            None => ([i, i], 1),
+        };
+        let group = &group[..len];
         let mut section = Section::new("interface", sides[group[0]].name);
-        if let [a, b] = group[..] {
-            note(&mut section.notices, sides[i].line, format_args!(
+        if let [a, b] = *group {
+            note(&mut section.notices, line, format_args!(
                 "'{}' (ipv4) and '{}' (line {}, ipv6) use the same device, {} (network config): one dual-stack interface",
                 sides[a].name,
                 sides[b].name,
                 sides[b].line,
-                device(a).unwrap_or_default()
+                devices[a].as_deref().unwrap_or_default()
             ));
         }
-        let wan = build(read, &group, net, &mut section);
+        let wan = build(read, group, net, &mut section);
         let index = read.wans.len();
         match wan {
             Some(mut w) if index < MAX_WANS => {
-                for &k in &group {
-                    read.wan_of[k] = Some(index);
+                for &k in group {
+                    read.sides[k].wan = Some(index);
                 }
                 w.section = out.interfaces.len();
                 read.wans.push(w);
             }
             Some(_) => {
-                let text = format!("more than {MAX_WANS} interfaces: dualwan takes {MAX_WANS}");
-                section =
-                    Section { ty: "interface", notices: vec![Notice::lost(sides[i].line, text)], ..Section::default() };
+                let mut notices = Vec::new();
+                lost(&mut notices, line, format_args!("more than {MAX_WANS} interfaces: dualwan takes {MAX_WANS}"));
+                section = Section::dropped("interface", notices);
             }
             None => section.name = None,
         }
@@ -490,162 +505,157 @@ fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
 
 /// The dualwan interface of the sections `group` (IPv4 first), written into `section`;
 /// `None` (and the reason in `section`) if it cannot be had.
-fn build(read: &Read<'_>, group: &[usize], net: &Network<'_>, section: &mut Section) -> Option<Wan> {
+fn build<'a>(read: &Read<'a>, group: &[usize], net: &Network<'_>, section: &mut Section) -> Option<Wan<'a>> {
     let sides = &read.sides;
+    let notices = &mut section.notices;
     let enabled = group.iter().any(|&k| sides[k].enabled);
     let included: Vec<usize> = group.iter().copied().filter(|&k| sides[k].enabled || !enabled).collect();
     let first = &sides[group[0]];
-    let main = &sides[included[0]];
-    for &k in group.iter().filter(|k| !included.contains(k)) {
+    for &k in group {
         let s = &sides[k];
-        note(
-            &mut section.notices,
-            s.line,
-            format_args!("'{}' ({}) is disabled: its targets and settings are left out", s.name, family_word(s.v6)),
-        );
+        if !included.contains(&k) {
+            let family = if s.v6 { "ipv6" } else { "ipv4" };
+            let name = s.name;
+            note(
+                notices,
+                s.line,
+                format_args!("'{name}' ({family}) is disabled: its targets and settings are left out"),
+            );
+        }
     }
     for &k in group {
-        section.notices.extend(sides[k].notices.iter().cloned());
+        notices.extend_from_slice(&sides[k].notices);
     }
 
     // Follow netifd's interface as mwan3 does: its dynamic `NAME_4` child for LTE modems.
     let mut network = first.name.to_string();
-    if net.proto(&network).is_some_and(|p| DYNAMIC_PROTOS.contains(&p)) {
+    if let Some(proto) = net.proto(first.name).filter(|p| DYNAMIC_PROTOS.contains(p)) {
         let child = format!("{network}_{}", if first.v6 { 6 } else { 4 });
         if child.len() <= NETWORK_MAX {
-            note(
-                &mut section.notices,
-                first.line,
-                format_args!("its addresses are on netifd's '{child}' (proto {})", net.proto(&network).unwrap_or("")),
-            );
+            note(notices, first.line, format_args!("its addresses are on netifd's '{child}' (proto {proto})"));
             network = child;
         }
     }
     if network.len() > NETWORK_MAX {
-        let text =
-            format!("'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows");
-        section.notices.push(Notice::lost(first.line, text));
+        lost(
+            notices,
+            first.line,
+            format_args!("'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows"),
+        );
         return None;
     }
     if net.known() && net.interface(first.name).is_none() && net.device(&network).is_none() {
-        note(&mut section.notices, first.line, format_args!("the network config has no interface '{}'", first.name));
+        note(notices, first.line, format_args!("the network config has no interface '{}'", first.name));
     }
 
-    let targets = targets(read, &included, section);
+    let targets = targets(sides, &included, notices);
     if targets.is_empty() {
-        let text = "no usable track_ip (mwan3 trusts netifd alone then), and no other interface's of that family to borrow: dualwan needs targets to probe";
-        section.notices.push(Notice::lost(first.line, text.into()));
+        lost(notices, first.line, format_args!("no usable track_ip (mwan3 trusts netifd alone then), and no other interface's of that family to borrow: dualwan needs targets to probe"));
         return None;
     }
-    let tracks = [targets.iter().any(|t| t.is_ipv4()), targets.iter().any(|t| t.is_ipv6())];
+    let tracks = [targets.iter().any(IpAddr::is_ipv4), targets.iter().any(IpAddr::is_ipv6)];
 
     if !enabled {
-        section.option("enabled", "0");
+        section.option("enabled", &"0");
     }
     section.option("network", &network);
-    if let Method::Tcp(port) = main.method {
-        section.option("track_method", "tcp");
-        section.option("track_port", port);
+    section.mark = section.body.len();
+    if sides[included[0]].tcp {
+        section.option("track_method", &"tcp");
+        section.option("track_port", &NPING_TCP_PORT);
     }
     for t in &targets {
         section.list("track_ip", t);
     }
     write_settings(sides, &included, targets.len(), section);
-    Some(Wan { name: first.name.into(), line: first.line, enabled, tracks, included, section: 0 })
-}
-
-fn family_word(v6: bool) -> &'static str {
-    if v6 {
-        "ipv6"
-    } else {
-        "ipv4"
-    }
+    Some(Wan { name: first.name, line: first.line, enabled, tracks, included, section: 0 })
 }
 
 /// The targets of the included sections, at most [`MAX_TARGETS`] shared fairly between the
 /// families; a section without any borrows another interface's of its family.
-fn targets(read: &Read<'_>, included: &[usize], section: &mut Section) -> Vec<IpAddr> {
-    let sides = &read.sides;
-    let mut per_family: Vec<Vec<IpAddr>> = Vec::new();
+fn targets(sides: &[Side<'_>], included: &[usize], notices: &mut Vec<Notice>) -> Vec<IpAddr> {
+    let mut lists: [&[IpAddr]; 2] = [&[], &[]];
+    let mut n = 0;
     for &k in included {
         let s = &sides[k];
-        if !s.targets.is_empty() {
-            per_family.push(s.targets.clone());
-            continue;
-        }
-        let lender = sides.iter().find(|o| o.v6 == s.v6 && !o.targets.is_empty() && (o.enabled || !s.enabled));
-        if let Some(lender) = lender {
+        let list = if s.targets.is_empty() {
+            let lender = sides.iter().find(|o| o.v6 == s.v6 && !o.targets.is_empty() && (o.enabled || !s.enabled));
+            let Some(lender) = lender else { continue };
             lost(
-                &mut section.notices,
+                notices,
                 s.line,
                 format_args!(
                 "'{}' has no usable track_ip (mwan3 trusts netifd alone then): dualwan needs targets, '{}''s are used",
                 s.name, lender.name
             ),
             );
-            per_family.push(lender.targets.clone());
-        }
+            &lender.targets
+        } else {
+            &s.targets
+        };
+        lists[n] = list;
+        n += 1;
     }
-    let total: usize = per_family.iter().map(Vec::len).sum();
+    let lists = &lists[..n];
+    let mut out = Vec::new();
+    let total: usize = lists.iter().map(|l| l.len()).sum();
     if total <= MAX_TARGETS {
-        return per_family.concat();
+        for l in lists {
+            out.extend_from_slice(l);
+        }
+        return out;
     }
     // Each family gets its share, the first the rounding.
-    let share = MAX_TARGETS / per_family.len();
-    let mut keep: Vec<usize> = per_family.iter().map(|t| t.len().min(share)).collect();
-    let mut spare = MAX_TARGETS - keep.iter().sum::<usize>();
-    for (k, t) in keep.iter_mut().zip(&per_family) {
-        let more = (t.len() - *k).min(spare);
-        *k += more;
+    let share = MAX_TARGETS / n;
+    let mut spare = MAX_TARGETS - lists.iter().map(|l| l.len().min(share)).sum::<usize>();
+    let mut left_out = String::new();
+    for l in lists {
+        let more = (l.len() - l.len().min(share)).min(spare);
         spare -= more;
+        let keep = l.len().min(share) + more;
+        out.extend_from_slice(&l[..keep]);
+        for ip in &l[keep..] {
+            let _ = write!(left_out, "{}{ip}", if left_out.is_empty() { "" } else { ", " });
+        }
     }
-    let mut out = Vec::new();
-    let mut left_out = Vec::new();
-    for (t, k) in per_family.iter().zip(keep) {
-        out.extend_from_slice(&t[..k]);
-        left_out.extend(t[k..].iter().map(|ip| ip.to_string()));
-    }
-    lost(
-        &mut section.notices,
-        sides[included[0]].line,
-        format_args!("track_ip {}: dualwan probes at most {MAX_TARGETS} targets", left_out.join(", ")),
-    );
+    let line = sides[included[0]].line;
+    lost(notices, line, format_args!("track_ip {left_out}: dualwan probes at most {MAX_TARGETS} targets"));
     out
 }
 
 /// `reliability` to `recovery_loss`, `check_quality`: the first included section's, each
 /// written when mwan3's section set it or mwan3's default differs from dualwan's.
 fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, section: &mut Section) {
+    let notices = &mut section.notices;
     let main = &sides[included[0]];
     let mut nums = main.nums;
     for &k in &included[1..] {
         let other = &sides[k];
         for (i, f) in FIELDS.iter().enumerate() {
-            if other.nums[i].set && other.nums[i].v != nums[i].v {
+            let theirs = other.nums[i].v;
+            if other.nums[i].set && theirs != nums[i].v {
+                let (theirs, ours) = (Shown(f, theirs), Shown(f, nums[i].v));
                 note(
-                    &mut section.notices,
+                    notices,
                     other.line,
                     format_args!(
-                        "'{}' has {} {}, '{}' {}: one value per dualwan interface, {} written",
-                        other.name,
-                        f.name,
-                        show(f, other.nums[i].v),
-                        main.name,
-                        show(f, nums[i].v),
-                        show(f, nums[i].v)
+                        "'{}' has {} {theirs}, '{}' {ours}: one value per dualwan interface, {ours} written",
+                        other.name, f.name, main.name
                     ),
                 );
             }
         }
-        if other.method != main.method || other.check_quality != main.check_quality {
-            let text =
-                format!("'{}' probes differently from '{}': '{}''s way is written", other.name, main.name, main.name);
-            section.notices.push(Notice::note(other.line, text));
+        if other.tcp != main.tcp || other.check_quality != main.check_quality {
+            note(
+                notices,
+                other.line,
+                format_args!("'{}' probes differently from '{}': '{}''s way is written", other.name, main.name, main.name),
+            );
         }
     }
     let own = main.targets.len().max(1) as u32;
     if nums[RELIABILITY].v > own {
-        lost(&mut section.notices, main.line, format_args!(
+        lost(notices, main.line, format_args!(
             "reliability {} with {own} targets: mwan3 never counts a round good; dualwan counts at most the targets a family has",
             nums[RELIABILITY].v
         ));
@@ -653,31 +663,32 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
     if nums[RELIABILITY].v > targets as u32 {
         nums[RELIABILITY] = Num { v: targets as u32, set: true };
     }
-    let defaulted: Vec<&Field> =
-        FIELDS.iter().zip(&nums).filter(|(f, n)| !n.set && f.mwan3 != f.dualwan).map(|(f, _)| f).collect();
-    if !defaulted.is_empty() {
-        let theirs: Vec<String> = defaulted.iter().map(|f| format!("{} {}", f.name, show(f, f.mwan3))).collect();
-        let ours: Vec<String> = defaulted.iter().map(|f| show(f, f.dualwan)).collect();
+    // mwan3's defaults where dualwan's differ, and dualwan's.
+    let (mut theirs, mut ours) = (String::new(), String::new());
+    for (f, n) in FIELDS.iter().zip(&nums) {
+        if !n.set && f.mwan3 != f.dualwan {
+            let sep = if theirs.is_empty() { "" } else { ", " };
+            let _ = write!(theirs, "{sep}{} {}", f.name, Shown(f, f.mwan3));
+            let _ = write!(ours, "{sep}{}", Shown(f, f.dualwan));
+        }
+    }
+    if !theirs.is_empty() {
         note(
-            &mut section.notices,
+            notices,
             main.line,
-            format_args!(
-                "unset in mwan3, whose defaults are written: {} (leave them out for dualwan's: {})",
-                theirs.join(", "),
-                ours.join(", ")
-            ),
+            format_args!("unset in mwan3, whose defaults are written: {theirs} (leave them out for dualwan's: {ours})"),
         );
     }
     if main.check_quality {
-        let text = "check_quality: mwan3 judges each round's ping per target; dualwan judges the mean latency and the loss of its last 16 probes";
-        section.notices.push(Notice::note(main.line, text.into()));
+        note(notices, main.line, format_args!("check_quality: mwan3 judges each round's ping per target; dualwan judges the mean latency and the loss of its last 16 probes"));
     }
     for (i, f) in FIELDS.iter().enumerate() {
         if i == FAILURE_LATENCY && main.check_quality {
-            section.option("check_quality", "1");
+            section.option("check_quality", &"1");
         }
         if nums[i].set || f.mwan3 != f.dualwan {
-            section.option(f.name, show(f, nums[i].v));
+            section.option(f.name, &Shown(f, nums[i].v));
         }
     }
 }
+
