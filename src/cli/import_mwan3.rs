@@ -6,6 +6,7 @@
 use argh::FromArgs;
 use dualwan::mwan3::{self, Kind};
 use dualwan::uci::{self, Package};
+use std::io::Read;
 use std::process::ExitCode;
 
 /// Translate an mwan3 config into a dualwan config, printed on stdout.
@@ -74,7 +75,12 @@ pub fn run(args: &Args) -> ExitCode {
 
 /// The file parsed (`Ok(Err)`: `FILE:LINE: Parse error ...`), or `Err` when it cannot be read.
 fn read(path: &str) -> Result<Result<Package, String>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    // (`Take<File>` as the daemon reads its config: the same code in the binary, and no limit.)
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(u64::MAX).read_to_end(&mut bytes));
+    if let Err(e) = read {
+        return Err(format!("{path}: cannot read: {e}"));
+    }
     let text = String::from_utf8(bytes).map_err(|e| {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         format!("{path}:{line}: not valid UTF-8")

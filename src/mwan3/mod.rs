@@ -22,7 +22,7 @@ mod network;
 mod routing;
 mod source;
 
-use crate::uci::Package;
+use crate::uci::{Package, SectionRef};
 use core::fmt::{self, Write};
 
 /// Why something of the mwan3 config is reported.
@@ -66,6 +66,13 @@ fn lost(to: &mut Vec<Notice>, line: u32, text: fmt::Arguments<'_>) {
 #[inline(never)]
 fn note(to: &mut Vec<Notice>, line: u32, text: fmt::Arguments<'_>) {
     to.push(Notice::note(line, std::fmt::format(text)));
+}
+
+/// The last value of option `name` (what mwan3's `config_get` sees of a list), and its
+/// line. Out of line: called in many places.
+#[inline(never)]
+fn value<'a>(s: &SectionRef<'a>, name: &str) -> Option<(&'a str, u32)> {
+    s.option(name)?.values().last()
 }
 
 /// A whole number as mwan3's shell arithmetic takes it (decimal, no sign; at most nine
@@ -161,18 +168,22 @@ fn recognise(pkg: &Package) -> Result<(), NotMwan3> {
         return Err(NotMwan3("it has no interface, member, policy or rule sections".into()));
     }
     for s in pkg.sections().filter(|s| s.ty() == "interface") {
-        let looks_like = |option: &str, like: &str| {
-            let name = s.name().unwrap_or("?");
-            NotMwan3(format!("interface '{name}' (line {}) has option '{option}': this looks like {like}", s.line()))
+        let option = if s.option("proto").is_some() {
+            "proto"
+        } else if routing {
+            continue;
+        } else if s.option("device").is_some() {
+            "device"
+        } else if s.option("network").is_some() {
+            "network"
+        } else {
+            continue;
         };
-        if s.option("proto").is_some() {
-            return Err(looks_like("proto", "/etc/config/network"));
-        }
-        for option in ["device", "network"] {
-            if !routing && s.option(option).is_some() {
-                return Err(looks_like(option, "a dualwan config"));
-            }
-        }
+        let like = if option == "proto" { "/etc/config/network" } else { "a dualwan config" };
+        let (name, line) = (s.name().unwrap_or("?"), s.line());
+        return Err(NotMwan3(format!(
+            "interface '{name}' (line {line}) has option '{option}': this looks like {like}"
+        )));
     }
     Ok(())
 }

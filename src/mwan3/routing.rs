@@ -23,7 +23,7 @@
 use super::emit::{Output, Section};
 use super::network::Network;
 use super::source::Read;
-use super::{digits, lost, note, uint, Notice};
+use super::{digits, lost, note, uint, value, Notice};
 use crate::config::MAX_WANS;
 use crate::route::{Family, Prefix};
 use crate::uci::{Package, SectionRef};
@@ -49,6 +49,22 @@ type Families = [bool; 2];
 const BOTH: Families = [true, true];
 /// The families' names, by [`Family::index`].
 const FAMILY: [&str; 2] = ["ipv4", "ipv6"];
+/// `proto` values that dualwan's rules have (mwan3 takes names and numbers): the value,
+/// dualwan's name, and the one family it matches in mwan3 (ICMP IPv4's, ICMPv6 IPv6's).
+const PROTOS: [(&str, &str, Option<usize>); 9] = [
+    ("tcp", "tcp", None),
+    ("6", "tcp", None),
+    ("udp", "udp", None),
+    ("17", "udp", None),
+    ("icmp", "icmp", Some(0)),
+    ("1", "icmp", Some(0)),
+    ("icmpv6", "icmp", Some(1)),
+    ("ipv6-icmp", "icmp", Some(1)),
+    ("58", "icmp", Some(1)),
+];
+/// The options of a rule that select its traffic by address, then by port.
+const ADDRESSES: [&str; 2] = ["src_ip", "dest_ip"];
+const PORTS: [&str; 2] = ["src_port", "dest_port"];
 /// The options of mwan3's rules.
 const RULE_OPTIONS: [&str; 12] = [
     "src_ip",
@@ -79,34 +95,32 @@ fn family_words(fams: Families, sep: &str) -> String {
     words
 }
 
-/// Interfaces in an order, each with a metric and a weight: a policy's members of one
-/// family (sorted by metric, so that each run of one metric is a tier), or the interfaces
-/// a rule uses. Each interface is there at most once, so there are at most [`MAX_WANS`].
+/// Interfaces in an order, each with a metric: a policy's members of one family (sorted by
+/// metric, so that each run of one metric is a tier), or the interfaces a rule uses. Each
+/// interface is there at most once, so there are at most [`MAX_WANS`].
 #[derive(Copy, Clone)]
 struct Wans {
     len: usize,
-    wan: [usize; MAX_WANS],
+    wan: [u8; MAX_WANS],
     metric: [u32; MAX_WANS],
-    weight: [u32; MAX_WANS],
 }
 
 impl Wans {
-    const NONE: Wans = Wans { len: 0, wan: [0; MAX_WANS], metric: [0; MAX_WANS], weight: [0; MAX_WANS] };
+    const NONE: Wans = Wans { len: 0, wan: [0; MAX_WANS], metric: [0; MAX_WANS] };
 
     /// The interfaces, in order.
-    fn wans(&self) -> &[usize] {
+    fn wans(&self) -> &[u8] {
         &self.wan[..self.len]
     }
 
     /// Adds an interface at the end unless it is there already; its index.
-    fn add(&mut self, wan: usize, metric: u32, weight: u32) -> usize {
-        if let Some(i) = self.wans().iter().position(|&w| w == wan) {
+    fn add(&mut self, wan: usize, metric: u32) -> usize {
+        if let Some(i) = self.wans().iter().position(|&w| usize::from(w) == wan) {
             return i;
         }
         let i = self.len;
-        self.wan[i] = wan;
+        self.wan[i] = wan as u8;
         self.metric[i] = metric;
-        self.weight[i] = weight;
         self.len += 1;
         i
     }
@@ -119,7 +133,6 @@ impl Wans {
             while j > 0 && self.metric[j - 1] > self.metric[j] {
                 self.wan.swap(j - 1, j);
                 self.metric.swap(j - 1, j);
-                self.weight.swap(j - 1, j);
                 j -= 1;
             }
         }
@@ -136,7 +149,7 @@ impl Wans {
 
     /// Entry `i` shares its tier with another interface.
     fn shared(&self, i: usize) -> bool {
-        (i > 0 && self.metric[i - 1] == self.metric[i]) || (i + 1 < self.len && self.metric[i + 1] == self.metric[i])
+        self.tier_end(i) > i + 1 || (i > 0 && self.metric[i - 1] == self.metric[i])
     }
 
     /// The set of the interfaces, one bit each.
@@ -168,8 +181,10 @@ enum LastResort {
 struct Policy<'a> {
     name: &'a str,
     /// Per family, its members whose settings are part of a dualwan interface, by metric
-    /// (an interface counted once, at its first member in `use_member` order).
+    /// (an interface counted once, at its first member in `use_member` order)...
     tiers: [Wans; 2],
+    /// ...and the weight of each interface there.
+    weight: [[u32; MAX_WANS]; 2],
     /// Each interface's lowest metric among its members.
     best: [Option<u32>; MAX_WANS],
     last_resort: LastResort,
@@ -306,16 +321,7 @@ fn read_members<'a>(pkg: &'a Package, read: &Read<'_>, notices: &mut Vec<Notice>
         let Some(name) = s.name() else { continue };
         let metric = member_number(&s, name, "metric", notices);
         let weight = member_number(&s, name, "weight", notices);
-        for o in s.options() {
-            let option = o.name();
-            if !matches!(option, "interface" | "metric" | "weight") {
-                lost(
-                    notices,
-                    o.line(),
-                    format_args!("member '{name}': option '{option}' is not an option of mwan3's members"),
-                );
-            }
-        }
+        unknown_options(&s, &["interface", "metric", "weight"], ("member", name, "members"), notices);
         let member = match value(&s, "interface") {
             None => {
                 lost(notices, s.line(), format_args!("member '{name}' has no interface"));
@@ -342,6 +348,19 @@ fn read_members<'a>(pkg: &'a Package, read: &Read<'_>, notices: &mut Vec<Notice>
     members
 }
 
+/// Reports the options of member or policy section `s` other than `known`: `what` is
+/// (`member`, its name, `members`).
+fn unknown_options(s: &SectionRef<'_>, known: &[&str], what: (&str, &str, &str), notices: &mut Vec<Notice>) {
+    let (ty, name, types) = what;
+    for o in s.options() {
+        let option = o.name();
+        if !known.contains(&option) {
+            let why = format_args!("{ty} '{name}': option '{option}' is not an option of mwan3's {types}");
+            lost(notices, o.line(), why);
+        }
+    }
+}
+
 /// A member's `metric` or `weight` (mwan3's default of both is 1).
 fn member_number(s: &SectionRef<'_>, name: &str, option: &str, notices: &mut Vec<Notice>) -> u32 {
     let Some((v, line)) = value(s, option) else { return 1 };
@@ -360,6 +379,7 @@ fn read_policies<'a>(
     for s in pkg.sections().filter(|s| s.ty() == "policy") {
         let Some(name) = s.name() else { continue };
         let mut tiers = [Wans::NONE; 2];
+        let mut weight = [[0; MAX_WANS]; 2];
         let mut best = [None; MAX_WANS];
         if let Some(o) = s.option("use_member") {
             if !o.is_list() {
@@ -370,7 +390,11 @@ fn read_policies<'a>(
             for (v, line) in o.values() {
                 match members.iter().find(|(n, _)| *n == v) {
                     Some((_, Some(m))) => {
-                        tiers[usize::from(m.v6)].add(m.wan, m.metric, m.weight);
+                        // The first member of an interface counts.
+                        let (f, known) = (usize::from(m.v6), tiers[usize::from(m.v6)].len);
+                        if tiers[f].add(m.wan, m.metric) == known {
+                            weight[f][m.wan] = m.weight;
+                        }
                         let b: &mut Option<u32> = &mut best[m.wan];
                         *b = Some(b.map_or(m.metric, |b| b.min(m.metric)));
                     }
@@ -387,26 +411,11 @@ fn read_policies<'a>(
             Some(("default", _)) => LastResort::Main,
             _ => LastResort::Unreachable,
         };
-        for o in s.options() {
-            let option = o.name();
-            if !matches!(option, "use_member" | "last_resort") {
-                lost(
-                    notices,
-                    o.line(),
-                    format_args!("policy '{name}': option '{option}' is not an option of mwan3's policies"),
-                );
-            }
-        }
+        unknown_options(&s, &["use_member", "last_resort"], ("policy", name, "policies"), notices);
         let skipped = name.len() > CHAIN_NAME_MAX;
-        policies.push(Policy { name, tiers, best, last_resort, skipped });
+        policies.push(Policy { name, tiers, weight, best, last_resort, skipped });
     }
     policies
-}
-
-/// The last value of option `name`, and its line. Out of line: called in many places.
-#[inline(never)]
-fn value<'a>(s: &SectionRef<'a>, name: &str) -> Option<(&'a str, u32)> {
-    s.option(name)?.values().last()
 }
 
 /// Reads rule `index` (counted among rules) as far as dualwan can say the same.
@@ -438,14 +447,13 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     }
 
     match value(s, "family") {
-        Some(("ipv4", _)) => r.families = [true, false],
-        Some(("ipv6", _)) => r.families = [false, true],
-        Some(("any", _)) | None => {}
-        Some((v, l)) => {
-            note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it"))
-        }
+        None | Some(("any", _)) => {}
+        Some((v, l)) => match FAMILY.iter().position(|&f| f == v) {
+            Some(f) => r.families = [f == 0, f == 1],
+            None => note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it")),
+        },
     }
-    for (k, option) in ["src_ip", "dest_ip"].into_iter().enumerate() {
+    for (k, option) in ADDRESSES.iter().enumerate() {
         let Some((v, l)) = value(s, option) else { continue };
         for item in v.split(',') {
             match parse_prefix(item.trim()) {
@@ -462,24 +470,22 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
     }
     match value(s, "proto") {
         None | Some(("all", _)) => {}
-        Some(("tcp" | "6", _)) => r.proto = Some("tcp"),
-        Some(("udp" | "17", _)) => r.proto = Some("udp"),
-        Some(("icmp" | "1", l)) => {
-            r.proto = Some("icmp");
-            if r.families[1] {
-                note(&mut r.notices, l, format_args!(
-                    "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4"
-                ));
+        Some((v, l)) => match PROTOS.iter().find(|p| p.0 == v) {
+            Some(&(_, proto, only)) => {
+                r.proto = Some(proto);
+                if only == Some(0) && r.families[1] {
+                    note(&mut r.notices, l, format_args!(
+                        "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4"
+                    ));
+                }
+                if let Some(f) = only {
+                    r.families[1 - f] = false;
+                }
             }
-            r.families[1] = false;
-        }
-        Some(("icmpv6" | "ipv6-icmp" | "58", _)) => {
-            r.proto = Some("icmp");
-            r.families[0] = false;
-        }
-        Some((v, l)) => r.refuse(l, format_args!("proto '{v}': dualwan's rules take tcp, udp, icmp or all")),
+            None => r.refuse(l, format_args!("proto '{v}': dualwan's rules take tcp, udp, icmp or all")),
+        },
     }
-    for (k, option) in ["src_port", "dest_port"].into_iter().enumerate() {
+    for (k, option) in PORTS.iter().enumerate() {
         let Some((v, l)) = value(s, option) else { continue };
         if !matches!(r.proto, Some("tcp" | "udp")) {
             note(&mut r.notices, l, format_args!("{option} '{v}' without proto tcp or udp: mwan3 ignores it too"));
@@ -622,7 +628,7 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
         let policy = &policies[p];
         for t in &policy.tiers {
             for i in 0..t.len {
-                let (w, m) = (t.wan[i], t.metric[i]);
+                let (w, m) = (usize::from(t.wan[i]), t.metric[i]);
                 balance |= t.shared(i);
                 match metric[w] {
                     None => metric[w] = Some(m),
@@ -641,9 +647,10 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
     }
     // The weights of interfaces that share a tier (in the catch-all's policy first).
     for policy in main.iter().map(|&p| &policies[p]).chain(policies) {
-        for t in &policy.tiers {
+        for (t, weights) in policy.tiers.iter().zip(&policy.weight) {
             for i in (0..t.len).filter(|&i| t.shared(i)) {
-                weight[t.wan[i]].get_or_insert(t.weight[i]);
+                let w = usize::from(t.wan[i]);
+                weight[w].get_or_insert(weights[w]);
             }
         }
     }
@@ -660,14 +667,15 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
     if !balance {
         // Failover: enabled interfaces need metrics of their own; the order stays.
         let mut order = Wans::NONE;
-        for w in 0..n {
-            if let (true, Some(m)) = (wans[w].enabled, metric[w]) {
-                order.add(w, m, 0);
+        for (w, wan) in wans.iter().enumerate() {
+            if let (true, Some(m)) = (wan.enabled, metric[w]) {
+                order.add(w, m);
             }
         }
         order.sort_by_metric();
         let mut last: Option<u32> = None;
         for &w in order.wans() {
+            let w = usize::from(w);
             let m = metric[w].unwrap_or(0);
             if let Some(l) = last.filter(|&l| m <= l) {
                 note(
@@ -681,13 +689,13 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
         }
     }
     let mut next = metric.iter().flatten().max().map_or(1, |m| m + 1);
-    for w in 0..n {
+    for (w, wan) in wans.iter().enumerate() {
         if metric[w].is_some() {
             continue;
         }
         metric[w] = Some(next);
-        if let (Some(p), true) = (main, wans[w].enabled) {
-            lost(&mut out.interfaces[wans[w].section].notices, wans[w].line, format_args!(
+        if let (Some(p), true) = (main, wan.enabled) {
+            lost(&mut out.interfaces[wan.section].notices, wan.line, format_args!(
                 "not in policy '{}', which takes all traffic: dualwan's globals use it when none of that policy's interfaces is up (metric {next})",
                 policies[p].name
             ));
@@ -737,13 +745,13 @@ fn tracked(read: &Read<'_>, f: usize) -> bool {
 }
 
 /// The names of interfaces, `a, b`.
-fn names(read: &Read<'_>, wans: &[usize]) -> String {
+fn names(read: &Read<'_>, wans: &[u8]) -> String {
     let mut text = String::new();
     for &w in wans {
         if !text.is_empty() {
             text.push_str(", ");
         }
-        text.push_str(read.wans[w].name);
+        text.push_str(read.wans[usize::from(w)].name);
     }
     text
 }
@@ -757,13 +765,13 @@ fn use_for(ctx: &Ctx<'_, '_>, p: usize, f: usize, notices: &mut Vec<Notice>, lin
     }
     // The catch-all's policy is what the globals say, whatever the family.
     if ctx.arr.balance && ctx.arr.main == Some(p) {
-        check_weights(ctx, policy, t, notices, line);
+        check_weights(ctx, policy, f, notices, line);
         return Use::of(How::Global, Wans::NONE);
     }
     if !(0..t.len).any(|i| t.shared(i)) {
         return Use::of(How::Ordered, *t);
     }
-    check_weights(ctx, policy, t, notices, line);
+    check_weights(ctx, policy, f, notices, line);
     if ctx.arr.balance && same_as_global(ctx, t, f) {
         return Use::of(How::Global, Wans::NONE);
     }
@@ -804,7 +812,7 @@ fn tier_sets(t: &Wans, live: &dyn Fn(usize) -> bool) -> [u32; MAX_WANS] {
     let (mut n, mut i) = (0, 0);
     while i < t.len {
         let end = t.tier_end(i);
-        let set = t.wans()[i..end].iter().filter(|&&w| live(w)).fold(0, |set, &w| set | 1 << w);
+        let set = t.wans()[i..end].iter().filter(|&&w| live(usize::from(w))).fold(0, |set, &w| set | 1 << w);
         if set != 0 {
             sets[n] = set;
             n += 1;
@@ -820,28 +828,40 @@ fn same_as_global(ctx: &Ctx<'_, '_>, t: &Wans, f: usize) -> bool {
     let live = |w: usize| wans[w].enabled && wans[w].tracks[f];
     let mut by_metric = Wans::NONE;
     for w in (0..wans.len()).filter(|&w| live(w)) {
-        by_metric.add(w, ctx.arr.metric[w], 0);
+        by_metric.add(w, ctx.arr.metric[w]);
     }
     by_metric.sort_by_metric();
     tier_sets(t, &live) == tier_sets(&by_metric, &live)
 }
 
-/// Within a tier, the policy's weights must be in the interfaces' proportions.
-fn check_weights(ctx: &Ctx<'_, '_>, policy: &Policy<'_>, t: &Wans, notices: &mut Vec<Notice>, line: u32) {
-    let weight = &ctx.arr.weight;
+/// Within a tier, the policy's weights (of family `f`) must be in the interfaces'
+/// proportions.
+fn check_weights(ctx: &Ctx<'_, '_>, policy: &Policy<'_>, f: usize, notices: &mut Vec<Notice>, line: u32) {
+    let (t, theirs) = (&policy.tiers[f], &policy.weight[f]);
+    let ours = &ctx.arr.weight;
     let mut i = 0;
     while i < t.len {
         let end = t.tier_end(i);
-        let (w0, p0) = (u64::from(weight[t.wan[i]]), u64::from(t.weight[i]));
-        if (i..end).any(|k| u64::from(t.weight[k]) * w0 != p0 * u64::from(weight[t.wan[k]])) {
-            let (mut theirs, mut ours) = (String::new(), String::new());
-            for k in i..end {
-                let name = ctx.read.wans[t.wan[k]].name;
-                let sep = if k == i { "" } else { ", " };
-                let _ = write!(theirs, "{sep}{name} {}", t.weight[k]);
-                let _ = write!(ours, "{sep}{name} {}", weight[t.wan[k]]);
+        let tier = &t.wans()[i..end];
+        let w0 = usize::from(tier[0]);
+        let (ours0, theirs0) = (u64::from(ours[w0]), u64::from(theirs[w0]));
+        let differ = |&w: &u8| {
+            let w = usize::from(w);
+            u64::from(theirs[w]) * ours0 != theirs0 * u64::from(ours[w])
+        };
+        if tier.iter().any(differ) {
+            let (mut policy_weights, mut dualwan_weights) = (String::new(), String::new());
+            for &w in tier {
+                let w = usize::from(w);
+                let name = ctx.read.wans[w].name;
+                let sep = if policy_weights.is_empty() { "" } else { ", " };
+                let _ = write!(policy_weights, "{sep}{name} {}", theirs[w]);
+                let _ = write!(dualwan_weights, "{sep}{name} {}", ours[w]);
             }
-            let text = format!("policy '{}' weighs {theirs}: dualwan weighs by interface, {ours}", policy.name);
+            let text = format!(
+                "policy '{}' weighs {policy_weights}: dualwan weighs by interface, {dualwan_weights}",
+                policy.name
+            );
             if !notices.iter().any(|n| n.text == text) {
                 notices.push(Notice::lost(line, text));
             }
@@ -857,9 +877,9 @@ fn only(ctx: &Ctx<'_, '_>, u: &Use, f: usize) -> Use {
     }
     let mut kept = Wans::NONE;
     for i in 0..u.wans.len {
-        let w = u.wans.wan[i];
+        let w = usize::from(u.wans.wan[i]);
         if ctx.read.wans[w].tracks[f] {
-            kept.add(w, u.wans.metric[i], 0);
+            kept.add(w, u.wans.metric[i]);
         }
     }
     Use::of(if kept.len == 0 { How::Empty } else { u.how }, kept)
@@ -885,7 +905,7 @@ fn merge(ctx: &Ctx<'_, '_>, u4: &Use, u6: &Use) -> Option<Use> {
     let union = |a: &Use, b: &Use| {
         let mut all = a.wans;
         for &w in b.wans.wans() {
-            all.add(w, 0, 0);
+            all.add(usize::from(w), 0);
         }
         Use::of(How::Named, all)
     };
@@ -896,7 +916,7 @@ fn merge(ctx: &Ctx<'_, '_>, u4: &Use, u6: &Use) -> Option<Use> {
             let mut all = u4.wans;
             for i in 0..u6.wans.len {
                 let m = u6.wans.metric[i];
-                let k = all.add(u6.wans.wan[i], m, 0);
+                let k = all.add(usize::from(u6.wans.wan[i]), m);
                 all.metric[k] = all.metric[k].min(m);
             }
             all.sort_by_metric();
@@ -1075,7 +1095,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
         if let Some(proto) = r.proto {
             s.option("proto", &proto);
         }
-        for (option, (count, ports)) in ["src_port", "dest_port"].into_iter().zip(&r.ports) {
+        for (option, (count, ports)) in PORTS.iter().zip(&r.ports) {
             if *count > 0 {
                 s.option(option, ports);
             }
@@ -1087,7 +1107,7 @@ fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: 
             s.option("family", &FAMILY[usize::from(fams[1])]);
         }
         for &w in u.wans.wans() {
-            s.list("use", &ctx.read.wans[w].name);
+            s.list("use", &ctx.read.wans[usize::from(w)].name);
         }
         if u.how != How::Ordered {
             s.list("use", &"balance");

@@ -12,7 +12,7 @@
 
 use super::emit::{Output, Section};
 use super::network::{Network, DYNAMIC_PROTOS};
-use super::{lost, note, uint, Notice};
+use super::{lost, note, uint, value, Notice};
 use crate::config::{parse_bool, usable_target, MAX_TARGETS, MAX_WANS, NETWORK_MAX};
 use crate::time::Duration;
 use crate::uci::{OptionRef, Package, SectionRef};
@@ -50,12 +50,39 @@ const RELIABILITY: usize = 0;
 const INTERVAL: usize = 1;
 const FAILURE_LATENCY: usize = 5;
 
-/// Options of mwan3's probes that dualwan has no counterpart for, harmless at mwan3's
-/// default: the option, that default, what dualwan does instead.
-const FIXED: [(&str, u32, &str); 3] = [
-    ("count", 1, "dualwan sends one probe per target and round"),
-    ("size", 56, "dualwan's probes have a fixed size"),
-    ("max_ttl", 60, "dualwan's probes use the system's TTL"),
+/// What an option of mwan3's interfaces other than [`FIELDS`] is to the translation.
+#[derive(Copy, Clone)]
+enum Opt {
+    /// Read on its own (`family`, `track_ip`, `flush_conntrack`), or once `interval` is
+    /// known (`failure_interval`, `recovery_interval`).
+    Apart,
+    Enabled,
+    CheckQuality,
+    TrackMethod,
+    HttpingSsl,
+    KeepFailureInterval,
+    InitialState,
+    /// No counterpart in dualwan, harmless at mwan3's default: that default, and what
+    /// dualwan does instead.
+    Fixed(u32, &'static str),
+}
+
+/// The options of mwan3's interfaces besides [`FIELDS`].
+const OPTIONS: [(&str, Opt); 14] = [
+    ("enabled", Opt::Enabled),
+    ("family", Opt::Apart),
+    ("track_ip", Opt::Apart),
+    ("flush_conntrack", Opt::Apart),
+    ("failure_interval", Opt::Apart),
+    ("recovery_interval", Opt::Apart),
+    ("track_method", Opt::TrackMethod),
+    ("httping_ssl", Opt::HttpingSsl),
+    ("check_quality", Opt::CheckQuality),
+    ("keep_failure_interval", Opt::KeepFailureInterval),
+    ("initial_state", Opt::InitialState),
+    ("count", Opt::Fixed(1, "dualwan sends one probe per target and round")),
+    ("size", Opt::Fixed(56, "dualwan's probes have a fixed size")),
+    ("max_ttl", Opt::Fixed(60, "dualwan's probes use the system's TTL")),
 ];
 
 /// mwan3's track methods that dualwan has no probe for, and what they send.
@@ -180,7 +207,7 @@ pub(super) fn read<'a>(pkg: &'a Package, net: &Network<'_>, out: &mut Output) ->
 }
 
 fn read_globals(s: &SectionRef<'_>, notices: &mut Vec<Notice>) {
-    let logging = s.option("logging").and_then(|o| last(&o)).is_some_and(|(v, _)| v == "1");
+    let logging = value(s, "logging").is_some_and(|(v, _)| v == "1");
     for o in s.options() {
         let (v, line) = last(&o).unwrap_or_default();
         let name = o.name();
@@ -249,7 +276,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
         lost(&mut notices, line, format_args!("interface section without a name: it names no netifd interface"));
         return Err(notices);
     };
-    let family = s.option("family").and_then(|o| last(&o)).unwrap_or(("ipv4", line));
+    let family = value(s, "family").unwrap_or(("ipv4", line));
     let v6 = family.0 == "ipv6";
     if !v6 && family.0 != "ipv4" {
         lost(&mut notices, family.1, format_args!("family '{}' is neither ipv4 nor ipv6: read as ipv4", family.0));
@@ -270,10 +297,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
         flush_line: line,
         notices: Vec::new(),
     };
-    let mut enabled_set = false;
-    let mut httping_ssl = false;
-    let mut method = None;
-    let mut phase_intervals = Vec::new();
+    let (mut enabled_set, mut httping_ssl, mut method) = (false, false, None);
     for o in s.options() {
         let Some(value @ (v, vline)) = last(&o) else { continue };
         let name = o.name();
@@ -281,40 +305,43 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
             read_field(&mut notices, &mut side.nums[i], i, value);
             continue;
         }
-        if let Some(&(_, default, instead)) = FIXED.iter().find(|f| f.0 == name) {
-            if uint(v) != Some(default) {
-                lost(&mut notices, vline, format_args!("{name} '{v}': {instead}"));
-            }
+        let Some(&(_, what)) = OPTIONS.iter().find(|(n, _)| *n == name) else {
+            lost(&mut notices, o.line(), format_args!("option '{name}': not an option of mwan3's interfaces"));
             continue;
-        }
-        match name {
-            "enabled" => {
+        };
+        match what {
+            Opt::Apart => {}
+            Opt::Enabled => {
                 side.enabled = boolean(&mut notices, name, value);
                 enabled_set = true;
             }
-            "family" | "track_ip" | "flush_conntrack" => {}
-            "track_method" => method = Some(value),
-            "httping_ssl" => httping_ssl = parse_bool(v) == Some(true),
-            "check_quality" => side.check_quality = boolean(&mut notices, name, value),
-            "failure_interval" | "recovery_interval" => phase_intervals.push((name, value)),
-            "keep_failure_interval" if parse_bool(v) != Some(true) => {}
-            "keep_failure_interval" => {
+            Opt::CheckQuality => side.check_quality = boolean(&mut notices, name, value),
+            Opt::TrackMethod => method = Some(value),
+            Opt::HttpingSsl => httping_ssl = parse_bool(v) == Some(true),
+            Opt::KeepFailureInterval if parse_bool(v) == Some(true) => {
                 lost(&mut notices, vline, format_args!("keep_failure_interval: dualwan has one interval"))
             }
-            "initial_state" if v == "online" => {}
-            "initial_state" => lost(
+            Opt::InitialState if v != "online" => lost(
                 &mut notices,
                 vline,
                 format_args!("initial_state '{v}': dualwan judges an interface by its first probe round"),
             ),
-            other => {
-                lost(&mut notices, o.line(), format_args!("option '{other}': not an option of mwan3's interfaces"))
+            Opt::Fixed(default, instead) if uint(v) != Some(default) => {
+                lost(&mut notices, vline, format_args!("{name} '{v}': {instead}"))
             }
+            Opt::KeepFailureInterval | Opt::InitialState | Opt::Fixed(..) => {}
         }
     }
-    for (name, (v, line)) in phase_intervals {
+    // mwan3's intervals while an interface fails or recovers: dualwan has one.
+    for o in s.options() {
+        let what = match o.name() {
+            "failure_interval" => "failing",
+            "recovery_interval" => "recovering",
+            _ => continue,
+        };
+        let Some((v, line)) = last(&o) else { continue };
         if millis(v) != Some(side.nums[INTERVAL].v) {
-            let what = if name == "failure_interval" { "failing" } else { "recovering" };
+            let name = o.name();
             lost(
                 &mut notices,
                 line,
@@ -509,18 +536,15 @@ fn build<'a>(read: &Read<'a>, group: &[usize], net: &Network<'_>, section: &mut 
     let sides = &read.sides;
     let notices = &mut section.notices;
     let enabled = group.iter().any(|&k| sides[k].enabled);
-    let included: Vec<usize> = group.iter().copied().filter(|&k| sides[k].enabled || !enabled).collect();
     let first = &sides[group[0]];
+    let mut included = Vec::new();
     for &k in group {
         let s = &sides[k];
-        if !included.contains(&k) {
-            let family = if s.v6 { "ipv6" } else { "ipv4" };
-            let name = s.name;
-            note(
-                notices,
-                s.line,
-                format_args!("'{name}' ({family}) is disabled: its targets and settings are left out"),
-            );
+        if s.enabled || !enabled {
+            included.push(k);
+        } else {
+            let (name, family) = (s.name, if s.v6 { "ipv6" } else { "ipv4" });
+            note(notices, s.line, format_args!("'{name}' ({family}) is disabled: its targets and settings are left out"));
         }
     }
     for &k in group {
