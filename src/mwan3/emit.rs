@@ -83,10 +83,9 @@ impl Output {
     pub fn write(self) -> (String, Vec<Notice>) {
         let mut text = String::from(HEADER);
         let mut notices = Vec::new();
-        for mut section in core::iter::once(self.globals).chain(self.interfaces).chain(self.rules) {
-            sort_by_line(&mut section.notices);
-            write_section(&mut text, &section);
-            notices.append(&mut section.notices);
+        write_section(&mut text, self.globals, &mut notices);
+        for section in self.interfaces.into_iter().chain(self.rules) {
+            write_section(&mut text, section, &mut notices);
         }
         (text, notices)
     }
@@ -105,7 +104,9 @@ fn sort_by_line(notices: &mut [Notice]) {
     }
 }
 
-fn write_section(out: &mut String, s: &Section) {
+/// Writes section `s`, and moves its notices to `notices`.
+fn write_section(out: &mut String, mut s: Section, notices: &mut Vec<Notice>) {
+    sort_by_line(&mut s.notices);
     out.push('\n');
     let indent = if let Some(name) = &s.name {
         let _ = writeln!(out, "config {} '{name}'", s.ty);
@@ -120,4 +121,5 @@ fn write_section(out: &mut String, s: &Section) {
         };
     }
     out.push_str(&s.body);
+    notices.append(&mut s.notices);
 }

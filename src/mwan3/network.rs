@@ -62,7 +62,9 @@ impl<'a> Network<'a> {
         if first(&s, "type") == Some("bridge") {
             return Some(format!("br-{name}"));
         }
-        let device = first(&s, "device").or_else(|| first(&s, "ifname"))?.split_whitespace().next()?;
+        // (The first word: `split_whitespace().next()`, smaller in the binary.)
+        let device = first(&s, "device").or_else(|| first(&s, "ifname"))?;
+        let device = device.split(char::is_whitespace).find(|word| !word.is_empty())?;
         match device.strip_prefix('@') {
             Some(other) => self.device_at(other, depth + 1),
             None => Some(device.into()),

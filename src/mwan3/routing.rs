@@ -311,7 +311,7 @@ pub(super) fn translate(pkg: &Package, net: &Network<'_>, read: &Read<'_>, out: 
     globals.option("last_resort", &if last_resort == LastResort::Main { "main" } else { "unreachable" });
 
     let ctx = Ctx { read, policies: &policies, arr: &arr };
-    write_rules(&ctx, rules, out);
+    write_rules(&ctx, &mut rules, out);
     write_interfaces(read, &arr, out);
 }
 
@@ -940,12 +940,12 @@ struct Limits {
     names: Vec<String>,
 }
 
-fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
+fn write_rules(ctx: &Ctx<'_, '_>, rules: &mut [Rule], out: &mut Output) {
     let mut covered: Families = [false; 2];
     let mut covered_by = [String::new(), String::new()];
     let mut global: Families = [false; 2];
     let mut limits = Limits::default();
-    for mut r in rules {
+    for r in rules {
         let live: Families = [r.families[0] && !covered[0], r.families[1] && !covered[1]];
         let first = match r.refused.take() {
             None if live == [false, false] => {
@@ -961,7 +961,7 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
         };
         if let Some(n) = first {
             r.notices.insert(0, n);
-            out.rules.push(Section::dropped("rule", r.notices));
+            out.rules.push(Section::dropped("rule", core::mem::take(&mut r.notices)));
             continue;
         }
         let Some(p) = r.policy else { continue };
@@ -978,7 +978,7 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
                     ctx.policies[p].name
                 );
                 r.notices.insert(0, Notice::note(r.line, text));
-                out.rules.push(Section::dropped("rule", r.notices));
+                out.rules.push(Section::dropped("rule", core::mem::take(&mut r.notices)));
                 global = [global[0] || live[0], global[1] || live[1]];
                 continue;
             }
@@ -997,7 +997,7 @@ fn write_rules(ctx: &Ctx<'_, '_>, rules: Vec<Rule>, out: &mut Output) {
 
 /// One rule: one section, or one per family when the policy differs between them, or one
 /// per address of a comma list.
-fn write_rule(ctx: &Ctx<'_, '_>, mut r: Rule, p: usize, live: Families, limits: &mut Limits, out: &mut Output) {
+fn write_rule(ctx: &Ctx<'_, '_>, r: &mut Rule, p: usize, live: Families, limits: &mut Limits, out: &mut Output) {
     let line = r.line;
     let policy = &ctx.policies[p];
     // A family no enabled interface tracks is left alone by dualwan: what the policy does
