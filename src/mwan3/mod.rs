@@ -168,22 +168,18 @@ fn recognise(pkg: &Package) -> Result<(), NotMwan3> {
         return Err(NotMwan3("it has no interface, member, policy or rule sections".into()));
     }
     for s in pkg.sections().filter(|s| s.ty() == "interface") {
-        let option = if s.option("proto").is_some() {
-            "proto"
-        } else if routing {
-            continue;
-        } else if s.option("device").is_some() {
-            "device"
-        } else if s.option("network").is_some() {
-            "network"
-        } else {
-            continue;
+        let looks_like = |option: &str, like: &str| {
+            let name = s.name().unwrap_or("?");
+            NotMwan3(format!("interface '{name}' (line {}) has option '{option}': this looks like {like}", s.line()))
         };
-        let like = if option == "proto" { "/etc/config/network" } else { "a dualwan config" };
-        let (name, line) = (s.name().unwrap_or("?"), s.line());
-        return Err(NotMwan3(format!(
-            "interface '{name}' (line {line}) has option '{option}': this looks like {like}"
-        )));
+        if s.option("proto").is_some() {
+            return Err(looks_like("proto", "/etc/config/network"));
+        }
+        for option in ["device", "network"] {
+            if !routing && s.option(option).is_some() {
+                return Err(looks_like(option, "a dualwan config"));
+            }
+        }
     }
     Ok(())
 }

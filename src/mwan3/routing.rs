@@ -321,14 +321,18 @@ fn read_members<'a>(pkg: &'a Package, read: &Read<'_>, notices: &mut Vec<Notice>
         let Some(name) = s.name() else { continue };
         let metric = member_number(&s, name, "metric", notices);
         let weight = member_number(&s, name, "weight", notices);
-        unknown_options(&s, &["interface", "metric", "weight"], ("member", name, "members"), notices);
+        unknown_options(&s, &["interface", "metric", "weight"], ["member", name, "members"], notices);
         let member = match value(&s, "interface") {
             None => {
                 lost(notices, s.line(), format_args!("member '{name}' has no interface"));
                 None
             }
             Some((_, line)) if metric > MEMBER_METRIC_MAX => {
-                note(notices, line, format_args!("member '{name}': metric {metric} is above 256, which mwan3 leaves out"));
+                note(
+                    notices,
+                    line,
+                    format_args!("member '{name}': metric {metric} is above 256, which mwan3 leaves out"),
+                );
                 None
             }
             Some((iface, line)) => match read.wan(iface) {
@@ -348,10 +352,10 @@ fn read_members<'a>(pkg: &'a Package, read: &Read<'_>, notices: &mut Vec<Notice>
     members
 }
 
-/// Reports the options of member or policy section `s` other than `known`: `what` is
-/// (`member`, its name, `members`).
-fn unknown_options(s: &SectionRef<'_>, known: &[&str], what: (&str, &str, &str), notices: &mut Vec<Notice>) {
-    let (ty, name, types) = what;
+/// Reports the options of member or policy section `s` other than `known`; `what` names
+/// it: `["member", NAME, "members"]`.
+fn unknown_options(s: &SectionRef<'_>, known: &[&str], what: [&str; 3], notices: &mut Vec<Notice>) {
+    let [ty, name, types] = what;
     for o in s.options() {
         let option = o.name();
         if !known.contains(&option) {
@@ -390,8 +394,9 @@ fn read_policies<'a>(
             for (v, line) in o.values() {
                 match members.iter().find(|(n, _)| *n == v) {
                     Some((_, Some(m))) => {
-                        // The first member of an interface counts.
-                        let (f, known) = (usize::from(m.v6), tiers[usize::from(m.v6)].len);
+                        // An interface's first member in the family counts.
+                        let f = usize::from(m.v6);
+                        let known = tiers[f].len;
                         if tiers[f].add(m.wan, m.metric) == known {
                             weight[f][m.wan] = m.weight;
                         }
@@ -411,7 +416,7 @@ fn read_policies<'a>(
             Some(("default", _)) => LastResort::Main,
             _ => LastResort::Unreachable,
         };
-        unknown_options(&s, &["use_member", "last_resort"], ("policy", name, "policies"), notices);
+        unknown_options(&s, &["use_member", "last_resort"], ["policy", name, "policies"], notices);
         let skipped = name.len() > CHAIN_NAME_MAX;
         policies.push(Policy { name, tiers, weight, best, last_resort, skipped });
     }
@@ -450,7 +455,9 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         None | Some(("any", _)) => {}
         Some((v, l)) => match FAMILY.iter().position(|&f| f == v) {
             Some(f) => r.families = [f == 0, f == 1],
-            None => note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it")),
+            None => {
+                note(&mut r.notices, l, format_args!("family '{v}' is neither ipv4 nor ipv6: any, as mwan3 reads it"))
+            }
         },
     }
     for (k, option) in ADDRESSES.iter().enumerate() {
@@ -474,9 +481,13 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
             Some(&(_, proto, only)) => {
                 r.proto = Some(proto);
                 if only == Some(0) && r.families[1] {
-                    note(&mut r.notices, l, format_args!(
-                        "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4"
-                    ));
+                    note(
+                        &mut r.notices,
+                        l,
+                        format_args!(
+                            "proto icmp: in mwan3 it matches IPv4 only (ip6tables' icmp is not ICMPv6): family ipv4"
+                        ),
+                    );
                 }
                 if let Some(f) = only {
                     r.families[1 - f] = false;
@@ -516,7 +527,10 @@ fn read_rule(s: &SectionRef<'_>, index: usize, net: &Network<'_>, policies: &[Po
         }
     }
     if let Some((v, l)) = value(s, "ipset") {
-        r.refuse(l, format_args!("ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"));
+        r.refuse(
+            l,
+            format_args!("ipset '{v}': dualwan's rules select by address, port and incoming device, not by set"),
+        );
     }
     if let Some((_, l)) = value(s, "sticky").filter(|(v, _)| *v == "1") {
         let timeout = value(s, "timeout").map_or("600", |(t, _)| t);
@@ -681,7 +695,10 @@ fn arrange(read: &Read<'_>, policies: &[Policy<'_>], main: Option<usize>, out: &
                 note(
                     &mut out.interfaces[wans[w].section].notices,
                     wans[w].line,
-                    format_args!("metric {m} is another interface's too: in failover mode each has its own, {} written", l + 1),
+                    format_args!(
+                        "metric {m} is another interface's too: in failover mode each has its own, {} written",
+                        l + 1
+                    ),
                 );
                 metric[w] = Some(l + 1);
             }
@@ -1016,7 +1033,11 @@ fn write_rule(ctx: &Ctx<'_, '_>, r: &mut Rule, p: usize, live: Families, limits:
     match (matters, merge(ctx, &uses[0], &uses[1])) {
         ([true, true], Some(u)) => parts[0].1 = u,
         ([true, true], None) => {
-            note(&mut r.notices, line, format_args!("its policy differs between ipv4 and ipv6: one dualwan rule for each"));
+            note(
+                &mut r.notices,
+                line,
+                format_args!("its policy differs between ipv4 and ipv6: one dualwan rule for each"),
+            );
             parts = [([true, false], uses[0]), ([false, true], uses[1])];
             n_parts = 2;
         }
@@ -1058,13 +1079,21 @@ fn write_rule(ctx: &Ctx<'_, '_>, r: &mut Rule, p: usize, live: Families, limits:
         let new_set = set.is_some_and(|s| !limits.sets.contains(&s));
         let name = &r.name;
         if limits.rules >= MAX_RULES {
-            lost(&mut r.notices, line, format_args!("rule '{name}': more than {MAX_RULES} rules: dualwan takes no more"));
+            lost(
+                &mut r.notices,
+                line,
+                format_args!("rule '{name}': more than {MAX_RULES} rules: dualwan takes no more"),
+            );
             break;
         }
         if limits.slots + slots > RULE_SLOTS {
-            lost(&mut r.notices, line, format_args!(
-                "rule '{name}': more than {RULE_SLOTS} port combinations in all rules: dualwan takes no more"
-            ));
+            lost(
+                &mut r.notices,
+                line,
+                format_args!(
+                    "rule '{name}': more than {RULE_SLOTS} port combinations in all rules: dualwan takes no more"
+                ),
+            );
             break;
         }
         if new_set && limits.sets.len() >= BALANCE_SETS {

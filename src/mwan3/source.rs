@@ -483,7 +483,8 @@ fn pair(read: &mut Read<'_>, net: &Network<'_>, out: &mut Output) {
     for i in 0..n {
         let Some(dev) = devices[i].as_ref().filter(|_| !read.sides[i].v6) else { continue };
         let sides = &read.sides;
-        if let Some(j) = (0..n).find(|&j| sides[j].v6 && sides[j].partner.is_none() && devices[j].as_ref() == Some(dev)) {
+        if let Some(j) = (0..n).find(|&j| sides[j].v6 && sides[j].partner.is_none() && devices[j].as_ref() == Some(dev))
+        {
             read.sides[i].partner = Some(j);
             read.sides[j].partner = Some(i);
         }
@@ -544,7 +545,11 @@ fn build<'a>(read: &Read<'a>, group: &[usize], net: &Network<'_>, section: &mut 
             included.push(k);
         } else {
             let (name, family) = (s.name, if s.v6 { "ipv6" } else { "ipv4" });
-            note(notices, s.line, format_args!("'{name}' ({family}) is disabled: its targets and settings are left out"));
+            note(
+                notices,
+                s.line,
+                format_args!("'{name}' ({family}) is disabled: its targets and settings are left out"),
+            );
         }
     }
     for &k in group {
@@ -564,7 +569,9 @@ fn build<'a>(read: &Read<'a>, group: &[usize], net: &Network<'_>, section: &mut 
         lost(
             notices,
             first.line,
-            format_args!("'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows"),
+            format_args!(
+                "'{network}' is longer than the {NETWORK_MAX} characters of a netifd interface dualwan follows"
+            ),
         );
         return None;
     }
@@ -673,7 +680,10 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
             note(
                 notices,
                 other.line,
-                format_args!("'{}' probes differently from '{}': '{}''s way is written", other.name, main.name, main.name),
+                format_args!(
+                    "'{}' probes differently from '{}': '{}''s way is written",
+                    other.name, main.name, main.name
+                ),
             );
         }
     }
@@ -715,4 +725,3 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
         }
     }
 }
-
