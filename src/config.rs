@@ -1358,7 +1358,7 @@ fn usable_unicast6(ip: IpAddr) -> bool {
 
 /// An Internet host to probe: unicast, and for IPv6 not link-local (fe80::/10 names a host
 /// on one link only; the gateway is probed through `gateway6`).
-fn usable_target(ip: IpAddr) -> bool {
+pub fn usable_target(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => usable_unicast(v4),
         IpAddr::V6(v6) => usable_unicast6(ip) && (v6.segments()[0] & 0xffc0) != 0xfe80,

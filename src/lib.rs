@@ -13,7 +13,8 @@
 //! core's actions out on a small adapter trait, implemented by the real adapters in `sys`
 //! (which own every file descriptor and all `unsafe`) and by the tests' simulated router.
 //! `wire` holds byte formats (parse and emit) without I/O. `main.rs` runs the one poll loop
-//! whose timeout is the core's next deadline.
+//! whose timeout is the core's next deadline. `mwan3` translates an mwan3 config
+//! (`dualwan import-mwan3`), pure as well.
 
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -26,6 +27,7 @@ pub mod health;
 pub mod interpreter;
 pub mod kernel;
 pub mod links;
+pub mod mwan3;
 pub mod netifd;
 pub mod options;
 pub mod phase;

@@ -39,6 +39,7 @@ enum Command {
     Run(RunArgs),
     Check(CheckArgs),
     Status(StatusArgs),
+    ImportMwan3(cli::import_mwan3::Args),
 }
 
 /// Run the daemon in the foreground (as procd starts it).
@@ -112,8 +113,9 @@ fn main() -> ExitCode {
         Some(Command::Check(c)) => cli::check::check(&c.config),
         Some(Command::Run(r)) => run(&r),
         Some(Command::Status(s)) => cli::status::show_status(&s.ubus_socket, s.interface.as_deref(), s.json),
+        Some(Command::ImportMwan3(i)) => cli::import_mwan3::run(&i),
         None => {
-            eprintln!("dualwan: a command is needed: run, check, status (see dualwan --help)");
+            eprintln!("dualwan: a command is needed: run, check, status, import-mwan3 (see dualwan --help)");
             ExitCode::from(2)
         }
     }
