@@ -15,6 +15,7 @@ use crate::health::{Reason, Transition};
 use crate::kernel::{DumpKind, IfName};
 use crate::route::{Family, Op};
 use crate::status::family_word;
+use crate::time::Instant;
 use crate::wire::blob::{Full, Writer};
 use core::fmt::Write;
 use core::net::IpAddr;
@@ -40,7 +41,8 @@ pub enum Action {
     /// Ask the kernel for a full dump of this kind (answers arrive via `handle_kernel`).
     Dump(DumpKind),
     /// Open (or re-open) WAN `wan`'s probe socket of `src`'s family, bound to `device` and
-    /// `src`.
+    /// `src`, and with `tcp` its set of TCP probes too; the result, if an error, goes to
+    /// `handle_probe_error`.
     OpenProbe {
         /// WAN index.
         wan: usize,
@@ -50,8 +52,12 @@ pub enum Action {
         src: IpAddr,
         /// ICMP identifier of its probes.
         ident: u16,
+        /// Its targets are probed with TCP (`track_method tcp`): open a TCP probe set
+        /// beside the ICMP socket (which the gateway probes keep using).
+        tcp: bool,
     },
-    /// Close WAN `wan`'s probe socket of `family`.
+    /// Close WAN `wan`'s probe socket of `family` (and its TCP probe set, with every probe
+    /// in flight).
     CloseProbe {
         /// WAN index.
         wan: usize,
@@ -66,6 +72,31 @@ pub enum Action {
         dst: IpAddr,
         /// ICMP sequence number.
         seq: u16,
+    },
+    /// Send one TCP probe, a SYN to `dst`'s `port`, from WAN `wan`'s TCP probe set of
+    /// `dst`'s family. Its end goes to `handle_tcp_result` with `token`: answered, known lost
+    /// (also when it could not be sent), or timed out at `deadline` at the latest.
+    SendTcpProbe {
+        /// WAN index.
+        wan: usize,
+        /// Target.
+        dst: IpAddr,
+        /// `track_port`.
+        port: u16,
+        /// The probe's sequence number (its round and slot), as for ICMP.
+        token: u16,
+        /// When to give up on it if nothing came back (its answer no longer counts).
+        deadline: Instant,
+    },
+    /// Close WAN `wan`'s TCP probe of `family` started with `token`, without a result: its
+    /// round was judged and its answer no longer counts.
+    CancelTcpProbe {
+        /// WAN index.
+        wan: usize,
+        /// Which of its two sets.
+        family: Family,
+        /// The probe's token.
+        token: u16,
     },
     /// Change the kernel's routing; report the result with `handle_op_result`.
     Apply(Op),
@@ -120,6 +151,20 @@ pub enum Action {
         /// masqueraded to.
         addr: IpAddr,
     },
+}
+
+/// How one TCP probe ended, in the core's terms (the adapter tells SYN-ACK from RST and
+/// names the error; `handle_tcp_result` gets that as text for its log).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TcpEnd {
+    /// SYN-ACK or RST: the target (or a firewall speaking for it) answered.
+    Answered,
+    /// Known lost before its deadline: an ICMP error about the SYN, or a local error (no
+    /// route, no address, no socket).
+    Lost,
+    /// Nothing came back by its deadline (or the kernel's SYN retry limit): the health's
+    /// own deadline judges it.
+    TimedOut,
 }
 
 /// Something ubus listeners are told (`ubus listen dualwan.*`), every field decided.

@@ -367,6 +367,29 @@ impl FlushConntrack {
     pub const ALL: [FlushConntrack; 3] = [FlushConntrack::None, FlushConntrack::OnDown, FlushConntrack::OnSwitch];
 }
 
+/// How a WAN's targets are probed (`option track_method`); its gateway is always pinged.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TrackMethod {
+    /// ICMP echo requests (`icmp`, or `ping` as mwan3 calls it).
+    Icmp,
+    /// A TCP SYN to `track_port`: a SYN-ACK or a RST is an answer. For lines whose ISP (or
+    /// the targets' operators) drops ICMP.
+    Tcp,
+}
+
+impl TrackMethod {
+    /// Both, in the order of their option's words.
+    pub const ALL: [TrackMethod; 2] = [TrackMethod::Icmp, TrackMethod::Tcp];
+
+    /// `icmp` / `tcp`: the option's word, as status shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackMethod::Icmp => "icmp",
+            TrackMethod::Tcp => "tcp",
+        }
+    }
+}
+
 /// `config globals`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Globals {
@@ -447,6 +470,10 @@ pub struct Wan {
     /// Internet hosts whose answers decide whether the WAN works, IPv4 and IPv6 mixed;
     /// each family's targets decide that family's health.
     pub track_ip: heapless::Vec<IpAddr, MAX_TARGETS>,
+    /// How the targets are probed.
+    pub track_method: TrackMethod,
+    /// With `track_method tcp`: the targets' port the SYNs go to.
+    pub track_port: u16,
     /// Targets that must answer for a round to count as good, per family (capped at the
     /// number of targets of the family: see [`Wan::need`]).
     pub reliability: u8,
@@ -477,7 +504,7 @@ pub struct Wan {
 
 impl Wan {
     /// True if `other` probes the same link the same way (name, enabled, device or network,
-    /// gateway, targets, gateway probing): its health so far still holds. Timing, hysteresis,
+    /// gateway, targets and how they are probed, gateway probing): its health so far still holds. Timing, hysteresis,
     /// metric and flush settings may differ; they apply from the next round on.
     pub fn same_probing(&self, other: &Wan) -> bool {
         self.name == other.name
@@ -486,6 +513,8 @@ impl Wan {
             && self.gateway == other.gateway
             && self.gateway6 == other.gateway6
             && self.track_ip == other.track_ip
+            && self.track_method == other.track_method
+            && self.track_port == other.track_port
             && self.check_gateway == other.check_gateway
     }
 
@@ -503,6 +532,8 @@ impl Wan {
             weight: 0,
             check_gateway: false,
             track_ip: heapless::Vec::new(),
+            track_method: TrackMethod::Icmp,
+            track_port: 0,
             reliability: 0,
             interval: Duration::ZERO,
             timeout: Duration::ZERO,
@@ -536,6 +567,11 @@ impl Wan {
     pub fn need(&self, family: Family) -> u8 {
         let n = self.targets(family).count() as u8;
         self.reliability.min(n)
+    }
+
+    /// True if its targets are probed with TCP (its gateway never is).
+    pub fn probes_tcp(&self) -> bool {
+        self.track_method == TrackMethod::Tcp
     }
 
     /// The gateway option of `family`.
@@ -1062,9 +1098,10 @@ fn parse<'v>(ty: &Type, v: &'v str) -> Result<Value<'v>, String> {
                 None => Err(format!("is not a number of seconds (e.g. 0.5, up to {decimals} decimals)")),
             }
         }
-        Type::Enum { words } => words
+        Type::Enum { words, aliases } => words
             .iter()
             .position(|w| *w == v)
+            .or_else(|| aliases.iter().find(|(alias, _)| *alias == v).map(|&(_, i)| i))
             .map(Value::Word)
             .ok_or_else(|| format!("is not one of: {}", words.join(", "))),
         Type::Gateway { .. } if v == GATEWAY_WORDS[0] => Ok(Value::Gateway(Gateway::Auto)),
@@ -1135,6 +1172,18 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
         let line = section.option("reliability").map(|o| o.line()).unwrap_or(section.line());
         let why = format!("is more than the {} track_ip targets", wan.track_ip.len());
         r.bad(line, "reliability", &wan.reliability.to_string(), why);
+    }
+    if let (Some(port), false) = (section.option("track_port"), wan.probes_tcp()) {
+        let value = port.values().next().map_or("", |(v, _)| v).to_string();
+        r.report.warnings.push(ConfigError {
+            line: port.line(),
+            problem: Problem::Value {
+                section: r.label.clone(),
+                option: "track_port",
+                value,
+                why: "does nothing: track_method is icmp".into(),
+            },
+        });
     }
     // Recovery must be stricter than failure, or a line would go down and come back on the
     // same figures. The message points at the recovery option, or at the failure one if
@@ -1457,7 +1506,7 @@ fn write_value(ty: &Type, value: Value<'_>, out: &mut dyn fmt::Write) -> fmt::Re
         Value::Uint(n) => write!(out, "'{n}'"),
         Value::Seconds(d) => write!(out, "'{d}'"),
         Value::Word(i) => match ty {
-            Type::Enum { words } => write!(out, "'{}'", words.get(i).copied().unwrap_or_default()),
+            Type::Enum { words, .. } => write!(out, "'{}'", words.get(i).copied().unwrap_or_default()),
             _ => Ok(()),
         },
         Value::Gateway(Gateway::Auto) => write!(out, "'{}'", GATEWAY_WORDS[0]),
@@ -1529,7 +1578,7 @@ mod tests {
                     Type::Bool => vec![Value::Bool(false), Value::Bool(true)],
                     Type::Uint { min, max, .. } => vec![Value::Uint(min), Value::Uint(max)],
                     Type::Seconds { min, max, .. } => vec![Value::Seconds(min), Value::Seconds(max)],
-                    Type::Enum { words } => (0..words.len()).map(Value::Word).collect(),
+                    Type::Enum { words, .. } => (0..words.len()).map(Value::Word).collect(),
                     _ => continue,
                 };
                 for value in values {
@@ -1540,6 +1589,40 @@ mod tests {
         }
         each(&options::GLOBALS, Globals::default());
         each(&options::INTERFACE, Wan::with_defaults("wan", "eth1"));
+    }
+
+    /// mwan3's word for ICMP echo reads as `icmp` and is printed so; the port is TCP's.
+    #[test]
+    fn ping_is_icmp_and_track_port_belongs_to_tcp() {
+        let base = "config interface 'wan'\n\toption device 'eth1'\n\tlist track_ip '1.1.1.1'\n";
+        let (config, report) = load_str(&format!("{base}\toption track_method 'ping'\n"));
+        let wan = &config.expect("valid").wans[0];
+        assert_eq!((wan.track_method, wan.track_port), (TrackMethod::Icmp, 443));
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+        let mut out = String::new();
+        write_effective(&load_str(&format!("{base}\toption track_method 'ping'\n")).0.unwrap(), &mut out).unwrap();
+        assert!(out.contains("\toption track_method 'icmp'\n\toption track_port '443'\n"), "{out}");
+
+        let (config, report) = load_str(&format!("{base}\toption track_method 'tcp'\n\toption track_port '80'\n"));
+        let wan = &config.expect("valid").wans[0];
+        assert_eq!((wan.track_method, wan.track_port), (TrackMethod::Tcp, 80));
+        assert!(wan.probes_tcp() && report.warnings.is_empty());
+
+        let (config, report) = load_str(&format!("{base}\toption track_port '80'\n"));
+        assert!(config.is_some());
+        assert_eq!(
+            report.warnings.iter().map(|w| w.display_in("F").to_string()).collect::<Vec<_>>(),
+            ["F:4: option 'track_port' in interface 'wan': '80' does nothing: track_method is icmp"]
+        );
+        for (bad, why) in [
+            ("\toption track_method 'nping-tcp'\n", "'nping-tcp' is not one of: icmp, tcp"),
+            ("\toption track_port '0'\n", "'0' is below 1"),
+            ("\toption track_port '65536'\n", "'65536' is above 65535"),
+        ] {
+            let (config, report) = load_str(&format!("{base}{bad}"));
+            assert!(config.is_none(), "{bad}");
+            assert!(report.errors[0].problem.to_string().ends_with(why), "{bad}: {:?}", report.errors);
+        }
     }
 
     #[test]

@@ -30,9 +30,9 @@
 //! with many rules needs a few hundred at start).
 
 use crate::action::Outbox;
-pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, ACTIONS_MAX, LOG_LINE_MAX};
+pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, TcpEnd, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, FlushConntrack, Gateway, LastResort, LogLevel, Mode, WanSet, MAX_WANS};
-use crate::health::{Reason, Status, Transition, WanHealth};
+use crate::health::{self, Reason, Status, Transition, WanHealth, GATEWAY_SLOT};
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::links::{Links, NetifdChange};
 use crate::netifd::NetifdStatus;
@@ -473,6 +473,39 @@ impl Daemon {
         }
     }
 
+    /// WAN `wan`'s TCP probe to `dst` with `token` (its sequence number) ended: an answer
+    /// counts as an echo reply would, a known loss may end its round early, and a timeout
+    /// is left to the health's own deadline. `why` (SYN-ACK, RST, the error) is for the
+    /// debug log.
+    pub fn handle_tcp_result(
+        &mut self,
+        now: Instant,
+        wan: usize,
+        dst: IpAddr,
+        token: u16,
+        end: TcpEnd,
+        why: &dyn core::fmt::Display,
+    ) {
+        if wan >= self.wans.len() {
+            return;
+        }
+        match end {
+            TcpEnd::Answered => {
+                let family = Family::of(&dst);
+                // Late and unknown answers change nothing (the health counts them).
+                let _ = self.family_mut(wan, family).health.handle_reply(now, dst, token);
+                self.judge(now, wan, family);
+                self.update(now);
+            }
+            TcpEnd::Lost => {
+                let (name, port) = (self.config.wans[wan].name.clone(), self.config.wans[wan].track_port);
+                self.log(LogLevel::Debug, format_args!("{name}: TCP probe to {dst} port {port} lost: {why}"));
+                self.handle_probe_lost(now, wan, dst, token);
+            }
+            TcpEnd::TimedOut => {}
+        }
+    }
+
     /// WAN `wan`'s probe socket of `family` could not be opened or used.
     pub fn handle_probe_error(&mut self, now: Instant, wan: usize, family: Family, error: &dyn core::fmt::Display) {
         if wan < self.wans.len() {
@@ -573,10 +606,36 @@ impl Daemon {
         for t in transitions {
             self.report(now, wan, family, t);
         }
-        if socket_open {
-            for (dst, seq) in sends {
+        // A round judged to make room closes its TCP probes before the new round's go out.
+        self.close_abandoned(wan, family);
+        if !socket_open {
+            return;
+        }
+        let w = &self.config.wans[wan];
+        let (tcp, port, deadline) = (w.probes_tcp(), w.track_port, now + health::answer_window(w));
+        for (dst, seq) in sends {
+            // The gateway is always pinged: many answer ICMP and listen on no port.
+            if tcp && health::slot_of(seq) != GATEWAY_SLOT {
+                self.push(Action::SendTcpProbe { wan, dst, port, token: seq, deadline });
+            } else {
                 self.push(Action::SendProbe { wan, dst, seq });
             }
+        }
+    }
+
+    /// Closes the TCP probes of WAN `wan`'s `family` rounds judged without their answer:
+    /// they no longer count (for ICMP there is nothing to close).
+    fn close_abandoned(&mut self, wan: usize, family: Family) {
+        let tcp = self.config.wans[wan].probes_tcp();
+        let mut tokens: heapless::Vec<u16, { health::ROUNDS_IN_FLIGHT * crate::config::MAX_TARGETS }> =
+            heapless::Vec::new();
+        self.family_mut(wan, family).health.take_abandoned(&mut |seq| {
+            if tcp && health::slot_of(seq) != GATEWAY_SLOT {
+                let _ = tokens.push(seq);
+            }
+        });
+        for token in tokens {
+            self.push(Action::CancelTcpProbe { wan, family, token });
         }
     }
 
@@ -592,6 +651,7 @@ impl Daemon {
         });
         let suspect = health.confirmations() != confirmations;
         self.rearm_round(wan, family);
+        self.close_abandoned(wan, family);
         if suspect {
             let (name, rounds) = (self.config.wans[wan].name.clone(), self.config.wans[wan].down);
             let ipv6 = ipv6_word(family);
@@ -1065,8 +1125,8 @@ impl Daemon {
             match want_socket {
                 Some((_, src)) => {
                     let device = self.links.device_name(&self.config, wan).cloned().unwrap_or_default();
-                    let ident = self.ident(wan);
-                    self.push(Action::OpenProbe { wan, device, src, ident });
+                    let (ident, tcp) = (self.ident(wan), self.config.wans[wan].probes_tcp());
+                    self.push(Action::OpenProbe { wan, device, src, ident, tcp });
                 }
                 None => self.push(Action::CloseProbe { wan, family }),
             }

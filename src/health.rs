@@ -514,6 +514,9 @@ pub struct WanHealth {
     rounds: heapless::Deque<Round, ROUNDS_IN_FLIGHT>,
     /// The newest probes judged lost, for their late answers.
     late: heapless::Deque<LateProbe, LATE_MAX>,
+    /// Per round judged since the last [`WanHealth::take_abandoned`]: its number and the
+    /// slots whose probes were neither answered nor known lost (bit per slot).
+    abandoned: heapless::Deque<(u16, u16), ROUNDS_IN_FLIGHT>,
     /// When the next probe or round goes out while probing; `None` while not probing (or
     /// while a confirmation that has sent all its rounds waits for their verdict).
     next_round: Option<Instant>,
@@ -532,6 +535,20 @@ pub struct WanHealth {
 /// Encodes a probe's round and slot into the ICMP sequence number.
 pub fn sequence(round: u16, slot: usize) -> u16 {
     ((round & 0x0fff) << 4) | (slot as u16 & 0x0f)
+}
+
+/// The slot a probe's sequence number names: `track_ip[slot]`, or [`GATEWAY_SLOT`].
+pub fn slot_of(seq: u16) -> usize {
+    usize::from(seq & 0x0f)
+}
+
+/// The longest an answer to a probe may count after the probe went out: the steady probe
+/// that starts a confirmation waits for the confirmation's verdict, at most its own timeout,
+/// `down` - 1 half timeouts and a timeout more; every other round's deadline comes sooner.
+/// A TCP probe's socket is kept that long at most.
+pub fn answer_window(wan: &Wan) -> Duration {
+    let half = Duration::from_micros(wan.timeout.as_micros() / 2);
+    wan.timeout * 2 + half * u32::from(wan.down.max(1) - 1)
 }
 
 /// The first multiple of `interval` after `now`: the grid steady probes go out on.
@@ -563,6 +580,7 @@ impl WanHealth {
             recent: TargetStats::default(),
             rounds: heapless::Deque::new(),
             late: heapless::Deque::new(),
+            abandoned: heapless::Deque::new(),
             next_round: None,
             confirming: None,
             turn: 0,
@@ -716,6 +734,7 @@ impl WanHealth {
         self.confirming = None;
         self.rounds.clear();
         self.late.clear();
+        self.abandoned.clear();
         self.recent.clear();
         if self.state == State::NoLink {
             // Still no link; the newest cause is the one to show (a device that is deleted
@@ -805,6 +824,20 @@ impl WanHealth {
             probe(&mut round, GATEWAY_SLOT, gw);
         }
         let _ = self.rounds.push_back(round); // room was made above
+    }
+
+    /// Hands `each` the sequence number of every probe whose round was judged, since the
+    /// last call, without its answer (nor a known loss): its answer no longer decides
+    /// anything. The caller closes such probes' TCP sockets, which keeps at most every
+    /// target of [`ROUNDS_IN_FLIGHT`] rounds open. Call after each call that judges
+    /// ([`WanHealth::handle_timeout`], [`WanHealth::start_round`]); older rounds beyond
+    /// [`ROUNDS_IN_FLIGHT`] are forgotten.
+    pub fn take_abandoned(&mut self, each: &mut dyn FnMut(u16)) {
+        while let Some((number, slots)) = self.abandoned.pop_front() {
+            for slot in (0..SLOTS).filter(|&slot| slots & (1 << slot) != 0) {
+                each(sequence(number, slot));
+            }
+        }
     }
 
     /// Finds the outstanding probe `seq` went out as: (round index, slot).
@@ -997,8 +1030,16 @@ impl WanHealth {
             self.targets[slot].record(rtt);
             self.recent.record(rtt);
         }
-        // What went unanswered may still answer late.
-        for slot in (0..SLOTS).filter(|&slot| (r.sent & !r.answered & !r.lost) & (1 << slot) != 0) {
+        // What went unanswered may still answer late (by ICMP; a TCP probe's caller closes
+        // its socket now: see `take_abandoned`).
+        let unanswered = r.sent & !r.answered & !r.lost;
+        if unanswered != 0 {
+            if self.abandoned.is_full() {
+                self.abandoned.pop_front();
+            }
+            let _ = self.abandoned.push_back((r.number, unanswered));
+        }
+        for slot in (0..SLOTS).filter(|&slot| unanswered & (1 << slot) != 0) {
             if self.late.is_full() {
                 self.late.pop_front();
             }

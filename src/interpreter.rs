@@ -8,7 +8,7 @@
 //! error is handed to the core's `handle_*` for that action, or (hotplug) logged; it never
 //! stops the loop.
 
-use crate::action::{Action, Event, HotplugAction, LogLine};
+use crate::action::{Action, Event, HotplugAction, LogLine, TcpEnd};
 use crate::config::{LogLevel, NetName};
 use crate::daemon::Daemon;
 use crate::kernel::{DumpKind, KernelEvent};
@@ -27,13 +27,26 @@ pub trait Adapters {
     /// Reads a full kernel dump of `kind`, handing each entry to `each`.
     fn dump(&mut self, kind: DumpKind, each: &mut dyn FnMut(&KernelEvent)) -> Result<(), Self::Error>;
     /// Opens (or re-opens) WAN `wan`'s probe socket of `src`'s family, bound to `device` and
-    /// `src`, for echo requests with identifier `ident`.
-    fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16) -> Result<(), Self::Error>;
-    /// Closes WAN `wan`'s probe socket of `family`.
+    /// `src`, for echo requests with identifier `ident`; with `tcp`, its TCP probe set too.
+    fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16, tcp: bool) -> Result<(), Self::Error>;
+    /// Closes WAN `wan`'s probe socket of `family` and its TCP probe set.
     fn close_probe(&mut self, wan: usize, family: Family);
     /// Sends one echo request on WAN `wan`'s socket of `dst`'s family; a failed send is a
     /// lost probe.
     fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16);
+    /// Starts one TCP probe to `dst`'s `port` in WAN `wan`'s set of `dst`'s family; its end
+    /// comes back later with `token` (by `deadline` at the latest). An error means nothing
+    /// was sent.
+    fn send_tcp_probe(
+        &mut self,
+        wan: usize,
+        dst: IpAddr,
+        port: u16,
+        token: u16,
+        deadline: Instant,
+    ) -> Result<(), Self::Error>;
+    /// Closes WAN `wan`'s TCP probe of `family` started with `token`, if still in flight.
+    fn cancel_tcp_probe(&mut self, wan: usize, family: Family, token: u16);
     /// Changes the kernel's routing.
     fn apply(&mut self, op: &Op) -> Result<(), Self::Error>;
     /// Deletes the conntrack entries source-NAT'd to `addr`, WAN `wan`'s address; returns
@@ -87,13 +100,20 @@ pub fn perform<A: Adapters>(core: &mut Daemon, adapters: &mut A, now: Instant) {
                     core.handle_dump_error(now, kind, &e);
                 }
             }
-            Action::OpenProbe { wan, device, src, ident } => {
-                if let Err(e) = adapters.open_probe(wan, &device, src, ident) {
+            Action::OpenProbe { wan, device, src, ident, tcp } => {
+                if let Err(e) = adapters.open_probe(wan, &device, src, ident, tcp) {
                     core.handle_probe_error(now, wan, Family::of(&src), &e);
                 }
             }
             Action::CloseProbe { wan, family } => adapters.close_probe(wan, family),
             Action::SendProbe { wan, dst, seq } => adapters.send_probe(wan, dst, seq),
+            Action::SendTcpProbe { wan, dst, port, token, deadline } => {
+                // Not sent (no route, no address, out of descriptors): lost at once.
+                if let Err(e) = adapters.send_tcp_probe(wan, dst, port, token, deadline) {
+                    core.handle_tcp_result(now, wan, dst, token, TcpEnd::Lost, &e);
+                }
+            }
+            Action::CancelTcpProbe { wan, family, token } => adapters.cancel_tcp_probe(wan, family, token),
             Action::Apply(op) => match adapters.apply(&op) {
                 Ok(()) => core.handle_op_result(now, &op, Ok(())),
                 Err(e) => core.handle_op_result(now, &op, Err(&e)),

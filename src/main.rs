@@ -16,6 +16,7 @@ use dualwan::sys::icmp::ProbeSocket;
 use dualwan::sys::log::{Log, Target};
 use dualwan::sys::netlink::Netlink;
 use dualwan::sys::signals::{Request, Signals};
+use dualwan::sys::tcp_probe::TcpOutcome;
 use dualwan::sys::ubus::{UbusSocket, DEFAULT_SOCKET};
 use dualwan::ubus::{Session, DUALWAN};
 use nix::poll::PollTimeout;
@@ -170,6 +171,7 @@ fn run(args: &RunArgs) -> ExitCode {
     let mut sys = SysAdapters {
         netlink,
         probes: Default::default(),
+        tcp: Default::default(),
         hotplug: Hotplug::new(&args.hotplug_dir, RUN_LIMIT),
         log,
         conntrack,
@@ -192,7 +194,8 @@ fn run(args: &RunArgs) -> ExitCode {
         }
 
         // Wait until the earliest deadline, or for input.
-        let deadline = [core.poll_timeout(), sys.hotplug.next_deadline(now), sys.ubus.poll_timeout()];
+        let deadline =
+            [core.poll_timeout(), sys.hotplug.next_deadline(now), sys.ubus.poll_timeout(), sys.next_tcp_deadline()];
         let timeout = match deadline.into_iter().flatten().min() {
             Some(deadline) => {
                 let us = deadline.saturating_since(clock::now()).as_micros();
@@ -243,6 +246,13 @@ fn run(args: &RunArgs) -> ExitCode {
                 core.handle_probe_error(now, wan, family, &e);
             }
         }
+        for (wan, family) in ready.tcp() {
+            let mut result = |dst, token, end, why: TcpOutcome| core.handle_tcp_result(now, wan, dst, token, end, &why);
+            if let Err(e) = sys.drain_tcp(wan, family, &mut result) {
+                core.handle_probe_error(now, wan, family, &e);
+            }
+        }
+        sys.expire_tcp(now, &mut |wan, dst, token, end, why| core.handle_tcp_result(now, wan, dst, token, end, &why));
         core.handle_timeout(now);
     }
 }

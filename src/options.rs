@@ -8,7 +8,8 @@
 
 use crate::config::{
     FlushConntrack, Gateway, Globals, LastResort, LogLevel, Mode, Policy, PolicyFamily, PolicyLastResort, Proto,
-    Source, Wan, WanName, MAX_POLICIES, MAX_TARGETS, MAX_WANS, NAME_MAX, NETWORK_MAX, PORTS_MAX, RULE_SPAN, TABLE_SPAN,
+    Source, TrackMethod, Wan, WanName, MAX_POLICIES, MAX_TARGETS, MAX_WANS, NAME_MAX, NETWORK_MAX, PORTS_MAX,
+    RULE_SPAN, TABLE_SPAN,
 };
 use crate::kernel::IFNAME_MAX;
 use crate::route::{DevName, Family, PortRange, Prefix};
@@ -80,8 +81,9 @@ pub enum Type {
     Uint { min: u32, max: u32, span: u32, reserved: Option<(u32, u32)> },
     /// Seconds in `min..=max` with up to `decimals` decimals.
     Seconds { min: Duration, max: Duration, decimals: u8 },
-    /// One of these words.
-    Enum { words: &'static [&'static str] },
+    /// One of these words, or one of `aliases`: another name of the word at its index
+    /// (read as that word; `dualwan check` prints the word).
+    Enum { words: &'static [&'static str], aliases: &'static [(&'static str, usize)] },
     /// `auto` or a unicast address of the family (IPv6: link-local allowed).
     Gateway { family: Family },
     /// A list of `min..=max` distinct Internet hosts: unicast addresses of either family,
@@ -104,6 +106,11 @@ impl Type {
     /// A plain whole number in `min..=max`.
     const fn uint(min: u32, max: u32) -> Type {
         Type::Uint { min, max, span: 1, reserved: None }
+    }
+
+    /// One of these words, without aliases.
+    const fn words(words: &'static [&'static str]) -> Type {
+        Type::Enum { words, aliases: &[] }
     }
 
     /// True for a type given with `list`.
@@ -206,7 +213,7 @@ pub static GLOBALS: Section<Globals> = Section {
         },
         Opt {
             name: "mode",
-            ty: Type::Enum { words: &["failover", "balance"] },
+            ty: Type::words(&["failover", "balance"]),
             default: Some("failover"),
             help: "failover: the best working WAN; balance: share by weight",
             get: |g| Some(Value::Word(g.mode as usize)),
@@ -214,7 +221,7 @@ pub static GLOBALS: Section<Globals> = Section {
         },
         Opt {
             name: "log_level",
-            ty: Type::Enum { words: &["err", "warning", "notice", "info", "debug"] },
+            ty: Type::words(&["err", "warning", "notice", "info", "debug"]),
             default: Some("info"),
             help: "syslog threshold",
             get: |g| Some(Value::Word(g.log_level as usize)),
@@ -247,7 +254,7 @@ pub static GLOBALS: Section<Globals> = Section {
         },
         Opt {
             name: "last_resort",
-            ty: Type::Enum { words: &["main", "unreachable"] },
+            ty: Type::words(&["main", "unreachable"]),
             default: Some("main"),
             help: "no WAN up: leave the main table in charge, or reject traffic",
             get: |g| Some(Value::Word(g.last_resort as usize)),
@@ -400,6 +407,27 @@ pub static INTERFACE: Section<Wan> = Section {
             },
         },
         Opt {
+            name: "track_method",
+            // mwan3 calls ICMP echo `ping`: its configs carry over.
+            ty: Type::Enum { words: &["icmp", "tcp"], aliases: &[("ping", 0)] },
+            default: Some("icmp"),
+            help: "icmp: echo requests; tcp: a SYN to track_port (gateway: icmp)",
+            get: |w| Some(Value::Word(w.track_method as usize)),
+            set: |w, v| w.track_method = word(v, &TrackMethod::ALL).unwrap_or(w.track_method),
+        },
+        Opt {
+            name: "track_port",
+            ty: Type::uint(1, 65535),
+            default: Some("443"),
+            help: "tcp: the targets' port; a SYN-ACK or a RST is an answer",
+            get: |w| Some(Value::Uint(w.track_port.into())),
+            set: |w, v| {
+                if let Value::Uint(n) = v {
+                    w.track_port = n as u16
+                }
+            },
+        },
+        Opt {
             name: "reliability",
             ty: Type::uint(1, MAX_TARGETS as u32),
             default: Some("1"),
@@ -533,7 +561,7 @@ pub static INTERFACE: Section<Wan> = Section {
         },
         Opt {
             name: "flush_conntrack",
-            ty: Type::Enum { words: &["none", "on_down", "on_switch"] },
+            ty: Type::words(&["none", "on_down", "on_switch"]),
             default: Some("on_down"),
             help: "drop its NAT'd connections when traffic leaves",
             get: |w| Some(Value::Word(w.flush_conntrack as usize)),
@@ -575,7 +603,7 @@ pub static RULE: Section<Policy> = Section {
         },
         Opt {
             name: "proto",
-            ty: Type::Enum { words: &["tcp", "udp", "icmp", "all"] },
+            ty: Type::words(&["tcp", "udp", "icmp", "all"]),
             default: Some("all"),
             help: "protocol",
             get: |p| Some(Value::Word(p.proto as usize)),
@@ -623,7 +651,7 @@ pub static RULE: Section<Policy> = Section {
         },
         Opt {
             name: "family",
-            ty: Type::Enum { words: &["ipv4", "ipv6", "any"] },
+            ty: Type::words(&["ipv4", "ipv6", "any"]),
             default: None,
             help: "ipv4, ipv6 or any; unset: the addresses' (or any)",
             get: |p| Some(Value::Word(p.family as usize)),
@@ -643,7 +671,7 @@ pub static RULE: Section<Policy> = Section {
         },
         Opt {
             name: "last_resort",
-            ty: Type::Enum { words: &["main", "unreachable", "blackhole"] },
+            ty: Type::words(&["main", "unreachable", "blackhole"]),
             default: Some("main"),
             help: "none of use up: main table, reject, or drop",
             get: |p| Some(Value::Word(p.last_resort as usize)),
@@ -707,9 +735,19 @@ fn option(out: &mut dyn Write, name: &str, ty: &Type, default: Option<&str>, hel
         Type::Seconds { min, max, decimals } => {
             write!(out, "\"seconds\", \"min\": {min}, \"max\": {max}, \"decimals\": {decimals}")?
         }
-        Type::Enum { words: w } => {
+        Type::Enum { words: w, aliases } => {
             out.write_str("\"enum\", \"words\": ")?;
             words(out, w)?;
+            if !aliases.is_empty() {
+                out.write_str(", \"aliases\": {")?;
+                for (i, &(alias, word)) in aliases.iter().enumerate() {
+                    out.write_str(if i == 0 { "" } else { ", " })?;
+                    string(out, alias)?;
+                    out.write_str(": ")?;
+                    string(out, w.get(word).copied().unwrap_or_default())?;
+                }
+                out.write_char('}')?;
+            }
         }
         Type::Gateway { family } => {
             let family = match family {

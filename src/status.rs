@@ -10,8 +10,10 @@
 //! names every WAN sharing the traffic (separated by spaces) and each interface says its
 //! `weight`, its `share` of new connections now (percent) and whether its metric is the
 //! `tier` in use; `rules` says per `config rule` which WANs carry its traffic (`via`).
+//! Every probe target says how it is probed: `method` `icmp`, or `tcp` with its `port`
+//! (a WAN's gateway is always pinged).
 
-use crate::config::{Config, Mode, WanSet};
+use crate::config::{Config, Mode, TrackMethod, WanSet};
 use crate::daemon::Daemon;
 use crate::health::{Status, TargetStats};
 use crate::route::Family;
@@ -64,8 +66,14 @@ fn ms(d: Duration) -> f64 {
     (d.as_micros() as f64 / 100.0).round() / 10.0
 }
 
-fn probe_stats(out: &mut dyn Sink, ip: IpAddr, stats: &TargetStats) -> Result<(), Full> {
+/// One probe target's figures; `tcp` is `track_port` for a target probed with TCP.
+fn probe_stats(out: &mut dyn Sink, ip: IpAddr, tcp: Option<u16>, stats: &TargetStats) -> Result<(), Full> {
     out.string("ip", format_args!("{ip}"))?;
+    let method = if tcp.is_some() { TrackMethod::Tcp } else { TrackMethod::Icmp };
+    out.string("method", format_args!("{}", method.as_str()))?;
+    if let Some(port) = tcp {
+        out.u64("port", u64::from(port))?;
+    }
     let status = if stats.probes() == 0 {
         "unknown"
     } else if stats.is_up() {
@@ -249,14 +257,16 @@ pub fn write_status(d: &Daemon, now: Instant, only: Option<&str>, out: &mut dyn 
         out.begin_array("track_ip")?;
         for (i, ip) in w.track_ip.iter().enumerate() {
             out.begin_table("")?;
-            probe_stats(out, *ip, d.health(wan, Family::of(ip)).target(i))?;
+            let tcp = w.probes_tcp().then_some(w.track_port);
+            probe_stats(out, *ip, tcp, d.health(wan, Family::of(ip)).target(i))?;
             out.end()?;
         }
         out.end()?;
         for family in families() {
             if let (true, Some(gw)) = (w.check_gateway, d.link(wan, family).gateway) {
                 out.begin_table(key("gateway_probe", family))?;
-                probe_stats(out, gw, d.health(wan, family).gateway())?;
+                // The gateway is always pinged.
+                probe_stats(out, gw, None, d.health(wan, family).gateway())?;
                 out.end()?;
             }
         }

@@ -353,6 +353,7 @@ fn the_luci_apps_schema_is_check_schema() {
                 "uint" if option.get("span").is_some() => &["min", "max", "span"],
                 "uint" | "hosts" => &["min", "max"],
                 "seconds" => &["min", "max", "decimals"],
+                "enum" if option.get("aliases").is_some() => &["words", "aliases"],
                 "enum" => &["words"],
                 "gateway" => &["family", "words"],
                 "name" if option.get("chars").is_some() => &["min", "max", "chars", "invalid"],
@@ -363,6 +364,16 @@ fn the_luci_apps_schema_is_check_schema() {
             assert_eq!(k, want, "{ty}.{name}");
             assert!(option["default"].is_null() || option["default"].is_string(), "{ty}.{name}");
             assert!(option["help"].as_str().is_some_and(|h| !h.is_empty() && h.len() <= 64), "{ty}.{name}: short help");
+        }
+    }
+    // An alias names one of its option's words.
+    let method = &schema["sections"]["interface"]["options"]["track_method"];
+    assert_eq!(method["aliases"], serde_json::json!({"ping": "icmp"}));
+    for (ty, section) in schema["sections"].as_object().unwrap() {
+        for (name, option) in section["options"].as_object().unwrap() {
+            for word in option.get("aliases").and_then(|a| a.as_object()).into_iter().flat_map(|a| a.values()) {
+                assert!(option["words"].as_array().unwrap().contains(word), "{ty}.{name}: alias of {word}");
+            }
         }
     }
     assert_eq!(schema["sections"]["interface"]["max"], 8);

@@ -1,6 +1,7 @@
 //! The real adapters of `dualwan run`, as the [`interpreter`](crate::interpreter) carries
-//! actions out on them: netlink, one probe socket per WAN and family, conntrack, hotplug,
-//! the log and the ubus socket with its session. Also the poll(2) of their descriptors.
+//! actions out on them: netlink, one probe socket per WAN and family (and for `track_method
+//! tcp` one TCP probe set beside it), conntrack, hotplug, the log and the ubus socket with
+//! its session. Also the poll(2) of their descriptors.
 //!
 //! Contract: opened by the caller at start (so a missing capability is reported at once);
 //! nothing here decides anything or allocates per action. An ICMP message on a probe
@@ -14,8 +15,9 @@ use super::hotplug::Hotplug;
 use super::icmp::{IcmpError, ProbeSocket};
 use super::log::Log;
 use super::netlink::{Netlink, NetlinkError};
+use super::tcp_probe::{TcpOutcome, TcpProbeError, TcpProbes, TcpResult};
 use super::ubus::UbusSocket;
-use crate::action::{Event, HotplugAction};
+use crate::action::{Event, HotplugAction, TcpEnd};
 use crate::config::{LogLevel, NetName, MAX_WANS};
 use crate::interpreter::Adapters;
 use crate::kernel::{DumpKind, KernelEvent};
@@ -30,8 +32,9 @@ use core::net::IpAddr;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, BorrowedFd};
 
-/// Descriptors polled: signals, netlink, ubus, then one per open probe socket.
-const FDS_MAX: usize = 2 * MAX_WANS + 3;
+/// Descriptors polled: signals, netlink, ubus, then one per open probe socket and one per
+/// TCP probe set (its epoll fd).
+const FDS_MAX: usize = 4 * MAX_WANS + 3;
 
 /// An adapter's error, for the core to report.
 #[derive(Debug)]
@@ -40,6 +43,8 @@ pub enum SysError {
     Netlink(NetlinkError),
     /// Opening a probe socket.
     Icmp(IcmpError),
+    /// Opening a TCP probe set, or starting a probe.
+    Tcp(TcpProbeError),
     /// A conntrack flush.
     Conntrack(ConntrackError),
     /// Starting the hotplug scripts.
@@ -51,6 +56,7 @@ impl fmt::Display for SysError {
         match self {
             SysError::Netlink(e) => e.fmt(f),
             SysError::Icmp(e) => e.fmt(f),
+            SysError::Tcp(e) => e.fmt(f),
             SysError::Conntrack(e) => e.fmt(f),
             SysError::Hotplug(e) => e.fmt(f),
         }
@@ -63,6 +69,8 @@ pub struct SysAdapters {
     pub netlink: Netlink,
     /// Per WAN, its IPv4 and IPv6 probe sockets (by [`Family::index`]).
     pub probes: [[Option<ProbeSocket>; 2]; MAX_WANS],
+    /// Per WAN with `track_method tcp`, its IPv4 and IPv6 TCP probe sets.
+    pub tcp: [[Option<TcpProbes>; 2]; MAX_WANS],
     /// The hotplug scripts' runs.
     pub hotplug: Hotplug,
     /// Where log lines go.
@@ -80,6 +88,8 @@ pub struct Ready {
     revents: heapless::Vec<PollFlags, FDS_MAX>,
     /// The (WAN, family) of each probe socket polled, in order after the first three.
     probes: heapless::Vec<(usize, Family), { 2 * MAX_WANS }>,
+    /// The (WAN, family) of each TCP probe set polled, in order after the probe sockets.
+    tcp: heapless::Vec<(usize, Family), { 2 * MAX_WANS }>,
 }
 
 impl Ready {
@@ -106,6 +116,12 @@ impl Ready {
     pub fn probes(&self) -> impl Iterator<Item = (usize, Family)> + '_ {
         self.probes.iter().enumerate().filter(|&(i, _)| !self.at(3 + i).is_empty()).map(|(_, &p)| p)
     }
+
+    /// The TCP probe sets with probes that ended, as (WAN, family).
+    pub fn tcp(&self) -> impl Iterator<Item = (usize, Family)> + '_ {
+        let first = 3 + self.probes.len();
+        self.tcp.iter().enumerate().filter(move |&(i, _)| !self.at(first + i).is_empty()).map(|(_, &p)| p)
+    }
 }
 
 impl SysAdapters {
@@ -129,12 +145,53 @@ impl SysAdapters {
                 }
             }
         }
+        let mut tcp = heapless::Vec::new();
+        for (wan, pair) in self.tcp.iter().enumerate() {
+            for (family, set) in Family::ALL.into_iter().zip(pair) {
+                if let Some(set) = set {
+                    let _ = fds.push(PollFd::new(set.as_fd(), PollFlags::POLLIN));
+                    let _ = tcp.push((wan, family));
+                }
+            }
+        }
         let revents = match poll(&mut fds, timeout) {
             Ok(_) => fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect(),
             Err(nix::errno::Errno::EINTR) => heapless::Vec::new(),
             Err(e) => return Err(e),
         };
-        Ok(Ready { revents, probes })
+        Ok(Ready { revents, probes, tcp })
+    }
+
+    /// Hands `done` every TCP probe of WAN `wan`'s `family` set that ended (its socket is
+    /// closed), as (target, token, end, what came back). An error closes the set and is
+    /// returned.
+    pub fn drain_tcp(
+        &mut self,
+        wan: usize,
+        family: Family,
+        done: &mut dyn FnMut(IpAddr, u16, TcpEnd, TcpOutcome),
+    ) -> Result<(), TcpProbeError> {
+        let slot = &mut self.tcp[wan][family.index()];
+        let Some(set) = slot.as_mut() else { return Ok(()) };
+        let drained = set.drain(&mut |r: TcpResult| done(r.dst, r.token, tcp_end(r.outcome), r.outcome));
+        if drained.is_err() {
+            *slot = None;
+        }
+        drained
+    }
+
+    /// Hands `done` every TCP probe, of any set, whose deadline is at or before `now`.
+    pub fn expire_tcp(&mut self, now: Instant, done: &mut dyn FnMut(usize, IpAddr, u16, TcpEnd, TcpOutcome)) {
+        for (wan, pair) in self.tcp.iter_mut().enumerate() {
+            for set in pair.iter_mut().flatten() {
+                set.expire(now, &mut |r: TcpResult| done(wan, r.dst, r.token, tcp_end(r.outcome), r.outcome));
+            }
+        }
+    }
+
+    /// The earliest deadline of a TCP probe in flight.
+    pub fn next_tcp_deadline(&self) -> Option<Instant> {
+        self.tcp.iter().flatten().flatten().filter_map(TcpProbes::next_deadline).min()
     }
 
     /// Reads WAN `wan`'s `family` probe socket until it is empty, handing each echo reply
@@ -185,29 +242,47 @@ impl Adapters for SysAdapters {
         self.netlink.dump(kind, &mut |event| each(&event)).map_err(SysError::Netlink)
     }
 
-    fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16) -> Result<(), SysError> {
-        let opened = ProbeSocket::open(device, src, ident);
-        let probe = &mut self.probes[wan][Family::of(&src).index()];
-        match opened {
-            Ok(socket) => {
-                *probe = Some(socket);
-                Ok(())
-            }
-            Err(e) => {
-                *probe = None;
-                Err(SysError::Icmp(e))
-            }
-        }
+    fn open_probe(&mut self, wan: usize, device: &str, src: IpAddr, ident: u16, tcp: bool) -> Result<(), SysError> {
+        let family = Family::of(&src);
+        // The old socket and set go first: the new ones replace them, or nothing does.
+        self.close_probe(wan, family);
+        let socket = ProbeSocket::open(device, src, ident).map_err(SysError::Icmp)?;
+        let set = if tcp { Some(TcpProbes::open(device, src).map_err(SysError::Tcp)?) } else { None };
+        self.probes[wan][family.index()] = Some(socket);
+        self.tcp[wan][family.index()] = set;
+        Ok(())
     }
 
     fn close_probe(&mut self, wan: usize, family: Family) {
         self.probes[wan][family.index()] = None;
+        self.tcp[wan][family.index()] = None;
     }
 
     fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16) {
         // A failed send (link just went down, firewall) is a lost probe.
         if let Some(socket) = self.probes[wan][Family::of(&dst).index()].as_mut() {
             let _ = socket.send_echo(dst, seq);
+        }
+    }
+
+    fn send_tcp_probe(
+        &mut self,
+        wan: usize,
+        dst: IpAddr,
+        port: u16,
+        token: u16,
+        deadline: Instant,
+    ) -> Result<(), SysError> {
+        // No set (closed after an error, reopened soon): nothing sent, as for ICMP.
+        match self.tcp[wan][Family::of(&dst).index()].as_mut() {
+            Some(set) => set.start(dst, port, token, deadline).map_err(SysError::Tcp),
+            None => Ok(()),
+        }
+    }
+
+    fn cancel_tcp_probe(&mut self, wan: usize, family: Family, token: u16) {
+        if let Some(set) = self.tcp[wan][family.index()].as_mut() {
+            set.cancel(token);
         }
     }
 
@@ -265,5 +340,14 @@ impl Adapters for SysAdapters {
 
     fn ubus(&mut self) -> Option<&mut Session> {
         Some(&mut self.ubus)
+    }
+}
+
+/// A TCP probe's outcome in the core's terms.
+fn tcp_end(outcome: TcpOutcome) -> TcpEnd {
+    match outcome {
+        TcpOutcome::Open | TcpOutcome::Reset => TcpEnd::Answered,
+        TcpOutcome::Lost(nix::errno::Errno::ETIMEDOUT) => TcpEnd::TimedOut,
+        TcpOutcome::Lost(_) => TcpEnd::Lost,
     }
 }

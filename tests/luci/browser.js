@@ -140,6 +140,26 @@ test('browser: failover page shows states, marker, reason, targets and history',
 	await page.close();
 });
 
+test('browser: a WAN probing with TCP says so beside each target; its gateway is pinged', async () => {
+	const { page, errors } = await open('tcp-probes');
+	const rows = await page.$$eval('tr.dw-target', els => els.map(r => [
+		r.closest('.dw-card').querySelector('.dw-name').textContent,
+		r.getAttribute('data-ip'),
+		r.getAttribute('data-method'),
+		r.querySelector('.dw-ip').textContent.trim(),
+	]));
+	assert.deepEqual(rows, [
+		['wan', '1.1.1.1', 'icmp', '1.1.1.1'],
+		['wan', '8.8.8.8', 'icmp', '8.8.8.8'],
+		['wan', '192.0.2.1', 'icmp', '192.0.2.1 (gateway)'],
+		['lte', '1.1.1.1', 'tcp', '1.1.1.1 (TCP 443)'],
+		['lte', '9.9.9.9', 'tcp', '9.9.9.9 (TCP 443)'],
+		['lte', '198.51.100.1', 'icmp', '198.51.100.1 (gateway)'],
+	]);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
 test('browser: balance page shows each WAN\'s share and weight, and the rules with their WANs', async () => {
 	const { page, errors } = await open('balance');
 	const c = await cards(page);

@@ -130,7 +130,8 @@ test('config.js edits only options dualwan check knows, each with help text', ()
 	const opts = s => [...s.matchAll(/s\.(?:tab)?option\((?:'\w+',\s*)?[\w.]+,\s*'(\w+)',\s*_\('[^']*'\),\s*\n?\s*_\(/g)].map(x => x[1]);
 	const g = opts(sections[0]), w = opts(sections[1]), r = opts(sections[2]);
 	assert.deepEqual(g, ['enabled', 'mode', 'log_level', 'last_resort', 'rule_priority', 'table_base', 'balance_idle']);
-	assert.deepEqual(w, ['enabled', 'device', 'network', 'gateway', 'gateway6', 'metric', 'weight', 'track_ip', 'reliability',
+	assert.deepEqual(w, ['enabled', 'device', 'network', 'gateway', 'gateway6', 'metric', 'weight', 'track_ip', 'track_method', 'track_port',
+		'reliability',
 		'check_gateway', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'check_quality', 'failure_loss',
 		'recovery_loss', 'failure_latency', 'recovery_latency', 'flush_conntrack']);
 	assert.deepEqual(r, ['src_ip', 'dest_ip', 'proto', 'src_port', 'dest_port', 'src_iface', 'family', 'use', 'last_resort']);

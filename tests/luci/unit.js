@@ -197,6 +197,35 @@ test('failover: says why, and shows the dead targets plainly', async () => {
 	assert.equal(m.history[0].tone, 'bad');
 });
 
+test('TCP probes: each target says how it is probed; the gateway is always pinged', async () => {
+	const { fmt } = await load();
+	const m = fmt.model(reply('tcp-probes'));
+	const [wan, lte] = m.wans;
+	assert.deepEqual(wan.targets.map(t => [t.ip, t.kind, t.method, t.methodLabel]), [
+		['1.1.1.1', 'target', 'icmp', 'ICMP'],
+		['8.8.8.8', 'target', 'icmp', 'ICMP'],
+		['192.0.2.1', 'gateway', 'icmp', 'ICMP'],
+	]);
+	assert.deepEqual(lte.targets.map(t => [t.ip, t.kind, t.method, t.methodLabel, t.state]), [
+		['1.1.1.1', 'target', 'tcp', 'TCP 443', 'answers'],
+		['9.9.9.9', 'target', 'tcp', 'TCP 443', 'answers'],
+		['198.51.100.1', 'gateway', 'icmp', 'ICMP', 'no answer'],
+	]);
+	assert.equal(lte.answered, '2 of 2 targets answer');
+	// A reply of a daemon before TCP probes names no method.
+	assert.deepEqual(fmt.model(reply('all-online')).wans[0].targets.map(t => [t.method, t.methodLabel])[0], [null, '']);
+	const problems = (edit) => {
+		const r = reply('tcp-probes');
+		edit(r.interfaces.lte);
+		return checkReply(r).join('\n');
+	};
+	assert.match(problems(w => { delete w.track_ip[0].port; delete w.track_ip[1].port; }), /port if and only if method tcp/);
+	assert.match(problems(w => { w.track_ip[1].port = 80; }), /probed different ways/);
+	assert.match(problems(w => { w.track_ip[0].method = 'udp'; }), /method udp/);
+	assert.match(problems(w => { w.gateway_probe = { ip: w.gateway_probe.ip, method: 'tcp', port: 443, status: 'down', packetloss: 100 }; }),
+		/a gateway is pinged, not tcp/);
+});
+
 test('no WAN up: nothing carries traffic, each WAN says why', async () => {
 	const { fmt } = await load();
 	const m = fmt.model(reply('no-wan-up'));
@@ -470,6 +499,12 @@ test('config: numbers and seconds use the daemon\'s ranges (from schema.json)', 
 	// Words and booleans: the daemon's.
 	assert.ok(ok(glob('log_level', 'notice')) && ok(wan('flush_conntrack', 'on_switch')) && ok(wan('check_gateway', 'off')));
 	assert.equal(glob('last_resort', 'blackhole'), "'blackhole' is not one of: main, unreachable");
+	// An alias is a word (mwan3's ping is icmp); the message lists the words.
+	assert.ok(ok(wan('track_method', 'tcp')) && ok(wan('track_method', 'ping')) && ok(wan('track_method', '')));
+	assert.equal(wan('track_method', 'nping-tcp'), "'nping-tcp' is not one of: icmp, tcp");
+	assert.equal(wan('track_method', 'hasOwnProperty'), "'hasOwnProperty' is not one of: icmp, tcp");
+	assert.ok(ok(wan('track_port', '1')) && ok(wan('track_port', '65535')));
+	assert.match(wan('track_port', '0'), /below 1/);
 	assert.match(wan('check_gateway', '2'), /boolean/);
 });
 
@@ -655,7 +690,7 @@ test('config page defaults are the daemon\'s (dualwan check prints every default
 	const out = require('child_process').execFileSync(bin, ['check', '-c', conf], { encoding: 'utf8' });
 	fs.rmSync(tmp, { recursive: true });
 	const printed = name => (new RegExp(`option ${name} '([^']*)'`).exec(out.split("config interface")[1]) || [])[1];
-	for (const k of ['gateway', 'gateway6', 'metric', 'check_gateway', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack',
+	for (const k of ['gateway', 'gateway6', 'metric', 'check_gateway', 'track_method', 'track_port', 'reliability', 'interval', 'timeout', 'down', 'up', 'recovery_wait', 'flush_conntrack',
 		'check_quality', 'failure_latency', 'recovery_latency', 'failure_loss', 'recovery_loss'])
 		assert.equal(val.defaultOf('interface', k), printed(k), `default of ${k}`);
 });
@@ -721,6 +756,13 @@ test('config page: each field takes its default, words, range and check from sch
 		assert.deepEqual(fields[`interface.${k}`].deps, [['check_quality', '1']], k);
 	assert.equal(fields['interface.gateway6'].validate('wan', 'fe80::1'), true);
 	assert.deepEqual(fields['globals.balance_idle'].deps, [['mode', 'balance']], 'shown in balance mode only');
+	assert.deepEqual(fields['interface.track_port'].deps, [['track_method', 'tcp']], 'shown with TCP probes only');
+	// mwan3's `ping` shows as the word it stands for.
+	const method = fields['interface.track_method'];
+	uci.get = (config, sid, option) => (option == 'track_method' ? 'ping' : null);
+	assert.equal(method.cfgvalue.call(method, 'wan'), 'icmp');
+	uci.get = () => 'tcp';
+	assert.equal(method.cfgvalue.call(method, 'wan'), 'tcp');
 	assert.match(sections.rule.descr, /Up to 16 rules/);
 	assert.match(fields['rule.dest_port'].descr, /at most 16 entries/);
 });

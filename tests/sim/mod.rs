@@ -13,13 +13,14 @@
 pub mod ubusd;
 
 use dualwan::config::{Config, Gateway, Globals, LogLevel, NetName, Wan};
-use dualwan::daemon::{Daemon, Event, HotplugAction};
+use dualwan::daemon::{Daemon, Event, HotplugAction, TcpEnd};
 use dualwan::interpreter::{self, Adapters};
 use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
 use dualwan::netifd::{self, NetifdStatus};
 use dualwan::route::{Family, Group, Nexthop, NexthopKind, Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors};
 use dualwan::route::{PortRange, TABLE_MAIN};
 use dualwan::status::{family_word, write_status, Blob, StatusAnswer, StatusError};
+use dualwan::sys::tcp_probe::TCP_PROBES_MAX;
 use dualwan::time::{Duration, Instant};
 use dualwan::ubus::{Session, DUALWAN};
 use dualwan::wire::blob::Writer;
@@ -53,6 +54,12 @@ pub struct Line {
     /// Share of the Internet targets' answers lost on the way back (0.3: 30 % iid, as
     /// the lab's nftables `numgen random` rule); the gateway's are not.
     pub loss: f64,
+    /// The ISP drops ICMP echo requests to the Internet (some LTE carriers): the targets
+    /// never answer a ping, TCP passes, the gateway still answers.
+    pub echo_filtered: bool,
+    /// A firewall on the way rejects TCP SYNs with an ICMP error: TCP probes are known lost
+    /// half an RTT after they went out.
+    pub syn_rejected: bool,
 }
 
 impl Line {
@@ -61,7 +68,12 @@ impl Line {
         dst == IpAddr::V4(self.gateway) || dst == IpAddr::V6(self.gateway6)
     }
 
-    /// Whether a probe to `dst` would be answered now (before random loss).
+    /// Whether an echo request to `dst` would be answered now (before random loss).
+    fn answers_echo(&self, dst: IpAddr) -> bool {
+        self.answers(dst) && (self.is_gateway(dst) || !self.echo_filtered)
+    }
+
+    /// Whether a probe to `dst` would be answered now (before random loss and filters).
     fn answers(&self, dst: IpAddr) -> bool {
         self.carrier
             && match dst {
@@ -92,6 +104,18 @@ pub struct World {
     /// Open probe sockets by WAN index, per family: the ICMP identifier they were opened for.
     sockets: Vec<[Option<u16>; 2]>,
     in_flight: Vec<(Instant, usize, IpAddr, u16, u16)>,
+    /// Open TCP probe sets by WAN index, per family.
+    tcp_sets: Vec<[bool; 2]>,
+    /// TCP probes in flight, oldest first.
+    pub tcp_in_flight: Vec<TcpProbe>,
+    /// TCP probes started so far (refused ones included).
+    pub tcp_probes: u64,
+    /// TCP probes cancelled while in flight (their round judged without their answer).
+    pub tcp_cancels: u64,
+    /// The most TCP probes one set had in flight at once.
+    pub tcp_most: usize,
+    /// TCP results handed to the core: (WAN, target, how it ended), oldest first.
+    pub tcp_results: Vec<(usize, IpAddr, TcpEnd)>,
     /// Fail the next kernel write with this error text.
     pub fail_next_op: Option<&'static str>,
     /// Reads a global allocation counter (the allocation test installs one).
@@ -128,6 +152,28 @@ pub struct World {
     pub rng: u64,
     /// Times the loop woke up (a deadline or a reply), as `dualwan run`'s poll would.
     pub wakeups: u64,
+}
+
+/// One TCP probe in flight in the simulated network.
+#[derive(Clone, Debug)]
+pub struct TcpProbe {
+    pub wan: usize,
+    pub dst: IpAddr,
+    pub token: u16,
+    /// When the adapter gives up on it.
+    pub deadline: Instant,
+    /// When and how it ends before that, if it does: a SYN-ACK, or an ICMP error.
+    pub ends: Option<(Instant, TcpEnd)>,
+}
+
+impl TcpProbe {
+    /// When it ends, and how: its answer or error, else its deadline.
+    fn end(&self) -> (Instant, TcpEnd) {
+        match self.ends {
+            Some((at, end)) if at < self.deadline => (at, end),
+            _ => (self.deadline, TcpEnd::TimedOut),
+        }
+    }
 }
 
 /// The core and its simulated world (whose fields read as the sim's own: `s.lines`).
@@ -287,6 +333,8 @@ impl Sim {
                 gateway6_answers: true,
                 upstream6_works: true,
                 loss: 0.0,
+                echo_filtered: false,
+                syn_rejected: false,
             },
             Line {
                 ifindex: 3,
@@ -302,6 +350,8 @@ impl Sim {
                 gateway6_answers: true,
                 upstream6_works: true,
                 loss: 0.0,
+                echo_filtered: false,
+                syn_rejected: false,
             },
         ];
         let mut lines = lines;
@@ -333,6 +383,12 @@ impl Sim {
             ops: Vec::new(),
             sockets: vec![[None; 2]; n],
             in_flight: Vec::new(),
+            tcp_sets: vec![[false; 2]; n],
+            tcp_in_flight: Vec::new(),
+            tcp_probes: 0,
+            tcp_cancels: 0,
+            tcp_most: 0,
+            tcp_results: Vec::new(),
             fail_next_op: None,
             alloc_meter: || 0,
             core_allocs: 0,
@@ -425,8 +481,10 @@ impl Sim {
     pub fn run_until(&mut self, until: Instant) {
         loop {
             let next_reply = self.w.in_flight.iter().map(|r| r.0).min();
+            let next_tcp = self.w.tcp_in_flight.iter().map(|p| p.end().0).min();
             let next_ubus = self.w.ubus.as_ref().and_then(UbusLink::next_deadline);
-            let next = [self.core(|d, _| d.poll_timeout()), next_reply, next_ubus].into_iter().flatten().min();
+            let next =
+                [self.core(|d, _| d.poll_timeout()), next_reply, next_tcp, next_ubus].into_iter().flatten().min();
             let Some(next) = next.filter(|&t| t <= until) else {
                 break;
             };
@@ -436,6 +494,20 @@ impl Sim {
             self.w.in_flight = later;
             for (_, wan, src, ident, seq) in due {
                 self.core(|d, now| d.handle_reply(now, wan, src, ident, seq));
+            }
+            // As `dualwan run`: the sets that are ready, then those past their deadline.
+            let now = self.w.now;
+            let (ended, going): (Vec<_>, Vec<_>) = self.w.tcp_in_flight.drain(..).partition(|p| p.end().0 <= now);
+            self.w.tcp_in_flight = going;
+            for p in ended {
+                let end = p.end().1;
+                let why = match end {
+                    TcpEnd::Answered => "SYN-ACK",
+                    TcpEnd::Lost => "EHOSTUNREACH: No route to host",
+                    TcpEnd::TimedOut => "no answer",
+                };
+                self.w.tcp_results.push((p.wan, p.dst, end));
+                self.core(|d, now| d.handle_tcp_result(now, p.wan, p.dst, p.token, end, &why));
             }
             let now = self.w.now;
             if let Some(link) = self.w.ubus.as_mut() {
@@ -857,14 +929,26 @@ impl Adapters for World {
         Ok(())
     }
 
-    fn open_probe(&mut self, wan: usize, _device: &str, src: IpAddr, ident: u16) -> Result<(), &'static str> {
-        self.sockets[wan][Family::of(&src).index()] = Some(ident);
+    fn open_probe(
+        &mut self,
+        wan: usize,
+        _device: &str,
+        src: IpAddr,
+        ident: u16,
+        tcp: bool,
+    ) -> Result<(), &'static str> {
+        let family = Family::of(&src);
+        self.close_probe(wan, family);
+        self.sockets[wan][family.index()] = Some(ident);
+        self.tcp_sets[wan][family.index()] = tcp;
         self.opens += 1;
         Ok(())
     }
 
     fn close_probe(&mut self, wan: usize, family: Family) {
         self.sockets[wan][family.index()] = None;
+        self.tcp_sets[wan][family.index()] = false;
+        self.outside(|w| w.tcp_in_flight.retain(|p| p.wan != wan || Family::of(&p.dst) != family));
     }
 
     fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16) {
@@ -875,9 +959,53 @@ impl Adapters for World {
             self.random() < loss
         };
         let l = &self.lines[wan];
-        if l.answers(dst) && !lost {
+        if l.answers_echo(dst) && !lost {
             let arrival = self.now + l.rtt;
             self.outside(|w| w.in_flight.push((arrival, wan, dst, ident, seq)));
+        }
+    }
+
+    fn send_tcp_probe(
+        &mut self,
+        wan: usize,
+        dst: IpAddr,
+        _port: u16,
+        token: u16,
+        deadline: Instant,
+    ) -> Result<(), &'static str> {
+        let family = Family::of(&dst);
+        assert!(self.tcp_sets[wan][family.index()], "TCP probe without a set");
+        self.probes += 1;
+        self.tcp_probes += 1;
+        let in_set =
+            |w: &World| w.tcp_in_flight.iter().filter(|p| p.wan == wan && Family::of(&p.dst) == family).count();
+        if in_set(self) >= TCP_PROBES_MAX {
+            return Err("TCP probe: all probes in flight");
+        }
+        let lost = self.lines[wan].loss > 0.0 && {
+            let loss = self.lines[wan].loss;
+            self.random() < loss
+        };
+        let l = &self.lines[wan];
+        let ends = if l.syn_rejected {
+            Some((self.now + Duration::from_micros(l.rtt.as_micros() / 2), TcpEnd::Lost))
+        } else if l.answers(dst) && !lost {
+            Some((self.now + l.rtt, TcpEnd::Answered))
+        } else {
+            None
+        };
+        self.outside(|w| {
+            w.tcp_in_flight.push(TcpProbe { wan, dst, token, deadline, ends });
+            w.tcp_most = w.tcp_most.max(in_set(w));
+        });
+        Ok(())
+    }
+
+    fn cancel_tcp_probe(&mut self, wan: usize, family: Family, token: u16) {
+        let mine = |p: &TcpProbe| p.wan == wan && Family::of(&p.dst) == family && p.token == token;
+        if let Some(i) = self.tcp_in_flight.iter().position(mine) {
+            self.tcp_in_flight.remove(i);
+            self.tcp_cancels += 1;
         }
     }
 

@@ -31,9 +31,15 @@ const isIP = v => IPV4.test(v) || isV6(v);
 const linkLocal6 = v => /^fe[89ab][0-9a-f]:/.test(v);
 const isMs = v => typeof v === 'number' && v >= 0 && Math.abs(v * 10 - Math.round(v * 10)) < 1e-9;
 
-function checkProbe(t, where, out) {
-	keysIn(t, ['ip', 'status', 'latency', 'jitter', 'packetloss', 'last_rtt'], ['latency', 'jitter', 'last_rtt'], where, out);
+// `method` and `port` came with TCP probes: a reply of an older daemon has neither.
+function checkProbe(t, where, out, gateway) {
+	keysIn(t, ['ip', 'method', 'port', 'status', 'latency', 'jitter', 'packetloss', 'last_rtt'],
+		['method', 'port', 'latency', 'jitter', 'last_rtt'], where, out);
 	if (!isIP(t.ip)) out.push(`${where}: ip ${t.ip}`);
+	if ('method' in t && !['icmp', 'tcp'].includes(t.method)) out.push(`${where}: method ${t.method}`);
+	if (('port' in t) !== (t.method === 'tcp')) out.push(`${where}: port if and only if method tcp`);
+	if ('port' in t && !(isUint(t.port) && t.port >= 1 && t.port <= 65535)) out.push(`${where}: port ${t.port}`);
+	if (gateway && 'method' in t && t.method !== 'icmp') out.push(`${where}: a gateway is pinged, not ${t.method}`);
 	if (!TARGET_STATES.includes(t.status)) out.push(`${where}: status ${t.status}`);
 	for (const k of ['latency', 'jitter', 'last_rtt'])
 		if (k in t && !isMs(t[k])) out.push(`${where}: ${k} ${t[k]} is not ms with one decimal`);
@@ -62,7 +68,7 @@ function checkFamily(r, name, w, sfx, out) {
 	if (probe in w) {
 		if (!(k('gateway') in w)) out.push(`${at}: ${probe} without ${k('gateway')}`);
 		else if (w[probe].ip !== w[k('gateway')]) out.push(`${at}: ${probe} ip`);
-		checkProbe(w[probe], `${at}.${probe}`, out);
+		checkProbe(w[probe], `${at}.${probe}`, out, true);
 	}
 }
 
@@ -151,6 +157,8 @@ function checkReply(r) {
 		});
 		const ips = (w.track_ip || []).map(t => t.ip);
 		if (new Set(ips).size !== ips.length) out.push(`${at}: a target listed twice`);
+		const ways = (w.track_ip || []).map(t => `${t.method}/${t.port}`);
+		if (new Set(ways).size > 1) out.push(`${at}: targets probed different ways (one track_method, one track_port)`);
 		if (v6) {
 			for (const k of ['active6', 'status6', 'online6', 'offline6', 'reason6', 'transitions6'])
 				if (!(k in w)) out.push(`${at}: IPv6 targets without ${k}`);

@@ -216,6 +216,9 @@ return baseclass.extend({
 			family: isIPv6(t.ip) ? 'ipv6' : 'ipv4',
 			kind: kind,
 			kindLabel: kind == 'gateway' ? _('gateway') : _('target'),
+			/* How it is probed: 'icmp' or 'tcp' (null from a daemon without TCP probes). */
+			method: t.method || null,
+			methodLabel: t.method == 'tcp' ? _('TCP %d').format(t.port) : (t.method == 'icmp' ? _('ICMP') : ''),
 			state: st.label,
 			tone: st.tone,
 			rtt: this.ms(t.latency),

@@ -211,8 +211,9 @@ const TYPES = {
 		return true;
 	},
 
+	/* A word, or an alias of one (mwan3's `ping` for `icmp`), as the daemon reads it. */
 	'enum': function(o, v) {
-		if (o.words.indexOf(v) < 0)
+		if (o.words.indexOf(v) < 0 && !(o.aliases && Object.prototype.hasOwnProperty.call(o.aliases, v)))
 			return _('\'%s\' is not one of: %s').format(v, o.words.join(', '));
 		return true;
 	},

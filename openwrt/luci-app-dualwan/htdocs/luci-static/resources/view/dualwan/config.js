@@ -29,13 +29,23 @@ function checked(o, sec) {
 	return o;
 }
 
-/* A list of the schema's words, labelled in this order (a word without a label shows as itself). */
+/*
+ * A list of the schema's words, labelled in this order (a word without a label shows as itself).
+ * A value written as one of the schema's aliases (mwan3's `ping`) shows as its word, and
+ * stays as written unless changed.
+ */
 function choices(o, sec, labels) {
 	let words = opt(sec, o.option).words;
+	let aliases = opt(sec, o.option).aliases || {};
 
 	labels.filter(function(l) { return words.indexOf(l[0]) >= 0; }).forEach(function(l) { o.value(l[0], l[1]); });
 	words.filter(function(w) { return !labels.some(function(l) { return l[0] == w; }); }).forEach(function(w) { o.value(w); });
 	o.default = dwv.defaultOf(sec, o.option);
+	if (Object.keys(aliases).length)
+		o.cfgvalue = function(sid) {
+			let v = uci.get('dualwan', sid, this.option);
+			return Object.prototype.hasOwnProperty.call(aliases, v) ? aliases[v] : v;
+		};
 	return o;
 }
 
@@ -275,7 +285,7 @@ return view.extend({
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
-			_('%d to %d addresses of Internet hosts to ping through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.')
+			_('%d to %d addresses of Internet hosts to probe through this WAN, IPv4 or IPv6 (host names are not resolved). Different operators\' hosts tell a dead line from one dead host. IPv6 targets turn on IPv6 failover for this WAN: each family is probed, and fails over, on its own; a WAN with only IPv6 targets carries no IPv4 traffic.')
 				.format(opt('interface', 'track_ip').min, opt('interface', 'track_ip').max));
 		o.placeholder = '1.1.1.1';
 		o.rmempty = false;
@@ -290,6 +300,21 @@ return view.extend({
 		o.textvalue = function(sid) {
 			return toList(this.cfgvalue(sid)).join(', ') || '–';
 		};
+
+		o = s.taboption('probing', form.ListValue, 'track_method', _('Probe with'),
+			_('<em>ICMP</em>: echo requests (ping). <em>TCP</em>: a connection attempt to the targets\' port, for lines whose provider or firewall drops ping; a SYN-ACK or a reset is an answer, and each probe is a connection the target accepts and that is reset at once. The gateway is always pinged.'));
+		choices(o, 'interface', [
+			[ 'icmp', _('ICMP echo (ping)') ],
+			[ 'tcp', _('TCP connect') ]
+		]);
+		o.modalonly = true;
+
+		o = s.taboption('probing', form.Value, 'track_port', _('TCP port'),
+			_('The targets\' port the TCP probes go to (%d to %d), e.g. 443 or 53 on public DNS resolvers.')
+				.format(opt('interface', 'track_port').min, opt('interface', 'track_port').max));
+		o.depends('track_method', 'tcp');
+		o.modalonly = true;
+		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'reliability', _('Reliability'),
 			_('How many targets must answer for a probe round to count as good (1 to the number of targets). With IPv4 and IPv6 targets it applies to each family on its own, at most that family\'s number of targets: 2 with three IPv4 targets and one IPv6 target asks 2 IPv4 answers and the IPv6 one.'));

@@ -138,11 +138,14 @@ return view.extend({
 				E('th', { 'class': 'th dw-num' }, _('Last'))
 			])
 		].concat(w.targets.map(function(t) {
+			/* Pings need no word; a target probed with TCP says so, with its port. */
+			let how = t.kind == 'gateway' ? t.kindLabel : (t.method == 'tcp' ? t.methodLabel : '');
+
 			return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
-			                 'data-family': dual ? t.family : null }, [
+			                 'data-family': dual ? t.family : null, 'data-method': t.method }, [
 				E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
 					' ',
-					t.kind == 'gateway' ? E('span', { 'class': 'dw-muted' }, '(' + t.kindLabel + ')') : ''
+					how ? E('span', { 'class': 'dw-muted' + (t.kind == 'gateway' ? '' : ' dw-method') }, '(' + how + ')') : ''
 				])),
 				E('td', { 'class': 'td' }, [
 					E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
