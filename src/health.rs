@@ -1405,6 +1405,59 @@ mod tests {
         assert_eq!(h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
     }
 
+    /// Rounds judged without some answers name those probes once, for their TCP sockets
+    /// to be closed; answered and known-lost ones are not named, nor is a steady probe kept
+    /// open for its confirmation.
+    #[test]
+    fn judged_rounds_name_their_unanswered_probes_once() {
+        let w = wan();
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
+        h.link_usable(Instant::ZERO);
+        let mut sent = Vec::new();
+        h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |_| {});
+        assert_eq!(sent.len(), 4);
+        h.handle_reply(Instant::from_millis(3), sent[0].0, sent[0].1);
+        assert!(h.handle_lost(sent[1].0, sent[1].1));
+        let mut named = Vec::new();
+        h.take_abandoned(&mut |seq| named.push(seq));
+        assert!(named.is_empty(), "nothing judged yet");
+        h.handle_timeout(Instant::from_millis(500), &w, Some(GW), &mut |_| {});
+        h.take_abandoned(&mut |seq| named.push(seq));
+        assert_eq!(named, [sent[2].1, sent[3].1], "the third target and the gateway");
+        assert_eq!(slot_of(named[1]), GATEWAY_SLOT);
+        h.take_abandoned(&mut |seq| named.push(seq));
+        assert_eq!(named.len(), 2, "once");
+
+        // Up and steady: a lost steady probe becomes the confirmation's trigger and stays
+        // open; it is named with the confirmation's verdict.
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        d.h.take_abandoned(&mut |_| {});
+        let steady_at = next_tick(d.now, d.w.interval);
+        d.run(steady_at + RTO_MIN, &|_, _| false);
+        let mut named = Vec::new();
+        d.h.take_abandoned(&mut |seq| named.push(seq));
+        assert!(d.h.is_confirming());
+        assert!(named.is_empty(), "the trigger waits: {named:?}");
+        d.run_ms(1000, &|_, _| false);
+        d.h.take_abandoned(&mut |seq| named.push(seq));
+        assert_eq!(d.h.status(), Status::Offline);
+        // The trigger and the `down` rounds to 3 targets and the gateway.
+        assert!(named.len() > 1 + 4 * 4, "{}", named.len());
+    }
+
+    #[test]
+    fn the_answer_window_covers_the_longest_wait() {
+        let mut w = wan();
+        assert_eq!(answer_window(&w), Duration::from_millis(500 + 500 + 250 * 3));
+        w.down = 1;
+        assert_eq!(answer_window(&w), Duration::from_millis(1000));
+        // The steady probe's own timeout, `down` - 1 half timeouts, the last round's timeout.
+        w.down = 100;
+        w.timeout = Duration::from_secs(30);
+        assert_eq!(answer_window(&w), Duration::from_secs(60 + 15 * 99));
+    }
+
     #[test]
     fn overlapping_rounds_are_judged_in_order() {
         let mut w = wan();

@@ -1,5 +1,5 @@
-//! Steady state allocates nothing: probe rounds, replies, judging, timers and the
-//! reconcile check run on fixed-capacity storage. A counting global allocator measures the
+//! Steady state allocates nothing: probe rounds (ICMP and TCP), replies, judging, timers
+//! and the reconcile check run on fixed-capacity storage. A counting global allocator measures the
 //! allocations made inside the core's calls while the simulated router runs for a minute.
 
 mod common;
@@ -150,5 +150,30 @@ fn balance_mode_and_rules_allocate_nothing() {
     s.set_carrier(0, true);
     s.run_for(Duration::from_secs(15));
     assert_eq!(s.d.carriers(Family::V4).global.len(), 2, "{:#?}", s.logs);
+    assert_eq!(s.core_allocs, 0);
+}
+
+/// `track_method tcp`: TCP probes started, answered, closed at their round's verdict and
+/// refused by a firewall, a failover and the way back allocate nothing either.
+#[test]
+fn tcp_probes_allocate_nothing() {
+    let mut s = sim::Sim::new(sim::tcp_config());
+    s.lines[0].echo_filtered = true;
+    s.alloc_meter = allocations;
+    s.run_for(Duration::from_secs(3));
+    s.core_allocs = 0;
+    let tcp_before = s.tcp_probes;
+    s.run_for(Duration::from_secs(60));
+    assert!(s.tcp_probes - tcp_before > 150, "{} TCP probes", s.tcp_probes - tcp_before);
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.active(Family::V4), Some(1));
+    s.lines[0].upstream_works = true;
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.d.active(Family::V4), Some(0));
+    s.lines[0].syn_rejected = true;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.active(Family::V4), Some(1));
+    assert!(s.tcp_cancels > 0);
     assert_eq!(s.core_allocs, 0);
 }

@@ -930,3 +930,172 @@ fn a_vanished_main_default_route_keeps_the_wan_and_health_decides() {
     assert_eq!(s.d.health(0, Family::V4).reason().to_string(), "no default route via the device");
     assert_eq!(s.egress(), Some("wan2"));
 }
+
+// --- TCP probes (issue 14, part 3) ------------------------------------------------------
+
+use dualwan::config::TrackMethod;
+use dualwan::daemon::TcpEnd;
+use sim::tcp_config;
+
+/// Probes with TCP to `wan`'s targets, the ISP of `wan` dropping ping: settled, both online.
+fn settle_tcp_behind_an_echo_filter() -> Sim {
+    let mut s = Sim::new(tcp_config());
+    s.lines[0].echo_filtered = true;
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Online, "{:#?}", s.logs);
+    assert_eq!(s.egress(), Some("wan1"));
+    s
+}
+
+/// The ISP drops ICMP echo to the Internet (some LTE carriers; a firewall dropping ping):
+/// pinged, the line looks dead although it works; probed with TCP it stays up. The gateway
+/// is still pinged, and answers.
+#[test]
+fn tcp_probes_keep_a_line_whose_isp_drops_ping_up() {
+    let mut s = Sim::new(config());
+    s.lines[0].echo_filtered = true;
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Offline, "pinged, it looks dead");
+    assert_eq!(s.egress(), Some("wan2"));
+    // Switched to TCP (a LuCI save): the WAN is probed afresh and comes back.
+    let mut c = s.d.config().clone();
+    c.wans[0].track_method = TrackMethod::Tcp;
+    s.core(|d, now| d.reload(now, c));
+    s.drain();
+    let back = s.run_until_cond(Duration::from_secs(15), |s| s.egress() == Some("wan1")).expect("back on wan1");
+    assert!(back <= s.d.config().wans[0].recovery_wait + Duration::from_secs(2), "{back:?}");
+
+    let mut s = settle_tcp_behind_an_echo_filter();
+    let (echoes, tcp) = (s.echoes_to_targets, s.tcp_probes);
+    s.run_for(Duration::from_secs(60));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Online);
+    assert_eq!(s.d.health(0, Family::V4).transitions(), 1, "never left online");
+    assert_eq!(s.d.health(0, Family::V4).confirmations(), 0, "no probe went unanswered");
+    // One TCP probe per interval; the ICMP echoes to targets are wanb's alone (its three
+    // targets in turn, also one per interval); wan's gateway still answers its pings.
+    let per_minute = Duration::from_secs(60).as_micros() / s.d.config().wans[0].interval.as_micros();
+    assert!((per_minute - 1..=per_minute + 1).contains(&(s.tcp_probes - tcp)), "{}", s.tcp_probes - tcp);
+    assert!((per_minute - 1..=per_minute + 1).contains(&(s.echoes_to_targets - echoes)));
+    assert!(s.tcp_results.iter().all(|(wan, _, end)| *wan == 0 && *end == TcpEnd::Answered));
+    assert!(s.d.health(0, Family::V4).gateway().probes() > 0);
+    assert!(s.d.health(0, Family::V4).gateway().is_up());
+    for i in 0..3 {
+        assert_eq!(s.d.health(0, Family::V4).target(i).avg_rtt(), Some(s.lines[0].rtt), "the RTT of the connects");
+    }
+    assert_eq!(s.tcp_cancels, 0, "every probe answered: nothing to close");
+}
+
+/// Probed by TCP, an upstream outage still fails over within the detection bound, names
+/// its cause as ICMP would, and traffic comes back after recovery.
+#[test]
+fn tcp_probes_fail_over_within_the_bound_and_come_back() {
+    let mut s = settle_tcp_behind_an_echo_filter();
+    s.lines[0].upstream_works = false; // the gateway still answers its pings
+    let took = s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    let bound = detection_bound(&s);
+    assert!(took <= bound, "took {took:?}, bound {bound:?}");
+    assert_eq!(
+        s.d.health(0, Family::V4).reason().to_string(),
+        "gateway answers, targets unreachable (0/3 answered, need 1)"
+    );
+    assert_eq!(s.d.health(0, Family::V4).confirmations(), 1);
+    s.lines[0].upstream_works = true;
+    let back = s.run_until_cond(Duration::from_secs(30), |s| s.egress() == Some("wan1")).expect("failback");
+    let w = &s.d.config().wans[0];
+    assert!(back >= w.recovery_wait && back <= w.recovery_wait + Duration::from_secs(2), "{back:?}");
+    // Nothing was left waiting for its backstop: every unanswered probe was closed at its
+    // round's verdict.
+    assert!(s.tcp_cancels >= 3, "{}", s.tcp_cancels);
+    assert!(!s.tcp_results.iter().any(|(_, _, end)| *end == TcpEnd::TimedOut), "{:?}", s.tcp_results);
+}
+
+/// A firewall on the way rejects the SYNs (an ICMP error): each probe is known lost as
+/// soon as the error comes back, so the confirmation starts at once and ends as soon as
+/// its rounds are lost, without waiting for any timeout.
+#[test]
+fn a_rejected_syn_is_lost_at_once_and_starts_the_confirmation() {
+    let mut c = tcp_config();
+    c.globals.log_level = dualwan::config::LogLevel::Debug;
+    let mut s = Sim::new(c);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Online);
+    s.lines[0].syn_rejected = true;
+    let took = s.run_until_cond(Duration::from_secs(5), |s| s.egress() == Some("wan2")).expect("failover");
+    // The next probe within one interval, lost half an RTT later; then the `down` rounds
+    // half a timeout apart, each lost half an RTT after it went out.
+    let w = &s.d.config().wans[0];
+    let half_rtt = Duration::from_micros(s.lines[0].rtt.as_micros() / 2);
+    let rounds = Duration::from_micros(RTO_MIN.as_micros() / 2) * u32::from(w.down - 1);
+    assert!(took <= w.interval + half_rtt + rounds + half_rtt, "took {took:?}");
+    assert!(took + RTO_MIN < detection_bound(&s), "faster than waiting for timeouts: {took:?}");
+    assert!(s.d.health(0, Family::V4).confirmations() >= 1);
+    assert!(
+        s.logs.iter().any(|l| l.contains("wan: TCP probe to 203.0.113.")
+            && l.ends_with(" port 443 lost: EHOSTUNREACH: No route to host")),
+        "{:#?}",
+        s.logs
+    );
+    assert!(s.tcp_results.iter().any(|(_, _, end)| *end == TcpEnd::Lost));
+}
+
+/// A probe holds a socket until its answer or its round's verdict: rounds judged at their
+/// deadline, or early to make room (here `timeout` is 10 intervals while only 8 rounds may
+/// wait), close their unanswered probes, so a set never holds more than every target of
+/// 8 rounds and nothing waits for the adapter's backstop deadline.
+#[test]
+fn judged_rounds_close_their_tcp_probes() {
+    let mut c = tcp_config();
+    c.wans[0].interval = Duration::from_millis(100);
+    c.wans[0].timeout = Duration::from_secs(1);
+    let mut s = Sim::new(c);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Online);
+    s.lines[0].upstream_works = false;
+    s.run_for(Duration::from_secs(10));
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Offline);
+    // Down: a round to the 3 targets every 100 ms, each waiting 1 s: 10 would be open.
+    let most = 3 * dualwan::health::ROUNDS_IN_FLIGHT;
+    assert_eq!(s.tcp_most, most, "every target of 8 rounds, no more");
+    let in_flight = s.tcp_in_flight.iter().filter(|p| p.wan == 0).count();
+    assert!(in_flight <= most, "{in_flight}");
+    assert!(s.tcp_cancels > 200, "{}", s.tcp_cancels);
+    assert!(!s.tcp_results.iter().any(|(_, _, end)| *end == TcpEnd::TimedOut));
+    // The backstop: as long as the longest an answer may count (a steady probe kept until
+    // its confirmation's verdict).
+    let w = &s.d.config().wans[0];
+    let p = &s.tcp_in_flight[0];
+    assert!(p.deadline <= s.now + dualwan::health::answer_window(w));
+    assert_eq!(dualwan::health::answer_window(w), w.timeout * 2 + Duration::from_millis(500) * u32::from(w.down - 1));
+    // Back up: answers again, nothing more to close.
+    s.lines[0].upstream_works = true;
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.egress(), Some("wan1"));
+    let cancels = s.tcp_cancels;
+    s.run_for(Duration::from_secs(10));
+    assert_eq!(s.tcp_cancels, cancels);
+    assert!(s.tcp_in_flight.len() <= 1, "{:?}", s.tcp_in_flight);
+}
+
+/// Only the targets of a WAN with `track_method tcp` are probed by TCP: its gateway and the
+/// other WAN's targets are pinged, and status says so per target.
+#[test]
+fn status_shows_how_each_target_is_probed() {
+    let mut s = settle_tcp_behind_an_echo_filter();
+    s.run_for(Duration::from_secs(10));
+    let v: serde_json::Value = serde_json::from_str(&s.status_json(None).unwrap()).unwrap();
+    let wan = &v["interfaces"]["wan"];
+    for t in wan["track_ip"].as_array().unwrap() {
+        let keys: Vec<&str> = t.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys[..4], ["ip", "method", "port", "status"], "{t}");
+        assert_eq!(
+            (t["method"].as_str(), t["port"].as_u64(), t["status"].as_str()),
+            (Some("tcp"), Some(443), Some("up"))
+        );
+    }
+    assert_eq!(wan["gateway_probe"]["method"], "icmp");
+    assert!(wan["gateway_probe"].get("port").is_none());
+    for t in v["interfaces"]["wanb"]["track_ip"].as_array().unwrap() {
+        assert_eq!(t["method"], "icmp", "{t}");
+        assert!(t.get("port").is_none());
+    }
+}

@@ -351,3 +351,21 @@ fn tcp_end(outcome: TcpOutcome) -> TcpEnd {
         TcpOutcome::Lost(_) => TcpEnd::Lost,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    /// A RST is as much an answer as a SYN-ACK; the kernel's own give-up is a timeout,
+    /// which the health's deadline judges; any other error is a loss known at once.
+    #[test]
+    fn tcp_outcomes_in_the_cores_terms() {
+        assert_eq!(tcp_end(TcpOutcome::Open), TcpEnd::Answered);
+        assert_eq!(tcp_end(TcpOutcome::Reset), TcpEnd::Answered);
+        assert_eq!(tcp_end(TcpOutcome::Lost(Errno::ETIMEDOUT)), TcpEnd::TimedOut);
+        for errno in [Errno::ECONNREFUSED, Errno::EHOSTUNREACH, Errno::ENETUNREACH, Errno::EACCES] {
+            assert_eq!(tcp_end(TcpOutcome::Lost(errno)), TcpEnd::Lost, "{errno}");
+        }
+    }
+}

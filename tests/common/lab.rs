@@ -238,6 +238,14 @@ impl Lab {
     pub fn loss_clear(&self, n: u8) {
         self.script(&["loss-clear", &n.to_string()]);
     }
+    /// ISP `n` drops the echo requests it forwards (both families): ICMP to the Internet is
+    /// filtered, TCP passes, its gateway still answers ping.
+    pub fn ping_drop(&self, n: u8) {
+        self.script(&["ping-drop", &n.to_string()]);
+    }
+    pub fn ping_restore(&self, n: u8) {
+        self.script(&["ping-restore", &n.to_string()]);
+    }
 
     /// "wan1", "wan2" or "none": the device rtr's own traffic to 203.0.113.50 takes.
     pub fn active(&self) -> String {

@@ -25,6 +25,8 @@ usage: lab.sh PREFIX COMMAND [ARGS]
   gw-restore N
   loss N PCT              isp N drops PCT% of the packets it forwards inet -> router
   loss-clear N
+  ping-drop N             isp N drops the echo requests it forwards (ICMP filtered, TCP passes)
+  ping-restore N
   active                  device rtr uses for 203.0.113.50: wan1, wan2 or none
   lan-active              same, for LAN traffic from 192.0.2.130 arriving on lan0
   snapshot                rtr's IPv4 rules and routes (all tables), sorted
@@ -213,11 +215,12 @@ isp_nft() {
 table inet dwlab {
     chain upstream {}
     chain loss {}
+    chain noping {}
     chain bh_in {}
     chain bh_fwd {}
     chain bh_out {}
     chain input { type filter hook input priority filter; policy accept; jump bh_in; }
-    chain forward { type filter hook forward priority filter; policy accept; jump bh_fwd; jump upstream; jump loss; }
+    chain forward { type filter hook forward priority filter; policy accept; jump bh_fwd; jump upstream; jump loss; jump noping; }
     chain output { type filter hook output priority filter; policy accept; jump bh_out; }
 }
 table arp dwlab {
@@ -341,13 +344,25 @@ set_chains() { # NS "family chain" "rule or empty" ...
     printf '%s' "$script" | nx "$ns" nft -f -
 }
 
-fault() { # N on|off upstream|loss [PCT], or N off blackhole
+fault() { # N on|off upstream|loss|noping [PCT], or N off blackhole
     local ns; ns=$(isp_of "$1")
     need_ns "$ns"
     local on=$2
     case $3 in
         upstream)
             set_chains "$ns" "inet dwlab upstream" "$([ "$on" = on ] && echo drop)" ;;
+        noping)
+            # Forwarded echo requests only, both families: the gateway's own answers stay,
+            # as with a carrier or a firewall that filters ping beyond its network.
+            if [ "$on" = on ]; then
+                nx "$ns" nft -f - <<'EOF'
+flush chain inet dwlab noping
+add rule inet dwlab noping iifname "cust" icmp type echo-request drop
+add rule inet dwlab noping iifname "cust" icmpv6 type echo-request drop
+EOF
+            else
+                set_chains "$ns" "inet dwlab noping" ''
+            fi ;;
         blackhole)
             set_chains "$ns" "inet dwlab bh_in" '' "inet dwlab bh_fwd" '' \
                 "inet dwlab bh_out" '' "arp dwlab bh_in" '' "arp dwlab bh_out" '' ;;
@@ -455,6 +470,8 @@ case $CMD in
         [ "$pct" -le 100 ] || die "PCT must be 0..100, got '$2'"
         fault "$1" on loss "$pct" ;;
     loss-clear) num "$@"; fault "$1" off loss ;;
+    ping-drop) num "$@"; fault "$1" on noping ;;
+    ping-restore) num "$@"; fault "$1" off noping ;;
     active) cmd_active ;;
     lan-active) cmd_lan_active ;;
     snapshot) cmd_snapshot 4 ;;

@@ -100,6 +100,8 @@ pub struct World {
     pub opens: usize,
     /// Probes sent so far.
     pub probes: u64,
+    /// Echo requests sent to Internet targets (not to a gateway) so far.
+    pub echoes_to_targets: u64,
     pub ops: Vec<Op>,
     /// Open probe sockets by WAN index, per family: the ICMP identifier they were opened for.
     sockets: Vec<[Option<u16>; 2]>,
@@ -207,6 +209,13 @@ pub fn config() -> Config {
         wans.push(w).unwrap();
     }
     Config { policies: heapless::Vec::new(), globals: Globals::default(), wans }
+}
+
+/// [`config`] with `wan`'s targets probed by TCP (`track_method tcp`, port 443).
+pub fn tcp_config() -> Config {
+    let mut c = config();
+    c.wans[0].track_method = dualwan::config::TrackMethod::Tcp;
+    c
 }
 
 /// [`config`] with an IPv6 target on both interfaces: dual-stack failover.
@@ -380,6 +389,7 @@ impl Sim {
             events: Vec::new(),
             opens: 0,
             probes: 0,
+            echoes_to_targets: 0,
             ops: Vec::new(),
             sockets: vec![[None; 2]; n],
             in_flight: Vec::new(),
@@ -953,6 +963,7 @@ impl Adapters for World {
 
     fn send_probe(&mut self, wan: usize, dst: IpAddr, seq: u16) {
         self.probes += 1;
+        self.echoes_to_targets += u64::from(!self.lines[wan].is_gateway(dst));
         let ident = self.sockets[wan][Family::of(&dst).index()].expect("probe on a closed socket");
         let lost = self.lines[wan].loss > 0.0 && !self.lines[wan].is_gateway(dst) && {
             let loss = self.lines[wan].loss;
