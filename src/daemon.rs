@@ -19,6 +19,13 @@
 //! going up or down also runs the hotplug scripts ([`Action::Hotplug`]), and every move of
 //! traffic is an [`Event::Active`] with its reason.
 //!
+//! A WAN with `track_method tcp` has its targets probed by TCP ([`Action::SendTcpProbe`],
+//! its gateway still pinged): each probe ends in [`Daemon::handle_tcp_result`], an answer
+//! counting as an echo reply, a known loss ending its round early and a timeout left to the
+//! health's deadline; the probes of a round judged without their answer are closed
+//! ([`Action::CancelTcpProbe`]), so a set holds at most every target of
+//! [`crate::health::ROUNDS_IN_FLIGHT`] rounds.
+//!
 //! Each WAN has a health per family it tracks; each family has its own carriers (the
 //! active WAN, or in balance mode the WANs sharing the traffic, and those of each `config
 //! rule`: chosen by [`plan::choose`]), its own probe socket per WAN and its own rules,

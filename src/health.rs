@@ -41,6 +41,9 @@
 //!   answered or been lost, or at their deadline; an answer counts as long as its round has
 //!   not been judged (the loop reads replies before it judges, so a daemon that was not
 //!   scheduled at the deadline does not lose answers that were waiting for it).
+//! - A round judged without some of its answers names those probes once
+//!   ([`WanHealth::take_abandoned`]): a TCP probe's socket is closed then, as its answer
+//!   no longer decides anything (an echo reply that comes late still teaches the RTT).
 //! - **Quality** (`check_quality`): the family's last [`HISTORY`] target probes, of any
 //!   kind, give the loss (percent lost) and the latency (mean RTT of the answered ones).
 //!   While up with a full window, loss ≥ `failure_loss` or latency ≥ `failure_latency`

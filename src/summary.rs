@@ -14,7 +14,8 @@
 //! recent:
 //!     2m05s ago  wan   offline -> online (recovered)
 //! ```
-//! In balance mode the marker says the interface's share of new connections (`* 75%`).
+//! In balance mode the marker says the interface's share of new connections (`* 75%`); a
+//! target probed with TCP shows its port (`1.1.1.1 tcp/443`).
 //! One block per interface in the reply's (= the config's) order; lines stay within 80
 //! columns except a long reason in the history. Keys the reply lacks are left out, and keys
 //! it adds are ignored, so an older or newer daemon still reads.
@@ -99,7 +100,12 @@ fn interface(out: &mut dyn Write, name: &str, wan: &Table<'_>, name_w: usize, de
         }
     }
     for t in wan.get("track_ip").and_then(|a| a.as_array()).map(Table::list).unwrap_or_default() {
-        target(out, t.str("ip").unwrap_or(""), &t)?;
+        // Pings go without saying; a target probed with TCP names its port.
+        let ip = t.str("ip").unwrap_or("");
+        match (t.str("method"), t.num("port")) {
+            (Some("tcp"), Some(port)) => target(out, &format!("{ip} tcp/{port}"), &t)?,
+            _ => target(out, ip, &t)?,
+        }
     }
     // With check_quality, what the WAN is judged on and the thresholds.
     for suffix in ["", "6"] {
@@ -334,6 +340,43 @@ recent:
         for line in text.lines().filter(|l| !l.contains(" ago ")) {
             assert!(line.len() <= 80, "{line}");
         }
+    }
+
+    #[test]
+    fn a_target_probed_with_tcp_shows_its_port() {
+        let data = reply(|w| {
+            w.string("version", "0.1.0")?;
+            w.u32("uptime", 60)?;
+            w.string("active", "lte")?;
+            let i = w.begin_table("interfaces")?;
+            let t = w.begin_table("lte")?;
+            w.string("device", "wwan0")?;
+            w.bool("active", true)?;
+            w.string("status", "online")?;
+            w.u32("online", 60)?;
+            w.u32("offline", 0)?;
+            w.string("reason", "probes answered")?;
+            let a = w.begin_array("track_ip")?;
+            let p = w.begin_table("")?;
+            w.string("ip", "1.1.1.1")?;
+            w.string("method", "tcp")?;
+            w.u32("port", 443)?;
+            w.string("status", "up")?;
+            w.double("latency", 41.5)?;
+            w.double("jitter", 2.0)?;
+            w.u32("packetloss", 0)?;
+            w.end(p);
+            w.end(a);
+            w.end(t);
+            w.end(i);
+            Ok(())
+        });
+        let mut text = String::new();
+        write_summary(&data, &mut text).unwrap();
+        assert!(
+            text.contains("\n    1.1.1.1 tcp/443         up      rtt  41.5 ms  jitter   2.0 ms  loss   0%\n"),
+            "{text}"
+        );
     }
 
     #[test]

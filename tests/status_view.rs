@@ -107,3 +107,28 @@ fn the_luci_dual_stack_fixture_has_the_daemons_keys() {
     assert_eq!((real["active"].as_str(), real["active6"].as_str()), (Some("wan"), Some("wanb")));
     assert_eq!(real["interfaces"]["wan"]["status6"], "offline");
 }
+
+/// The same for the recorded reply of a WAN probing with TCP beside one that pings: an
+/// interface, a TCP target, an ICMP target and the gateway probe have the daemon's keys.
+#[test]
+fn the_luci_tcp_fixture_has_the_daemons_keys() {
+    let mut s = sim::Sim::new(sim::tcp_config());
+    s.run_for(Duration::from_secs(3));
+    let real = status(&s, None).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/luci/replies/tcp-probes.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&real), keys(&fixture), "top level");
+    let (tcp, icmp) = (&real["interfaces"]["wan"], &real["interfaces"]["wanb"]);
+    assert_eq!(keys(icmp), keys(&fixture["interfaces"]["wan"]), "an interface");
+    assert_eq!(keys(&tcp["track_ip"][0]), keys(&fixture["interfaces"]["lte"]["track_ip"][0]), "a TCP target");
+    assert_eq!(tcp["track_ip"][0]["port"], 443);
+    assert_eq!(keys(&icmp["track_ip"][0]), keys(&fixture["interfaces"]["wan"]["track_ip"][0]), "an ICMP target");
+    // The fixture's gateway does not answer: it has no measurements.
+    let measured = ["latency", "jitter", "last_rtt"];
+    let unmeasured: Vec<String> =
+        keys(&tcp["gateway_probe"]).into_iter().filter(|k| !measured.contains(&k.as_str())).collect();
+    assert_eq!(unmeasured, keys(&fixture["interfaces"]["lte"]["gateway_probe"]), "a gateway probe");
+    assert_eq!(tcp["gateway_probe"]["method"], "icmp");
+    assert_eq!(keys(&real["history"][0]), keys(&fixture["history"][0]), "a history entry");
+}

@@ -4,7 +4,11 @@
 //! its session. Also the poll(2) of their descriptors.
 //!
 //! Contract: opened by the caller at start (so a missing capability is reported at once);
-//! nothing here decides anything or allocates per action. An ICMP message on a probe
+//! nothing here decides anything or allocates per action. A WAN's ICMP socket and TCP
+//! probe set of one family open and close together (`OpenProbe` replaces both); the loop
+//! drains a ready set, then expires every set, before the core's timeout, and hands each
+//! probe's end to the core in its terms ([`TcpEnd`]: SYN-ACK and RST are answers, the
+//! kernel's `ETIMEDOUT` a timeout, any other error a loss). An ICMP message on a probe
 //! socket other than an echo reply counts as nothing: the probe it concerns times out.
 //! (ICMP errors are not taken as early losses: an unreachable quoting our identifier and a
 //! live sequence number is as easy to forge as a reply, and would fail probes that
