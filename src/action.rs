@@ -10,7 +10,7 @@
 //! fixed size in a queue of fixed capacity: queuing one allocates nothing, and one that
 //! does not fit is dropped and counted, never blocking the core.
 
-use crate::config::{LogLevel, NetName, PolicyName, WanName};
+use crate::config::{LogLevel, NetName, PolicyName, WanName, MAX_TARGETS};
 use crate::health::{Reason, Transition};
 use crate::kernel::{DumpKind, IfName};
 use crate::route::{Family, Op};
@@ -88,15 +88,15 @@ pub enum Action {
         /// When to give up on it if nothing came back (its answer no longer counts).
         deadline: Instant,
     },
-    /// Close WAN `wan`'s TCP probe of `family` started with `token`, without a result: its
-    /// round was judged and its answer no longer counts.
-    CancelTcpProbe {
+    /// Close WAN `wan`'s TCP probes of `family` started with `tokens`, without results:
+    /// their round was judged and their answers no longer count. One action per round.
+    CancelTcpProbes {
         /// WAN index.
         wan: usize,
         /// Which of its two sets.
         family: Family,
-        /// The probe's token.
-        token: u16,
+        /// The probes' tokens.
+        tokens: TcpTokens,
     },
     /// Change the kernel's routing; report the result with `handle_op_result`.
     Apply(Op),
@@ -152,6 +152,9 @@ pub enum Action {
         addr: IpAddr,
     },
 }
+
+/// Tokens of TCP probes to close: the targets of one round.
+pub type TcpTokens = heapless::Vec<u16, MAX_TARGETS>;
 
 /// How one TCP probe ended, in the core's terms (the adapter tells SYN-ACK from RST and
 /// names the error; `handle_tcp_result` gets that as text for its log).

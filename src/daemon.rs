@@ -23,7 +23,7 @@
 //! its gateway still pinged): each probe ends in [`Daemon::handle_tcp_result`], an answer
 //! counting as an echo reply, a known loss ending its round early and a timeout left to the
 //! health's deadline; the probes of a round judged without their answer are closed
-//! ([`Action::CancelTcpProbe`]), so a set holds at most every target of
+//! ([`Action::CancelTcpProbes`]), so a set holds at most every target of
 //! [`crate::health::ROUNDS_IN_FLIGHT`] rounds.
 //!
 //! Each WAN has a health per family it tracks; each family has its own carriers (the
@@ -37,7 +37,7 @@
 //! with many rules needs a few hundred at start).
 
 use crate::action::Outbox;
-pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, TcpEnd, ACTIONS_MAX, LOG_LINE_MAX};
+pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, TcpEnd, TcpTokens, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, FlushConntrack, Gateway, LastResort, LogLevel, Mode, WanSet, MAX_WANS};
 use crate::health::{self, Reason, Status, Transition, WanHealth, GATEWAY_SLOT};
 use crate::kernel::{DumpKind, KernelEvent};
@@ -641,8 +641,11 @@ impl Daemon {
                 let _ = tokens.push(seq);
             }
         });
-        for token in tokens {
-            self.push(Action::CancelTcpProbe { wan, family, token });
+        // In actions of a round's worth (MAX_TARGETS), so that closing costs the queue
+        // little more than one action per round.
+        for chunk in tokens.chunks(crate::config::MAX_TARGETS) {
+            let tokens = TcpTokens::from_slice(chunk).unwrap_or_default();
+            self.push(Action::CancelTcpProbes { wan, family, tokens });
         }
     }
 

@@ -113,7 +113,11 @@ pub fn perform<A: Adapters>(core: &mut Daemon, adapters: &mut A, now: Instant) {
                     core.handle_tcp_result(now, wan, dst, token, TcpEnd::Lost, &e);
                 }
             }
-            Action::CancelTcpProbe { wan, family, token } => adapters.cancel_tcp_probe(wan, family, token),
+            Action::CancelTcpProbes { wan, family, tokens } => {
+                for token in tokens {
+                    adapters.cancel_tcp_probe(wan, family, token);
+                }
+            }
             Action::Apply(op) => match adapters.apply(&op) {
                 Ok(()) => core.handle_op_result(now, &op, Ok(())),
                 Err(e) => core.handle_op_result(now, &op, Err(&e)),

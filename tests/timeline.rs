@@ -1099,3 +1099,22 @@ fn status_shows_how_each_target_is_probed() {
         assert!(t.get("port").is_none());
     }
 }
+
+/// Each family's targets are probed by TCP from that family's set: an IPv6-only outage of a
+/// TCP-probed line moves only IPv6, as with pings.
+#[test]
+fn tcp_probes_judge_each_family_apart() {
+    let mut c = dual_config();
+    c.wans[0].track_method = TrackMethod::Tcp;
+    let mut s = Sim::new(c);
+    s.lines[0].echo_filtered = true;
+    s.run_for(Duration::from_secs(2));
+    assert_eq!((s.egress(), s.egress6()), (Some("wan1"), Some("wan1")), "{:#?}", s.logs);
+    let v6: IpAddr = sim::TARGET6.parse().unwrap();
+    assert!(s.tcp_results.iter().any(|(wan, dst, end)| (*wan, *dst, *end) == (0, v6, TcpEnd::Answered)));
+    s.lines[0].upstream6_works = false;
+    s.run_until_cond(Duration::from_secs(3), |s| s.egress6() == Some("wan2")).expect("IPv6 failover");
+    assert_eq!(s.egress(), Some("wan1"), "IPv4 stays");
+    assert_eq!(s.d.health(0, Family::V4).status(), Status::Online);
+    assert_eq!(s.d.health(0, Family::V6).status(), Status::Offline);
+}
