@@ -462,7 +462,7 @@ impl Daemon {
         // Foreign, late and duplicate replies change nothing (the health counts them).
         let _ = self.family_mut(wan, family).health.handle_reply(now, src, seq);
         // A complete round is judged at once rather than at its deadline.
-        self.judge(now, wan, family);
+        self.judge(now, wan, family, false);
         self.update(now);
     }
 
@@ -475,7 +475,7 @@ impl Daemon {
         }
         let family = Family::of(&dst);
         if self.family_mut(wan, family).health.handle_lost(dst, seq) {
-            self.judge(now, wan, family);
+            self.judge(now, wan, family, false);
             self.update(now);
         }
     }
@@ -501,7 +501,7 @@ impl Daemon {
                 let family = Family::of(&dst);
                 // Late and unknown answers change nothing (the health counts them).
                 let _ = self.family_mut(wan, family).health.handle_reply(now, dst, token);
-                self.judge(now, wan, family);
+                self.judge(now, wan, family, false);
                 self.update(now);
             }
             TcpEnd::Lost => {
@@ -591,7 +591,7 @@ impl Daemon {
     /// The round timer of WAN `wan`'s `family` fired: judge the rounds that are over, start
     /// the next if it is due, and send its probes.
     fn probe_round(&mut self, now: Instant, wan: usize, family: Family) {
-        self.judge(now, wan, family);
+        self.judge(now, wan, family, true);
         let gateway = self.link(wan, family).gateway;
         let config = &self.config.wans[wan];
         let f = &mut self.wans[wan].families[family.index()];
@@ -649,16 +649,23 @@ impl Daemon {
         }
     }
 
-    /// Judges WAN `wan`'s `family` rounds that are complete or past their deadline.
-    fn judge(&mut self, now: Instant, wan: usize, family: Family) {
+    /// Judges WAN `wan`'s `family` rounds that are complete, and with `by_clock` also
+    /// those past their deadline (only when every waiting answer was read: from a timer,
+    /// never from an answer, as the next answer may be queued behind it).
+    fn judge(&mut self, now: Instant, wan: usize, family: Family, by_clock: bool) {
         let gateway = self.link(wan, family).gateway;
         let mut transitions: heapless::Vec<Transition, 8> = heapless::Vec::new();
         let config = &self.config.wans[wan];
         let health = &mut self.wans[wan].families[family.index()].health;
         let confirmations = health.confirmations();
-        health.handle_timeout(now, config, gateway, &mut |t| {
+        let mut push = |t| {
             let _ = transitions.push(t);
-        });
+        };
+        if by_clock {
+            health.handle_timeout(now, config, gateway, &mut push);
+        } else {
+            health.handle_complete(now, config, gateway, &mut push);
+        }
         let suspect = health.confirmations() != confirmations;
         self.rearm_round(wan, family);
         self.close_abandoned(wan, family);

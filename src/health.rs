@@ -24,7 +24,8 @@
 //!   largest adaptive timeout of the family's targets), so the sends span the line's own
 //!   timeouts: a loss burst shorter than that cannot fail every round, and a jittery line
 //!   (Wi-Fi, LTE) gets a longer span. All rounds share one deadline, the last one's start
-//!   plus the timeout, and the lost steady probe stays open until then too, so its answer
+//!   plus the timeout (a round that went out late, its daemon not scheduled in time, gets
+//!   a whole timeout from its send), and the lost steady probe stays open until then too, so its answer
 //!   and the early rounds' may come late (a delay spike is not a dead line). As soon as
 //!   one round (or, with `reliability 1`, that steady probe) has `reliability` answers the
 //!   line is alive: no more rounds go out, the outstanding ones become samples, and steady
@@ -39,8 +40,10 @@
 //!   (`gateway … unreachable`); many ISP gateways drop ICMP.
 //! - Rounds are judged strictly in the order they started, when all their probes have
 //!   answered or been lost, or at their deadline; an answer counts as long as its round has
-//!   not been judged (the loop reads replies before it judges, so a daemon that was not
-//!   scheduled at the deadline does not lose answers that were waiting for it).
+//!   not been judged. An answer ends only complete rounds ([`WanHealth::handle_complete`]);
+//!   deadlines are judged by [`WanHealth::handle_timeout`] after the loop read every
+//!   waiting answer, so a daemon that was not scheduled at a deadline does not lose answers
+//!   that were waiting for it, not even those queued behind another round's.
 //! - A round judged without some of its answers names those probes once
 //!   ([`WanHealth::take_abandoned`]): a TCP probe's socket is closed then, as its answer
 //!   no longer decides anything (an echo reply that comes late still teaches the RTT).
@@ -469,6 +472,15 @@ struct LateProbe {
     slot: u8,
 }
 
+/// Which rounds a judging call may end.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Due {
+    /// Complete rounds and those past their deadline.
+    ByClock,
+    /// Complete rounds only.
+    WhenComplete,
+}
+
 /// A confirmation in progress: `down` rounds to every target after a lost steady probe.
 #[derive(Copy, Clone, Debug)]
 struct Confirmation {
@@ -806,7 +818,9 @@ impl WanHealth {
             Kind::Confirm | Kind::Sample | Kind::Trigger => {
                 if let Some(c) = self.confirming.as_mut() {
                     c.sent += 1;
-                    round.deadline = c.deadline();
+                    // A round sent late (the daemon was not scheduled at its start) still
+                    // gets a whole timeout for its answers.
+                    round.deadline = c.deadline().max(now + c.timeout);
                     // The last round sent: the verdict, not a clock, decides what comes next.
                     self.next_round = (c.sent < c.rounds).then_some(c.start_of(c.sent));
                 }
@@ -928,8 +942,34 @@ impl WanHealth {
         gateway: Option<IpAddr>,
         judged: &mut dyn FnMut(Transition),
     ) {
+        self.judge_rounds(now, wan, gateway, Due::ByClock, judged);
+    }
+
+    /// Judges the oldest rounds while they are complete, and no round by its deadline:
+    /// for the caller of [`WanHealth::handle_reply`], whose next answers may still be
+    /// waiting in the socket. Only [`WanHealth::handle_timeout`], called once everything
+    /// waiting was read, ends a round by the clock.
+    pub fn handle_complete(
+        &mut self,
+        now: Instant,
+        wan: &Wan,
+        gateway: Option<IpAddr>,
+        judged: &mut dyn FnMut(Transition),
+    ) {
+        self.judge_rounds(now, wan, gateway, Due::WhenComplete, judged);
+    }
+
+    fn judge_rounds(
+        &mut self,
+        now: Instant,
+        wan: &Wan,
+        gateway: Option<IpAddr>,
+        due: Due,
+        judged: &mut dyn FnMut(Transition),
+    ) {
         while let Some(r) = self.rounds.front() {
-            if !r.complete() && now < r.deadline {
+            let past_deadline = due == Due::ByClock && now >= r.deadline;
+            if !r.complete() && !past_deadline {
                 break;
             }
             if self.triggers(r, wan) {
@@ -1242,6 +1282,46 @@ mod tests {
         for (k, s) in starts.iter().enumerate() {
             assert_eq!(*s, starts[0] + half * k as u32);
         }
+        assert_eq!(d.h.confirmations(), 1);
+    }
+
+    #[test]
+    fn a_late_wake_up_reads_every_waiting_answer_before_a_deadline_judges() {
+        // Two full rounds went out; the daemon wakes only after both deadlines, with all
+        // their answers waiting in the socket. Each answer ends only complete rounds; the
+        // clock judges after the last one was read.
+        let mut w = wan();
+        w.reliability = 3;
+        let mut h = WanHealth::new(Instant::ZERO, &w, Family::V4);
+        h.link_usable(Instant::ZERO);
+        let (mut sent, mut out) = (vec![], vec![]);
+        h.start_round(Instant::ZERO, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |t| out.push(t));
+        h.start_round(Instant::ZERO + w.interval, &w, Some(GW), &mut |d, s| sent.push((d, s)), &mut |t| out.push(t));
+        assert_eq!(sent.len(), 8, "two rounds of three targets and the gateway");
+        let late = Instant::ZERO + w.interval + w.timeout + Duration::from_millis(1);
+        for (dst, seq) in &sent {
+            assert!(matches!(h.handle_reply(late, *dst, *seq), ReplyOutcome::Matched(_)));
+            h.handle_complete(late, &w, Some(GW), &mut |t| out.push(t));
+        }
+        h.handle_timeout(late, &w, Some(GW), &mut |t| out.push(t));
+        assert!(out.iter().all(|t| t.to != Status::Offline), "{out:?}");
+        assert_eq!(h.status(), Status::Online);
+    }
+
+    #[test]
+    fn a_confirmation_round_sent_late_still_gets_a_whole_timeout() {
+        let mut d = Drive::new(wan());
+        d.run_ms(1000, &all);
+        let gateway_only = |_: Instant, ip: IpAddr| ip == GW;
+        while d.h.confirmations() == 0 {
+            d.run_ms(1, &gateway_only);
+        }
+        // The daemon is not scheduled again until long after the confirmation's deadline;
+        // its remaining rounds go out then, and the targets answer them.
+        d.now = d.now + Duration::from_millis(500);
+        d.run_ms(1000, &all);
+        assert!(d.transitions.iter().all(|(_, t)| t.to != Status::Offline), "{:?}", d.transitions);
+        assert_eq!(d.h.status(), Status::Online);
         assert_eq!(d.h.confirmations(), 1);
     }
 
