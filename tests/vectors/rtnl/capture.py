@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Capture real rtnetlink messages for the parser tests in src/wire/rtnl.rs.
+"""Capture real rtnetlink messages for the parser tests in src/wire/rtnl/tests.rs.
 
 Run as root: python3 capture.py OUTDIR. The script creates a throw-away network namespace,
 re-runs itself inside it, builds a veth pair with routes and rules there (documentation
