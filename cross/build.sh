@@ -57,7 +57,7 @@ ensure_zig() {
     if [ "$(python3 -m ziglang version 2>/dev/null)" != "$ZIGLANG_VERSION" ]; then
         python3 -m pip install --quiet --disable-pip-version-check "ziglang==$ZIGLANG_VERSION"
     fi
-    if [ "$(cargo zigbuild --version 2>/dev/null | awk '{print $2}')" != "$CARGO_ZIGBUILD_VERSION" ]; then
+    if [ "$(cargo-zigbuild --version 2>/dev/null | awk '{print $2}')" != "$CARGO_ZIGBUILD_VERSION" ]; then
         cargo install --locked --quiet cargo-zigbuild --version "$CARGO_ZIGBUILD_VERSION"
     fi
 }
