@@ -1,4 +1,4 @@
-//! A ubus peer for tests that talk to a real or fake ubusd over a real socket: the crate's
+//! A ubus peer for tests that talk to the real ubusd or a replay of its captures over a real socket: the crate's
 //! `ubus::Session` under its socket shell (`sys::ubus::UbusSocket`), driven the way the
 //! daemon's loop drives them, as one value. Requests (an event, an ask) are written at once,
 //! as the loop's flush after the core's actions does.

@@ -1,8 +1,8 @@
 //! The ubus session on its socket shell (`ubus::Session` under `sys::ubus::UbusSocket`, as
-//! `common::ubus_peer` puts them together) against a fake ubusd: a `UnixListener` in a temp
+//! `common::ubus_peer` puts them together) against a replay of ubusd: a `UnixListener` in a temp
 //! dir, driven step by step from the test thread between calls into the adapter (no other
-//! threads). The fake speaks
-//! the bytes of the captures in `tests/vectors/ubus/` with our ids patched in.
+//! threads), that speaks
+//! the bytes the real ubusd sent in the captures in `tests/vectors/ubus/` with our ids patched in.
 
 mod common;
 
@@ -166,21 +166,21 @@ impl Answer for Fixed {
     }
 }
 
-// --- the fake ubusd -----------------------------------------------------------------------
+// --- the replaying ubusd ---------------------------------------------------------------------
 
-struct Fake {
+struct Replay {
     path: PathBuf,
     listener: Option<UnixListener>,
 }
 
-impl Fake {
-    fn new(name: &str) -> Fake {
+impl Replay {
+    fn new(name: &str) -> Replay {
         let dir = std::env::temp_dir().join(format!("dualwan-ubus-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ubus.sock");
         let listener = Some(UnixListener::bind(&path).unwrap());
-        Fake { path, listener }
+        Replay { path, listener }
     }
 
     /// ubusd exits: the listener and its socket file go away.
@@ -204,7 +204,7 @@ impl Fake {
     }
 }
 
-impl Drop for Fake {
+impl Drop for Replay {
     fn drop(&mut self) {
         if let Some(dir) = self.path.parent() {
             let _ = std::fs::remove_dir_all(dir);
@@ -261,9 +261,9 @@ fn notices(ubus: &mut Ubus) -> Vec<Notice> {
 }
 
 /// Accepts, greets, checks the ADD_OBJECT and answers it; the adapter ends `Ready`.
-fn register(fake: &Fake, ubus: &mut Ubus, provider: &mut dyn Answer) -> UnixStream {
+fn register(replay: &Replay, ubus: &mut Ubus, provider: &mut dyn Answer) -> UnixStream {
     assert!(pump(ubus, provider, StdDuration::from_secs(3), |u| matches!(u.state(), State::WaitHello { .. })));
-    let mut conn = fake.accept();
+    let mut conn = replay.accept();
     conn.write_all(&hello(CLIENT)).unwrap();
     assert!(pump(ubus, provider, StdDuration::from_secs(1), |u| matches!(u.state(), State::Registering { .. })));
     assert_eq!(read_msg(&mut conn), ADD_OBJECT);
@@ -305,13 +305,13 @@ fn only_status(replies: &[Vec<u8>]) -> u32 {
 
 #[test]
 fn registers_serves_calls_and_sends_events() {
-    let fake = Fake::new("serve");
-    let mut ubus = Ubus::new(&fake.path, DUALWAN).unwrap();
+    let replay = Replay::new("serve");
+    let mut ubus = Ubus::new(&replay.path, DUALWAN).unwrap();
     let mut provider = Fixed::default();
     assert_eq!(ubus.poll_timeout(), Some(Instant::ZERO), "nothing connected before the first timeout");
     assert!(!ubus.send_event("dualwan.active", &|w| w.string("interface", "wan")));
     assert_eq!(ubus.events_dropped(), 1);
-    let mut conn = register(&fake, &mut ubus, &mut provider);
+    let mut conn = register(&replay, &mut ubus, &mut provider);
     assert_eq!(ubus.poll_timeout(), None);
     assert_eq!(ubus.interest(), PollFlags::POLLIN);
 
@@ -403,10 +403,10 @@ fn registers_serves_calls_and_sends_events() {
 
 #[test]
 fn garbage_resets_and_a_restarted_ubusd_gets_us_back_within_two_seconds() {
-    let mut fake = Fake::new("restart");
-    let mut ubus = Ubus::new(&fake.path, DUALWAN).unwrap();
+    let mut replay = Replay::new("restart");
+    let mut ubus = Ubus::new(&replay.path, DUALWAN).unwrap();
     let mut provider = Fixed::default();
-    let mut conn = register(&fake, &mut ubus, &mut provider);
+    let mut conn = register(&replay, &mut ubus, &mut provider);
 
     // Garbage: a header with version 1. The adapter closes and comes back after 0.5 s.
     conn.write_all(&[1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 4]).unwrap();
@@ -418,7 +418,7 @@ fn garbage_resets_and_a_restarted_ubusd_gets_us_back_within_two_seconds() {
     assert!(matches!(lost[..], [Notice::Lost(e)] if e.op == UbusOp::Recv && matches!(e.cause, Cause::Malformed(_))));
     let mut old = [0u8; 1];
     assert_eq!(conn.read(&mut old).unwrap(), 0, "the old connection is closed");
-    conn = register(&fake, &mut ubus, &mut provider);
+    conn = register(&replay, &mut ubus, &mut provider);
     assert!(clock::now().saturating_since(t0) <= Duration::from_secs(2), "registered again within 2 s");
 
     // An oversized message: refused the same way.
@@ -428,18 +428,18 @@ fn garbage_resets_and_a_restarted_ubusd_gets_us_back_within_two_seconds() {
     let too_large = Cause::Malformed(wire::Malformed::TooLarge(8 + 0x1_0000));
     assert!(matches!(lost[..], [Notice::Lost(e)] if e.cause == too_large), "{lost:?}");
     drop(conn);
-    conn = register(&fake, &mut ubus, &mut provider);
+    conn = register(&replay, &mut ubus, &mut provider);
 
     // ubusd restarts: its clients see EOF, its socket goes away for a moment.
     let t0 = clock::now();
     drop(conn);
-    fake.stop();
+    replay.stop();
     assert!(pump(&mut ubus, &mut provider, StdDuration::from_secs(1), |u| !u.is_ready()));
     let lost = notices(&mut ubus);
     assert!(matches!(lost[..], [Notice::Lost(e)] if e.cause == Cause::Closed), "{lost:?}");
     std::thread::sleep(StdDuration::from_millis(300));
-    fake.start();
-    let _conn = register(&fake, &mut ubus, &mut provider);
+    replay.start();
+    let _conn = register(&replay, &mut ubus, &mut provider);
     let back = clock::now().saturating_since(t0);
     assert!(back <= Duration::from_secs(2), "re-registered after {back} s");
     // The failed attempt while ubusd was away (if any) was reported once at most.
@@ -448,8 +448,8 @@ fn garbage_resets_and_a_restarted_ubusd_gets_us_back_within_two_seconds() {
 
 #[test]
 fn without_ubusd_it_reports_once_and_backs_off() {
-    let fake = Fake::new("absent");
-    let path = fake.path.with_file_name("nobody.sock");
+    let replay = Replay::new("absent");
+    let path = replay.path.with_file_name("nobody.sock");
     let mut ubus = Ubus::new(&path, DUALWAN).unwrap();
     let mut provider = Fixed::default();
     // Simulated time: the adapter never reads a clock.
@@ -475,12 +475,12 @@ fn without_ubusd_it_reports_once_and_backs_off() {
 
 #[test]
 fn large_replies_are_queued_and_flushed_when_writable() {
-    let fake = Fake::new("large");
-    let mut ubus = Ubus::new(&fake.path, DUALWAN).unwrap();
+    let replay = Replay::new("large");
+    let mut ubus = Ubus::new(&replay.path, DUALWAN).unwrap();
     let mut provider = Fixed { pad: 40_000, ..Fixed::default() };
-    let mut conn = register(&fake, &mut ubus, &mut provider);
+    let mut conn = register(&replay, &mut ubus, &mut provider);
 
-    // Twenty calls of 40 KiB replies while the fake does not read: far beyond the socket's
+    // Twenty calls of 40 KiB replies while the replay does not read: far beyond the socket's
     // buffer. The adapter queues what does not fit and stops reading until it can answer.
     const CALLS: u16 = 20;
     for seq in 0..CALLS {
@@ -491,7 +491,7 @@ fn large_replies_are_queued_and_flushed_when_writable() {
     assert!(!ubus.interest().contains(PollFlags::POLLIN), "no reading while a reply would not fit");
     assert!(provider.calls < u32::from(CALLS));
 
-    // Now the fake reads, and the adapter flushes and serves the rest between reads.
+    // Now the replay reads, and the adapter flushes and serves the rest between reads.
     conn.set_nonblocking(true).unwrap();
     let mut stream = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
