@@ -19,7 +19,6 @@ use dualwan::sys::signals::{Request, Signals};
 use dualwan::sys::tcp_probe::TcpOutcome;
 use dualwan::sys::ubus::{UbusSocket, DEFAULT_SOCKET};
 use dualwan::ubus::{Session, DUALWAN};
-use nix::poll::PollTimeout;
 use std::process::ExitCode;
 
 const DEFAULT_CONFIG: &str = "/etc/config/dualwan";
@@ -194,16 +193,7 @@ fn run(args: &RunArgs) -> ExitCode {
         }
 
         // Wait until the earliest deadline, or for input.
-        let deadline =
-            [core.poll_timeout(), sys.hotplug.next_deadline(now), sys.ubus.poll_timeout(), sys.next_tcp_deadline()];
-        let timeout = match deadline.into_iter().flatten().min() {
-            Some(deadline) => {
-                let us = deadline.saturating_since(clock::now()).as_micros();
-                PollTimeout::try_from(us.div_ceil(1000).min(60_000) as i32).unwrap_or(PollTimeout::MAX)
-            }
-            None => PollTimeout::try_from(60_000).unwrap_or(PollTimeout::MAX),
-        };
-        let ready = match sys.wait(signals.fd(), timeout) {
+        let ready = match sys.wait(signals.fd(), core.poll_timeout()) {
             Ok(ready) => ready,
             Err(e) => return fatal(&sys.log, &format_args!("poll: {e}")),
         };

@@ -129,9 +129,17 @@ impl Ready {
 }
 
 impl SysAdapters {
-    /// Waits until `signals` or one of the adapters' descriptors is ready, or `timeout`
-    /// passed. An interrupted wait reports nothing ready.
-    pub fn wait(&self, signals: BorrowedFd<'_>, timeout: PollTimeout) -> nix::Result<Ready> {
+    /// Waits until `signals` or one of the adapters' descriptors is ready, or until the
+    /// earliest of the core's deadline `core` and the adapters' own (hotplug runs, the ubus
+    /// session, TCP probes); at most a minute. An interrupted wait reports nothing ready.
+    pub fn wait(&self, signals: BorrowedFd<'_>, core: Option<Instant>) -> nix::Result<Ready> {
+        let now = super::clock::now();
+        let deadlines = [core, self.hotplug.next_deadline(now), self.ubus.poll_timeout(), self.next_tcp_deadline()];
+        let ms = match deadlines.into_iter().flatten().min() {
+            Some(deadline) => deadline.saturating_since(now).as_micros().div_ceil(1000).min(60_000),
+            None => 60_000,
+        };
+        let timeout = PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::MAX);
         let mut fds: heapless::Vec<PollFd, FDS_MAX> = heapless::Vec::new();
         let _ = fds.push(PollFd::new(signals, PollFlags::POLLIN));
         let _ = fds.push(PollFd::new(self.netlink.event_fd(), PollFlags::POLLIN));
