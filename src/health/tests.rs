@@ -269,7 +269,8 @@ fn hysteresis_needs_down_bad_and_up_good_rounds_in_a_row() {
     assert_eq!(d.h.reason().to_string(), "gateway answers, targets unreachable (0/3 answered, need 1)");
     // Recovery needs `up` good rounds, one per interval, and then `recovery_wait`.
     let back = d.now;
-    d.run_ms(1000, &all);
+    // The next round starts within an interval; `up` more intervals see it through.
+    d.run_ms((u64::from(d.w.up) + 1) * d.w.interval.as_micros() / 1000, &all);
     let (at, t) = *d.transitions.last().unwrap();
     assert_eq!((t.to, t.reason), (Status::Online, Reason::Recovered));
     let rounds = at.saturating_since(back).as_micros() / d.w.interval.as_micros();

@@ -346,7 +346,7 @@ return view.extend({
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'down', _('Down after'),
-			_('When a probe goes unanswered, this many rounds to every target go out, one timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 3)/2 adaptive timeouts: 0.35 s on a steady line.')
+			_('When a probe goes unanswered, this many rounds to every target go out, half a timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 3)/2 adaptive timeouts: 0.35 s on a steady line.')
 				.format(range('down')[0], range('down')[1]));
 		checked(o, 'interface');
 
