@@ -35,18 +35,9 @@ APK_MKPKG=${APK_MKPKG:-python3 $ROOT/cross/apk.py mkpkg}
 
 die() { echo "cross/apk.sh: $*" >&2; exit 1; }
 
-# OpenWrt's package architecture for each target (as in cross/ipk.sh).
-arch_of() {
-    case $1 in
-        x86_64-unknown-linux-musl) echo x86_64 ;;
-        aarch64-unknown-linux-musl) echo aarch64_cortex-a53 ;;        # filogic, bcm27xx
-        armv7-unknown-linux-musleabihf) echo arm_cortex-a7_neon-vfpv4 ;; # ipq40xx
-        mipsel-unknown-linux-musl) echo mipsel_24kc ;;                 # ramips
-        mips-unknown-linux-musl) echo mips_24kc ;;                     # ath79
-        *) return 1 ;;
-    esac
-}
-ALL="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl"
+# The targets (ALL) and their OpenWrt architectures (arch_of).
+# shellcheck source=cross/targets.sh
+. "$ROOT/cross/targets.sh"
 
 # make variable NAME (`NAME:=value`, optionally indented) from Makefile $2.
 make_var() {

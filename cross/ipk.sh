@@ -26,18 +26,9 @@ DIST=${DIST:-$ROOT/dist}
 
 die() { echo "cross/ipk.sh: $*" >&2; exit 1; }
 
-# OpenWrt's package architecture for each target (the arch of the targets named).
-arch_of() {
-    case $1 in
-        x86_64-unknown-linux-musl) echo x86_64 ;;
-        aarch64-unknown-linux-musl) echo aarch64_cortex-a53 ;;        # filogic, bcm27xx
-        armv7-unknown-linux-musleabihf) echo arm_cortex-a7_neon-vfpv4 ;; # ipq40xx
-        mipsel-unknown-linux-musl) echo mipsel_24kc ;;                 # ramips
-        mips-unknown-linux-musl) echo mips_24kc ;;                     # ath79
-        *) return 1 ;;
-    esac
-}
-ALL="x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf mipsel-unknown-linux-musl mips-unknown-linux-musl"
+# The targets (ALL) and their OpenWrt architectures (arch_of).
+# shellcheck source=cross/targets.sh
+. "$ROOT/cross/targets.sh"
 
 # make variable NAME from the feed Makefile (`NAME:=value`).
 feed_var() {
