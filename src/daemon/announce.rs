@@ -12,18 +12,25 @@ use crate::route::Family;
 use core::fmt::Write;
 
 impl Daemon {
+    /// No WAN carries `family` any more: say what does instead (not while stopping, when
+    /// that is the point).
+    fn log_no_wan_up(&mut self, family: Family) {
+        if self.phase.is_stopping() {
+            return;
+        }
+        let how = match self.config.globals.last_resort {
+            LastResort::Main => "main routing table in charge",
+            LastResort::Unreachable => "traffic rejected",
+        };
+        let for_ipv6 = if family == Family::V6 { " for IPv6" } else { "" };
+        self.log(LogLevel::Notice, format_args!("no WAN up{for_ipv6}: {how}"));
+    }
+
     /// Balance mode: the WANs sharing `family`'s traffic changed from `from` to `to`.
     pub(super) fn log_share(&mut self, family: Family, from: WanSet, to: WanSet) {
         let ipv6 = ipv6_word(family);
         if to.is_empty() {
-            let how = match self.config.globals.last_resort {
-                LastResort::Main => "main routing table in charge",
-                LastResort::Unreachable => "traffic rejected",
-            };
-            if !self.phase.is_stopping() {
-                let for_ipv6 = if family == Family::V6 { " for IPv6" } else { "" };
-                self.log(LogLevel::Notice, format_args!("no WAN up{for_ipv6}: {how}"));
-            }
+            self.log_no_wan_up(family);
             return;
         }
         let mut line = LogLine::new();
@@ -150,16 +157,7 @@ impl Daemon {
                 self.log(LogLevel::Notice, format_args!("{ipv6}traffic moved to {to} (back from {from})"))
             }
             (Some(to), None) => self.log(LogLevel::Notice, format_args!("{ipv6}traffic on {to}")),
-            (None, _) => {
-                let how = match self.config.globals.last_resort {
-                    LastResort::Main => "main routing table in charge",
-                    LastResort::Unreachable => "traffic rejected",
-                };
-                if !self.phase.is_stopping() {
-                    let for_ipv6 = if family == Family::V6 { " for IPv6" } else { "" };
-                    self.log(LogLevel::Notice, format_args!("no WAN up{for_ipv6}: {how}"));
-                }
-            }
+            (None, _) => self.log_no_wan_up(family),
         }
     }
 }
