@@ -62,16 +62,8 @@ impl Hotplug {
         device: &str,
         family: &str,
     ) -> std::io::Result<()> {
-        self.reap(now);
-        if !std::path::Path::new(&self.dir).is_dir() {
-            return Ok(());
-        }
-        if self.runs.is_full() {
-            self.skipped += 1;
-            let why = format!("{RUNS_MAX} runs still going; {action} of {interface} skipped");
-            return Err(std::io::Error::other(why));
-        }
-        self.start(now, &[("ACTION", action), ("INTERFACE", interface), ("DEVICE", device), ("FAMILY", family)])
+        let vars = [("ACTION", action), ("INTERFACE", interface), ("DEVICE", device), ("FAMILY", family)];
+        self.start(now, &vars, &format_args!("{action} of {interface}"))
     }
 
     /// Starts the scripts for a rule whose WANs changed: `ACTION=rule`, `RULE`, `FAMILY`,
@@ -84,22 +76,23 @@ impl Hotplug {
         via: &str,
         previous: &str,
     ) -> std::io::Result<()> {
+        let vars = [("ACTION", "rule"), ("RULE", rule), ("FAMILY", family), ("VIA", via), ("PREVIOUS", previous)];
+        self.start(now, &vars, &format_args!("rule {rule}"))
+    }
+
+    /// Reaps, then starts the scripts with `vars` unless there are none or [`RUNS_MAX`]
+    /// runs are still going (`what` names the skipped run in that error).
+    fn start(&mut self, now: Instant, vars: &[(&str, &str)], what: &dyn core::fmt::Display) -> std::io::Result<()> {
         self.reap(now);
         if !std::path::Path::new(&self.dir).is_dir() {
             return Ok(());
         }
         if self.runs.is_full() {
             self.skipped += 1;
-            let why = format!("{RUNS_MAX} runs still going; rule {rule} skipped");
-            return Err(std::io::Error::other(why));
+            return Err(std::io::Error::other(format!("{RUNS_MAX} runs still going; {what} skipped")));
         }
-        let vars = [("ACTION", "rule"), ("RULE", rule), ("FAMILY", family), ("VIA", via), ("PREVIOUS", previous)];
-        self.start(now, &vars)
-    }
-
-    fn start(&mut self, now: Instant, vars: &[(&str, &str)]) -> std::io::Result<()> {
         let pid = spawn(&self.dir, vars)?;
-        let _ = self.runs.push((pid, now + self.limit)); // room checked by the callers
+        let _ = self.runs.push((pid, now + self.limit)); // room checked above
         Ok(())
     }
 
