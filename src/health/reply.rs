@@ -72,8 +72,9 @@ impl WanHealth {
     pub fn handle_reply(&mut self, now: Instant, src: IpAddr, seq: u16) -> ReplyOutcome {
         let (i, slot) = match self.probe_of(src, seq) {
             Ok(found) => found,
-            Err(ReplyOutcome::Unknown) if self.late.iter().any(|p| p.seq == seq && p.dst == src) => {
+            Err(ReplyOutcome::Unknown) => {
                 let Some(p) = self.late.iter().find(|p| p.seq == seq && p.dst == src).copied() else {
+                    self.ignored = self.ignored.saturating_add(1);
                     return ReplyOutcome::Unknown;
                 };
                 // Forget it: a duplicate answer is no second sample.
