@@ -26,22 +26,9 @@ static GLOBAL: Counting = Counting;
 
 // --- the captures -------------------------------------------------------------------------
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ubus");
-
-fn vector(prefix: &str) -> Vec<u8> {
-    let path = std::fs::read_dir(VECTORS)
-        .expect("vector dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no capture {prefix}"));
-    std::fs::read_to_string(path)
-        .expect("readable")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::split_whitespace)
-        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
-        .collect()
-}
+#[path = "sim/capture.rs"]
+mod capture;
+use capture::vector;
 
 /// `bytes` with the big-endian u32 at `at` replaced.
 fn patch(mut bytes: Vec<u8>, at: usize, value: u32) -> Vec<u8> {

@@ -10,6 +10,7 @@
 //! talking to the scripted ubusd of [`ubusd`].
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod ubusd;
 
 use dualwan::config::{Config, Gateway, Globals, LogLevel, NetName, Wan};

@@ -12,24 +12,7 @@ use dualwan::wire::blob::{Full, Writer};
 use dualwan::wire::blob_json;
 use dualwan::wire::ubus::{self as wire, MsgType};
 
-/// Where the captures are.
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ubus");
-
-/// The message bytes of the capture whose file name starts with `prefix` (e.g. "a01").
-pub fn vector(prefix: &str) -> Vec<u8> {
-    let path = std::fs::read_dir(VECTORS)
-        .expect("vector dir")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no capture {prefix}"));
-    std::fs::read_to_string(path)
-        .expect("readable")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::split_whitespace)
-        .map(|h| u8::from_str_radix(h, 16).expect("hex"))
-        .collect()
-}
+pub use super::capture::vector;
 
 /// `bytes` with `seq` in the header and the big-endian u32s of `at` replaced.
 fn patched(mut bytes: Vec<u8>, seq: u16, at: &[(usize, u32)]) -> Vec<u8> {
