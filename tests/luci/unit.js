@@ -195,7 +195,7 @@ test('failover: says why, and shows the dead targets plainly', async () => {
 	const zero = fmt.target({ ip: '192.0.2.9', status: 'down', latency: 0, jitter: 0, packetloss: 100, last_rtt: 0 }, 'target');
 	assert.deepEqual([zero.rtt, zero.jitter, zero.last], ['—', '—', '—']);
 	const fresh = fmt.target({ ip: '192.0.2.9', status: 'unknown', latency: 0, packetloss: 0 }, 'target');
-	assert.deepEqual([fresh.state, fresh.rtt, fresh.last], ['not probed yet', '—', '—']);
+	assert.deepEqual([fresh.state, fresh.rtt, fresh.loss, fresh.lossTone, fresh.last], ['not probed yet', '—', '—', 'off', '—']);
 	const gw = wan.targets.find(t => t.kind === 'gateway');
 	assert.deepEqual([gw.ip, gw.state, gw.rtt], ['192.0.2.1', 'answers', '0.5 ms']);
 	assert.deepEqual([wanb.label, wanb.active], ['Online', true]);

@@ -238,8 +238,9 @@ return baseclass.extend({
 			rtt: silent ? NONE : this.ms(t.latency),
 			jitter: silent ? NONE : this.ms(t.jitter),
 			last: t.status == 'up' ? this.ms(t.last_rtt) : NONE,
-			loss: this.loss(t.packetloss),
-			lossTone: this.lossTone(t.packetloss)
+			/* Not probed yet: no loss either (the daemon says 0 of 0 lost). */
+			loss: t.status == 'unknown' ? NONE : this.loss(t.packetloss),
+			lossTone: t.status == 'unknown' ? 'off' : this.lossTone(t.packetloss)
 		};
 	},
 
