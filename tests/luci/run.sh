@@ -5,6 +5,11 @@
 # then runs static checks, page-logic tests on recorded replies and the headless Chromium
 # page test. Prints one line per test and closes with "N passed, N failed"; exits non-zero
 # on any failure. DUALWAN_SKIP_BROWSER=1 skips the Chromium part (and its installs).
+#
+# Screenshots of the status page at 1280 px and at 375 px (a phone), with a filled chart
+# and a "Test now" result, are written to tests/luci/out/status-1280.png and
+# tests/luci/out/status-375.png; regenerate just them with:
+#   bash tests/luci/run.sh screenshots
 set -euo pipefail
 cd "$(dirname "$0")"
 
