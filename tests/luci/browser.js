@@ -476,6 +476,15 @@ async function fits(page, what) {
 	assert.ok(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window`);
 	assert.deepEqual(await overflowing(page), [], `${what}: cards with content past their border`);
 	assert.deepEqual(await outsideWindow(page), [], `${what}: elements past the window`);
+	// A target's state ("● no answer") stays on one line.
+	const wrapped = await page.$$eval('.dw-tstate', els => els.filter(td => {
+		const range = document.createRange();
+		range.selectNodeContents(td);
+		const rects = Array.from(range.getClientRects());
+		const height = Math.max(...rects.map(r => r.bottom)) - Math.min(...rects.map(r => r.top));
+		return height > 1.5 * parseFloat(getComputedStyle(td).lineHeight);
+	}).map(td => td.textContent.trim()));
+	assert.deepEqual(wrapped, [], `${what}: target states on two lines`);
 }
 
 const WIDTHS = [1280, 375];
@@ -493,7 +502,8 @@ test('browser: every recorded reply fits a 1280 px window and a 375 px phone, wi
 			await page.click(`.dw-card[data-wan="${r.interface}"] .dw-probe-button`);
 			await page.waitForSelector(`.dw-card[data-wan="${r.interface}"] .dw-probe-state:not(.dw-muted)`);
 		}
-		for (const width of WIDTHS) {
+		// Both widths the issue names, and the ones between where cards change columns.
+		for (const width of [1280, 1100, 1000, 900, 800, 700, 600, 500, 420, 375]) {
 			await page.setViewportSize({ width, height: 900 });
 			await fits(page, `${name} at ${width} px`);
 		}
