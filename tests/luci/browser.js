@@ -520,9 +520,18 @@ test('browser: screenshots of the status page at 1280 and 375 px (tests/luci/out
 	await page.evaluate(x => window.dualwanTest.setReplyFor('probe', x), lte);
 	await page.click('.dw-card[data-wan="lte"] .dw-probe-button');
 	await page.waitForSelector('.dw-card[data-wan="lte"] .dw-probe-row');
+	const shown = () => page.$$eval('.dw-chart-xlabel', els => els.filter(e => e.getBoundingClientRect().width > 0).map(e => e.textContent));
 	for (const width of WIDTHS) {
 		await page.setViewportSize({ width, height: 900 });
 		await fits(page, `screenshot at ${width} px`);
+		assert.deepEqual(await shown(), width > 600 ? ['−5 min', '−4 min', '−3 min', '−2 min', '−1 min', 'now'] : ['−5 min', '−3 min', '−1 min', 'now'],
+			`time labels at ${width} px`);
+		const overlaps = await page.$$eval('.dw-chart-xlabel, .dw-chart-ylabel', els => {
+			const boxes = els.map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
+			return boxes.filter((a, i) => boxes.some((b, j) => j > i &&
+				a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)).length;
+		});
+		assert.equal(overlaps, 0, `axis labels overlap at ${width} px`);
 		await page.screenshot({ path: path.join(out, `status-${width}.png`), fullPage: true });
 	}
 	assert.deepEqual(errors, []);
