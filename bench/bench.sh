@@ -19,7 +19,7 @@
 # How failover times are measured.  Each trial gets a fresh lab and a fresh
 # daemon with default settings, waits until both WANs are online and traffic
 # is on wan1, then 1 s plus a random 0-699 ms so faults land at every phase of
-# the 0.35 s probe interval.  The clock starts right before the lab.sh fault
+# the 0.4 s probe interval.  The clock starts right before the lab.sh fault
 # command (so the command's own 5-20 ms are included; its median is printed
 # below the table) and stops at the daemon's own "traffic moved" log line.
 # That line is stamped on the daemon's monotonic clock in ms since its start;
@@ -86,9 +86,9 @@ secs() { printf '%d.%02d s' $(($1 / 1000000)) $((($1 % 1000000) / 10000)); } # f
 
 # --- the fault trials --------------------------------------------------------
 
-# 1 s plus a random 0-699 ms (two probe intervals), as "S.mmm".
+# 1 s plus a random 0-799 ms (two probe intervals), as "S.mmm".
 phase_s() {
-    local r=$((RANDOM % 700))
+    local r=$((RANDOM % 800))
     printf '1.%03d' "$r"
 }
 
@@ -503,7 +503,7 @@ line() { # cells...; numbers right-aligned
 dashes() { printf '%*s' "$1" '' | tr ' ' -; }
 
 echo
-echo "dualwan bench: $TRIALS trials per fault, recovery_wait $RECOVERY_WAIT s, defaults otherwise (interval 0.35 s, timeout 0.5 s, down 4, up 3)"
+echo "dualwan bench: $TRIALS trials per fault, recovery_wait $RECOVERY_WAIT s, defaults otherwise (interval 0.4 s, timeout 0.5 s, down 4, up 3)"
 echo
 line "${headers[@]}"
 printf '|-%s-|-%s:|-%s:|-%s-|-%s-|\n' "$(dashes "${widths[0]}")" "$(dashes "${widths[1]}")" \
