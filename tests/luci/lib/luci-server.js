@@ -48,6 +48,8 @@ function page(view) {
 <meta name="viewport" content="initial-scale=1.0">
 <link rel="stylesheet" href="/luci-static/bootstrap/cascade.css">
 <link rel="stylesheet" media="only screen and (max-device-width: 854px)" href="/luci-static/bootstrap/mobile.css" type="text/css" />
+<link rel="icon" href="/luci-static/bootstrap/logo_48.png" sizes="48x48">
+<link rel="icon" href="/luci-static/bootstrap/logo.svg" sizes="any">
 <script src="/luci-static/resources/cbi.js"></script>
 </head>
 <body class="lang_en Dual WAN" data-page="admin-network-dualwan">

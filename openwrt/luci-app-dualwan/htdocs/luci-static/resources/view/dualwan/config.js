@@ -17,13 +17,6 @@
  * daemon rejects is logged and the running one kept.
  */
 
-/* The greyed defaults of the tables (.dw-default). */
-document.querySelector('head').appendChild(E('link', {
-	'rel': 'stylesheet',
-	'type': 'text/css',
-	'href': L.resource('dualwan/dualwan.css')
-}));
-
 /* Option `name` of section type `sec` as the schema has it. */
 function opt(sec, name) {
 	return dwv.option(sec, name);
@@ -36,8 +29,19 @@ function checked(o, sec) {
 	return cell(o, sec);
 }
 
+/* Whether dualwan.css (.dw-default) is on the page yet. */
+let styled = false;
+
 /* Text shown in a table cell for an option left empty: what applies then, greyed. */
 function greyed(text) {
+	if (!styled) {
+		styled = true;
+		document.querySelector('head').appendChild(E('link', {
+			'rel': 'stylesheet',
+			'type': 'text/css',
+			'href': L.resource('dualwan/dualwan.css')
+		}));
+	}
 	return E('span', { 'class': 'dw-default', 'title': _('Not set: this applies') }, text);
 }
 
