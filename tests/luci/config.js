@@ -8,10 +8,13 @@
 'use strict';
 const assert = require('assert/strict');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
+const { execFileSync } = require('child_process');
 const { test } = require('./lib/harness');
 const { start } = require('./lib/server');
-const { out, htdocs } = require('./lib/paths');
+const { out, htdocs, repo } = require('./lib/paths');
+const uciFile = require('./lib/uci-file');
 const { locate } = require('./lib/luci-runtime');
 const { luciRoutes } = require('./lib/luci-server');
 
@@ -90,11 +93,46 @@ function cells(page) {
 	});
 }
 
-if (runtime.missing) {
-	// Counted by tests/run.sh like a skipped Rust test (tests/common/skip.rs).
-	console.log(`config browser: skipped: ${runtime.missing}`);
+/* Prints a skip as tests/run.sh counts it (like tests/common/skip.rs). */
+function skip(name, reason) {
+	console.log(`${name}: skipped: ${reason}`);
 	if (process.env.DUALWAN_SKIP_LOG)
-		fs.appendFileSync(process.env.DUALWAN_SKIP_LOG, `luci\tconfig browser\t${runtime.missing}\n`);
+		fs.appendFileSync(process.env.DUALWAN_SKIP_LOG, `luci\t${name}\t${reason}\n`);
+}
+
+const UCI = path.join(repo, '../shared/owrt/uci');
+for (const name of fs.readdirSync(path.join(__dirname, 'uci')).filter(f => f.endsWith('.config')).map(f => f.slice(0, -7)))
+	if (!fs.existsSync(UCI))
+		skip(`config fixture ${name}`, `no ${UCI} (the real uci reads the fixture)`);
+	else
+		test(`config fixture: uci/${name}.config reads as the real uci reads it`, () => {
+			const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dualwan-uci-'));
+			try {
+				for (const d of ['c', 'e', 's'])
+					fs.mkdirSync(path.join(tmp, d));
+				fs.copyFileSync(path.join(__dirname, 'uci', name + '.config'), path.join(tmp, 'c/dualwan'));
+				const shown = execFileSync(UCI, ['-c', path.join(tmp, 'c'), '-C', path.join(tmp, 'e'), '-t', path.join(tmp, 's'), 'show', 'dualwan']).toString();
+				// `show` prints a section as dualwan.NAME=TYPE, an option or a list as dualwan.NAME.OPTION='v' ['v'...].
+				const want = {};
+				for (const line of shown.trim().split('\n')) {
+					const [, sid, opt, rest] = line.match(/^dualwan\.(\w+)(?:\.(\w+))?=(.*)$/);
+					if (!opt)
+						want[sid] = { '.type': rest };
+					else
+						want[sid][opt] = uciFile.words(rest, line);
+				}
+				const got = {};
+				for (const [sid, sec] of Object.entries(uciFile.parse(fs.readFileSync(path.join(tmp, 'c/dualwan'), 'utf8'), name)))
+					got[sid] = Object.fromEntries(Object.entries(sec).filter(([k]) => !['.anonymous', '.name', '.index'].includes(k))
+						.map(([k, v]) => [k, k === '.type' ? v : [].concat(v)]));
+				assert.deepEqual(got, want);
+			} finally {
+				fs.rmSync(tmp, { recursive: true, force: true });
+			}
+		});
+
+if (runtime.missing) {
+	skip('config browser', runtime.missing);
 } else {
 	for (const width of WIDTHS)
 		test(`config browser: at ${width} px no wider than the window, Edit and Delete inside it; screenshot`, async () => {
@@ -141,6 +179,21 @@ if (runtime.missing) {
 		await context.close();
 	});
 
+	test('config browser: in balance mode the WAN table has a weight column, its default greyed', async () => {
+		for (const width of WIDTHS) {
+			const { page, errors, context } = await open(width, 'balance');
+			const c = await cells(page);
+			assert.deepEqual(Object.keys(c.interface.fibre), ['enabled', 'device', 'gateway', 'metric', 'weight', 'track_ip']);
+			assert.deepEqual(c.interface.fibre.weight, { text: '3', greyed: false });
+			assert.deepEqual(c.interface.cable.weight, { text: schema.sections.interface.options.weight.default, greyed: true });
+			const l = await layout(page);
+			assert.ok(l.scrollWidth <= l.innerWidth, `${width}: page ${l.scrollWidth} px wide`);
+			assert.ok(l.buttons.length === 4 && l.buttons.every(b => b.left >= 0 && b.right <= l.innerWidth), JSON.stringify(l.buttons));
+			assert.deepEqual(errors, []);
+			await context.close();
+		}
+	});
+
 	for (const width of WIDTHS)
 		test(`config browser: at ${width} px the edit dialog fits and its fields show the defaults as placeholders; screenshot`, async () => {
 			const { page, errors, context } = await open(width, 'three-wans');
@@ -174,6 +227,26 @@ if (runtime.missing) {
 			assert.deepEqual(errors, []);
 			await context.close();
 		});
+
+	test('config browser: an option typed in the dialog is saved with uci set; the greyed defaults are not', async () => {
+		const { page, errors, context } = await open(1280, 'three-wans');
+		await page.click('.cbi-section-table-row[data-sid="lte_backup"] .cbi-button-edit');
+		await page.waitForSelector('.modal .cbi-map');
+		await page.click('.modal .cbi-tabmenu li[data-tab="probing"] a');
+		await page.fill('.modal .cbi-value[data-name="interval"] input', '2');
+		await page.click('.modal .cbi-button-positive');
+		await page.waitForSelector('.modal .cbi-map', { state: 'hidden' });
+		await page.click('.cbi-page-actions .cbi-button-save');
+		await page.waitForFunction(() => !document.querySelector('.spinning'), null, { timeout: 10000 });
+		const writes = env.routes.state.calls.filter(c => c.object === 'uci' && ['set', 'add', 'delete'].includes(c.method));
+		assert.ok(writes.length >= 1, 'something was written');
+		// LuCI rewrites a flag as it stands (lte_backup is disabled in the fixture); all else unset stays unset.
+		const values = Object.assign({}, ...writes.filter(c => c.method === 'set' && c.args.section === 'lte_backup').map(c => c.args.values));
+		assert.deepEqual(values, { enabled: '0', interval: '2' }, JSON.stringify(writes));
+		assert.deepEqual(writes.filter(c => c.method !== 'set' || c.args.section !== 'lte_backup'), [], 'only the edited WAN');
+		assert.deepEqual(errors, []);
+		await context.close();
+	});
 
 	test('config browser: rpcd was asked for the dualwan config; nothing outside the test server', async () => {
 		const { page, context, errors } = await open(1280, 'three-wans');

@@ -57,4 +57,4 @@ function parse(text, name) {
 	return values;
 }
 
-module.exports = { parse };
+module.exports = { parse, words };

@@ -69,6 +69,21 @@ function cell(o, sec, unset) {
 }
 
 /*
+ * Saving leaves an option that is not set unset while the form holds its default: the
+ * config keeps what the user wrote, a later default applies, and the table still shows it
+ * greyed. (LuCI writes a list's or a flag's value whenever the config has none.)
+ */
+function keepsDefault(o, sec) {
+	let write = o.write;
+	o.write = function(sid, v) {
+		if (v === dwv.defaultOf(sec, this.option) && uci.get('dualwan', sid, this.option) == null)
+			return;
+		return write.call(this, sid, v);
+	};
+	return o;
+}
+
+/*
  * A list of the schema's words, labelled in this order (a word without a label shows as itself).
  * A value written as one of the schema's aliases (mwan3's `ping`) shows as its word, and
  * stays as written unless changed.
@@ -81,6 +96,7 @@ function choices(o, sec, labels) {
 	words.filter(function(w) { return !labels.some(function(l) { return l[0] == w; }); }).forEach(function(w) { o.value(w); });
 	o.default = dwv.defaultOf(sec, o.option);
 	cell(o, sec);
+	keepsDefault(o, sec);
 	if (Object.keys(aliases).length)
 		o.cfgvalue = function(sid) {
 			let v = uci.get('dualwan', sid, this.option);
@@ -188,6 +204,7 @@ return view.extend({
 			_('Off: dualwan keeps no routing rules or routes at all and the main routing table decides alone.'));
 		o.default = dwv.defaultOf('globals', 'enabled');
 		o.rmempty = false;
+		keepsDefault(o, 'globals');
 
 		o = s.taboption('general', form.ListValue, 'mode', _('Mode'),
 			_('<em>failover</em>: all traffic on the best working WAN. <em>balance</em>: the working WANs of the lowest metric share new connections by their weight; a WAN that returns takes over only connections idle for a while, so those in use keep their WAN.'));
@@ -273,6 +290,7 @@ return view.extend({
 			_('Probe this WAN and use it for traffic.'));
 		o.default = dwv.defaultOf('interface', 'enabled');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
 		o.editable = true;
 
 		o = s.taboption('general', widgets.DeviceSelect, 'device', _('Device'),
@@ -383,6 +401,7 @@ return view.extend({
 			_('Also ping the gateway, to tell a dead gateway from a dead upstream. A gateway that ignores ping never takes the WAN down.'));
 		o.default = dwv.defaultOf('interface', 'check_gateway');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
 		o.modalonly = true;
 
 		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
@@ -421,6 +440,7 @@ return view.extend({
 			_('Also take the WAN down when it answers but loses or delays too much, measured over each family\'s last sixteen probes to its targets; it comes back once better than the recovery thresholds for the up rounds (mwan3\'s options of the same names).'));
 		o.default = dwv.defaultOf('interface', 'check_quality');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
 		o.modalonly = true;
 
 		/* A quality threshold: checked against its range, then against its partner. */
