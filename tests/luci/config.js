@@ -194,6 +194,17 @@ if (runtime.missing) {
 		}
 	});
 
+	test('config browser: values that look like HTML show as text', async () => {
+		const { page, errors, context } = await open(1280, 'markup');
+		const c = await cells(page);
+		assert.deepEqual([c.interface.wan.device.text, c.interface.wan.gateway.text, c.interface.wan.track_ip.text],
+			['<b>eth1</b>', '<img src=x>', '<i>198.51.100.1</i>']);
+		assert.deepEqual([c.rule.odd.src_ip.text, c.rule.odd.use.text], ['<u>192.0.2.1</u>', '<s>wan</s>']);
+		assert.equal(await page.$$eval('.cbi-section-table-row :is(b, img, i, u, s)', els => els.length), 0);
+		assert.deepEqual(errors, []);
+		await context.close();
+	});
+
 	for (const width of WIDTHS)
 		test(`config browser: at ${width} px the edit dialog fits and its fields show the defaults as placeholders; screenshot`, async () => {
 			const { page, errors, context } = await open(width, 'three-wans');

@@ -42,13 +42,14 @@ function greyed(text) {
 			'href': L.resource('dualwan/dualwan.css')
 		}));
 	}
-	return E('span', { 'class': 'dw-default', 'title': _('Not set: this applies') }, text);
+	return E('span', { 'class': 'dw-default', 'title': _('Not set: this applies') }, [ text ]);
 }
 
 /*
  * A table cell of option `o`: its value (a choice's label where it has one), or, when empty,
  * the schema's default greyed, else `unset` (what an empty option means, e.g. "any").
- * LuCI alone would show "none" there although a default applies.
+ * LuCI alone would show "none" there although a default applies. A cell's text is HTML to
+ * LuCI: values are escaped ('%h').
  */
 function cell(o, sec, unset) {
 	let label = function(v) {
@@ -61,7 +62,7 @@ function cell(o, sec, unset) {
 		if (Array.isArray(v))
 			v = v.join(', ');
 		if (v != null && v !== '')
-			return label(v);
+			return '%h'.format(label(v));
 		let d = dwv.defaultOf(sec, this.option);
 		return greyed(d !== '' ? label(d) : (unset || '–'));
 	};
@@ -310,8 +311,8 @@ return view.extend({
 		o.textvalue = function(sid) {
 			let dev = this.cfgvalue(sid), net = uci.get('dualwan', sid, 'network');
 			if (dev)
-				return dev;
-			return net ? E('span', { 'title': _('Network') }, _('network %s').format(net)) : greyed('–');
+				return '%h'.format(dev);
+			return net ? E('span', { 'title': _('Network') }, [ _('network %s').format(net) ]) : greyed('–');
 		};
 
 		o = s.taboption('general', widgets.NetworkSelect, 'network', _('Network'),
@@ -366,7 +367,7 @@ return view.extend({
 			return dwv.target(v, list);
 		};
 		o.textvalue = function(sid) {
-			return toList(this.cfgvalue(sid)).join(', ') || greyed('–');
+			return '%h'.format(toList(this.cfgvalue(sid)).join(', ')) || greyed('–');
 		};
 
 		o = s.taboption('probing', form.ListValue, 'track_method', _('Probe with'),
@@ -585,7 +586,7 @@ return view.extend({
 			return dwv.ruleUse(v, wans, before);
 		};
 		o.textvalue = function(sid) {
-			return toList(this.cfgvalue(sid)).join(', ') || greyed(_('as all traffic'));
+			return '%h'.format(toList(this.cfgvalue(sid)).join(', ')) || greyed(_('as all traffic'));
 		};
 
 		o = s.option(form.ListValue, 'last_resort', _('When none is up'),
