@@ -1,6 +1,6 @@
 // Runs every luci-app-dualwan test: static checks, page logic, and the headless
-// Chromium page tests (skipped only with DUALWAN_SKIP_BROWSER=1; the config page's
-// also without the real LuCI runtime, LUCI_SRC). Prints one line per
+// Chromium page tests (skipped only with DUALWAN_SKIP_BROWSER=1; the config page's run
+// only where LuCI's runtime is given: see config.js). Prints one line per
 // test and closes with "N passed, N failed".
 'use strict';
 const { run } = require('./lib/harness');

@@ -408,7 +408,7 @@ return view.extend({
 		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
 
 		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
-			_('Seconds between two probes of a working WAN (each to the next target in turn), and between two rounds to every target of a WAN that is down: %s to %s, up to %d decimals.')
+			_('Seconds between two probes of a working WAN (each to the next target in turn); a WAN that is down gets a round to every target every half interval: %s to %s, up to %d decimals.')
 				.format(range('interval')[0], range('interval')[1], opt('interface', 'interval').decimals));
 		o.modalonly = true;
 		checked(o, 'interface');
@@ -420,13 +420,13 @@ return view.extend({
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'down', _('Down after'),
-			_('When a probe goes unanswered, this many rounds to every target go out, half a timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 3)/2 adaptive timeouts: 0.35 s on a steady line.')
+			_('When a probe goes unanswered, this many rounds to every target go out, half a timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 3)/2 adaptive timeouts: about 0.4 s on a steady line.')
 				.format(range('down')[0], range('down')[1]));
 		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'up', _('Up after'),
-			_('Good rounds in a row, one per interval, before a down WAN counts as up again (%s to %s).')
+			_('Good rounds in a row, one per half interval, before a down WAN counts as up again (%s to %s).')
 				.format(range('up')[0], range('up')[1]));
 		o.modalonly = true;
 		checked(o, 'interface');
