@@ -50,6 +50,7 @@ luci-real:
 	DUALWAN_REAL_LUCI=1 LUCI_SRC=$(LUCI_SRC) bash tests/luci/run.sh 'config browser'
 
 bench: deps build
+	bash cross/build.sh x86_64-unknown-linux-musl
 	bash bench/bench.sh $(BIN)
 
 lint: toolchain
