@@ -26,8 +26,9 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
             (config, report)
         }
         Err(e) => {
-            // libuci's own count can point before the error (see `uci::ParseError`).
-            report.errors.push(ConfigError { line: e.physical, problem: Problem::Parse(e) });
+            // libuci's own count can point before the error (see `uci::ParseError`), and
+            // names the end of the file for a quote opened far above.
+            report.errors.push(ConfigError { line: e.blamed_line(), problem: Problem::Parse(e) });
             (None, report)
         }
     }

@@ -35,7 +35,7 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Parse(e) => write!(f, "{}", e),
+            Problem::Parse(e) => write!(f, "{}", e.explained()),
             Problem::Read(e) => write!(f, "cannot read: {e}"),
             Problem::TooLarge(n) => {
                 write!(f, "file is {n} bytes, more than the {FILE_MAX} allowed")

@@ -16,6 +16,45 @@ fn seconds_accept_decimals_and_reject_the_rest() {
     }
 }
 
+/// Every seconds-valued option of the table says what is wrong with a number it refuses:
+/// out of range before too precise, and "not a number" only for what is no number.
+#[test]
+fn seconds_options_say_why_a_number_is_refused() {
+    fn each<T>(table: &Section<T>, checked: &mut Vec<&'static str>) {
+        for opt in table.options {
+            let Type::Seconds { min, max, decimals } = opt.ty else { continue };
+            let why = |v: &str| super::value::parse(&opt.ty, v).err().unwrap_or_default();
+            // Just above min, with one decimal more than allowed.
+            let min_text = min.to_string();
+            let (whole, frac) = min_text.split_once('.').unwrap_or((&min_text, ""));
+            let places = usize::from(decimals);
+            let precise = format!("{whole}.{frac:0<places$}1");
+            let expected = match decimals {
+                0 => "has decimals: whole seconds only".to_string(),
+                n => format!("has more than {n} decimals"),
+            };
+            assert_eq!(why(&precise), expected, "{} '{precise}'", opt.name);
+            if min > Duration::ZERO {
+                // Below min, with more decimals than allowed: the range is what is wrong.
+                assert_eq!(why("0.0001"), format!("is below {min}"), "{}", opt.name);
+            }
+            assert_eq!(why(&format!("{max}.0001")), format!("is above {max}"), "{}", opt.name);
+            assert_eq!(why(&format!("{max}.0000")), expected, "{}: exactly max, too many decimals", opt.name);
+            for junk in ["abc", ".5", "5.", "-1", "1e3", "1,5"] {
+                assert!(why(junk).starts_with("is not a number of seconds"), "{} '{junk}': {}", opt.name, why(junk));
+            }
+            checked.push(opt.name);
+        }
+    }
+    let mut checked = Vec::new();
+    each(&options::GLOBALS, &mut checked);
+    each(&options::INTERFACE, &mut checked);
+    each(&options::RULE, &mut checked);
+    for name in ["interval", "timeout", "recovery_wait", "balance_idle"] {
+        assert!(checked.contains(&name), "{name} not among the seconds options {checked:?}");
+    }
+}
+
 /// Found by fuzzing: `dualwan check` printed `option device 'ww'n0'`, which does not
 /// parse; Linux allows a quote in a device name.
 #[test]
