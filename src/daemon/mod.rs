@@ -93,12 +93,15 @@ struct WanRuntime {
     families: [FamilyRuntime; 2],
     /// Conntrack entries deleted for this WAN since start.
     flushed: u64,
+    /// Its device was missing and the log said so since start or the last reload (once:
+    /// the link is checked at every update).
+    told_missing: bool,
 }
 
 impl WanRuntime {
     fn new(now: Instant, wan: &crate::config::Wan) -> Self {
         let family = |f| FamilyRuntime { health: WanHealth::new(now, wan, f), socket: None, nat_addr: None };
-        WanRuntime { families: Family::ALL.map(family), flushed: 0 }
+        WanRuntime { families: Family::ALL.map(family), flushed: 0, told_missing: false }
     }
 }
 
