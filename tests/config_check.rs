@@ -99,10 +99,16 @@ fn each_class_of_error_names_its_line() {
             GOOD.replace("\tlist track_ip '9.9.9.9'", "\tlist track_ip '9.9.9.9'\n\toption reliability '2'"),
             "FILE:14: option 'reliability' in interface 'wanb': '2' is more than the 1 track_ip targets",
         ),
-        (with_line(11, "\toption device 'eth1'"), "FILE:10: interface 'wanb': device 'eth1' is already used by interface 'wan'"),
+        // A clash names the later interface's own option line...
+        (with_line(11, "\toption device 'eth1'"), "FILE:11: interface 'wanb': device 'eth1' is already used by interface 'wan'"),
         (
             with_line(12, "\toption metric '10'"),
-            "FILE:10: interface 'wanb': metric 10 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
+            "FILE:12: interface 'wanb': metric 10 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
+        ),
+        // ...or its section's line when its value is the default.
+        (
+            GOOD.replace("\toption metric '10'\n", "").replace("\toption metric '20'\n", ""),
+            "FILE:9: interface 'wanb': metric 0 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
         ),
         (
             GOOD.replace("\toption device 'eth1'", "\toption device 'eth1'\n\toption enabled '0'")
@@ -167,7 +173,7 @@ fn option_network_replaces_option_device() {
         (
             GOOD.replace("\toption device 'eth1'", "\toption network 'wan'")
                 .replace("\toption device 'wwan0'", "\toption network 'wan'"),
-            "FILE:10: interface 'wanb': network 'wan' is already used by interface 'wan'",
+            "FILE:11: interface 'wanb': network 'wan' is already used by interface 'wan'",
         ),
         (
             GOOD.replace("\toption device 'eth1'", "\tlist network 'wan'"),
@@ -207,6 +213,25 @@ fn too_many_interfaces_and_warnings() {
         err.contains("FILE:18: anonymous globals section: second globals section (the first is on line 1)"),
         "{err}"
     );
+}
+
+/// One enabled interface is a valid config with nothing to fail over to: a warning, and
+/// `check` still exits 0.
+#[test]
+fn a_single_enabled_interface_is_a_warning() {
+    let single = GOOD.replace("\toption device 'wwan0'", "\toption device 'wwan0'\n\toption enabled '0'");
+    let (code, out, err) = check(&single);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "FILE:4: interface 'wan' is the only enabled interface: failover needs two (warning)\n");
+    assert!(out.contains("config interface 'wanb'\n\toption enabled '0'"), "{out}");
+    let only = GOOD.split("\n\nconfig interface 'wanb'").next().unwrap().to_string() + "\n";
+    let (code, _, err) = check(&only);
+    assert_eq!(
+        (code, err.as_str()),
+        (0, "FILE:4: interface 'wan' is the only enabled interface: failover needs two (warning)\n")
+    );
+    let (code, _, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""), "two enabled: no word");
 }
 
 #[test]

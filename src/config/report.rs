@@ -26,6 +26,8 @@ pub enum Problem {
     TooManyPolicies,
     /// No interface is enabled.
     NoEnabledWan,
+    /// Only one interface is enabled: nothing to fail over to (warning).
+    SingleWan { name: String },
     /// A section type this version does not know (warning).
     UnknownSection { ty: String },
     /// An option this version does not know (warning).
@@ -48,6 +50,9 @@ impl fmt::Display for Problem {
             Problem::TooManyPolicies => write!(f, "more than {MAX_POLICIES} rule sections"),
             Problem::NoEnabledWan => {
                 write!(f, "no enabled interface: nothing to fail over between")
+            }
+            Problem::SingleWan { name } => {
+                write!(f, "interface '{name}' is the only enabled interface: failover needs two")
             }
             Problem::UnknownSection { ty } => write!(f, "unknown section type '{ty}' ignored"),
             Problem::UnknownOption { section, option } => {
