@@ -196,6 +196,12 @@ fn a_missing_device_is_a_warning_once_per_start_and_reload_and_its_reason() {
     s.run_for(Duration::from_secs(3));
     assert_eq!(told(&s), 2);
     assert_eq!(s.d.health(1, Family::V4).status(), Status::Online, "{:#?}", s.logs);
+    // A device that goes while running is a transition with that reason, not this warning.
+    s.replace_device(1, "wan2x", 33);
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.d.health(1, Family::V4).reason().to_string(), "device missing");
+    assert!(s.logs.iter().any(|l| l.contains("wanb: online -> no_link (device missing)")), "{:#?}", s.logs);
+    assert_eq!(s.logs.iter().filter(|l| l.contains("does not exist")).count(), 2, "{:#?}", s.logs);
 }
 
 #[test]

@@ -27,7 +27,7 @@ impl Daemon {
         for (wan, w) in config.wans.iter().enumerate() {
             let runtime = if keep[wan] {
                 // A device still missing is named again after the reload.
-                WanRuntime { told_missing: false, ..self.wans[wan].clone() }
+                WanRuntime { device_checked: false, ..self.wans[wan].clone() }
             } else {
                 self.close_sockets(wan);
                 WanRuntime::new(now, w)

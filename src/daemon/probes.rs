@@ -234,16 +234,18 @@ impl Daemon {
         }
     }
 
-    /// A device that does not exist (a typo, a USB modem not plugged in yet) is a warning
-    /// once per start or reload: without it the WAN would only wait, silently.
+    /// A device that does not exist at start or after a reload (a typo, a USB modem not
+    /// plugged in yet) is a warning, once: without it the WAN would only wait, silently.
     fn tell_missing_device(&mut self, wan: usize) {
+        if core::mem::replace(&mut self.wans[wan].device_checked, true) {
+            return;
+        }
         let missing = self.links.probe_source(&self.config, wan, Family::V4) == Err(Reason::DeviceMissing);
         let device = self.links.device(&self.config, wan);
-        if !missing || device.is_empty() || self.wans[wan].told_missing {
+        if !missing || device.is_empty() {
             return;
         }
         let device = crate::kernel::IfName::try_from(device).unwrap_or_default();
-        self.wans[wan].told_missing = true;
         let name = self.config.wans[wan].name.clone();
         self.log(LogLevel::Warning, format_args!("{name}: device '{device}' does not exist (yet); waiting for it"));
     }
