@@ -31,7 +31,9 @@
 //! And the input is `&str`: the config reader rejects a file that is not UTF-8 before it gets
 //! here (`line N: not valid UTF-8`), where libuci takes any bytes.
 //!
-//! Beyond libuci: no input can make the parser panic, and one parse allocates a fixed set of
+//! Beyond libuci: a quote never closed is also named where it was opened
+//! ([`ParseError::quote_opened`]), where libuci only names the end of the file. No input
+//! can make the parser panic, and one parse allocates a fixed set of
 //! buffers sized from the input (one text arena, three record vectors, one line buffer).
 //! Every section and value keeps the physical line its command was written on, for
 //! `FILE:LINE:` messages.

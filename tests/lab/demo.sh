@@ -197,7 +197,10 @@ if [ -n "$DAEMON_UBUS_SOCKET" ]; then
     heading "What ubus says: ubus call dualwan status '{\"interface\":\"wan1\"}'"
     if "$OWRT/ubus" -s "$DAEMON_UBUS_SOCKET" -t 5 wait_for dualwan &&
         out=$("$OWRT/ubus" -s "$DAEMON_UBUS_SOCKET" call dualwan status '{"interface":"wan1"}'); then
-        printf '%s\n' "$out" | sed 's/^/    /'
+        # Its head; the targets, quality and history that follow are in the summary below.
+        head=$(printf '%s\n' "$out" | sed -n '1,/"flushed"/p')
+        printf '%s\n' "$head" | sed 's/^/    /'
+        info "    … $(($(printf '%s\n' "$out" | wc -l) - $(printf '%s\n' "$head" | wc -l))) more lines: quality, track_ip, gateway probes, history"
         info "the same as a summary, \`dualwan status\`:"
         "$BIN" status --ubus-socket "$DAEMON_UBUS_SOCKET" | sed 's/^/    /'
     else
