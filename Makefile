@@ -5,7 +5,7 @@ CARGO   ?= cargo
 BIN     := target/release/dualwan
 DEBS    := iproute2 nftables iputils-ping procps python3 conntrack busybox-static
 
-.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk apk musl qemu schema clean
+.PHONY: all build test soak demo bench lint deps toolchain fuzz cross ipk apk musl qemu schema luci-real clean
 
 all: build
 
@@ -43,6 +43,11 @@ soak: deps
 
 demo: deps build
 	bash tests/lab/demo.sh $(BIN)
+
+# The LuCI config page's Chromium tests under LuCI's own runtime, which this repository
+# may not hold: LUCI_SRC is a LuCI source tree or git directory (tests/luci/run.sh).
+luci-real:
+	DUALWAN_REAL_LUCI=1 LUCI_SRC=$(LUCI_SRC) bash tests/luci/run.sh 'config browser'
 
 bench: deps build
 	bash bench/bench.sh $(BIN)
