@@ -60,6 +60,8 @@ pub fn uci_config(data: &[u8]) {
         Err(e) => {
             // libuci's own count may say 0; the physical line is what messages use.
             assert!(e.physical >= 1, "parse error without a line: {e}");
+            // A quote never closed is blamed on a line at or above the one that failed.
+            assert!((1..=e.physical).contains(&e.blamed_line()), "blamed line {}: {e}", e.blamed_line());
             let _ = e.to_string();
         }
     }

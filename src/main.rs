@@ -25,6 +25,7 @@ const DEFAULT_CONFIG: &str = "/etc/config/dualwan";
 
 /// Multi-WAN failover daemon for OpenWrt.
 #[derive(FromArgs)]
+#[argh(help_triggers("-h", "--help", "help"))]
 struct Args {
     /// print the version and exit
     #[argh(switch)]
@@ -44,7 +45,7 @@ enum Command {
 
 /// Run the daemon in the foreground (as procd starts it).
 #[derive(FromArgs)]
-#[argh(subcommand, name = "run")]
+#[argh(subcommand, name = "run", help_triggers("-h", "--help", "help"))]
 struct RunArgs {
     /// config file (default /etc/config/dualwan)
     #[argh(option, short = 'c', default = "DEFAULT_CONFIG.to_string()")]
@@ -62,7 +63,7 @@ struct RunArgs {
 
 /// Show the running daemon's status (asks it over ubus).
 #[derive(FromArgs)]
-#[argh(subcommand, name = "status")]
+#[argh(subcommand, name = "status", help_triggers("-h", "--help", "help"))]
 struct StatusArgs {
     /// print the reply as `ubus call dualwan status` prints it
     #[argh(switch)]
@@ -77,7 +78,7 @@ struct StatusArgs {
 
 /// Validate the config and print it with every default; changes nothing.
 #[derive(FromArgs)]
-#[argh(subcommand, name = "check")]
+#[argh(subcommand, name = "check", help_triggers("-h", "--help", "help"))]
 struct CheckArgs {
     /// config file (default /etc/config/dualwan)
     #[argh(option, short = 'c', default = "DEFAULT_CONFIG.to_string()")]

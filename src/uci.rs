@@ -31,7 +31,9 @@
 //! And the input is `&str`: the config reader rejects a file that is not UTF-8 before it gets
 //! here (`line N: not valid UTF-8`), where libuci takes any bytes.
 //!
-//! Beyond libuci: no input can make the parser panic, and one parse allocates a fixed set of
+//! Beyond libuci: a quote never closed is also named where it was opened
+//! ([`ParseError::quote_opened`]), where libuci only names the end of the file. No input
+//! can make the parser panic, and one parse allocates a fixed set of
 //! buffers sized from the input (one text arena, three record vectors, one line buffer).
 //! Every section and value keeps the physical line its command was written on, for
 //! `FILE:LINE:` messages.
@@ -51,11 +53,38 @@ pub struct ParseError {
     pub byte: usize,
     /// libuci's reason text, e.g. `invalid command`.
     pub reason: &'static str,
+    /// For a quote never closed: the physical line it was opened on (libuci only says
+    /// where the file ended).
+    pub quote_opened: Option<u32>,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Parse error ({}) at line {}, byte {}", self.reason, self.line, self.byte)
+    }
+}
+
+impl ParseError {
+    /// The physical line dualwan's own `FILE:LINE:` messages point at.
+    pub fn blamed_line(&self) -> u32 {
+        self.quote_opened.unwrap_or(self.physical)
+    }
+
+    /// The text of dualwan's own message for [`blamed_line`](Self::blamed_line): libuci's
+    /// text, except for a quote never closed, which is named where it opened.
+    pub fn explained(&self) -> impl fmt::Display + '_ {
+        Explained(self)
+    }
+}
+
+struct Explained<'a>(&'a ParseError);
+
+impl fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.quote_opened {
+            Some(_) => f.write_str("quote opened here is never closed"),
+            None => write!(f, "{}", self.0),
+        }
     }
 }
 
@@ -127,13 +156,28 @@ pub fn parse(text: &str) -> Result<Package, ParseError> {
         let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let newlines = before.iter().filter(|&&b| b == b'\n').count();
         let line = u32::try_from(newlines).unwrap_or(u32::MAX).saturating_add(1);
-        return Err(ParseError { line, physical: line, byte: at - line_start, reason: "NUL byte in file" });
+        return Err(ParseError {
+            line,
+            physical: line,
+            byte: at - line_start,
+            reason: "NUL byte in file",
+            quote_opened: None,
+        });
     }
     // Every command starts a line or follows a `;`, and creates at most one section, one
     // option and one value; decoded text never outgrows the bytes it came from.
     let commands = 1 + src.iter().filter(|&&b| b == b'\n' || b == b';').count();
     let mut parser = Parser {
-        rd: Reader { src, next: 0, buf: Vec::with_capacity(src.len() + 1), filled: 0, pos: 0, line: 0, physical: 0 },
+        rd: Reader {
+            src,
+            next: 0,
+            buf: Vec::with_capacity(src.len() + 1),
+            filled: 0,
+            pos: 0,
+            line: 0,
+            physical: 0,
+            first_spanning_quote: None,
+        },
         pkg: Package {
             text: String::with_capacity(src.len()),
             sections: Vec::with_capacity(commands),
@@ -145,6 +189,7 @@ pub fn parse(text: &str) -> Result<Package, ParseError> {
     // libuci: `while (!feof) { pos = 0; uci_getln(0); if (buf[0]) parse_line(); }`
     while parser.rd.next < src.len() {
         parser.rd.pos = 0;
+        parser.rd.first_spanning_quote = None;
         parser.rd.getln(0);
         if parser.rd.at(0) != 0 {
             parser.parse_line()?;
@@ -174,6 +219,10 @@ struct Reader<'t> {
     /// Physical lines read so far, i.e. the line the cursor is on (reads only happen when
     /// the cursor reaches the end of the buffer).
     physical: u32,
+    /// The physical line of the first quote of this logical line that ran past its line
+    /// end. A quote left open pairs every later quote off by one, so the quote still open
+    /// at the end of the file is usually far below the one that was forgotten.
+    first_spanning_quote: Option<u32>,
 }
 
 impl Reader<'_> {
@@ -239,11 +288,24 @@ impl Reader<'_> {
     }
 
     fn error(&self, reason: &'static str) -> ParseError {
-        ParseError { line: self.line, physical: self.physical.max(1), byte: self.pos, reason }
+        ParseError { line: self.line, physical: self.physical.max(1), byte: self.pos, reason, quote_opened: None }
+    }
+
+    /// Appends the next line to a quoted string opened on physical line `opened`, or fails
+    /// at the end of the file. Then the quote to blame is the first of this logical line
+    /// that ran past its line end, rather than the last one opened.
+    fn quoted_line_end(&mut self, opened: u32, reason: &'static str) -> Result<(), ParseError> {
+        let first = *self.first_spanning_quote.get_or_insert(opened);
+        self.getln(self.pos);
+        if self.cur() == 0 {
+            return Err(ParseError { quote_opened: Some(first.max(1)), ..self.error(reason) });
+        }
+        Ok(())
     }
 
     /// `parse_single_quote`: no escapes; a line end is kept and the next line appended.
     fn single_quote(&mut self, target: &mut usize) -> Result<(), ParseError> {
+        let opened = self.physical;
         self.pos += 1;
         loop {
             match self.cur() {
@@ -251,12 +313,7 @@ impl Reader<'_> {
                     self.pos += 1;
                     return Ok(());
                 }
-                0 => {
-                    self.getln(self.pos);
-                    if self.cur() == 0 {
-                        return Err(self.error("EOF with unterminated '"));
-                    }
-                }
+                0 => self.quoted_line_end(opened, "EOF with unterminated '")?,
                 _ => self.addc(target),
             }
         }
@@ -264,6 +321,7 @@ impl Reader<'_> {
 
     /// `parse_double_quote`: like single quotes, but a backslash escapes the next byte.
     fn double_quote(&mut self, target: &mut usize) -> Result<(), ParseError> {
+        let opened = self.physical;
         self.pos += 1;
         loop {
             match self.cur() {
@@ -271,12 +329,7 @@ impl Reader<'_> {
                     self.pos += 1;
                     return Ok(());
                 }
-                0 => {
-                    self.getln(self.pos);
-                    if self.cur() == 0 {
-                        return Err(self.error("EOF with unterminated \""));
-                    }
-                }
+                0 => self.quoted_line_end(opened, "EOF with unterminated \"")?,
                 b'\\' => {
                     if self.backslash() {
                         self.addc(target);
@@ -862,6 +915,24 @@ mod tests {
         assert_eq!(fails("config t s\n\toption a 'never closed\n\toption b 'x'\n"), ("EOF with unterminated '", 3, 38));
         // No final newline: the line counter has not moved past the previous line.
         assert_eq!(fails("config a \"b"), ("EOF with unterminated \"", 0, 11));
+    }
+
+    /// libuci names the end of the file; `quote_opened` names the quote that was forgotten,
+    /// even when every later line's quotes, paired off by one, carry the string on.
+    #[test]
+    fn a_quote_never_closed_is_blamed_on_the_line_that_opened_it() {
+        let opened = |text: &str| parse(text).unwrap_err().quote_opened;
+        assert_eq!(opened("config t s\n\toption a 'never closed\n\toption b 'x'\n"), Some(2));
+        let text =
+            "config t s\n\toption a 'x'\n\toption device 'eth1\n\toption metric '10'\n\tlist track_ip '192.0.2.1'\n\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!((e.reason, e.line, e.quote_opened), ("EOF with unterminated '", 6, Some(3)));
+        assert_eq!(opened("config a \"b"), Some(1));
+        assert_eq!(opened("config a b\n\toption c \"d\\\"\n"), Some(2));
+        // A value that legitimately spans lines, in an earlier command, is not blamed.
+        assert_eq!(opened("config t s\n\toption a 'one\ntwo'\n\toption b 'x\n"), Some(4));
+        // Other errors have no quote to blame.
+        assert_eq!(opened("config t s\n\toption\n"), None);
     }
 
     #[test]

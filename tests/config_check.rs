@@ -68,6 +68,14 @@ fn each_class_of_error_names_its_line() {
             "FILE:7: option 'interval' in interface 'wan': '0' is below 0.1",
         ),
         (
+            GOOD.replace("\toption metric '10'", "\toption metric '10'\n\toption interval '0.0001'"),
+            "FILE:7: option 'interval' in interface 'wan': '0.0001' is below 0.1",
+        ),
+        (
+            GOOD.replace("\toption metric '10'", "\toption metric '10'\n\toption timeout '0.1234'"),
+            "FILE:7: option 'timeout' in interface 'wan': '0.1234' has more than 3 decimals",
+        ),
+        (
             with_line(7, "\tlist track_ip 'dns.google'"),
             "FILE:7: option 'track_ip' in interface 'wan': 'dns.google' is not an IP address (host names are not resolved: use an address)",
         ),
@@ -91,10 +99,16 @@ fn each_class_of_error_names_its_line() {
             GOOD.replace("\tlist track_ip '9.9.9.9'", "\tlist track_ip '9.9.9.9'\n\toption reliability '2'"),
             "FILE:14: option 'reliability' in interface 'wanb': '2' is more than the 1 track_ip targets",
         ),
-        (with_line(11, "\toption device 'eth1'"), "FILE:10: interface 'wanb': device 'eth1' is already used by interface 'wan'"),
+        // A clash names the later interface's own option line...
+        (with_line(11, "\toption device 'eth1'"), "FILE:11: interface 'wanb': device 'eth1' is already used by interface 'wan'"),
         (
             with_line(12, "\toption metric '10'"),
-            "FILE:10: interface 'wanb': metric 10 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
+            "FILE:12: interface 'wanb': metric 10 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
+        ),
+        // ...or its section's line when its value is the default.
+        (
+            GOOD.replace("\toption metric '10'\n", "").replace("\toption metric '20'\n", ""),
+            "FILE:9: interface 'wanb': metric 0 is already used by interface 'wan' (metrics of enabled interfaces must differ)",
         ),
         (
             GOOD.replace("\toption device 'eth1'", "\toption device 'eth1'\n\toption enabled '0'")
@@ -111,6 +125,10 @@ fn each_class_of_error_names_its_line() {
             "FILE:14: Parse error (invalid command) at line 13, byte 1",
         ),
         ("confitoption a 'b'".to_string(), "FILE:1: Parse error (invalid command) at line 0, byte 0"),
+        // libuci names the end of the file; the forgotten quote is on line 5, though every
+        // later line's quotes, paired off by one, carry the string on to the end.
+        (with_line(5, "\toption device 'eth1"), "FILE:5: quote opened here is never closed"),
+        (with_line(13, "\tlist track_ip \"9.9.9.9"), "FILE:13: quote opened here is never closed"),
         (
             with_line(2, "\toption table_base '250'"),
             "FILE:2: option 'table_base' in globals 'globals': '250' makes our tables 250..266 overlap the kernel's tables 253-255",
@@ -155,7 +173,7 @@ fn option_network_replaces_option_device() {
         (
             GOOD.replace("\toption device 'eth1'", "\toption network 'wan'")
                 .replace("\toption device 'wwan0'", "\toption network 'wan'"),
-            "FILE:10: interface 'wanb': network 'wan' is already used by interface 'wan'",
+            "FILE:11: interface 'wanb': network 'wan' is already used by interface 'wan'",
         ),
         (
             GOOD.replace("\toption device 'eth1'", "\tlist network 'wan'"),
@@ -197,6 +215,25 @@ fn too_many_interfaces_and_warnings() {
     );
 }
 
+/// One enabled interface is a valid config with nothing to fail over to: a warning, and
+/// `check` still exits 0.
+#[test]
+fn a_single_enabled_interface_is_a_warning() {
+    let single = GOOD.replace("\toption device 'wwan0'", "\toption device 'wwan0'\n\toption enabled '0'");
+    let (code, out, err) = check(&single);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "FILE:4: interface 'wan' is the only enabled interface: failover needs two (warning)\n");
+    assert!(out.contains("config interface 'wanb'\n\toption enabled '0'"), "{out}");
+    let only = GOOD.split("\n\nconfig interface 'wanb'").next().unwrap().to_string() + "\n";
+    let (code, _, err) = check(&only);
+    assert_eq!(
+        (code, err.as_str()),
+        (0, "FILE:4: interface 'wan' is the only enabled interface: failover needs two (warning)\n")
+    );
+    let (code, _, err) = check(GOOD);
+    assert_eq!((code, err.as_str()), (0, ""), "two enabled: no word");
+}
+
 #[test]
 fn command_line_errors_exit_2() {
     let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_dualwan")).args(args).output().unwrap();
@@ -208,6 +245,20 @@ fn command_line_errors_exit_2() {
     let missing = run(&["check", "-c", "/nonexistent/dualwan"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).starts_with("/nonexistent/dualwan: cannot read"));
+}
+
+#[test]
+fn dash_h_is_help_for_the_binary_and_each_command() {
+    let run = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_dualwan")).args(args).output().unwrap();
+    for command in [&[][..], &["run"], &["check"], &["status"], &["import-mwan3"]] {
+        let short = run(&[command, &["-h"]].concat());
+        let long = run(&[command, &["--help"]].concat());
+        let text = String::from_utf8_lossy(&short.stdout);
+        assert_eq!((short.status.code(), long.status.code()), (Some(0), Some(0)), "{command:?}: {short:?}");
+        assert!(text.starts_with("Usage: dualwan"), "{command:?}: {text}");
+        assert_eq!(text, String::from_utf8_lossy(&long.stdout), "{command:?}");
+        assert!(short.stderr.is_empty(), "{command:?}: {}", String::from_utf8_lossy(&short.stderr));
+    }
 }
 
 #[test]

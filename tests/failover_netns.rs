@@ -441,9 +441,13 @@ fn ifindex(lab: &Lab, dev: &str) -> u32 {
 #[test]
 fn device_replug_is_followed() {
     let Some(lab) = lab_or_skip("replug") else { return };
-    let cfg = Config::lab().all("recovery_wait 2").write(&lab);
+    // A third WAN whose device is a typo: named once at start, and nothing else changes.
+    let typo = "lte: device 'eht1' does not exist (yet); waiting for it";
+    let lte = Config::lab().interface("lte").device("eht1").metric(30).track(&common::lab::TARGETS);
+    let cfg = lte.all("recovery_wait 2").write(&lab);
     let before = lab.snapshot();
     let mut d = start(&lab, &cfg);
+    assert_eq!(count(&lab.stderr_of(&d), typo), 1, "{}", lab.stderr_of(&d));
     let old = ifindex(&lab, "wan1");
 
     let took = after(|| ip_batch(&lab, "rtr", "link del wan1\n"), Duration::from_secs(1), || on(&lab, "wan2"))
@@ -485,7 +489,9 @@ fn device_replug_is_followed() {
     assert_logged(&log, "wan: connecting -> online (recovered)");
     assert_logged(&log, "traffic moved to wan (back from wanb)");
     assert!(lab.ping("lan", &[common::lab::TRAFFIC]), "LAN traffic does not flow over the new device");
-    stop(&lab, &mut d, &before);
+    let log = stop(&lab, &mut d, &before);
+    // The deleted wan1 was a transition, not a warning; the typo was named once.
+    assert_eq!((log.matches("does not exist").count(), count(&log, typo)), (1, 1), "{log}");
 }
 
 /// Sends forged echo replies to DST from SRC, with the daemon's identifier and every

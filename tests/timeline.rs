@@ -161,6 +161,49 @@ fn carrier_loss_moves_traffic_at_once() {
     assert_eq!(s.d.health(0, Family::V4).reason().to_string(), "carrier lost");
 }
 
+/// A device that does not exist (a typo of `eth1`, a modem not plugged in) is named once
+/// at start and once after each reload, not every round; status says `device missing`;
+/// the other WAN carries the traffic meanwhile.
+#[test]
+fn a_missing_device_is_a_warning_once_per_start_and_reload_and_its_reason() {
+    let missing = "wanb: device 'eht1' does not exist (yet); waiting for it";
+    let told = |s: &Sim| s.logs.iter().filter(|l| l.contains(missing)).count();
+    let typo = || {
+        let mut c = config();
+        c.wans[1] = dualwan::config::Wan {
+            source: dualwan::config::Source::Device("eht1".try_into().unwrap()),
+            ..c.wans[1].clone()
+        };
+        c
+    };
+    let mut s = Sim::new(typo());
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(told(&s), 1, "{:#?}", s.logs);
+    assert_eq!(s.egress(), Some("wan1"));
+    s.run_for(Duration::from_secs(30));
+    assert_eq!(told(&s), 1, "once, not every round or resync: {:#?}", s.logs);
+    assert_eq!(s.d.health(1, Family::V4).status(), Status::NoLink);
+    assert_eq!(s.d.health(1, Family::V4).reason().to_string(), "device missing");
+    let v: serde_json::Value = serde_json::from_str(&s.status_json(Some("wanb")).unwrap()).unwrap();
+    let wanb = &v["interfaces"]["wanb"];
+    assert_eq!((wanb["status"].as_str(), wanb["reason"].as_str()), (Some("no_link"), Some("device missing")), "{v}");
+
+    s.core(|d, now| d.reload(now, typo()));
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(told(&s), 2, "named again after the reload: {:#?}", s.logs);
+    // The typo fixed: no word about it any more.
+    s.core(|d, now| d.reload(now, config()));
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(told(&s), 2);
+    assert_eq!(s.d.health(1, Family::V4).status(), Status::Online, "{:#?}", s.logs);
+    // A device that goes while running is a transition with that reason, not this warning.
+    s.replace_device(1, "wan2x", 33);
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.d.health(1, Family::V4).reason().to_string(), "device missing");
+    assert!(s.logs.iter().any(|l| l.contains("wanb: online -> no_link (device missing)")), "{:#?}", s.logs);
+    assert_eq!(s.logs.iter().filter(|l| l.contains("does not exist")).count(), 2, "{:#?}", s.logs);
+}
+
 #[test]
 fn a_dead_gateway_is_named() {
     let mut s = settle();

@@ -78,19 +78,38 @@ fn status_without_ubusd_or_without_the_daemon_exits_1() {
     std::fs::create_dir_all(&dir).unwrap();
     let sock = dir.join("ubus.sock");
 
+    // No ubusd: the error, then what it means and what to do.
+    let ubusd_not_running = |why: &str| {
+        format!(
+            "dualwan: ubusd is not running{why}: procd starts it at boot on OpenWrt; \
+             elsewhere start ubusd, or name its socket with --ubus-socket\n"
+        )
+    };
     let out = status(&sock, &[]);
     assert_eq!(out.status.code(), Some(1));
     let want = format!("dualwan: ubus: cannot connect to {}: No such file or directory\n", sock.display());
-    assert_eq!(text(&out.stderr), want);
+    assert_eq!(text(&out.stderr), want + &ubusd_not_running(""));
+    // A socket file nobody listens on (what a crashed ubusd leaves): refused.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let out = status(&sock, &[]);
+    let want = format!("dualwan: ubus: cannot connect to {}: Connection refused\n", sock.display());
+    let left_over = " (its socket file is left from an earlier run)";
+    assert_eq!(text(&out.stderr), want.clone() + &ubusd_not_running(left_over));
+    std::fs::remove_file(&sock).unwrap();
 
-    // ubusd without the daemon: `dualwan status` says so, as `ubus call` does in its way.
+    // ubusd without the daemon: `dualwan status` says so and how to start it, as `ubus
+    // call` says in its way.
     let Some(mut ubusd) = Ubusd::start(&sock) else {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     };
     let out = status(&sock, &["--json"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stderr), "dualwan: dualwan is not running (no 'dualwan' object on ubus)\n");
+    assert_eq!(
+        text(&out.stderr),
+        "dualwan: dualwan is not running (no 'dualwan' object on ubus): start it with /etc/init.d/dualwan start \
+         (logread -e dualwan tells why it stopped)\n"
+    );
     assert!(out.stdout.is_empty());
     let out = ubusd.call("dualwan", "status", None);
     assert_eq!((out.status.code(), first_line(&out).as_str()), (Some(4), "Command failed: Not found"));
@@ -102,8 +121,7 @@ fn status_without_ubusd_or_without_the_daemon_exits_1() {
     ubusd.kill();
     let out = status(&sock, &[]);
     assert_eq!(out.status.code(), Some(1));
-    let want = format!("dualwan: ubus: cannot connect to {}: Connection refused\n", sock.display());
-    assert_eq!(text(&out.stderr), want);
+    assert_eq!(text(&out.stderr), want + &ubusd_not_running(left_over));
     drop(ubusd);
     let _ = std::fs::remove_dir_all(&dir);
 }

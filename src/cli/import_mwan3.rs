@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 /// Translate an mwan3 config into a dualwan config, printed on stdout.
 #[derive(FromArgs)]
-#[argh(subcommand, name = "import-mwan3")]
+#[argh(subcommand, name = "import-mwan3", help_triggers("-h", "--help", "help"))]
 pub struct Args {
     /// the mwan3 config (default /etc/config/mwan3), then the network config, which says
     /// which IPv4 and IPv6 sections share a device (default /etc/config/network)
@@ -85,5 +85,5 @@ fn read(path: &str) -> Result<Result<Package, String>, String> {
         let line = 1 + e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         format!("{path}:{line}: not valid UTF-8")
     })?;
-    Ok(uci::parse(&text).map_err(|e| format!("{path}:{}: {e}", e.physical)))
+    Ok(uci::parse(&text).map_err(|e| format!("{path}:{}: {}", e.blamed_line(), e.explained())))
 }

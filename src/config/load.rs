@@ -26,8 +26,9 @@ pub fn load_str(text: &str) -> (Option<Config>, Report) {
             (config, report)
         }
         Err(e) => {
-            // libuci's own count can point before the error (see `uci::ParseError`).
-            report.errors.push(ConfigError { line: e.physical, problem: Problem::Parse(e) });
+            // libuci's own count can point before the error (see `uci::ParseError`), and
+            // names the end of the file for a quote opened far above.
+            report.errors.push(ConfigError { line: e.blamed_line(), problem: Problem::Parse(e) });
             (None, report)
         }
     }
@@ -72,7 +73,7 @@ pub fn from_package(package: &Package, report: &mut Report) -> Option<Config> {
         }
     }
 
-    check_wans(&wans, globals.mode, report);
+    check_wans(package, &wans, globals.mode, report);
     let mut config = Config { globals, wans, policies: heapless::Vec::new() };
     for section in &rule_sections {
         let policy = read_policy(section, &config, report);
@@ -159,19 +160,23 @@ fn read_wan(section: &SectionRef<'_>, report: &mut Report) -> Wan {
 }
 
 /// Checks that concern several interfaces at once. In balance mode interfaces of equal
-/// metric share the traffic, so equal metrics are allowed there.
-fn check_wans(wans: &[Wan], mode: Mode, report: &mut Report) {
+/// metric share the traffic, so equal metrics are allowed there. A clash points at the
+/// later interface's own `device`, `network` or `metric` line, or at its section's line
+/// when the value is a default.
+fn check_wans(package: &Package, wans: &[Wan], mode: Mode, report: &mut Report) {
+    let line_of =
+        |w: &Wan, option: &str| package.section(&w.name).and_then(|s| s.option(option)).map_or(w.line, |o| o.line());
     let enabled: Vec<&Wan> = wans.iter().filter(|w| w.enabled && !source_is_empty(&w.source)).collect();
     for (i, w) in enabled.iter().enumerate() {
         for earlier in &enabled[..i] {
             let taken = match (&earlier.source, &w.source) {
-                (Source::Device(a), Source::Device(b)) if a == b => Some(format!("device '{b}'")),
-                (Source::Network(a), Source::Network(b)) if a == b => Some(format!("network '{b}'")),
+                (Source::Device(a), Source::Device(b)) if a == b => Some(("device", format!("device '{b}'"))),
+                (Source::Network(a), Source::Network(b)) if a == b => Some(("network", format!("network '{b}'"))),
                 _ => None,
             };
-            if let Some(what) = taken {
+            if let Some((option, what)) = taken {
                 report.errors.push(ConfigError {
-                    line: w.line,
+                    line: line_of(w, option),
                     problem: Problem::Section {
                         section: format!("interface '{}'", w.name),
                         what: format!("{what} is already used by interface '{}'", earlier.name),
@@ -180,7 +185,7 @@ fn check_wans(wans: &[Wan], mode: Mode, report: &mut Report) {
             }
             if earlier.metric == w.metric && mode == Mode::Failover {
                 report.errors.push(ConfigError {
-                    line: w.line,
+                    line: line_of(w, "metric"),
                     problem: Problem::Section {
                         section: format!("interface '{}'", w.name),
                         what: format!(
@@ -192,10 +197,17 @@ fn check_wans(wans: &[Wan], mode: Mode, report: &mut Report) {
             }
         }
     }
-    if !wans.is_empty() && !wans.iter().any(|w| w.enabled) {
-        report.errors.push(ConfigError { line: wans[0].line, problem: Problem::NoEnabledWan });
-    } else if wans.is_empty() {
-        report.errors.push(ConfigError { line: 0, problem: Problem::NoEnabledWan });
+    let mut on = wans.iter().filter(|w| w.enabled);
+    match (on.next(), on.next()) {
+        (None, _) => {
+            let line = wans.first().map_or(0, |w| w.line);
+            report.errors.push(ConfigError { line, problem: Problem::NoEnabledWan });
+        }
+        // Valid (a second WAN may be planned), but nothing would ever fail over.
+        (Some(only), None) => report
+            .warnings
+            .push(ConfigError { line: only.line, problem: Problem::SingleWan { name: only.name.to_string() } }),
+        (Some(_), Some(_)) => {}
     }
 }
 

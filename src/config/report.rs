@@ -26,6 +26,8 @@ pub enum Problem {
     TooManyPolicies,
     /// No interface is enabled.
     NoEnabledWan,
+    /// Only one interface is enabled: nothing to fail over to (warning).
+    SingleWan { name: String },
     /// A section type this version does not know (warning).
     UnknownSection { ty: String },
     /// An option this version does not know (warning).
@@ -35,7 +37,7 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::Parse(e) => write!(f, "{}", e),
+            Problem::Parse(e) => write!(f, "{}", e.explained()),
             Problem::Read(e) => write!(f, "cannot read: {e}"),
             Problem::TooLarge(n) => {
                 write!(f, "file is {n} bytes, more than the {FILE_MAX} allowed")
@@ -48,6 +50,9 @@ impl fmt::Display for Problem {
             Problem::TooManyPolicies => write!(f, "more than {MAX_POLICIES} rule sections"),
             Problem::NoEnabledWan => {
                 write!(f, "no enabled interface: nothing to fail over between")
+            }
+            Problem::SingleWan { name } => {
+                write!(f, "interface '{name}' is the only enabled interface: failover needs two")
             }
             Problem::UnknownSection { ty } => write!(f, "unknown section type '{ty}' ignored"),
             Problem::UnknownOption { section, option } => {

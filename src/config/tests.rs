@@ -16,6 +16,45 @@ fn seconds_accept_decimals_and_reject_the_rest() {
     }
 }
 
+/// Every seconds-valued option of the table says what is wrong with a number it refuses:
+/// out of range before too precise, and "not a number" only for what is no number.
+#[test]
+fn seconds_options_say_why_a_number_is_refused() {
+    fn each<T>(table: &Section<T>, checked: &mut Vec<&'static str>) {
+        for opt in table.options {
+            let Type::Seconds { min, max, decimals } = opt.ty else { continue };
+            let why = |v: &str| super::value::parse(&opt.ty, v).err().unwrap_or_default();
+            // Just above min, with one decimal more than allowed.
+            let min_text = min.to_string();
+            let (whole, frac) = min_text.split_once('.').unwrap_or((&min_text, ""));
+            let places = usize::from(decimals);
+            let precise = format!("{whole}.{frac:0<places$}1");
+            let expected = match decimals {
+                0 => "has decimals: whole seconds only".to_string(),
+                n => format!("has more than {n} decimals"),
+            };
+            assert_eq!(why(&precise), expected, "{} '{precise}'", opt.name);
+            if min > Duration::ZERO {
+                // Below min, with more decimals than allowed: the range is what is wrong.
+                assert_eq!(why("0.0001"), format!("is below {min}"), "{}", opt.name);
+            }
+            assert_eq!(why(&format!("{max}.0001")), format!("is above {max}"), "{}", opt.name);
+            assert_eq!(why(&format!("{max}.0000")), expected, "{}: exactly max, too many decimals", opt.name);
+            for junk in ["abc", ".5", "5.", "-1", "1e3", "1,5"] {
+                assert!(why(junk).starts_with("is not a number of seconds"), "{} '{junk}': {}", opt.name, why(junk));
+            }
+            checked.push(opt.name);
+        }
+    }
+    let mut checked = Vec::new();
+    each(&options::GLOBALS, &mut checked);
+    each(&options::INTERFACE, &mut checked);
+    each(&options::RULE, &mut checked);
+    for name in ["interval", "timeout", "recovery_wait", "balance_idle"] {
+        assert!(checked.contains(&name), "{name} not among the seconds options {checked:?}");
+    }
+}
+
 /// Found by fuzzing: `dualwan check` printed `option device 'ww'n0'`, which does not
 /// parse; Linux allows a quote in a device name.
 #[test]
@@ -69,10 +108,15 @@ fn each_option_keeps_what_it_accepts() {
 #[test]
 fn ping_is_icmp_and_track_port_belongs_to_tcp() {
     let base = "config interface 'wan'\n\toption device 'eth1'\n\tlist track_ip '1.1.1.1'\n";
+    // The one interface's own warning is not what this test is about.
+    let other_than_single_wan = |report: &Report| -> Vec<String> {
+        let others = report.warnings.iter().filter(|w| !matches!(w.problem, Problem::SingleWan { .. }));
+        others.map(|w| w.display_in("F").to_string()).collect()
+    };
     let (config, report) = load_str(&format!("{base}\toption track_method 'ping'\n"));
     let wan = &config.expect("valid").wans[0];
     assert_eq!((wan.track_method, wan.track_port), (TrackMethod::Icmp, 443));
-    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert_eq!(other_than_single_wan(&report), Vec::<String>::new());
     let mut out = String::new();
     write_effective(&load_str(&format!("{base}\toption track_method 'ping'\n")).0.unwrap(), &mut out).unwrap();
     assert!(out.contains("\toption track_method 'icmp'\n\toption track_port '443'\n"), "{out}");
@@ -80,12 +124,12 @@ fn ping_is_icmp_and_track_port_belongs_to_tcp() {
     let (config, report) = load_str(&format!("{base}\toption track_method 'tcp'\n\toption track_port '80'\n"));
     let wan = &config.expect("valid").wans[0];
     assert_eq!((wan.track_method, wan.track_port), (TrackMethod::Tcp, 80));
-    assert!(wan.probes_tcp() && report.warnings.is_empty());
+    assert!(wan.probes_tcp() && other_than_single_wan(&report).is_empty());
 
     let (config, report) = load_str(&format!("{base}\toption track_port '80'\n"));
     assert!(config.is_some());
     assert_eq!(
-        report.warnings.iter().map(|w| w.display_in("F").to_string()).collect::<Vec<_>>(),
+        other_than_single_wan(&report),
         ["F:4: option 'track_port' in interface 'wan': '80' does nothing: track_method is icmp"]
     );
     for (bad, why) in [

@@ -71,12 +71,23 @@ pub(super) fn parse<'v>(ty: &Type, v: &'v str) -> Result<Value<'v>, String> {
             Err(_) => Err("is not a whole number".into()),
         },
         Type::Seconds { min, max, decimals } => {
-            let places = v.split_once('.').map_or(0, |(_, frac)| frac.len());
-            match parse_seconds(v).filter(|_| places <= usize::from(decimals)) {
-                Some(d) if d < min => Err(format!("is below {min}")),
-                Some(d) if d > max => Err(format!("is above {max}")),
-                Some(d) => Ok(Value::Seconds(d)),
-                None => Err(format!("is not a number of seconds (e.g. 0.5, up to {decimals} decimals)")),
+            // Any number of decimals is read, so that `0.0001` is called below 0.1 and
+            // `0.1234` too precise, rather than not a number.
+            let Some(SecondsText { millis, finer, places }) = read_seconds(v) else {
+                return Err(format!("is not a number of seconds (e.g. 0.5, up to {decimals} decimals)"));
+            };
+            if millis < min.as_millis() {
+                Err(format!("is below {min}"))
+            } else if millis > max.as_millis() || (millis == max.as_millis() && finer) {
+                Err(format!("is above {max}"))
+            } else if places > usize::from(decimals) {
+                Err(match decimals {
+                    0 => "has decimals: whole seconds only".into(),
+                    1 => "has more than 1 decimal".into(),
+                    n => format!("has more than {n} decimals"),
+                })
+            } else {
+                Ok(Value::Seconds(Duration::from_millis(millis)))
             }
         }
         Type::Enum { words, aliases } => words
@@ -148,25 +159,33 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
+/// A number of seconds with any number of decimals, cut to whole milliseconds.
+struct SecondsText {
+    millis: u64,
+    /// Nonzero digits were cut (the value is a little more than `millis`).
+    finer: bool,
+    /// How many decimals were written.
+    places: usize,
+}
+
+/// Reads `12`, `0.5` or `0.0001` (digits, at most one dot with digits on both sides).
+fn read_seconds(v: &str) -> Option<SecondsText> {
+    let (whole, frac) = v.split_once('.').unwrap_or((v, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || whole.len() > 6 || !digits(whole) || !digits(frac) || v.ends_with('.') {
+        return None;
+    }
+    let mut millis = whole.parse::<u64>().ok()? * 1000;
+    for (b, scale) in frac.bytes().zip([100, 10, 1]) {
+        millis += u64::from(b - b'0') * scale;
+    }
+    let finer = frac.bytes().skip(3).any(|b| b != b'0');
+    Some(SecondsText { millis, finer, places: frac.len() })
+}
+
 /// Seconds with up to three decimals: `10`, `0.5`, `0.25`, `1.125`.
 pub fn parse_seconds(v: &str) -> Option<Duration> {
-    let (whole, frac) = match v.split_once('.') {
-        Some((w, f)) => (w, f),
-        None => (v, ""),
-    };
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || whole.len() > 6 || !digits(whole) || frac.len() > 3 || !digits(frac) {
-        return None;
-    }
-    if v.ends_with('.') {
-        return None;
-    }
-    let whole: u64 = whole.parse().ok()?;
-    let mut ms = 0u64;
-    for (i, b) in frac.bytes().enumerate() {
-        ms += u64::from(b - b'0') * [100, 10, 1][i];
-    }
-    Some(Duration::from_millis(whole * 1000 + ms))
+    read_seconds(v).filter(|s| s.places <= 3).map(|s| Duration::from_millis(s.millis))
 }
 
 pub(crate) fn truncated<const N: usize>(s: &str) -> heapless::String<N> {

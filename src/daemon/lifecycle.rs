@@ -26,7 +26,8 @@ impl Daemon {
         let mut wans: heapless::Vec<WanRuntime, MAX_WANS> = heapless::Vec::new();
         for (wan, w) in config.wans.iter().enumerate() {
             let runtime = if keep[wan] {
-                self.wans[wan].clone()
+                // A device still missing is named again after the reload.
+                WanRuntime { device_checked: false, ..self.wans[wan].clone() }
             } else {
                 self.close_sockets(wan);
                 WanRuntime::new(now, w)

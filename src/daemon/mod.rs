@@ -93,12 +93,15 @@ struct WanRuntime {
     families: [FamilyRuntime; 2],
     /// Conntrack entries deleted for this WAN since start.
     flushed: u64,
+    /// Its device was looked for since start or the last reload (the log names a missing
+    /// one then, once; a device that goes later is a transition, `device missing`).
+    device_checked: bool,
 }
 
 impl WanRuntime {
     fn new(now: Instant, wan: &crate::config::Wan) -> Self {
         let family = |f| FamilyRuntime { health: WanHealth::new(now, wan, f), socket: None, nat_addr: None };
-        WanRuntime { families: Family::ALL.map(family), flushed: 0 }
+        WanRuntime { families: Family::ALL.map(family), flushed: 0, device_checked: false }
     }
 }
 

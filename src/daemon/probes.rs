@@ -6,7 +6,7 @@
 use super::{ipv6_word, Daemon, HistoryEntry, PROBE_RETRY};
 use crate::action::{Action, Event, HotplugAction, TcpEnd, TcpTokens};
 use crate::config::LogLevel;
-use crate::health::{self, Status, Transition, GATEWAY_SLOT};
+use crate::health::{self, Reason, Status, Transition, GATEWAY_SLOT};
 use crate::route::Family;
 use crate::time::Instant;
 use crate::timers::Timer;
@@ -225,12 +225,29 @@ impl Daemon {
             if self.links.awaits_netifd(&self.config, wan) {
                 continue;
             }
+            self.tell_missing_device(wan);
             for family in Family::ALL {
                 if self.config.wans[wan].tracks(family) {
                     self.update_family_link(now, wan, family);
                 }
             }
         }
+    }
+
+    /// A device that does not exist at start or after a reload (a typo, a USB modem not
+    /// plugged in yet) is a warning, once: without it the WAN would only wait, silently.
+    fn tell_missing_device(&mut self, wan: usize) {
+        if core::mem::replace(&mut self.wans[wan].device_checked, true) {
+            return;
+        }
+        let missing = self.links.probe_source(&self.config, wan, Family::V4) == Err(Reason::DeviceMissing);
+        let device = self.links.device(&self.config, wan);
+        if !missing || device.is_empty() {
+            return;
+        }
+        let device = crate::kernel::IfName::try_from(device).unwrap_or_default();
+        let name = self.config.wans[wan].name.clone();
+        self.log(LogLevel::Warning, format_args!("{name}: device '{device}' does not exist (yet); waiting for it"));
     }
 
     /// Starts or stops WAN `wan`'s `family` probing as its link allows, and opens, moves or

@@ -9,6 +9,9 @@
 # pulls ISP1's cable and plugs it back, timing each move by polling `lab.sh
 # active` (or `active6`) every 20 ms, then stops dualwan with SIGTERM and checks
 # that the router's rules and routes of both families are as before.
+# With ../shared/owrt (the real OpenWrt ubusd and ubus), dualwan registers on a
+# private ubusd and the demo ends with `ubus call dualwan status`; without it the
+# daemon runs without ubus, as it does on a router before ubusd is up.
 # The lab is always torn down.  NO_COLOR=1 turns colours off.
 set -euo pipefail
 export LC_ALL=C
@@ -35,7 +38,16 @@ BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
 WORK=$(mktemp -d /tmp/dwdemo.XXXXXX)
 P=dwdemo
-trap harness_cleanup EXIT
+OWRT=$(cd "$ROOT/.." && pwd)/shared/owrt
+UBUSD_PID=
+demo_cleanup() {
+    if [ -n "$UBUSD_PID" ]; then
+        kill -TERM "$UBUSD_PID" 2>/dev/null || true
+        wait "$UBUSD_PID" 2>/dev/null || true
+    fi
+    harness_cleanup
+}
+trap demo_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -92,6 +104,36 @@ info "router $P-rtr: wan1 to ISP1 (primary, metric 10), wan2 to ISP2 (metric 20)
 info "dual stack: 192.0.2.x and 2001:db8:1::2 / 2001:db8:2::2 on the WANs, routers 192.0.2.1/.9 and fe80::1"
 info "probe targets 203.0.113.1-3 and 2001:db8:f::1-3 behind both ISPs; built in $(s3 $((NOW - t))) s"
 BEFORE=$("$LAB" "$P" snapshot; "$LAB" "$P" snapshot6)
+
+# start_ubusd: the real ubusd on $WORK/ubus.sock, in a mount namespace of its own
+# whose /run is empty (ubusd creates /var/run/ubus whatever -s says) and whose
+# /dev/kmsg is /dev/null (it logs refused clients there).  Sets UBUSD_PID.
+start_ubusd() {
+    local sock=$WORK/ubus.sock
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    unshare -m --propagation private -- sh -c 'set -e
+        mount -t tmpfs -o mode=755 tmpfs /run
+        if [ -e /dev/kmsg ]; then mount --bind /dev/null /dev/kmsg; fi
+        exec "$@"' ubusd "$OWRT/ubusd" -s "$sock" </dev/null >/dev/null 2>"$WORK/ubusd.err" &
+    UBUSD_PID=$!
+    for _ in $(seq 250); do
+        [ ! -S "$sock" ] || { DAEMON_UBUS_SOCKET=$sock; return 0; }
+        kill -0 "$UBUSD_PID" 2>/dev/null || break
+        nap 0.02
+    done
+    info "${R}ubusd did not start$N: $(cat "$WORK/ubusd.err" 2>/dev/null)"
+    return 1
+}
+
+heading "ubus"
+DAEMON_UBUS_SOCKET=
+if [ -x "$OWRT/ubusd" ] && [ -x "$OWRT/ubus" ] && command -v unshare >/dev/null && start_ubusd; then
+    info "the real OpenWrt ubusd (../shared/owrt/ubusd) listens on a private socket: dualwan registers"
+    info "its 'dualwan' object there, and \`ubus call dualwan status\` answers at the end"
+else
+    info "no ubusd here (../shared/owrt/ubusd is absent): ubus is optional, and dualwan fails over without it;"
+    info "its one notice that ubus cannot connect (it keeps trying in the background) is expected"
+fi
 
 heading "Starting dualwan in the router (recovery_wait $RECOVERY_WAIT s, other settings default)"
 write_config "$WORK/dualwan.conf" "$RECOVERY_WAIT" ipv6
@@ -150,6 +192,22 @@ lan_check
 heading "6. Plugging the cable back in"
 fault carrier-up 1
 measure wan1 "traffic on wan1 after" 30 "carrier back  -> traffic on wan1" || true
+
+if [ -n "$DAEMON_UBUS_SOCKET" ]; then
+    heading "What ubus says: ubus call dualwan status '{\"interface\":\"wan1\"}'"
+    if "$OWRT/ubus" -s "$DAEMON_UBUS_SOCKET" -t 5 wait_for dualwan &&
+        out=$("$OWRT/ubus" -s "$DAEMON_UBUS_SOCKET" call dualwan status '{"interface":"wan1"}'); then
+        # Its head; the targets, quality and history that follow are in the summary below.
+        head=$(printf '%s\n' "$out" | sed -n '1,/"flushed"/p')
+        printf '%s\n' "$head" | sed 's/^/    /'
+        info "    … $(($(printf '%s\n' "$out" | wc -l) - $(printf '%s\n' "$head" | wc -l))) more lines: quality, track_ip, gateway probes, history"
+        info "the same as a summary, \`dualwan status\`:"
+        "$BIN" status --ubus-socket "$DAEMON_UBUS_SOCKET" | sed 's/^/    /'
+    else
+        info "${R}dualwan did not answer on ubus$N"
+        FAILED=1
+    fi
+fi
 
 heading "7. Stopping dualwan (SIGTERM)"
 daemon_stop

@@ -55,7 +55,8 @@ write_config() {
 }
 
 # daemon_start BIN CFG LOG [PREFIX_FOR_TERMINAL]
-# Runs `BIN run -c CFG --log stderr` in $P-rtr.  Every stderr line goes to LOG
+# Runs `BIN run -c CFG --log stderr` in $P-rtr (with `--ubus-socket
+# $DAEMON_UBUS_SOCKET` when that is set).  Every stderr line goes to LOG
 # as "RECEIVED_US LINE"; with a prefix it is echoed as well, to stderr or to
 # the fd in DAEMON_ECHO_FD.
 # Sets DAEMON_PID (the daemon itself: lab.sh and ip netns exec both exec).
@@ -74,7 +75,8 @@ daemon_start() {
         done
     ) <"$WORK/stderr.fifo" &
     READER_PID=$!
-    "$LAB" "$P" exec rtr "$bin" run -c "$cfg" --log stderr 2>"$WORK/stderr.fifo" </dev/null &
+    "$LAB" "$P" exec rtr "$bin" run -c "$cfg" --log stderr ${DAEMON_UBUS_SOCKET:+--ubus-socket "$DAEMON_UBUS_SOCKET"} \
+        2>"$WORK/stderr.fifo" </dev/null &
     DAEMON_PID=$!
     DAEMON_RC=
 }
