@@ -4,10 +4,10 @@
 mod cli;
 
 use argh::FromArgs;
+use dualwan::calls::CallAnswer;
 use dualwan::config::{self, LogLevel};
 use dualwan::daemon::Daemon;
 use dualwan::interpreter;
-use dualwan::calls::CallAnswer;
 use dualwan::sys::adapters::SysAdapters;
 use dualwan::sys::clock;
 use dualwan::sys::conntrack::Conntrack;

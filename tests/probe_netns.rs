@@ -72,7 +72,10 @@ fn ubus_call_probe_answers_each_target_with_its_rtt_or_error() {
     let probes = v["probes"].as_array().expect("probes").clone();
     assert_eq!(probes.len(), 3, "{raw}");
     let (answered, dropped, gateway) = (&probes[0], &probes[1], &probes[2]);
-    assert_eq!((&answered["ip"], &answered["kind"], &answered["method"]), (&json!("203.0.113.1"), &json!("target"), &json!("icmp")));
+    assert_eq!(
+        (&answered["ip"], &answered["kind"], &answered["method"]),
+        (&json!("203.0.113.1"), &json!("target"), &json!("icmp"))
+    );
     assert_eq!(answered["answered"], true);
     let rtt = answered["rtt"].as_f64().expect("an rtt");
     assert!(rtt > 0.0 && rtt < 500.0, "{rtt}");
@@ -81,7 +84,10 @@ fn ubus_call_probe_answers_each_target_with_its_rtt_or_error() {
         *dropped,
         json!({ "ip": "203.0.113.2", "kind": "target", "method": "icmp", "answered": false, "error": "timeout" })
     );
-    assert_eq!((&gateway["ip"], &gateway["kind"], &gateway["answered"]), (&json!("192.0.2.1"), &json!("gateway"), &json!(true)));
+    assert_eq!(
+        (&gateway["ip"], &gateway["kind"], &gateway["answered"]),
+        (&json!("192.0.2.1"), &json!("gateway"), &json!(true))
+    );
     assert!(gateway["rtt"].as_f64().is_some_and(|r| r > 0.0));
     assert!(lab.stderr_of(&d).contains("wan: probing now (ubus call), 3 probes"));
 

@@ -96,7 +96,10 @@ fn tcp_targets_say_their_port_and_error_and_the_gateway_is_pinged() {
         json!({ "ip": "203.0.113.1", "kind": "target", "method": "tcp", "port": 443, "answered": false,
                 "error": "EHOSTUNREACH: No route to host" })
     );
-    assert_eq!(probes[3], json!({ "ip": "192.0.2.1", "kind": "gateway", "method": "icmp", "answered": true, "rtt": 8.0 }));
+    assert_eq!(
+        probes[3],
+        json!({ "ip": "192.0.2.1", "kind": "gateway", "method": "icmp", "answered": true, "rtt": 8.0 })
+    );
 }
 
 #[test]
@@ -114,7 +117,10 @@ fn unknown_interfaces_missing_arguments_and_links_down_are_answered_at_once() {
     assert!(got.iter().all(|r| r.0 == t0), "all at once");
     assert_eq!(got[0].1, STATUS_NOT_FOUND);
     assert_eq!(got[1].1, STATUS_INVALID_ARGUMENT);
-    assert_eq!((got[2].1, &got[2].2), (STATUS_OK, &json!({ "interface": "wanb", "probes": [], "error": "carrier lost" })));
+    assert_eq!(
+        (got[2].1, &got[2].2),
+        (STATUS_OK, &json!({ "interface": "wanb", "probes": [], "error": "carrier lost" }))
+    );
 }
 
 #[test]

@@ -53,7 +53,6 @@ mod probes;
 mod update;
 
 use crate::action::Outbox;
-pub use on_demand::{ProbeRefusal, ProbeReport};
 pub use crate::action::{Action, Event, HotplugAction, LogLine, Names, TcpEnd, TcpTokens, ACTIONS_MAX, LOG_LINE_MAX};
 use crate::config::{Config, LogLevel, MAX_WANS};
 use crate::health::{Transition, WanHealth};
@@ -67,6 +66,7 @@ use crate::time::{Duration, Instant};
 use crate::timers::{Timer, Timers};
 use core::fmt::Write;
 use core::net::IpAddr;
+pub use on_demand::{ProbeRefusal, ProbeReport};
 
 /// Full re-read of our rules and routes even without notifications.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(60);

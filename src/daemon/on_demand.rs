@@ -187,7 +187,10 @@ impl Daemon {
             }
         }
         let name = w.name.clone();
-        self.log(crate::config::LogLevel::Info, format_args!("{name}: probing now (ubus call), {} probes", sends.len()));
+        self.log(
+            crate::config::LogLevel::Info,
+            format_args!("{name}: probing now (ubus call), {} probes", sends.len()),
+        );
         self.timers.set(Timer::OnDemand { wan }, Some(deadline));
         self.on_demand[wan].phase = Phase::Running(round);
         for send in sends {

@@ -27,13 +27,11 @@ use crate::wire::ubus::{self as wire, Message, Method, MAX_MESSAGE};
 
 /// The object dualwan registers: `ubus call dualwan status ['{"interface": "wan"}']`, and
 /// `ubus call dualwan probe '{"interface": "wan"}'` (answered when its round ends).
-pub const DUALWAN: Object = Object {
-    path: "dualwan",
-    methods: &[
-        Method { name: "status", args: &[("interface", Kind::String)] },
-        Method { name: "probe", args: &[("interface", Kind::String)] },
-    ],
-};
+pub const DUALWAN: Object =
+    Object { path: "dualwan", methods: &[Method { name: "status", args: ARGS }, Method { name: "probe", args: ARGS }] };
+
+/// The argument of both methods: `{"interface": "wan"}`, the interface section's name.
+const ARGS: &[(&str, Kind)] = &[("interface", Kind::String)];
 
 /// Calls that may wait for a deferred reply at once; one more is answered `NO_MEMORY`.
 pub const DEFERRED_MAX: usize = 8;

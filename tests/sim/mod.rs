@@ -13,6 +13,7 @@
 pub mod capture;
 pub mod ubusd;
 
+use dualwan::calls::CallAnswer;
 use dualwan::config::{Config, Gateway, Globals, LogLevel, NetName, Wan};
 use dualwan::daemon::{Daemon, Event, HotplugAction, TcpEnd};
 use dualwan::interpreter::{self, Adapters};
@@ -20,7 +21,6 @@ use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
 use dualwan::netifd::{self, NetifdStatus};
 use dualwan::route::{Family, Group, Nexthop, NexthopKind, Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors};
 use dualwan::route::{PortRange, TABLE_MAIN};
-use dualwan::calls::CallAnswer;
 use dualwan::status::{family_word, write_status, Blob, StatusError};
 use dualwan::sys::tcp_probe::TCP_PROBES_MAX;
 use dualwan::time::{Duration, Instant};
