@@ -50,7 +50,7 @@ fn ubus_call_probe_answers_each_target_with_its_rtt_or_error() {
         .track(&["203.0.113.1", "203.0.113.2", "203.0.113.3"])
         .write(&lab);
     let args = ["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()];
-    let d = lab.spawn_in("rtr", BIN, &args);
+    let mut d = lab.spawn_in("rtr", BIN, &args);
     // wan's first round waits out the dropped target: wanb is online first.
     let up = wait_until(Duration::from_secs(5), || {
         let log = lab.stderr_of(&d);
@@ -120,4 +120,5 @@ fn ubus_call_probe_answers_each_target_with_its_rtt_or_error() {
     // The daemon never counted the on-demand probes: wan stayed online throughout.
     assert!(!lab.stderr_of(&d).contains("wan: online ->"), "{}", lab.stderr_of(&d));
     assert_eq!(lab.active(), "wan1");
+    assert!(lab.terminate(&mut d).success(), "{}", lab.stderr_of(&d));
 }

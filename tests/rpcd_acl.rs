@@ -139,7 +139,10 @@ fn build_root(lab: &Lab, owrt: &Path) -> Chroot {
     std::fs::write(root.join("etc/config/rpcd"), RPCD_CONFIG.replace("HASH", SECRET_HASH)).unwrap();
     std::fs::write(root.join("etc/config/dualwan"), UCI_DUALWAN).unwrap();
     std::fs::write(root.join("etc/config/system"), "\nconfig system\n\toption hostname 'lab'\n").unwrap();
-    let app = concat!(env!("CARGO_MANIFEST_DIR"), "/openwrt/luci-app-dualwan/root/usr/share/rpcd/acl.d/luci-app-dualwan.json");
+    let app = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/openwrt/luci-app-dualwan/root/usr/share/rpcd/acl.d/luci-app-dualwan.json"
+    );
     std::fs::copy(app, root.join("usr/share/rpcd/acl.d/luci-app-dualwan.json")).unwrap();
     std::fs::write(root.join("usr/share/rpcd/acl.d/other-app.json"), OTHER_ACL).unwrap();
     std::fs::write(root.join("dev/urandom"), "").unwrap();
@@ -163,7 +166,8 @@ fn the_luci_acl_grants_status_probe_and_the_config_and_nothing_to_others() {
 
     // The daemon, in the lab, on the chroot's ubusd.
     let cfg = Config::lab().write(&lab);
-    let d = lab.spawn_in("rtr", BIN, &["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()]);
+    let mut d =
+        lab.spawn_in("rtr", BIN, &["run", "-c", &cfg, "--log", "stderr", "--ubus-socket", sock.to_str().unwrap()]);
     wait_up(&lab, &d);
     let registered = chroot.ubus(&["-t", "5", "wait_for", "dualwan"]);
     assert!(registered.status.success(), "dualwan did not register:\n{}", lab.stderr_of(&d));
@@ -209,4 +213,5 @@ fn the_luci_acl_grants_status_probe_and_the_config_and_nothing_to_others() {
     assert!(err.ends_with("(Permission denied)"), "{err}");
     let after = std::fs::read_to_string(chroot.root.join("etc/config/dualwan")).unwrap();
     assert_eq!(after, written, "the guest changed nothing");
+    assert!(lab.terminate(&mut d).success(), "{}", lab.stderr_of(&d));
 }
