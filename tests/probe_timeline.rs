@@ -208,3 +208,22 @@ fn probe_calls_change_nothing_the_health_judges() {
     assert_eq!(quiet.egress(), probed.egress());
     assert_eq!(quiet.events.len(), probed.events.len(), "no event of their own");
 }
+
+#[test]
+fn a_reload_closes_the_tcp_probes_its_round_still_waits_for() {
+    let mut s = settle(tcp_config());
+    s.lines[0].silent.push("203.0.113.2".parse().unwrap());
+    call(&mut s, 50, Some("wan"));
+    s.run_for(Duration::from_millis(100));
+    let in_flight = |s: &Sim| s.tcp_in_flight.iter().filter(|p| p.token & 0x8000 != 0).count();
+    assert_eq!(in_flight(&s), 1, "the silent target's on-demand SYN waits");
+    let cancels = s.tcp_cancels;
+    let now = s.now;
+    s.d.reload(now, tcp_config());
+    s.drain();
+    assert_eq!(in_flight(&s), 0);
+    assert_eq!(s.tcp_cancels, cancels + 1);
+    s.run_for(Duration::from_millis(1));
+    let got = replies(&mut s);
+    assert_eq!(got[0].2["probes"][1]["error"], "configuration reloaded");
+}

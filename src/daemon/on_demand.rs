@@ -15,12 +15,13 @@
 //!   down sends anyway. Everything lives in fixed slots; nothing is allocated.
 //! - A WAN that cannot be probed now (disabled, no device, no address, no probe socket)
 //!   is answered at once with the reason status shows ([`ProbeRefusal`]).
-//! - A reload or a stop ends every round at once: its pending probes fail with the reason.
+//! - A reload or a stop ends every round at once: its pending probes fail with the reason
+//!   and its TCP probes still in flight are closed.
 
 use super::Daemon;
-use crate::action::{Action, TcpEnd};
+use crate::action::{Action, TcpEnd, TcpTokens};
 use crate::config::WanName;
-use crate::health::on_demand::{is_on_demand, ErrorText, OnDemandRound};
+use crate::health::on_demand::{is_on_demand, ErrorText, OnDemandRound, Outcome};
 use crate::health::{Reason, GATEWAY_SLOT};
 use crate::route::Family;
 use crate::time::Instant;
@@ -272,8 +273,23 @@ impl Daemon {
         for wan in 0..self.wans.len() {
             let round = match &mut self.on_demand[wan].phase {
                 Phase::Running(round) => {
+                    // Its TCP probes still in flight would otherwise hold their sockets (and
+                    // the set's room) until the deadline, beside the next round's.
+                    let cancels = Family::ALL.map(|family| {
+                        let pending = round.probes().iter().filter(|p| {
+                            p.tcp_port.is_some() && p.outcome == Outcome::Pending && Family::of(&p.dst) == family
+                        });
+                        let tokens: TcpTokens = pending.map(|p| p.seq).collect();
+                        Action::CancelTcpProbes { wan, family, tokens }
+                    });
                     round.fail_pending(why);
-                    round.clone()
+                    let round = round.clone();
+                    for cancel in cancels {
+                        if matches!(&cancel, Action::CancelTcpProbes { tokens, .. } if !tokens.is_empty()) {
+                            self.push(cancel);
+                        }
+                    }
+                    round
                 }
                 Phase::Due => OnDemandRound::new(0, Instant::ZERO, crate::time::Duration::ZERO),
                 Phase::Idle | Phase::Done(_) => continue,
