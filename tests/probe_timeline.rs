@@ -7,7 +7,7 @@ mod sim;
 use dualwan::health::Status;
 use dualwan::route::Family;
 use dualwan::time::{Duration, Instant};
-use dualwan::wire::ubus::{STATUS_INVALID_ARGUMENT, STATUS_NOT_FOUND, STATUS_OK};
+use dualwan::wire::ubus::{STATUS_INVALID_ARGUMENT, STATUS_NOT_FOUND, STATUS_NO_MEMORY, STATUS_OK};
 use serde_json::{json, Value};
 use sim::{config, tcp_config, Sim};
 
@@ -129,22 +129,26 @@ fn calls_during_a_round_join_it_and_rounds_of_a_wan_are_an_interval_apart() {
     let interval = s.d.config().wans[0].interval;
     let t0 = s.now;
     let sent = s.probes;
-    // A flood of calls at once: one round, every caller answered with it.
-    for seq in 20..28 {
+    // A flood of calls at once: one round, every caller answered with it; the ninth finds
+    // the 8 places for waiting calls taken and is told at once.
+    for seq in 20..29 {
         call(&mut s, seq, Some("wan"));
     }
     s.run_for(Duration::from_millis(20));
     let got = replies(&mut s);
-    assert_eq!(got.len(), 8, "{got:?}");
-    assert!(got.iter().all(|r| r.0 == t0 + Duration::from_millis(8) && r.2 == got[0].2));
+    assert_eq!(got.len(), 9, "{got:?}");
+    assert_eq!((got[0].0, got[0].1), (t0, STATUS_NO_MEMORY));
+    let joined = &got[1..];
+    assert!(joined.iter().all(|r| (r.0, r.1) == (t0 + Duration::from_millis(8), STATUS_OK) && r.2 == joined[0].2));
+    assert_eq!(joined[0].2["probes"].as_array().map(Vec::len), Some(4));
     let round = s.probes - sent;
     assert!(round <= 4 + 2, "one round (4 probes, and maybe a steady probe): {round}");
     // Right after it ended: the next round waits for `interval` after the first one's start.
     call(&mut s, 30, Some("wan"));
     s.run_for(Duration::from_millis(500));
     let got = replies(&mut s);
-    assert_eq!(got.len(), 9);
-    assert_eq!(got[8].0, t0 + interval + Duration::from_millis(8), "paced: {got:?}");
+    assert_eq!(got.len(), 10);
+    assert_eq!(got[9].0, t0 + interval + Duration::from_millis(8), "paced: {got:?}");
 }
 
 #[test]
