@@ -442,8 +442,8 @@ pub static INTERFACE: Section<Wan> = Section {
         Opt {
             name: "interval",
             ty: Type::Seconds { min: Duration::from_millis(100), max: Duration::from_secs(60), decimals: 3 },
-            default: Some("0.35"),
-            help: "seconds between probes (while up) or rounds (while down)",
+            default: Some("0.4"),
+            help: "seconds between probes while up (twice as often while down)",
             get: |w| Some(Value::Seconds(w.interval)),
             set: |w, v| {
                 if let Value::Seconds(d) = v {

@@ -46,7 +46,7 @@ fn the_shipped_default_config_and_a_typical_one_are_accepted() {
     // Every default is printed.
     for line in [
         "\toption last_resort 'main'",
-        "\toption interval '0.35'",
+        "\toption interval '0.4'",
         "\toption timeout '0.5'",
         "\toption down '4'",
         "\toption up '3'",

@@ -13,10 +13,10 @@ use common::lab::{lab6_or_skip, wait_until, Lab};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-/// Detection defaults (interval 0.35 s, timeout 0.5 s, down 4): the bound of a silent
+/// Detection defaults (interval 0.4 s, timeout 0.5 s, down 4): the bound of a silent
 /// failure, interval + (down + 3) / 2 × timeout (README, "Why these defaults"), reached
 /// only on a path whose adaptive timeout is at its ceiling.
-const DETECTION: Duration = Duration::from_millis(350 + 7 * 500 / 2);
+const DETECTION: Duration = Duration::from_millis(400 + 7 * 500 / 2);
 /// Slack for the lab's scheduling on a busy machine (two shared cores).
 const SLACK: Duration = Duration::from_millis(700);
 

@@ -4,7 +4,7 @@
 //! the daemon logs, and ends with SIGTERM: exit status 0 and rtr's rules and routes exactly
 //! as they were before the daemon started.
 //!
-//! Scenarios 1–3 and 5 keep the detection defaults (interval 0.35 s, timeout 0.5 s, down 4,
+//! Scenarios 1–3 and 5 keep the detection defaults (interval 0.4 s, timeout 0.5 s, down 4,
 //! up 3) so their timings prove them. Needs root; `DUALWAN_SKIP_NETNS=1` skips.
 
 mod common;
@@ -16,7 +16,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Detection defaults, for the timing bounds.
-const INTERVAL: Duration = Duration::from_millis(350);
+const INTERVAL: Duration = Duration::from_millis(400);
 const UP_ROUNDS: u32 = 3;
 
 /// Starts the daemon and waits until both WANs are online and traffic is on `wan`.

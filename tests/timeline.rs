@@ -821,8 +821,8 @@ fn thirty_percent_random_loss_for_two_hours_never_switches() {
 
 /// The cost of watching a healthy router (2 WANs × 3 targets): one probe per WAN per
 /// interval, both WANs' on the same wake-up, the gateway with every twentieth; each
-/// answer is a wake-up of its own (the lines' RTTs differ). 3 × 1/0.35 s = 8.6 wake-ups a
-/// second and 2 × 2.86 × 1.05 = 6 probes: what the CPU figure of `make bench` rests on.
+/// answer is a wake-up of its own (the lines' RTTs differ). 3 × 1/0.4 s = 7.5 wake-ups a
+/// second and 2 × 2.5 × 1.05 = 5.25 probes: what the CPU figure of `make bench` rests on.
 #[test]
 fn a_healthy_router_wakes_three_times_per_interval() {
     let mut s = settle();

@@ -100,7 +100,8 @@ pub struct Wan {
     /// Targets that must answer for a round to count as good, per family (capped at the
     /// number of targets of the family: see [`Wan::need`]).
     pub reliability: u8,
-    /// Time between the starts of two rounds.
+    /// Time between two steady probes of a WAN that is up (a WAN that is not up gets a
+    /// round every [`Wan::interval_while_down`]).
     pub interval: Duration,
     /// How long a probe may take.
     pub timeout: Duration,
@@ -126,6 +127,15 @@ pub struct Wan {
 }
 
 impl Wan {
+    /// How often a WAN that is not up (starting, down, recovering) gets a round to every
+    /// target: twice per `interval`. Steady probing is what idles cost, and a slower
+    /// interval keeps it cheap; a line that is back should not wait `up` whole intervals
+    /// for its rounds (the grid's half steps include its whole ones, so steady probes
+    /// resume in step with the other WANs).
+    pub fn interval_while_down(&self) -> Duration {
+        Duration::from_micros(self.interval.as_micros() / 2)
+    }
+
     /// True if `other` probes the same link the same way (name, enabled, device or network,
     /// gateway, targets and how they are probed, gateway probing): its health so far still holds. Timing, hysteresis,
     /// metric and flush settings may differ; they apply from the next round on.

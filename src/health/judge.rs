@@ -158,9 +158,9 @@ impl WanHealth {
         let was_up = self.is_up();
         let transition = self.set_state(now, state, reason);
         if was_up && !self.is_up() {
-            // Down: rounds to every target from the next grid point on.
+            // Down: rounds to every target from the next (half-interval) grid point on.
             self.confirming = None;
-            self.next_round = Some(next_tick(now, wan.interval));
+            self.next_round = Some(next_tick(now, wan.interval_while_down()));
         } else if !was_up && self.is_up() {
             self.next_round = Some(next_tick(now, wan.interval));
         }

@@ -31,7 +31,7 @@
 //!   line is alive: no more rounds go out, the outstanding ones become samples, and steady
 //!   probing resumes at the next grid point. The line is down when all `down` rounds
 //!   failed.
-//! - **Rounds while not up** (`Init`, `Down`): every `interval` a round to every target and
+//! - **Rounds while not up** (`Init`, `Down`): every half `interval` a round to every target and
 //!   the gateway with `timeout` as its deadline; the first verdict decides `Init`, and `up`
 //!   good rounds in a row bring a `Down` WAN back (traffic returns after `recovery_wait`).
 //! - A round is good when at least `reliability` targets of the family answered (at most

@@ -11,7 +11,7 @@ use core::net::IpAddr;
 
 /// Rounds that may be waiting for answers at once; when a new round would exceed this,
 /// the oldest is judged early (a confirmation of more than 8 rounds, or timeout > 8 ×
-/// interval while down).
+/// interval / 2 while down).
 pub const ROUNDS_IN_FLIGHT: usize = 8;
 /// A healthy WAN's gateway is asked with every this many steady probes (6 s at the
 /// default interval): for its RTT in the status, at the cost of one probe.
@@ -159,7 +159,7 @@ impl WanHealth {
                 for (slot, ip) in wan.targets(self.family) {
                     probe(&mut round, slot, ip);
                 }
-                self.next_round = Some(next_tick(now.max(due), wan.interval));
+                self.next_round = Some(next_tick(now.max(due), wan.interval_while_down()));
                 true
             }
         };

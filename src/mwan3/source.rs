@@ -34,10 +34,11 @@ const fn field(name: &'static str, mwan3: u32, dualwan: u32, min: u32, max: u32,
     Field { name, mwan3, dualwan, min, max, seconds }
 }
 
-/// In the order dualwan's option table writes them; ranges and defaults as there.
+/// In the order dualwan's option table writes them; ranges and defaults as there (a test
+/// holds them to it).
 const FIELDS: [Field; 9] = [
     field("reliability", 1, 1, 1, MAX_TARGETS as u32, false),
-    field("interval", 10_000, 200, 100, 60_000, true),
+    field("interval", 10_000, 400, 100, 60_000, true),
     field("timeout", 4_000, 500, 100, 30_000, true),
     field("down", 5, 4, 1, 100, false),
     field("up", 5, 3, 1, 100, false),
@@ -319,7 +320,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
             Opt::TrackMethod => method = Some(value),
             Opt::HttpingSsl => httping_ssl = parse_bool(v) == Some(true),
             Opt::KeepFailureInterval if parse_bool(v) == Some(true) => {
-                lost(&mut notices, vline, format_args!("keep_failure_interval: dualwan has one interval"))
+                lost(&mut notices, vline, format_args!("keep_failure_interval: dualwan has no failure interval"))
             }
             Opt::InitialState if v != "online" => lost(
                 &mut notices,
@@ -332,11 +333,11 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
             Opt::KeepFailureInterval | Opt::InitialState | Opt::Fixed(..) => {}
         }
     }
-    // mwan3's intervals while an interface fails or recovers: dualwan has one.
+    // mwan3's intervals while an interface fails or recovers: dualwan sets both paces itself.
     for o in s.options() {
-        let what = match o.name() {
-            "failure_interval" => "failing",
-            "recovery_interval" => "recovering",
+        let (what, instead) = match o.name() {
+            "failure_interval" => ("failing", "dualwan confirms a miss with rounds half a timeout apart"),
+            "recovery_interval" => ("recovering", "dualwan's rounds while down go every half interval"),
             _ => continue,
         };
         let Some((v, line)) = last(&o) else { continue };
@@ -345,9 +346,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
             lost(
                 &mut notices,
                 line,
-                format_args!(
-                    "{name} '{v}' (while {what}): dualwan has one interval (after a miss it confirms within one interval)"
-                ),
+                format_args!("{name} '{v}' (while {what}): {instead}"),
             );
         }
     }
@@ -722,6 +721,31 @@ fn write_settings(sides: &[Side<'_>], included: &[usize], targets: usize, sectio
         }
         if nums[i].set || f.mwan3 != f.dualwan {
             section.option(f.name, &Shown(f, nums[i].v));
+        }
+    }
+}
+
+#[cfg(test)]
+mod option_table {
+    use super::FIELDS;
+    use crate::options::{Type, INTERFACE};
+
+    #[test]
+    fn the_fields_keep_dualwans_defaults_and_ranges() {
+        for f in &FIELDS {
+            let opt = INTERFACE.options.iter().find(|o| o.name == f.name).expect(f.name);
+            let (min, max) = match opt.ty {
+                Type::Uint { min, max, .. } => (min, max),
+                Type::Seconds { min, max, .. } => (min.as_millis() as u32, max.as_millis() as u32),
+                _ => panic!("{}: not a number", f.name),
+            };
+            assert_eq!((f.min, f.max), (min, max), "{}", f.name);
+            let default = opt.default.expect(f.name);
+            let default = match f.seconds {
+                true => (default.parse::<f64>().expect(f.name) * 1000.0).round() as u32,
+                false => default.parse().expect(f.name),
+            };
+            assert_eq!(f.dualwan, default, "{}", f.name);
         }
     }
 }

@@ -192,7 +192,7 @@ fn mwan3s_defaults_are_written_where_dualwans_differ() {
     );
     let notes = comments(&imp, "interface 'wan'");
     assert!(notes.contains("enabled is unset: mwan3 leaves such an interface disabled"), "{notes}");
-    assert!(notes.contains("interval 10, timeout 4, down 5, up 5 (leave them out for dualwan's: 0.2, 0.5, 4, 3)"));
+    assert!(notes.contains("interval 10, timeout 4, down 5, up 5 (leave them out for dualwan's: 0.4, 0.5, 4, 3)"));
 
     // What the section sets is written as set, decimals too.
     let set = iface("wan", "ipv4", &["1.1.1.1"])

@@ -122,8 +122,8 @@ test('browser: failover page shows states, marker, reason, targets and history',
 	assert.equal(wan.reason, 'gateway answers, targets unreachable (0/3 answered, need 1)');
 	assert.equal(wan.since, '1 min 35 s');
 	assert.deepEqual(wan.targets, [
-		['1.1.1.1', '12.6 ms', '0.8 ms', '100 %'],
-		['8.8.8.8', '–', '–', '100 %'],
+		['1.1.1.1', '—', '—', '100 %'],
+		['8.8.8.8', '—', '—', '100 %'],
 		['9.9.9.9', '19.1 ms', '1.4 ms', '94 %'],
 		['192.0.2.1', '0.5 ms', '0.1 ms', '0 %'],
 	]);
@@ -174,7 +174,32 @@ test('browser: balance page shows each WAN\'s share and weight, and the rules wi
 	await page.close();
 });
 
-test('browser: successive polls draw an RTT sparkline per WAN; screenshot', async () => {
+/* The chart as drawn: per plot, each line's WAN and point count; the axis labels; the legend. */
+function chart(page) {
+	return page.$eval('.dw-chart', c => {
+		const lines = sel => Array.from(c.querySelectorAll(sel + ' path.dw-chart-line')).map(p =>
+			[p.getAttribute('data-wan'), (p.getAttribute('d').match(/[ML]/g) || []).length, getComputedStyle(p).stroke]);
+		const labels = sel => Array.from(c.querySelectorAll(sel)).map(e => e.textContent);
+		return {
+			titles: labels('.dw-chart-title'),
+			rtt: lines('.dw-chart-rtt'),
+			loss: lines('.dw-chart-loss'),
+			rttAxis: labels('.dw-chart-rtt .dw-chart-ylabel'),
+			lossAxis: labels('.dw-chart-loss .dw-chart-ylabel'),
+			timeAxis: labels('.dw-chart-xlabel'),
+			legend: labels('.dw-chart-key'),
+			plotHeight: c.querySelector('.dw-chart-rtt svg').getBoundingClientRect().height,
+		};
+	});
+}
+
+/* Polls the page `n` times with wobbled copies of `base`, 3 s of daemon uptime apart. */
+async function pollMany(page, base, n) {
+	for (let i = 1; i <= n; i++)
+		await page.evaluate(r => { window.dualwanTest.setReply(r); return window.dualwanTest.runtime.poll.tick(); }, wobble(base, i));
+}
+
+test('browser: successive polls draw the RTT and loss chart: a line per WAN, labelled axes, a legend', async () => {
 	const { page, errors } = await open('failover');
 	const base = JSON.parse(fs.readFileSync(path.join(replies, 'failover.json'), 'utf8'));
 	const polls = await page.evaluate(() => ({
@@ -182,22 +207,108 @@ test('browser: successive polls draw an RTT sparkline per WAN; screenshot', asyn
 		every: window.dualwanTest.runtime.poll.intervals(),
 	}));
 	assert.deepEqual(polls, { n: 1, every: [3] }, 'one poll function, every 3 s');
-	for (let i = 1; i <= 30; i++) {
-		await page.evaluate(r => { window.dualwanTest.setReply(r); return window.dualwanTest.runtime.poll.tick(); }, wobble(base, i));
-	}
+	let c = await chart(page);
+	assert.deepEqual([c.rtt, c.loss.map(l => l.slice(0, 2))], [[['wanb', 1, 'rgb(230, 81, 0)']], [['wan', 1], ['wanb', 1]]], 'the first poll: a point each');
+	await pollMany(page, base, 30);
 	const calls = await page.evaluate(() => window.dualwanTest.runtime.rpc.calls.map(c => `${c.object}.${c.method}`));
 	assert.equal(calls.length, 31);
 	assert.ok(calls.every(c => c === 'dualwan.status'));
-	const spark = await page.$$eval('.dw-card', els => els.map(c => {
-		const p = c.querySelector('.dw-spark-line');
-		return p ? (p.getAttribute('d').match(/[ML]/g) || []).length : 0;
-	}));
-	assert.deepEqual(spark, [0, 31, 0], 'wanb has a point per poll; wan has no answered probe');
-	assert.equal(await page.$$eval('.dw-card[data-wan="wanc"] .dw-spark', els => els.length), 0, 'no sparkline for a disabled WAN');
-	const svgNs = await page.$eval('.dw-spark-svg', e => e.namespaceURI);
+	c = await chart(page);
+	assert.deepEqual(c.titles, ['Round-trip time (ms)', 'Loss (%)']);
+	// wan never answers: no RTT line, but its loss is drawn; wanb a point per poll; disabled wanc not at all.
+	assert.deepEqual(c.rtt, [['wanb', 31, 'rgb(230, 81, 0)']]);
+	assert.deepEqual(c.loss, [['wan', 31, 'rgb(21, 101, 192)'], ['wanb', 31, 'rgb(230, 81, 0)']]);
+	assert.deepEqual(c.rttAxis, ['100 ms', '50 ms', '0 ms']);
+	assert.deepEqual(c.lossAxis, ['100 %', '50 %', '0 %']);
+	assert.deepEqual(c.timeAxis, ['−5 min', '−4 min', '−3 min', '−2 min', '−1 min', 'now']);
+	assert.equal(c.legend.length, 2);
+	assert.match(c.legend[0], /^wan now —, 98 % lost$/);
+	assert.match(c.legend[1], /^wanb now \d+\.\d ms, 1 % lost$/);
+	assert.ok(c.plotHeight > 100, 'a readable plot, not a thumbnail');
+	const svgNs = await page.$eval('.dw-chart-svg', e => e.namespaceURI);
 	assert.equal(svgNs, 'http://www.w3.org/2000/svg');
+	// The line's points span the time they were polled: 90 s of the 300 s window, ending at the right.
+	const span = await page.$eval('.dw-chart-rtt path.dw-chart-line', p => {
+		const xs = p.getAttribute('d').match(/[ML][\d.]+/g).map(x => +x.slice(1));
+		return [xs[0], xs[xs.length - 1]];
+	});
+	assert.deepEqual(span, [700, 1000]);
 	assert.deepEqual(errors, []);
-	await page.screenshot({ path: path.join(out, 'status.png'), fullPage: true });
+	await page.close();
+});
+
+/* The "Test now" of a WAN card as a user sees it. */
+function probeBox(page, wan) {
+	return page.$eval(`.dw-card[data-wan="${wan}"] .dw-probe`, b => ({
+		disabled: b.querySelector('button').disabled,
+		button: b.querySelector('button').textContent,
+		state: (b.querySelector('.dw-probe-state') || { textContent: null }).textContent,
+		rows: Array.from(b.querySelectorAll('.dw-probe-row')).map(r => [
+			r.getAttribute('data-ip'), r.querySelector('.dw-ip').textContent.trim(), r.querySelector('.dw-probe-answer').textContent.trim()]),
+	}));
+}
+
+test('browser: "Test now" calls dualwan probe, is disabled while it runs, then shows each answer and RTT', async () => {
+	const { page, errors } = await open('tcp-probes');
+	assert.deepEqual(await page.$$eval('.dw-probe-button', els => els.map(b => [b.closest('.dw-card').getAttribute('data-wan'), b.textContent, b.disabled])),
+		[['wan', 'Test now', false], ['lte', 'Test now', false]]);
+	const lte = JSON.parse(fs.readFileSync(path.join(replies, 'probe/tcp-probes-lte.json'), 'utf8'));
+	// The daemon answers only when the test lets it: the round takes up to `timeout`.
+	await page.evaluate(() => window.dualwanTest.setReplyFor('probe', params =>
+		new Promise(done => { window.__answerProbe = r => done(r); window.__probeParams = params; })));
+	await page.click('.dw-card[data-wan="lte"] .dw-probe-button');
+	await page.waitForFunction(() => window.__answerProbe);
+	assert.deepEqual(await page.evaluate(() => window.__probeParams), { interface: 'lte' });
+	let box = await probeBox(page, 'lte');
+	assert.deepEqual([box.disabled, box.state], [true, 'Probing every target and the gateway…']);
+	// A status poll while the probe runs redraws the card: still disabled, still probing.
+	await page.evaluate(() => window.dualwanTest.runtime.poll.tick());
+	box = await probeBox(page, 'lte');
+	assert.deepEqual([box.disabled, box.state], [true, 'Probing every target and the gateway…']);
+	assert.equal((await probeBox(page, 'wan')).disabled, false, 'only the WAN being probed waits');
+	await page.evaluate(r => window.__answerProbe(r), lte);
+	await page.waitForFunction(() => !document.querySelector('.dw-card[data-wan="lte"] .dw-probe-button').disabled);
+	box = await probeBox(page, 'lte');
+	assert.equal(box.state, 'Test now: 2 of 3 answered');
+	assert.deepEqual(box.rows, [
+		['1.1.1.1', '1.1.1.1 (TCP 443)', '47.1 ms'],
+		['9.9.9.9', '9.9.9.9 (TCP 443)', '52.9 ms'],
+		['198.51.100.1', '198.51.100.1 (gateway)', 'timeout'],
+	]);
+	// The result stays through the next polls, until the next test.
+	await page.evaluate(() => window.dualwanTest.runtime.poll.tick());
+	assert.equal((await probeBox(page, 'lte')).rows.length, 3);
+	const calls = await page.evaluate(() => window.dualwanTest.runtime.rpc.calls.map(c => `${c.object}.${c.method} ${JSON.stringify(c.params)}`));
+	assert.deepEqual(calls.filter(c => c.includes('probe')), ['dualwan.probe {"interface":"lte"}']);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: "Test now" on a WAN that cannot be probed, and on a daemon without the method, says why', async () => {
+	const { page, errors } = await open('degraded');
+	const wanb = JSON.parse(fs.readFileSync(path.join(replies, 'probe/degraded-wanb.json'), 'utf8'));
+	await page.evaluate(r => window.dualwanTest.setReplyFor('probe', r), wanb);
+	await page.click('.dw-card[data-wan="wanb"] .dw-probe-button');
+	await page.waitForSelector('.dw-card[data-wan="wanb"] .dw-probe-error');
+	let box = await probeBox(page, 'wanb');
+	assert.deepEqual([box.disabled, box.state, box.rows], [false, 'cannot probe it now: device missing', []]);
+	// No probe method: rpcd relays ubus status 3.
+	await page.evaluate(() => window.dualwanTest.setReplyFor('probe', 3));
+	await page.click('.dw-card[data-wan="wan"] .dw-probe-button');
+	await page.waitForSelector('.dw-card[data-wan="wan"] .dw-probe-error');
+	box = await probeBox(page, 'wan');
+	assert.deepEqual([box.disabled, box.state], [false, 'this dualwan has no probe method: update the daemon']);
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+test('browser: the page links to LuCI\'s system log and names the logread command', async () => {
+	const { page, errors } = await open('all-online');
+	const log = await page.$eval('.dw-log', p => ({ text: p.textContent, href: p.querySelector('a').getAttribute('href'), link: p.querySelector('a').textContent }));
+	assert.deepEqual([log.href, log.link], ['/cgi-bin/luci/admin/status/logs', 'System log']);
+	assert.match(log.text, /filter it for "dualwan"/);
+	assert.equal(await page.textContent('.dw-log-command'), 'logread -e dualwan');
+	assert.deepEqual(errors, []);
 	await page.close();
 });
 
@@ -337,17 +448,92 @@ test('browser: dual stack, an IPv6-only WAN beside an IPv4-only one', async () =
 	await page.close();
 });
 
-// Down to 600 px: below that the six-column targets table is wider than any card, as it
-// always was for IPv4-only cards; IPv6 addresses themselves break after a colon.
-test('browser: long IPv6 addresses stay inside the dual-stack cards, 1280 to 600 px wide', async () => {
+// Down to a phone: a narrow card shows each target in two lines; IPv6 addresses break after a colon.
+test('browser: long IPv6 addresses stay inside the dual-stack cards, 1280 to 375 px wide', async () => {
 	const { page, errors } = await open('dualstack-online');
-	for (const width of [1280, 1000, 900, 600]) {
+	for (const width of [1280, 1000, 900, 600, 375]) {
 		await page.setViewportSize({ width, height: 900 });
 		assert.deepEqual(await overflowing(page), [], `at ${width} px`);
 		const scroll = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
 		assert.ok(scroll <= 0, `page scrolls sideways by ${scroll} px at ${width} px`);
 	}
 	await page.screenshot({ path: path.join(out, 'dualstack-narrow.png'), fullPage: true });
+	assert.deepEqual(errors, []);
+	await page.close();
+});
+
+/* Elements of the page (#view) reaching past the window's sides: [tag.class, left, right]. */
+function outsideWindow(page) {
+	return page.$$eval('#view *', els => els.filter(e => {
+		const r = e.getBoundingClientRect();
+		return r.width > 0 && (r.right > innerWidth + 0.5 || r.left < -0.5);
+	}).map(e => [e.tagName.toLowerCase() + '.' + String(e.getAttribute('class') || ''), Math.round(e.getBoundingClientRect().left), Math.round(e.getBoundingClientRect().right)]));
+}
+
+/* The page's width against the window's, with every element inside its card and the window. */
+async function fits(page, what) {
+	const [scroll, inner] = await page.evaluate(() => [document.documentElement.scrollWidth, innerWidth]);
+	assert.ok(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window`);
+	assert.deepEqual(await overflowing(page), [], `${what}: cards with content past their border`);
+	assert.deepEqual(await outsideWindow(page), [], `${what}: elements past the window`);
+	// A target's state ("● no answer") stays on one line.
+	const wrapped = await page.$$eval('.dw-tstate', els => els.filter(td => {
+		const range = document.createRange();
+		range.selectNodeContents(td);
+		const rects = Array.from(range.getClientRects());
+		const height = Math.max(...rects.map(r => r.bottom)) - Math.min(...rects.map(r => r.top));
+		return height > 1.5 * parseFloat(getComputedStyle(td).lineHeight);
+	}).map(td => td.textContent.trim()));
+	assert.deepEqual(wrapped, [], `${what}: target states on two lines`);
+}
+
+const WIDTHS = [1280, 375];
+
+test('browser: every recorded reply fits a 1280 px window and a 375 px phone, with the chart and a probe result', async () => {
+	for (const name of require('./lib/load').replyNames()) {
+		const { page, errors } = await open(name);
+		const base = JSON.parse(fs.readFileSync(path.join(replies, name + '.json'), 'utf8'));
+		if (base.interfaces)
+			await pollMany(page, base, 5);
+		const probes = fs.readdirSync(path.join(replies, 'probe')).filter(f => f.startsWith(name + '-'));
+		for (const f of probes) {
+			const r = JSON.parse(fs.readFileSync(path.join(replies, 'probe', f), 'utf8'));
+			await page.evaluate(x => window.dualwanTest.setReplyFor('probe', x), r);
+			await page.click(`.dw-card[data-wan="${r.interface}"] .dw-probe-button`);
+			await page.waitForSelector(`.dw-card[data-wan="${r.interface}"] .dw-probe-state:not(.dw-muted)`);
+		}
+		// Both widths the issue names, and the ones between where cards change columns.
+		for (const width of [1280, 1100, 1000, 900, 800, 700, 600, 500, 420, 375]) {
+			await page.setViewportSize({ width, height: 900 });
+			await fits(page, `${name} at ${width} px`);
+		}
+		assert.deepEqual(errors, []);
+		await page.close();
+	}
+});
+
+// Regenerate with: bash tests/luci/run.sh screenshots
+test('browser: screenshots of the status page at 1280 and 375 px (tests/luci/out/status-WIDTH.png)', async () => {
+	const { page, errors } = await open('tcp-probes');
+	await pollMany(page, JSON.parse(fs.readFileSync(path.join(replies, 'tcp-probes.json'), 'utf8')), 60);
+	const lte = JSON.parse(fs.readFileSync(path.join(replies, 'probe/tcp-probes-lte.json'), 'utf8'));
+	await page.evaluate(x => window.dualwanTest.setReplyFor('probe', x), lte);
+	await page.click('.dw-card[data-wan="lte"] .dw-probe-button');
+	await page.waitForSelector('.dw-card[data-wan="lte"] .dw-probe-row');
+	const shown = () => page.$$eval('.dw-chart-xlabel', els => els.filter(e => e.getBoundingClientRect().width > 0).map(e => e.textContent));
+	for (const width of WIDTHS) {
+		await page.setViewportSize({ width, height: 900 });
+		await fits(page, `screenshot at ${width} px`);
+		assert.deepEqual(await shown(), width > 600 ? ['−5 min', '−4 min', '−3 min', '−2 min', '−1 min', 'now'] : ['−5 min', '−3 min', '−1 min', 'now'],
+			`time labels at ${width} px`);
+		const overlaps = await page.$$eval('.dw-chart-xlabel, .dw-chart-ylabel', els => {
+			const boxes = els.map(e => e.getBoundingClientRect()).filter(r => r.width > 0);
+			return boxes.filter((a, i) => boxes.some((b, j) => j > i &&
+				a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom)).length;
+		});
+		assert.equal(overlaps, 0, `axis labels overlap at ${width} px`);
+		await page.screenshot({ path: path.join(out, `status-${width}.png`), fullPage: true });
+	}
 	assert.deepEqual(errors, []);
 	await page.close();
 });

@@ -1,14 +1,16 @@
 // Runs every luci-app-dualwan test: static checks, page logic, and the headless
-// Chromium page test (skipped only with DUALWAN_SKIP_BROWSER=1). Prints one line per
+// Chromium page tests (skipped only with DUALWAN_SKIP_BROWSER=1; the config page's
+// also without the real LuCI runtime, LUCI_SRC). Prints one line per
 // test and closes with "N passed, N failed".
 'use strict';
 const { run } = require('./lib/harness');
 
 require('./static');
 require('./unit');
-if (process.env.DUALWAN_SKIP_BROWSER !== '1')
+if (process.env.DUALWAN_SKIP_BROWSER !== '1') {
 	require('./browser');
-else {
+	require('./config');
+} else {
 	// Counted by tests/run.sh like a skipped Rust test (tests/common/skip.rs).
 	const reason = 'the headless Chromium page tests (DUALWAN_SKIP_BROWSER=1)';
 	console.log(`browser: skipped: ${reason}`);

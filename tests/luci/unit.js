@@ -96,7 +96,8 @@ test('RTT, jitter and loss formatting', async () => {
 	assert.equal(fmt.ms(0.4), '0.4 ms');
 	assert.equal(fmt.ms(44), '44.0 ms');
 	assert.equal(fmt.ms(131.7), '132 ms');
-	assert.equal(fmt.ms(undefined), '–');
+	assert.equal(fmt.ms(undefined), '—');
+	assert.equal(fmt.loss(undefined), '—');
 	assert.equal(fmt.loss(0), '0 %');
 	assert.equal(fmt.loss(100), '100 %');
 	assert.deepEqual([0, 6, 49, 50, 100, undefined].map(p => fmt.lossTone(p)), ['ok', 'warn', 'warn', 'bad', 'bad', 'off']);
@@ -182,7 +183,19 @@ test('failover: says why, and shows the dead targets plainly', async () => {
 	assert.equal(wan.answered, '0 of 3 targets answer');
 	const t8 = wan.targets.find(t => t.ip === '8.8.8.8');
 	assert.deepEqual([t8.state, t8.tone, t8.rtt, t8.jitter, t8.loss, t8.lossTone, t8.last],
-		['no answer', 'bad', '–', '–', '100 %', 'bad', '–']);
+		['no answer', 'bad', '—', '—', '100 %', 'bad', '—']);
+	// Its reply still carries an old average: every probe in its window was lost, so no number.
+	const t1 = wan.targets.find(t => t.ip === '1.1.1.1');
+	assert.equal(reply('failover').interfaces.wan.track_ip[0].latency, 12.6);
+	assert.deepEqual([t1.state, t1.rtt, t1.jitter, t1.loss, t1.last], ['no answer', '—', '—', '100 %', '—']);
+	// A target that lost most but not all of its window keeps its figures, without a last RTT.
+	const t9 = wan.targets.find(t => t.ip === '9.9.9.9');
+	assert.deepEqual([t9.rtt, t9.jitter, t9.loss, t9.last], ['19.1 ms', '1.4 ms', '94 %', '—']);
+	// Zeros from a daemon that printed them for a dead target read the same.
+	const zero = fmt.target({ ip: '192.0.2.9', status: 'down', latency: 0, jitter: 0, packetloss: 100, last_rtt: 0 }, 'target');
+	assert.deepEqual([zero.rtt, zero.jitter, zero.last], ['—', '—', '—']);
+	const fresh = fmt.target({ ip: '192.0.2.9', status: 'unknown', latency: 0, packetloss: 0 }, 'target');
+	assert.deepEqual([fresh.state, fresh.rtt, fresh.loss, fresh.lossTone, fresh.last], ['not probed yet', '—', '—', 'off', '—']);
 	const gw = wan.targets.find(t => t.kind === 'gateway');
 	assert.deepEqual([gw.ip, gw.state, gw.rtt], ['192.0.2.1', 'answers', '0.5 ms']);
 	assert.deepEqual([wanb.label, wanb.active], ['Online', true]);
@@ -248,7 +261,7 @@ test('degraded: a disconnecting WAN still carries traffic', async () => {
 	assert.equal(m.headline.tone, 'ok');
 	assert.deepEqual([wanb.label, wanb.reason, wanb.address], ['No link', 'device missing', 'none']);
 	assert.equal(wan.targets[1].last, '17.4 ms');
-	assert.equal(wan.targets[0].last, '–');
+	assert.equal(wan.targets[0].last, '—');
 });
 
 // --- dual stack ---
@@ -321,7 +334,7 @@ test('dual stack, IPv6 fails on wan only: IPv4 stays, IPv6 moves to wwan', async
 	const gw6 = wan.targets.find(t => t.ip === 'fe80::1');
 	assert.deepEqual([gw6.kind, gw6.state, gw6.rtt], ['gateway', 'answers', '0.6 ms']);
 	const dead = wan.targets.find(t => t.ip === '2001:4860:4860::8888');
-	assert.deepEqual([dead.state, dead.rtt, dead.loss, dead.lossTone], ['no answer', '–', '100 %', 'bad']);
+	assert.deepEqual([dead.state, dead.rtt, dead.loss, dead.lossTone], ['no answer', '—', '100 %', 'bad']);
 	assert.deepEqual([wwan.v4.active, wwan.v6.active, wwan.tone], [false, true, 'ok']);
 	assert.equal(m.history[0].text, 'wan IPv6: Online → Offline');
 	assert.deepEqual([m.history[0].family, m.history[0].fam, m.history[0].tone], ['ipv6', 'IPv6', 'bad']);
@@ -407,7 +420,7 @@ test('history family: shown in a dual-stack reply; an IPv4-only reply with it re
 		'wan IPv4: Online → Offline');
 });
 
-test('sparkline samples of a dual-stack WAN average the answers of both families', async () => {
+test('chart samples of a dual-stack WAN average the answers of both families', async () => {
 	const { fmt } = await load();
 	const r = reply('dualstack-v6-failover');
 	assert.equal(fmt.rttSample(r.interfaces.wan).toFixed(2), '13.15');   // the IPv6 targets do not answer
@@ -430,36 +443,144 @@ test('daemon not running / no permission / odd reply become plain messages', asy
 	assert.equal(fmt.model(4).ok, false);
 });
 
-// --- sparkline ---
+// --- the RTT and loss chart ---
 
-test('RTT samples per poll: mean of the newest answers, gaps where none', async () => {
+/* A reply `secs` seconds after `base`, each answering target's last RTT and loss set by fn(ip). */
+function poll(base, secs, fn) {
+	const r = JSON.parse(JSON.stringify(base));
+	r.uptime = base.uptime + secs;
+	for (const w of Object.values(r.interfaces))
+		for (const t of w.track_ip) {
+			const v = fn ? fn(t.ip, secs) : null;
+			if (v != null && t.status === 'up')
+				t.last_rtt = v;
+		}
+	return r;
+}
+
+test('RTT and loss samples per poll: mean of the newest answers and of the targets\' loss, gaps where none', async () => {
 	const { fmt } = await load();
 	const r = reply('failover');
 	assert.equal(fmt.rttSample(r.interfaces.wan), null);
 	assert.equal(fmt.rttSample(r.interfaces.wanb).toFixed(1), '47.4');
-	const series = {};
-	for (let i = 0; i < 50; i++)
-		fmt.addSamples(series, r);
-	assert.deepEqual(Object.keys(series), ['wan', 'wanb', 'wanc']);
-	assert.equal(series.wanb.length, fmt.SPARK_SAMPLES);
-	fmt.addSamples(series, {});                 // an error reply adds nothing
-	assert.equal(series.wanb.length, fmt.SPARK_SAMPLES);
+	assert.equal(fmt.lossSample(r.interfaces.wan).toFixed(1), '98.0');        // 100, 100, 94
+	assert.equal(fmt.lossSample(r.interfaces.wanb), 1);                      // 0, 3, 0
+	assert.equal(fmt.lossSample(r.interfaces.wanc), null);                    // never probed
 });
 
-test('sparkline path: scaled to a round top, broken at gaps, newest at the right', async () => {
+test('chart history: one sample per poll on the daemon\'s clock, the last 5 minutes, restart starts over', async () => {
 	const { fmt } = await load();
-	const s = fmt.sparkline([10, null, 20, 30], 240, 44);
-	assert.equal(s.max, 50);
-	assert.equal(s.last, '30.0 ms');
-	assert.equal(s.count, 3);
-	assert.equal((s.path.match(/M/g) || []).length, 2, s.path);
-	assert.equal((s.path.match(/L/g) || []).length, 1, s.path);
-	assert.equal(s.end[0], 238);               // the newest sample sits at the right edge
-	assert.ok(Math.abs(s.end[1] - (4 + 37 * (1 - 30 / 50))) < 1e-9);
-	const empty = fmt.sparkline([], 240, 44);
-	assert.deepEqual([empty.path, empty.last, empty.count, empty.max], ['', '–', 0, 1]);
-	assert.equal(fmt.sparkline([0.4, 0.5], 240, 44).max, 1);
-	assert.equal(fmt.sparkline([120], 240, 44).max, 200);
+	const base = reply('failover');
+	const h = { samples: [] };
+	for (let i = 0; i < 150; i++)
+		fmt.addSamples(h, poll(base, 3 * i));
+	// 5 minutes of polls every 3 s: 101 samples (both ends), disabled wanc not sampled.
+	assert.equal(h.samples.length, 101);
+	assert.deepEqual(Object.keys(h.samples[0].wans), ['wan', 'wanb']);
+	assert.equal(h.samples[100].t - h.samples[0].t, 300);
+	fmt.addSamples(h, poll(base, 3 * 149));           // the same second again replaces it
+	assert.equal(h.samples.length, 101);
+	fmt.addSamples(h, {});                            // an error reply adds nothing
+	assert.equal(h.samples.length, 101);
+	fmt.addSamples(h, poll(base, -base.uptime + 5));  // uptime 5: the daemon restarted
+	assert.equal(h.samples.length, 1);
+	const noUptime = poll(base, 0);
+	delete noUptime.uptime;
+	assert.equal(fmt.addSamples({ samples: [] }, noUptime, 1000).samples[0].t, 1000);
+});
+
+test('chart: a line per WAN with a point per answered poll, round scale, labelled axes', async () => {
+	const { fmt } = await load();
+	const base = reply('failover');
+	const h = { samples: [] };
+	// wanb answers 40..60 ms; its answers stop for polls 10-12 (a gap); wan never answers.
+	for (let i = 0; i < 20; i++)
+		fmt.addSamples(h, poll(base, 3 * i, (ip, secs) => 40 + (secs % 7) * 3), 0);
+	for (const s of h.samples.slice(10, 13))
+		s.wans.wanb.rtt = null;
+	const c = fmt.chart(h, ['wan', 'wanb']);
+	assert.equal(c.samples, 20);
+	assert.equal(c.rttTop, 100);
+	assert.deepEqual(c.rttTicks.map(t => [t.at, t.label]), [[0, '100 ms'], [50, '50 ms'], [100, '0 ms']]);
+	assert.deepEqual(c.lossTicks.map(t => t.label), ['100 %', '50 %', '0 %']);
+	assert.deepEqual(c.xTicks.map(t => t.label), ['−5 min', '−4 min', '−3 min', '−2 min', '−1 min', 'now']);
+	assert.deepEqual([c.xTicks[0].at, c.xTicks[5].at], [0, 100]);
+	const [wan, wanb] = c.wans;
+	assert.deepEqual([wan.name, wan.colour, wan.rtt.points, wan.rtt.path, wan.rttNow], ['wan', 0, 0, '', '—']);
+	assert.equal(wan.loss.points, 20);
+	assert.equal(wan.lossNow, '98 %');
+	assert.deepEqual([wanb.colour, wanb.rtt.points, (wanb.rtt.path.match(/M/g) || []).length], [1, 17, 2]);
+	assert.equal(wanb.rtt.end[0], fmt.CHART_W, 'the newest poll at the right edge');
+	// The first poll sits 57 s before the newest: 243 s into the 300 s window.
+	assert.match(wanb.rtt.path, /^M810\.0 /);
+	// A silence longer than CHART_GAP between polls breaks the line too.
+	const g = { samples: [] };
+	for (const secs of [0, 3, 6, 30, 33])
+		fmt.addSamples(g, poll(base, secs));
+	assert.equal((fmt.chart(g, ['wanb']).wans[0].rtt.path.match(/M/g) || []).length, 2);
+	assert.equal(fmt.niceTop(0.4), 1);
+	assert.equal(fmt.niceTop(120), 200);
+	assert.equal(fmt.niceTop(50), 50);
+	assert.equal(fmt.chart({ samples: [] }, ['wan']).wans[0].rtt.points, 0);
+});
+
+// --- "Test now" (dualwan probe) ---
+
+/* The agreed reply format of `dualwan probe` (/work/coord/probe-format.md), checked by hand. */
+function probeProblems(r) {
+	const p = [];
+	if (typeof r.interface !== 'string') p.push('interface');
+	if (!Array.isArray(r.probes)) p.push('probes');
+	if (r.error != null && (typeof r.error !== 'string' || r.probes.length)) p.push('error only with no probes');
+	for (const x of r.probes || []) {
+		const want = ['ip', 'kind', 'method'].concat(x.method === 'tcp' ? ['port'] : [], ['answered'], x.answered ? ['rtt'] : ['error']);
+		if (JSON.stringify(Object.keys(x)) !== JSON.stringify(want)) p.push(`${x.ip}: keys ${Object.keys(x)} (want ${want})`);
+		if (!['target', 'gateway'].includes(x.kind)) p.push(`${x.ip}: kind ${x.kind}`);
+		if (x.kind === 'gateway' && x.method !== 'icmp') p.push(`${x.ip}: the gateway is pinged`);
+		if (x.answered && !(typeof x.rtt === 'number' && Math.round(x.rtt * 1000) / 1000 === x.rtt)) p.push(`${x.ip}: rtt, 3 decimals`);
+	}
+	return p;
+}
+
+const PROBE_REPLIES = fs.readdirSync(path.join(__dirname, 'replies/probe')).filter(f => f.endsWith('.json'));
+
+test('probe replies follow the agreed format and match their status reply\'s targets', () => {
+	assert.equal(PROBE_REPLIES.length, 4);
+	for (const f of PROBE_REPLIES) {
+		const r = JSON.parse(fs.readFileSync(path.join(__dirname, 'replies/probe', f), 'utf8'));
+		assert.deepEqual(probeProblems(r), [], f);
+		const [status, wan] = [f.slice(0, f.lastIndexOf('-')), f.slice(f.lastIndexOf('-') + 1, -5)];
+		const w = reply(status).interfaces[wan];
+		assert.equal(r.interface, wan, f);
+		if (r.error)
+			assert.equal(r.error, w.reason, `${f}: the reason, as status shows it`);
+		else
+			assert.deepEqual(r.probes.map(x => x.ip), w.track_ip.map(t => t.ip).concat([w.gateway_probe.ip]), f);
+	}
+	assert.deepEqual(probeProblems({ interface: 'wan', probes: [{ ip: '192.0.2.1', kind: 'gateway', method: 'icmp', answered: true }] }),
+		['192.0.2.1: keys ip,kind,method,answered (want ip,kind,method,answered,rtt)', '192.0.2.1: rtt, 3 decimals']);
+});
+
+test('probe: each answer with its RTT or error; a WAN that cannot be probed, and failed calls, say why', async () => {
+	const { fmt } = await load();
+	const probe = f => JSON.parse(fs.readFileSync(path.join(__dirname, 'replies/probe', f + '.json'), 'utf8'));
+	const lte = fmt.probe(probe('tcp-probes-lte'), null);
+	assert.deepEqual([lte.ok, lte.summary, lte.tone], [true, '2 of 3 answered', 'warn']);
+	assert.deepEqual(lte.rows.map(r => [r.ip, r.how, r.answered, r.text, r.tone]), [
+		['1.1.1.1', 'TCP 443', true, '47.1 ms', 'ok'],
+		['9.9.9.9', 'TCP 443', true, '52.9 ms', 'ok'],
+		['198.51.100.1', 'gateway', false, 'timeout', 'bad'],
+	]);
+	assert.deepEqual([fmt.probe(probe('tcp-probes-wan'), null).tone, fmt.probe(probe('tcp-probes-wan'), null).rows[0].how], ['ok', '']);
+	assert.deepEqual(fmt.probe(probe('failover-wan'), null).rows.map(r => r.text), ['timeout', 'unreachable', '19.4 ms', '0.5 ms']);
+	assert.deepEqual(fmt.probe(probe('degraded-wanb'), null), { ok: false, error: 'cannot probe it now: device missing', rows: [] });
+	const err = m => fmt.probe(null, new Error(m)).error;
+	assert.equal(err('RPC call to dualwan/probe failed with ubus code 4: Resource not found'),
+		'the daemon does not know this interface (reload it after a configuration change)');
+	assert.equal(err('RPC call to dualwan/probe failed with ubus code 3: Method not found'), 'this dualwan has no probe method: update the daemon');
+	assert.equal(err('RPCError: RPC call to dualwan/probe failed with error -32000: Object not found'), 'the dualwan daemon is not running');
+	assert.match(err('RPC call to dualwan/probe failed with error -32002: Access denied'), /ACL luci-app-dualwan/);
+	assert.equal(fmt.probe({}, null).error, 'unexpected reply from the daemon');
 });
 
 // --- configuration rules (dualwan check) ---

@@ -14,9 +14,13 @@ const ROOTS = [
 ];
 const TYPES = { '.js': 'text/javascript', '.css': 'text/css', '.json': 'application/json', '.html': 'text/html' };
 
-function start() {
+/* `routes`, when given, answers a request first (returns true when it did): the LuCI
+ * page of the config page test (luci-server.js). */
+function start(routes) {
 	const server = http.createServer((req, res) => {
 		const url = new URL(req.url, 'http://127.0.0.1');
+		if (routes && routes(req, res, url))
+			return;
 		let file = null;
 		if (url.pathname === '/')
 			file = path.join(shim, 'page.html');

@@ -7,7 +7,7 @@
  *   - baseclass.extend, view.extend (load() then render() into #view), rpc.declare
  *     (the reply/expect/reject rules of LuCI's rpc.js, over a test-supplied transport),
  *     poll.add (ticks driven by the test), dom.content;
- *   - the globals E(), _(), N_(), L.resource/L.bind and String.prototype.format
+ *   - the globals E(), _(), N_(), L.resource/L.url/L.bind and String.prototype.format
  *     (%s, %d, %f with precision, %%).
  *
  * It is test tooling written for this project, not LuCI code, and is never shipped.
@@ -125,6 +125,11 @@
 		let L = {
 			env: {},
 			resource: function(path) { return '/luci-static/resources/' + path; },
+			/* A LuCI page's address, as luci.js builds it: scriptname + '/' + path parts. */
+			url: function() {
+				let parts = Array.prototype.slice.call(arguments).join('/').split('/').filter(function(p) { return p; });
+				return '/cgi-bin/luci' + (parts.length ? '/' + parts.join('/') : '');
+			},
 			bind: function(fn, self) {
 				let pre = Array.prototype.slice.call(arguments, 2);
 				return function() { return fn.apply(self, pre.concat(Array.prototype.slice.call(arguments))); };

@@ -46,6 +46,9 @@ const STATES = {
 	}
 };
 
+/* What a number cell shows when there is no number to show (no answer, no sample). */
+const NONE = '—';
+
 /* A target's own state. */
 const TARGET_STATES = {
 	up: { label: _('answers'), tone: 'ok' },
@@ -86,8 +89,13 @@ function mixTones(tones) {
 return baseclass.extend({
 	STATES: STATES,
 
-	/* How many RTT samples a sparkline keeps (one per poll). */
-	SPARK_SAMPLES: 40,
+	NONE: NONE,
+
+	/* How far back the RTT and loss chart looks, in seconds of the daemon's uptime. */
+	CHART_SECONDS: 300,
+
+	/* A longer silence between two polls (a sleeping tab, a lost call) breaks the lines. */
+	CHART_GAP: 10,
 
 	/** State of a WAN -> { label, tone, hint }; unknown words are shown as they are. */
 	wanState: function(status) {
@@ -134,10 +142,10 @@ return baseclass.extend({
 		return _('%s ago').format(this.duration(secs));
 	},
 
-	/** Milliseconds (absent while a target has no answered probe) -> "12.4 ms" / "–". */
+	/** Milliseconds (absent while a target has no answered probe) -> "12.4 ms" / "—". */
 	ms: function(v) {
 		if (!isNum(v))
-			return '–';
+			return NONE;
 		if (v >= 100)
 			return '%d ms'.format(Math.round(v));
 		return '%s ms'.format(v.toFixed(1));
@@ -145,7 +153,7 @@ return baseclass.extend({
 
 	/** Packet loss percent -> "0 %". */
 	loss: function(p) {
-		return isNum(p) ? '%d %%'.format(p) : '–';
+		return isNum(p) ? '%d %%'.format(p) : NONE;
 	},
 
 	/** A whole number with thousands separators, as the daemon's reasons write them: 1,240. */
@@ -207,9 +215,15 @@ return baseclass.extend({
 		});
 	},
 
-	/** One probe target (track_ip entry or gateway_probe) -> a table row. */
+	/**
+	 * One probe target (track_ip entry or gateway_probe) -> a table row. A target with
+	 * no answer in its window (all lost, or not probed yet) has no RTT or jitter to
+	 * show, whatever numbers the reply carries; `last` is the newest probe's, so only
+	 * a target that answers has one.
+	 */
 	target: function(t, kind) {
 		let st = this.targetState(t.status);
+		let silent = t.status != 'up' && (t.status != 'down' || !(t.packetloss < 100));
 
 		return {
 			ip: t.ip,
@@ -221,11 +235,12 @@ return baseclass.extend({
 			methodLabel: t.method == 'tcp' ? _('TCP %d').format(t.port) : (t.method == 'icmp' ? _('ICMP') : ''),
 			state: st.label,
 			tone: st.tone,
-			rtt: this.ms(t.latency),
-			jitter: this.ms(t.jitter),
-			last: this.ms(t.last_rtt),
-			loss: this.loss(t.packetloss),
-			lossTone: this.lossTone(t.packetloss)
+			rtt: silent ? NONE : this.ms(t.latency),
+			jitter: silent ? NONE : this.ms(t.jitter),
+			last: t.status == 'up' ? this.ms(t.last_rtt) : NONE,
+			/* Not probed yet: no loss either (the daemon says 0 of 0 lost). */
+			loss: t.status == 'unknown' ? NONE : this.loss(t.packetloss),
+			lossTone: t.status == 'unknown' ? 'off' : this.lossTone(t.packetloss)
 		};
 	},
 
@@ -593,7 +608,7 @@ return baseclass.extend({
 
 	/** The RTT of one poll for a WAN: mean of the newest answers, or null (a gap). */
 	rttSample: function(w) {
-		let v = (w.track_ip || []).filter(function(t) { return isNum(t.last_rtt); })
+		let v = (w.track_ip || []).filter(function(t) { return t.status == 'up' && isNum(t.last_rtt); })
 			.map(function(t) { return t.last_rtt; });
 
 		if (!v.length)
@@ -602,58 +617,213 @@ return baseclass.extend({
 		return v.reduce(function(a, b) { return a + b; }, 0) / v.length;
 	},
 
-	/** Appends this poll's sample of each WAN to `series` (name -> array), keeping the newest. */
-	addSamples: function(series, reply) {
-		if (!this.isReply(reply))
-			return series;
+	/**
+	 * The loss of one poll for a WAN: the mean of its targets' loss over their recent
+	 * probes (each target's window), or null before any target was probed.
+	 */
+	lossSample: function(w) {
+		let v = (w.track_ip || []).filter(function(t) { return t.status != 'unknown' && isNum(t.packetloss); })
+			.map(function(t) { return t.packetloss; });
 
-		for (let name in reply.interfaces) {
-			let list = series[name] || (series[name] = []);
-			list.push(this.rttSample(reply.interfaces[name]));
-			while (list.length > this.SPARK_SAMPLES)
-				list.shift();
-		}
+		if (!v.length)
+			return null;
 
-		return series;
+		return v.reduce(function(a, b) { return a + b; }, 0) / v.length;
 	},
 
 	/**
-	 * Samples -> an SVG path over a w x h box (y grows downwards; 2 px margin at the
-	 * sides, 4 px at the top so the newest-sample dot is not cut).
-	 * Gaps (null) break the line. `max` is the scale top: at least 1 ms, rounded up.
+	 * Adds one poll to `history` ({ samples: [{ t, wans: { name: { rtt, loss } } }] }) and
+	 * returns it. Time is the daemon's `uptime` (`now`, in seconds, for a reply without
+	 * it): a poll within the same second replaces the previous one, an uptime that goes
+	 * back (the daemon restarted) starts over, and samples older than CHART_SECONDS
+	 * leave. Disabled WANs are not sampled. An error reply adds nothing.
 	 */
-	sparkline: function(samples, w, h) {
-		let nums = samples.filter(isNum);
-		let top = Math.max(1, Math.max.apply(null, nums.concat([0])));
-		let scale = [1, 2, 5];
+	addSamples: function(history, reply, now) {
+		if (!this.isReply(reply))
+			return history;
 
-		for (let e = 1; ; e *= 10) {
-			let s = scale.find(function(m) { return m * e >= top; });
-			if (s) { top = s * e; break; }
+		let list = history.samples || (history.samples = []);
+		let t = isNum(reply.uptime) ? reply.uptime : now;
+		let prev = list.length ? list[list.length - 1].t : null;
+		let wans = {};
+
+		if (!isNum(t))
+			return history;
+		if (prev != null && t < prev)
+			list.length = 0;
+		else if (prev != null && t == prev)
+			list.pop();
+
+		for (let name in reply.interfaces) {
+			let w = reply.interfaces[name];
+			if (w.enabled !== false)
+				wans[name] = { rtt: this.rttSample(w), loss: this.lossSample(w) };
 		}
 
-		let n = this.SPARK_SAMPLES, step = (w - 4) / (n - 1), off = n - samples.length;
-		let d = '', pen = false, dots = [];
+		list.push({ t: t, wans: wans });
+		while (list.length && list[0].t < t - this.CHART_SECONDS)
+			list.shift();
 
-		samples.forEach(function(v, i) {
+		return history;
+	},
+
+	/** The smallest 1, 2 or 5 times a power of ten at or above `v` (and at least 1). */
+	niceTop: function(v) {
+		let top = Math.max(1, v);
+
+		for (let e = 1; ; e *= 10) {
+			let s = [ 1, 2, 5 ].find(function(m) { return m * e >= top; });
+			if (s)
+				return s * e;
+		}
+	},
+
+	/**
+	 * One WAN's values (key 'rtt' or 'loss') over `samples` -> an SVG path in a
+	 * CHART_W x 100 box (time to the right, the value `top` at y 0), and its points.
+	 * A null value or a gap longer than CHART_GAP lifts the pen.
+	 */
+	chartPath: function(samples, name, key, since, top) {
+		let d = '', pen = false, points = 0, prevT = null, end = null;
+
+		samples.forEach(function(s) {
+			let w = s.wans[name], v = w ? w[key] : null;
+
+			if (prevT != null && s.t - prevT > this.CHART_GAP)
+				pen = false;
+			prevT = s.t;
+
 			if (!isNum(v)) {
 				pen = false;
 				return;
 			}
-			let x = 2 + (off + i) * step, y = 4 + (h - 7) * (1 - v / top);
+
+			let x = (s.t - since) / this.CHART_SECONDS * this.CHART_W;
+			let y = 100 - Math.min(v, top) / top * 100;
+
 			d += (pen ? 'L' : 'M') + x.toFixed(1) + ' ' + y.toFixed(1);
 			pen = true;
-			dots.push([x, y]);
+			points++;
+			end = [ x, y ];
+		}, this);
+
+		return { path: d, points: points, end: end };
+	},
+
+	/* Width of the chart's drawing box; the SVG stretches it to the page's width. */
+	CHART_W: 1000,
+
+	/**
+	 * The history -> the RTT and loss chart of the WANs `names` (priority order): per
+	 * WAN a line in each, its colour index, its newest values; the axes' ticks as
+	 * percentages of the plot (y from the top, x from the left) with their labels.
+	 * The time axis always spans CHART_SECONDS, ending at the newest poll.
+	 */
+	chart: function(history, names) {
+		let samples = (history && history.samples) || [];
+		let now = samples.length ? samples[samples.length - 1].t : 0;
+		let since = now - this.CHART_SECONDS;
+		let rtts = [];
+
+		samples.forEach(function(s) {
+			names.forEach(function(n) {
+				if (s.wans[n] && isNum(s.wans[n].rtt))
+					rtts.push(s.wans[n].rtt);
+			});
 		});
 
-		let last = samples.length ? samples[samples.length - 1] : null;
+		let top = this.niceTop(Math.max.apply(null, rtts.concat([ 0 ])));
+		let ticks = function(max, unit) {
+			return [ max, max / 2, 0 ].map(function(v) {
+				return { at: 100 - v / max * 100, label: (v % 1 ? v.toFixed(1) : String(v)) + unit };
+			});
+		};
+		let minutes = Math.round(this.CHART_SECONDS / 60);
+		let xTicks = [];
+
+		for (let m = minutes; m >= 0; m--)
+			xTicks.push({ at: (minutes - m) / minutes * 100, label: m ? _('−%d min').format(m) : _('now') });
 
 		return {
-			path: d,
-			max: top,
-			last: isNum(last) ? this.ms(last) : '–',
-			end: dots.length && isNum(last) ? dots[dots.length - 1] : null,
-			count: nums.length
+			samples: samples.length,
+			seconds: this.CHART_SECONDS,
+			rttTop: top,
+			rttTicks: ticks(top, ' ms'),
+			lossTicks: ticks(100, ' %'),
+			xTicks: xTicks,
+			wans: names.map(function(n, i) {
+				let last = samples.length ? samples[samples.length - 1].wans[n] : null;
+				let rtt = this.chartPath(samples, n, 'rtt', since, top);
+				let loss = this.chartPath(samples, n, 'loss', since, 100);
+
+				return {
+					name: n,
+					colour: i % 6,
+					rtt: rtt,
+					loss: loss,
+					rttNow: last ? this.ms(last.rtt) : NONE,
+					lossNow: last && isNum(last.loss) ? this.loss(Math.round(last.loss)) : NONE
+				};
+			}, this)
+		};
+	},
+
+	/** The text of a failed probe call: the ubus status rpcd relayed, or the ACL. */
+	probeError: function(err) {
+		let msg = String((err && err.message) || err || '');
+		let code = /ubus code (\d+)/.exec(msg);
+		let known = {
+			2: _('the daemon refused the request (invalid argument)'),
+			3: _('this dualwan has no probe method: update the daemon'),
+			4: _('the daemon does not know this interface (reload it after a configuration change)'),
+			6: _('permission denied'),
+			7: _('no answer from the daemon in time')
+		};
+
+		if (code && known[code[1]])
+			return known[code[1]];
+		if (/Object not found/i.test(msg))
+			return _('the dualwan daemon is not running');
+		if (/Access denied|Permission denied/i.test(msg))
+			return _('this login may not run probes (ACL luci-app-dualwan: ubus dualwan probe)');
+		return msg || _('no answer');
+	},
+
+	/**
+	 * A `dualwan probe` reply (or the error of the call) -> what the card shows: one
+	 * row per probe with its answer and RTT or its error, or a single error line (a
+	 * WAN that cannot be probed now says why, as status does).
+	 */
+	probe: function(reply, err) {
+		if (err != null)
+			return { ok: false, error: this.probeError(err), rows: [] };
+		if (reply == null || typeof(reply) != 'object' || !Array.isArray(reply.probes))
+			return { ok: false, error: _('unexpected reply from the daemon'), rows: [] };
+		if (reply.error)
+			return { ok: false, error: _('cannot probe it now: %s').format(reply.error), rows: [] };
+		if (!reply.probes.length)
+			return { ok: false, error: _('nothing to probe'), rows: [] };
+
+		let rows = reply.probes.map(function(p) {
+			let how = p.kind == 'gateway' ? _('gateway') : (p.method == 'tcp' ? _('TCP %d').format(p.port) : '');
+
+			return {
+				ip: p.ip,
+				kind: p.kind,
+				how: how,
+				answered: p.answered === true,
+				text: p.answered === true ? this.ms(p.rtt) : (p.error || _('no answer')),
+				tone: p.answered === true ? 'ok' : 'bad'
+			};
+		}, this);
+		let answered = rows.filter(function(r) { return r.answered; }).length;
+
+		return {
+			ok: true,
+			error: '',
+			summary: _('%d of %d answered').format(answered, rows.length),
+			tone: answered == rows.length ? 'ok' : (answered ? 'warn' : 'bad'),
+			rows: rows
 		};
 	}
 });

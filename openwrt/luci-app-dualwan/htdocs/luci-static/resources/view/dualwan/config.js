@@ -22,10 +22,65 @@ function opt(sec, name) {
 	return dwv.option(sec, name);
 }
 
-/* A text field: the default as placeholder, the schema's checks. */
+/* A text field: the default as placeholder, the schema's checks, the default greyed in the table. */
 function checked(o, sec) {
 	o.placeholder = dwv.defaultOf(sec, o.option);
 	o.validate = function(sid, v) { return dwv.check(sec, o.option, v); };
+	return cell(o, sec);
+}
+
+/* Whether dualwan.css (.dw-default) is on the page yet. */
+let styled = false;
+
+/* Text shown in a table cell for an option left empty: what applies then, greyed. */
+function greyed(text) {
+	if (!styled) {
+		styled = true;
+		document.querySelector('head').appendChild(E('link', {
+			'rel': 'stylesheet',
+			'type': 'text/css',
+			'href': L.resource('dualwan/dualwan.css')
+		}));
+	}
+	return E('span', { 'class': 'dw-default', 'title': _('Not set: this applies') }, [ text ]);
+}
+
+/*
+ * A table cell of option `o`: its value (a choice's label where it has one), or, when empty,
+ * the schema's default greyed, else `unset` (what an empty option means, e.g. "any").
+ * LuCI alone would show "none" there although a default applies. A cell's text is HTML to
+ * LuCI: values are escaped ('%h').
+ */
+function cell(o, sec, unset) {
+	let label = function(v) {
+		let at = (o instanceof form.ListValue) ? (o.keylist || []).indexOf(String(v)) : -1;
+		return (at >= 0 && typeof o.vallist[at] == 'string') ? o.vallist[at] : String(v);
+	};
+
+	o.textvalue = function(sid) {
+		let v = this.cfgvalue(sid);
+		if (Array.isArray(v))
+			v = v.join(', ');
+		if (v != null && v !== '')
+			return '%h'.format(label(v));
+		let d = dwv.defaultOf(sec, this.option);
+		return greyed(d !== '' ? label(d) : (unset || '–'));
+	};
+	return o;
+}
+
+/*
+ * Saving leaves an option that is not set unset while the form holds its default: the
+ * config keeps what the user wrote, a later default applies, and the table still shows it
+ * greyed. (LuCI writes a list's or a flag's value whenever the config has none.)
+ */
+function keepsDefault(o, sec) {
+	let write = o.write;
+	o.write = function(sid, v) {
+		if (v === dwv.defaultOf(sec, this.option) && uci.get('dualwan', sid, this.option) == null)
+			return;
+		return write.call(this, sid, v);
+	};
 	return o;
 }
 
@@ -41,6 +96,8 @@ function choices(o, sec, labels) {
 	labels.filter(function(l) { return words.indexOf(l[0]) >= 0; }).forEach(function(l) { o.value(l[0], l[1]); });
 	words.filter(function(w) { return !labels.some(function(l) { return l[0] == w; }); }).forEach(function(w) { o.value(w); });
 	o.default = dwv.defaultOf(sec, o.option);
+	cell(o, sec);
+	keepsDefault(o, sec);
 	if (Object.keys(aliases).length)
 		o.cfgvalue = function(sid) {
 			let v = uci.get('dualwan', sid, this.option);
@@ -148,6 +205,7 @@ return view.extend({
 			_('Off: dualwan keeps no routing rules or routes at all and the main routing table decides alone.'));
 		o.default = dwv.defaultOf('globals', 'enabled');
 		o.rmempty = false;
+		keepsDefault(o, 'globals');
 
 		o = s.taboption('general', form.ListValue, 'mode', _('Mode'),
 			_('<em>failover</em>: all traffic on the best working WAN. <em>balance</em>: the working WANs of the lowest metric share new connections by their weight; a WAN that returns takes over only connections idle for a while, so those in use keep their WAN.'));
@@ -233,6 +291,7 @@ return view.extend({
 			_('Probe this WAN and use it for traffic.'));
 		o.default = dwv.defaultOf('interface', 'enabled');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
 		o.editable = true;
 
 		o = s.taboption('general', widgets.DeviceSelect, 'device', _('Device'),
@@ -248,11 +307,19 @@ return view.extend({
 			r = dwv.device(v);
 			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { device: v }), otherWans(sid), 'device');
 		};
+		/* One column for both ways to name the line: the device, or the network it follows. */
+		o.textvalue = function(sid) {
+			let dev = this.cfgvalue(sid), net = uci.get('dualwan', sid, 'network');
+			if (dev)
+				return '%h'.format(dev);
+			return net ? E('span', { 'title': _('Network') }, [ _('network %s').format(net) ]) : greyed('–');
+		};
 
 		o = s.taboption('general', widgets.NetworkSelect, 'network', _('Network'),
 			_('Instead of a device: the netifd interface (e.g. <code>wan</code>, <code>wwan</code>) whose current device, address and gateway dualwan follows, through DHCP renewals, PPPoE reconnects and modem re-plugs.'));
 		o.nocreate = true;
 		o.optional = true;
+		o.modalonly = true;
 		o.validate = function(sid, v) {
 			let r = dwv.network(v);
 			return r !== true ? r : dwv.source(current(this.section, sid, 'device'), v);
@@ -273,6 +340,7 @@ return view.extend({
 			_('Priority: the lowest metric among working WANs carries traffic (%d to %d). In failover mode enabled WANs need different metrics; in balance mode WANs of one metric share the traffic.')
 				.format(opt('interface', 'metric').min, opt('interface', 'metric').max));
 		o.placeholder = dwv.defaultOf('interface', 'metric');
+		cell(o, 'interface');
 		o.validate = function(sid, v) {
 			let r = dwv.check('interface', 'metric', v);
 			return r !== true ? r : dwv.distinct(thisWan(this.section, sid, { metric: v }), otherWans(sid), 'metric', mode());
@@ -281,7 +349,8 @@ return view.extend({
 		o = s.taboption('general', form.Value, 'weight', _('Weight'),
 			_('Balance mode: this WAN\'s share of new connections beside the others of its metric (%d to %d): weight 3 beside weight 1 gets three quarters.')
 				.format(opt('interface', 'weight').min, opt('interface', 'weight').max));
-		o.modalonly = true;
+		/* A column only where it matters: in balance mode. */
+		o.modalonly = (mode() || dwv.defaultOf('globals', 'mode')) != 'balance';
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.DynamicList, 'track_ip', _('Targets'),
@@ -298,7 +367,7 @@ return view.extend({
 			return dwv.target(v, list);
 		};
 		o.textvalue = function(sid) {
-			return toList(this.cfgvalue(sid)).join(', ') || '–';
+			return '%h'.format(toList(this.cfgvalue(sid)).join(', ')) || greyed('–');
 		};
 
 		o = s.taboption('probing', form.ListValue, 'track_method', _('Probe with'),
@@ -320,6 +389,7 @@ return view.extend({
 			_('How many targets must answer for a probe round to count as good (1 to the number of targets). With IPv4 and IPv6 targets it applies to each family on its own, at most that family\'s number of targets: 2 with three IPv4 targets and one IPv6 target asks 2 IPv4 answers and the IPv6 one.'));
 		o.placeholder = dwv.defaultOf('interface', 'reliability');
 		o.modalonly = true;
+		cell(o, 'interface');
 		o.validate = function(sid, v) {
 			let list = toList(current(this.section, sid, 'track_ip'));
 			let t = dwv.targets(list);
@@ -332,38 +402,46 @@ return view.extend({
 			_('Also ping the gateway, to tell a dead gateway from a dead upstream. A gateway that ignores ping never takes the WAN down.'));
 		o.default = dwv.defaultOf('interface', 'check_gateway');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
+		o.modalonly = true;
 
 		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
 
 		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
 			_('Seconds between two probes of a working WAN (each to the next target in turn), and between two rounds to every target of a WAN that is down: %s to %s, up to %d decimals.')
 				.format(range('interval')[0], range('interval')[1], opt('interface', 'interval').decimals));
+		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'timeout', _('Timeout (s)'),
 			_('The most seconds a probe may take: %s to %s. Each target gets its own timeout from its measured RTT (smoothed RTT + 4 × variation, at least 0.05 s) up to this; a WAN that is down allows this much. Raise it on high-latency lines (satellite, busy LTE).')
 				.format(range('timeout')[0], range('timeout')[1]));
+		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'down', _('Down after'),
 			_('When a probe goes unanswered, this many rounds to every target go out, half a timeout apart; the WAN counts as down when all of them fail (%s to %s). Detection takes about interval/2 + (down + 3)/2 adaptive timeouts: 0.35 s on a steady line.')
 				.format(range('down')[0], range('down')[1]));
+		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'up', _('Up after'),
 			_('Good rounds in a row, one per interval, before a down WAN counts as up again (%s to %s).')
 				.format(range('up')[0], range('up')[1]));
+		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Value, 'recovery_wait', _('Recovery wait (s)'),
 			_('Seconds a recovered, preferred WAN must stay up before traffic returns to it (%s to %s).')
 				.format(range('recovery_wait')[0], range('recovery_wait')[1]));
+		o.modalonly = true;
 		checked(o, 'interface');
 
 		o = s.taboption('probing', form.Flag, 'check_quality', _('Check quality'),
 			_('Also take the WAN down when it answers but loses or delays too much, measured over each family\'s last sixteen probes to its targets; it comes back once better than the recovery thresholds for the up rounds (mwan3\'s options of the same names).'));
 		o.default = dwv.defaultOf('interface', 'check_quality');
 		o.rmempty = false;
+		keepsDefault(o, 'interface');
 		o.modalonly = true;
 
 		/* A quality threshold: checked against its range, then against its partner. */
@@ -407,6 +485,7 @@ return view.extend({
 			[ 'on_switch', _('Whenever traffic leaves it') ],
 			[ 'none', _('Never') ]
 		]);
+		o.modalonly = true;
 
 		let rules = dwv.section('rule');
 
@@ -441,6 +520,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'src_ip', _('Source'),
 			_('Source address or prefix, IPv4 or IPv6 (e.g. a LAN host 192.168.1.20 or 192.168.1.0/24). Empty: any.'));
+		cell(o, 'rule', _('any'));
 		o.validate = function(sid, v) {
 			let r = dwv.check('rule', 'src_ip', v);
 			return r !== true ? r : dwv.ruleFamily(v, current(this.section, sid, 'dest_ip'), null, 'src_ip');
@@ -448,6 +528,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'dest_ip', _('Destination'),
 			_('Destination address or prefix. Empty: any.'));
+		cell(o, 'rule', _('any'));
 		o.validate = function(sid, v) {
 			let r = dwv.check('rule', 'dest_ip', v);
 			return r !== true ? r : dwv.ruleFamily(current(this.section, sid, 'src_ip'), v, null, 'dest_ip');
@@ -470,6 +551,7 @@ return view.extend({
 		o = s.option(form.Value, 'dest_port', _('Destination ports'),
 			_('A port, a range a-b, or a comma list, e.g. 5060 or 80,443 (at most %d entries).').format(opt('rule', 'dest_port').max));
 		o.validate = function(sid, v) { return dwv.rulePorts(v, current(this.section, sid, 'proto')); };
+		cell(o, 'rule', _('any'));
 
 		o = s.option(widgets.DeviceSelect, 'src_iface', _('Incoming device'),
 			_('Only traffic arriving on this device, e.g. the guest network\'s bridge <code>br-guest</code>, or a network interface such as <code>guest</code> (dualwan asks netifd for its device). Empty: any.'));
@@ -504,7 +586,7 @@ return view.extend({
 			return dwv.ruleUse(v, wans, before);
 		};
 		o.textvalue = function(sid) {
-			return toList(this.cfgvalue(sid)).join(', ') || _('as all traffic');
+			return '%h'.format(toList(this.cfgvalue(sid)).join(', ')) || greyed(_('as all traffic'));
 		};
 
 		o = s.option(form.ListValue, 'last_resort', _('When none is up'),

@@ -6,10 +6,12 @@
 'require dualwan.format as fmt';
 
 /*
- * Status → Dual WAN: one card per WAN (priority order), the rules and who carries
- * each, the recent transitions, and an RTT sparkline per WAN from successive polls. The
- * page logic lives in dualwan/format.js; this file only builds elements from its models.
- * In balance mode a card says the WAN's share of new connections and its weight.
+ * Status → Dual WAN: one card per WAN (priority order) with a "Test now" button
+ * (`dualwan probe`), a chart of each WAN's RTT and loss over the last minutes of polls
+ * (kept here, client-side), the rules and who carries each, the recent transitions, and
+ * a link to the system log. The page logic lives in dualwan/format.js; this file only
+ * builds elements from its models. In balance mode a card says the WAN's share of new
+ * connections and its weight.
  *
  * A WAN with IPv6 targets (its model has `v6`) gets a card with the two families side
  * by side; any other WAN gets the card it always had.
@@ -17,13 +19,20 @@
 
 const POLL_SECONDS = 3;
 const SVG_NS = 'http://www.w3.org/2000/svg';
-const SPARK_W = 240, SPARK_H = 44;
 
 const callStatus = rpc.declare({
 	object: 'dualwan',
 	method: 'status',
 	params: [ 'interface' ],
 	expect: { '': {} }
+});
+
+/* One immediate round on a WAN; reject: a ubus error status says what went wrong. */
+const callProbe = rpc.declare({
+	object: 'dualwan',
+	method: 'probe',
+	params: [ 'interface' ],
+	reject: true
 });
 
 document.querySelector('head').appendChild(E('link', {
@@ -69,6 +78,15 @@ function familyBadge(name, side, cls) {
 	return b;
 }
 
+/* An address and how it is probed ("(gateway)", "(TCP 443)"): the note may wrap, the address not. */
+function targetLabel(ip, note, noteCls) {
+	return [
+		E('span', { 'class': 'dw-addr' }, ipText(ip)),
+		' ',
+		note ? E('span', { 'class': 'dw-muted' + (noteCls ? ' ' + noteCls : '') }, '(' + note + ')') : ''
+	];
+}
+
 /* A quality model (format.quality) as a fact's value: coloured, its thresholds on hover. */
 function qualityText(q) {
 	return q ? E('span', { 'class': 'dw-text-' + q.tone, 'title': q.hint }, q.text) : '–';
@@ -82,43 +100,154 @@ function fact(label, value, cls) {
 }
 
 return view.extend({
-	/* RTT samples per WAN, one per poll (see fmt.addSamples). */
-	series: null,
+	/* RTT and loss of each WAN, one sample per poll (see fmt.addSamples). */
+	history: null,
+	/* Per WAN: a probe running, or the last probe's result (see fmt.probe). */
+	probes: null,
 	container: null,
 
 	load: function() {
-		this.series = {};
+		this.history = { samples: [] };
+		this.probes = {};
 		return fetchStatus();
 	},
 
-	renderSparkline: function(name) {
-		let samples = this.series[name] || [];
-		let s = fmt.sparkline(samples, SPARK_W, SPARK_H);
+	/* One plot of the chart: a line per WAN over a stretched box, its y labels beside it. */
+	renderPlot: function(c, key, ticks, title) {
 		let box = svg('svg', {
-			'class': 'dw-spark-svg',
-			'viewBox': '0 0 %d %d'.format(SPARK_W, SPARK_H),
-			'width': SPARK_W, 'height': SPARK_H,
+			'class': 'dw-chart-svg',
+			'viewBox': '0 0 %d 100'.format(fmt.CHART_W),
+			'preserveAspectRatio': 'none',
 			'role': 'img',
-			'aria-label': _('Round-trip time of the last %d polls').format(samples.length)
+			'aria-label': title
 		});
 
-		box.appendChild(svg('line', { 'class': 'dw-spark-axis', 'x1': 2, 'x2': SPARK_W - 2,
-			'y1': SPARK_H - 2, 'y2': SPARK_H - 2 }));
-		if (s.path)
-			box.appendChild(svg('path', { 'class': 'dw-spark-line', 'd': s.path }));
-		if (s.end)
-			box.appendChild(svg('circle', { 'class': 'dw-spark-dot', 'cx': s.end[0].toFixed(1),
-				'cy': s.end[1].toFixed(1), 'r': 2.5 }));
+		ticks.forEach(function(t) {
+			box.appendChild(svg('line', { 'class': 'dw-chart-grid', 'x1': 0, 'x2': fmt.CHART_W,
+				'y1': t.at, 'y2': t.at, 'vector-effect': 'non-scaling-stroke' }));
+		});
+		c.wans.forEach(function(w) {
+			let line = w[key];
+			if (line.path)
+				box.appendChild(svg('path', { 'class': 'dw-chart-line dw-series-' + w.colour,
+					'data-wan': w.name, 'data-points': line.points, 'd': line.path,
+					'vector-effect': 'non-scaling-stroke' }));
+			/* The newest point as a dot: a zero-length stroke with round caps. */
+			if (line.end)
+				box.appendChild(svg('path', { 'class': 'dw-chart-end dw-series-' + w.colour,
+					'd': 'M%s %sh0'.format(line.end[0].toFixed(1), line.end[1].toFixed(1)),
+					'vector-effect': 'non-scaling-stroke' }));
+		});
 
-		return E('div', { 'class': 'dw-spark' }, [
-			box,
-			E('div', { 'class': 'dw-spark-legend' }, [
-				E('span', {}, _('RTT now %s').format(s.last)),
-				E('span', { 'class': 'dw-muted' }, s.count
-					? _('scale 0–%s').format(fmt.ms(s.max))
-					: (samples.length > 1 ? _('no answers') : _('collecting samples…')))
-			])
+		return E('div', { 'class': 'dw-chart-row dw-chart-' + key }, [
+			E('div', { 'class': 'dw-chart-y' }, ticks.map(function(t) {
+				return E('span', { 'class': 'dw-chart-ylabel', 'style': 'top:%s%%'.format(t.at) }, t.label);
+			})),
+			E('div', { 'class': 'dw-chart-plot' }, [ box ])
 		]);
+	},
+
+	/* The RTT and loss of every enabled WAN over the last minutes of polls. */
+	renderChart: function(m) {
+		let names = m.wans.filter(function(w) { return w.enabled; }).map(function(w) { return w.name; });
+
+		if (!names.length)
+			return '';
+
+		let c = fmt.chart(this.history, names);
+
+		return E('div', { 'class': 'dw-chart', 'data-samples': c.samples }, [
+			E('div', { 'class': 'dw-chart-title' }, _('Round-trip time (ms)')),
+			this.renderPlot(c, 'rtt', c.rttTicks, _('Round-trip time of each WAN, last %d minutes').format(c.seconds / 60)),
+			E('div', { 'class': 'dw-chart-title' }, _('Loss (%)')),
+			this.renderPlot(c, 'loss', c.lossTicks, _('Loss of each WAN, last %d minutes').format(c.seconds / 60)),
+			E('div', { 'class': 'dw-chart-row' }, [
+				E('div', { 'class': 'dw-chart-y' }),
+				E('div', { 'class': 'dw-chart-x' }, c.xTicks.map(function(t) {
+					return E('span', { 'class': 'dw-chart-xlabel', 'style': 'left:%s%%'.format(t.at) }, t.label);
+				}))
+			]),
+			E('div', { 'class': 'dw-chart-caption dw-muted' }, c.samples > 1
+				? _('Time: the last %d minutes of polls (every %d s) while this page is open.').format(c.seconds / 60, POLL_SECONDS)
+				: _('Time: the last %d minutes of polls; the lines grow while this page is open (a poll every %d s).').format(c.seconds / 60, POLL_SECONDS)),
+			E('ul', { 'class': 'dw-chart-legend' }, c.wans.map(function(w) {
+				return E('li', { 'class': 'dw-chart-key', 'data-wan': w.name }, [
+					E('span', { 'class': 'dw-swatch dw-series-' + w.colour }),
+					E('strong', {}, w.name), ' ',
+					E('span', { 'class': 'dw-muted' }, _('now %s, %s lost').format(w.rttNow, w.lossNow))
+				]);
+			}))
+		]);
+	},
+
+	/* What the last "Test now" of a WAN said, from this.probes[name]. */
+	renderProbeResult: function(name) {
+		let st = this.probes[name];
+
+		if (!st)
+			return '';
+		if (st.running)
+			return E('p', { 'class': 'dw-probe-state dw-muted' }, _('Probing every target and the gateway…'));
+
+		let r = st.result;
+
+		if (!r.ok)
+			return E('p', { 'class': 'dw-probe-state dw-probe-error dw-text-bad' }, r.error);
+
+		return E('div', {}, [
+			E('p', { 'class': 'dw-probe-state dw-text-' + r.tone }, _('Test now: %s').format(r.summary)),
+			E('ul', { 'class': 'dw-probe-list' }, r.rows.map(function(p) {
+				return E('li', { 'class': 'dw-probe-row', 'data-ip': p.ip, 'data-kind': p.kind,
+				                 'data-answered': p.answered ? 'true' : 'false' }, [
+					E('span', { 'class': 'dw-ip' + (p.ip.indexOf(':') >= 0 ? ' dw-ip6' : '') }, targetLabel(p.ip, p.how)),
+					' ',
+					E('span', { 'class': 'dw-probe-answer dw-text-' + p.tone }, [
+						E('span', { 'class': 'dw-dot dw-tone-' + p.tone }), ' ', p.text
+					])
+				]);
+			}))
+		]);
+	},
+
+	/* The "Test now" button of a WAN and its last result; redrawn in place as a probe runs. */
+	renderProbe: function(w) {
+		let st = this.probes[w.name];
+
+		return E('div', { 'class': 'dw-probe', 'data-wan': w.name }, [
+			E('button', {
+				'class': 'cbi-button cbi-button-action dw-probe-button',
+				'disabled': (st && st.running) ? 'disabled' : null,
+				'title': _('Probe every target and the gateway of %s once, now').format(w.name),
+				'click': L.bind(this.handleProbe, this, w.name)
+			}, _('Test now')),
+			E('div', { 'class': 'dw-probe-result' }, [ this.renderProbeResult(w.name) ])
+		]);
+	},
+
+	refreshProbe: function(name, w) {
+		let old = this.container.querySelector('.dw-probe[data-wan="%s"]'.format(name));
+
+		if (old)
+			old.parentNode.replaceChild(this.renderProbe(w), old);
+	},
+
+	handleProbe: function(name) {
+		let w = { name: name };
+
+		if (this.probes[name] && this.probes[name].running)
+			return;
+
+		this.probes[name] = { running: true };
+		this.refreshProbe(name, w);
+
+		return callProbe(name).then(function(reply) {
+			return fmt.probe(reply, null);
+		}, function(err) {
+			return fmt.probe(null, err);
+		}).then(L.bind(function(result) {
+			this.probes[name] = { running: false, result: result };
+			this.refreshProbe(name, w);
+		}, this));
 	},
 
 	renderTargets: function(w) {
@@ -127,7 +256,10 @@ return view.extend({
 		if (!w.targets.length)
 			return E('p', { 'class': 'dw-muted' }, _('No targets configured.'));
 
-		/* One flat list of rows: LuCI's dom.append does not flatten nested arrays. */
+		/*
+		 * One flat list of rows: LuCI's dom.append does not flatten nested arrays. Each
+		 * cell names its column (data-title): a narrow card shows a row as two lines.
+		 */
 		return E('table', { 'class': 'table dw-targets' }, [
 			E('tr', { 'class': 'tr table-titles' }, [
 				E('th', { 'class': 'th' }, _('Target')),
@@ -143,17 +275,17 @@ return view.extend({
 
 			return E('tr', { 'class': 'tr dw-target', 'data-ip': t.ip, 'data-kind': t.kind,
 			                 'data-family': dual ? t.family : null, 'data-method': t.method }, [
-				E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : '') }, ipText(t.ip).concat([
-					' ',
-					how ? E('span', { 'class': 'dw-muted' + (t.kind == 'gateway' ? '' : ' dw-method') }, '(' + how + ')') : ''
-				])),
-				E('td', { 'class': 'td' }, [
+				E('td', { 'class': 'td dw-ip' + (t.family == 'ipv6' ? ' dw-ip6' : ''), 'data-title': _('Target') },
+					targetLabel(t.ip, how, t.kind == 'gateway' ? '' : 'dw-method')),
+				E('td', { 'class': 'td dw-tstate', 'data-title': _('State') }, [
 					E('span', { 'class': 'dw-dot dw-tone-' + t.tone }), ' ', t.state
 				]),
-				E('td', { 'class': 'td dw-num dw-rtt' }, t.rtt),
-				E('td', { 'class': 'td dw-num dw-jitter' }, t.jitter),
-				E('td', { 'class': 'td dw-num dw-loss dw-text-' + t.lossTone }, t.loss),
-				E('td', { 'class': 'td dw-num dw-last' }, t.last)
+				E('td', { 'class': 'td dw-num dw-rtt', 'data-title': _('RTT') }, t.rtt),
+				E('td', { 'class': 'td dw-num dw-jitter', 'data-title': _('Jitter') }, t.jitter),
+				E('td', { 'class': 'td dw-num dw-loss', 'data-title': _('Loss') }, [
+					E('span', { 'class': 'dw-text-' + t.lossTone }, t.loss)
+				]),
+				E('td', { 'class': 'td dw-num dw-last', 'data-title': _('Last') }, t.last)
 			]);
 		})));
 	},
@@ -232,10 +364,10 @@ return view.extend({
 					w.weight != null ? fact(_('Weight'), String(w.weight), 'dw-weight') : '',
 					fact(_('Probes'), w.answered, 'dw-answered'),
 					w.quality ? fact(_('Quality'), qualityText(w.quality), 'dw-quality') : ''
-				]),
-				w.enabled ? this.renderSparkline(w.name) : ''
+				])
 			]),
 			this.renderTargets(w),
+			w.enabled ? this.renderProbe(w) : '',
 			E('div', { 'class': 'dw-card-foot dw-muted' }, dual
 				? _('%s (IPv4) and %s (IPv6) since the daemon started.').format(w.v4.transitions, w.v6.transitions)
 				: [ w.hint, ' ', w.transitions, ' ', _('since the daemon started.') ])
@@ -285,6 +417,19 @@ return view.extend({
 		}));
 	},
 
+	/*
+	 * The daemon's log lives in the system log. LuCI's log page takes no filter from
+	 * its address; newer versions have a text filter on the page ("including:").
+	 */
+	renderLogLink: function() {
+		return E('p', { 'class': 'dw-log' }, [
+			_('Its log:') + ' ',
+			E('a', { 'class': 'dw-log-link', 'href': L.url('admin/status/logs') }, _('System log')),
+			' ', E('span', { 'class': 'dw-muted' }, _('(filter it for "dualwan"), or on the router:')), ' ',
+			E('code', { 'class': 'dw-log-command' }, 'logread -e dualwan')
+		]);
+	},
+
 	renderError: function(m) {
 		return E('div', { 'class': 'dw-down-banner', 'data-kind': m.kind }, [
 			E('h3', {}, m.title),
@@ -306,10 +451,13 @@ return view.extend({
 					_('dualwan %s, running for %s, mode %s').format(m.version, m.uptime, m.mode))
 			]),
 			E('div', { 'class': 'dw-cards' }, m.wans.map(this.renderCard, this)),
+			E('h3', {}, _('Round-trip time and loss')),
+			this.renderChart(m),
 			m.rules.length ? E('h3', {}, _('Rules')) : '',
 			m.rules.length ? this.renderRules(m) : '',
 			E('h3', {}, _('Recent transitions')),
-			this.renderHistory(m)
+			this.renderHistory(m),
+			this.renderLogLink()
 		]);
 	},
 
@@ -321,7 +469,7 @@ return view.extend({
 			m = fmt.errorModel(res.error);
 		}
 		else {
-			fmt.addSamples(this.series, res.reply);
+			fmt.addSamples(this.history, res.reply, Date.now() / 1000);
 			m = fmt.model(res.reply);
 		}
 
