@@ -343,11 +343,7 @@ fn read_side<'a>(s: &SectionRef<'a>) -> Result<Side<'a>, Vec<Notice>> {
         let Some((v, line)) = last(&o) else { continue };
         if millis(v) != Some(side.nums[INTERVAL].v) {
             let name = o.name();
-            lost(
-                &mut notices,
-                line,
-                format_args!("{name} '{v}' (while {what}): {instead}"),
-            );
+            lost(&mut notices, line, format_args!("{name} '{v}' (while {what}): {instead}"));
         }
     }
     match method {
