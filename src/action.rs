@@ -104,6 +104,12 @@ pub enum Action {
     Log(LogLevel, LogLine),
     /// Tell ubus listeners (a ubus event).
     Event(Event),
+    /// WAN `wan`'s on-demand round has ended: answer the `probe` calls waiting for it with
+    /// `Daemon::take_probe_report`.
+    ProbeDone {
+        /// WAN index (of the config in force when the round started).
+        wan: usize,
+    },
     /// Run the hotplug scripts with `ACTION`, `INTERFACE`, `DEVICE` and `FAMILY` set.
     Hotplug {
         /// `ACTION`.

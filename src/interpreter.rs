@@ -13,8 +13,10 @@ use crate::config::{LogLevel, NetName};
 use crate::daemon::Daemon;
 use crate::kernel::{DumpKind, KernelEvent};
 use crate::route::{Family, Op};
+use crate::status::Blob;
 use crate::time::Instant;
 use crate::ubus::{Session, SessionEvent};
+use crate::wire::blob::{self, Writer};
 use core::fmt::{self, Write};
 use core::net::IpAddr;
 
@@ -130,6 +132,15 @@ pub fn perform<A: Adapters>(core: &mut Daemon, adapters: &mut A, now: Instant) {
             Action::AskNetifd { network, .. } => adapters.ask_netifd(now, &network),
             Action::ListenNetifd => adapters.listen_netifd(now),
             Action::Event(event) => adapters.send_event(&event),
+            Action::ProbeDone { wan } => {
+                // The calls waiting for this round (tagged with its WAN) get its report.
+                if let (Some(report), Some(session)) = (core.take_probe_report(wan), adapters.ubus()) {
+                    let write = |w: &mut Writer<'_>| {
+                        crate::calls::write_probe_reply(&report, &mut Blob::new(w)).map_err(|_| blob::Full)
+                    };
+                    session.reply_deferred(wan as u16, &write);
+                }
+            }
             Action::Hotplug { action, interface, device, family, .. } => {
                 if let Err(e) = adapters.run_hotplug(now, action, &interface, &device, family) {
                     adapters.log(LogLevel::Warning, &line(format_args!("{interface}: hotplug scripts: {e}")));

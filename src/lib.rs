@@ -19,6 +19,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod action;
+pub mod calls;
 pub mod config;
 pub mod daemon;
 #[doc(hidden)]

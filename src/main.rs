@@ -4,10 +4,10 @@
 mod cli;
 
 use argh::FromArgs;
+use dualwan::calls::CallAnswer;
 use dualwan::config::{self, LogLevel};
 use dualwan::daemon::Daemon;
 use dualwan::interpreter;
-use dualwan::status::StatusAnswer;
 use dualwan::sys::adapters::SysAdapters;
 use dualwan::sys::clock;
 use dualwan::sys::conntrack::Conntrack;
@@ -186,7 +186,7 @@ fn run(args: &RunArgs) -> ExitCode {
         let now = clock::now();
         sys.handle_ubus_timeout(now);
         interpreter::perform(&mut core, &mut sys, now);
-        sys.flush_ubus(now, &mut StatusAnswer { core: &core, now });
+        sys.flush_ubus(now, &mut CallAnswer { core: &mut core, now });
         sys.hotplug.reap(now);
         if core.is_stopped() {
             sys.log.write(LogLevel::Info, "stopped; our rules and routes are removed");
@@ -228,7 +228,7 @@ fn run(args: &RunArgs) -> ExitCode {
             }
         }
         if !ready.ubus().is_empty() {
-            sys.handle_ubus_ready(now, ready.ubus(), &mut StatusAnswer { core: &core, now });
+            sys.handle_ubus_ready(now, ready.ubus(), &mut CallAnswer { core: &mut core, now });
         }
         for (wan, family) in ready.probes() {
             if let Err(e) =

@@ -42,14 +42,22 @@ pub enum Timer {
         /// The socket's family.
         family: Family,
     },
+    /// WAN `wan`'s on-demand round (`ubus call dualwan probe`) is due to start, or to be
+    /// judged at its deadline.
+    OnDemand {
+        /// WAN index.
+        wan: usize,
+    },
 }
 
 /// Timers that every WAN has per family: round, recovery, socket retry.
 const PER_FAMILY: usize = 3;
 /// Timers that are not a WAN's: resync, retry.
 const GLOBAL: usize = 2;
+/// The first slot of the per-WAN (not per-family) timers: on-demand rounds.
+const PER_WAN: usize = GLOBAL + MAX_WANS * 2 * PER_FAMILY;
 /// Slots in the table.
-const SLOTS: usize = GLOBAL + MAX_WANS * 2 * PER_FAMILY;
+const SLOTS: usize = PER_WAN + MAX_WANS;
 
 impl Timer {
     /// Its slot in the table; `None` for a WAN beyond [`MAX_WANS`].
@@ -63,12 +71,16 @@ impl Timer {
             Timer::Round { wan, family } => of_wan(wan, family, 0),
             Timer::Recovery { wan, family } => of_wan(wan, family, 1),
             Timer::SocketRetry { wan, family } => of_wan(wan, family, 2),
+            Timer::OnDemand { wan } => (wan < MAX_WANS).then_some(PER_WAN + wan),
         }
     }
 
     /// The WAN a per-WAN timer belongs to.
     fn wan_of_slot(slot: usize) -> Option<usize> {
-        slot.checked_sub(GLOBAL).map(|i| i / (2 * PER_FAMILY))
+        match slot.checked_sub(PER_WAN) {
+            Some(wan) => Some(wan),
+            None => slot.checked_sub(GLOBAL).map(|i| i / (2 * PER_FAMILY)),
+        }
     }
 }
 
@@ -160,6 +172,7 @@ mod tests {
                 Timer::Round { wan, family: Family::V4 },
                 Timer::Recovery { wan, family: Family::V6 },
                 Timer::SocketRetry { wan, family: Family::V6 },
+                Timer::OnDemand { wan },
             ]
         };
         timers.set(Timer::Resync, at);

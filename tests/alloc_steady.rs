@@ -183,3 +183,73 @@ fn tcp_probes_allocate_nothing() {
     assert!(s.tcp_cancels > 0);
     assert_eq!(s.core_allocs, 0);
 }
+
+/// `ubus call dualwan probe`: the on-demand rounds (started, joined, paced, judged) and
+/// their reports allocate nothing in the core and the interpreter.
+#[test]
+fn probe_calls_allocate_nothing() {
+    let mut s = sim::Sim::new(sim::config());
+    s.alloc_meter = allocations;
+    s.lines[0].silent.push("203.0.113.2".parse().unwrap()); // one probe times out
+    s.run_for(Duration::from_secs(3));
+    s.core_allocs = 0;
+    let sent = s.probes;
+    for _ in 0..100 {
+        for wan in 0..2 {
+            assert_eq!(s.core(|d, now| d.request_probe(now, wan)), Ok(()));
+        }
+        s.run_for(Duration::from_millis(200));
+    }
+    // 20 s of calls every 200 ms: paced to one round (4 probes) per WAN per interval.
+    assert!(s.probes - sent > 400, "rounds ran: {}", s.probes - sent);
+    assert_eq!(s.core_allocs, 0);
+}
+
+/// The deferred reply: the call is held in the session's fixed table and answered later
+/// straight into its send queue, allocating nothing.
+#[test]
+fn a_deferred_probe_reply_allocates_nothing() {
+    use dualwan::calls::CallAnswer;
+    use dualwan::ubus::{Session, DUALWAN};
+    use dualwan::wire::ubus::{self as wire, MsgType};
+    use sim::ubusd::vector;
+    let mut s = sim::Sim::new(sim::config());
+    s.run_for(Duration::from_secs(3));
+    let now = s.now;
+    let mut session = Session::new(DUALWAN);
+    session.handle_timeout(now);
+    assert!(session.poll_connect());
+    session.handle_connected(now);
+    let mut answer = CallAnswer { core: &mut s.d, now };
+    for bytes in [vector("a01"), vector("b02"), vector("b03")] {
+        assert_eq!(session.handle_bytes(now, &bytes, &mut answer), bytes.len());
+    }
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        session.handle_transmitted(now, n, &mut answer);
+    }
+    assert!(session.is_ready(), "{session:?}");
+    // The call as ubusd forwards it, to the object id b02 gave us (b05's), built before
+    // measuring.
+    let object = u32::from_be_bytes(vector("b05")[16..20].try_into().unwrap());
+    let mut call = vec![0u8; 256];
+    let len = wire::emit_message(&mut call, MsgType::Invoke, 9, 0x1234, |w| {
+        w.blob_u32(wire::ATTR_OBJID, object)?;
+        w.blob_string(wire::ATTR_METHOD, "probe")?;
+        let data = w.begin_blob(wire::ATTR_DATA)?;
+        w.string("interface", "wan")?;
+        w.end(data);
+        Ok(())
+    })
+    .unwrap();
+    let before = allocations();
+    session.handle_bytes(now, &call[..len], &mut answer);
+    assert!(session.poll_transmit().is_none(), "nothing answered yet");
+    assert_eq!(session.deferred(), 1);
+    let empty = |_: &mut dualwan::wire::blob::Writer<'_>| Ok(());
+    assert_eq!(session.reply_deferred(0, &empty), 1);
+    let written = session.poll_transmit().map_or(0, <[u8]>::len);
+    assert_eq!(allocations() - before, 0, "the deferred call allocated");
+    assert!(written > 40, "DATA and STATUS: {written} bytes");
+    assert_eq!(session.deferred(), 0);
+}

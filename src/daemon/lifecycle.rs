@@ -18,6 +18,7 @@ impl Daemon {
     /// drop traffic); new ones, and ones whose device, gateway or targets changed, start
     /// afresh.
     pub fn reload(&mut self, now: Instant, config: Config) {
+        self.end_on_demand("configuration reloaded");
         let old_own = self.ownership();
         let mut keep = [false; MAX_WANS];
         for (wan, w) in config.wans.iter().enumerate() {
@@ -83,6 +84,7 @@ impl Daemon {
     /// SIGTERM: remove everything of ours. Poll actions until [`Daemon::is_stopped`].
     pub fn shutdown(&mut self, now: Instant) {
         self.phase.stop();
+        self.end_on_demand("stopping");
         for wan in 0..self.wans.len() {
             self.close_sockets(wan);
             // Traffic goes nowhere any more: no recovery wait to wake for.

@@ -38,7 +38,8 @@
 //!
 //! The core is one [`Daemon`] whose methods are spread by idea: `kernel` (dumps,
 //! notifications, write results), `netifd` (interfaces followed through ubus), `probes`
-//! (rounds, replies, health transitions, probe sockets), `update` (carriers chosen and the
+//! (rounds, replies, health transitions, probe sockets), `on_demand` (`ubus call dualwan
+//! probe`: one immediate round beside the health), `update` (carriers chosen and the
 //! kernel reconciled), `announce` (traffic moves told to logs, ubus and hotplug) and
 //! `lifecycle` (reload and shutdown). This module holds its state, its accessors, time
 //! passing and the action queue.
@@ -47,6 +48,7 @@ mod announce;
 mod kernel;
 mod lifecycle;
 mod netifd;
+mod on_demand;
 mod probes;
 mod update;
 
@@ -64,6 +66,7 @@ use crate::time::{Duration, Instant};
 use crate::timers::{Timer, Timers};
 use core::fmt::Write;
 use core::net::IpAddr;
+pub use on_demand::{ProbeRefusal, ProbeReport};
 
 /// Full re-read of our rules and routes even without notifications.
 pub const RESYNC_EVERY: Duration = Duration::from_secs(60);
@@ -132,6 +135,8 @@ pub struct Daemon {
     outbox: Outbox,
     started: Instant,
     history: heapless::Deque<HistoryEntry, HISTORY_MAX>,
+    /// Per WAN index, its on-demand round (`ubus call dualwan probe`).
+    on_demand: [on_demand::OnDemand; MAX_WANS],
 }
 
 /// Transitions remembered for status, newest last.
@@ -172,6 +177,7 @@ impl Daemon {
             outbox: Outbox::default(),
             started: now,
             history: heapless::Deque::new(),
+            on_demand: Default::default(),
         };
         d.timers.set(Timer::Resync, Some(now + RESYNC_EVERY));
         d.request_dumps(&ALL_DUMPS);
@@ -298,6 +304,9 @@ impl Daemon {
                 if recovered || may_reopen {
                     self.mark_dirty();
                 }
+            }
+            if self.timers.expire(Timer::OnDemand { wan }, now) {
+                self.on_demand_timeout(now, wan);
             }
         }
         self.update(now);

@@ -18,6 +18,10 @@ impl Daemon {
         if wan >= self.wans.len() || ident != self.ident(wan) {
             return;
         }
+        if health::on_demand::is_on_demand(seq) {
+            self.on_demand_answer(now, wan, src, seq);
+            return;
+        }
         let family = Family::of(&src);
         // Foreign, late and duplicate replies change nothing (the health counts them).
         let _ = self.family_mut(wan, family).health.handle_reply(now, src, seq);
@@ -31,6 +35,10 @@ impl Daemon {
     /// may be judged at once.
     pub fn handle_probe_lost(&mut self, now: Instant, wan: usize, dst: IpAddr, seq: u16) {
         if wan >= self.wans.len() {
+            return;
+        }
+        if health::on_demand::is_on_demand(seq) {
+            let _ = self.on_demand_tcp(now, wan, dst, seq, TcpEnd::Lost, &"lost");
             return;
         }
         let family = Family::of(&dst);
@@ -53,7 +61,7 @@ impl Daemon {
         end: TcpEnd,
         why: &dyn core::fmt::Display,
     ) {
-        if wan >= self.wans.len() {
+        if wan >= self.wans.len() || self.on_demand_tcp(now, wan, dst, token, end, why) {
             return;
         }
         match end {

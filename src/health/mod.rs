@@ -69,6 +69,7 @@
 
 mod confirm;
 mod judge;
+pub mod on_demand;
 mod quality;
 mod reason;
 mod reply;

@@ -54,7 +54,7 @@ impl WanHealth {
         let slot = usize::from(seq & 0x0f);
         let number = seq >> 4;
         let (i, r) =
-            self.rounds.iter().enumerate().find(|(_, r)| r.number & 0x0fff == number).ok_or(ReplyOutcome::Unknown)?;
+            self.rounds.iter().enumerate().find(|(_, r)| r.number & 0x07ff == number).ok_or(ReplyOutcome::Unknown)?;
         if slot >= SLOTS || r.sent & (1 << slot) == 0 {
             return Err(ReplyOutcome::Unknown);
         }

@@ -62,9 +62,10 @@ use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Probes one set keeps in flight: every target of [`ROUNDS_IN_FLIGHT`] rounds (the gateway
-/// probe stays ICMP). The health core judges a round that would exceed this early, and must
-/// then `cancel` its probes.
-pub const TCP_PROBES_MAX: usize = MAX_TARGETS * ROUNDS_IN_FLIGHT;
+/// probe stays ICMP), and of one on-demand round (`ubus call dualwan probe`), so that one
+/// never takes a health round's room. The health core judges a round that would exceed
+/// this early, and must then `cancel` its probes.
+pub const TCP_PROBES_MAX: usize = MAX_TARGETS * (ROUNDS_IN_FLIGHT + 1);
 
 /// SYN retransmissions the kernel may make (`TCP_SYNCNT`'s minimum).
 const SYN_RETRIES: libc::c_int = 1;

@@ -9,7 +9,8 @@
 //! - [`session`]: connecting, ubusd's HELLO, registering our object, reconnecting with a
 //!   backoff, and the buffers (received bytes, queued output) that the others share;
 //! - [`server`]: calls to our object (`ubus call dualwan status`), answered by an
-//!   [`Answer`] the caller hands in (the core's status writer);
+//!   [`Answer`] the caller hands in (the core's status writer), at once or later
+//!   (`ubus call dualwan probe`, when its round ends);
 //! - [`listener`]: the subscription to netifd's `network.interface` events;
 //! - [`asks`]: the questions the core asks netifd (`network.interface.NAME status`).
 //!
@@ -31,5 +32,5 @@ pub mod session;
 
 pub use asks::{MAX_ASKS, REQUEST_TIMEOUT};
 pub use notice::{status_name, AskError, Cause, Notice, UbusError, UbusOp};
-pub use server::{Answer, Object, DUALWAN};
+pub use server::{later, Answer, Object, DEFERRED_MAX, DUALWAN};
 pub use session::{Session, SessionEvent, State, BACKOFF_MAX, BACKOFF_MIN, HANDSHAKE_TIMEOUT};

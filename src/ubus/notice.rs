@@ -135,6 +135,12 @@ pub enum Notice {
         /// The method called.
         method: &'static str,
     },
+    /// A deferred reply (a `probe` answered when its round ended) found no room in the send
+    /// queue: its caller gets no answer and times out.
+    DeferredDropped {
+        /// The method called.
+        method: &'static str,
+    },
     /// Subscribed to events matching `pattern`.
     Listening {
         /// The event pattern.
@@ -174,6 +180,9 @@ impl fmt::Display for Notice {
             }
             Notice::ReplyTooLarge { method } => {
                 write!(f, "ubus: reply to {method} exceeds {MAX_MESSAGE} bytes; answered UNKNOWN_ERROR")
+            }
+            Notice::DeferredDropped { method } => {
+                write!(f, "ubus: no room to send the reply to {method}; its caller will time out")
             }
             Notice::Listening { pattern } => write!(f, "ubus: listening for {pattern} events"),
             Notice::ListenFailed { pattern, error } => {

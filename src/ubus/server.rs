@@ -7,6 +7,13 @@
 //!   directly in the send queue; status 0 sends DATA then STATUS, any other status only
 //!   STATUS. A reply that overflows [`MAX_MESSAGE`] is answered `UNKNOWN_ERROR` and
 //!   reported. As in libubus, NO_REPLY only silences the STATUS of a call that was handled.
+//! - A call may be answered later: the [`Answer`] returns [`later`]`(tag)` and the request
+//!   (its caller and sequence number) waits in a table of [`DEFERRED_MAX`] until
+//!   [`Session::reply_deferred`] answers every request waiting with that tag (DATA and
+//!   STATUS, as libubus's `ubus_complete_deferred_request`; ubusd forwards them like any
+//!   reply, and `ubus call` waits up to its `-t`, 30 s by default). With the table full the
+//!   call is answered `NO_MEMORY` at once. Waiting requests are forgotten with the
+//!   connection (their callers' ids mean nothing on the next one).
 //! - Events ([`Session::send_event`]) are queued only when `Ready` and dropped (and
 //!   counted) otherwise, or when the send queue has no room beside the space kept for a
 //!   reply.
@@ -18,9 +25,42 @@ use super::session::Session;
 use crate::wire::blob::{self, Attrs, Full, Kind, Writer};
 use crate::wire::ubus::{self as wire, Message, Method, MAX_MESSAGE};
 
-/// The object dualwan registers: `ubus call dualwan status ['{"interface": "wan"}']`.
+/// The object dualwan registers: `ubus call dualwan status ['{"interface": "wan"}']`, and
+/// `ubus call dualwan probe '{"interface": "wan"}'` (answered when its round ends).
 pub const DUALWAN: Object =
-    Object { path: "dualwan", methods: &[Method { name: "status", args: &[("interface", Kind::String)] }] };
+    Object { path: "dualwan", methods: &[Method { name: "status", args: ARGS }, Method { name: "probe", args: ARGS }] };
+
+/// The argument of both methods: `{"interface": "wan"}`, the interface section's name.
+const ARGS: &[(&str, Kind)] = &[("interface", Kind::String)];
+
+/// Calls that may wait for a deferred reply at once; one more is answered `NO_MEMORY`.
+pub const DEFERRED_MAX: usize = 8;
+
+/// Marks a status returned by an [`Answer`] as "answered later": never a ubus status (those
+/// are below 256).
+const LATER: u32 = 0x8000_0000;
+
+/// The status an [`Answer`] returns to answer a call later, with [`Session::reply_deferred`]
+/// and the same `tag`.
+pub const fn later(tag: u16) -> u32 {
+    LATER | tag as u32
+}
+
+/// The tag of a status made by [`later`].
+fn later_tag(status: u32) -> Option<u16> {
+    (status & LATER != 0).then_some(status as u16)
+}
+
+/// A call waiting for its reply.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(super) struct Deferred {
+    /// The INVOKE's sequence number and caller.
+    seq: u16,
+    peer: u32,
+    objid: u32,
+    method: &'static str,
+    tag: u16,
+}
 
 /// A STATUS reply: header, container, STATUS, OBJID.
 const STATUS_LEN: usize = 28;
@@ -39,7 +79,8 @@ pub trait Answer {
     /// Handles `method` (one of the object's) with its arguments (already checked by
     /// `blob::check_table`, so iterating yields no `Err`). Writes the reply table's members
     /// into `reply` and returns a ubus status (`wire::ubus::STATUS_*`); with a status other
-    /// than 0, whatever was written is discarded.
+    /// than 0, whatever was written is discarded. [`later`]`(tag)` answers later, through
+    /// [`Session::reply_deferred`].
     fn call(&mut self, method: &str, args: Attrs<'_>, reply: &mut Writer<'_>) -> u32;
 }
 
@@ -91,7 +132,7 @@ impl Session {
         let (seq, peer) = (msg.seq, msg.peer);
         let method = msg.method().and_then(|m| self.object.methods.iter().find(|x| x.name.as_bytes() == m));
         let mut handled = false;
-        let status = if objid != object {
+        let mut status = if objid != object {
             wire::STATUS_NOT_FOUND
         } else if msg.method().is_none() {
             wire::STATUS_INVALID_ARGUMENT
@@ -107,12 +148,59 @@ impl Session {
             wire::STATUS_METHOD_NOT_FOUND
         };
         self.calls += 1;
+        if let Some(tag) = later_tag(status) {
+            let method = method.map_or("", |m| m.name);
+            let waiting = Deferred { seq, peer, objid, method, tag };
+            if msg.no_reply() == Some(true) || self.deferred.push(waiting).is_ok() {
+                return;
+            }
+            status = wire::STATUS_NO_MEMORY;
+        }
         if handled && msg.no_reply() == Some(true) {
             return;
         }
         // Cannot fail: messages are only handled with a reply's worth of room free, and the
         // DATA written above was capped to leave room for this.
         let _ = self.tx.push(0, |buf| wire::emit_status(buf, seq, peer, status, objid));
+    }
+
+    /// Answers every call waiting with `tag` (see [`later`]): DATA with the table `data`
+    /// writes, then STATUS 0; a reply too large for one message is answered
+    /// `UNKNOWN_ERROR` and reported. Returns how many calls were answered.
+    pub fn reply_deferred(&mut self, tag: u16, data: &dyn Fn(&mut Writer<'_>) -> Result<(), Full>) -> usize {
+        let mut answered = 0;
+        let mut i = 0;
+        while i < self.deferred.len() {
+            let d = self.deferred[i];
+            if d.tag != tag {
+                i += 1;
+                continue;
+            }
+            self.deferred.swap_remove(i);
+            answered += 1;
+            // As for a call answered at once: the DATA leaves room for its STATUS.
+            let mut status = wire::STATUS_OK;
+            let pushed = self.tx.write_in_place(MAX_MESSAGE, |free| {
+                let cap = free.len().saturating_sub(STATUS_LEN);
+                match wire::emit_data(&mut free[..cap], d.seq, d.peer, d.objid, data) {
+                    Ok(len) => (Some(len), true),
+                    Err(Full) => (None, false),
+                }
+            });
+            if !pushed {
+                status = wire::STATUS_UNKNOWN_ERROR;
+                self.notify(Notice::ReplyTooLarge { method: d.method });
+            }
+            if !self.tx.push(0, |buf| wire::emit_status(buf, d.seq, d.peer, status, d.objid)) {
+                self.notify(Notice::DeferredDropped { method: d.method });
+            }
+        }
+        answered
+    }
+
+    /// Calls waiting for a deferred reply.
+    pub fn deferred(&self) -> usize {
+        self.deferred.len()
     }
 
     /// Lets `answer` write the reply in place; keeps it queued if the status is 0.

@@ -32,7 +32,7 @@ use super::asks::Asks;
 use super::listener::Listener;
 use super::notice::{Cause, Notice, UbusError, UbusOp};
 use super::queue::SendQueue;
-use super::server::{Answer, Object};
+use super::server::{Answer, Deferred, Object, DEFERRED_MAX};
 use crate::config::{NetName, MAX_WANS};
 use crate::netifd::NetifdStatus;
 use crate::time::{Duration, Instant};
@@ -145,6 +145,8 @@ pub struct Session {
     pub(super) events_sent: u64,
     pub(super) events_dropped: u64,
     pub(super) calls: u64,
+    /// Calls to be answered later ([`super::server::later`]), for this connection.
+    pub(super) deferred: heapless::Vec<Deferred, DEFERRED_MAX>,
 }
 
 impl Session {
@@ -167,6 +169,7 @@ impl Session {
             events_sent: 0,
             events_dropped: 0,
             calls: 0,
+            deferred: heapless::Vec::new(),
         }
     }
 
@@ -311,6 +314,7 @@ impl Session {
         self.connect_due = true;
         self.client = 0;
         self.rx_len = 0;
+        self.deferred.clear();
         self.tx.reset();
     }
 
@@ -321,6 +325,7 @@ impl Session {
         self.connect_due = false;
         self.listener.reset();
         self.asks.clear();
+        self.deferred.clear();
         self.rx_len = 0;
         self.tx.clear();
         self.state = State::Disconnected { retry_at: now + self.backoff };

@@ -89,6 +89,8 @@ pub const STATUS_NOT_SUPPORTED: u32 = 8;
 pub const STATUS_UNKNOWN_ERROR: u32 = 9;
 /// `UBUS_STATUS_CONNECTION_FAILED`.
 pub const STATUS_CONNECTION_FAILED: u32 = 10;
+/// `UBUS_STATUS_NO_MEMORY`: the CLI prints "Out of memory".
+pub const STATUS_NO_MEMORY: u32 = 11;
 
 /// `enum ubus_msg_type`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

@@ -13,6 +13,7 @@
 pub mod capture;
 pub mod ubusd;
 
+use dualwan::calls::CallAnswer;
 use dualwan::config::{Config, Gateway, Globals, LogLevel, NetName, Wan};
 use dualwan::daemon::{Daemon, Event, HotplugAction, TcpEnd};
 use dualwan::interpreter::{self, Adapters};
@@ -20,7 +21,7 @@ use dualwan::kernel::{Addr, Change, DumpKind, KernelEvent, Link};
 use dualwan::netifd::{self, NetifdStatus};
 use dualwan::route::{Family, Group, Nexthop, NexthopKind, Op, Prefix, Route, RouteType, Rule, RuleAction, Selectors};
 use dualwan::route::{PortRange, TABLE_MAIN};
-use dualwan::status::{family_word, write_status, Blob, StatusAnswer, StatusError};
+use dualwan::status::{family_word, write_status, Blob, StatusError};
 use dualwan::sys::tcp_probe::TCP_PROBES_MAX;
 use dualwan::time::{Duration, Instant};
 use dualwan::ubus::{Session, DUALWAN};
@@ -61,6 +62,8 @@ pub struct Line {
     /// A firewall on the way rejects TCP SYNs with an ICMP error: TCP probes are known lost
     /// half an RTT after they went out.
     pub syn_rejected: bool,
+    /// Targets that never answer over this line (a host that went away).
+    pub silent: Vec<IpAddr>,
 }
 
 impl Line {
@@ -77,6 +80,7 @@ impl Line {
     /// Whether a probe to `dst` would be answered now (before random loss and filters).
     fn answers(&self, dst: IpAddr) -> bool {
         self.carrier
+            && !self.silent.contains(&dst)
             && match dst {
                 IpAddr::V4(d) if d == self.gateway => self.gateway_answers,
                 IpAddr::V4(_) => self.upstream_works && self.gateway_answers,
@@ -345,6 +349,7 @@ impl Sim {
                 loss: 0.0,
                 echo_filtered: false,
                 syn_rejected: false,
+                silent: Vec::new(),
             },
             Line {
                 ifindex: 3,
@@ -362,6 +367,7 @@ impl Sim {
                 loss: 0.0,
                 echo_filtered: false,
                 syn_rejected: false,
+                silent: Vec::new(),
             },
         ];
         let mut lines = lines;
@@ -460,12 +466,12 @@ impl Sim {
     }
 
     /// Moves bytes between the daemon's ubus session and the scripted ubusd; calls are
-    /// answered by the core's status writer. True if the session heard anything.
+    /// answered by the core (status, probe). True if the session heard anything.
     fn pump_ubus(&mut self) -> bool {
         let now = self.w.now;
         let World { ubus, netifd, .. } = &mut self.w;
         let Some(link) = ubus.as_mut() else { return false };
-        link.pump(now, netifd, &mut StatusAnswer { core: &self.d, now })
+        link.pump(now, netifd, &mut CallAnswer { core: &mut self.d, now })
     }
 
     /// The status as `ubus call dualwan status` answers it (`only` one interface), in the

@@ -64,6 +64,8 @@ pub struct FakeUbusd {
     pub events: Vec<(String, String)>,
     /// The replies to calls made with [`FakeUbusd::call_status`]: (status, data as JSON).
     pub replies: Vec<(u32, String)>,
+    /// When each of [`FakeUbusd::replies`] arrived.
+    pub replied_at: Vec<Instant>,
     /// Reply data of a call in progress.
     reply_data: String,
 }
@@ -83,6 +85,7 @@ impl FakeUbusd {
             registered_at: Vec::new(),
             events: Vec::new(),
             replies: Vec::new(),
+            replied_at: Vec::new(),
             reply_data: String::new(),
         }
     }
@@ -133,6 +136,25 @@ impl FakeUbusd {
         let mut b05 = patched(vector("b05"), seq, &[]);
         b05[16..20].copy_from_slice(&OBJECT.to_be_bytes());
         self.outbox.push((now, b05));
+    }
+
+    /// `ubus call dualwan METHOD` with `{"interface": interface}` (or `{}`), built with the
+    /// crate's emitters as ubusd forwards a call; the reply ends up in
+    /// [`FakeUbusd::replies`].
+    pub fn call(&mut self, now: Instant, seq: u16, method: &str, interface: Option<&str>) {
+        let msg = build(|buf| {
+            wire::emit_message(buf, MsgType::Invoke, seq, CLIENT + 1, |w| {
+                w.blob_u32(wire::ATTR_OBJID, OBJECT)?;
+                w.blob_string(wire::ATTR_METHOD, method)?;
+                let data = w.begin_blob(wire::ATTR_DATA)?;
+                if let Some(name) = interface {
+                    w.string("interface", name)?;
+                }
+                w.end(data);
+                Ok(())
+            })
+        });
+        self.outbox.push((now, msg));
     }
 
     /// When the next bytes for the daemon are due.
@@ -242,6 +264,7 @@ impl FakeUbusd {
             MsgType::Status if msg.objid() == Some(OBJECT) => {
                 let data = std::mem::take(&mut self.reply_data);
                 self.replies.push((msg.status().expect("a status"), data));
+                self.replied_at.push(now);
             }
             MsgType::Status => {}
             other => panic!("unexpected {other:?} from the daemon"),
