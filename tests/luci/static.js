@@ -92,13 +92,6 @@ test('menu.d: valid JSON, Status and Network entries, views exist, ACL exists', 
 	assert.equal(m['admin/network/dualwan'].action.path, 'dualwan/config');
 });
 
-/*
- * `dualwan probe` (issue 16, reply format agreed in advance) is written on another
- * branch than the page's "Test now": until the daemon registers it, its ACL entry is
- * reported as a skip (counted by tests/run.sh; CI fails on any skip), never passed.
- */
-const PENDING_METHODS = ['dualwan.probe'];
-
 test('acl.d: valid JSON, names only the daemon\'s real ubus methods and the dualwan config', () => {
 	const a = JSON.parse(fs.readFileSync(acl, 'utf8'));
 	const ubus = daemonUbus();
@@ -109,13 +102,6 @@ test('acl.d: valid JSON, names only the daemon\'s real ubus methods and the dual
 	for (const [obj, methods] of Object.entries(g.read.ubus)) {
 		assert.ok(obj in ubus, `ubus object ${obj} does not exist`);
 		for (const meth of methods) {
-			if (!ubus[obj].includes(meth) && PENDING_METHODS.includes(`${obj}.${meth}`)) {
-				const reason = `the daemon does not register ${obj}.${meth} yet (its branch is not merged)`;
-				console.log(`     skipped: ${reason}`);
-				if (process.env.DUALWAN_SKIP_LOG)
-					fs.appendFileSync(process.env.DUALWAN_SKIP_LOG, `luci\tacl\t${reason}\n`);
-				continue;
-			}
 			assert.ok(ubus[obj].includes(meth), `ubus method ${obj}.${meth} does not exist`);
 		}
 	}

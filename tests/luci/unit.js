@@ -572,7 +572,7 @@ test('probe: each answer with its RTT or error; a WAN that cannot be probed, and
 		['198.51.100.1', 'gateway', false, 'timeout', 'bad'],
 	]);
 	assert.deepEqual([fmt.probe(probe('tcp-probes-wan'), null).tone, fmt.probe(probe('tcp-probes-wan'), null).rows[0].how], ['ok', '']);
-	assert.deepEqual(fmt.probe(probe('failover-wan'), null).rows.map(r => r.text), ['timeout', 'unreachable', '19.4 ms', '0.5 ms']);
+	assert.deepEqual(fmt.probe(probe('failover-wan'), null).rows.map(r => r.text), ['timeout', 'timeout', '19.4 ms', '0.5 ms']);
 	assert.deepEqual(fmt.probe(probe('degraded-wanb'), null), { ok: false, error: 'cannot probe it now: device missing', rows: [] });
 	const err = m => fmt.probe(null, new Error(m)).error;
 	assert.equal(err('RPC call to dualwan/probe failed with ubus code 4: Resource not found'),
