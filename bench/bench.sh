@@ -19,8 +19,11 @@
 #
 # How failover times are measured.  Each trial gets a fresh lab and a fresh
 # daemon with default settings, waits until both WANs are online and traffic
-# is on wan1, then 1 s plus a random 0-699 ms so faults land at every phase of
-# the 0.4 s probe interval.  The clock starts right before the lab.sh fault
+# is on wan1, then 1 s, then until the daemon's probe grid (multiples of the
+# interval since its start, known from its log stamps) is at a random phase within
+# the Nth of TRIALS equal parts of the interval: stratified, so the trials cover
+# the interval evenly and the median does not hang on the luck of five draws.
+# The clock starts right before the lab.sh fault
 # command (so the command's own 5-20 ms are included; its median is printed
 # below the table) and stops at the daemon's own "traffic moved" log line.
 # That line is stamped on the daemon's monotonic clock in ms since its start;
@@ -89,14 +92,24 @@ secs() { printf '%d.%02d s' $(($1 / 1000000)) $((($1 % 1000000) / 10000)); } # f
 
 # --- the fault trials --------------------------------------------------------
 
-# 1 s plus a random 0-799 ms (two probe intervals), as "S.mmm".
-phase_s() {
-    local r=$((RANDOM % 800))
-    printf '1.%03d' "$r"
+# nap_to_phase N: naps until the daemon's clock is at a random phase within the Nth of
+# TRIALS equal parts of the interval.
+nap_to_phase() {
+    local n=$1 off phase target wait
+    off=$(daemon_origin_us)
+    now
+    phase=$(((NOW - off) % INTERVAL_US))
+    target=$((((n - 1) * 1000 + RANDOM % 1000) * INTERVAL_US / (TRIALS * 1000)))
+    wait=$(((target - phase + INTERVAL_US) % INTERVAL_US))
+    nap "$(printf '%d.%06d' $((wait / 1000000)) $((wait % 1000000)))"
 }
 
 CFG=$WORK/trial.conf
 write_config "$CFG" "$RECOVERY_WAIT"
+# The default interval in µs, as the daemon reads it (its effective config).
+INTERVAL_US=$("$BIN" check -c "$CFG" | awk -F"'" '$1 ~ /option interval / { printf "%d", $2 * 1000000; exit }')
+[ "${INTERVAL_US:-0}" -gt 0 ] || die "no interval in '$BIN check -c $CFG'"
+
 CFG6=$WORK/trial6.conf
 write_config "$CFG6" "$RECOVERY_WAIT" ipv6
 # Balance mode: both WANs metric 10, weight 1; a returning WAN takes its buckets at once
@@ -151,7 +164,8 @@ trial() {
     elif [ "$kind" = balance ] && [ "$(lan_share)" != wan1 ]; then
         why="no LAN destination on wan1 before the fault"
     else
-        nap "$(phase_s)"
+        nap 1
+        nap_to_phase "$n"
         now; t0=$NOW
         "$LAB" "$P" "${fail[@]}"
         now; t1=$NOW

@@ -109,7 +109,7 @@ fn tcp_probes_keep_a_line_that_drops_ping_up_and_still_fail_over() {
         messages(&log).contains(&format!("wan: disconnecting -> offline ({SILENT_UPSTREAM})")),
         "no offline line:\n{log}"
     );
-    // While down, rounds to every target go out each interval and wait `timeout`: each
+    // While down, rounds to every target go out each half interval and wait `timeout`: each
     // probe's socket is closed at its round's verdict, so only a few rounds' worth are open.
     std::thread::sleep(Duration::from_secs(2));
     let open = fds(&d);

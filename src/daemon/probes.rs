@@ -191,7 +191,7 @@ impl Daemon {
 
     /// Sets WAN `wan`'s `family` round timer to when its health next has work; called
     /// after every change of the health's rounds.
-    fn rearm_round(&mut self, wan: usize, family: Family) {
+    pub(super) fn rearm_round(&mut self, wan: usize, family: Family) {
         let at = self.health(wan, family).next_deadline();
         self.timers.set(Timer::Round { wan, family }, at);
     }

@@ -68,6 +68,11 @@ impl Daemon {
                 left[family.index()] = current.all().minus(next.all());
             }
             self.carriers[family.index()] = next;
+            for wan in 0..self.wans.len() {
+                let standby = !next.all().contains(wan);
+                self.wans[wan].families[family.index()].health.set_standby(now, standby, &self.config.wans[wan]);
+                self.rearm_round(wan, family);
+            }
             self.routed[family.index()] |= !stopping;
             if !stopping {
                 plan::plan(&self.config, family, &links, &next, &self.devices, &mut self.desired);

@@ -13,7 +13,8 @@
 //!   family's targets in turn. They go out on a grid of multiples of `interval` on the
 //!   monotonic clock, so every WAN and family with the same interval sends in the same
 //!   wake-up. Every [`GATEWAY_EVERY`]th steady probe also asks the gateway (for its RTT in
-//!   the status; its answer never decides health).
+//!   the status; its answer never decides health). A WAN that carries none of the
+//!   family's traffic (standby) probes on every [`STANDBY_EVERY`]th grid point instead.
 //! - **Adaptive timeout.** A probe to a target is lost when it is not answered within that
 //!   target's timeout: RFC 6298's estimator over its answered probes, smoothed RTT + 4 ×
 //!   RTT variation, at least [`RTO_MIN`] and at most `timeout` (`timeout` itself until the
@@ -78,7 +79,7 @@ mod stats;
 
 pub use reason::Reason;
 pub use reply::{answer_window, ReplyOutcome, LATE_MAX};
-pub use round::{sequence, slot_of, GATEWAY_EVERY, GATEWAY_SLOT, ROUNDS_IN_FLIGHT};
+pub use round::{sequence, slot_of, GATEWAY_EVERY, GATEWAY_SLOT, ROUNDS_IN_FLIGHT, STANDBY_EVERY};
 pub use stats::{TargetStats, HISTORY, RTO_MIN};
 
 use crate::config::{Wan, MAX_TARGETS};
@@ -206,6 +207,8 @@ pub struct WanHealth {
     ignored: u32,
     /// Confirmations started since start.
     confirmations: u32,
+    /// Carries none of the family's traffic (see [`WanHealth::set_standby`]).
+    standby: bool,
 }
 
 impl WanHealth {
@@ -239,7 +242,23 @@ impl WanHealth {
             round_number: 0,
             ignored: 0,
             confirmations: 0,
+            standby: false,
         }
+    }
+
+    /// Whether this WAN carries none of the family's traffic now: a failover backup, or a
+    /// WAN waiting out `recovery_wait`. Its steady probes then go every
+    /// [`STANDBY_EVERY`]th grid point: a backup's health matters only once the active line
+    /// fails, and on a metered backup (LTE) every probe is paid for. Becoming a carrier
+    /// brings its next steady probe forward to the interval's grid.
+    pub fn set_standby(&mut self, now: Instant, standby: bool, wan: &Wan) {
+        if self.standby && !standby && self.confirming.is_none() && matches!(self.state, State::Up { .. }) {
+            let sooner = round::next_tick(now, wan.interval);
+            if self.next_round.is_some_and(|at| sooner < at) {
+                self.next_round = Some(sooner);
+            }
+        }
+        self.standby = standby;
     }
 
     /// The family it judges.

@@ -16,6 +16,9 @@ pub const ROUNDS_IN_FLIGHT: usize = 8;
 /// A healthy WAN's gateway is asked with every this many steady probes (6 s at the
 /// default interval): for its RTT in the status, at the cost of one probe.
 pub const GATEWAY_EVERY: u16 = 20;
+/// A standby WAN (carrying none of the family's traffic) sends a steady probe on every
+/// this many of the interval's grid points.
+pub const STANDBY_EVERY: u32 = 2;
 /// Probe slot of the gateway; `track_ip[i]` uses slot `i`.
 pub const GATEWAY_SLOT: usize = MAX_TARGETS;
 pub(super) const SLOTS: usize = MAX_TARGETS + 1;
@@ -138,7 +141,8 @@ impl WanHealth {
                     round.deadline = now + self.targets[slot].timeout(wan.timeout);
                 }
                 self.steady = self.steady.wrapping_add(1);
-                self.next_round = Some(next_tick(now.max(due), wan.interval));
+                let every = if self.standby { wan.interval * STANDBY_EVERY } else { wan.interval };
+                self.next_round = Some(next_tick(now.max(due), every));
                 self.steady % GATEWAY_EVERY == 1
             }
             Kind::Confirm | Kind::Sample | Kind::Trigger => {

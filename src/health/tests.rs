@@ -105,6 +105,39 @@ fn a_healthy_wan_sends_one_probe_per_interval_in_turn_and_the_gateway_now_and_th
 }
 
 #[test]
+fn a_standby_wan_probes_every_other_grid_point_and_a_carrier_at_once_every_interval() {
+    let mut d = Drive::new(wan());
+    d.run_ms(1000, &all);
+    let every = d.w.interval * STANDBY_EVERY;
+    d.h.set_standby(d.now, true, &d.w);
+    // The probe already planned goes out; from then on one per STANDBY_EVERY intervals, on
+    // the grid's multiples of that.
+    d.run_ms(d.w.interval.as_micros() / 1000 + 1, &all);
+    let first = d.sent.len();
+    d.run_ms(every.as_micros() / 1000 * 10, &all);
+    let to_targets: Vec<_> = d.sent[first..].iter().filter(|(_, ip)| *ip != GW).copied().collect();
+    assert_eq!(to_targets.len(), 10, "{to_targets:?}");
+    for pair in to_targets.windows(2) {
+        assert_ne!(pair[0].1, pair[1].1, "still in turn");
+        assert_eq!(pair[1].0.saturating_since(pair[0].0), every);
+    }
+    assert!(to_targets.iter().all(|(t, _)| t.as_micros() % every.as_micros() == 0));
+    // Traffic arrives (the active line failed) right after a standby probe: the next
+    // probe goes at the interval's next grid point, not a whole standby step later.
+    let last = to_targets.last().unwrap().0;
+    d.run(last + Duration::from_millis(1), &all);
+    d.h.set_standby(d.now, false, &d.w);
+    let before = d.sent.len();
+    d.run(last + d.w.interval, &all);
+    assert_eq!(
+        d.sent[before..].iter().filter(|(_, ip)| *ip != GW).map(|(t, _)| *t).collect::<Vec<_>>(),
+        [last + d.w.interval]
+    );
+    assert_eq!(d.h.status(), Status::Online);
+    assert_eq!(d.h.confirmations(), 0);
+}
+
+#[test]
 fn a_silent_failure_is_confirmed_by_down_rounds_half_a_timeout_apart() {
     let mut d = Drive::new(wan());
     d.run_ms(1000, &all);

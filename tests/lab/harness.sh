@@ -126,6 +126,18 @@ log_event_us() {
     ' "$DAEMON_LOG"
 }
 
+# daemon_origin_us: the daemon's clock origin (its start) on our clock: its log stamps
+# are ms since then, so the smallest (received - logged) over its lines so far.
+daemon_origin_us() {
+    awk '
+        $2 ~ /^[0-9]+\.[0-9][0-9][0-9]$/ {
+            p = index($2, "."); d = $1 - (substr($2, 1, p - 1) * 1000000 + substr($2, p + 1) * 1000)
+            if (!seen || d < off) { off = d; seen = 1 }
+        }
+        END { printf "%.0f\n", off }
+    ' "$DAEMON_LOG"
+}
+
 # SIGTERM, then wait (SIGKILL after 5 s).  Sets DAEMON_RC.
 # shellcheck disable=SC2034 # DAEMON_RC is for the scripts that source this file
 daemon_stop() {

@@ -408,7 +408,7 @@ return view.extend({
 		let range = function(name) { let r = opt('interface', name); return [ String(r.min), String(r.max) ]; };
 
 		o = s.taboption('probing', form.Value, 'interval', _('Interval (s)'),
-			_('Seconds between two probes of a working WAN (each to the next target in turn); a WAN that is down gets a round to every target every half interval: %s to %s, up to %d decimals.')
+			_('Seconds between two probes of a working WAN that carries traffic (each to the next target in turn; a standby WAN: every two intervals); a WAN that is down gets a round to every target every half interval: %s to %s, up to %d decimals.')
 				.format(range('interval')[0], range('interval')[1], opt('interface', 'interval').decimals));
 		o.modalonly = true;
 		checked(o, 'interface');
