@@ -44,7 +44,7 @@ const PREFIX: &str = "ucidiff";
 const DEFAULT_SAVE_DIR: &str = "/tmp/.uci";
 
 /// Inputs on which dualwan is deliberately stricter than libuci (each documented in
-/// `src/uci.rs`). Such cases are not given to uci; dualwan must reject them with `reason`.
+/// `src/uci/mod.rs`). Such cases are not given to uci; dualwan must reject them with `reason`.
 /// (A file that is not UTF-8 is the other such case, but it never reaches the parser: the
 /// config reader refuses it, and `uci::parse` takes `&str`.)
 struct Stricter {
