@@ -12,3 +12,5 @@ pub mod signals;
 pub mod tcp_probe;
 pub mod ubus;
 pub mod ubus_client;
+#[cfg(all(target_env = "musl", target_arch = "mips"))]
+pub mod unwind;
