@@ -8,7 +8,8 @@ mod sim;
 use common::alloc::{allocations, Counting};
 use dualwan::health::STANDBY_EVERY;
 use dualwan::route::Family;
-use dualwan::time::Duration;
+use dualwan::time::{Duration, Instant};
+use dualwan::ubus::{Answer, Session, DUALWAN};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -98,35 +99,17 @@ fn dual_stack_rounds_and_an_ipv6_failover_allocate_nothing() {
 #[test]
 fn a_status_call_over_ubus_allocates_nothing() {
     use dualwan::status::StatusAnswer;
-    use dualwan::ubus::{Session, DUALWAN};
     use sim::ubusd::vector;
     let mut s = sim::Sim::new(sim::dual_config());
     s.run_for(Duration::from_secs(3));
     let now = s.now;
-    let mut session = Session::new(DUALWAN);
     let mut answer = StatusAnswer { core: &s.d, now };
-    session.handle_timeout(now);
-    assert!(session.poll_connect());
-    session.handle_connected(now);
-    // ubusd's side from the captures: HELLO, then the ADD_OBJECT answer for our request 1.
-    for bytes in [vector("a01"), vector("b02"), vector("b03")] {
-        assert_eq!(session.handle_bytes(now, &bytes, &mut answer), bytes.len());
-    }
-    while let Some(out) = session.poll_transmit() {
-        let n = out.len();
-        session.handle_transmitted(now, n, &mut answer);
-    }
-    assert!(session.is_ready(), "{session:?}");
+    let mut session = registered(now, &mut answer);
     // b05: the call as ubusd forwards it, to the object id b02 gave us.
     let call = vector("b05");
     let before = allocations();
     session.handle_bytes(now, &call, &mut answer);
-    let mut written = 0;
-    while let Some(out) = session.poll_transmit() {
-        let n = out.len();
-        written += n;
-        session.handle_transmitted(now, n, &mut answer);
-    }
+    let written = transmit(&mut session, now, &mut answer);
     assert_eq!(allocations() - before, 0, "the call allocated");
     assert_eq!(session.calls(), 1);
     assert!(written > 500, "DATA with the whole status, then STATUS: {written} bytes");
@@ -214,25 +197,13 @@ fn probe_calls_allocate_nothing() {
 #[test]
 fn a_deferred_probe_reply_allocates_nothing() {
     use dualwan::calls::CallAnswer;
-    use dualwan::ubus::{Session, DUALWAN};
     use dualwan::wire::ubus::{self as wire, MsgType};
     use sim::ubusd::vector;
     let mut s = sim::Sim::new(sim::config());
     s.run_for(Duration::from_secs(3));
     let now = s.now;
-    let mut session = Session::new(DUALWAN);
-    session.handle_timeout(now);
-    assert!(session.poll_connect());
-    session.handle_connected(now);
     let mut answer = CallAnswer { core: &mut s.d, now };
-    for bytes in [vector("a01"), vector("b02"), vector("b03")] {
-        assert_eq!(session.handle_bytes(now, &bytes, &mut answer), bytes.len());
-    }
-    while let Some(out) = session.poll_transmit() {
-        let n = out.len();
-        session.handle_transmitted(now, n, &mut answer);
-    }
-    assert!(session.is_ready(), "{session:?}");
+    let mut session = registered(now, &mut answer);
     // The call as ubusd forwards it, to the object id b02 gave us (b05's), built before
     // measuring.
     let object = u32::from_be_bytes(vector("b05")[16..20].try_into().unwrap());
@@ -256,4 +227,30 @@ fn a_deferred_probe_reply_allocates_nothing() {
     assert_eq!(allocations() - before, 0, "the deferred call allocated");
     assert!(written > 40, "DATA and STATUS: {written} bytes");
     assert_eq!(session.deferred(), 0);
+}
+
+/// A session connected and registered as ubusd's side in the captures has it: HELLO, then
+/// the ADD_OBJECT answer for our request 1 (what it writes meanwhile is sent).
+fn registered(now: Instant, answer: &mut dyn Answer) -> Session {
+    let mut session = Session::new(DUALWAN);
+    session.handle_timeout(now);
+    assert!(session.poll_connect());
+    session.handle_connected(now);
+    for bytes in [sim::ubusd::vector("a01"), sim::ubusd::vector("b02"), sim::ubusd::vector("b03")] {
+        assert_eq!(session.handle_bytes(now, &bytes, answer), bytes.len());
+    }
+    transmit(&mut session, now, answer);
+    assert!(session.is_ready(), "{session:?}");
+    session
+}
+
+/// Hands everything the session queued to the "socket"; returns the bytes written.
+fn transmit(session: &mut Session, now: Instant, answer: &mut dyn Answer) -> usize {
+    let mut written = 0;
+    while let Some(out) = session.poll_transmit() {
+        let n = out.len();
+        written += n;
+        session.handle_transmitted(now, n, answer);
+    }
+    written
 }
