@@ -64,12 +64,14 @@ impl Daemon {
                 }
             }
             self.policies_moved(family, &current, &next);
+            let carrying = next.all();
             if !stopping {
-                left[family.index()] = current.all().minus(next.all());
+                left[family.index()] = current.all().minus(carrying);
             }
             self.carriers[family.index()] = next;
+            // A WAN carrying none of the family's traffic probes at the standby pace.
             for wan in 0..self.wans.len() {
-                let standby = !next.all().contains(wan);
+                let standby = !carrying.contains(wan);
                 self.wans[wan].families[family.index()].health.set_standby(now, standby, &self.config.wans[wan]);
                 self.rearm_round(wan, family);
             }
