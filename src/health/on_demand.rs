@@ -12,7 +12,7 @@
 //!   error text) or the round's deadline passes (`timeout`). The round is complete when no
 //!   probe is pending. Pure: every method takes `now`; fixed capacity, no allocation.
 
-use super::round::GATEWAY_SLOT;
+use super::round::{GATEWAY_SLOT, ROUND_NUMBER_MASK};
 use crate::config::MAX_TARGETS;
 use crate::time::{Duration, Instant};
 use core::fmt::Write;
@@ -31,7 +31,7 @@ pub type ErrorText = heapless::String<ERROR_TEXT_MAX>;
 /// The sequence number (ICMP) or token (TCP) of on-demand round `serial`'s probe in `slot`
 /// (`track_ip[slot]`, or [`GATEWAY_SLOT`]).
 pub fn on_demand_sequence(serial: u16, slot: usize) -> u16 {
-    ON_DEMAND_BIT | ((serial & 0x07ff) << 4) | (slot as u16 & 0x0f)
+    ON_DEMAND_BIT | ((serial & ROUND_NUMBER_MASK) << 4) | (slot as u16 & 0x0f)
 }
 
 /// True for the sequence number of an on-demand probe: its answer goes to the on-demand

@@ -3,7 +3,7 @@
 //! probe already judged lost (one of the last [`LATE_MAX`]) still teaches its target's RTT
 //! estimator. [`answer_window`] bounds how long any answer may count.
 
-use super::round::{Kind, GATEWAY_SLOT, SLOTS};
+use super::round::{Kind, GATEWAY_SLOT, ROUND_NUMBER_MASK, SLOTS};
 use super::stats::micros;
 use super::WanHealth;
 use crate::config::{Wan, MAX_TARGETS};
@@ -53,8 +53,12 @@ impl WanHealth {
     fn probe_of(&self, src: IpAddr, seq: u16) -> Result<(usize, usize), ReplyOutcome> {
         let slot = usize::from(seq & 0x0f);
         let number = seq >> 4;
-        let (i, r) =
-            self.rounds.iter().enumerate().find(|(_, r)| r.number & 0x07ff == number).ok_or(ReplyOutcome::Unknown)?;
+        let (i, r) = self
+            .rounds
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.number & ROUND_NUMBER_MASK == number)
+            .ok_or(ReplyOutcome::Unknown)?;
         if slot >= SLOTS || r.sent & (1 << slot) == 0 {
             return Err(ReplyOutcome::Unknown);
         }

@@ -70,11 +70,14 @@ impl Round {
     }
 }
 
+/// The round number's bits in a sequence number (above the 4 of the slot).
+pub(super) const ROUND_NUMBER_MASK: u16 = 0x07ff;
+
 /// Encodes a probe's round and slot into the ICMP sequence number: 11 bits of round number
 /// (2048 rounds before it wraps, far more than are ever in flight or remembered as late),
 /// bit 15 clear (on-demand rounds set it: [`super::on_demand`]).
 pub fn sequence(round: u16, slot: usize) -> u16 {
-    ((round & 0x07ff) << 4) | (slot as u16 & 0x0f)
+    ((round & ROUND_NUMBER_MASK) << 4) | (slot as u16 & 0x0f)
 }
 
 /// The slot a probe's sequence number names: `track_ip[slot]`, or [`GATEWAY_SLOT`].
